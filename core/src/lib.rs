@@ -1,0 +1,21 @@
+//! The sans-IO heart of networkzero.
+//!
+//! Everything here is a pure state machine: bytes and time go in, bytes,
+//! events and deadlines come out. There are no sockets, no clock, no heap and
+//! no `std`, so the same code runs in the `networkzero` crate on a laptop and
+//! in firmware on a Raspberry Pi Pico W.
+//!
+//! - [`address`]: `"ip:port"` text as Python networkzero writes it.
+//! - [`advert`]: the beacon datagram Python networkzero 1.0b1 broadcasts.
+//! - [`ext`]: our discovery extensions (instant queries, goodbyes) on their own port.
+//! - [`table`]: the fixed-capacity table of heard adverts.
+//! - [`beacon`]: the discovery state machine tying those together.
+//! - [`payload`]: the message payload codec (JSON, or postcard between Rust peers).
+//! - [`zmtp`]: a ZMTP 3.x engine (greeting, NULL handshake, frames, socket roles).
+#![no_std]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod time;
+
+pub use time::{Duration, Instant};
