@@ -90,7 +90,10 @@ mod tests {
     #[test]
     fn arithmetic_saturates() {
         let far = Instant::from_millis(u64::MAX - 1);
-        assert_eq!(far + Duration::from_secs(10), Instant::from_millis(u64::MAX));
+        assert_eq!(
+            far + Duration::from_secs(10),
+            Instant::from_millis(u64::MAX)
+        );
         assert_eq!(Instant::ZERO - Duration::from_millis(5), Instant::ZERO);
         assert_eq!(
             Instant::from_millis(3).saturating_since(Instant::from_millis(10)),

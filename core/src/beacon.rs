@@ -1,0 +1,1271 @@
+//! The discovery beacon as a sans-IO state machine.
+//!
+//! A [`Beacon`] advertises this node's names, remembers what it hears, and
+//! answers and asks instant-discovery queries. It never touches a socket or a
+//! clock: the adapter feeds it datagrams and the time, and sends what it says.
+//!
+//! # Driving a beacon
+//!
+//! Methods come in four kinds, as in quinn-proto:
+//! - getters: [`Beacon::lookup`], [`Beacon::adverts`], [`Beacon::group`];
+//! - input: [`Beacon::handle_datagram`], [`Beacon::handle_timeout`],
+//!   [`Beacon::set_interfaces`];
+//! - commands: [`Beacon::advertise`], [`Beacon::unadvertise`], [`Beacon::query`];
+//! - output: [`Beacon::poll_transmit`], [`Beacon::poll_event`],
+//!   [`Beacon::poll_timeout`].
+//!
+//! After any input or command, drain the output in this order: call
+//! `poll_transmit` until it returns `None` (send each datagram to its
+//! `destination`), then `poll_event` until `None`, then `poll_timeout`, and
+//! sleep until that instant or the next datagram, whichever comes first; at
+//! the deadline call `handle_timeout` and drain again.
+//!
+//! ```
+//! use networkzero_core::beacon::{Beacon, Config, MAX_TRANSMIT};
+//! use networkzero_core::Instant;
+//!
+//! let mut beacon: Beacon<16, 4> = Beacon::new(Config::default());
+//! let now = Instant::from_millis(0);
+//! beacon.advertise("hello", "127.0.0.1:5555".parse().unwrap(), now).unwrap();
+//! let mut buf = [0u8; MAX_TRANSMIT];
+//! let t = beacon.poll_transmit(now, &mut buf).expect("a new name is advertised at once");
+//! assert_eq!(&buf[..t.len], br#"["hello", "127.0.0.1:5555", 20]"#);
+//! assert_eq!(t.destination, "127.255.255.255:9999".parse().unwrap());
+//! assert!(beacon.poll_timeout().is_some());
+//! ```
+//!
+//! # Where datagrams go
+//!
+//! Adverts go to port 9999 (Python compatible) of: each interface's directed
+//! broadcast (carrying that interface's address, so a receiver on any subnet
+//! is told an address it can reach), 255.255.255.255 (some Raspberry Pis only
+//! hear that) and 127.255.255.255, which reaches every process on this host
+//! even with no network at all. An advert for a loopback address goes only to
+//! 127.255.255.255. Queries and goodbyes go the same way to
+//! [`ext::EXT_PORT`]; answers go straight back to the asker.
+//!
+//! # Rates
+//!
+//! Every name is re-advertised each `advert_interval` (2 s, as Python does),
+//! but all broadcast datagrams share one rate limit. With so many names that
+//! the limit stretches the round beyond the interval, the ttl sent in each
+//! advert grows to three rounds, so receivers never expire a live name.
+//! Answers to queries have their own limit: a query flood cannot make a
+//! beacon flood the LAN; extra answers are dropped (the asker repeats).
+
+use core::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+
+use crate::advert::{self, Advert, EncodeError, Name};
+use crate::ext::{self, ExtError, Message};
+use crate::table::{AdvertTable, Entry, Inserted};
+use crate::time::{Duration, Instant};
+
+/// Bytes `poll_transmit` may write: the largest extension datagram.
+pub const MAX_TRANSMIT: usize = ext::MAX_EXT_DATAGRAM;
+
+/// Most interfaces a beacon advertises on.
+pub const MAX_INTERFACES: usize = 8;
+
+/// The UDP port of Python networkzero's beacon.
+pub const BEACON_PORT: u16 = 9999;
+
+const EVENTS: usize = 8;
+const ANSWERS: usize = 8;
+const QUERIES: usize = 4;
+const RECENT_MOVES: usize = 8;
+
+/// Tunables; the defaults match Python networkzero 1.0b1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Config {
+    /// How often each name is re-advertised (Python: 2 s).
+    pub advert_interval: Duration,
+    /// How long receivers keep an advert (Python: 20 s).
+    pub ttl: Duration,
+    /// Port of the Python-compatible adverts.
+    pub beacon_port: u16,
+    /// Port of queries, answers and goodbyes.
+    pub ext_port: u16,
+    /// Broadcast datagrams (adverts, queries, goodbyes) per second, at most.
+    pub max_broadcasts_per_sec: u16,
+    /// How many broadcasts may go out back to back before the rate applies.
+    pub broadcast_burst: u16,
+    /// Answers to queries per second, at most.
+    pub max_answers_per_sec: u16,
+    /// How many answers may go out back to back before the rate applies.
+    pub answer_burst: u16,
+    /// First gap between repeats of an unanswered query; it doubles each time.
+    pub query_retry: Duration,
+    /// How many times a query is sent before giving up.
+    pub query_attempts: u8,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            advert_interval: Duration::from_secs(2),
+            ttl: Duration::from_secs(20),
+            beacon_port: BEACON_PORT,
+            ext_port: ext::EXT_PORT,
+            max_broadcasts_per_sec: 50,
+            broadcast_burst: 32,
+            max_answers_per_sec: 50,
+            answer_burst: 16,
+            query_retry: Duration::from_millis(50),
+            query_attempts: 6,
+        }
+    }
+}
+
+/// One IPv4 interface of this host that adverts go out of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Interface {
+    /// This host's address on it.
+    pub ip: Ipv4Addr,
+    /// Network prefix length (24 for 255.255.255.0).
+    pub prefix_len: u8,
+}
+
+impl Interface {
+    fn mask(&self) -> u32 {
+        match self.prefix_len {
+            0 => 0,
+            n => u32::MAX << (32 - u32::from(n.min(32))),
+        }
+    }
+
+    /// The directed broadcast address of the interface's subnet.
+    pub fn broadcast(&self) -> Ipv4Addr {
+        Ipv4Addr::from(u32::from(self.ip) | !self.mask())
+    }
+
+    /// Whether `ip` is on this interface's subnet.
+    pub fn contains(&self, ip: Ipv4Addr) -> bool {
+        (u32::from(ip) ^ u32::from(self.ip)) & self.mask() == 0
+    }
+}
+
+/// A datagram to send: `buf[..len]` to `destination`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Transmit {
+    /// Where to send it.
+    pub destination: SocketAddr,
+    /// Its length at the start of the buffer.
+    pub len: usize,
+    /// What it is. Send [`Kind::Query`] from the node's own ephemeral socket:
+    /// answers come back to the query's source address.
+    pub kind: Kind,
+}
+
+/// What a transmitted datagram is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Kind {
+    /// A Python-compatible advert to the beacon port.
+    Advert,
+    /// An instant-discovery query.
+    Query,
+    /// An answer to someone's query.
+    Answer,
+    /// A goodbye after `unadvertise`.
+    Goodbye,
+}
+
+/// Something the application may want to know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A name was heard for the first time (or again after it expired).
+    Appeared {
+        /// The name.
+        name: Name,
+        /// Its address.
+        address: SocketAddr,
+    },
+    /// A known name is now advertised at another address.
+    Moved {
+        /// The name.
+        name: Name,
+        /// Where it was.
+        from: SocketAddr,
+        /// Where it is now.
+        to: SocketAddr,
+    },
+    /// A name lapsed: not heard within its ttl, or its owner said goodbye.
+    Expired {
+        /// The name.
+        name: Name,
+        /// The address it had.
+        address: SocketAddr,
+    },
+    /// Two services keep claiming one name: adverts alternate between two
+    /// ports. The latest advert still wins; this is a warning for people.
+    Conflict {
+        /// The contested name.
+        name: Name,
+        /// One claimant.
+        first: SocketAddr,
+        /// The other.
+        second: SocketAddr,
+    },
+}
+
+/// Why `advertise` refused a name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum AdvertiseError {
+    /// The name would not fit in the 256-byte advert.
+    Encode(EncodeError),
+    /// This node already advertises as many names as it can hold.
+    TooManyNames {
+        /// The capacity.
+        capacity: usize,
+    },
+    /// Only IPv4 addresses can be advertised (Python peers speak IPv4).
+    NotIpv4,
+}
+
+impl core::fmt::Display for AdvertiseError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            AdvertiseError::Encode(e) => e.fmt(f),
+            AdvertiseError::TooManyNames { capacity } => write!(
+                f,
+                "this program already advertises {capacity} names, the most it can; unadvertise one first"
+            ),
+            AdvertiseError::NotIpv4 => f.write_str(
+                "only IPv4 addresses can be advertised (like 192.168.1.5:8080); Python networkzero peers use IPv4",
+            ),
+        }
+    }
+}
+
+/// Why a received datagram was dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum DatagramError {
+    /// A malformed Python-style advert.
+    Advert(advert::DecodeError),
+    /// A malformed extension datagram.
+    Ext(ExtError),
+}
+
+impl core::fmt::Display for DatagramError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            DatagramError::Advert(e) => e.fmt(f),
+            DatagramError::Ext(e) => e.fmt(f),
+        }
+    }
+}
+
+/// What a received datagram was (for logs and tests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Received {
+    /// An advert or an answer, recorded in the table.
+    Advert,
+    /// A query; `answers` answers were queued.
+    Query {
+        /// Answers queued for the asker.
+        answers: usize,
+    },
+    /// A goodbye.
+    Goodbye,
+}
+
+#[derive(Debug, Clone)]
+struct Own {
+    name: Name,
+    address: SocketAddrV4,
+    next_due: Instant,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Payload {
+    Advert(usize),
+    Query(usize),
+    Goodbye,
+}
+
+/// A broadcast being sent to each destination in turn.
+#[derive(Debug, Clone, Copy)]
+struct Fanout {
+    payload: Payload,
+    step: usize,
+}
+
+#[derive(Debug, Clone)]
+struct Query {
+    name: Name,
+    next_send: Instant,
+    sent: u8,
+}
+
+/// A generic cell rate limiter: `interval` between sends, `burst` at once.
+#[derive(Debug, Clone, Copy)]
+struct Rate {
+    interval: Duration,
+    tolerance: Duration,
+    theoretical: Instant,
+}
+
+impl Rate {
+    fn new(per_sec: u16, burst: u16) -> Self {
+        let interval = Duration::from_millis(1000 / u64::from(per_sec.max(1)));
+        Rate {
+            interval,
+            tolerance: Duration::from_millis(interval.as_millis() * u64::from(burst.max(1) - 1)),
+            theoretical: Instant::ZERO,
+        }
+    }
+
+    /// When the next send is allowed.
+    fn allowed_at(&self) -> Instant {
+        self.theoretical - self.tolerance
+    }
+
+    fn try_take(&mut self, now: Instant) -> bool {
+        if now < self.allowed_at() {
+            return false;
+        }
+        self.theoretical = self.theoretical.max(now) + self.interval;
+        true
+    }
+}
+
+/// The discovery state machine. `ADVERTS` is how many heard names it
+/// remembers, `OWN` how many names this node can advertise.
+#[derive(Debug, Clone)]
+pub struct Beacon<const ADVERTS: usize, const OWN: usize> {
+    config: Config,
+    table: AdvertTable<ADVERTS>,
+    own: heapless::Vec<Own, OWN>,
+    interfaces: heapless::Vec<Interface, MAX_INTERFACES>,
+    fanout: Option<Fanout>,
+    goodbye: heapless::Deque<(Name, SocketAddrV4), 2>,
+    queries: heapless::Vec<Query, QUERIES>,
+    answers: heapless::Deque<(SocketAddr, usize), ANSWERS>,
+    events: heapless::Deque<Event, EVENTS>,
+    recent_moves: heapless::Deque<(u32, SocketAddr, Instant), RECENT_MOVES>,
+    broadcast_rate: Rate,
+    answer_rate: Rate,
+}
+
+fn name_hash(name: &str) -> u32 {
+    name.bytes().fold(0x811c_9dc5, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    })
+}
+
+impl<const ADVERTS: usize, const OWN: usize> Beacon<ADVERTS, OWN> {
+    /// A beacon advertising nothing yet, with no interfaces but loopback.
+    pub fn new(mut config: Config) -> Self {
+        // A zero interval would re-advertise in a busy loop.
+        config.advert_interval = config.advert_interval.max(Duration::from_millis(100));
+        Beacon {
+            config,
+            table: AdvertTable::new(),
+            own: heapless::Vec::new(),
+            interfaces: heapless::Vec::new(),
+            fanout: None,
+            goodbye: heapless::Deque::new(),
+            queries: heapless::Vec::new(),
+            answers: heapless::Deque::new(),
+            events: heapless::Deque::new(),
+            recent_moves: heapless::Deque::new(),
+            broadcast_rate: Rate::new(config.max_broadcasts_per_sec, config.broadcast_burst),
+            answer_rate: Rate::new(config.max_answers_per_sec, config.answer_burst),
+        }
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Tells the beacon which IPv4 interfaces are up, preferred first (the
+    /// first is the host's main address). Loopback is implied; leave it out.
+    /// When the set changes, every name is re-advertised at once, so a Wi-Fi
+    /// network joined later hears about them straight away.
+    pub fn set_interfaces(&mut self, interfaces: &[Interface], now: Instant) {
+        let new = interfaces
+            .iter()
+            .filter(|i| !i.ip.is_loopback() && !i.ip.is_unspecified())
+            .take(MAX_INTERFACES);
+        if new.clone().eq(self.interfaces.iter()) {
+            return;
+        }
+        self.interfaces.clear();
+        for i in new {
+            // `take(MAX_INTERFACES)` keeps this within capacity.
+            let _ = self.interfaces.push(*i);
+        }
+        self.fanout = None;
+        for own in &mut self.own {
+            own.next_due = now;
+        }
+    }
+
+    /// The interfaces adverts go out of.
+    pub fn interfaces(&self) -> &[Interface] {
+        &self.interfaces
+    }
+
+    /// The address others should use for `address` when told by a message
+    /// going out of `via` (an unspecified IP becomes the interface's).
+    fn concrete(&self, address: SocketAddrV4, via: Option<&Interface>) -> SocketAddrV4 {
+        if !address.ip().is_unspecified() {
+            return address;
+        }
+        let ip = via
+            .or(self.interfaces.first())
+            .map_or(Ipv4Addr::LOCALHOST, |i| i.ip);
+        SocketAddrV4::new(ip, address.port())
+    }
+
+    /// Starts advertising `name` at `address`; `0.0.0.0:port` means "on
+    /// every interface", each advert carrying the address of the interface it
+    /// goes out of. Advertising a name again moves it. Returns the address
+    /// this host's main interface advertises. The name is also discoverable
+    /// on this node at once.
+    pub fn advertise(
+        &mut self,
+        name: &str,
+        address: SocketAddr,
+        now: Instant,
+    ) -> Result<SocketAddr, AdvertiseError> {
+        let SocketAddr::V4(address) = address else {
+            return Err(AdvertiseError::NotIpv4);
+        };
+        // The longest form this advert can take on the wire.
+        let widest = SocketAddrV4::new(Ipv4Addr::BROADCAST, address.port());
+        let len = advert::encoded_len(name, widest.into(), self.max_ttl());
+        if name.is_empty() {
+            return Err(AdvertiseError::Encode(EncodeError::EmptyName));
+        }
+        if len > advert::MAX_DATAGRAM {
+            return Err(AdvertiseError::Encode(EncodeError::TooLong { len }));
+        }
+        let mut stored = Name::new();
+        stored
+            .push_str(name)
+            .map_err(|_| AdvertiseError::Encode(EncodeError::TooLong { len }))?;
+        let own = Own {
+            name: stored,
+            address,
+            next_due: now,
+        };
+        match self.own.iter_mut().find(|o| o.name == name) {
+            Some(existing) => *existing = own,
+            None => self
+                .own
+                .push(own)
+                .map_err(|_| AdvertiseError::TooManyNames { capacity: OWN })?,
+        }
+        self.fanout = None;
+        let local = SocketAddr::V4(self.concrete(address, None));
+        self.record(name, local, None, now);
+        Ok(local)
+    }
+
+    /// Stops advertising `name` and tells peers at once with a goodbye.
+    /// Returns whether it was advertised.
+    pub fn unadvertise(&mut self, name: &str, _now: Instant) -> bool {
+        let Some(i) = self.own.iter().position(|o| o.name == name) else {
+            return false;
+        };
+        let own = self.own.remove(i);
+        self.fanout = None;
+        self.answers.clear();
+        if self.goodbye.is_full() {
+            self.goodbye.pop_front();
+        }
+        let _ = self.goodbye.push_back((own.name, own.address));
+        self.table.remove(name, None);
+        true
+    }
+
+    /// Names this node advertises, with their (possibly unspecified) addresses.
+    pub fn advertised(&self) -> impl Iterator<Item = (&str, SocketAddrV4)> + '_ {
+        self.own.iter().map(|o| (o.name.as_str(), o.address))
+    }
+
+    /// Asks every beacon on the LAN for `name` (`None`: for every name),
+    /// repeating with growing gaps until heard or `query_attempts` are spent.
+    pub fn query(&mut self, name: Option<&str>, now: Instant) {
+        let name = name.unwrap_or("");
+        if let Some(q) = self.queries.iter_mut().find(|q| q.name == name) {
+            q.next_send = now;
+            q.sent = 0;
+            return;
+        }
+        let mut stored = Name::new();
+        if stored.push_str(name).is_err() {
+            return; // No advert could carry such a name anyway.
+        }
+        let query = Query {
+            name: stored,
+            next_send: now,
+            sent: 0,
+        };
+        if self.queries.is_full() {
+            // Replace the query that has been asked most.
+            if let Some(slot) = self.queries.iter_mut().max_by_key(|q| q.sent) {
+                *slot = query;
+            }
+        } else {
+            let _ = self.queries.push(query);
+        }
+    }
+
+    /// The address for `name`, if live.
+    pub fn lookup(&self, name: &str, now: Instant) -> Option<SocketAddr> {
+        self.table.get(name, now)
+    }
+
+    /// Every live advert.
+    pub fn adverts(&self, now: Instant) -> impl Iterator<Item = &Entry> + '_ {
+        self.table.iter(now)
+    }
+
+    /// Live adverts named `group` + `separator` + anything, except `exclude`.
+    pub fn group<'a>(
+        &'a self,
+        group: &'a str,
+        separator: &'a str,
+        exclude: &'a [&'a str],
+        now: Instant,
+    ) -> impl Iterator<Item = &'a Entry> + 'a {
+        self.table.group(group, separator, exclude, now)
+    }
+
+    /// Feeds a datagram received on the beacon or extension port (or the
+    /// node's own ephemeral port) from `source`. Malformed datagrams are
+    /// dropped with a typed error and change nothing.
+    pub fn handle_datagram(
+        &mut self,
+        datagram: &[u8],
+        source: SocketAddr,
+        now: Instant,
+    ) -> Result<Received, DatagramError> {
+        if !ext::is_extension(datagram) {
+            let advert = advert::decode(datagram).map_err(DatagramError::Advert)?;
+            self.hear(&advert, now);
+            return Ok(Received::Advert);
+        }
+        match ext::decode(datagram).map_err(DatagramError::Ext)? {
+            Message::Answer(advert) => {
+                self.hear(&advert, now);
+                Ok(Received::Advert)
+            }
+            Message::Goodbye(advert) => {
+                if let Some(gone) = self.table.remove(&advert.name, Some(advert.address)) {
+                    self.push_event(Event::Expired {
+                        name: gone.name,
+                        address: gone.address,
+                    });
+                }
+                Ok(Received::Goodbye)
+            }
+            Message::Query(name) => {
+                let mut answers = 0;
+                for i in 0..self.own.len() {
+                    let matches = self
+                        .own
+                        .get(i)
+                        .is_some_and(|o| name.is_empty() || o.name == name);
+                    if matches && !self.answers.is_full() && self.answer_rate.try_take(now) {
+                        let _ = self.answers.push_back((source, i));
+                        answers += 1;
+                    }
+                }
+                Ok(Received::Query { answers })
+            }
+        }
+    }
+
+    fn hear(&mut self, advert: &Advert, now: Instant) {
+        let expires = advert.ttl.map(|ttl| now + ttl);
+        self.record(&advert.name, advert.address, expires, now);
+        self.queries.retain(|q| q.name != advert.name);
+    }
+
+    fn record(&mut self, name: &str, address: SocketAddr, expires: Option<Instant>, now: Instant) {
+        match self.table.insert(name, address, expires) {
+            Inserted::New => self.event_with_name(name, |name| Event::Appeared { name, address }),
+            Inserted::Refreshed => {}
+            Inserted::Moved { previous } => {
+                let hash = name_hash(name);
+                let window = self.config.advert_interval + self.config.advert_interval;
+                let flip_back = self.recent_moves.iter().any(|&(h, a, at)| {
+                    h == hash && a == address && now.saturating_since(at) <= window
+                });
+                if self.recent_moves.is_full() {
+                    self.recent_moves.pop_front();
+                }
+                let _ = self.recent_moves.push_back((hash, previous, now));
+                if flip_back && previous.port() != address.port() {
+                    self.event_with_name(name, |name| Event::Conflict {
+                        name,
+                        first: previous,
+                        second: address,
+                    });
+                } else {
+                    self.event_with_name(name, |name| Event::Moved {
+                        name,
+                        from: previous,
+                        to: address,
+                    });
+                }
+            }
+            Inserted::Evicted(gone) => {
+                if gone.name != name {
+                    self.event_with_name(name, |name| Event::Appeared { name, address });
+                }
+                self.push_event(Event::Expired {
+                    name: gone.name,
+                    address: gone.address,
+                });
+            }
+        }
+    }
+
+    fn event_with_name(&mut self, name: &str, make: impl FnOnce(Name) -> Event) {
+        let mut stored = Name::new();
+        if stored.push_str(name).is_ok() {
+            self.push_event(make(stored));
+        }
+    }
+
+    /// Events are notifications, the table is the truth: when the queue is
+    /// full the oldest event is dropped.
+    fn push_event(&mut self, event: Event) {
+        if self.events.is_full() {
+            self.events.pop_front();
+        }
+        let _ = self.events.push_back(event);
+    }
+
+    /// Expires lapsed adverts. Call at [`Self::poll_timeout`].
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some(gone) = self.table.expire(now) {
+            if self.own.iter().any(|o| o.name == gone.name) {
+                // Our own name stays discoverable here while we advertise it.
+                let _ = self.table.insert(&gone.name, gone.address, None);
+                continue;
+            }
+            self.push_event(Event::Expired {
+                name: gone.name,
+                address: gone.address,
+            });
+        }
+        let attempts = self.config.query_attempts;
+        self.queries
+            .retain(|q| q.sent < attempts || now < q.next_send);
+    }
+
+    /// The next event, if any.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When [`Self::handle_timeout`] or [`Self::poll_transmit`] next has work.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let broadcast_at = self.broadcast_rate.allowed_at();
+        let pending_broadcast = if self.fanout.is_some() || !self.goodbye.is_empty() {
+            Some(Instant::ZERO)
+        } else {
+            let adverts = self.own.iter().map(|o| o.next_due);
+            let attempts = self.config.query_attempts;
+            let queries = self
+                .queries
+                .iter()
+                .filter(|q| q.sent < attempts)
+                .map(|q| q.next_send);
+            adverts.chain(queries).min()
+        };
+        let retire = self.queries.iter().map(|q| q.next_send);
+        let answers = (!self.answers.is_empty()).then_some(Instant::ZERO);
+        [
+            pending_broadcast.map(|t| t.max(broadcast_at)),
+            self.table.next_expiry(),
+            retire.min(),
+            answers,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// Writes the next datagram to send into `buf`, if one is due at `now`.
+    #[must_use]
+    pub fn poll_transmit(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8; MAX_TRANSMIT],
+    ) -> Option<Transmit> {
+        if let Some((to, i)) = self.answers.pop_front() {
+            if let Some(t) = self.write_answer(to, i, buf) {
+                return Some(t);
+            }
+        }
+        // Each pass finishes one broadcast, so this many passes cover them all.
+        for _ in 0..OWN + QUERIES + 3 {
+            if self.fanout.is_none() {
+                self.fanout = self.next_fanout(now);
+            }
+            let fanout = self.fanout?;
+            match self.write_step(fanout, buf) {
+                Some(t) => {
+                    if !self.broadcast_rate.try_take(now) {
+                        return None; // Rate-limited: the same step is retried later.
+                    }
+                    self.fanout = Some(Fanout {
+                        step: fanout.step + 1,
+                        ..fanout
+                    });
+                    return Some(t);
+                }
+                None => {
+                    // Every destination done: this broadcast is finished.
+                    self.finish(fanout.payload, now);
+                    self.fanout = None;
+                }
+            }
+        }
+        None
+    }
+
+    fn next_fanout(&mut self, now: Instant) -> Option<Fanout> {
+        if !self.goodbye.is_empty() {
+            return Some(Fanout {
+                payload: Payload::Goodbye,
+                step: 0,
+            });
+        }
+        let attempts = self.config.query_attempts;
+        let query = self
+            .queries
+            .iter()
+            .enumerate()
+            .filter(|(_, q)| q.sent < attempts && q.next_send <= now)
+            .min_by_key(|(_, q)| q.next_send)
+            .map(|(i, _)| Payload::Query(i));
+        let advert = self
+            .own
+            .iter()
+            .enumerate()
+            .filter(|(_, o)| o.next_due <= now)
+            .min_by_key(|(_, o)| o.next_due)
+            .map(|(i, _)| Payload::Advert(i));
+        query.or(advert).map(|payload| Fanout { payload, step: 0 })
+    }
+
+    fn finish(&mut self, payload: Payload, now: Instant) {
+        match payload {
+            Payload::Goodbye => {
+                self.goodbye.pop_front();
+            }
+            Payload::Advert(i) => {
+                if let Some(o) = self.own.get_mut(i) {
+                    o.next_due = now + self.config.advert_interval;
+                }
+            }
+            Payload::Query(i) => {
+                let base = self.config.query_retry.as_millis();
+                if let Some(q) = self.queries.get_mut(i) {
+                    q.sent = q.sent.saturating_add(1);
+                    let gap = base.saturating_mul(1 << q.sent.min(16));
+                    q.next_send = now + Duration::from_millis(gap);
+                }
+            }
+        }
+    }
+
+    /// The ttl adverts carry: the configured one, or three full rounds of
+    /// adverts if the rate limit stretches a round past the interval.
+    fn advert_ttl(&self) -> Duration {
+        let per_round = (self.own.len() * self.destinations_per_broadcast()) as u64;
+        let round = self
+            .broadcast_rate
+            .interval
+            .as_millis()
+            .saturating_mul(per_round);
+        let round = round.max(self.config.advert_interval.as_millis());
+        self.config
+            .ttl
+            .max(Duration::from_millis(round.saturating_mul(3)))
+    }
+
+    /// Upper bound of [`Self::advert_ttl`], for checking a name fits.
+    fn max_ttl(&self) -> Duration {
+        let per_round = (OWN * (MAX_INTERFACES + 2)) as u64;
+        let round = self
+            .broadcast_rate
+            .interval
+            .as_millis()
+            .saturating_mul(per_round);
+        self.config
+            .ttl
+            .max(Duration::from_millis(round.saturating_mul(3)))
+    }
+
+    fn destinations_per_broadcast(&self) -> usize {
+        match self.interfaces.len() {
+            0 => 1,
+            n => n + 2,
+        }
+    }
+
+    /// Destination `step` of a broadcast of an advert at `address`, and the
+    /// interface it stands for: each directed broadcast, then
+    /// 255.255.255.255, then 127.255.255.255 (only the last when there is no
+    /// interface, or the address is loopback).
+    fn destination(
+        &self,
+        step: usize,
+        address_is_loopback: bool,
+        port: u16,
+    ) -> Option<(SocketAddr, Option<&Interface>)> {
+        let n = self.interfaces.len();
+        let loopback = SocketAddr::from((Ipv4Addr::new(127, 255, 255, 255), port));
+        if n == 0 || address_is_loopback {
+            return (step == 0).then_some((loopback, None));
+        }
+        match step {
+            s if s < n => self
+                .interfaces
+                .get(s)
+                .map(|i| (SocketAddr::from((i.broadcast(), port)), Some(i))),
+            s if s == n => Some((SocketAddr::from((Ipv4Addr::BROADCAST, port)), None)),
+            s if s == n + 1 => Some((loopback, None)),
+            _ => None,
+        }
+    }
+
+    fn write_step(&self, fanout: Fanout, buf: &mut [u8; MAX_TRANSMIT]) -> Option<Transmit> {
+        let (kind, name, address, port) = match fanout.payload {
+            Payload::Goodbye => {
+                let (name, address) = self.goodbye.front()?;
+                (Kind::Goodbye, name, *address, self.config.ext_port)
+            }
+            Payload::Advert(i) => {
+                let o = self.own.get(i)?;
+                (Kind::Advert, &o.name, o.address, self.config.beacon_port)
+            }
+            Payload::Query(i) => {
+                let q = self.queries.get(i)?;
+                let (destination, _) =
+                    self.destination(fanout.step, false, self.config.ext_port)?;
+                let len = ext::encode_query(&q.name, buf)?;
+                return Some(Transmit {
+                    destination,
+                    len,
+                    kind: Kind::Query,
+                });
+            }
+        };
+        let (destination, via) = self.destination(fanout.step, address.ip().is_loopback(), port)?;
+        let address = self.concrete(address, via);
+        let len = match kind {
+            Kind::Advert => advert::encode(name, address.into(), self.advert_ttl(), buf).ok()?,
+            _ => {
+                let body = ext::write_header(b'B', buf)?;
+                ext::HEADER_LEN + advert::encode(name, address.into(), Duration::ZERO, body).ok()?
+            }
+        };
+        Some(Transmit {
+            destination,
+            len,
+            kind,
+        })
+    }
+
+    fn write_answer(
+        &self,
+        to: SocketAddr,
+        i: usize,
+        buf: &mut [u8; MAX_TRANSMIT],
+    ) -> Option<Transmit> {
+        let own = self.own.get(i)?;
+        let via = match to {
+            SocketAddr::V4(v4) => self.interfaces.iter().find(|i| i.contains(*v4.ip())),
+            SocketAddr::V6(_) => None,
+        };
+        let address = self.concrete(own.address, via);
+        let body = ext::write_header(b'A', buf)?;
+        let len = advert::encode(&own.name, address.into(), self.advert_ttl(), body).ok()?;
+        Some(Transmit {
+            destination: to,
+            len: ext::HEADER_LEN + len,
+            kind: Kind::Answer,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::vec::Vec;
+
+    type B = Beacon<64, 8>;
+    const IF_A: Interface = Interface {
+        ip: Ipv4Addr::new(10, 200, 1, 1),
+        prefix_len: 24,
+    };
+    const IF_B: Interface = Interface {
+        ip: Ipv4Addr::new(10, 200, 2, 1),
+        prefix_len: 24,
+    };
+
+    fn ms(t: u64) -> Instant {
+        Instant::from_millis(t)
+    }
+    fn sa(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    fn drain(b: &mut B, now: Instant) -> Vec<(SocketAddr, Vec<u8>, Kind)> {
+        let mut out = Vec::new();
+        let mut buf = [0u8; MAX_TRANSMIT];
+        while let Some(t) = b.poll_transmit(now, &mut buf) {
+            out.push((t.destination, buf[..t.len].to_vec(), t.kind));
+            assert!(out.len() < 10_000);
+        }
+        out
+    }
+
+    fn events(b: &mut B) -> Vec<Event> {
+        core::iter::from_fn(|| b.poll_event()).collect()
+    }
+
+    #[test]
+    fn loopback_only_host_advertises_to_loopback_broadcast() {
+        let mut b = B::new(Config::default());
+        let local = b.advertise("hello", sa("0.0.0.0:5555"), ms(0)).unwrap();
+        assert_eq!(local, sa("127.0.0.1:5555"));
+        assert_eq!(
+            b.lookup("hello", ms(1)),
+            Some(local),
+            "own names are discoverable at once"
+        );
+        let sent = drain(&mut b, ms(0));
+        assert_eq!(
+            sent,
+            [(
+                sa("127.255.255.255:9999"),
+                br#"["hello", "127.0.0.1:5555", 20]"#.to_vec(),
+                Kind::Advert
+            )]
+        );
+        assert_eq!(b.poll_timeout(), Some(ms(2000)));
+        assert!(drain(&mut b, ms(1999)).is_empty());
+        assert_eq!(drain(&mut b, ms(2000)).len(), 1);
+    }
+
+    #[test]
+    fn each_interface_hears_its_own_address() {
+        let mut b = B::new(Config::default());
+        b.set_interfaces(&[IF_A, IF_B], ms(0));
+        assert_eq!(
+            b.advertise("svc", sa("0.0.0.0:7000"), ms(0)).unwrap(),
+            sa("10.200.1.1:7000")
+        );
+        let sent: Vec<_> = drain(&mut b, ms(0))
+            .into_iter()
+            .map(|(to, bytes, _)| (to.to_string(), String::from_utf8(bytes).unwrap()))
+            .collect();
+        let want = [
+            ("10.200.1.255:9999", r#"["svc", "10.200.1.1:7000", 20]"#),
+            ("10.200.2.255:9999", r#"["svc", "10.200.2.1:7000", 20]"#),
+            ("255.255.255.255:9999", r#"["svc", "10.200.1.1:7000", 20]"#),
+            ("127.255.255.255:9999", r#"["svc", "10.200.1.1:7000", 20]"#),
+        ];
+        let want: Vec<_> = want
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+        assert_eq!(sent, want);
+        // A fixed loopback address is only told to this host.
+        b.advertise("local", sa("127.0.0.1:7001"), ms(10)).unwrap();
+        let sent = drain(&mut b, ms(10));
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].0, sa("127.255.255.255:9999"));
+        // A new interface (Wi-Fi joins) triggers adverts at once.
+        b.set_interfaces(&[IF_A], ms(20));
+        assert_eq!(drain(&mut b, ms(20)).len(), 3 + 1);
+    }
+
+    #[test]
+    fn refuses_names_python_could_not_read() {
+        let mut b = B::new(Config::default());
+        let long = "n".repeat(230);
+        assert!(matches!(
+            b.advertise(&long, sa("0.0.0.0:1"), ms(0)),
+            Err(AdvertiseError::Encode(EncodeError::TooLong { .. }))
+        ));
+        assert!(b.advertise("", sa("0.0.0.0:1"), ms(0)).is_err());
+        assert_eq!(
+            b.advertise("v6", sa("[::1]:1"), ms(0)),
+            Err(AdvertiseError::NotIpv4)
+        );
+        for i in 0..8 {
+            b.advertise(&format!("n{i}"), sa("0.0.0.0:1"), ms(0))
+                .unwrap();
+        }
+        assert_eq!(
+            b.advertise("n9", sa("0.0.0.0:1"), ms(0)),
+            Err(AdvertiseError::TooManyNames { capacity: 8 })
+        );
+        let msg = b
+            .advertise(&long, sa("0.0.0.0:1"), ms(0))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("too long") && msg.contains("shorter name"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn hears_adverts_expires_and_reports() {
+        let mut b = B::new(Config::default());
+        let src = sa("10.200.1.2:9999");
+        b.handle_datagram(br#"["robot", "10.200.1.2:6000", 20]"#, src, ms(0))
+            .unwrap();
+        assert_eq!(
+            events(&mut b),
+            [Event::Appeared {
+                name: "robot".try_into().unwrap(),
+                address: sa("10.200.1.2:6000")
+            }]
+        );
+        b.handle_datagram(br#"["robot", "10.200.1.3:6000", 20]"#, src, ms(100))
+            .unwrap();
+        assert!(matches!(events(&mut b)[..], [Event::Moved { .. }]));
+        assert_eq!(b.poll_timeout(), Some(ms(20_100)));
+        b.handle_timeout(ms(20_099));
+        assert_eq!(b.lookup("robot", ms(20_099)), Some(sa("10.200.1.3:6000")));
+        b.handle_timeout(ms(20_100));
+        assert_eq!(b.lookup("robot", ms(20_100)), None);
+        assert!(matches!(events(&mut b)[..], [Event::Expired { .. }]));
+    }
+
+    #[test]
+    fn garbage_is_a_typed_error_and_changes_nothing() {
+        let mut b = B::new(Config::default());
+        let src = sa("10.200.1.2:9999");
+        for bad in [
+            &b"hello"[..],
+            b"",
+            b"[1,2,3]",
+            b"NW0\x01X",
+            b"NW0\x01A[",
+            &[0xff; 300],
+        ] {
+            assert!(b.handle_datagram(bad, src, ms(0)).is_err());
+        }
+        assert_eq!(b.adverts(ms(0)).count(), 0);
+        assert!(events(&mut b).is_empty());
+    }
+
+    /// A virtual LAN: broadcasts reach every beacon (the sender's host too),
+    /// unicasts reach the beacon whose ephemeral address matches.
+    struct Net {
+        nodes: Vec<(B, SocketAddr)>,
+        sent: usize,
+    }
+
+    impl Net {
+        fn new(n: usize) -> Net {
+            let nodes = (0..n)
+                .map(|i| {
+                    let mut b = B::new(Config::default());
+                    let ip = Ipv4Addr::new(10, 200, 1, i as u8 + 1);
+                    b.set_interfaces(&[Interface { ip, prefix_len: 24 }], ms(0));
+                    (b, SocketAddr::from((ip, 40000)))
+                })
+                .collect();
+            Net { nodes, sent: 0 }
+        }
+
+        fn step(&mut self, now: Instant) {
+            for _ in 0..10 {
+                let mut flying = Vec::new();
+                for (i, (b, addr)) in self.nodes.iter_mut().enumerate() {
+                    for (to, bytes, _) in drain(b, now) {
+                        flying.push((i, *addr, to, bytes));
+                    }
+                }
+                if flying.is_empty() {
+                    return;
+                }
+                self.sent += flying.len();
+                for (from, src, to, bytes) in flying {
+                    for (j, (b, addr)) in self.nodes.iter_mut().enumerate() {
+                        let broadcast = to.ip().is_loopback()
+                            || to.ip() == Ipv4Addr::BROADCAST
+                            || to.ip() == Ipv4Addr::new(10, 200, 1, 255);
+                        let local_only = to.ip().is_loopback() && from != j;
+                        if (broadcast && !local_only) || to == *addr {
+                            b.handle_datagram(&bytes, src, now).unwrap();
+                        }
+                    }
+                }
+            }
+        }
+
+        fn run(&mut self, from: u64, to: u64) {
+            for t in from..to {
+                for (b, _) in &mut self.nodes {
+                    b.handle_timeout(ms(t));
+                }
+                self.step(ms(t));
+            }
+        }
+    }
+
+    #[test]
+    fn query_finds_a_running_service_at_once() {
+        let mut net = Net::new(3);
+        net.nodes[0]
+            .0
+            .advertise("turntable", sa("0.0.0.0:6000"), ms(0))
+            .unwrap();
+        net.run(0, 500);
+        // Node 2 forgets, as a freshly started process would.
+        net.nodes[2].0 = B::new(Config::default());
+        net.nodes[2].0.set_interfaces(
+            &[Interface {
+                ip: Ipv4Addr::new(10, 200, 1, 3),
+                prefix_len: 24,
+            }],
+            ms(500),
+        );
+        net.nodes[2].0.query(Some("turntable"), ms(500));
+        net.step(ms(500));
+        assert_eq!(
+            net.nodes[2].0.lookup("turntable", ms(500)),
+            Some(sa("10.200.1.1:6000"))
+        );
+    }
+
+    #[test]
+    fn goodbye_removes_the_name_everywhere_at_once() {
+        let mut net = Net::new(2);
+        net.nodes[0]
+            .0
+            .advertise("x", sa("0.0.0.0:6000"), ms(0))
+            .unwrap();
+        net.run(0, 10);
+        assert!(net.nodes[1].0.lookup("x", ms(10)).is_some());
+        assert!(net.nodes[0].0.unadvertise("x", ms(10)));
+        net.step(ms(10));
+        assert_eq!(net.nodes[1].0.lookup("x", ms(10)), None);
+        assert!(events(&mut net.nodes[1].0)
+            .iter()
+            .any(|e| matches!(e, Event::Expired { .. })));
+        assert!(!net.nodes[0].0.unadvertise("x", ms(11)));
+    }
+
+    #[test]
+    fn query_floods_are_answered_at_a_bounded_rate() {
+        let mut b = B::new(Config::default());
+        b.advertise("x", sa("0.0.0.0:1"), ms(0)).unwrap();
+        let _ = drain(&mut b, ms(0));
+        let mut answers = 0;
+        for t in 0..1000 {
+            for _ in 0..10 {
+                let _ = b.handle_datagram(b"NW0\x01Qx", sa("10.0.0.9:5000"), ms(t));
+            }
+            answers += drain(&mut b, ms(t))
+                .iter()
+                .filter(|(_, _, k)| *k == Kind::Answer)
+                .count();
+        }
+        assert!(answers <= 50 + 16, "{answers} answers in one second");
+        assert!(answers >= 50);
+    }
+
+    #[test]
+    fn many_names_stay_alive_at_a_bounded_rate() {
+        type Big = Beacon<256, 128>;
+        let mut tx = Big::new(Config::default());
+        let mut rx = Big::new(Config::default());
+        tx.set_interfaces(&[IF_A, IF_B], ms(0));
+        for i in 0..128 {
+            tx.advertise(&format!("name-{i}"), sa("0.0.0.0:7000"), ms(0))
+                .unwrap();
+        }
+        let mut buf = [0u8; MAX_TRANSMIT];
+        let mut per_second = [0usize; 90];
+        for t in 0..90_000u64 {
+            tx.handle_timeout(ms(t));
+            rx.handle_timeout(ms(t));
+            while let Some(x) = tx.poll_transmit(ms(t), &mut buf) {
+                per_second[(t / 1000) as usize] += 1;
+                if x.destination.ip() == Ipv4Addr::new(10, 200, 1, 255) {
+                    rx.handle_datagram(&buf[..x.len], sa("10.200.1.1:9999"), ms(t))
+                        .unwrap();
+                }
+            }
+            if t > 30_000 && t % 500 == 0 {
+                assert_eq!(
+                    rx.adverts(ms(t)).count(),
+                    128,
+                    "a live name expired at {t} ms"
+                );
+            }
+        }
+        let max = *per_second.iter().max().unwrap();
+        assert!(max <= 50 + 32, "{max} datagrams in one second");
+    }
+
+    #[test]
+    fn flip_flopping_owners_are_a_conflict() {
+        let mut b = B::new(Config::default());
+        let src = sa("10.0.0.1:9999");
+        b.handle_datagram(br#"["robot", "10.0.0.1:6000", 20]"#, src, ms(0))
+            .unwrap();
+        b.handle_datagram(br#"["robot", "10.0.0.2:6001", 20]"#, src, ms(100))
+            .unwrap();
+        b.handle_datagram(br#"["robot", "10.0.0.1:6000", 20]"#, src, ms(2000))
+            .unwrap();
+        let evs = events(&mut b);
+        assert!(
+            matches!(evs.last(), Some(Event::Conflict { .. })),
+            "{evs:?}"
+        );
+        // Restarting on a new port is a move, not a conflict.
+        let mut b = B::new(Config::default());
+        b.handle_datagram(br#"["robot", "10.0.0.1:6000", 20]"#, src, ms(0))
+            .unwrap();
+        b.handle_datagram(br#"["robot", "10.0.0.1:6001", 20]"#, src, ms(100))
+            .unwrap();
+        b.handle_datagram(br#"["robot", "10.0.0.1:6001", 20]"#, src, ms(2000))
+            .unwrap();
+        assert!(!events(&mut b)
+            .iter()
+            .any(|e| matches!(e, Event::Conflict { .. })));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_datagrams_never_panic(datagrams in proptest::collection::vec(proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300), 0..50)) {
+            let mut b = B::new(Config::default());
+            b.advertise("x", sa("0.0.0.0:1"), ms(0)).unwrap();
+            for (t, d) in datagrams.iter().enumerate() {
+                let _ = b.handle_datagram(d, sa("1.2.3.4:5"), ms(t as u64));
+                let _ = drain(&mut b, ms(t as u64));
+                b.handle_timeout(ms(t as u64));
+                proptest::prop_assert!(b.adverts(ms(t as u64)).count() <= 64);
+            }
+        }
+    }
+}

@@ -1,0 +1,310 @@
+//! The adverts a node has heard: name → address, until the advert expires.
+//!
+//! Fixed capacity, chosen by the caller (`AdvertTable<64>` on a laptop,
+//! `AdvertTable<8>` on a Pico W). One address per name: the latest advert
+//! wins, as in Python networkzero.
+//!
+//! **When full**, a new name evicts the entry that would expire soonest (the
+//! one its owner has refreshed least recently, or with the shortest ttl).
+//! A busy classroom LAN therefore keeps the liveliest adverts, and inserting
+//! never fails or panics.
+
+use core::net::SocketAddr;
+
+use crate::advert::Name;
+use crate::time::Instant;
+
+/// One heard advert.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// The advertised name.
+    pub name: Name,
+    /// Where the service listens.
+    pub address: SocketAddr,
+    /// When the advert lapses unless heard again; `None` never.
+    pub expires: Option<Instant>,
+}
+
+/// What an insert did.
+// Returned, never stored: the evicted entry is handed back by value.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inserted {
+    /// A name not in the table before.
+    New,
+    /// The name was known at the same address; only its expiry moved.
+    Refreshed,
+    /// The name was known at another address, now replaced.
+    Moved {
+        /// The address it had before.
+        previous: SocketAddr,
+    },
+    /// The table was full: this entry was evicted to make room.
+    Evicted(Entry),
+}
+
+/// Fixed-capacity table of heard adverts.
+#[derive(Debug, Clone)]
+pub struct AdvertTable<const N: usize> {
+    entries: heapless::Vec<Entry, N>,
+}
+
+impl<const N: usize> Default for AdvertTable<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn expires_before(a: Option<Instant>, b: Option<Instant>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => a < b,
+        (Some(_), None) => true,
+        (None, _) => false,
+    }
+}
+
+impl<const N: usize> AdvertTable<N> {
+    /// An empty table.
+    pub const fn new() -> Self {
+        AdvertTable {
+            entries: heapless::Vec::new(),
+        }
+    }
+
+    /// Number of entries (live or not yet expired by [`Self::expire`]).
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether the table holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Records an advert: the latest one for a name wins. When the table is
+    /// full, evicts the entry that expires soonest. With `N == 0` nothing is
+    /// stored and the new entry itself is reported as evicted.
+    pub fn insert(
+        &mut self,
+        name: &str,
+        address: SocketAddr,
+        expires: Option<Instant>,
+    ) -> Inserted {
+        if let Some(entry) = self.entries.iter_mut().find(|e| e.name == name) {
+            entry.expires = expires;
+            if entry.address == address {
+                return Inserted::Refreshed;
+            }
+            let previous = core::mem::replace(&mut entry.address, address);
+            return Inserted::Moved { previous };
+        }
+        let mut stored = Name::new();
+        // Names come from `advert::decode` or callers holding a `Name`-sized
+        // string; truncation would be a bug, so refuse rather than corrupt.
+        if stored.push_str(name).is_err() {
+            return Inserted::Evicted(Entry {
+                name: Name::new(),
+                address,
+                expires,
+            });
+        }
+        let entry = Entry {
+            name: stored,
+            address,
+            expires,
+        };
+        match self.entries.push(entry) {
+            Ok(()) => Inserted::New,
+            Err(entry) => {
+                let soonest = self.entries.iter().enumerate().fold(
+                    None::<(usize, Option<Instant>)>,
+                    |best, (i, e)| match best {
+                        Some((_, t)) if !expires_before(e.expires, t) => best,
+                        _ => Some((i, e.expires)),
+                    },
+                );
+                match soonest {
+                    Some((i, t)) if expires_before(t, entry.expires) || t == entry.expires => {
+                        match self.entries.get_mut(i) {
+                            Some(slot) => Inserted::Evicted(core::mem::replace(slot, entry)),
+                            None => Inserted::Evicted(entry),
+                        }
+                    }
+                    // Everything stored outlives the newcomer: drop it instead.
+                    _ => Inserted::Evicted(entry),
+                }
+            }
+        }
+    }
+
+    /// The address for `name`, if heard and not expired at `now`.
+    pub fn get(&self, name: &str, now: Instant) -> Option<SocketAddr> {
+        self.entries
+            .iter()
+            .find(|e| e.name == name && is_live(e, now))
+            .map(|e| e.address)
+    }
+
+    /// Removes `name`; with `address`, only if it is still at that address
+    /// (so a stale goodbye cannot remove a service that moved).
+    pub fn remove(&mut self, name: &str, address: Option<SocketAddr>) -> Option<Entry> {
+        let i = self
+            .entries
+            .iter()
+            .position(|e| e.name == name && address.is_none_or(|a| a == e.address))?;
+        Some(self.entries.swap_remove(i))
+    }
+
+    /// Removes one entry that has expired at `now` and returns it; call until
+    /// `None` to expire them all.
+    pub fn expire(&mut self, now: Instant) -> Option<Entry> {
+        let i = self.entries.iter().position(|e| !is_live(e, now))?;
+        Some(self.entries.swap_remove(i))
+    }
+
+    /// When the next entry expires.
+    pub fn next_expiry(&self) -> Option<Instant> {
+        self.entries.iter().filter_map(|e| e.expires).min()
+    }
+
+    /// Every live entry at `now`, for `discover_all`.
+    pub fn iter(&self, now: Instant) -> impl Iterator<Item = &Entry> + '_ {
+        self.entries.iter().filter(move |e| is_live(e, now))
+    }
+
+    /// Live entries of a group, for `discover_group`: names that start with
+    /// `group` followed by `separator`, minus those in `exclude`.
+    pub fn group<'a>(
+        &'a self,
+        group: &'a str,
+        separator: &'a str,
+        exclude: &'a [&'a str],
+        now: Instant,
+    ) -> impl Iterator<Item = &'a Entry> + 'a {
+        self.iter(now).filter(move |e| {
+            e.name
+                .strip_prefix(group)
+                .is_some_and(|rest| rest.starts_with(separator))
+                && !exclude.contains(&e.name.as_str())
+        })
+    }
+
+    /// Forgets everything.
+    pub fn clear(&mut self) {
+        self.entries.clear();
+    }
+}
+
+fn is_live(entry: &Entry, now: Instant) -> bool {
+    entry.expires.is_none_or(|t| now < t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn addr(port: u16) -> SocketAddr {
+        SocketAddr::from(([10, 200, 0, 1], port))
+    }
+    fn at(ms: u64) -> Option<Instant> {
+        Some(Instant::from_millis(ms))
+    }
+
+    #[test]
+    fn latest_advert_wins_and_expires() {
+        let mut t = AdvertTable::<4>::new();
+        assert_eq!(t.insert("a", addr(1), at(100)), Inserted::New);
+        assert_eq!(t.insert("a", addr(1), at(200)), Inserted::Refreshed);
+        assert_eq!(
+            t.insert("a", addr(2), at(300)),
+            Inserted::Moved { previous: addr(1) }
+        );
+        assert_eq!(t.get("a", Instant::from_millis(299)), Some(addr(2)));
+        assert_eq!(t.get("a", Instant::from_millis(300)), None);
+        assert_eq!(t.expire(Instant::from_millis(300)).unwrap().name, "a");
+        assert!(t.is_empty());
+    }
+
+    #[test]
+    fn full_table_evicts_soonest_expiring() {
+        let mut t = AdvertTable::<2>::new();
+        t.insert("a", addr(1), at(500));
+        t.insert("b", addr(2), at(100));
+        match t.insert("c", addr(3), at(300)) {
+            Inserted::Evicted(e) => assert_eq!(e.name, "b"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(t.get("c", Instant::ZERO), Some(addr(3)));
+        // A newcomer that would expire before everything stored is the one dropped.
+        match t.insert("d", addr(4), at(50)) {
+            Inserted::Evicted(e) => assert_eq!(e.name, "d"),
+            other => panic!("{other:?}"),
+        }
+        // Never-expiring entries outlive all.
+        t.insert("a", addr(1), None);
+        match t.insert("e", addr(5), None) {
+            Inserted::Evicted(e) => assert_eq!(e.name, "c"),
+            other => panic!("{other:?}"),
+        }
+        let mut zero = AdvertTable::<0>::new();
+        assert!(matches!(
+            zero.insert("x", addr(1), None),
+            Inserted::Evicted(_)
+        ));
+    }
+
+    #[test]
+    fn groups_and_removal() {
+        let mut t = AdvertTable::<8>::new();
+        for (i, n) in ["chat/alice", "chat/bob", "chatter", "robot", "chat/"]
+            .iter()
+            .enumerate()
+        {
+            t.insert(n, addr(i as u16), None);
+        }
+        let names = |ex: &[&str]| {
+            let mut v: std::vec::Vec<_> = t
+                .group("chat", "/", ex, Instant::ZERO)
+                .map(|e| e.name.as_str())
+                .collect();
+            v.sort();
+            v.join(",")
+        };
+        assert_eq!(names(&[]), "chat/,chat/alice,chat/bob");
+        assert_eq!(names(&["chat/bob"]), "chat/,chat/alice");
+        assert!(t.remove("robot", Some(addr(99))).is_none());
+        assert!(t.remove("robot", Some(addr(3))).is_some());
+        assert!(t.remove("chatter", None).is_some());
+        assert_eq!(t.len(), 3);
+    }
+
+    proptest! {
+        #[test]
+        fn invariants(ops in proptest::collection::vec((0u8..12, 0u16..4, 1u64..1000, any::<bool>()), 0..200)) {
+            let mut t = AdvertTable::<5>::new();
+            let mut now = 0;
+            for (name, port, ttl, expire) in ops {
+                let name = [b'a' + name];
+                let name = core::str::from_utf8(&name).unwrap();
+                now += 7;
+                let dropped = matches!(t.insert(name, addr(port), at(now + ttl)), Inserted::Evicted(ref e) if e.name == name);
+                prop_assert!(t.len() <= 5);
+                let want = if dropped { None } else { Some(addr(port)) };
+                prop_assert_eq!(t.get(name, Instant::from_millis(now)), want);
+                let mut names: std::vec::Vec<_> = t.iter(Instant::ZERO).map(|e| e.name.clone()).collect();
+                names.sort();
+                names.dedup();
+                prop_assert_eq!(names.len(), t.len());
+                if expire {
+                    let n = Instant::from_millis(now);
+                    while let Some(e) = t.expire(n) {
+                        prop_assert!(e.expires.unwrap() <= n);
+                    }
+                    prop_assert!(t.iter(n).count() == t.len());
+                    prop_assert!(t.next_expiry().is_none_or(|x| x > n));
+                }
+            }
+        }
+    }
+}
