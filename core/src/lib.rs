@@ -23,6 +23,7 @@ pub mod advert;
 pub mod beacon;
 pub mod ext;
 mod json;
+pub mod payload;
 pub mod table;
 pub mod time;
 
