@@ -1,0 +1,217 @@
+//! Addresses: `"ip:port"` text, completed from this host's interfaces.
+
+use std::fmt;
+use std::hash::{BuildHasher, RandomState};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, ToSocketAddrs};
+use std::str::FromStr;
+
+use networkzero_core::address::{self as core_address, AddressSpec, HostSpec, DYNAMIC_PORTS};
+
+use crate::error::{Error, Result};
+use crate::interfaces;
+
+/// Where a service listens: an IP address and a port, written `"ip:port"`.
+///
+/// Get one from [`advertise`](crate::advertise), [`discover`](crate::discover)
+/// or [`address`]; anywhere an address is taken you may also write the text,
+/// like `"192.168.1.5:4567"`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Address(SocketAddr);
+
+impl Address {
+    /// The IP address.
+    pub fn ip(&self) -> IpAddr {
+        self.0.ip()
+    }
+
+    /// The port.
+    pub fn port(&self) -> u16 {
+        self.0.port()
+    }
+
+    /// As a standard socket address.
+    pub fn socket_addr(&self) -> SocketAddr {
+        self.0
+    }
+}
+
+impl fmt::Display for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl fmt::Debug for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "\"{}\"", self.0)
+    }
+}
+
+impl From<SocketAddr> for Address {
+    fn from(a: SocketAddr) -> Self {
+        Address(a)
+    }
+}
+
+impl From<Address> for SocketAddr {
+    fn from(a: Address) -> Self {
+        a.0
+    }
+}
+
+impl FromStr for Address {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        address(s)
+    }
+}
+
+/// Anything that names an address: an [`Address`], a `SocketAddr`, or text
+/// such as `"192.168.1.5:4567"` or `"robot.local:4567"`.
+pub trait ToAddress {
+    /// The address, or an error that says what is wrong with the text.
+    fn to_address(&self) -> Result<Address>;
+}
+
+impl ToAddress for Address {
+    fn to_address(&self) -> Result<Address> {
+        Ok(*self)
+    }
+}
+
+impl ToAddress for SocketAddr {
+    fn to_address(&self) -> Result<Address> {
+        Ok(Address(*self))
+    }
+}
+
+impl ToAddress for str {
+    fn to_address(&self) -> Result<Address> {
+        peer_address(self)
+    }
+}
+
+impl ToAddress for String {
+    fn to_address(&self) -> Result<Address> {
+        peer_address(self)
+    }
+}
+
+impl<T: ToAddress + ?Sized> ToAddress for &T {
+    fn to_address(&self) -> Result<Address> {
+        (**self).to_address()
+    }
+}
+
+fn invalid(input: &str, reason: impl Into<String>) -> Error {
+    Error::InvalidAddress {
+        input: input.to_string(),
+        reason: reason.into(),
+    }
+}
+
+fn parse(text: &str) -> Result<AddressSpec<'_>> {
+    AddressSpec::parse(text).map_err(|e| invalid(text, e.reason.message()))
+}
+
+fn resolve(host: &str) -> Result<IpAddr> {
+    let found = (host, 0)
+        .to_socket_addrs()
+        .map_err(|_| Error::UnknownHost { host: host.into() })?;
+    let mut first = None;
+    for a in found {
+        if a.is_ipv4() {
+            return Ok(a.ip());
+        }
+        first.get_or_insert(a.ip());
+    }
+    first.ok_or(Error::UnknownHost { host: host.into() })
+}
+
+/// The address of another service: it must name a port.
+fn peer_address(text: &str) -> Result<Address> {
+    let spec = parse(text)?;
+    let port = spec.port.ok_or_else(|| {
+        invalid(text, "it needs a port after a colon, like 192.168.1.5:8080 — or discover it by name with nw0::discover")
+    })?;
+    let ip = match spec.host {
+        HostSpec::Ip(ip) => ip,
+        HostSpec::Name(host) => resolve(host)?,
+        HostSpec::Any | HostSpec::Pattern(_) => main_ip(spec.host, text)?,
+    };
+    Ok(Address(SocketAddr::new(ip, port)))
+}
+
+/// This host's main IPv4 address (or the one matching a pattern).
+fn main_ip(host: HostSpec<'_>, text: &str) -> Result<IpAddr> {
+    let ifaces = interfaces::list();
+    match host {
+        HostSpec::Pattern(p) => ifaces
+            .iter()
+            .find(|i| core_address::matches_pattern(i.ip, p))
+            .map(|i| IpAddr::V4(i.ip))
+            .ok_or_else(|| invalid(text, format!("no address of this computer matches {p}"))),
+        _ => Ok(IpAddr::V4(ifaces.first().map_or(Ipv4Addr::LOCALHOST, |i| i.ip))),
+    }
+}
+
+/// A port from the dynamic range that nothing on this host listens on now.
+pub(crate) fn free_port() -> Result<u16> {
+    let span = u32::from(DYNAMIC_PORTS.end() - DYNAMIC_PORTS.start()) + 1;
+    let start = (RandomState::new().hash_one(std::process::id()) % u64::from(span)) as u32;
+    for i in 0..200u32 {
+        let port = DYNAMIC_PORTS.start() + ((start + i * 7919) % span) as u16;
+        if TcpListener::bind((Ipv4Addr::UNSPECIFIED, port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    Err(Error::network(
+        "looking for a free port",
+        "no free port found in 49152–65535",
+    ))
+}
+
+/// Turns any of: nothing, a port, an IP, a host name, an IP pattern like
+/// `"192.168.*"`, or `"ip:port"` into a full address on this computer, as
+/// Python networkzero's `address()` does. A missing IP becomes this
+/// computer's main address; a missing port a free one from 49152–65535.
+///
+/// ```
+/// let a = networkzero::address("127.0.0.1:5555").unwrap();
+/// assert_eq!(a.to_string(), "127.0.0.1:5555");
+/// assert_eq!(networkzero::address("8080").unwrap().port(), 8080);
+/// let e = networkzero::address("abc:99999").unwrap_err();
+/// assert_eq!(e.to_string(), "'abc:99999' is not a valid address: port must be 0–65535");
+/// ```
+pub fn address(spec: &str) -> Result<Address> {
+    crate::logging::init();
+    let parsed = parse(spec)?;
+    let ip = match parsed.host {
+        HostSpec::Ip(ip) => ip,
+        HostSpec::Name(host) => resolve(host)?,
+        other => main_ip(other, spec)?,
+    };
+    let port = match parsed.port {
+        Some(port) => port,
+        None => free_port()?,
+    };
+    Ok(Address(SocketAddr::new(ip, port)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn completes_and_validates() {
+        assert_eq!(address("127.0.0.1:80").unwrap().to_string(), "127.0.0.1:80");
+        let a = address("").unwrap();
+        assert!(DYNAMIC_PORTS.contains(&a.port()));
+        assert_eq!(address("localhost:9").unwrap().ip(), IpAddr::from([127, 0, 0, 1]));
+        assert!(matches!(address("300.1.2.3:1"), Err(Error::InvalidAddress { .. })));
+        let e = "10.0.0.1".to_address().unwrap_err().to_string();
+        assert!(e.contains("needs a port"), "{e}");
+        let e = "no-such-host.invalid:80".to_address().unwrap_err().to_string();
+        assert!(e.contains("no-such-host.invalid"), "{e}");
+    }
+}

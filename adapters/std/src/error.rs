@@ -1,0 +1,127 @@
+//! Hard errors: mistakes no retry can fix. Each message names the value and
+//! says what to do.
+//!
+//! Soft failures (a timeout, nothing discovered, no reply) are not errors:
+//! the functions return `None` and log a warning.
+
+use std::fmt;
+use std::net::SocketAddr;
+
+/// A hard error from networkzero.
+///
+/// `Debug` prints the same friendly message as `Display`, so
+/// `fn main() -> Result<(), networkzero::Error>` shows beginners the fix.
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    /// Text that is not an address.
+    InvalidAddress {
+        /// The text as given.
+        input: String,
+        /// What is wrong, and how to write it.
+        reason: String,
+    },
+    /// A host name that could not be looked up.
+    UnknownHost {
+        /// The name.
+        host: String,
+    },
+    /// Something else on this computer already uses the port.
+    PortInUse {
+        /// The address that could not be used.
+        address: SocketAddr,
+    },
+    /// The address belongs to another computer, so nothing can listen on it here.
+    NotLocal {
+        /// The address given.
+        address: SocketAddr,
+    },
+    /// The name cannot be advertised (too long, empty, too many names).
+    CannotAdvertise {
+        /// The name.
+        name: String,
+        /// Why, and what to do.
+        reason: String,
+    },
+    /// A message that cannot be turned into JSON, or is too big.
+    BadMessage {
+        /// Why.
+        reason: String,
+    },
+    /// A socket made in one thread was used from another.
+    DifferentThread {
+        /// The address of the socket.
+        address: String,
+    },
+    /// The address is already used in another way (say, to publish news and
+    /// now to wait for messages).
+    WrongUse {
+        /// The address.
+        address: String,
+        /// What it is used for already.
+        used_for: &'static str,
+    },
+    /// The network itself failed (the operating system's message is kept).
+    Network {
+        /// What we were doing.
+        doing: String,
+        /// The operating system's words.
+        cause: String,
+    },
+}
+
+/// `Result` with networkzero's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::InvalidAddress { input, reason } => {
+                write!(f, "'{input}' is not a valid address: {reason}")
+            }
+            Error::UnknownHost { host } => write!(
+                f,
+                "could not find the computer called '{host}': check the spelling, or use its IP address (like 192.168.1.5) instead"
+            ),
+            Error::PortInUse { address } => write!(
+                f,
+                "port {} is already in use on this computer ({address}): another program, or an earlier run of this one, is using it; stop it, or pick another port (nw0::address(None) picks a free one)",
+                address.port()
+            ),
+            Error::NotLocal { address } => write!(
+                f,
+                "{address} is not an address of this computer, so nothing here can listen on it: use nw0::advertise(name) or nw0::address(None) to get one of this computer's addresses"
+            ),
+            Error::CannotAdvertise { name, reason } => {
+                write!(f, "cannot advertise '{name}': {reason}")
+            }
+            Error::BadMessage { reason } => write!(f, "cannot send this message: {reason}"),
+            Error::DifferentThread { address } => write!(
+                f,
+                "the socket for {address} was made in another thread; networkzero sockets belong to the thread that made them: call networkzero for this address from one thread only"
+            ),
+            Error::WrongUse { address, used_for } => write!(
+                f,
+                "{address} is already used {used_for} in this program; use a different address for each job (nw0::advertise gives each name its own)"
+            ),
+            Error::Network { doing, cause } => write!(f, "network error while {doing}: {cause}"),
+        }
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl Error {
+    pub(crate) fn network(doing: impl Into<String>, cause: impl fmt::Display) -> Self {
+        Error::Network {
+            doing: doing.into(),
+            cause: cause.to_string(),
+        }
+    }
+}

@@ -1,0 +1,119 @@
+//! This host's IPv4 interfaces, in the order adverts should prefer them.
+//!
+//! The seed's multi-homed story: a Raspberry Pi on wired and Wi-Fi, a laptop
+//! with Docker or a VM's host-only network. Every up interface gets adverts
+//! carrying its own address; the *main* address (returned by `advertise` and
+//! `address`) is the one on the default route, real adapters before virtual
+//! ones, and 192.168.* before other private ranges as Python prefers.
+
+use std::net::Ipv4Addr;
+
+use networkzero_core::beacon::Interface;
+
+/// An up, non-loopback IPv4 interface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct HostInterface {
+    pub(crate) name: String,
+    pub(crate) ip: Ipv4Addr,
+    pub(crate) prefix_len: u8,
+}
+
+impl HostInterface {
+    pub(crate) fn to_core(&self) -> Interface {
+        Interface {
+            ip: self.ip,
+            prefix_len: self.prefix_len,
+        }
+    }
+}
+
+/// Names of adapters that virtual machines and containers add. They are
+/// used only when no real adapter is up: an address on them is unreachable
+/// from the rest of the classroom.
+pub(crate) fn is_virtual(name: &str) -> bool {
+    const PREFIXES: &[&str] = &[
+        "docker", "br-", "virbr", "vethernet", "vmnet", "vboxnet", "lxcbr", "lxdbr", "cni",
+        "flannel", "podman", "zt", "tailscale", "utun", "awdl", "llw",
+    ];
+    const CONTAINS: &[&str] = &["vmware", "virtualbox", "hyper-v", "wsl", "(default switch)"];
+    let lower = name.to_ascii_lowercase();
+    PREFIXES.iter().any(|p| lower.starts_with(p)) || CONTAINS.iter().any(|c| lower.contains(c))
+}
+
+/// The interface the IPv4 default route uses (Linux; elsewhere none).
+fn default_route_interface() -> Option<String> {
+    let table = std::fs::read_to_string("/proc/net/route").ok()?;
+    table.lines().skip(1).find_map(|line| {
+        let mut fields = line.split_whitespace();
+        let iface = fields.next()?;
+        let destination = fields.next()?;
+        (destination == "00000000").then(|| iface.to_string())
+    })
+}
+
+/// Sort key: lower is preferred.
+fn preference(i: &HostInterface, default: Option<&str>) -> (bool, bool, bool, u32) {
+    (
+        is_virtual(&i.name),
+        Some(i.name.as_str()) != default,
+        !(i.ip.octets()[0] == 192 && i.ip.octets()[1] == 168),
+        u32::from(i.ip),
+    )
+}
+
+/// Up IPv4 interfaces other than loopback, preferred first.
+pub(crate) fn list() -> Vec<HostInterface> {
+    let mut found: Vec<HostInterface> = if_addrs::get_if_addrs()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|i| !i.is_loopback() && i.is_oper_up())
+        .filter_map(|i| match i.addr {
+            if_addrs::IfAddr::V4(v4) if !v4.ip.is_link_local() && !v4.ip.is_unspecified() => {
+                Some(HostInterface {
+                    name: i.name,
+                    ip: v4.ip,
+                    prefix_len: v4.prefixlen,
+                })
+            }
+            _ => None,
+        })
+        .collect();
+    let default = default_route_interface();
+    found.sort_by_key(|i| preference(i, default.as_deref()));
+    found.dedup_by_key(|i| i.ip);
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn iface(name: &str, ip: [u8; 4]) -> HostInterface {
+        HostInterface {
+            name: name.into(),
+            ip: ip.into(),
+            prefix_len: 24,
+        }
+    }
+
+    #[test]
+    fn virtual_adapters_come_last() {
+        assert!(is_virtual("docker0"));
+        assert!(is_virtual("vEthernet (WSL)"));
+        assert!(is_virtual("VMware Network Adapter VMnet8"));
+        assert!(is_virtual("virbr0"));
+        assert!(!is_virtual("eth0"));
+        assert!(!is_virtual("wlan0"));
+        assert!(!is_virtual("en0"));
+        let mut v = vec![
+            iface("docker0", [172, 17, 0, 1]),
+            iface("eth0", [10, 0, 0, 5]),
+            iface("wlan0", [192, 168, 1, 9]),
+        ];
+        v.sort_by_key(|i| preference(i, None));
+        assert_eq!(v[0].name, "wlan0");
+        assert_eq!(v[2].name, "docker0");
+        v.sort_by_key(|i| preference(i, Some("eth0")));
+        assert_eq!(v[0].name, "eth0", "the default route's interface is preferred");
+    }
+}

@@ -1,0 +1,64 @@
+//! Networking simple enough for a classroom.
+//!
+//! One program advertises a name; another discovers it and talks to it — on
+//! one computer or many, with no IP addresses to type. Wire-compatible with
+//! Python [networkzero](https://networkzero.readthedocs.io) 1.0b1, so Rust and
+//! Python programs in the same room talk to each other.
+//!
+//! ```no_run
+//! use networkzero as nw0;
+//!
+//! fn main() -> Result<(), nw0::Error> {
+//!     // Computer (or terminal) A
+//!     let address = nw0::advertise("hello")?;
+//!     let name = nw0::wait_for_message(&address, nw0::FOREVER)?;
+//!     nw0::send_reply(&address, format!("Hello, {}", name.unwrap_or_default()))?;
+//!
+//!     // Computer (or terminal) B
+//!     let hello = nw0::discover("hello", 10)?.expect("is hello running?");
+//!     let reply = nw0::send_message(&hello, "World", 10)?;
+//!     println!("{reply:?}");
+//!     Ok(())
+//! }
+//! ```
+//!
+//! # Soft and hard errors
+//! Things that can simply happen on a network — nothing discovered, no
+//! reply in time — return `None` and print a warning. Mistakes no retry can
+//! fix — an invalid address, a port already in use, a message that is not
+//! JSON — are an [`Error`] whose message says what to do.
+//!
+//! # What runs behind the scenes
+//! The first call starts a discovery beacon on a background thread (UDP 9999
+//! for adverts, as Python networkzero; UDP 9997 for instant queries and
+//! goodbyes). Messages travel over ZeroMQ (libzmq). Sockets are cached per
+//! address, so calling the same function in a loop is cheap.
+#![deny(missing_docs)]
+
+mod address;
+mod discovery;
+mod error;
+mod exit;
+mod interfaces;
+mod logging;
+#[cfg(feature = "libzmq")]
+mod messenger;
+mod wait;
+
+#[cfg(not(feature = "libzmq"))]
+compile_error!("networkzero needs a transport: enable the `libzmq` feature (the default)");
+
+pub use address::{address, Address, ToAddress};
+pub use discovery::{advertise, advertise_at, discover, discover_all, discover_group, discover_group_with, unadvertise};
+pub use error::{Error, Result};
+#[cfg(feature = "libzmq")]
+pub use messenger::{
+    publish_news, send_command, send_command_within, send_message, send_reply, wait_for_command, wait_for_message,
+    wait_for_news, COMMAND_ACK,
+};
+/// JSON values, for messages of any shape.
+pub use serde_json::{json, Value};
+pub use wait::{Wait, FOREVER};
+
+/// The news prefix that matches every topic.
+pub const EVERYTHING: &str = "";

@@ -1,0 +1,351 @@
+//! Messages, commands and news over ZeroMQ (libzmq), the way Python
+//! networkzero sends them: one JSON frame per request and reply; news as two
+//! frames, the topic and the JSON data.
+//!
+//! Sockets are cached per address and role, as in Python, and belong to the
+//! thread that made them: using one from another thread is a clear error,
+//! never a data race or a deadlock.
+
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::thread::{self, ThreadId};
+use std::time::Instant;
+
+use log::warn;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::address::{Address, ToAddress};
+use crate::error::{Error, Result};
+use crate::interfaces;
+use crate::wait::{self, Wait};
+
+/// The reply a command gets, as in Python networkzero's design.
+pub const COMMAND_ACK: &str = "ack";
+
+/// How long [`send_command`] waits for its acknowledgement.
+pub const COMMAND_WAIT_S: f64 = 5.0;
+
+/// Largest message we accept from the network (1 MiB less than libzmq's
+/// unlimited default: a peer cannot make us allocate without bound).
+pub const MAX_MESSAGE: i64 = 16 * 1024 * 1024;
+
+/// News items queued per subscriber before the newest are dropped (libzmq's
+/// high-water mark): a slow subscriber cannot grow the publisher's memory.
+pub const NEWS_HIGH_WATER_MARK: i32 = 1000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Role {
+    Request,
+    Reply,
+    Publish,
+    Subscribe,
+}
+
+impl Role {
+    fn describe(self) -> &'static str {
+        match self {
+            Role::Request => "to send messages",
+            Role::Reply => "to wait for messages",
+            Role::Publish => "to publish news",
+            Role::Subscribe => "to wait for news",
+        }
+    }
+
+    fn binds(self) -> bool {
+        matches!(self, Role::Reply | Role::Publish)
+    }
+}
+
+struct Entry {
+    socket: zmq::Socket,
+    owner: ThreadId,
+    /// Reply sockets: a message arrived and has not been answered yet.
+    awaiting_reply: bool,
+    /// Subscribe sockets: prefixes subscribed so far.
+    subscriptions: HashSet<Vec<u8>>,
+}
+
+type Shared = Arc<Mutex<Entry>>;
+
+fn context() -> &'static zmq::Context {
+    static CONTEXT: OnceLock<zmq::Context> = OnceLock::new();
+    CONTEXT.get_or_init(zmq::Context::new)
+}
+
+fn cache() -> MutexGuard<'static, HashMap<(Role, Address), Shared>> {
+    static CACHE: OnceLock<Mutex<HashMap<(Role, Address), Shared>>> = OnceLock::new();
+    CACHE
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+}
+
+fn zmq_error(doing: &str, address: Address, e: zmq::Error) -> Error {
+    match e {
+        zmq::Error::EADDRINUSE => Error::PortInUse { address: address.socket_addr() },
+        zmq::Error::EADDRNOTAVAIL => Error::NotLocal { address: address.socket_addr() },
+        other => Error::network(format!("{doing} {address}"), other),
+    }
+}
+
+fn is_local(ip: IpAddr) -> bool {
+    ip.is_unspecified() || ip.is_loopback() || interfaces::list().iter().any(|i| IpAddr::V4(i.ip) == ip)
+}
+
+/// The cached socket for `address` in `role`, made on first use.
+fn socket(address: Address, role: Role) -> Result<Shared> {
+    crate::logging::init();
+    let mut cache = cache();
+    if let Some(entry) = cache.get(&(role, address)) {
+        let owner = entry.lock().unwrap_or_else(|e| e.into_inner()).owner;
+        if owner != thread::current().id() {
+            return Err(Error::DifferentThread { address: address.to_string() });
+        }
+        return Ok(Arc::clone(entry));
+    }
+    if role.binds() {
+        if let Some(((other, _), _)) = cache.iter().find(|((r, a), _)| r.binds() && a.port() == address.port()) {
+            return Err(Error::WrongUse { address: address.to_string(), used_for: other.describe() });
+        }
+        if !is_local(address.ip()) {
+            return Err(Error::NotLocal { address: address.socket_addr() });
+        }
+    }
+    let kind = match role {
+        Role::Request => zmq::REQ,
+        Role::Reply => zmq::REP,
+        Role::Publish => zmq::PUB,
+        Role::Subscribe => zmq::SUB,
+    };
+    let socket = context()
+        .socket(kind)
+        .map_err(|e| zmq_error("making a socket for", address, e))?;
+    let configure = || -> zmq::Result<()> {
+        socket.set_linger(0)?;
+        socket.set_maxmsgsize(MAX_MESSAGE)?;
+        socket.set_sndhwm(NEWS_HIGH_WATER_MARK)?;
+        socket.set_rcvhwm(NEWS_HIGH_WATER_MARK)?;
+        Ok(())
+    };
+    configure().map_err(|e| zmq_error("configuring the socket for", address, e))?;
+    if role.binds() {
+        // Listen on every interface: adverts give each subnet the address
+        // of its own interface, and 127.0.0.1 works with no network at all.
+        let endpoint = format!("tcp://{}", SocketAddr::new(IpAddr::from([0, 0, 0, 0]), address.port()));
+        socket.bind(&endpoint).map_err(|e| zmq_error("listening on", address, e))?;
+    } else {
+        socket
+            .connect(&format!("tcp://{address}"))
+            .map_err(|e| zmq_error("connecting to", address, e))?;
+    }
+    let entry = Arc::new(Mutex::new(Entry {
+        socket,
+        owner: thread::current().id(),
+        awaiting_reply: false,
+        subscriptions: HashSet::new(),
+    }));
+    cache.insert((role, address), Arc::clone(&entry));
+    Ok(entry)
+}
+
+/// Forgets a socket, so the next call makes a fresh one (after a lost reply
+/// a REQ socket is stuck waiting for it: Python's "zombie socket").
+fn reset(address: Address, role: Role) {
+    cache().remove(&(role, address));
+}
+
+fn lock(entry: &Shared) -> MutexGuard<'_, Entry> {
+    entry.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn to_json(message: &(impl Serialize + ?Sized)) -> Result<Vec<u8>> {
+    let bytes = serde_json::to_vec(message).map_err(|e| Error::BadMessage { reason: e.to_string() })?;
+    if bytes.len() as i64 > MAX_MESSAGE {
+        return Err(Error::BadMessage {
+            reason: format!("it is {} bytes; the most is {MAX_MESSAGE}", bytes.len()),
+        });
+    }
+    Ok(bytes)
+}
+
+/// Waits until `socket` has something to read; false on timeout.
+fn readable(socket: &zmq::Socket, deadline: Option<Instant>, address: Address) -> Result<bool> {
+    let timeout = wait::remaining(deadline).map_or(-1, |d| d.as_millis().min(i64::MAX as u128) as i64);
+    match socket.poll(zmq::POLLIN, timeout) {
+        Ok(n) => Ok(n > 0),
+        Err(zmq::Error::EINTR) => Ok(false),
+        Err(e) => Err(zmq_error("waiting on", address, e)),
+    }
+}
+
+fn describe(wait: Wait) -> String {
+    match wait {
+        Wait::Forever => "ever".into(),
+        Wait::Seconds(s) => format!("{s} s"),
+    }
+}
+
+/// Sends `message` to the service at `address` and waits up to `wait` for
+/// its reply. Returns `None`, with a warning, if no reply comes in time.
+pub fn send_message(address: impl ToAddress, message: impl Serialize, wait: impl Into<Wait>) -> Result<Option<Value>> {
+    let address = address.to_address()?;
+    let wait = wait.into();
+    let deadline = wait.deadline(Instant::now());
+    let payload = to_json(&message)?;
+    let entry = socket(address, Role::Request)?;
+    let guard = lock(&entry);
+    guard
+        .socket
+        .send(payload, 0)
+        .map_err(|e| zmq_error("sending to", address, e))?;
+    if !readable(&guard.socket, deadline, address)? {
+        drop(guard);
+        reset(address, Role::Request);
+        warn!("no reply from {address} within {}: is the program there waiting for messages?", describe(wait));
+        return Ok(None);
+    }
+    let reply = guard.socket.recv_bytes(0).map_err(|e| zmq_error("receiving from", address, e))?;
+    match serde_json::from_slice(&reply) {
+        Ok(value) => Ok(Some(value)),
+        Err(e) => {
+            warn!("the reply from {address} is not JSON ({e}); ignoring it");
+            Ok(None)
+        }
+    }
+}
+
+/// Waits up to `wait` for a message at `address` (where this program
+/// listens, e.g. from [`advertise`](crate::advertise)) and returns it. Answer
+/// it with [`send_reply`]. Returns `None`, with a warning, on timeout.
+pub fn wait_for_message(address: impl ToAddress, wait: impl Into<Wait>) -> Result<Option<Value>> {
+    let address = address.to_address()?;
+    let wait = wait.into();
+    let deadline = wait.deadline(Instant::now());
+    let entry = socket(address, Role::Reply)?;
+    let mut guard = lock(&entry);
+    if guard.awaiting_reply {
+        warn!("the last message to {address} got no send_reply; replying null so its sender is not left waiting");
+        guard.socket.send("null", 0).map_err(|e| zmq_error("replying on", address, e))?;
+        guard.awaiting_reply = false;
+    }
+    // Bounded by the deadline; each pass consumes one message.
+    loop {
+        if !readable(&guard.socket, deadline, address)? {
+            warn!("no message arrived at {address} within {}", describe(wait));
+            return Ok(None);
+        }
+        let message = guard.socket.recv_bytes(0).map_err(|e| zmq_error("receiving at", address, e))?;
+        match serde_json::from_slice(&message) {
+            Ok(value) => {
+                guard.awaiting_reply = true;
+                return Ok(Some(value));
+            }
+            Err(e) => {
+                // Answer, so the sender is not stuck and we stay usable
+                // (a Python REP server wedges here).
+                warn!("a message to {address} was not JSON ({e}); it got a null reply and was dropped");
+                guard.socket.send("null", 0).map_err(|e| zmq_error("replying on", address, e))?;
+            }
+        }
+    }
+}
+
+/// Replies to the message last received at `address`.
+pub fn send_reply(address: impl ToAddress, reply: impl Serialize) -> Result<()> {
+    let address = address.to_address()?;
+    let payload = to_json(&reply)?;
+    let entry = socket(address, Role::Reply)?;
+    let mut guard = lock(&entry);
+    if !guard.awaiting_reply {
+        warn!("there is no message at {address} to reply to: call wait_for_message first");
+        return Ok(());
+    }
+    guard.socket.send(payload, 0).map_err(|e| zmq_error("replying on", address, e))?;
+    guard.awaiting_reply = false;
+    Ok(())
+}
+
+/// Sends a command and waits up to 5 s for its acknowledgement. Returns
+/// whether it was acknowledged; warns if not.
+pub fn send_command(address: impl ToAddress, command: impl Serialize) -> Result<bool> {
+    send_command_within(address, command, COMMAND_WAIT_S)
+}
+
+/// [`send_command`] with your own wait for the acknowledgement.
+pub fn send_command_within(address: impl ToAddress, command: impl Serialize, wait: impl Into<Wait>) -> Result<bool> {
+    let address = address.to_address()?;
+    match send_message(address, command, wait)? {
+        Some(Value::String(ack)) if ack == COMMAND_ACK => Ok(true),
+        Some(other) => {
+            warn!("the command to {address} was answered with {other} instead of \"{COMMAND_ACK}\"");
+            Ok(true)
+        }
+        None => Ok(false),
+    }
+}
+
+/// Waits for a command at `address` and acknowledges it automatically.
+pub fn wait_for_command(address: impl ToAddress, wait: impl Into<Wait>) -> Result<Option<Value>> {
+    let address = address.to_address()?;
+    let command = wait_for_message(address, wait)?;
+    if command.is_some() {
+        send_reply(address, COMMAND_ACK)?;
+    }
+    Ok(command)
+}
+
+/// Publishes a news item: `data` under `topic`, to every program waiting for
+/// news at `address` on topics that start with their prefix. News published
+/// before a subscriber connects is not seen by it.
+pub fn publish_news(address: impl ToAddress, topic: &str, data: impl Serialize) -> Result<()> {
+    let address = address.to_address()?;
+    let payload = to_json(&data)?;
+    let entry = socket(address, Role::Publish)?;
+    let guard = lock(&entry);
+    guard
+        .socket
+        .send_multipart([topic.as_bytes(), payload.as_slice()], 0)
+        .map_err(|e| zmq_error("publishing on", address, e))
+}
+
+/// Waits up to `wait` for news published at `address` on a topic that
+/// starts with `prefix` (`""` for every topic); returns `(topic, data)`.
+pub fn wait_for_news(address: impl ToAddress, prefix: &str, wait: impl Into<Wait>) -> Result<Option<(String, Value)>> {
+    let address = address.to_address()?;
+    let wait = wait.into();
+    let deadline = wait.deadline(Instant::now());
+    let entry = socket(address, Role::Subscribe)?;
+    let mut guard = lock(&entry);
+    if guard.subscriptions.insert(prefix.as_bytes().to_vec()) {
+        guard
+            .socket
+            .set_subscribe(prefix.as_bytes())
+            .map_err(|e| zmq_error("subscribing to", address, e))?;
+    }
+    loop {
+        if !readable(&guard.socket, deadline, address)? {
+            warn!("no news from {address} within {}", describe(wait));
+            return Ok(None);
+        }
+        let parts = guard.socket.recv_multipart(0).map_err(|e| zmq_error("receiving from", address, e))?;
+        let Some(topic) = parts.first() else { continue };
+        // Earlier calls may have subscribed to other prefixes: skip theirs.
+        if !topic.starts_with(prefix.as_bytes()) {
+            continue;
+        }
+        let topic = String::from_utf8_lossy(topic).into_owned();
+        let data = match parts.get(1) {
+            None => Value::Null,
+            Some(bytes) => match serde_json::from_slice(bytes) {
+                Ok(v) => v,
+                Err(e) => {
+                    warn!("news on '{topic}' from {address} was not JSON ({e}); skipped");
+                    continue;
+                }
+            },
+        };
+        return Ok(Some((topic, data)));
+    }
+}
