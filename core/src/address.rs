@@ -26,7 +26,7 @@ pub enum HostSpec<'a> {
     /// No host given: use this machine's preferred address.
     Any,
     /// A literal IP address.
-    Ip(IpAddr),
+    Ip(#[cfg_attr(feature = "defmt", defmt(Display2Format))] IpAddr),
     /// An IPv4 pattern with `*` wildcards (`"192.168.*"`): use this machine's
     /// address that matches it.
     Pattern(&'a str),

@@ -122,6 +122,7 @@ impl Default for Config {
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Interface {
     /// This host's address on it.
+    #[cfg_attr(feature = "defmt", defmt(Display2Format))]
     pub ip: Ipv4Addr,
     /// Network prefix length (24 for 255.255.255.0).
     pub prefix_len: u8,
@@ -151,6 +152,7 @@ impl Interface {
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Transmit {
     /// Where to send it.
+    #[cfg_attr(feature = "defmt", defmt(Display2Format))]
     pub destination: SocketAddr,
     /// Its length at the start of the buffer.
     pub len: usize,
