@@ -171,9 +171,8 @@ pub fn decode(datagram: &[u8]) -> Result<Advert, DecodeError> {
         JsonError::Unexpected => DecodeError::NotAnAdvert,
         _ => DecodeError::BadName,
     })?;
-    if name.is_empty() {
-        return Err(DecodeError::BadName);
-    }
+    // Python advertises even an empty name; we accept it on the wire (our
+    // own `encode` refuses it, as an empty name is a beginner's mistake).
     cur.expect(b',')?;
     let mut text = heapless::String::<MAX_ADDRESS_TEXT>::new();
     cur.string(&mut text).map_err(|e| match e {
@@ -310,7 +309,6 @@ mod tests {
             (b"[1, \"1.2.3.4:5\", 2]", DecodeError::NotAnAdvert),
             (b"[\"a\", \"1.2.3.4:5\", 2, 3]", DecodeError::NotAnAdvert),
             (b"[\"a\", \"1.2.3.4:5\", 2] x", DecodeError::NotAnAdvert),
-            (b"[\"\", \"1.2.3.4:5\", 2]", DecodeError::BadName),
             (b"[\"\\q\", \"1.2.3.4:5\", 2]", DecodeError::BadName),
             (b"[\"\xff\", \"1.2.3.4:5\", 2]", DecodeError::BadName),
             (b"[\"a\", \"nowhere\", 2]", DecodeError::BadAddress),
