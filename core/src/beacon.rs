@@ -575,6 +575,11 @@ impl<const ADVERTS: usize, const OWN: usize> Beacon<ADVERTS, OWN> {
             }
             Message::Query(name) => {
                 let mut answers = 0;
+                // Answers go back to the source; one to the beacon port would
+                // kill a Python beacon there. Real askers use their own port.
+                if source.port() == self.config.beacon_port {
+                    return Ok(Received::Query { answers });
+                }
                 for i in 0..self.own.len() {
                     let matches = self
                         .own
@@ -680,11 +685,11 @@ impl<const ADVERTS: usize, const OWN: usize> Beacon<ADVERTS, OWN> {
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         let broadcast_at = self.broadcast_rate.allowed_at();
+        let attempts = self.config.query_attempts;
         let pending_broadcast = if self.fanout.is_some() || !self.goodbye.is_empty() {
             Some(Instant::ZERO)
         } else {
             let adverts = self.own.iter().map(|o| o.next_due);
-            let attempts = self.config.query_attempts;
             let queries = self
                 .queries
                 .iter()
@@ -692,7 +697,13 @@ impl<const ADVERTS: usize, const OWN: usize> Beacon<ADVERTS, OWN> {
                 .map(|q| q.next_send);
             adverts.chain(queries).min()
         };
-        let retire = self.queries.iter().map(|q| q.next_send);
+        // Queries still being sent are in `pending_broadcast`, rate limit
+        // applied; only spent ones wait here to be retired.
+        let retire = self
+            .queries
+            .iter()
+            .filter(|q| q.sent >= attempts)
+            .map(|q| q.next_send);
         let answers = (!self.answers.is_empty()).then_some(Instant::ZERO);
         [
             pending_broadcast.map(|t| t.max(broadcast_at)),

@@ -185,7 +185,9 @@ impl<'a> Cursor<'a> {
             let mut scale = 100;
             let mut fraction_digits = 0;
             while let Some(b @ b'0'..=b'9') = self.peek() {
-                milli += u64::from(b - b'0') * scale;
+                milli = milli
+                    .checked_add(u64::from(b - b'0') * scale)
+                    .ok_or(JsonError::BadNumber)?;
                 scale /= 10;
                 fraction_digits += 1;
                 self.pos += 1;

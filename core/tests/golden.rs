@@ -80,7 +80,9 @@ fn our_encoder_reproduces_python_bytes_exactly() {
         let a = advert::decode(&bytes).unwrap();
         // Python's ttl may be null or 2.5; ours is always whole seconds, and
         // we refuse empty names: those captures have nothing to reproduce.
-        let Some(ttl) = a.ttl.filter(|t| t.as_millis() % 1000 == 0) else { continue };
+        let Some(ttl) = a.ttl.filter(|t| t.as_millis() % 1000 == 0) else {
+            continue;
+        };
         if a.name.is_empty() {
             assert_eq!(
                 advert::encode(&a.name, a.address, ttl, &mut [0; 256]),
@@ -89,7 +91,8 @@ fn our_encoder_reproduces_python_bytes_exactly() {
             continue;
         }
         let mut buf = [0u8; 256];
-        let n = advert::encode(&a.name, a.address, ttl, &mut buf).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let n = advert::encode(&a.name, a.address, ttl, &mut buf)
+            .unwrap_or_else(|e| panic!("{file}: {e}"));
         assert_eq!(
             String::from_utf8_lossy(&buf[..n]),
             String::from_utf8_lossy(&bytes),
@@ -102,7 +105,10 @@ fn our_encoder_reproduces_python_bytes_exactly() {
 
 #[test]
 fn one_byte_more_than_the_longest_python_advert_is_refused() {
-    let (_, bytes) = manifest().into_iter().find(|(f, _)| f.starts_with("18")).unwrap();
+    let (_, bytes) = manifest()
+        .into_iter()
+        .find(|(f, _)| f.starts_with("18"))
+        .unwrap();
     let a = advert::decode(&bytes).unwrap();
     let longer = format!("{}x", a.name);
     assert_eq!(

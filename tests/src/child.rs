@@ -23,7 +23,10 @@ pub struct ChildGuard {
 
 impl std::fmt::Debug for ChildGuard {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ChildGuard").field("pid", &self.child.id()).field("label", &self.label).finish()
+        f.debug_struct("ChildGuard")
+            .field("pid", &self.child.id())
+            .field("label", &self.label)
+            .finish()
     }
 }
 
@@ -32,7 +35,11 @@ impl ChildGuard {
     /// threads. Use [`ChildGuard::new`] to guard a child spawned some other way.
     pub fn spawn(cmd: &mut Command) -> io::Result<ChildGuard> {
         let label = format!("{:?}", cmd);
-        let child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?;
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
         let mut g = ChildGuard::new(child);
         g.label = label;
         Ok(g)
@@ -61,12 +68,21 @@ impl ChildGuard {
                 loop {
                     match err.read(&mut chunk) {
                         Ok(0) | Err(_) => break,
-                        Ok(n) => buf.lock().unwrap().push_str(&String::from_utf8_lossy(&chunk[..n])),
+                        Ok(n) => buf
+                            .lock()
+                            .unwrap()
+                            .push_str(&String::from_utf8_lossy(&chunk[..n])),
                     }
                 }
             });
         }
-        ChildGuard { label: format!("pid {}", child.id()), child, lines, stdout_seen: Vec::new(), stderr }
+        ChildGuard {
+            label: format!("pid {}", child.id()),
+            child,
+            lines,
+            stdout_seen: Vec::new(),
+            stderr,
+        }
     }
 
     /// The child's pid.
@@ -93,7 +109,11 @@ impl ChildGuard {
     /// Waits at most `timeout` for a stdout line for which `pred` is true and returns
     /// it; lines before it are skipped (kept in [`ChildGuard::stdout_seen`]). `Err`
     /// explains a timeout or end of output, with the child's output so far.
-    pub fn expect_line<P: FnMut(&str) -> bool>(&mut self, mut pred: P, timeout: Duration) -> Result<String, String> {
+    pub fn expect_line<P: FnMut(&str) -> bool>(
+        &mut self,
+        mut pred: P,
+        timeout: Duration,
+    ) -> Result<String, String> {
         let deadline = Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -118,7 +138,9 @@ impl ChildGuard {
                 self.stdout_seen.push(line.clone());
                 Ok(line)
             }
-            Err(RecvTimeoutError::Timeout) => Err(self.explain(&format!("no matching stdout line within {timeout:?}"))),
+            Err(RecvTimeoutError::Timeout) => {
+                Err(self.explain(&format!("no matching stdout line within {timeout:?}")))
+            }
             Err(RecvTimeoutError::Disconnected) => {
                 // give the stderr reader a moment to finish
                 thread::sleep(Duration::from_millis(50));

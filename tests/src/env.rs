@@ -29,7 +29,9 @@ pub fn skip_or_panic(why: &str) {
 }
 
 fn env_is_1(name: &str) -> bool {
-    std::env::var(name).map(|v| v.trim() == "1").unwrap_or(false)
+    std::env::var(name)
+        .map(|v| v.trim() == "1")
+        .unwrap_or(false)
 }
 
 /// `Ok(())` when we are inside a private network namespace (made by `tests/run.sh`,
@@ -39,10 +41,12 @@ fn netns_status() -> &'static Result<(), String> {
     static STATUS: OnceLock<Result<(), String>> = OnceLock::new();
     STATUS.get_or_init(|| {
         if !env_is_1("NW0_TEST_NETNS") && !env_is_1("NW0_SEALED") {
-            return Err("not inside a private network namespace (NW0_TEST_NETNS=1 is not set): \
+            return Err(
+                "not inside a private network namespace (NW0_TEST_NETNS=1 is not set): \
                         run the tests with `bash tests/run.sh` (or inside /work/shared/sealed) \
                         so they never touch the real network"
-                .into());
+                    .into(),
+            );
         }
         // Probe: can we make and delete a named namespace?
         let probe = format!("nw0-probe-{}", std::process::id());
@@ -129,7 +133,11 @@ fn python_status() -> &'static Result<PathBuf, String> {
                 Ok(o) => tried.push(format!(
                     "{} (`import networkzero, zmq` fails: {})",
                     py.display(),
-                    String::from_utf8_lossy(&o.stderr).trim().lines().last().unwrap_or("")
+                    String::from_utf8_lossy(&o.stderr)
+                        .trim()
+                        .lines()
+                        .last()
+                        .unwrap_or("")
                 )),
                 Err(e) => tried.push(format!("{} ({e})", py.display())),
             }

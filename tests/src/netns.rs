@@ -43,7 +43,10 @@ pub fn ip_cmd<S: AsRef<OsStr>>(args: &[S]) -> Result<(), String> {
     if out.status.success() {
         Ok(())
     } else {
-        let shown: Vec<String> = args.iter().map(|a| a.as_ref().to_string_lossy().into_owned()).collect();
+        let shown: Vec<String> = args
+            .iter()
+            .map(|a| a.as_ref().to_string_lossy().into_owned())
+            .collect();
         Err(format!(
             "`ip {}` failed ({}): {}",
             shown.join(" "),
@@ -230,9 +233,21 @@ impl Lan {
         switch.broadcast = Ipv4Addr::new(10, 200, k, 255);
         switch.isolated = false;
         switch.ip(&["link", "add", "br0", "type", "bridge"])?;
-        switch.ip(&["addr", "add", &format!("10.200.{k}.254/24"), "broadcast", &format!("10.200.{k}.255"), "dev", "br0"])?;
+        switch.ip(&[
+            "addr",
+            "add",
+            &format!("10.200.{k}.254/24"),
+            "broadcast",
+            &format!("10.200.{k}.255"),
+            "dev",
+            "br0",
+        ])?;
         switch.ip(&["link", "set", "br0", "up"])?;
-        let mut lan = Lan { hosts: Vec::with_capacity(n), switch, subnet: k };
+        let mut lan = Lan {
+            hosts: Vec::with_capacity(n),
+            switch,
+            subnet: k,
+        };
         for _ in 0..n {
             lan.try_add_host()?;
         }
@@ -251,7 +266,8 @@ impl Lan {
 
     /// Connects one more host (address 10.200.K.(len+1)) and returns it.
     pub fn add_host(&mut self) -> &Host {
-        self.try_add_host().unwrap_or_else(|e| panic!("Lan::add_host: {e}"))
+        self.try_add_host()
+            .unwrap_or_else(|e| panic!("Lan::add_host: {e}"))
     }
 
     fn try_add_host(&mut self) -> Result<&Host, String> {
@@ -267,13 +283,38 @@ impl Lan {
         let port = format!("p{i}");
         // Both ends are created directly in their namespaces: no name clash in ours.
         ip_cmd(&[
-            "link", "add", "eth0", "netns", &host.name, "type", "veth", "peer", "name", &port,
-            "netns", &self.switch.name,
+            "link",
+            "add",
+            "eth0",
+            "netns",
+            &host.name,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &port,
+            "netns",
+            &self.switch.name,
         ])?;
-        self.switch.ip(&["link", "set", &port, "master", "br0", "up"])?;
-        host.ip(&["addr", "add", &format!("{}/24", host.ip), "broadcast", &host.broadcast.to_string(), "dev", "eth0"])?;
+        self.switch
+            .ip(&["link", "set", &port, "master", "br0", "up"])?;
+        host.ip(&[
+            "addr",
+            "add",
+            &format!("{}/24", host.ip),
+            "broadcast",
+            &host.broadcast.to_string(),
+            "dev",
+            "eth0",
+        ])?;
         host.ip(&["link", "set", "eth0", "up"])?;
-        host.ip(&["route", "add", "default", "via", &self.gateway().to_string()])?;
+        host.ip(&[
+            "route",
+            "add",
+            "default",
+            "via",
+            &self.gateway().to_string(),
+        ])?;
         self.hosts.push(host);
         Ok(self.hosts.last().expect("just pushed"))
     }
@@ -281,6 +322,11 @@ impl Lan {
     /// Unplugs (`false`) or re-plugs (`true`) host `i`'s cable: sets its switch port
     /// down or up. The host keeps its address and routes.
     pub fn set_link(&self, i: usize, up: bool) -> Result<(), String> {
-        self.switch.ip(&["link", "set", &format!("p{i}"), if up { "up" } else { "down" }])
+        self.switch.ip(&[
+            "link",
+            "set",
+            &format!("p{i}"),
+            if up { "up" } else { "down" },
+        ])
     }
 }

@@ -70,7 +70,9 @@ pub fn str_lit(s: &str) -> String {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
             c => out.push(c),
         }
     }
@@ -81,7 +83,12 @@ pub fn str_lit(s: &str) -> String {
 /// A snippet that advertises `name` (optionally at `address` "ip:port" and with
 /// `ttl_s`), prints `ADDRESS <address>` (or `ADDRESS None` on failure), then stays
 /// alive for `lifetime_s` seconds (so its beacon keeps broadcasting) and exits.
-pub fn advertiser(name: &str, address: Option<&str>, ttl_s: Option<u32>, lifetime_s: f64) -> String {
+pub fn advertiser(
+    name: &str,
+    address: Option<&str>,
+    ttl_s: Option<u32>,
+    lifetime_s: f64,
+) -> String {
     let address = address.map(str_lit).unwrap_or_else(|| "None".into());
     let ttl = ttl_s.map(|t| format!(", ttl_s={t}")).unwrap_or_default();
     format!(
@@ -93,5 +100,8 @@ pub fn advertiser(name: &str, address: Option<&str>, ttl_s: Option<u32>, lifetim
 /// A snippet that calls `nw0.discover(name, wait_s)` and prints `FOUND <address>` or
 /// `FOUND None`, then exits.
 pub fn discoverer(name: &str, wait_s: f64) -> String {
-    format!("addr = nw0.discover({}, {wait_s})\nprint('FOUND', addr, flush=True)\n", str_lit(name))
+    format!(
+        "addr = nw0.discover({}, {wait_s})\nprint('FOUND', addr, flush=True)\n",
+        str_lit(name)
+    )
 }

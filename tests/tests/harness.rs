@@ -17,7 +17,8 @@ fn bind(host: &Host, port: u16) -> UdpSocket {
     host.run(|| {
         let s = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, port)).expect("bind");
         s.set_broadcast(true).unwrap();
-        s.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+        s.set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
         s
     })
 }
@@ -46,12 +47,26 @@ fn lan_hosts_have_addresses_and_default_route() {
     for (i, h) in lan.hosts.iter().enumerate() {
         assert_eq!(h.ip, Ipv4Addr::new(10, 200, k, i as u8 + 1));
         assert_eq!(h.broadcast, Ipv4Addr::new(10, 200, k, 255));
-        let out = h.command("ip").args(["-4", "route", "show", "default"]).output().unwrap();
+        let out = h
+            .command("ip")
+            .args(["-4", "route", "show", "default"])
+            .output()
+            .unwrap();
         let routes = String::from_utf8_lossy(&out.stdout);
-        assert!(routes.contains(&format!("default via 10.200.{k}.254")), "{routes}");
-        let out = h.command("ip").args(["-4", "-o", "addr", "show", "dev", "eth0"]).output().unwrap();
+        assert!(
+            routes.contains(&format!("default via 10.200.{k}.254")),
+            "{routes}"
+        );
+        let out = h
+            .command("ip")
+            .args(["-4", "-o", "addr", "show", "dev", "eth0"])
+            .output()
+            .unwrap();
         let addrs = String::from_utf8_lossy(&out.stdout);
-        assert!(addrs.contains(&format!("{}/24 brd 10.200.{k}.255", h.ip)), "{addrs}");
+        assert!(
+            addrs.contains(&format!("{}/24 brd 10.200.{k}.255", h.ip)),
+            "{addrs}"
+        );
     }
 }
 
@@ -65,12 +80,19 @@ fn two_lan_hosts_exchange_udp_broadcast_on_9999() {
     let rx = bind(b, 9999);
     let tx = bind(a, 9999); // like a beacon: sends from 9999, also hears itself
 
-    for (target, label) in [(Ipv4Addr::BROADCAST, "limited"), (lan.broadcast(), "directed")] {
+    for (target, label) in [
+        (Ipv4Addr::BROADCAST, "limited"),
+        (lan.broadcast(), "directed"),
+    ] {
         let msg = advert(&format!("harness-{label}"), a);
         tx.send_to(&msg, (target, 9999)).expect("send broadcast");
         let from = recv_matching(&rx, &msg, Duration::from_secs(3))
             .unwrap_or_else(|| panic!("{label} broadcast to {target} not received on host B"));
-        assert_eq!(from, SocketAddr::from((a.ip, 9999)), "source of the {label} broadcast");
+        assert_eq!(
+            from,
+            SocketAddr::from((a.ip, 9999)),
+            "source of the {label} broadcast"
+        );
         // the sender's own host hears its broadcast too (how a beacon sees its adverts)
         assert!(
             recv_matching(&tx, &msg, Duration::from_secs(3)).is_some(),
@@ -93,13 +115,21 @@ fn isolated_host_cannot_hear_the_lan() {
     let tx = bind(&lan.hosts[0], 0);
     let msg = advert("harness-isolation", &lan.hosts[0]);
     tx.send_to(&msg, (Ipv4Addr::BROADCAST, 9999)).unwrap();
-    assert!(recv_matching(&lan_rx, &msg, Duration::from_secs(3)).is_some(), "control: LAN host B must hear it");
-    assert!(recv_matching(&lonely_rx, &msg, Duration::from_millis(800)).is_none(), "isolated host heard the LAN");
+    assert!(
+        recv_matching(&lan_rx, &msg, Duration::from_secs(3)).is_some(),
+        "control: LAN host B must hear it"
+    );
+    assert!(
+        recv_matching(&lonely_rx, &msg, Duration::from_millis(800)).is_none(),
+        "isolated host heard the LAN"
+    );
 
     // On an isolated host 127.255.255.255 reaches every socket bound to the port there.
     let local_tx = bind(&lonely, 0);
     let msg = advert("harness-loopback", &lonely);
-    local_tx.send_to(&msg, (lonely.broadcast, 9999)).expect("send to 127.255.255.255");
+    local_tx
+        .send_to(&msg, (lonely.broadcast, 9999))
+        .expect("send to 127.255.255.255");
     assert!(recv_matching(&lonely_rx, &msg, Duration::from_secs(3)).is_some());
     assert!(recv_matching(&lan_rx, &msg, Duration::from_millis(300)).is_none());
 }
@@ -132,15 +162,24 @@ fn spawned_thread_and_unplugged_cable() {
     let t = lan.hosts[1].spawn(move || {
         let s = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).unwrap();
         s.local_addr().unwrap();
-        s.send_to(b"[\"harness-spawn\", \"10.0.0.1:1\", 1]", (b_ip, 9999)).map(|_| ())
+        s.send_to(b"[\"harness-spawn\", \"10.0.0.1:1\", 1]", (b_ip, 9999))
+            .map(|_| ())
     });
     t.join().unwrap().expect("send from spawned thread");
-    assert!(recv_matching(&rx, b"[\"harness-spawn\", \"10.0.0.1:1\", 1]", Duration::from_secs(3)).is_some());
+    assert!(recv_matching(
+        &rx,
+        b"[\"harness-spawn\", \"10.0.0.1:1\", 1]",
+        Duration::from_secs(3)
+    )
+    .is_some());
 
     lan.set_link(1, false).unwrap();
     let msg = advert("harness-unplugged", &lan.hosts[0]);
     let _ = tx.send_to(&msg, (Ipv4Addr::BROADCAST, 9999));
-    assert!(recv_matching(&rx, &msg, Duration::from_millis(600)).is_none(), "unplugged host heard a broadcast");
+    assert!(
+        recv_matching(&rx, &msg, Duration::from_millis(600)).is_none(),
+        "unplugged host heard a broadcast"
+    );
     lan.set_link(1, true).unwrap();
     let msg = advert("harness-replugged", &lan.hosts[0]);
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -155,9 +194,15 @@ fn spawned_thread_and_unplugged_cable() {
 #[test]
 fn child_guard_lines_timeout_and_kill() {
     // No sockets: runs anywhere.
-    let mut c = ChildGuard::spawn(Command::new("sh").args(["-c", "echo one; echo two >&2; echo three; sleep 30"]))
-        .expect("spawn sh");
-    assert_eq!(c.expect_line(|l| l.starts_with("th"), Duration::from_secs(5)).unwrap(), "three");
+    let mut c = ChildGuard::spawn(
+        Command::new("sh").args(["-c", "echo one; echo two >&2; echo three; sleep 30"]),
+    )
+    .expect("spawn sh");
+    assert_eq!(
+        c.expect_line(|l| l.starts_with("th"), Duration::from_secs(5))
+            .unwrap(),
+        "three"
+    );
     assert_eq!(c.stdout_seen(), ["one", "three"]);
     let err = c.next_line(Duration::from_millis(200)).unwrap_err();
     assert!(err.contains("within"), "{err}");
@@ -173,7 +218,11 @@ fn child_guard_lines_timeout_and_kill() {
     assert_eq!(c.next_line(Duration::from_secs(5)).unwrap(), "bye");
     let err = c.next_line(Duration::from_secs(5)).unwrap_err();
     assert!(err.contains("stdout ended"), "{err}");
-    assert!(c.wait_timeout(Duration::from_secs(5)).unwrap().unwrap().success());
+    assert!(c
+        .wait_timeout(Duration::from_secs(5))
+        .unwrap()
+        .unwrap()
+        .success());
 }
 
 #[test]
@@ -181,16 +230,33 @@ fn python_advertise_on_a_is_discovered_on_b() {
     if !require_netns() {
         return;
     }
-    let Some(_python) = require_python() else { return };
+    let Some(_python) = require_python() else {
+        return;
+    };
     let lan = Lan::new(2);
     let (a, b) = (&lan.hosts[0], &lan.hosts[1]);
     let mut adv = py::spawn(a, &py::advertiser("x", None, None, 30.0));
-    let line = adv.expect_line(|l| l.starts_with("ADDRESS "), Duration::from_secs(15)).unwrap();
+    let line = adv
+        .expect_line(|l| l.starts_with("ADDRESS "), Duration::from_secs(15))
+        .unwrap();
     let address = line.trim_start_matches("ADDRESS ").to_string();
-    assert!(address.starts_with(&format!("{}:", a.ip)), "advertised address {address} is not on host A");
+    assert!(
+        address.starts_with(&format!("{}:", a.ip)),
+        "advertised address {address} is not on host A"
+    );
 
     let mut disc = py::spawn(b, &py::discoverer("x", 15.0));
-    let found = disc.expect_line(|l| l.starts_with("FOUND "), Duration::from_secs(25)).unwrap();
-    assert_eq!(found, format!("FOUND {address}"), "B's stderr:\n{}", disc.stderr());
-    assert!(disc.wait_timeout(Duration::from_secs(10)).unwrap().is_some_and(|s| s.success()));
+    let found = disc
+        .expect_line(|l| l.starts_with("FOUND "), Duration::from_secs(25))
+        .unwrap();
+    assert_eq!(
+        found,
+        format!("FOUND {address}"),
+        "B's stderr:\n{}",
+        disc.stderr()
+    );
+    assert!(disc
+        .wait_timeout(Duration::from_secs(10))
+        .unwrap()
+        .is_some_and(|s| s.success()));
 }

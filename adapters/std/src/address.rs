@@ -151,7 +151,9 @@ fn main_ip(host: HostSpec<'_>, text: &str) -> Result<IpAddr> {
             .find(|i| core_address::matches_pattern(i.ip, p))
             .map(|i| IpAddr::V4(i.ip))
             .ok_or_else(|| invalid(text, format!("no address of this computer matches {p}"))),
-        _ => Ok(IpAddr::V4(ifaces.first().map_or(Ipv4Addr::LOCALHOST, |i| i.ip))),
+        _ => Ok(IpAddr::V4(
+            ifaces.first().map_or(Ipv4Addr::LOCALHOST, |i| i.ip),
+        )),
     }
 }
 
@@ -207,11 +209,20 @@ mod tests {
         assert_eq!(address("127.0.0.1:80").unwrap().to_string(), "127.0.0.1:80");
         let a = address("").unwrap();
         assert!(DYNAMIC_PORTS.contains(&a.port()));
-        assert_eq!(address("localhost:9").unwrap().ip(), IpAddr::from([127, 0, 0, 1]));
-        assert!(matches!(address("300.1.2.3:1"), Err(Error::InvalidAddress { .. })));
+        assert_eq!(
+            address("localhost:9").unwrap().ip(),
+            IpAddr::from([127, 0, 0, 1])
+        );
+        assert!(matches!(
+            address("300.1.2.3:1"),
+            Err(Error::InvalidAddress { .. })
+        ));
         let e = "10.0.0.1".to_address().unwrap_err().to_string();
         assert!(e.contains("needs a port"), "{e}");
-        let e = "no-such-host.invalid:80".to_address().unwrap_err().to_string();
+        let e = "no-such-host.invalid:80"
+            .to_address()
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("no-such-host.invalid"), "{e}");
     }
 }

@@ -116,6 +116,12 @@ pub(crate) fn node() -> Result<&'static Node> {
         .name("networkzero-beacon".into())
         .spawn(move || run(node, poll))
         .map_err(|e| Error::network("starting the discovery thread", e))?;
+    #[cfg(feature = "libzmq")]
+    if node.sockets.beacon.is_some() {
+        // Python programs started after us cannot bind 9999 and will ask
+        // this computer's beacon RPC instead: be it (or wait our turn).
+        crate::python_beacon::serve_in_background();
+    }
     Ok(node)
 }
 
@@ -142,18 +148,24 @@ fn start() -> Result<(Node, Poll)> {
             None
         }
     };
-    let mut private = udp_socket(0, false).map_err(|e| Error::network("opening a UDP socket", e))?;
+    let mut private =
+        udp_socket(0, false).map_err(|e| Error::network("opening a UDP socket", e))?;
     let mut beacon_socket = beacon_socket;
     let mut ext = ext;
     let registry = poll.registry();
-    for (socket, token) in [(beacon_socket.as_mut(), BEACON), (ext.as_mut(), EXT), (Some(&mut private), PRIVATE)] {
+    for (socket, token) in [
+        (beacon_socket.as_mut(), BEACON),
+        (ext.as_mut(), EXT),
+        (Some(&mut private), PRIVATE),
+    ] {
         if let Some(socket) = socket {
             registry
                 .register(socket, token, Interest::READABLE)
                 .map_err(|e| Error::network("starting discovery", e))?;
         }
     }
-    let waker = Waker::new(poll.registry(), WAKE).map_err(|e| Error::network("starting discovery", e))?;
+    let waker =
+        Waker::new(poll.registry(), WAKE).map_err(|e| Error::network("starting discovery", e))?;
     let mut beacon = Box::new(CoreBeacon::new(beacon::Config::default()));
     let ifaces: Vec<_> = interfaces::list().iter().map(|i| i.to_core()).collect();
     let now = now();
@@ -183,10 +195,16 @@ impl Node {
         let mut buf = [0u8; MAX_TRANSMIT];
         // Bounded: the beacon itself rate-limits, this only guards the loop.
         for _ in 0..1024 {
-            let Some(t) = state.beacon.poll_transmit(now, &mut buf) else { break };
+            let Some(t) = state.beacon.poll_transmit(now, &mut buf) else {
+                break;
+            };
             let socket = match t.kind {
                 Kind::Query => &self.sockets.private,
-                _ => self.sockets.beacon.as_ref().unwrap_or(&self.sockets.private),
+                _ => self
+                    .sockets
+                    .beacon
+                    .as_ref()
+                    .unwrap_or(&self.sockets.private),
             };
             let bytes = buf.get(..t.len).unwrap_or_default();
             if let Err(e) = socket.send_to(bytes, t.destination) {
@@ -200,7 +218,11 @@ impl Node {
                 Event::Appeared { name, address } => debug!("heard '{name}' at {address}"),
                 Event::Moved { name, from, to } => debug!("'{name}' moved from {from} to {to}"),
                 Event::Expired { name, address } => debug!("'{name}' at {address} has gone"),
-                Event::Conflict { name, first, second } => warn!(
+                Event::Conflict {
+                    name,
+                    first,
+                    second,
+                } => warn!(
                     "two programs advertise the name '{name}': {first} and {second}; \
                      messages may go to either — give one of them another name"
                 ),
@@ -223,7 +245,11 @@ impl Node {
     }
 
     /// Waits until `found` gives a value or the deadline passes.
-    fn wait_for<T>(&self, deadline: Option<StdInstant>, mut found: impl FnMut(&CoreBeacon, Instant) -> Option<T>) -> Option<T> {
+    fn wait_for<T>(
+        &self,
+        deadline: Option<StdInstant>,
+        mut found: impl FnMut(&CoreBeacon, Instant) -> Option<T>,
+    ) -> Option<T> {
         let mut state = lock(self);
         loop {
             if let Some(value) = found(&state.beacon, now()) {
@@ -234,7 +260,9 @@ impl Node {
                 return None;
             }
             // Wake now and then even without news: the deadline may pass.
-            let nap = left.map_or(StdDuration::from_millis(500), |l| l.min(StdDuration::from_millis(500)));
+            let nap = left.map_or(StdDuration::from_millis(500), |l| {
+                l.min(StdDuration::from_millis(500))
+            });
             state = self
                 .heard
                 .wait_timeout(state, nap)
@@ -256,9 +284,8 @@ fn run(node: &'static Node, mut poll: Poll) {
             node.drain(&mut state);
             state.beacon.poll_timeout()
         };
-        let until_deadline = timeout.map(|t| {
-            StdDuration::from_millis(t.as_millis().saturating_sub(now().as_millis()))
-        });
+        let until_deadline = timeout
+            .map(|t| StdDuration::from_millis(t.as_millis().saturating_sub(now().as_millis())));
         let until_check = next_interface_check.saturating_duration_since(StdInstant::now());
         let sleep = until_deadline.map_or(until_check, |d| d.min(until_check));
         if let Err(e) = poll.poll(&mut events, Some(sleep)) {
@@ -346,6 +373,19 @@ pub fn advertise_at(name: &str, address: impl ToAddress) -> Result<Address> {
     Ok(address)
 }
 
+/// Advertises `name` at exactly `address` (no per-interface addresses):
+/// for a Python program that asked through the beacon RPC and listens there.
+#[cfg(feature = "libzmq")]
+pub(crate) fn advertise_exactly(name: &str, address: Address) -> Result<Address> {
+    advertise_socket(name, address.socket_addr())
+}
+
+/// Whether this process advertises `name`.
+#[cfg(feature = "libzmq")]
+pub(crate) fn is_advertised(name: &str) -> bool {
+    node().is_ok_and(|node| lock(node).beacon.advertised().any(|(n, _)| n == name))
+}
+
 fn advertise_socket(name: &str, on: SocketAddr) -> Result<Address> {
     let node = node()?;
     let local = node
@@ -367,7 +407,9 @@ pub fn unadvertise(name: &str) -> Result<()> {
 
 /// Unadvertises every name and sends the goodbyes before returning.
 pub(crate) fn unadvertise_all() {
-    let Some(node) = *NODE.lock().unwrap_or_else(|e| e.into_inner()) else { return };
+    let Some(node) = *NODE.lock().unwrap_or_else(|e| e.into_inner()) else {
+        return;
+    };
     node.act(|b, now| {
         let names: Vec<String> = b.advertised().map(|(n, _)| n.to_string()).collect();
         for name in names {
@@ -388,11 +430,11 @@ pub fn discover(name: &str, wait: impl Into<Wait>) -> Result<Option<Address>> {
     let wait = wait.into();
     let deadline = wait.deadline(StdInstant::now());
     let node = node()?;
-    if let Some(found) = node.wait_for(Some(StdInstant::now()), |b, now| b.lookup(name, now)) {
-        return Ok(Some(found.into()));
-    }
-    node.act(|b, now| b.query(Some(name), now));
-    let found = node.wait_for(deadline, |b, now| b.lookup(name, now));
+    let found = if node.sockets.beacon.is_some() {
+        node.find(name, deadline)
+    } else {
+        find_with_python_beacon(node, name, deadline)
+    };
     if found.is_none() {
         warn!(
             "'{name}' was not found within {}: is the program that advertises it running, on this network?",
@@ -400,6 +442,61 @@ pub fn discover(name: &str, wait: impl Into<Wait>) -> Result<Option<Address>> {
         );
     }
     Ok(found.map(Address::from))
+}
+
+impl Node {
+    /// Looks `name` up, asking the network if it is not known yet.
+    fn find(&self, name: &str, deadline: Option<StdInstant>) -> Option<std::net::SocketAddr> {
+        if let Some(found) = self.wait_for(Some(StdInstant::now()), |b, now| b.lookup(name, now)) {
+            return Some(found);
+        }
+        self.act(|b, now| b.query(Some(name), now));
+        self.wait_for(deadline, |b, now| b.lookup(name, now))
+    }
+}
+
+/// A Python beacon holds 9999, so adverts sent there do not reach us: ask
+/// our peers (queries still work) and the Python beacon in turn.
+#[cfg(feature = "libzmq")]
+fn find_with_python_beacon(
+    node: &Node,
+    name: &str,
+    deadline: Option<StdInstant>,
+) -> Option<std::net::SocketAddr> {
+    let slice = StdDuration::from_millis(200);
+    loop {
+        let until = StdInstant::now() + slice;
+        let ours = node.find(name, Some(deadline.map_or(until, |d| d.min(until))));
+        if ours.is_some() {
+            return ours;
+        }
+        let left = wait::remaining(deadline).unwrap_or(StdDuration::from_millis(500));
+        if let Some(found) =
+            crate::python_beacon::discover(name, left.min(StdDuration::from_millis(500)))
+        {
+            return Some(found.socket_addr());
+        }
+        if wait::remaining(deadline) == Some(StdDuration::ZERO) {
+            return None;
+        }
+    }
+}
+
+#[cfg(not(feature = "libzmq"))]
+fn find_with_python_beacon(
+    node: &Node,
+    name: &str,
+    deadline: Option<StdInstant>,
+) -> Option<std::net::SocketAddr> {
+    node.find(name, deadline)
+}
+
+/// For the beacon RPC: this process's table only, no warning.
+#[cfg(feature = "libzmq")]
+pub(crate) fn find_locally(name: &str, wait: StdDuration) -> Option<Address> {
+    let node = node().ok()?;
+    node.find(name, Some(StdInstant::now() + wait))
+        .map(Address::from)
 }
 
 fn describe(wait: Wait) -> String {
@@ -420,12 +517,19 @@ fn warmed_up(node: &Node) {
 pub fn discover_all() -> Result<Vec<(String, Address)>> {
     let node = node()?;
     warmed_up(node);
-    let state = lock(node);
-    let mut all: Vec<_> = state
+    let mut all: Vec<_> = lock(node)
         .beacon
         .adverts(now())
         .map(|e| (e.name.to_string(), Address::from(e.address)))
         .collect();
+    #[cfg(feature = "libzmq")]
+    if node.sockets.beacon.is_none() {
+        for (name, address) in crate::python_beacon::discover_all() {
+            if !all.iter().any(|(n, _)| *n == name) {
+                all.push((name, address));
+            }
+        }
+    }
     all.sort();
     Ok(all)
 }
@@ -437,16 +541,14 @@ pub fn discover_group(group: &str) -> Result<Vec<(String, Address)>> {
 }
 
 /// Like [`discover_group`], with another separator than `/` and names to leave out.
-pub fn discover_group_with(group: &str, separator: &str, exclude: &[&str]) -> Result<Vec<(String, Address)>> {
-    let node = node()?;
-    warmed_up(node);
-    let state = lock(node);
-    let mut found: Vec<_> = state
-        .beacon
-        .group(group, separator, exclude, now())
-        .map(|e| (e.name.to_string(), Address::from(e.address)))
-        .collect();
-    found.sort();
-    Ok(found)
+pub fn discover_group_with(
+    group: &str,
+    separator: &str,
+    exclude: &[&str],
+) -> Result<Vec<(String, Address)>> {
+    let prefix = format!("{group}{separator}");
+    Ok(discover_all()?
+        .into_iter()
+        .filter(|(name, _)| name.starts_with(&prefix) && !exclude.contains(&name.as_str()))
+        .collect())
 }
-

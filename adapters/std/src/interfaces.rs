@@ -32,8 +32,22 @@ impl HostInterface {
 /// from the rest of the classroom.
 pub(crate) fn is_virtual(name: &str) -> bool {
     const PREFIXES: &[&str] = &[
-        "docker", "br-", "virbr", "vethernet", "vmnet", "vboxnet", "lxcbr", "lxdbr", "cni",
-        "flannel", "podman", "zt", "tailscale", "utun", "awdl", "llw",
+        "docker",
+        "br-",
+        "virbr",
+        "vethernet",
+        "vmnet",
+        "vboxnet",
+        "lxcbr",
+        "lxdbr",
+        "cni",
+        "flannel",
+        "podman",
+        "zt",
+        "tailscale",
+        "utun",
+        "awdl",
+        "llw",
     ];
     const CONTAINS: &[&str] = &["vmware", "virtualbox", "hyper-v", "wsl", "(default switch)"];
     let lower = name.to_ascii_lowercase();
@@ -105,7 +119,7 @@ mod tests {
         assert!(!is_virtual("eth0"));
         assert!(!is_virtual("wlan0"));
         assert!(!is_virtual("en0"));
-        let mut v = vec![
+        let mut v = [
             iface("docker0", [172, 17, 0, 1]),
             iface("eth0", [10, 0, 0, 5]),
             iface("wlan0", [192, 168, 1, 9]),
@@ -114,6 +128,9 @@ mod tests {
         assert_eq!(v[0].name, "wlan0");
         assert_eq!(v[2].name, "docker0");
         v.sort_by_key(|i| preference(i, Some("eth0")));
-        assert_eq!(v[0].name, "eth0", "the default route's interface is preferred");
+        assert_eq!(
+            v[0].name, "eth0",
+            "the default route's interface is preferred"
+        );
     }
 }

@@ -43,18 +43,23 @@ mod interfaces;
 mod logging;
 #[cfg(feature = "libzmq")]
 mod messenger;
+#[cfg(feature = "libzmq")]
+mod python_beacon;
 mod wait;
 
 #[cfg(not(feature = "libzmq"))]
 compile_error!("networkzero needs a transport: enable the `libzmq` feature (the default)");
 
 pub use address::{address, Address, ToAddress};
-pub use discovery::{advertise, advertise_at, discover, discover_all, discover_group, discover_group_with, unadvertise};
+pub use discovery::{
+    advertise, advertise_at, discover, discover_all, discover_group, discover_group_with,
+    unadvertise,
+};
 pub use error::{Error, Result};
 #[cfg(feature = "libzmq")]
 pub use messenger::{
-    publish_news, send_command, send_command_within, send_message, send_reply, wait_for_command, wait_for_message,
-    wait_for_news, COMMAND_ACK,
+    publish_news, send_command, send_command_within, send_message, send_reply, wait_for_command,
+    wait_for_message, wait_for_news, COMMAND_ACK,
 };
 /// JSON values, for messages of any shape.
 pub use serde_json::{json, Value};

@@ -69,7 +69,7 @@ struct Entry {
 
 type Shared = Arc<Mutex<Entry>>;
 
-fn context() -> &'static zmq::Context {
+pub(crate) fn context() -> &'static zmq::Context {
     static CONTEXT: OnceLock<zmq::Context> = OnceLock::new();
     CONTEXT.get_or_init(zmq::Context::new)
 }
@@ -84,14 +84,20 @@ fn cache() -> MutexGuard<'static, HashMap<(Role, Address), Shared>> {
 
 fn zmq_error(doing: &str, address: Address, e: zmq::Error) -> Error {
     match e {
-        zmq::Error::EADDRINUSE => Error::PortInUse { address: address.socket_addr() },
-        zmq::Error::EADDRNOTAVAIL => Error::NotLocal { address: address.socket_addr() },
+        zmq::Error::EADDRINUSE => Error::PortInUse {
+            address: address.socket_addr(),
+        },
+        zmq::Error::EADDRNOTAVAIL => Error::NotLocal {
+            address: address.socket_addr(),
+        },
         other => Error::network(format!("{doing} {address}"), other),
     }
 }
 
 fn is_local(ip: IpAddr) -> bool {
-    ip.is_unspecified() || ip.is_loopback() || interfaces::list().iter().any(|i| IpAddr::V4(i.ip) == ip)
+    ip.is_unspecified()
+        || ip.is_loopback()
+        || interfaces::list().iter().any(|i| IpAddr::V4(i.ip) == ip)
 }
 
 /// The cached socket for `address` in `role`, made on first use.
@@ -101,16 +107,26 @@ fn socket(address: Address, role: Role) -> Result<Shared> {
     if let Some(entry) = cache.get(&(role, address)) {
         let owner = entry.lock().unwrap_or_else(|e| e.into_inner()).owner;
         if owner != thread::current().id() {
-            return Err(Error::DifferentThread { address: address.to_string() });
+            return Err(Error::DifferentThread {
+                address: address.to_string(),
+            });
         }
         return Ok(Arc::clone(entry));
     }
     if role.binds() {
-        if let Some(((other, _), _)) = cache.iter().find(|((r, a), _)| r.binds() && a.port() == address.port()) {
-            return Err(Error::WrongUse { address: address.to_string(), used_for: other.describe() });
+        if let Some(((other, _), _)) = cache
+            .iter()
+            .find(|((r, a), _)| r.binds() && a.port() == address.port())
+        {
+            return Err(Error::WrongUse {
+                address: address.to_string(),
+                used_for: other.describe(),
+            });
         }
         if !is_local(address.ip()) {
-            return Err(Error::NotLocal { address: address.socket_addr() });
+            return Err(Error::NotLocal {
+                address: address.socket_addr(),
+            });
         }
     }
     let kind = match role {
@@ -133,8 +149,13 @@ fn socket(address: Address, role: Role) -> Result<Shared> {
     if role.binds() {
         // Listen on every interface: adverts give each subnet the address
         // of its own interface, and 127.0.0.1 works with no network at all.
-        let endpoint = format!("tcp://{}", SocketAddr::new(IpAddr::from([0, 0, 0, 0]), address.port()));
-        socket.bind(&endpoint).map_err(|e| zmq_error("listening on", address, e))?;
+        let endpoint = format!(
+            "tcp://{}",
+            SocketAddr::new(IpAddr::from([0, 0, 0, 0]), address.port())
+        );
+        socket
+            .bind(&endpoint)
+            .map_err(|e| zmq_error("listening on", address, e))?;
     } else {
         socket
             .connect(&format!("tcp://{address}"))
@@ -161,7 +182,9 @@ fn lock(entry: &Shared) -> MutexGuard<'_, Entry> {
 }
 
 fn to_json(message: &(impl Serialize + ?Sized)) -> Result<Vec<u8>> {
-    let bytes = serde_json::to_vec(message).map_err(|e| Error::BadMessage { reason: e.to_string() })?;
+    let bytes = serde_json::to_vec(message).map_err(|e| Error::BadMessage {
+        reason: e.to_string(),
+    })?;
     if bytes.len() as i64 > MAX_MESSAGE {
         return Err(Error::BadMessage {
             reason: format!("it is {} bytes; the most is {MAX_MESSAGE}", bytes.len()),
@@ -172,11 +195,16 @@ fn to_json(message: &(impl Serialize + ?Sized)) -> Result<Vec<u8>> {
 
 /// Waits until `socket` has something to read; false on timeout.
 fn readable(socket: &zmq::Socket, deadline: Option<Instant>, address: Address) -> Result<bool> {
-    let timeout = wait::remaining(deadline).map_or(-1, |d| d.as_millis().min(i64::MAX as u128) as i64);
-    match socket.poll(zmq::POLLIN, timeout) {
-        Ok(n) => Ok(n > 0),
-        Err(zmq::Error::EINTR) => Ok(false),
-        Err(e) => Err(zmq_error("waiting on", address, e)),
+    loop {
+        let timeout =
+            wait::remaining(deadline).map_or(-1, |d| d.as_millis().min(i64::MAX as u128) as i64);
+        match socket.poll(zmq::POLLIN, timeout) {
+            Ok(n) => return Ok(n > 0),
+            // A signal (Ctrl-C being handled, say): keep waiting until the deadline.
+            Err(zmq::Error::EINTR) if timeout != 0 => continue,
+            Err(zmq::Error::EINTR) => return Ok(false),
+            Err(e) => return Err(zmq_error("waiting on", address, e)),
+        }
     }
 }
 
@@ -189,7 +217,11 @@ fn describe(wait: Wait) -> String {
 
 /// Sends `message` to the service at `address` and waits up to `wait` for
 /// its reply. Returns `None`, with a warning, if no reply comes in time.
-pub fn send_message(address: impl ToAddress, message: impl Serialize, wait: impl Into<Wait>) -> Result<Option<Value>> {
+pub fn send_message(
+    address: impl ToAddress,
+    message: impl Serialize,
+    wait: impl Into<Wait>,
+) -> Result<Option<Value>> {
     let address = address.to_address()?;
     let wait = wait.into();
     let deadline = wait.deadline(Instant::now());
@@ -203,10 +235,16 @@ pub fn send_message(address: impl ToAddress, message: impl Serialize, wait: impl
     if !readable(&guard.socket, deadline, address)? {
         drop(guard);
         reset(address, Role::Request);
-        warn!("no reply from {address} within {}: is the program there waiting for messages?", describe(wait));
+        warn!(
+            "no reply from {address} within {}: is the program there waiting for messages?",
+            describe(wait)
+        );
         return Ok(None);
     }
-    let reply = guard.socket.recv_bytes(0).map_err(|e| zmq_error("receiving from", address, e))?;
+    let reply = guard
+        .socket
+        .recv_bytes(0)
+        .map_err(|e| zmq_error("receiving from", address, e))?;
     match serde_json::from_slice(&reply) {
         Ok(value) => Ok(Some(value)),
         Err(e) => {
@@ -227,7 +265,10 @@ pub fn wait_for_message(address: impl ToAddress, wait: impl Into<Wait>) -> Resul
     let mut guard = lock(&entry);
     if guard.awaiting_reply {
         warn!("the last message to {address} got no send_reply; replying null so its sender is not left waiting");
-        guard.socket.send("null", 0).map_err(|e| zmq_error("replying on", address, e))?;
+        guard
+            .socket
+            .send("null", 0)
+            .map_err(|e| zmq_error("replying on", address, e))?;
         guard.awaiting_reply = false;
     }
     // Bounded by the deadline; each pass consumes one message.
@@ -236,7 +277,10 @@ pub fn wait_for_message(address: impl ToAddress, wait: impl Into<Wait>) -> Resul
             warn!("no message arrived at {address} within {}", describe(wait));
             return Ok(None);
         }
-        let message = guard.socket.recv_bytes(0).map_err(|e| zmq_error("receiving at", address, e))?;
+        let message = guard
+            .socket
+            .recv_bytes(0)
+            .map_err(|e| zmq_error("receiving at", address, e))?;
         match serde_json::from_slice(&message) {
             Ok(value) => {
                 guard.awaiting_reply = true;
@@ -246,7 +290,10 @@ pub fn wait_for_message(address: impl ToAddress, wait: impl Into<Wait>) -> Resul
                 // Answer, so the sender is not stuck and we stay usable
                 // (a Python REP server wedges here).
                 warn!("a message to {address} was not JSON ({e}); it got a null reply and was dropped");
-                guard.socket.send("null", 0).map_err(|e| zmq_error("replying on", address, e))?;
+                guard
+                    .socket
+                    .send("null", 0)
+                    .map_err(|e| zmq_error("replying on", address, e))?;
             }
         }
     }
@@ -262,7 +309,10 @@ pub fn send_reply(address: impl ToAddress, reply: impl Serialize) -> Result<()> 
         warn!("there is no message at {address} to reply to: call wait_for_message first");
         return Ok(());
     }
-    guard.socket.send(payload, 0).map_err(|e| zmq_error("replying on", address, e))?;
+    guard
+        .socket
+        .send(payload, 0)
+        .map_err(|e| zmq_error("replying on", address, e))?;
     guard.awaiting_reply = false;
     Ok(())
 }
@@ -274,12 +324,18 @@ pub fn send_command(address: impl ToAddress, command: impl Serialize) -> Result<
 }
 
 /// [`send_command`] with your own wait for the acknowledgement.
-pub fn send_command_within(address: impl ToAddress, command: impl Serialize, wait: impl Into<Wait>) -> Result<bool> {
+pub fn send_command_within(
+    address: impl ToAddress,
+    command: impl Serialize,
+    wait: impl Into<Wait>,
+) -> Result<bool> {
     let address = address.to_address()?;
     match send_message(address, command, wait)? {
         Some(Value::String(ack)) if ack == COMMAND_ACK => Ok(true),
         Some(other) => {
-            warn!("the command to {address} was answered with {other} instead of \"{COMMAND_ACK}\"");
+            warn!(
+                "the command to {address} was answered with {other} instead of \"{COMMAND_ACK}\""
+            );
             Ok(true)
         }
         None => Ok(false),
@@ -312,7 +368,11 @@ pub fn publish_news(address: impl ToAddress, topic: &str, data: impl Serialize) 
 
 /// Waits up to `wait` for news published at `address` on a topic that
 /// starts with `prefix` (`""` for every topic); returns `(topic, data)`.
-pub fn wait_for_news(address: impl ToAddress, prefix: &str, wait: impl Into<Wait>) -> Result<Option<(String, Value)>> {
+pub fn wait_for_news(
+    address: impl ToAddress,
+    prefix: &str,
+    wait: impl Into<Wait>,
+) -> Result<Option<(String, Value)>> {
     let address = address.to_address()?;
     let wait = wait.into();
     let deadline = wait.deadline(Instant::now());
@@ -329,7 +389,10 @@ pub fn wait_for_news(address: impl ToAddress, prefix: &str, wait: impl Into<Wait
             warn!("no news from {address} within {}", describe(wait));
             return Ok(None);
         }
-        let parts = guard.socket.recv_multipart(0).map_err(|e| zmq_error("receiving from", address, e))?;
+        let parts = guard
+            .socket
+            .recv_multipart(0)
+            .map_err(|e| zmq_error("receiving from", address, e))?;
         let Some(topic) = parts.first() else { continue };
         // Earlier calls may have subscribed to other prefixes: skip theirs.
         if !topic.starts_with(prefix.as_bytes()) {

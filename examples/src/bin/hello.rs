@@ -16,7 +16,10 @@ fn serve() -> Result<(), nw0::Error> {
     println!("hello is advertised at {address}");
     loop {
         if let Some(name) = nw0::wait_for_message(&address, nw0::FOREVER)? {
-            let name = name.as_str().map(str::to_owned).unwrap_or_else(|| name.to_string());
+            let name = name
+                .as_str()
+                .map(str::to_owned)
+                .unwrap_or_else(|| name.to_string());
             println!("got a message from {name}");
             nw0::send_reply(&address, format!("Hello, {name}"))?;
         }
@@ -37,7 +40,9 @@ fn ask(name: &str) -> Result<bool, nw0::Error> {
 
 /// Runs the server as a second process and asks it twice, as the seed does.
 fn demo() -> Result<bool, Box<dyn std::error::Error>> {
-    let mut server = std::process::Command::new(std::env::current_exe()?).arg("serve").spawn()?;
+    let mut server = std::process::Command::new(std::env::current_exe()?)
+        .arg("serve")
+        .spawn()?;
     let ok = ask("World")? && ask("Tim")?;
     server.kill()?;
     server.wait()?;
