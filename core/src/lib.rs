@@ -26,5 +26,6 @@ mod json;
 pub mod payload;
 pub mod table;
 pub mod time;
+pub mod zmtp;
 
 pub use time::{Duration, Instant};
