@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::thread::{self, ThreadId};
 use std::time::Instant;
 
-use log::warn;
+use log::{debug, warn};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -256,7 +256,8 @@ pub fn send_message(
 
 /// Waits up to `wait` for a message at `address` (where this program
 /// listens, e.g. from [`advertise`](crate::advertise)) and returns it. Answer
-/// it with [`send_reply`]. Returns `None`, with a warning, on timeout.
+/// it with [`send_reply`]. Returns `None` on timeout (quietly: waiting in a
+/// loop with a short timeout is normal).
 pub fn wait_for_message(address: impl ToAddress, wait: impl Into<Wait>) -> Result<Option<Value>> {
     let address = address.to_address()?;
     let wait = wait.into();
@@ -274,7 +275,8 @@ pub fn wait_for_message(address: impl ToAddress, wait: impl Into<Wait>) -> Resul
     // Bounded by the deadline; each pass consumes one message.
     loop {
         if !readable(&guard.socket, deadline, address)? {
-            warn!("no message arrived at {address} within {}", describe(wait));
+            // A normal outcome in a polling loop, as in Python: not a warning.
+            debug!("no message arrived at {address} within {}", describe(wait));
             return Ok(None);
         }
         let message = guard
@@ -386,7 +388,7 @@ pub fn wait_for_news(
     }
     loop {
         if !readable(&guard.socket, deadline, address)? {
-            warn!("no news from {address} within {}", describe(wait));
+            debug!("no news from {address} within {}", describe(wait));
             return Ok(None);
         }
         let parts = guard
