@@ -36,6 +36,7 @@
 #![deny(missing_docs)]
 
 mod address;
+pub mod diagnostics;
 mod discovery;
 mod error;
 mod exit;

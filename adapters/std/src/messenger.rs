@@ -27,9 +27,12 @@ pub const COMMAND_ACK: &str = "ack";
 /// How long [`send_command`] waits for its acknowledgement.
 pub const COMMAND_WAIT_S: f64 = 5.0;
 
-/// Largest message we accept from the network (1 MiB less than libzmq's
-/// unlimited default: a peer cannot make us allocate without bound).
+/// Largest message we accept from the network, 16 MiB (libzmq's default is
+/// unlimited): a peer cannot make us allocate without bound.
 pub const MAX_MESSAGE: i64 = 16 * 1024 * 1024;
+
+/// How long the first `publish_news` on an address waits for subscribers to connect.
+pub const FIRST_NEWS_DELAY: std::time::Duration = std::time::Duration::from_millis(300);
 
 /// News items queued per subscriber before the newest are dropped (libzmq's
 /// high-water mark): a slow subscriber cannot grow the publisher's memory.
@@ -336,9 +339,9 @@ pub fn send_command_within(
         Some(Value::String(ack)) if ack == COMMAND_ACK => Ok(true),
         Some(other) => {
             warn!(
-                "the command to {address} was answered with {other} instead of \"{COMMAND_ACK}\""
+                "the command to {address} was answered with {other} instead of \"{COMMAND_ACK}\": is the program there using wait_for_command?"
             );
-            Ok(true)
+            Ok(false)
         }
         None => Ok(false),
     }
@@ -356,11 +359,19 @@ pub fn wait_for_command(address: impl ToAddress, wait: impl Into<Wait>) -> Resul
 
 /// Publishes a news item: `data` under `topic`, to every program waiting for
 /// news at `address` on topics that start with their prefix. News published
-/// before a subscriber connects is not seen by it.
+/// before a subscriber connects is not seen by it; the first call on an
+/// address waits 0.3 s so that programs already waiting can connect.
 pub fn publish_news(address: impl ToAddress, topic: &str, data: impl Serialize) -> Result<()> {
     let address = address.to_address()?;
     let payload = to_json(&data)?;
+    let fresh = !cache().contains_key(&(Role::Publish, address));
     let entry = socket(address, Role::Publish)?;
+    if fresh {
+        // ZeroMQ drops news sent before a subscriber has connected. Programs
+        // already waiting for this news retry their connection every 100 ms:
+        // give them time, so a first item published at start is not lost.
+        std::thread::sleep(FIRST_NEWS_DELAY);
+    }
     let guard = lock(&entry);
     guard
         .socket

@@ -30,7 +30,8 @@
 //! NOTFOUND <ms>
 //! ALL <json>                discover_all: [["name","ip:port"],…]
 //! GROUP <json>              discover_group
-//! MESSAGE <json>            a message arrived at an advertised name (then replied to)
+//! MESSAGE <json>            a message arrived at an advertised name (then replied to,
+//!                           except by --serve silent, which takes one and never replies)
 //! COMMAND <json>            a command arrived (and was acknowledged)
 //! REPLY <json> <ms>         send: the reply, after <ms>
 //! NOREPLY <ms>
@@ -233,7 +234,16 @@ fn serve_loop(
                                 .map_or_else(|| compact(&message), str::to_owned);
                             nw0::send_reply(address, format!("Hello, {who}"))?
                         }
-                        _ => {}
+                        _ => {
+                            // silent: never reply. Another wait_for_message would
+                            // answer null for us, so only sleep from now on.
+                            while Instant::now() < end {
+                                std::thread::sleep(
+                                    end.saturating_duration_since(Instant::now())
+                                        .min(Duration::from_millis(200)),
+                                );
+                            }
+                        }
                     }
                 }
             }

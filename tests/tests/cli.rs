@@ -1,0 +1,764 @@
+//! The `nw0` command-line tool, run as separate processes inside simulated hosts,
+//! against Rust peers (other `nw0` processes, and a Rust `wait_for_command` peer) and
+//! Python networkzero 1.0b1 peers: on one isolated host and across a simulated LAN.
+//!
+//! The `nw0` binary is the one `cargo build --workspace --all-targets` (run by
+//! `tests/run.sh`) put next to this test executable.
+//!
+//! Python peers run on LAN hosts of their own: a Python beacon binds UDP 9999 without
+//! sharing it, so on a host where a Rust process already holds 9999 it falls back to
+//! RPC with a beacon on TCP 127.0.0.1:9998. Same-host mixes are in
+//! `same_host_python_peer_and_nw0`.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use nw0_tests::*;
+
+const LINE: Duration = Duration::from_secs(15);
+
+/// `target/<profile>/nw0`: this test runs as `target/<profile>/deps/cli-HASH`.
+fn nw0_bin() -> PathBuf {
+    let mut candidates = Vec::new();
+    if let Ok(exe) = std::env::current_exe() {
+        if let Some(profile_dir) = exe.parent().and_then(|deps| deps.parent()) {
+            candidates.push(profile_dir.join("nw0"));
+        }
+    }
+    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
+        candidates.push(PathBuf::from(dir).join("debug/nw0"));
+    }
+    candidates.push(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/debug/nw0"));
+    candidates
+        .iter()
+        .find(|p| p.is_file())
+        .cloned()
+        .unwrap_or_else(|| {
+            panic!(
+                "the nw0 binary was not found (tried {candidates:?}): build it first with \
+             `cargo build --workspace --all-targets` (tests/run.sh does)"
+            )
+        })
+}
+
+/// `nw0 ARGS…` inside `host`.
+fn nw0_cmd(host: &Host, args: &[&str]) -> Command {
+    let mut cmd = host.command(nw0_bin());
+    cmd.args(args);
+    cmd
+}
+
+/// A long-running `nw0 ARGS…` inside `host`, killed when dropped.
+fn spawn(host: &Host, args: &[&str]) -> ChildGuard {
+    ChildGuard::spawn(&mut nw0_cmd(host, args))
+        .unwrap_or_else(|e| panic!("spawn nw0 {args:?}: {e}"))
+}
+
+/// What a finished `nw0` run said.
+#[derive(Debug)]
+struct Ran {
+    code: Option<i32>,
+    stdout: Vec<String>,
+    stderr: String,
+}
+
+impl Ran {
+    #[track_caller]
+    fn expect_code(&self, code: i32, what: &str) -> &Self {
+        assert_eq!(self.code, Some(code), "{what}: exit status\n{self:#?}");
+        self
+    }
+
+    #[track_caller]
+    fn expect_no_stdout(&self, what: &str) -> &Self {
+        self.expect_stdout::<&str>(&[], what)
+    }
+
+    #[track_caller]
+    fn expect_stdout<S: AsRef<str>>(&self, lines: &[S], what: &str) -> &Self {
+        let want: Vec<&str> = lines.iter().map(AsRef::as_ref).collect();
+        assert_eq!(self.stdout, want, "{what}: stdout\n{self:#?}");
+        self
+    }
+}
+
+/// Runs `nw0 ARGS…` inside `host` to its end (at most `limit`; then it is killed and
+/// the test fails).
+fn run(host: &Host, args: &[&str], limit: Duration) -> Ran {
+    let mut child = spawn(host, args);
+    let status = child.wait_timeout(limit).expect("wait for nw0");
+    let Some(status) = status else {
+        panic!(
+            "nw0 {args:?} still running after {limit:?}; stderr:\n{}",
+            child.stderr()
+        );
+    };
+    // The process has ended: read stdout to its end.
+    let mut stdout = Vec::new();
+    while let Ok(line) = child.next_line(Duration::from_secs(5)) {
+        stdout.push(line);
+    }
+    std::thread::sleep(Duration::from_millis(50)); // let the stderr reader finish
+    Ran {
+        code: status.code(),
+        stdout,
+        stderr: child.stderr(),
+    }
+}
+
+/// The first stdout line of an `nw0 advertise`/`publish`: its address.
+fn address_line(child: &mut ChildGuard) -> String {
+    child.expect_line(|l| !l.is_empty(), LINE).unwrap()
+}
+
+/// A Python snippet's `PREFIX value` line, the value returned.
+fn py_value(child: &mut ChildGuard, prefix: &str) -> String {
+    let line = child
+        .expect_line(|l| l.starts_with(prefix), Duration::from_secs(30))
+        .unwrap();
+    line[prefix.len()..].trim().to_string()
+}
+
+// ---------------------------------------------------------------------------------
+// A Rust `wait_for_command` peer: this test executable, run again in a host with
+// NW0_CLI_PEER=NAME, advertises NAME and acknowledges commands, printing each.
+
+#[test]
+fn rust_command_peer() {
+    let Ok(name) = std::env::var("NW0_CLI_PEER") else {
+        return;
+    };
+    let address = networkzero::advertise(&name).expect("advertise");
+    println!("ADDRESS {address}");
+    for _ in 0..20 {
+        if let Some(command) = networkzero::wait_for_command(address, 60).expect("wait_for_command")
+        {
+            println!("COMMAND {command}");
+        }
+    }
+}
+
+fn spawn_rust_command_peer(host: &Host, name: &str) -> (ChildGuard, String) {
+    let exe = std::env::current_exe().expect("test executable");
+    let mut cmd = host.command(exe);
+    cmd.args([
+        "--exact",
+        "rust_command_peer",
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .env("NW0_CLI_PEER", name);
+    let mut peer = ChildGuard::spawn(&mut cmd).expect("spawn the Rust command peer");
+    // libtest writes "test rust_command_peer ... " before the test's own output.
+    let line = peer.expect_line(|l| l.contains("ADDRESS "), LINE).unwrap();
+    let address = line
+        .split("ADDRESS ")
+        .nth(1)
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    (peer, address)
+}
+
+// ---------------------------------------------------------------------------------
+// Usage and exit codes
+
+#[test]
+fn usage_mistakes_exit_2_with_usage_on_stderr() {
+    if !require_netns() {
+        return;
+    }
+    let host = Host::isolated();
+    let t = Duration::from_secs(20);
+    for args in [
+        &[][..],
+        &["help"],
+        &["--help"],
+        &["-h"],
+        &["help", "send"],
+        &["send", "--help"],
+        &["frobnicate"],
+        &["send", "x"],
+        &["send", "x", "1", "2"],
+        &["advertise"],
+        &["ls", "--wait", "soon"],
+        &["ls", "extra"],
+        &["discover", "x", "--wait"],
+        &["watch", "x", "--count", "0"],
+        &["publish", "n", "t"],
+        &["publish", "n", "t", "1", "--every", "-1"],
+        &["command", "x", "go", "--bogus"],
+        &["advertise", "x", "--echo=yes"],
+        &["doctor", "now"],
+    ] {
+        let ran = run(&host, args, t);
+        ran.expect_code(2, &format!("nw0 {args:?}"))
+            .expect_no_stdout(&format!("nw0 {args:?}"));
+        assert!(
+            ran.stderr.contains("Usage") || ran.stderr.contains("usage"),
+            "nw0 {args:?}: {ran:#?}"
+        );
+    }
+    let ran = run(&host, &["help", "watch"], t);
+    assert!(
+        ran.stderr.contains("nw0 watch NAME|ADDR [PREFIX]"),
+        "{ran:#?}"
+    );
+    assert!(
+        !ran.stderr.contains("nw0 publish"),
+        "help for one command shows only it: {ran:#?}"
+    );
+    // A bad address is a usage mistake too.
+    run(&host, &["advertise", "x", "--address", "1.2.3.4:99999"], t)
+        .expect_code(2, "bad --address");
+    let ran = run(&host, &["--version"], t);
+    ran.expect_code(0, "--version");
+    assert!(
+        ran.stdout.first().is_some_and(|l| l.starts_with("nw0 ")),
+        "{ran:#?}"
+    );
+}
+
+#[test]
+fn timeouts_and_nothing_found_exit_1() {
+    if !require_netns() {
+        return;
+    }
+    let host = Host::isolated();
+    let t = Duration::from_secs(20);
+    let started = Instant::now();
+    run(&host, &["discover", "nobody", "--wait", "0.5"], t)
+        .expect_code(1, "discover")
+        .expect_no_stdout("discover");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    run(&host, &["send", "nobody", "1", "--wait", "0.5"], t)
+        .expect_code(1, "send to an unknown name");
+    run(&host, &["send", "127.0.0.1:1", "1", "--wait", "0.5"], t)
+        .expect_code(1, "send to no listener");
+    run(&host, &["command", "127.0.0.1:1", "go", "--wait", "0.5"], t)
+        .expect_code(1, "command to no listener");
+    run(&host, &["watch", "127.0.0.1:1", "--wait", "0.5"], t).expect_code(1, "watch with no news");
+    run(&host, &["watch", "nobody", "--wait", "0.5"], t).expect_code(1, "watch an unknown name");
+    // Nothing advertised: ls prints nothing and succeeds.
+    run(&host, &["ls", "--wait", "0.3"], t)
+        .expect_code(0, "ls")
+        .expect_no_stdout("ls");
+
+    // A name that is advertised but does not answer messages.
+    let mut quiet = spawn(&host, &["advertise", "quiet"]);
+    let address = address_line(&mut quiet);
+    let ran = run(&host, &["send", "quiet", "\"hi\"", "--wait", "1"], t);
+    ran.expect_code(1, "send to a name that does not reply")
+        .expect_no_stdout("no reply");
+    assert!(
+        ran.stderr.contains(&address),
+        "the warning names the address: {ran:#?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------
+// Rust peers on one isolated host (loopback only)
+
+#[test]
+fn one_host_advertise_echo_send_discover_ls_command() {
+    if !require_netns() {
+        return;
+    }
+    let host = Host::isolated();
+    let t = Duration::from_secs(20);
+    let mut echo = spawn(&host, &["advertise", "echo", "--echo"]);
+    let address = address_line(&mut echo);
+    assert!(
+        address.starts_with("127.0.0.1:"),
+        "loopback only: {address}"
+    );
+
+    run(&host, &["send", "echo", "\"hi\""], t)
+        .expect_code(0, "send")
+        .expect_stdout(&["\"hi\""], "send");
+    run(&host, &["send", "echo", "hello world"], t)
+        .expect_code(0, "send text")
+        .expect_stdout(
+            &["\"hello world\""],
+            "text that is not JSON is sent as a string",
+        );
+    run(
+        &host,
+        &["send", "echo", r#"{"a": [1, 2.5, null], "b": "ü"}"#],
+        t,
+    )
+    .expect_code(0, "send an object")
+    .expect_stdout(
+        &[r#"{"a":[1,2.5,null],"b":"ü"}"#],
+        "one line of compact JSON",
+    );
+    run(&host, &["send", &address, "42"], t)
+        .expect_code(0, "send to ADDR")
+        .expect_stdout(&["42"], "by address");
+    run(&host, &["send", "echo", "--", "--not-an-option"], t)
+        .expect_code(0, "--")
+        .expect_stdout(&["\"--not-an-option\""], "after --");
+    run(&host, &["discover", "echo"], t)
+        .expect_code(0, "discover")
+        .expect_stdout(&[&address], "discover");
+
+    let mut other = spawn(&host, &["advertise", "another/one"]);
+    let other_address = address_line(&mut other);
+    run(&host, &["ls"], t).expect_code(0, "ls").expect_stdout(
+        &[
+            &format!("another/one\t{other_address}"),
+            &format!("echo\t{address}"),
+        ],
+        "ls: sorted name<TAB>address lines",
+    );
+
+    // The echo replies with the command itself, not "ack": not acknowledged.
+    let ran = run(&host, &["command", "echo", "lights-on"], t);
+    ran.expect_code(1, "command answered without an ack")
+        .expect_no_stdout("command prints nothing");
+
+    // --address
+    let mut fixed = spawn(
+        &host,
+        &[
+            "advertise",
+            "fixed",
+            "--address",
+            "127.0.0.1:47001",
+            "--echo",
+        ],
+    );
+    assert_eq!(address_line(&mut fixed), "127.0.0.1:47001");
+    run(&host, &["send", "fixed", "[true]"], t).expect_stdout(&["[true]"], "--address echo");
+
+    // Ctrl-C ends advertise with the usual status 130.
+    echo.interrupt().unwrap();
+    let status = echo
+        .wait_timeout(Duration::from_secs(10))
+        .unwrap()
+        .expect("advertise ends on Ctrl-C");
+    assert_eq!(status.code(), Some(130), "{}", echo.stderr());
+}
+
+#[test]
+fn one_host_command_to_rust_wait_for_command() {
+    if !require_netns() {
+        return;
+    }
+    let host = Host::isolated();
+    let (mut peer, address) = spawn_rust_command_peer(&host, "robot");
+    let ran = run(
+        &host,
+        &["command", "robot", "forward 10"],
+        Duration::from_secs(20),
+    );
+    ran.expect_code(0, "command acked")
+        .expect_no_stdout("command");
+    assert!(
+        !ran.stderr.contains("instead of"),
+        "acknowledged with \"ack\": {ran:#?}"
+    );
+    peer.expect_line(|l| l == "COMMAND \"forward 10\"", LINE)
+        .unwrap();
+    run(
+        &host,
+        &["command", &address, "stop"],
+        Duration::from_secs(20),
+    )
+    .expect_code(0, "command by address");
+    peer.expect_line(|l| l == "COMMAND \"stop\"", LINE).unwrap();
+}
+
+#[test]
+fn one_host_publish_and_watch() {
+    if !require_netns() {
+        return;
+    }
+    let host = Host::isolated();
+    let t = Duration::from_secs(30);
+    let mut publisher = spawn(
+        &host,
+        &[
+            "publish",
+            "weather",
+            "temp.outside",
+            r#"{"c": 21}"#,
+            "--every",
+            "0.3",
+        ],
+    );
+    let address = address_line(&mut publisher);
+    assert!(address.starts_with("127.0.0.1:"), "{address}");
+    run(
+        &host,
+        &["watch", "weather", "--count", "3", "--wait", "10"],
+        t,
+    )
+    .expect_code(0, "watch")
+    .expect_stdout(&["temp.outside\t{\"c\":21}"; 3], "topic<TAB>json lines");
+    run(
+        &host,
+        &["watch", &address, "temp", "--count", "1", "--wait", "10"],
+        t,
+    )
+    .expect_code(0, "watch a prefix by address")
+    .expect_stdout(&["temp.outside\t{\"c\":21}"], "prefix");
+    run(&host, &["watch", "weather", "rain", "--wait", "1.5"], t)
+        .expect_code(1, "nothing on another prefix")
+        .expect_no_stdout("other prefix");
+
+    // With --count the publisher ends by itself, after giving a watcher its items.
+    let mut counted = spawn(
+        &host,
+        &[
+            "publish", "once", "t", "hello", "--count", "2", "--every", "1",
+        ],
+    );
+    let started = Instant::now();
+    let watcher = spawn(&host, &["watch", "once", "--count", "2", "--wait", "5"]);
+    let _ = address_line(&mut counted);
+    let status = counted
+        .wait_timeout(Duration::from_secs(10))
+        .unwrap()
+        .expect("publish --count ends");
+    assert!(status.success(), "{}", counted.stderr());
+    assert!(
+        started.elapsed() >= Duration::from_millis(1900),
+        "two items, 1 s apart, the first after 1 s"
+    );
+    let mut watcher = watcher;
+    let status = watcher
+        .wait_timeout(Duration::from_secs(10))
+        .unwrap()
+        .expect("watch --count 2 ends");
+    let mut lines = Vec::new();
+    while let Ok(l) = watcher.next_line(Duration::from_secs(2)) {
+        lines.push(l);
+    }
+    assert!(status.success(), "watch: {lines:?} {}", watcher.stderr());
+    assert_eq!(lines, ["t\t\"hello\""; 2]);
+}
+
+#[test]
+fn doctor_on_a_host_with_no_network_says_what_to_fix() {
+    if !require_netns() {
+        return;
+    }
+    let host = Host::isolated();
+    let ran = run(&host, &["doctor"], Duration::from_secs(30));
+    ran.expect_code(1, "doctor finds problems");
+    let text = ran.stdout.join("\n");
+    assert!(text.contains("What to fix:"), "{ran:#?}");
+    assert!(text.contains("not connected to any network"), "{ran:#?}");
+    assert!(text.contains("no default route"), "{ran:#?}");
+    assert!(
+        text.contains("lo\tyes"),
+        "own adverts come back over loopback: {ran:#?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------
+// Rust peers across a simulated LAN
+
+#[test]
+fn lan_every_subcommand_between_rust_peers() {
+    if !require_netns() {
+        return;
+    }
+    let lan = Lan::new(2);
+    let (a, b) = (&lan.hosts[0], &lan.hosts[1]);
+    let t = Duration::from_secs(30);
+
+    let mut echo = spawn(a, &["advertise", "echo", "--echo"]);
+    let address = address_line(&mut echo);
+    assert!(
+        address.starts_with(&format!("{}:", a.ip)),
+        "advertised on host A: {address}"
+    );
+    run(b, &["discover", "echo"], t)
+        .expect_code(0, "discover")
+        .expect_stdout(&[&address], "discover across");
+    run(b, &["send", "echo", "\"hi\""], t)
+        .expect_code(0, "send")
+        .expect_stdout(&["\"hi\""], "send across");
+    run(b, &["send", &address, "[1,2]"], t).expect_stdout(&["[1,2]"], "send by address across");
+    let ran = run(b, &["ls"], t);
+    ran.expect_code(0, "ls");
+    assert!(ran.stdout.contains(&format!("echo\t{address}")), "{ran:#?}");
+
+    let (mut peer, _) = spawn_rust_command_peer(a, "robot");
+    run(b, &["command", "robot", "spin"], t).expect_code(0, "command across");
+    peer.expect_line(|l| l == "COMMAND \"spin\"", LINE).unwrap();
+
+    let mut publisher = spawn(a, &["publish", "clock", "tick", "1", "--every", "0.3"]);
+    let news_address = address_line(&mut publisher);
+    assert!(
+        news_address.starts_with(&format!("{}:", a.ip)),
+        "{news_address}"
+    );
+    run(
+        b,
+        &["watch", "clock", "ti", "--count", "2", "--wait", "10"],
+        t,
+    )
+    .expect_code(0, "watch across")
+    .expect_stdout(&["tick\t1", "tick\t1"], "news across");
+
+    let ran = run(b, &["doctor"], t);
+    ran.expect_code(0, "doctor on a LAN host");
+    let text = ran.stdout.join("\n");
+    assert!(
+        text.contains(&format!("eth0\t{}/24", b.ip)),
+        "lists the interface: {ran:#?}"
+    );
+    assert!(text.contains("Default route: via eth0"), "{ran:#?}");
+    assert!(
+        text.contains("eth0\tyes"),
+        "own broadcast comes back: {ran:#?}"
+    );
+    assert!(text.contains("All good"), "{ran:#?}");
+}
+
+// ---------------------------------------------------------------------------------
+// Python networkzero 1.0b1 peers (each on a host of its own; see the module docs)
+
+#[test]
+fn python_advert_seen_by_nw0_discover_and_ls() {
+    if !require_netns() {
+        return;
+    }
+    let Some(_) = require_python() else { return };
+    let lan = Lan::new(2);
+    let (a, b) = (&lan.hosts[0], &lan.hosts[1]);
+    let mut py = py::spawn(a, &py::advertiser("py/station", None, None, 60.0));
+    let address = py_value(&mut py, "ADDRESS");
+    assert!(address.starts_with(&format!("{}:", a.ip)), "{address}");
+    let t = Duration::from_secs(30);
+    run(b, &["discover", "py/station", "--wait", "10"], t)
+        .expect_code(0, "discover a Python advert")
+        .expect_stdout(&[&address], "discover");
+    let ran = run(b, &["ls", "--wait", "2.5"], t);
+    ran.expect_code(0, "ls");
+    assert!(
+        ran.stdout.contains(&format!("py/station\t{address}")),
+        "{ran:#?}"
+    );
+}
+
+#[test]
+fn python_replier_answers_nw0_send_and_command() {
+    if !require_netns() {
+        return;
+    }
+    let Some(_) = require_python() else { return };
+    let lan = Lan::new(2);
+    let (a, b) = (&lan.hosts[0], &lan.hosts[1]);
+    let mut py = py::spawn(
+        a,
+        "addr = nw0.advertise('pyecho')\n\
+         print('ADDRESS', addr, flush=True)\n\
+         for _ in range(10):\n\
+         \x20   msg = nw0.wait_for_message_from(addr, wait_for_s=60)\n\
+         \x20   print('GOT', json.dumps(msg), flush=True)\n\
+         \x20   if isinstance(msg, str) and msg.startswith('cmd:'):\n\
+         \x20       nw0.send_reply_to(addr, 'ack')\n\
+         \x20   else:\n\
+         \x20       nw0.send_reply_to(addr, {'echo': msg})\n",
+    );
+    let address = py_value(&mut py, "ADDRESS");
+    let t = Duration::from_secs(30);
+    run(
+        b,
+        &[
+            "send",
+            "pyecho",
+            r#"[1, "two", {"three": 3.5}]"#,
+            "--wait",
+            "10",
+        ],
+        t,
+    )
+    .expect_code(0, "send to Python")
+    .expect_stdout(&[r#"{"echo":[1,"two",{"three":3.5}]}"#], "Python's reply");
+    assert_eq!(py_value(&mut py, "GOT"), r#"[1, "two", {"three": 3.5}]"#);
+    run(b, &["send", &address, "plain text"], t)
+        .expect_stdout(&[r#"{"echo":"plain text"}"#], "text to Python");
+    let ran = run(
+        b,
+        &["command", "pyecho", "cmd:lights-on", "--wait", "10"],
+        t,
+    );
+    ran.expect_code(0, "command acked by Python");
+    assert!(!ran.stderr.contains("instead of"), "{ran:#?}");
+    py.expect_line(|l| l == "GOT \"cmd:lights-on\"", LINE)
+        .unwrap();
+}
+
+#[test]
+fn nw0_advertise_found_and_echoing_for_python() {
+    if !require_netns() {
+        return;
+    }
+    let Some(_) = require_python() else { return };
+    let lan = Lan::new(2);
+    let (a, b) = (&lan.hosts[0], &lan.hosts[1]);
+    let mut echo = spawn(a, &["advertise", "rusty", "--echo"]);
+    let address = address_line(&mut echo);
+    let mut py = py::spawn(
+        b,
+        "addr = nw0.discover('rusty', 15)\n\
+         print('FOUND', addr, flush=True)\n\
+         reply = nw0.send_message_to(addr, {'k': ['v', 1]}, wait_for_reply_s=10)\n\
+         print('REPLY', json.dumps(reply), flush=True)\n",
+    );
+    assert_eq!(
+        py_value(&mut py, "FOUND"),
+        address,
+        "Python discovers nw0 advertise"
+    );
+    assert_eq!(
+        py_value(&mut py, "REPLY"),
+        r#"{"k": ["v", 1]}"#,
+        "nw0 advertise --echo answers Python"
+    );
+}
+
+#[test]
+fn nw0_publish_to_python_subscriber() {
+    if !require_netns() {
+        return;
+    }
+    let Some(_) = require_python() else { return };
+    let lan = Lan::new(2);
+    let (a, b) = (&lan.hosts[0], &lan.hosts[1]);
+    let mut publisher = spawn(
+        a,
+        &[
+            "publish",
+            "rnews",
+            "sensor.temp",
+            r#"{"c": 21.5}"#,
+            "--every",
+            "0.3",
+        ],
+    );
+    let _ = address_line(&mut publisher);
+    let mut py = py::spawn(
+        b,
+        "addr = nw0.discover('rnews', 15)\n\
+         for _ in range(2):\n\
+         \x20   topic, data = nw0.wait_for_news_from(addr, 'sensor', wait_for_s=10)\n\
+         \x20   print('NEWS', topic, json.dumps(data), flush=True)\n",
+    );
+    assert_eq!(py_value(&mut py, "NEWS"), r#"sensor.temp {"c": 21.5}"#);
+    assert_eq!(py_value(&mut py, "NEWS"), r#"sensor.temp {"c": 21.5}"#);
+}
+
+#[test]
+fn python_publisher_to_nw0_watch() {
+    if !require_netns() {
+        return;
+    }
+    let Some(_) = require_python() else { return };
+    let lan = Lan::new(2);
+    let (a, b) = (&lan.hosts[0], &lan.hosts[1]);
+    let mut py = py::spawn(
+        a,
+        "addr = nw0.advertise('pynews')\n\
+         print('ADDRESS', addr, flush=True)\n\
+         for i in range(300):\n\
+         \x20   nw0.send_news_to(addr, 'weather.temp', {'t': i % 2})\n\
+         \x20   nw0.send_news_to(addr, 'other', 'x')\n\
+         \x20   time.sleep(0.2)\n",
+    );
+    let address = py_value(&mut py, "ADDRESS");
+    let t = Duration::from_secs(40);
+    let ran = run(
+        b,
+        &["watch", "pynews", "weather", "--count", "2", "--wait", "15"],
+        t,
+    );
+    ran.expect_code(0, "watch a Python publisher");
+    assert_eq!(ran.stdout.len(), 2, "{ran:#?}");
+    for line in &ran.stdout {
+        assert!(
+            line == "weather.temp\t{\"t\":0}" || line == "weather.temp\t{\"t\":1}",
+            "{ran:#?}"
+        );
+    }
+    run(
+        b,
+        &["watch", &address, "other", "--count", "1", "--wait", "15"],
+        t,
+    )
+    .expect_code(0, "watch by address")
+    .expect_stdout(&["other\t\"x\""], "prefix other");
+}
+
+/// Python and `nw0` on the same host, both ways round: Python first holds UDP 9999
+/// unshared and nw0 uses its beacon's RPC (TCP 127.0.0.1:9998); with nw0 first, Python
+/// cannot bind 9999 and uses the RPC that a networkzero process serves.
+#[test]
+fn same_host_python_peer_and_nw0() {
+    if !require_netns() {
+        return;
+    }
+    let Some(_) = require_python() else { return };
+    let lan = Lan::new(2);
+    let t = Duration::from_secs(30);
+
+    // Python first.
+    let a = &lan.hosts[0];
+    let mut py = py::spawn(a, &py::advertiser("py-first", None, None, 60.0));
+    let address = py_value(&mut py, "ADDRESS");
+    run(a, &["discover", "py-first", "--wait", "10"], t)
+        .expect_code(0, "nw0 discovers a Python advert on its own host")
+        .expect_stdout(&[&address], "same host");
+    let ran = run(a, &["ls", "--wait", "3"], t);
+    assert!(
+        ran.stdout.contains(&format!("py-first\t{address}")),
+        "{ran:#?}"
+    );
+    let mut echo = spawn(a, &["advertise", "rust-second", "--echo"]);
+    let rust_address = address_line(&mut echo);
+    let mut disc = py::spawn(a, &py::discoverer("rust-second", 15.0));
+    assert_eq!(
+        py_value(&mut disc, "FOUND"),
+        rust_address,
+        "Python discovers nw0 on its own host"
+    );
+    let ran = run(a, &["doctor"], t);
+    let text = ran.stdout.join("\n");
+    assert!(
+        text.contains("most likely a Python networkzero program"),
+        "{ran:#?}"
+    );
+    ran.expect_code(0, "a Python beacon on 9999 is not a problem");
+
+    // nw0 first.
+    let b = &lan.hosts[1];
+    let mut echo = spawn(b, &["advertise", "rust-first", "--echo"]);
+    let rust_address = address_line(&mut echo);
+    let mut py = py::spawn(
+        b,
+        "addr = nw0.discover('rust-first', 15)\n\
+         print('FOUND', addr, flush=True)\n\
+         print('REPLY', json.dumps(nw0.send_message_to(addr, 'hi', wait_for_reply_s=10)), flush=True)\n\
+         print('ADDRESS', nw0.advertise('py-second'), flush=True)\n\
+         time.sleep(60)\n",
+    );
+    assert_eq!(
+        py_value(&mut py, "FOUND"),
+        rust_address,
+        "Python discovers nw0 through our RPC"
+    );
+    assert_eq!(py_value(&mut py, "REPLY"), "\"hi\"");
+    let address = py_value(&mut py, "ADDRESS");
+    run(b, &["discover", "py-second", "--wait", "10"], t)
+        .expect_code(
+            0,
+            "nw0 discovers a Python program that advertised through our RPC",
+        )
+        .expect_stdout(&[&address], "same host, nw0 first");
+}
