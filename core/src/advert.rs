@@ -315,6 +315,11 @@ mod tests {
             (b"[\"a\", \"1.2.3.4\", 2]", DecodeError::BadAddress),
             (b"[\"a\", \"1.2.3.4:5\", -2]", DecodeError::BadTtl),
             (b"[\"a\", \"1.2.3.4:5\", 1e9]", DecodeError::BadTtl),
+            // Found by fuzzing: the fraction overflowed the millisecond count.
+            (
+                b"[\"a\", \"1.2.3.4:5\", 18446744073709551.9]",
+                DecodeError::BadTtl,
+            ),
             (b"[\"a\", \"1.2.3.4:5\", nul]", DecodeError::NotAnAdvert),
         ];
         for (bytes, want) in cases {

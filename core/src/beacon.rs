@@ -69,6 +69,9 @@ pub const MAX_INTERFACES: usize = 8;
 /// The UDP port of Python networkzero's beacon.
 pub const BEACON_PORT: u16 = 9999;
 
+/// Longest a heard advert is kept without being heard again, whatever its ttl.
+pub const MAX_HEARD_TTL: Duration = Duration::from_secs(3600);
+
 const EVENTS: usize = 8;
 const ANSWERS: usize = 8;
 const QUERIES: usize = 4;
@@ -596,8 +599,25 @@ impl<const ADVERTS: usize, const OWN: usize> Beacon<ADVERTS, OWN> {
     }
 
     fn hear(&mut self, advert: &Advert, now: Instant) {
-        let expires = advert.ttl.map(|ttl| now + ttl);
-        self.record(&advert.name, advert.address, expires, now);
+        if let Some(own) = self.own.iter().find(|o| o.name == advert.name) {
+            // Our own name: our entry is the truth (and never expires while we
+            // advertise). Our own adverts come back on loopback; another
+            // program claiming the name on another port is a conflict.
+            if advert.address.port() != own.address.port() {
+                let first = SocketAddr::V4(self.concrete(own.address, None));
+                let second = advert.address;
+                self.event_with_name(&advert.name, |name| Event::Conflict {
+                    name,
+                    first,
+                    second,
+                });
+            }
+            return;
+        }
+        // A `null` ttl means "for ever" to Python; capped, so adverts nobody
+        // refreshes cannot fill the table for good.
+        let ttl = advert.ttl.unwrap_or(MAX_HEARD_TTL).min(MAX_HEARD_TTL);
+        self.record(&advert.name, advert.address, Some(now + ttl), now);
         self.queries.retain(|q| q.name != advert.name);
     }
 
@@ -1071,6 +1091,38 @@ mod tests {
     }
 
     #[test]
+    fn forever_adverts_are_capped_and_own_names_stay() {
+        let mut b = Beacon::<4, 2>::new(Config::default());
+        b.advertise("mine", sa("0.0.0.0:7000"), ms(0)).unwrap();
+        for i in 0..10 {
+            let advert = format!("[\"flood{i}\", \"10.0.0.9:1\", null]");
+            b.handle_datagram(advert.as_bytes(), sa("10.0.0.9:9999"), ms(i))
+                .unwrap();
+        }
+        assert_eq!(
+            b.lookup("mine", ms(10)),
+            Some(sa("127.0.0.1:7000")),
+            "own name evicted"
+        );
+        b.handle_timeout(ms(3_600_010));
+        assert_eq!(
+            b.adverts(ms(3_600_010)).count(),
+            1,
+            "null-ttl adverts must lapse"
+        );
+        // Someone else claiming our name on another port is a conflict.
+        while b.poll_event().is_some() {}
+        b.handle_datagram(
+            br#"["mine", "10.0.0.9:7001", 20]"#,
+            sa("10.0.0.9:9999"),
+            ms(3_600_020),
+        )
+        .unwrap();
+        assert!(matches!(b.poll_event(), Some(Event::Conflict { .. })));
+        assert_eq!(b.lookup("mine", ms(3_600_020)), Some(sa("127.0.0.1:7000")));
+    }
+
+    #[test]
     fn garbage_is_a_typed_error_and_changes_nothing() {
         let mut b = B::new(Config::default());
         let src = sa("10.200.1.2:9999");
@@ -1266,6 +1318,49 @@ mod tests {
         assert!(!events(&mut b)
             .iter()
             .any(|e| matches!(e, Event::Conflict { .. })));
+    }
+
+    /// Found by fuzzing: a query from port 9999 would have been answered to
+    /// port 9999, where a Python beacon dies on anything but an advert.
+    #[test]
+    fn never_answers_to_the_python_beacon_port() {
+        let mut b = B::new(Config::default());
+        b.advertise("x", sa("0.0.0.0:1"), ms(0)).unwrap();
+        let _ = drain(&mut b, ms(0));
+        let r = b
+            .handle_datagram(b"NW0\x01Qx", sa("10.0.0.9:9999"), ms(1))
+            .unwrap();
+        assert_eq!(r, Received::Query { answers: 0 });
+        assert!(drain(&mut b, ms(1))
+            .iter()
+            .all(|(to, _, _)| to.port() != 9999
+                || to.ip().is_loopback()
+                || to.ip() == Ipv4Addr::BROADCAST));
+    }
+
+    /// Found by fuzzing: with queries held back by the rate limit,
+    /// poll_timeout stayed at `now` and an adapter would spin.
+    #[test]
+    fn rate_limited_queries_do_not_make_a_busy_loop() {
+        let mut b = B::new(Config::default());
+        let ifaces: Vec<_> = (1..=5)
+            .map(|i| Interface {
+                ip: Ipv4Addr::new(10, i, 0, 1),
+                prefix_len: 24,
+            })
+            .collect();
+        b.set_interfaces(&ifaces, ms(0));
+        for q in ["a", "b", "c", "d"] {
+            b.query(Some(q), ms(0));
+        }
+        for t in 0..2_000 {
+            let now = ms(t);
+            b.handle_timeout(now);
+            let _ = drain(&mut b, now);
+            if let Some(next) = b.poll_timeout() {
+                assert!(next > now, "poll_timeout {next:?} is not after now {now:?}");
+            }
+        }
     }
 
     proptest::proptest! {
