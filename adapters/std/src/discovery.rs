@@ -391,7 +391,7 @@ fn advertise_socket(name: &str, on: SocketAddr) -> Result<Address> {
     let local = node
         .act(|b, now| b.advertise(name, on, now))
         .map_err(|e| cannot_advertise(name, e))?;
-    crate::exit::unadvertise_at_exit();
+    crate::exit::install_exit_hooks();
     info!("advertising '{name}' at {local}");
     Ok(Address::from(local))
 }

@@ -7,16 +7,43 @@
 //! exits with the usual code 130. A program that installs its own Ctrl-C
 //! handler keeps it; networkzero then only covers the normal exit.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Once;
+use std::time::Duration;
 
 use log::debug;
 
-extern "C" fn at_exit() {
-    crate::discovery::unadvertise_all();
+/// When this process last handed a reply or news item to the transport
+/// (milliseconds of the discovery clock, 0 for never).
+static LAST_SEND: AtomicU64 = AtomicU64::new(0);
+
+/// How long a reply or news item sent just before exit is given to leave.
+const FLUSH: Duration = Duration::from_millis(200);
+
+/// Records that a reply or news item was just queued for sending.
+pub(crate) fn note_send() {
+    LAST_SEND.store(
+        crate::discovery::now().as_millis().max(1),
+        Ordering::Relaxed,
+    );
+    install_exit_hooks();
 }
 
-/// Arranges for every advertised name to be withdrawn when the process ends.
-pub(crate) fn unadvertise_at_exit() {
+extern "C" fn at_exit() {
+    crate::discovery::unadvertise_all();
+    // The transport sends from a background thread that dies with the
+    // process: an ack sent just before `main` returns would be lost (Python
+    // networkzero delivers it). Give recent sends a moment to leave.
+    let last = LAST_SEND.load(Ordering::Relaxed);
+    let since = crate::discovery::now().as_millis().saturating_sub(last);
+    if last != 0 && since < FLUSH.as_millis() as u64 {
+        std::thread::sleep(FLUSH);
+    }
+}
+
+/// Arranges for every advertised name to be withdrawn, and recent replies
+/// flushed, when the process ends.
+pub(crate) fn install_exit_hooks() {
     static HOOKS: Once = Once::new();
     HOOKS.call_once(|| {
         // SAFETY: `atexit` only stores the function pointer; `at_exit` is an

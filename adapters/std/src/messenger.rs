@@ -198,6 +198,10 @@ fn to_json(message: &(impl Serialize + ?Sized)) -> Result<Vec<u8>> {
 
 /// Waits until `socket` has something to read; false on timeout.
 fn readable(socket: &zmq::Socket, deadline: Option<Instant>, address: Address) -> Result<bool> {
+    // Something already queued: no need for a poll system call.
+    if socket.get_events().is_ok_and(|e| e.contains(zmq::POLLIN)) {
+        return Ok(true);
+    }
     loop {
         let timeout =
             wait::remaining(deadline).map_or(-1, |d| d.as_millis().min(i64::MAX as u128) as i64);
@@ -319,6 +323,7 @@ pub fn send_reply(address: impl ToAddress, reply: impl Serialize) -> Result<()> 
         .send(payload, 0)
         .map_err(|e| zmq_error("replying on", address, e))?;
     guard.awaiting_reply = false;
+    crate::exit::note_send();
     Ok(())
 }
 
@@ -376,7 +381,9 @@ pub fn publish_news(address: impl ToAddress, topic: &str, data: impl Serialize) 
     guard
         .socket
         .send_multipart([topic.as_bytes(), payload.as_slice()], 0)
-        .map_err(|e| zmq_error("publishing on", address, e))
+        .map_err(|e| zmq_error("publishing on", address, e))?;
+    crate::exit::note_send();
+    Ok(())
 }
 
 /// Waits up to `wait` for news published at `address` on a topic that

@@ -12,7 +12,9 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 fn main() -> Result<(), nw0::Error> {
-    let name = std::env::args().nth(1).unwrap_or_else(|| "anonymous".into());
+    let name = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "anonymous".into());
     let me = format!("chat/{name}");
     let address = nw0::advertise(&me)?;
     println!("chat: you are {name} at {address}; type a line and press Enter");

@@ -14,8 +14,12 @@ fn main() -> Result<(), nw0::Error> {
     let seconds: u64 = args.first().and_then(|s| s.parse().ok()).unwrap_or(10);
     let quit = args.iter().any(|a| a == "--quit");
 
-    let Some(turntable) = nw0::discover("turntable", 30)? else { std::process::exit(1) };
-    let Some(detector) = nw0::discover("detector", 30)? else { std::process::exit(1) };
+    let Some(turntable) = nw0::discover("turntable", 30)? else {
+        std::process::exit(1)
+    };
+    let Some(detector) = nw0::discover("detector", 30)? else {
+        std::process::exit(1)
+    };
     println!("controller: turntable at {turntable}, detector at {detector}");
 
     nw0::send_command(&turntable, "START")?;

@@ -9,7 +9,9 @@ use networkzero as nw0;
 use std::io::BufRead;
 
 fn main() -> Result<(), nw0::Error> {
-    let Some(robot) = nw0::discover("robot", 30)? else { std::process::exit(1) };
+    let Some(robot) = nw0::discover("robot", 30)? else {
+        std::process::exit(1)
+    };
     let news = nw0::discover("robot/news", 5)?;
     println!("remote: robot at {robot}; w/a/s/d then Enter, q to quit");
     for line in std::io::stdin().lock().lines().map_while(Result::ok) {

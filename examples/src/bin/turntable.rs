@@ -14,7 +14,9 @@ fn main() -> Result<(), nw0::Error> {
     println!("turntable: waiting for commands at {address}");
     let mut speed = 33;
     loop {
-        let Some(command) = nw0::wait_for_command(&address, nw0::FOREVER)? else { continue };
+        let Some(command) = nw0::wait_for_command(&address, nw0::FOREVER)? else {
+            continue;
+        };
         let command = command.as_str().unwrap_or_default().to_uppercase();
         let mut words = command.split_whitespace();
         match (words.next(), words.next()) {

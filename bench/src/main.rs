@@ -1,0 +1,569 @@
+//! `nw0-bench`: networkzero measured next to its baselines in one run.
+//!
+//! ```text
+//! ../shared/sealed cargo run --release -p nw0-bench            # full run, writes bench/results.md
+//! ../shared/sealed cargo run --release -p nw0-bench -- --quick # seconds; CI runs this so it never rots
+//! ```
+//! It must run inside a private network namespace (it broadcasts and builds
+//! a simulated 3-host LAN); it refuses otherwise. Every figure is printed
+//! next to its baseline from the same run, as a ratio.
+//!
+//! The binary is also its own helper processes: `nw0-bench ROLE …`.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use networkzero as nw0;
+use nw0_tests::{ChildGuard, Host, Lan};
+
+mod roles;
+
+/// Median, p99 and count of a set of samples (any unit).
+#[derive(Clone, Copy, Default)]
+struct Stats {
+    median: f64,
+    p99: f64,
+    n: usize,
+}
+
+fn stats(mut v: Vec<f64>) -> Stats {
+    if v.is_empty() {
+        return Stats::default();
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    let at = |p: f64| v[((v.len() as f64 * p) as usize).min(v.len() - 1)];
+    Stats {
+        median: at(0.5),
+        p99: at(0.99),
+        n: v.len(),
+    }
+}
+
+pub(crate) fn wall_ms() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+}
+
+fn me() -> String {
+    std::env::current_exe()
+        .expect("own path")
+        .display()
+        .to_string()
+}
+
+/// A table row: what, ours, baseline, ratio text.
+struct Row {
+    what: String,
+    ours: String,
+    baseline: String,
+    ratio: String,
+}
+
+struct Report {
+    quick: bool,
+    rows: Vec<Row>,
+}
+
+impl Report {
+    fn add(&mut self, what: &str, ours: String, baseline: String, ratio: String) {
+        println!("{what:<58} {ours:<28} {baseline:<34} {ratio}");
+        self.rows.push(Row {
+            what: what.into(),
+            ours,
+            baseline,
+            ratio,
+        });
+    }
+
+    fn markdown(&self) -> String {
+        let mut s = String::from("| measurement | networkzero (Rust) | baseline, same run | ratio |\n|---|---|---|---|\n");
+        for r in &self.rows {
+            s += &format!(
+                "| {} | {} | {} | {} |\n",
+                r.what, r.ours, r.baseline, r.ratio
+            );
+        }
+        s
+    }
+}
+
+fn ms(s: Stats) -> String {
+    format!("{:.2} ms median, {:.2} ms p99 (n={})", s.median, s.p99, s.n)
+}
+
+fn us(s: Stats) -> String {
+    format!("{:.1} µs median, {:.1} µs p99", s.median, s.p99)
+}
+
+fn faster(ours: f64, theirs: f64) -> String {
+    if ours <= 0.0 {
+        return "—".into();
+    }
+    format!("{:.1}× faster", theirs / ours)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(role) = args.first().filter(|a| !a.starts_with("--")) {
+        roles::run(role, &args[1..]);
+        return;
+    }
+    if std::env::var("NW0_SEALED").as_deref() != Ok("1")
+        && std::env::var("NW0_TEST_NETNS").as_deref() != Ok("1")
+    {
+        eprintln!("nw0-bench broadcasts and builds simulated LANs: run it inside ../shared/sealed (or tests/run.sh's namespace)");
+        std::process::exit(2);
+    }
+    let quick = args.iter().any(|a| a == "--quick");
+    let python = nw0_tests::python();
+    if python.is_none() {
+        eprintln!(
+            "note: no Python networkzero venv (target/py-venv): Python baselines are skipped"
+        );
+    }
+    let mut report = Report {
+        quick,
+        rows: Vec::new(),
+    };
+    println!(
+        "{:<58} {:<28} {:<34} ratio",
+        "measurement", "networkzero (Rust)", "baseline"
+    );
+    discovery(&mut report, python.as_deref());
+    messaging(&mut report, python.as_deref());
+    beacon_throughput(&mut report);
+    idle(&mut report, python.as_deref());
+    let table = report.markdown();
+    let out = if quick {
+        "target/bench-quick.md"
+    } else {
+        "bench/results.md"
+    };
+    let header = format!(
+        "# networkzero benchmark results\n\nMade by `../shared/sealed cargo run --release -p nw0-bench`{} on {} cores; \
+         every baseline is measured in the same run.\n\n",
+        if quick { " -- --quick" } else { "" },
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    if let Err(e) = std::fs::write(out, header + &table) {
+        eprintln!("cannot write {out}: {e}");
+    } else {
+        println!("\nwritten to {out}");
+    }
+}
+
+fn spawn_in(host: Option<&Host>, args: &[&str]) -> ChildGuard {
+    let mut cmd = match host {
+        Some(h) => {
+            let mut c = h.command(me());
+            c.args(args);
+            c
+        }
+        None => {
+            let mut c = Command::new(me());
+            c.args(args);
+            c
+        }
+    };
+    cmd.env("NW0_LOG", "off");
+    ChildGuard::spawn(&mut cmd).expect("spawn helper")
+}
+
+fn python_in(python: &std::path::Path, host: &Host, code: &str) -> ChildGuard {
+    let mut cmd = nw0_tests::py::python_script_with(python, host, code);
+    ChildGuard::spawn(&mut cmd).expect("spawn python")
+}
+
+/// Reads `KEY value` lines from a child until KEY appears.
+fn value(child: &mut ChildGuard, key: &str, timeout: Duration) -> Option<f64> {
+    let line = child.expect_line(|l| l.starts_with(key), timeout).ok()?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn discovery(report: &mut Report, python: Option<&std::path::Path>) {
+    let lan = Lan::new(3);
+    let runs = if report.quick { 5 } else { 20 };
+    let py_runs = if report.quick { 2 } else { 20 };
+
+    // 1. A fresh process on another host finds a service that is already running.
+    let mut adv = spawn_in(Some(&lan.hosts[0]), &["advertise", "svc"]);
+    let _ = adv.expect_line(|l| l.starts_with("ADDRESS"), Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(300));
+    let ours: Vec<f64> = (0..runs)
+        .filter_map(|_| {
+            value(
+                &mut spawn_in(Some(&lan.hosts[1]), &["find", "svc"]),
+                "FOUND_MS",
+                Duration::from_secs(15),
+            )
+        })
+        .collect();
+    let ours = stats(ours);
+    let theirs = python.map(|py| {
+        let mut padv = python_in(py, &lan.hosts[0], &nw0_tests::py::advertiser("pysvc", None, None, 600.0));
+        let _ = padv.expect_line(|l| l.starts_with("ADDRESS"), Duration::from_secs(20));
+        let code = "t = time.time()\na = nw0.discover('pysvc', 10)\nprint('FOUND_MS', (time.time() - t) * 1000 if a else -1, flush=True)";
+        let v: Vec<f64> = (0..py_runs)
+            .filter_map(|_| value(&mut python_in(py, &lan.hosts[2], code), "FOUND_MS", Duration::from_secs(20)))
+            .filter(|v| *v >= 0.0)
+            .collect();
+        stats(v)
+    });
+    let (base, ratio) = theirs.map_or(("(no Python)".into(), "—".into()), |t| {
+        (format!("Python: {}", ms(t)), faster(ours.median, t.median))
+    });
+    report.add(
+        "fresh process discovers a running service, other host",
+        ms(ours),
+        base,
+        ratio,
+    );
+    drop(adv);
+
+    // 2. Cold: the discoverer waits first; the advertiser starts later.
+    let cold = |name: &str,
+                finder: &mut dyn FnMut() -> ChildGuard,
+                advertiser: &mut dyn FnMut() -> ChildGuard|
+     -> Option<f64> {
+        let mut f = finder();
+        f.expect_line(|l| l.starts_with("WAITING"), Duration::from_secs(20))
+            .ok()?;
+        std::thread::sleep(Duration::from_millis(200));
+        let launched = wall_ms();
+        let _a = advertiser();
+        let found = value(&mut f, "FOUND_AT", Duration::from_secs(30))?;
+        let _ = name;
+        Some(found - launched)
+    };
+    let ours: Vec<f64> = (0..runs)
+        .filter_map(|i| {
+            let name = format!("cold{i}");
+            cold(
+                &name,
+                &mut || spawn_in(Some(&lan.hosts[1]), &["find-cold", &name]),
+                &mut || spawn_in(Some(&lan.hosts[0]), &["advertise", &name]),
+            )
+        })
+        .collect();
+    let ours = stats(ours);
+    let theirs = python.map(|py| {
+        let v: Vec<f64> = (0..py_runs)
+            .filter_map(|i| {
+                let name = format!("pycold{i}");
+                let finder = format!(
+                    "print('WAITING', flush=True)\na = nw0.discover({n}, 30)\nprint('FOUND_AT', time.time() * 1000, flush=True)",
+                    n = nw0_tests::py::str_lit(&name)
+                );
+                let advertiser = nw0_tests::py::advertiser(&name, None, None, 60.0);
+                cold(&name, &mut || python_in(py, &lan.hosts[1], &finder), &mut || python_in(py, &lan.hosts[0], &advertiser))
+            })
+            .collect();
+        stats(v)
+    });
+    let (base, ratio) = theirs.map_or(("(no Python)".into(), "—".into()), |t| {
+        (format!("Python: {}", ms(t)), faster(ours.median, t.median))
+    });
+    report.add(
+        "cold: advertiser launched after the discoverer waits",
+        ms(ours),
+        base,
+        ratio,
+    );
+
+    // 3. Warm: the name is already known to this process.
+    let n = if report.quick { "1000" } else { "100000" };
+    let mut w = spawn_in(Some(&lan.hosts[2]), &["warm", n]);
+    let line = w
+        .expect_line(|l| l.starts_with("WARM_US"), Duration::from_secs(60))
+        .unwrap_or_default();
+    let nums: Vec<f64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    let warm = match nums[..] {
+        [median, p99] => Stats {
+            median,
+            p99,
+            n: n.parse().unwrap_or(0),
+        },
+        _ => Stats::default(),
+    };
+    let py_warm = python.map(|py| {
+        let code = "nw0.advertise('pywarm')\nnw0.discover('pywarm', 5)\nts = []\nfor i in range(5):\n    t = time.time(); nw0.discover('pywarm', 5); ts.append((time.time() - t) * 1e6)\nts.sort()\nprint('WARM_US', ts[len(ts)//2], flush=True)";
+        value(&mut python_in(py, &lan.hosts[1], code), "WARM_US", Duration::from_secs(30)).unwrap_or(-1.0)
+    });
+    let (base, ratio) = py_warm.map_or(("(no Python)".into(), "—".into()), |t| {
+        (format!("Python: {t:.0} µs median"), faster(warm.median, t))
+    });
+    report.add(
+        "warm: discover a name this process already heard",
+        us(warm),
+        base,
+        ratio,
+    );
+
+    // 4. Disappearance after a clean exit (Ctrl-C says goodbye).
+    let mut gone = Vec::new();
+    for i in 0..runs.min(5) {
+        let name = format!("bye{i}");
+        let mut adv = spawn_in(Some(&lan.hosts[0]), &["advertise", &name]);
+        let _ = adv.expect_line(|l| l.starts_with("ADDRESS"), Duration::from_secs(10));
+        let mut watcher = spawn_in(Some(&lan.hosts[1]), &["watch-gone", &name]);
+        if watcher
+            .expect_line(|l| l.starts_with("SEEN"), Duration::from_secs(10))
+            .is_err()
+        {
+            continue;
+        }
+        let t = wall_ms();
+        let _ = adv.interrupt();
+        if let Some(at) = value(&mut watcher, "GONE_AT", Duration::from_secs(30)) {
+            gone.push(at - t);
+        }
+    }
+    report.add(
+        "advert gone at peers after Ctrl-C (goodbye)",
+        ms(stats(gone)),
+        "Python: after its ttl, 20 s".into(),
+        "—".into(),
+    );
+    if !report.quick {
+        let mut adv = spawn_in(Some(&lan.hosts[0]), &["advertise", "killed"]);
+        let _ = adv.expect_line(|l| l.starts_with("ADDRESS"), Duration::from_secs(10));
+        let mut watcher = spawn_in(Some(&lan.hosts[1]), &["watch-gone", "killed"]);
+        let _ = watcher.expect_line(|l| l.starts_with("SEEN"), Duration::from_secs(10));
+        let t = wall_ms();
+        adv.kill();
+        let at = value(&mut watcher, "GONE_AT", Duration::from_secs(40))
+            .map_or(-1.0, |at| (at - t) / 1000.0);
+        report.add(
+            "advert gone at peers after kill -9 (ttl)",
+            format!("{at:.1} s"),
+            "ttl 20 s".into(),
+            "—".into(),
+        );
+    }
+}
+
+fn messaging(report: &mut Report, python: Option<&std::path::Path>) {
+    let n = if report.quick { 500 } else { 10_000 };
+    // REQ/REP round trips on one host (loopback): the API, raw libzmq, Python.
+    let mut server = spawn_in(None, &["serve-echo", "echo"]);
+    let address = server
+        .expect_line(|l| l.starts_with("ADDRESS"), Duration::from_secs(10))
+        .ok()
+        .and_then(|l| l.split_whitespace().nth(1).map(String::from))
+        .unwrap_or_default();
+    let _ = nw0::send_message(address.as_str(), "warm-up", 5);
+    let ours: Vec<f64> = (0..n)
+        .map(|i| {
+            let t = Instant::now();
+            let _ = nw0::send_message(
+                address.as_str(),
+                serde_json::json!({"i": i, "text": "hello"}),
+                5,
+            );
+            t.elapsed().as_secs_f64() * 1e6
+        })
+        .collect();
+    let ours = stats(ours);
+    drop(server);
+
+    let mut raw = spawn_in(None, &["raw-rep"]);
+    let port = value(&mut raw, "PORT", Duration::from_secs(10)).unwrap_or(0.0) as u16;
+    let raw_rtt = roles::raw_req_rtts(port, n);
+    drop(raw);
+    report.add(
+        "REQ/REP round trip, small JSON, one host",
+        us(ours),
+        format!("raw libzmq: {}", us(raw_rtt)),
+        format!("{:.2}× raw libzmq", ours.median / raw_rtt.median),
+    );
+
+    if let Some(py) = python {
+        let host = Host::isolated();
+        let code = format!(
+            "import threading\naddr = nw0.address('127.0.0.1:0'.replace(':0', ':55123'))\n\
+             def serve():\n    while True:\n        m = nw0.wait_for_message_from(addr)\n        nw0.send_reply_to(addr, m)\n\
+             threading.Thread(target=serve, daemon=True).start()\ntime.sleep(0.3)\nts = []\n\
+             for i in range({n}):\n    t = time.time(); nw0.send_message_to(addr, {{'i': i, 'text': 'hello'}}); ts.append((time.time() - t) * 1e6)\n\
+             ts.sort()\nprint('RTT_US', ts[len(ts)//2], ts[int(len(ts)*0.99)], flush=True)",
+            n = n.min(5_000)
+        );
+        let mut p = python_in(py, &host, &code);
+        let line = p
+            .expect_line(|l| l.starts_with("RTT_US"), Duration::from_secs(120))
+            .unwrap_or_default();
+        let nums: Vec<f64> = line
+            .split_whitespace()
+            .skip(1)
+            .filter_map(|x| x.parse().ok())
+            .collect();
+        if let [median, p99] = nums[..] {
+            report.add(
+                "REQ/REP round trip vs Python networkzero (Python↔Python)",
+                us(ours),
+                format!("Python: {median:.1} µs median, {p99:.1} µs p99"),
+                faster(ours.median, median),
+            );
+        }
+    }
+
+    // PUB/SUB throughput.
+    let items = if report.quick { 10_000 } else { 100_000 };
+    let (ours_rate, ours_got) = roles::pubsub_throughput(&me(), "publish", items);
+    let (raw_rate, raw_got) = roles::pubsub_throughput(&me(), "raw-publish", items);
+    report.add(
+        &format!("PUB/SUB throughput, {items} small news items"),
+        format!("{:.0} k msg/s, {ours_got} received", ours_rate / 1000.0),
+        format!(
+            "raw libzmq: {:.0} k msg/s, {raw_got} received",
+            raw_rate / 1000.0
+        ),
+        format!("{:.2}× raw libzmq", ours_rate / raw_rate.max(1.0)),
+    );
+}
+
+fn beacon_throughput(report: &mut Report) {
+    use networkzero_core::beacon::{Beacon, Config};
+    use networkzero_core::Instant as CoreInstant;
+    let n: u64 = if report.quick { 200_000 } else { 2_000_000 };
+    let mut beacon: Beacon<512, 4> = Beacon::new(Config::default());
+    let datagrams: Vec<Vec<u8>> = (0..256)
+        .map(|i| {
+            format!(
+                "[\"svc{i}\", \"10.200.0.{}:{}\", 20]",
+                i % 250 + 1,
+                50_000 + i
+            )
+            .into_bytes()
+        })
+        .collect();
+    let source = "10.200.0.9:9999".parse().expect("literal");
+    let t = Instant::now();
+    for i in 0..n {
+        let d = &datagrams[(i % 256) as usize];
+        let _ = beacon.handle_datagram(d, source, CoreInstant::from_millis(i / 1000));
+        while beacon.poll_event().is_some() {}
+    }
+    let rate = n as f64 / t.elapsed().as_secs_f64();
+    report.add(
+        "core beacon: adverts handled per second, one core",
+        format!("{:.2} M/s", rate / 1e6),
+        "—".into(),
+        "—".into(),
+    );
+}
+
+/// CPU, wake-ups and memory of an idle advertiser, from /proc.
+fn idle(report: &mut Report, python: Option<&std::path::Path>) {
+    let secs = if report.quick { 3 } else { 30 };
+    let host = Host::isolated();
+    let measure = |child: &mut ChildGuard| -> Option<(f64, f64, f64)> {
+        child
+            .expect_line(|l| l.starts_with("ADDRESS"), Duration::from_secs(20))
+            .ok()?;
+        std::thread::sleep(Duration::from_secs(1));
+        let pid = child.id();
+        let before = proc_sample(pid)?;
+        std::thread::sleep(Duration::from_secs(secs));
+        let after = proc_sample(pid)?;
+        let cpu = (after.0 - before.0) / (secs as f64) * 100.0;
+        let wakeups = (after.1 - before.1) / secs as f64;
+        Some((cpu, wakeups, after.2))
+    };
+    let ours = measure(&mut spawn_in(Some(&host), &["advertise", "idle"]));
+    let theirs = python.and_then(|py| {
+        measure(&mut python_in(
+            py,
+            &host,
+            &nw0_tests::py::advertiser("pyidle", None, None, 600.0),
+        ))
+    });
+    let fmt = |m: Option<(f64, f64, f64)>| {
+        m.map_or("—".into(), |(cpu, w, rss)| {
+            format!("{cpu:.3} % CPU, {w:.1} wake-ups/s, {rss:.1} MiB RSS")
+        })
+    };
+    report.add(
+        &format!("idle advertiser over {secs} s"),
+        fmt(ours),
+        format!("Python: {}", fmt(theirs)),
+        "—".into(),
+    );
+}
+
+/// (CPU seconds, context switches, RSS MiB) of a process and its threads.
+fn proc_sample(pid: u32) -> Option<(f64, f64, f64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    let mut switches = 0.0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let status = std::fs::read_to_string(task.ok()?.path().join("status")).unwrap_or_default();
+        for line in status.lines() {
+            if line.starts_with("voluntary_ctxt_switches")
+                || line.starts_with("nonvoluntary_ctxt_switches")
+            {
+                switches += line
+                    .split_whitespace()
+                    .nth(1)
+                    .and_then(|v| v.parse::<f64>().ok())
+                    .unwrap_or(0.0);
+            }
+        }
+    }
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let rss_kb: f64 = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    Some((ticks / 100.0, switches, rss_kb / 1024.0))
+}
+
+/// Writes one line to a child's stdin.
+pub(crate) fn tell(child: &mut std::process::Child, line: &str) {
+    if let Some(stdin) = child.stdin.as_mut() {
+        let _ = writeln!(stdin, "{line}");
+        let _ = stdin.flush();
+    }
+}
+
+/// Spawns a helper role with piped stdin and stdout.
+pub(crate) fn spawn_piped(
+    exe: &str,
+    args: &[&str],
+) -> (std::process::Child, BufReader<std::process::ChildStdout>) {
+    let mut child = Command::new(exe)
+        .args(args)
+        .env("NW0_LOG", "off")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn helper");
+    let out = BufReader::new(child.stdout.take().expect("piped"));
+    (child, out)
+}
+
+pub(crate) fn read_value(
+    out: &mut BufReader<std::process::ChildStdout>,
+    key: &str,
+) -> Option<String> {
+    let mut line = String::new();
+    for _ in 0..100 {
+        line.clear();
+        if out.read_line(&mut line).ok()? == 0 {
+            return None;
+        }
+        if let Some(rest) = line.strip_prefix(key) {
+            return Some(rest.trim().to_string());
+        }
+    }
+    None
+}

@@ -1,0 +1,543 @@
+//! Discovery between separate processes (each its own networkzero node, driven by the
+//! `nw0-peer` test binary): several on one isolated host (loopback only), and across
+//! the hosts of a simulated LAN.
+//!
+//! Only valid adverts are sent to UDP 9999 except in the hostile-datagram test, which
+//! runs on an isolated host with no Python beacon.
+
+#[path = "../src/bin/nw0-peer/drive.rs"]
+mod drive;
+
+use std::net::{Ipv4Addr, UdpSocket};
+use std::time::{Duration, Instant};
+
+use drive::{address, expect, expect_any, ip_of, secs, spawn, Repl};
+use nw0_tests::*;
+
+fn names(list: &[(String, String)]) -> Vec<&str> {
+    list.iter().map(|(n, _)| n.as_str()).collect()
+}
+
+/// Asks `repl` for discover_all every 50 ms until `name` is gone (or `limit`); returns
+/// how long that took.
+fn time_until_gone(repl: &mut Repl, name: &str, limit: Duration) -> Option<Duration> {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if !repl.discover_all().iter().any(|(n, _)| n == name) {
+            return Some(start.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    None
+}
+
+#[test]
+fn two_processes_on_one_box_advertise_and_discover_each_other() {
+    if !require_netns() {
+        return;
+    }
+    let host = Host::isolated();
+    let mut a = Repl::start(&host, "a");
+    let mut b = Repl::start(&host, "b");
+    let addr_a = a.advertise("box/a");
+    let addr_b = b.advertise("box/b");
+    let start = Instant::now();
+    assert_eq!(
+        a.discover("box/b", 5.0).as_deref(),
+        Some(addr_b.as_str()),
+        "a discovers b"
+    );
+    assert_eq!(
+        b.discover("box/a", 5.0).as_deref(),
+        Some(addr_a.as_str()),
+        "b discovers a"
+    );
+    assert!(
+        start.elapsed() < secs(2.0),
+        "discovery on one box took {:?}",
+        start.elapsed()
+    );
+    assert_ne!(addr_a, addr_b);
+    assert_eq!(
+        ip_of(&addr_a),
+        "127.0.0.1",
+        "a loopback-only host advertises 127.0.0.1"
+    );
+}
+
+#[test]
+fn three_processes_on_one_box_all_see_each_other() {
+    if !require_netns() {
+        return;
+    }
+    let host = Host::isolated();
+    let mut peers: Vec<Repl> = (0..3)
+        .map(|i| Repl::start(&host, &format!("p{i}")))
+        .collect();
+    let addrs: Vec<String> = peers
+        .iter_mut()
+        .enumerate()
+        .map(|(i, p)| p.advertise(&format!("trio/{i}")))
+        .collect();
+    for (i, p) in peers.iter_mut().enumerate() {
+        for (j, addr) in addrs.iter().enumerate() {
+            if i != j {
+                assert_eq!(
+                    p.discover(&format!("trio/{j}"), 5.0).as_deref(),
+                    Some(addr.as_str()),
+                    "p{i} discovers trio/{j}"
+                );
+            }
+        }
+        let group = p.discover_group("trio");
+        assert_eq!(
+            names(&group),
+            ["trio/0", "trio/1", "trio/2"],
+            "p{i}'s discover_group: {group:?}"
+        );
+    }
+}
+
+#[test]
+fn one_of_two_processes_exits_and_the_other_keeps_working() {
+    if !require_netns() {
+        return;
+    }
+    let host = Host::isolated();
+    // The first process on the box (the one that bound the shared ports first) is the
+    // one that goes: killed without a chance to say goodbye.
+    let mut first = Repl::start(&host, "first");
+    first.advertise("pair/first");
+    let mut second = Repl::start(&host, "second");
+    let addr_second = second.advertise("pair/second");
+    assert!(second.discover("pair/first", 5.0).is_some());
+    first.child.kill();
+
+    // A process started afterwards finds the survivor at once, and the survivor
+    // finds the newcomer.
+    let mut third = Repl::start(&host, "third");
+    let addr_third = third.advertise("pair/third");
+    assert_eq!(
+        third.discover("pair/second", 3.0).as_deref(),
+        Some(addr_second.as_str()),
+        "newcomer finds the survivor"
+    );
+    assert_eq!(
+        second.discover("pair/third", 3.0).as_deref(),
+        Some(addr_third.as_str()),
+        "survivor finds the newcomer"
+    );
+
+    // The survivor's periodic adverts still go out: a discover_all started after a
+    // full advert round (> 2 s) lists it.
+    std::thread::sleep(secs(2.5));
+    let all = third.discover_all();
+    assert!(names(&all).contains(&"pair/second"), "{all:?}");
+
+    // And a normal exit of the newcomer leaves the survivor working too.
+    third.close();
+    assert!(
+        third.child.wait_timeout(secs(5.0)).unwrap().is_some(),
+        "repl did not exit on end of input"
+    );
+    let mut fourth = Repl::start(&host, "fourth");
+    assert_eq!(
+        fourth.discover("pair/second", 3.0).as_deref(),
+        Some(addr_second.as_str())
+    );
+    assert_eq!(
+        fourth.discover("pair/third", 1.0),
+        None,
+        "a normal exit unadvertises"
+    );
+}
+
+#[test]
+fn killed_advertiser_expires_within_its_ttl() {
+    if !require_netns() {
+        return;
+    }
+    let host = Host::isolated();
+    let mut doomed = spawn(&host, &["advertise", "doomed", "--for", "60"]);
+    address(&mut doomed);
+    let mut watcher = Repl::start(&host, "watcher");
+    assert!(watcher.discover("doomed", 5.0).is_some());
+    doomed.kill(); // SIGKILL: no goodbye
+    let gone = time_until_gone(&mut watcher, "doomed", secs(24.0));
+    eprintln!("killed advertiser gone after {gone:?}");
+    let gone = gone.expect("the advert of a killed process did not expire within 24 s (ttl 20 s)");
+    assert!(gone <= secs(22.5), "expired after {gone:?}, ttl is 20 s");
+    assert!(
+        gone >= secs(2.0),
+        "gone after only {gone:?} although no goodbye was sent?"
+    );
+}
+
+#[test]
+fn interrupted_advertiser_is_gone_at_once() {
+    if !require_netns() {
+        return;
+    }
+    let host = Host::isolated();
+    let mut ctrl_c = spawn(&host, &["advertise", "ctrl-c", "--for", "60"]);
+    address(&mut ctrl_c);
+    let mut watcher = Repl::start(&host, "watcher");
+    assert!(watcher.discover("ctrl-c", 5.0).is_some());
+    ctrl_c.interrupt().unwrap(); // SIGINT, as Ctrl-C
+    let gone = time_until_gone(&mut watcher, "ctrl-c", secs(5.0));
+    let status = ctrl_c.wait_timeout(secs(5.0)).unwrap();
+    eprintln!("interrupted advertiser gone after {gone:?}, exit {status:?}");
+    let gone = gone.expect("the name of an interrupted process was still listed after 5 s");
+    assert!(gone < secs(1.0), "gone only after {gone:?}");
+    assert_eq!(
+        status.and_then(|s| s.code()),
+        Some(130),
+        "exit status after Ctrl-C"
+    );
+}
+
+#[test]
+fn clean_unadvertise_is_seen_by_peers_at_once() {
+    if !require_netns() {
+        return;
+    }
+    let host = Host::isolated();
+    let mut owner = Repl::start(&host, "owner");
+    owner.advertise("leaving");
+    let addr_staying = owner.advertise("staying");
+    let mut watcher = Repl::start(&host, "watcher");
+    assert!(watcher.discover("leaving", 5.0).is_some());
+    assert!(watcher.discover("staying", 5.0).is_some());
+    let (kind, _) = owner.run_expect(
+        "unadvertise\tleaving",
+        &["UNADVERTISED", "ERROR"],
+        secs(5.0),
+    );
+    assert_eq!(kind, "UNADVERTISED");
+    let gone = time_until_gone(&mut watcher, "leaving", secs(5.0));
+    eprintln!("unadvertised name gone after {gone:?}");
+    let gone = gone.expect("an unadvertised name was still listed after 5 s");
+    assert!(gone < secs(1.0), "gone only after {gone:?}");
+    // only that name went; a fresh process does not find it, but finds the other
+    let mut fresh = Repl::start(&host, "fresh");
+    assert_eq!(fresh.discover("leaving", 1.0), None);
+    assert_eq!(
+        fresh.discover("staying", 3.0).as_deref(),
+        Some(addr_staying.as_str())
+    );
+    assert!(names(&watcher.discover_all()).contains(&"staying"));
+}
+
+/// A small deterministic generator of junk (no rand crate needed).
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> u8 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) as u8
+    }
+    fn bytes(&mut self, n: usize) -> Vec<u8> {
+        (0..n).map(|_| self.next()).collect()
+    }
+}
+
+fn hostile_datagrams() -> Vec<Vec<u8>> {
+    let mut rng = Lcg(0x5eed);
+    let mut all: Vec<Vec<u8>> = Vec::new();
+    for len in [
+        0usize, 1, 3, 5, 16, 255, 256, 257, 600, 1400, 2047, 2048, 4000,
+    ] {
+        all.push(rng.bytes(len));
+    }
+    let long_name = "x".repeat(270);
+    let json: [&[u8]; 18] = [
+        b"[\"sturdy\", \"127.0.0.1:",
+        b"[\"sturdy\", \"127.0.0.1:1\"",
+        b"[",
+        b"{}",
+        b"null",
+        b"[\"a\", \"b\", \"c\", \"d\"]",
+        b"[1, 2, 3]",
+        b"[\"sturdy\", \"not an address\", 20]",
+        b"[\"sturdy\", \"300.1.1.1:5\", 20]",
+        b"[\"sturdy\", \"127.0.0.1:99999\", 20]",
+        b"[\"sturdy\", \"127.0.0.1:1\", -5]",
+        b"[\"sturdy\", \"127.0.0.1:1\", 1e400]",
+        b"[\"\\ud800\", \"127.0.0.1:1\", 20]",
+        b"[\"\xff\xfe\", \"127.0.0.1:1\", 20]",
+        b"NW0\x01",
+        b"NW0\x01Q",
+        b"NW0\x01A[",
+        b"NW0\x01B{\"x\"",
+    ];
+    all.extend(json.iter().map(|d| d.to_vec()));
+    all.push(format!("[\"{long_name}\", \"127.0.0.1:1\", 20]").into_bytes()); // 300 bytes
+    for kind in [b'Q', b'A', b'B', b'Z', 0, 0xff] {
+        let mut d = b"NW0\x01".to_vec();
+        d.push(kind);
+        d.extend(rng.bytes(300));
+        all.push(d);
+    }
+    all.push(
+        b"NW0\x01Q"
+            .iter()
+            .copied()
+            .chain(std::iter::repeat_n(b'q', 1000))
+            .collect(),
+    );
+    all.push(b"NW0\x02Qsturdy".to_vec());
+    all
+}
+
+#[test]
+fn hostile_datagrams_do_not_stop_discovery() {
+    if !require_netns() {
+        return;
+    }
+    let host = Host::isolated();
+    let mut sturdy = spawn(&host, &["advertise", "sturdy", "--for", "60"]);
+    let addr_sturdy = address(&mut sturdy);
+    let mut watcher = Repl::start(&host, "watcher");
+    assert!(watcher.discover("sturdy", 5.0).is_some());
+
+    let junk = hostile_datagrams();
+    let sent = host.run(|| {
+        let s = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        s.set_broadcast(true).unwrap();
+        let mut sent = 0;
+        for round in 0..3 {
+            for d in &junk {
+                for port in [9999u16, 9997] {
+                    // unicast reaches one of the sharing sockets; the loopback broadcast all
+                    for ip in [Ipv4Addr::LOCALHOST, Ipv4Addr::new(127, 255, 255, 255)] {
+                        if s.send_to(d, (ip, port)).is_ok() {
+                            sent += 1;
+                        }
+                    }
+                }
+            }
+            if round == 0 {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        sent
+    });
+    assert!(sent > 200, "only {sent} hostile datagrams could be sent");
+
+    assert!(
+        sturdy.child_mut().try_wait().unwrap().is_none(),
+        "the advertiser died: {}",
+        sturdy.stderr()
+    );
+    // the watcher still knows sturdy at its real address, and still hears new adverts
+    assert_eq!(
+        watcher.discover("sturdy", 3.0).as_deref(),
+        Some(addr_sturdy.as_str())
+    );
+    let mut late = Repl::start(&host, "late");
+    let addr_late = late.advertise("late");
+    assert_eq!(
+        watcher.discover("late", 3.0).as_deref(),
+        Some(addr_late.as_str()),
+        "watcher hears a new name"
+    );
+    // a fresh process finds sturdy (its beacon answers queries and still advertises)
+    assert_eq!(
+        late.discover("sturdy", 3.0).as_deref(),
+        Some(addr_sturdy.as_str()),
+        "sturdy still answers"
+    );
+    // and the junk names did not get in
+    let all = watcher.discover_all();
+    for (name, addr) in &all {
+        assert!(
+            ["sturdy", "late"].contains(&name.as_str()),
+            "junk advert accepted: {name} at {addr}"
+        );
+    }
+    assert!(
+        sturdy.child_mut().try_wait().unwrap().is_none(),
+        "the advertiser died: {}",
+        sturdy.stderr()
+    );
+}
+
+#[test]
+fn discovery_across_hosts_both_ways() {
+    if !require_netns() {
+        return;
+    }
+    let lan = Lan::new(3);
+    let mut zero = Repl::start(&lan.hosts[0], "zero");
+    let mut one = Repl::start(&lan.hosts[1], "one");
+    let addr_zero = zero.advertise("lan/zero");
+    let addr_one = one.advertise("lan/one");
+    assert_eq!(
+        ip_of(&addr_zero),
+        lan.hosts[0].ip.to_string(),
+        "advertised address of host 0"
+    );
+    assert_eq!(
+        ip_of(&addr_one),
+        lan.hosts[1].ip.to_string(),
+        "advertised address of host 1"
+    );
+    let start = Instant::now();
+    assert_eq!(
+        zero.discover("lan/one", 5.0).as_deref(),
+        Some(addr_one.as_str())
+    );
+    assert_eq!(
+        one.discover("lan/zero", 5.0).as_deref(),
+        Some(addr_zero.as_str())
+    );
+    assert!(
+        start.elapsed() < secs(2.0),
+        "discovery across the LAN took {:?}",
+        start.elapsed()
+    );
+    // a one-shot process on the third host
+    let (lines, code, stderr) =
+        drive::run(&lan.hosts[2], &["discover", "lan/zero", "5"], secs(10.0));
+    assert_eq!(code, Some(0), "{lines:?} {stderr}");
+    assert!(
+        lines[0].starts_with(&format!("FOUND {addr_zero} ")),
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn fresh_process_on_another_host_sees_all_names_and_groups() {
+    if !require_netns() {
+        return;
+    }
+    let lan = Lan::new(3);
+    let mut zero = Repl::start(&lan.hosts[0], "zero");
+    let alice = zero.advertise("class/alice");
+    let bob = zero.advertise("class/bob");
+    let mut one = Repl::start(&lan.hosts[1], "one");
+    let carol = one.advertise("other/carol");
+    let dave = one.advertise("class/dave");
+    let want_all = vec![
+        ("class/alice".to_string(), alice.clone()),
+        ("class/bob".to_string(), bob.clone()),
+        ("class/dave".to_string(), dave.clone()),
+        ("other/carol".to_string(), carol),
+    ];
+
+    let (lines, code, stderr) = drive::run(&lan.hosts[2], &["discover_all"], secs(10.0));
+    assert_eq!(code, Some(0), "{lines:?} {stderr}");
+    let all = drive::parse_pairs(
+        lines[0]
+            .strip_prefix("ALL ")
+            .unwrap_or_else(|| panic!("{lines:?}")),
+    );
+    assert_eq!(all, want_all, "a fresh process's discover_all");
+
+    let (lines, code, stderr) = drive::run(&lan.hosts[2], &["discover_group", "class"], secs(10.0));
+    assert_eq!(code, Some(0), "{lines:?} {stderr}");
+    let group = drive::parse_pairs(
+        lines[0]
+            .strip_prefix("GROUP ")
+            .unwrap_or_else(|| panic!("{lines:?}")),
+    );
+    assert_eq!(
+        group,
+        want_all[..3].to_vec(),
+        "a fresh process's discover_group"
+    );
+}
+
+#[test]
+fn node_killed_mid_conversation_restarted_next_call_succeeds() {
+    if !require_netns() {
+        return;
+    }
+    let lan = Lan::new(3);
+    let server_host = &lan.hosts[0];
+    let mut server = spawn(
+        server_host,
+        &["advertise", "phoenix", "--serve", "echo", "--for", "60"],
+    );
+    let first = address(&mut server);
+    let mut client = Repl::start(&lan.hosts[1], "client");
+    let (kind, rest) = client.run_expect(
+        "send\tphoenix\t\"one\"\t5",
+        &["REPLY", "NOREPLY"],
+        secs(20.0),
+    );
+    assert_eq!((kind.as_str(), drive::split(&rest).0), ("REPLY", "\"one\""));
+
+    // killed mid-conversation: the next request gets no reply, and returns
+    server.kill();
+    let (kind, _) = client.run_expect(
+        &format!("send\t{first}\t\"two\"\t1"),
+        &["REPLY", "NOREPLY"],
+        secs(10.0),
+    );
+    assert_eq!(kind, "NOREPLY");
+
+    // restarted at the same address: the very next call succeeds
+    let mut server = spawn(
+        server_host,
+        &[
+            "advertise",
+            "phoenix",
+            "--at",
+            &first,
+            "--serve",
+            "echo",
+            "--for",
+            "60",
+        ],
+    );
+    assert_eq!(address(&mut server), first);
+    let (kind, rest) = client.run_expect(
+        "send\tphoenix\t\"three\"\t5",
+        &["REPLY", "NOREPLY"],
+        secs(20.0),
+    );
+    assert_eq!(
+        (kind.as_str(), drive::split(&rest).0),
+        ("REPLY", "\"three\""),
+        "{}",
+        client.stderr()
+    );
+    expect(&mut server, "MESSAGE", secs(1.0));
+
+    // killed again and restarted on a new port: discovery follows the new advert
+    server.kill();
+    let mut server = spawn(
+        server_host,
+        &["advertise", "phoenix", "--serve", "echo", "--for", "60"],
+    );
+    let second = address(&mut server);
+    assert_ne!(second, first);
+    let deadline = Instant::now() + secs(3.0);
+    let mut seen = client.discover("phoenix", 3.0);
+    while seen.as_deref() != Some(second.as_str()) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+        seen = client.discover("phoenix", 3.0);
+    }
+    assert_eq!(
+        seen.as_deref(),
+        Some(second.as_str()),
+        "discover after the restart"
+    );
+    let (kind, rest) = client.run_expect(
+        "send\tphoenix\t\"four\"\t5",
+        &["REPLY", "NOREPLY"],
+        secs(20.0),
+    );
+    assert_eq!(
+        (kind.as_str(), drive::split(&rest).0),
+        ("REPLY", "\"four\""),
+        "{}",
+        client.stderr()
+    );
+    let (kind, _) = expect_any(&mut server, &["MESSAGE"], secs(1.0));
+    assert_eq!(kind, "MESSAGE");
+}
