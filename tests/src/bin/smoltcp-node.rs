@@ -1,0 +1,209 @@
+//! A networkzero node on smoltcp over a Linux TAP device: the `networkzero-smoltcp`
+//! adapter exactly as firmware would run it (one poll loop, fixed storage), on std only
+//! for the TAP device, the clock and printing. Used by `tests/tests/smoltcp_tap.rs`.
+//!
+//! ```text
+//! smoltcp-node --tap TAP --ip 10.200.K.50 --gateway 10.200.K.254 [--seconds S]
+//!              [--ask NAME JSON]... [--watch NAME PREFIX]...
+//! ```
+//!
+//! It serves `robot` (TCP 5555, request/reply: the commands `"forward"`, `"left"`,
+//! `"right"`, `"stop"` are answered `"ack"`, anything else `{"got": MESSAGE}`) and
+//! publishes `robot-news` (TCP 5556, topic `distance`, data `{"cm": N}` every 300 ms).
+//! Each `--ask` opens a requester to NAME, sends JSON once connected and prints the
+//! reply; each `--watch` subscribes to NAME. Prints one line per event:
+//! `READY`, `DISCOVERED name addr`, `REQUEST json`, `REPLY name json`,
+//! `NEWS name topic json`, `DISCONNECTED name`. Exits after S seconds (default 60).
+//! Run it only inside a network namespace (tests/run.sh, ../shared/sealed).
+
+use std::collections::HashMap;
+use std::os::fd::AsRawFd;
+use std::time::{Duration as StdDuration, Instant as StdInstant};
+
+use networkzero_smoltcp::{ClientId, Config, Event, Node, Storage};
+use smoltcp::iface::{self, Interface, SocketSet, SocketStorage};
+use smoltcp::phy::{Medium, TunTapInterface};
+use smoltcp::time::{Duration, Instant};
+use smoltcp::wire::{EthernetAddress, IpCidr, Ipv4Address};
+
+const SLOTS: usize = 10;
+type RobotNode = Node<SLOTS, 1024, 16>;
+
+fn arg_error(msg: &str) -> ! {
+    eprintln!("smoltcp-node: {msg}");
+    std::process::exit(2);
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let mut tap = None;
+    let mut ip: Option<Ipv4Address> = None;
+    let mut gateway: Option<Ipv4Address> = None;
+    let mut seconds = 60u64;
+    let mut asks: Vec<(String, String)> = Vec::new();
+    let mut watches: Vec<(String, String)> = Vec::new();
+    while let Some(a) = args.next() {
+        let mut value = || {
+            args.next()
+                .unwrap_or_else(|| arg_error(&format!("{a} needs a value")))
+        };
+        match a.as_str() {
+            "--tap" => tap = Some(value()),
+            "--ip" => ip = value().parse().ok(),
+            "--gateway" => gateway = value().parse().ok(),
+            "--seconds" => {
+                seconds = value()
+                    .parse()
+                    .unwrap_or_else(|_| arg_error("bad --seconds"))
+            }
+            "--ask" => {
+                let name = value();
+                asks.push((name, value()));
+            }
+            "--watch" => {
+                let name = value();
+                watches.push((name, value()));
+            }
+            other => arg_error(&format!("unknown argument {other}")),
+        }
+    }
+    let tap = tap.unwrap_or_else(|| arg_error("--tap is required"));
+    let ip = ip.unwrap_or_else(|| arg_error("--ip IPV4 is required"));
+
+    let mut device = TunTapInterface::new(&tap, Medium::Ethernet)
+        .unwrap_or_else(|e| arg_error(&format!("cannot open tap {tap}: {e}")));
+    let start = StdInstant::now();
+    let clock = || Instant::from_micros(start.elapsed().as_micros() as i64);
+
+    let octets = ip.octets();
+    let mac = EthernetAddress([0x02, 0x4e, 0x57, octets[1], octets[2], octets[3]]);
+    let mut config = iface::Config::new(mac.into());
+    config.random_seed = u64::from(std::process::id());
+    let mut iface = Interface::new(config, &mut device, clock());
+    iface.update_ip_addrs(|addrs| {
+        let _ = addrs.push(IpCidr::new(ip.into(), 24));
+    });
+    if let Some(gw) = gateway {
+        let _ = iface.routes_mut().add_default_ipv4_route(gw);
+    }
+
+    // Fixed storage, as on firmware (boxed here only to keep it off the main stack).
+    let storage: &'static mut Storage<SLOTS> = Box::leak(Box::new(Storage::new()));
+    let entries: &'static mut [SocketStorage<'static>] =
+        Box::leak(Box::new([SocketStorage::EMPTY; RobotNode::SOCKETS]));
+    let mut sockets = SocketSet::new(entries);
+    let node_config = Config {
+        port_seed: std::process::id() as u16,
+        ..Config::default()
+    };
+    let mut node: Box<RobotNode> = Box::new(
+        RobotNode::new(storage, &mut sockets, node_config)
+            .unwrap_or_else(|e| arg_error(&format!("node: {e}"))),
+    );
+
+    let now = clock();
+    node.serve("robot", 5555, 3, now).expect("serve robot");
+    let news = node
+        .publish_on("robot-news", 5556, 2, now)
+        .expect("publish robot-news");
+    let mut pending_asks: HashMap<ClientId, (String, String)> = HashMap::new();
+    let mut names: HashMap<ClientId, String> = HashMap::new();
+    for (name, json) in asks {
+        let id = node.requester(name.as_str(), now).expect("requester");
+        names.insert(id, name.clone());
+        pending_asks.insert(id, (name, json));
+    }
+    for (name, prefix) in &watches {
+        let id = node
+            .subscriber(name.as_str(), prefix.as_bytes(), now)
+            .expect("subscriber");
+        names.insert(id, name.clone());
+    }
+    println!("READY {ip}");
+
+    let end = start + StdDuration::from_secs(seconds);
+    let mut next_news = clock();
+    let mut cm = 0u32;
+    while StdInstant::now() < end {
+        let now = clock();
+        node.poll(&mut iface, &mut device, &mut sockets, now);
+        if now >= next_news {
+            cm += 1;
+            let data = format!("{{\"cm\": {cm}}}");
+            let _ = node.publish(news, b"distance", data.as_bytes());
+            next_news = now + Duration::from_millis(300);
+        }
+        let mut to_close = Vec::new();
+        while let Some(event) = node.poll_event() {
+            match event {
+                Event::Discovered { name, address } => println!("DISCOVERED {name} {address}"),
+                Event::Lost { name, address } => println!("LOST {name} {address}"),
+                Event::Connected { client } => {
+                    let name = names.get(&client).cloned().unwrap_or_default();
+                    println!("CONNECTED {name}");
+                    if let Some((_, json)) = pending_asks.remove(&client) {
+                        if let Err(e) = node.send(client, json.as_bytes()) {
+                            println!("SEND-FAILED {name} {e}");
+                        }
+                    }
+                }
+                Event::Disconnected { client } => {
+                    let name = names.get(&client).cloned().unwrap_or_default();
+                    println!("DISCONNECTED {name}");
+                }
+                Event::Request { request, data, .. } => {
+                    let text = String::from_utf8_lossy(data).into_owned();
+                    println!("REQUEST {text}");
+                    let reply = match serde_json::from_str::<serde_json::Value>(&text) {
+                        Ok(serde_json::Value::String(c))
+                            if ["forward", "left", "right", "stop"].contains(&c.as_str()) =>
+                        {
+                            "\"ack\"".to_string()
+                        }
+                        Ok(v) => serde_json::json!({ "got": v }).to_string(),
+                        Err(_) => "{\"error\": \"not JSON\"}".to_string(),
+                    };
+                    if let Err(e) = node.reply(request, reply.as_bytes()) {
+                        println!("REPLY-FAILED {e}");
+                    }
+                }
+                Event::Reply { client, data, .. } => {
+                    let name = names.get(&client).cloned().unwrap_or_default();
+                    println!("REPLY {name} {}", String::from_utf8_lossy(data));
+                    to_close.push(client);
+                }
+                Event::News {
+                    client,
+                    topic,
+                    data,
+                } => {
+                    let name = names.get(&client).cloned().unwrap_or_default();
+                    println!(
+                        "NEWS {name} {} {}",
+                        String::from_utf8_lossy(topic),
+                        String::from_utf8_lossy(data)
+                    );
+                }
+                _ => {}
+            }
+        }
+        for c in to_close {
+            node.close(c);
+        }
+        let now = clock();
+        let at = node.poll_at(&mut iface, &sockets, now);
+        let mut delay = at.map_or(Duration::from_millis(50), |at| {
+            if at <= now {
+                Duration::ZERO
+            } else {
+                at - now
+            }
+        });
+        delay = delay.min(Duration::from_millis(50));
+        if next_news > now {
+            delay = delay.min(next_news - now);
+        }
+        let _ = smoltcp::phy::wait(device.as_raw_fd(), Some(delay));
+    }
+    println!("DONE");
+}
