@@ -28,13 +28,16 @@
 //! - [`netns`]: [`Host`] (one network namespace) and [`Lan`] (hosts on a bridge).
 //! - [`child`]: [`ChildGuard`], a child process killed on drop whose output lines can
 //!   be awaited with a timeout.
+//! - [`bins`]: [`workspace_bin`] finds `nw0`, the examples and test peers.
 //! - [`py`]: run Python snippets (with the venv's networkzero 1.0b1) inside a [`Host`].
 
+pub mod bins;
 pub mod child;
 pub mod env;
 pub mod netns;
 pub mod py;
 
+pub use bins::workspace_bin;
 pub use child::ChildGuard;
 pub use env::{is_ci, python, require_netns, require_python, skip_or_panic};
 pub use netns::{Host, Lan};

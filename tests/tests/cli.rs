@@ -18,28 +18,8 @@ use nw0_tests::*;
 
 const LINE: Duration = Duration::from_secs(15);
 
-/// `target/<profile>/nw0`: this test runs as `target/<profile>/deps/cli-HASH`.
 fn nw0_bin() -> PathBuf {
-    let mut candidates = Vec::new();
-    if let Ok(exe) = std::env::current_exe() {
-        if let Some(profile_dir) = exe.parent().and_then(|deps| deps.parent()) {
-            candidates.push(profile_dir.join("nw0"));
-        }
-    }
-    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
-        candidates.push(PathBuf::from(dir).join("debug/nw0"));
-    }
-    candidates.push(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/debug/nw0"));
-    candidates
-        .iter()
-        .find(|p| p.is_file())
-        .cloned()
-        .unwrap_or_else(|| {
-            panic!(
-                "the nw0 binary was not found (tried {candidates:?}): build it first with \
-             `cargo build --workspace --all-targets` (tests/run.sh does)"
-            )
-        })
+    workspace_bin("nw0")
 }
 
 /// `nw0 ARGS…` inside `host`.

@@ -85,15 +85,15 @@ impl fmt::Display for Error {
             ),
             Error::PortInUse { address } => write!(
                 f,
-                "port {} is already in use on this computer ({address}): another program, or an earlier run of this one, is using it; stop it, or pick another port (nw0::address(None) picks a free one)",
+                "port {} is already in use on this computer ({address}): another program, or an earlier run of this one, is using it; stop it, or pick another port (nw0::advertise(name) picks a free one)",
                 address.port()
             ),
             Error::NotLocal { address } => write!(
                 f,
-                "{address} is not an address of this computer, so nothing here can listen on it: use nw0::advertise(name) or nw0::address(None) to get one of this computer's addresses"
+                "{address} is not an address of this computer, so nothing here can listen on it: use nw0::advertise(name) or nw0::address(\"\") to get one of this computer's addresses"
             ),
             Error::CannotAdvertise { name, reason } => {
-                write!(f, "cannot advertise '{name}': {reason}")
+                write!(f, "cannot advertise '{}': {reason}", shortened(name))
             }
             Error::BadMessage { reason } => write!(f, "cannot send this message: {reason}"),
             Error::DifferentThread { address } => write!(
@@ -106,6 +106,14 @@ impl fmt::Display for Error {
             ),
             Error::Network { doing, cause } => write!(f, "network error while {doing}: {cause}"),
         }
+    }
+}
+
+/// A long value cut to its first 40 characters, so the message stays readable.
+fn shortened(text: &str) -> String {
+    match text.char_indices().nth(40) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_string(),
     }
 }
 
@@ -122,6 +130,102 @@ impl Error {
         Error::Network {
             doing: doing.into(),
             cause: cause.to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every hard error, as a beginner would meet it: the message must name
+    /// the value at fault and say what to do. Printed so reviewers can read
+    /// them all at once (`cargo test -p networkzero error -- --nocapture`).
+    #[test]
+    fn every_message_names_the_value_and_the_remedy() {
+        let addr: SocketAddr = "192.168.1.5:8080".parse().unwrap();
+        let cases: Vec<(Error, &str, &[&str])> = vec![
+            (
+                crate::address::address("abc:99999").unwrap_err(),
+                "abc:99999",
+                &["0–65535"],
+            ),
+            (
+                crate::address::address("300.1.1.1").unwrap_err(),
+                "300.1.1.1",
+                &["like 192.168.1.5"],
+            ),
+            (
+                Error::UnknownHost {
+                    host: "robto.local".into(),
+                },
+                "robto.local",
+                &["check the spelling", "IP address"],
+            ),
+            (
+                Error::PortInUse { address: addr },
+                "8080",
+                &["stop it", "pick another port", "nw0::advertise(name)"],
+            ),
+            (
+                Error::NotLocal { address: addr },
+                "192.168.1.5:8080",
+                &["nw0::advertise", "nw0::address(\"\")"],
+            ),
+            (
+                Error::CannotAdvertise {
+                    name: "x".repeat(300),
+                    reason: "the name is too long; use a shorter name".into(),
+                },
+                "'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx…'",
+                &["shorter name"],
+            ),
+            (
+                Error::BadMessage {
+                    reason: "it is 20000000 bytes; the most is 16777216".into(),
+                },
+                "20000000",
+                &["the most is"],
+            ),
+            (
+                Error::DifferentThread {
+                    address: "10.0.0.1:5000".into(),
+                },
+                "10.0.0.1:5000",
+                &["from one thread"],
+            ),
+            (
+                Error::WrongUse {
+                    address: "10.0.0.1:5000".into(),
+                    used_for: "to publish news",
+                },
+                "10.0.0.1:5000",
+                &["use a different address"],
+            ),
+            (
+                Error::network("sending to 10.0.0.1:5000", "connection refused"),
+                "10.0.0.1:5000",
+                &["connection refused"],
+            ),
+        ];
+        for (error, value, remedies) in cases {
+            let text = error.to_string();
+            println!("{text}");
+            assert!(
+                text.contains(value),
+                "the message must name {value:?}: {text}"
+            );
+            for remedy in remedies {
+                assert!(
+                    text.contains(remedy),
+                    "the message must say {remedy:?}: {text}"
+                );
+            }
+            assert_eq!(
+                format!("{error:?}"),
+                text,
+                "Debug shows the same friendly text"
+            );
         }
     }
 }
