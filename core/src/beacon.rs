@@ -56,12 +56,13 @@
 use core::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 
 use crate::advert::{self, Advert, EncodeError, Name};
+use crate::auth::{self, ClassKey};
 use crate::ext::{self, ExtError, Message};
 use crate::table::{AdvertTable, Entry, Inserted};
 use crate::time::{Duration, Instant};
 
-/// Bytes `poll_transmit` may write: the largest extension datagram.
-pub const MAX_TRANSMIT: usize = ext::MAX_EXT_DATAGRAM;
+/// Bytes `poll_transmit` may write: the largest sealed extension datagram.
+pub const MAX_TRANSMIT: usize = ext::MAX_EXT_DATAGRAM + auth::SEAL_LEN;
 
 /// Most interfaces a beacon advertises on.
 pub const MAX_INTERFACES: usize = 8;
@@ -204,6 +205,17 @@ pub enum Event {
         /// The address it had.
         address: SocketAddr,
     },
+    /// An advert was ignored because of the class key: unsealed, sealed
+    /// with another key, or replayed. Worth a warning: someone may be
+    /// trying to take over a name.
+    Rejected {
+        /// The name it claimed.
+        name: Name,
+        /// Who sent it.
+        source: SocketAddr,
+        /// Why it was ignored.
+        reason: auth::Rejected,
+    },
     /// Two services keep claiming one name: adverts alternate between two
     /// ports. The latest advert still wins; this is a warning for people.
     Conflict {
@@ -256,6 +268,8 @@ pub enum DatagramError {
     Advert(advert::DecodeError),
     /// A malformed extension datagram.
     Ext(ExtError),
+    /// Ignored because of the class key.
+    Rejected(auth::Rejected),
 }
 
 impl core::fmt::Display for DatagramError {
@@ -263,6 +277,7 @@ impl core::fmt::Display for DatagramError {
         match self {
             DatagramError::Advert(e) => e.fmt(f),
             DatagramError::Ext(e) => e.fmt(f),
+            DatagramError::Rejected(e) => write!(f, "ignored: {e}"),
         }
     }
 }
@@ -280,6 +295,8 @@ pub enum Received {
     },
     /// A goodbye.
     Goodbye,
+    /// A sealed datagram already accepted (one of a broadcast's copies).
+    Duplicate,
 }
 
 #[derive(Debug, Clone)]
@@ -358,6 +375,10 @@ pub struct Beacon<const ADVERTS: usize, const OWN: usize> {
     recent_moves: heapless::Deque<(u32, SocketAddr, Instant), RECENT_MOVES>,
     broadcast_rate: Rate,
     answer_rate: Rate,
+    key: Option<ClassKey>,
+    wall_offset: Option<i64>,
+    /// Newest seal stamp accepted per name (by hash), against replays.
+    stamps: heapless::Vec<(u32, u64), ADVERTS>,
 }
 
 fn name_hash(name: &str) -> u32 {
@@ -384,6 +405,9 @@ impl<const ADVERTS: usize, const OWN: usize> Beacon<ADVERTS, OWN> {
             recent_moves: heapless::Deque::new(),
             broadcast_rate: Rate::new(config.max_broadcasts_per_sec, config.broadcast_burst),
             answer_rate: Rate::new(config.max_answers_per_sec, config.answer_burst),
+            key: None,
+            wall_offset: None,
+            stamps: heapless::Vec::new(),
         }
     }
 
@@ -559,21 +583,28 @@ impl<const ADVERTS: usize, const OWN: usize> Beacon<ADVERTS, OWN> {
     ) -> Result<Received, DatagramError> {
         if !ext::is_extension(datagram) {
             let advert = advert::decode(datagram).map_err(DatagramError::Advert)?;
+            if self.key.is_some() {
+                return Err(self.reject(&advert.name, source, auth::Rejected::Unsealed));
+            }
             self.hear(&advert, now);
             return Ok(Received::Advert);
         }
+        if datagram
+            .get(ext::HEADER_LEN - 1)
+            .is_some_and(|&k| auth::is_sealed_kind(k))
+        {
+            return self.handle_sealed(datagram, source, now);
+        }
         match ext::decode(datagram).map_err(DatagramError::Ext)? {
+            Message::Answer(advert) | Message::Goodbye(advert) if self.key.is_some() => {
+                Err(self.reject(&advert.name, source, auth::Rejected::Unsealed))
+            }
             Message::Answer(advert) => {
                 self.hear(&advert, now);
                 Ok(Received::Advert)
             }
             Message::Goodbye(advert) => {
-                if let Some(gone) = self.table.remove(&advert.name, Some(advert.address)) {
-                    self.push_event(Event::Expired {
-                        name: gone.name,
-                        address: gone.address,
-                    });
-                }
+                self.forget(&advert);
                 Ok(Received::Goodbye)
             }
             Message::Query(name) => {
@@ -595,6 +626,46 @@ impl<const ADVERTS: usize, const OWN: usize> Beacon<ADVERTS, OWN> {
                 }
                 Ok(Received::Query { answers })
             }
+        }
+    }
+
+    fn handle_sealed(
+        &mut self,
+        datagram: &[u8],
+        source: SocketAddr,
+        now: Instant,
+    ) -> Result<Received, DatagramError> {
+        let opened = auth::open(self.key.as_ref(), datagram);
+        let (kind, stamp, body) = match opened {
+            Ok(parts) => parts,
+            Err(reason) => {
+                // Name the claimed advert in the warning if it can be read.
+                let body = datagram.get(auth::SEAL_OFFSET..).unwrap_or_default();
+                let name = advert::decode(body).map(|a| a.name).unwrap_or_default();
+                return Err(self.reject(&name, source, reason));
+            }
+        };
+        let advert = advert::decode(body).map_err(DatagramError::Advert)?;
+        match self.fresh(&advert.name, stamp, now) {
+            Err(reason) => return Err(self.reject(&advert.name, source, reason)),
+            Ok(false) => return Ok(Received::Duplicate),
+            Ok(true) => {}
+        }
+        if kind == auth::KIND_GOODBYE {
+            self.forget(&advert);
+            Ok(Received::Goodbye)
+        } else {
+            self.hear(&advert, now);
+            Ok(Received::Advert)
+        }
+    }
+
+    fn forget(&mut self, advert: &Advert) {
+        if let Some(gone) = self.table.remove(&advert.name, Some(advert.address)) {
+            self.push_event(Event::Expired {
+                name: gone.name,
+                address: gone.address,
+            });
         }
     }
 
@@ -744,7 +815,7 @@ impl<const ADVERTS: usize, const OWN: usize> Beacon<ADVERTS, OWN> {
         buf: &mut [u8; MAX_TRANSMIT],
     ) -> Option<Transmit> {
         if let Some((to, i)) = self.answers.pop_front() {
-            if let Some(t) = self.write_answer(to, i, buf) {
+            if let Some(t) = self.write_answer(to, i, now, buf) {
                 return Some(t);
             }
         }
@@ -754,7 +825,7 @@ impl<const ADVERTS: usize, const OWN: usize> Beacon<ADVERTS, OWN> {
                 self.fanout = self.next_fanout(now);
             }
             let fanout = self.fanout?;
-            match self.write_step(fanout, buf) {
+            match self.write_step(fanout, now, buf) {
                 Some(t) => {
                     if !self.broadcast_rate.try_take(now) {
                         return None; // Rate-limited: the same step is retried later.
@@ -882,15 +953,20 @@ impl<const ADVERTS: usize, const OWN: usize> Beacon<ADVERTS, OWN> {
         }
     }
 
-    fn write_step(&self, fanout: Fanout, buf: &mut [u8; MAX_TRANSMIT]) -> Option<Transmit> {
-        let (kind, name, address, port) = match fanout.payload {
+    fn write_step(
+        &self,
+        fanout: Fanout,
+        now: Instant,
+        buf: &mut [u8; MAX_TRANSMIT],
+    ) -> Option<Transmit> {
+        let (kind, name, address) = match fanout.payload {
             Payload::Goodbye => {
                 let (name, address) = self.goodbye.front()?;
-                (Kind::Goodbye, name, *address, self.config.ext_port)
+                (Kind::Goodbye, name, *address)
             }
             Payload::Advert(i) => {
                 let o = self.own.get(i)?;
-                (Kind::Advert, &o.name, o.address, self.config.beacon_port)
+                (Kind::Advert, &o.name, o.address)
             }
             Payload::Query(i) => {
                 let q = self.queries.get(i)?;
@@ -904,15 +980,15 @@ impl<const ADVERTS: usize, const OWN: usize> Beacon<ADVERTS, OWN> {
                 });
             }
         };
+        // Plain adverts go to Python's port; everything else, and sealed
+        // adverts, to the extension port.
+        let port = match (kind, &self.key) {
+            (Kind::Advert, None) => self.config.beacon_port,
+            _ => self.config.ext_port,
+        };
         let (destination, via) = self.destination(fanout.step, address.ip().is_loopback(), port)?;
         let address = self.concrete(address, via);
-        let len = match kind {
-            Kind::Advert => advert::encode(name, address.into(), self.advert_ttl(), buf).ok()?,
-            _ => {
-                let body = ext::write_header(b'B', buf)?;
-                ext::HEADER_LEN + advert::encode(name, address.into(), Duration::ZERO, body).ok()?
-            }
-        };
+        let len = self.write_advert(kind, name, address.into(), now, buf)?;
         Some(Transmit {
             destination,
             len,
@@ -920,10 +996,46 @@ impl<const ADVERTS: usize, const OWN: usize> Beacon<ADVERTS, OWN> {
         })
     }
 
+    /// Writes an advert, answer or goodbye for `name` at `address`: plain
+    /// (Python's advert, or `NW0 1 A|B` + advert) without a class key,
+    /// sealed with one. Returns the datagram's length.
+    fn write_advert(
+        &self,
+        kind: Kind,
+        name: &str,
+        address: SocketAddr,
+        now: Instant,
+        buf: &mut [u8; MAX_TRANSMIT],
+    ) -> Option<usize> {
+        let ttl = match kind {
+            Kind::Goodbye => Duration::ZERO,
+            _ => self.advert_ttl(),
+        };
+        if let Some(key) = &self.key {
+            let sealed_kind = match kind {
+                Kind::Advert => auth::KIND_ADVERT,
+                Kind::Answer => auth::KIND_ANSWER,
+                _ => auth::KIND_GOODBYE,
+            };
+            let body = buf.get_mut(auth::SEAL_OFFSET..)?;
+            let len = advert::encode(name, address, ttl, body).ok()?;
+            return auth::seal(key, sealed_kind, self.stamp(now), buf, len);
+        }
+        match kind {
+            Kind::Advert => advert::encode(name, address, ttl, buf).ok(),
+            _ => {
+                let ext_kind = if kind == Kind::Answer { b'A' } else { b'B' };
+                let body = ext::write_header(ext_kind, buf)?;
+                Some(ext::HEADER_LEN + advert::encode(name, address, ttl, body).ok()?)
+            }
+        }
+    }
+
     fn write_answer(
         &self,
         to: SocketAddr,
         i: usize,
+        now: Instant,
         buf: &mut [u8; MAX_TRANSMIT],
     ) -> Option<Transmit> {
         let own = self.own.get(i)?;
@@ -932,13 +1044,87 @@ impl<const ADVERTS: usize, const OWN: usize> Beacon<ADVERTS, OWN> {
             SocketAddr::V6(_) => None,
         };
         let address = self.concrete(own.address, via);
-        let body = ext::write_header(b'A', buf)?;
-        let len = advert::encode(&own.name, address.into(), self.advert_ttl(), body).ok()?;
+        let len = self.write_advert(Kind::Answer, &own.name, address.into(), now, buf)?;
         Some(Transmit {
             destination: to,
-            len: ext::HEADER_LEN + len,
+            len,
             kind: Kind::Answer,
         })
+    }
+
+    /// The wall-clock time for a seal, in Unix milliseconds (the beacon's own
+    /// clock if none was given: receivers with real time will refuse it).
+    fn stamp(&self, now: Instant) -> u64 {
+        match self.wall_offset {
+            Some(offset) => now.as_millis().saturating_add_signed(offset),
+            None => now.as_millis(),
+        }
+    }
+
+    /// Uses a class key from now on (`None`: none). See [`crate::auth`].
+    pub fn set_class_key(&mut self, key: Option<ClassKey>) {
+        self.key = key;
+        self.stamps.clear();
+        self.fanout = None;
+    }
+
+    /// Whether a class key is in use.
+    pub fn has_class_key(&self) -> bool {
+        self.key.is_some()
+    }
+
+    /// Tells the beacon the wall-clock time (Unix milliseconds) at `now`,
+    /// which sealed adverts carry. Needed only with a class key.
+    pub fn set_wall_clock(&mut self, now: Instant, unix_ms: u64) {
+        let offset = i128::from(unix_ms) - i128::from(now.as_millis());
+        self.wall_offset = Some(offset.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64);
+    }
+
+    /// Checks a sealed datagram's freshness; `Ok(false)` for a duplicate or
+    /// a replay of one already accepted.
+    fn fresh(&mut self, name: &str, stamp: u64, now: Instant) -> Result<bool, auth::Rejected> {
+        if self.key.is_none() {
+            return Ok(true);
+        }
+        if self.wall_offset.is_some() {
+            let ours = self.stamp(now);
+            if ours.abs_diff(stamp) > auth::MAX_SKEW.as_millis() {
+                return Err(auth::Rejected::Stale);
+            }
+        }
+        let hash = name_hash(name);
+        match self.stamps.iter_mut().find(|(h, _)| *h == hash) {
+            Some((_, last)) if stamp <= *last => Ok(false),
+            Some((_, last)) => {
+                *last = stamp;
+                Ok(true)
+            }
+            None => {
+                if self.stamps.is_full() {
+                    // Forget the name heard longest ago.
+                    if let Some(i) = self
+                        .stamps
+                        .iter()
+                        .enumerate()
+                        .min_by_key(|(_, (_, t))| *t)
+                        .map(|(i, _)| i)
+                    {
+                        self.stamps.swap_remove(i);
+                    }
+                }
+                let _ = self.stamps.push((hash, stamp));
+                Ok(true)
+            }
+        }
+    }
+
+    fn reject(&mut self, name: &str, source: SocketAddr, reason: auth::Rejected) -> DatagramError {
+        self.event_with_name(name, |name| Event::Rejected {
+            name,
+            source,
+            reason,
+        });
+        DatagramError::Rejected(reason)
     }
 }
 
@@ -1318,6 +1504,92 @@ mod tests {
         assert!(!events(&mut b)
             .iter()
             .any(|e| matches!(e, Event::Conflict { .. })));
+    }
+
+    fn keyed(passphrase: &str, unix_ms: u64) -> B {
+        let mut b = B::new(Config::default());
+        b.set_class_key(Some(ClassKey::from_passphrase(passphrase)));
+        b.set_wall_clock(ms(0), unix_ms);
+        b
+    }
+
+    #[test]
+    fn a_class_key_seals_adverts_and_refuses_everything_else() {
+        const T: u64 = 1_764_000_000_000;
+        let mut tx = keyed("blue whale", T);
+        let mut rx = keyed("blue whale", T + 5_000); // clocks 5 s apart
+        let src = sa("10.0.0.1:9997");
+        tx.advertise("robot", sa("10.0.0.1:5000"), ms(0)).unwrap();
+        let sent = drain(&mut tx, ms(0));
+        assert!(
+            sent.iter()
+                .all(|(to, d, _)| to.port() == 9997 && d.starts_with(b"NW0\x01k")),
+            "sealed, never to 9999"
+        );
+        let (_, datagram, _) = sent[0].clone();
+        assert_eq!(
+            rx.handle_datagram(&datagram, src, ms(0)),
+            Ok(Received::Advert)
+        );
+        assert_eq!(rx.lookup("robot", ms(1)), Some(sa("10.0.0.1:5000")));
+        // The same datagram again: a copy or a replay, ignored quietly.
+        assert_eq!(
+            rx.handle_datagram(&datagram, src, ms(2)),
+            Ok(Received::Duplicate)
+        );
+        while rx.poll_event().is_some() {}
+
+        // Someone without the key claims the name, plainly or with a guess.
+        let spoof = br#"["robot", "10.0.0.66:5000", 20]"#;
+        assert_eq!(
+            rx.handle_datagram(spoof, sa("10.0.0.66:9999"), ms(3)),
+            Err(DatagramError::Rejected(auth::Rejected::Unsealed))
+        );
+        let mut liar = keyed("red fox", T);
+        liar.advertise("robot", sa("10.0.0.66:5000"), ms(0))
+            .unwrap();
+        let (_, forged, _) = drain(&mut liar, ms(0))[0].clone();
+        assert_eq!(
+            rx.handle_datagram(&forged, sa("10.0.0.66:9997"), ms(4)),
+            Err(DatagramError::Rejected(auth::Rejected::BadSeal))
+        );
+        assert_eq!(
+            rx.lookup("robot", ms(5)),
+            Some(sa("10.0.0.1:5000")),
+            "not hijacked"
+        );
+        let events = events(&mut rx);
+        assert!(
+            matches!(&events[..], [Event::Rejected { name, reason: auth::Rejected::Unsealed, .. }, Event::Rejected { reason: auth::Rejected::BadSeal, .. }] if name == "robot"),
+            "{events:?}"
+        );
+
+        // A recorded advert replayed two minutes later is stale.
+        let mut late = keyed("blue whale", T + 120_000);
+        assert_eq!(
+            late.handle_datagram(&datagram, src, ms(0)),
+            Err(DatagramError::Rejected(auth::Rejected::Stale))
+        );
+
+        // Goodbyes are sealed too.
+        tx.unadvertise("robot", ms(10));
+        let (_, bye, _) = drain(&mut tx, ms(10))[0].clone();
+        assert!(bye.starts_with(b"NW0\x01G"));
+        assert_eq!(rx.handle_datagram(&bye, src, ms(11)), Ok(Received::Goodbye));
+        assert_eq!(rx.lookup("robot", ms(12)), None);
+    }
+
+    #[test]
+    fn without_a_key_sealed_adverts_are_still_heard() {
+        let mut tx = keyed("blue whale", 1_764_000_000_000);
+        tx.advertise("robot", sa("10.0.0.1:5000"), ms(0)).unwrap();
+        let (_, datagram, _) = drain(&mut tx, ms(0))[0].clone();
+        let mut open = B::new(Config::default());
+        assert_eq!(
+            open.handle_datagram(&datagram, sa("10.0.0.1:9997"), ms(0)),
+            Ok(Received::Advert)
+        );
+        assert_eq!(open.lookup("robot", ms(1)), Some(sa("10.0.0.1:5000")));
     }
 
     /// Found by fuzzing: a query from port 9999 would have been answered to

@@ -20,6 +20,7 @@
 
 pub mod address;
 pub mod advert;
+pub mod auth;
 pub mod beacon;
 pub mod ext;
 mod json;

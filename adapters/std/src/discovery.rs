@@ -12,15 +12,17 @@
 //! own thread; the background thread feeds it datagrams and sleeps until its
 //! next deadline (`poll_timeout`) — it never polls at a fixed rate.
 
+use std::collections::HashMap;
 use std::io;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
 use std::thread;
-use std::time::{Duration as StdDuration, Instant as StdInstant};
+use std::time::{Duration as StdDuration, Instant as StdInstant, SystemTime, UNIX_EPOCH};
 
 use log::{debug, info, warn};
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token, Waker};
+use networkzero_core::auth::ClassKey;
 use networkzero_core::beacon::{self, Beacon, Event, Kind, MAX_TRANSMIT};
 use networkzero_core::ext::EXT_PORT;
 use networkzero_core::Instant;
@@ -57,6 +59,19 @@ pub(crate) struct Node {
 
 struct State {
     beacon: Box<CoreBeacon>,
+    /// When each (name, sender) was last warned about, so a Python peer
+    /// advertising every 2 s does not flood the terminal.
+    warned: HashMap<(String, IpAddr), StdInstant>,
+}
+
+/// How often the same rejected advert is warned about.
+const WARN_AGAIN: StdDuration = StdDuration::from_secs(60);
+
+/// Wall-clock milliseconds since 1970, for sealed adverts.
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 struct Sockets {
@@ -170,11 +185,22 @@ fn start() -> Result<(Node, Poll)> {
     let ifaces: Vec<_> = interfaces::list().iter().map(|i| i.to_core()).collect();
     let now = now();
     beacon.set_interfaces(&ifaces, now);
+    beacon.set_wall_clock(now, unix_ms());
+    if let Some(passphrase) = std::env::var("NW0_CLASS_KEY")
+        .ok()
+        .filter(|p| !p.is_empty())
+    {
+        beacon.set_class_key(Some(ClassKey::from_passphrase(&passphrase)));
+        info!("using the class key from NW0_CLASS_KEY: only programs with the same key are heard");
+    }
     // Ask the LAN for every name at once, so even a fresh process's
     // `discover_all` sees what is running.
     beacon.query(None, now);
     let node = Node {
-        state: Mutex::new(State { beacon }),
+        state: Mutex::new(State {
+            beacon,
+            warned: HashMap::new(),
+        }),
         heard: Condvar::new(),
         sockets: Sockets {
             beacon: beacon_socket,
@@ -218,6 +244,25 @@ impl Node {
                 Event::Appeared { name, address } => debug!("heard '{name}' at {address}"),
                 Event::Moved { name, from, to } => debug!("'{name}' moved from {from} to {to}"),
                 Event::Expired { name, address } => debug!("'{name}' at {address} has gone"),
+                Event::Rejected {
+                    name,
+                    source,
+                    reason,
+                } => {
+                    let key = (name.to_string(), source.ip());
+                    let due = state
+                        .warned
+                        .get(&key)
+                        .is_none_or(|t| t.elapsed() >= WARN_AGAIN);
+                    if due {
+                        warn!(
+                            "ignored an advert for '{name}' from {}: {reason}; \
+                             someone may be trying to take over the name, or has not set the class key",
+                            source.ip()
+                        );
+                        state.warned.insert(key, StdInstant::now());
+                    }
+                }
                 Event::Conflict {
                     name,
                     first,
@@ -280,6 +325,7 @@ fn run(node: &'static Node, mut poll: Poll) {
     loop {
         let timeout = {
             let mut state = lock(node);
+            state.beacon.set_wall_clock(now(), unix_ms());
             state.beacon.handle_timeout(now());
             node.drain(&mut state);
             state.beacon.poll_timeout()
@@ -394,6 +440,34 @@ fn advertise_socket(name: &str, on: SocketAddr) -> Result<Address> {
     crate::exit::install_exit_hooks();
     info!("advertising '{name}' at {local}");
     Ok(Address::from(local))
+}
+
+/// Uses a class key: only programs given the same passphrase hear this
+/// program's adverts and are heard by it; adverts without the key (or with
+/// another, or replayed) are ignored with a warning. An empty passphrase
+/// turns the key off. The `NW0_CLASS_KEY` environment variable does the
+/// same for a whole classroom without changing programs. Python
+/// networkzero cannot use a class key.
+///
+/// ```no_run
+/// networkzero::set_class_key("blue whale")?;
+/// let address = networkzero::advertise("robot")?; // no other team can take over "robot"
+/// # Ok::<(), networkzero::Error>(())
+/// ```
+pub fn set_class_key(passphrase: &str) -> Result<()> {
+    let key = (!passphrase.is_empty()).then(|| ClassKey::from_passphrase(passphrase));
+    node()?.act(|b, now| {
+        b.set_class_key(key);
+        // Send every name again at once, sealed (or not) as now set.
+        let names: Vec<(String, SocketAddr)> = b
+            .advertised()
+            .map(|(n, a)| (n.to_string(), SocketAddr::V4(a)))
+            .collect();
+        for (name, address) in names {
+            let _ = b.advertise(&name, address, now);
+        }
+    });
+    Ok(())
 }
 
 /// Stops advertising `name`; other programs forget it at once.

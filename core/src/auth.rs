@@ -1,0 +1,204 @@
+//! The optional class key: adverts a classroom can trust.
+//!
+//! Without a key anyone on the LAN can advertise "robot" and take another
+//! team's commands. With a key (a passphrase the teacher writes on the
+//! board), every advert, answer and goodbye is *sealed*: it carries the
+//! sender's wall-clock time and an HMAC-SHA256 over the datagram, and
+//! keyed beacons ignore (and report) adverts that are unsealed, sealed with
+//! another key, or replayed.
+//!
+//! Sealed datagrams travel on the extension port only, never on 9999 (a
+//! Python beacon would die on them). Python networkzero cannot seal, so with
+//! a key set only networkzero programs with the same key are heard; with no
+//! key set nothing changes and Python peers keep working.
+//!
+//! Layout: `NW0 1 kind` (5 bytes) · stamp (u64 big-endian, Unix milliseconds)
+//! · MAC (the first 16 bytes of HMAC-SHA256 over everything before it and the
+//! advert) · the advert JSON exactly as [`crate::advert`] writes it. Kinds:
+//! `k` advert, `K` answer, `G` goodbye.
+//!
+//! Replays: a receiver accepts a stamp only within [`MAX_SKEW`] of its own
+//! clock and only if it is newer than the last one it accepted for that name.
+//! Boards need roughly correct time (SNTP) to use a key.
+
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::{Digest, Sha256};
+
+use crate::time::Duration;
+
+/// Bytes of MAC kept (128 bits).
+pub const MAC_LEN: usize = 16;
+
+/// Bytes of the stamp.
+pub const STAMP_LEN: usize = 8;
+
+/// What sealing adds to a datagram.
+pub const SEAL_LEN: usize = STAMP_LEN + MAC_LEN;
+
+/// How far a sealed datagram's stamp may be from the receiver's clock.
+pub const MAX_SKEW: Duration = Duration::from_secs(60);
+
+/// Kind byte of a sealed advert.
+pub const KIND_ADVERT: u8 = b'k';
+/// Kind byte of a sealed answer to a query.
+pub const KIND_ANSWER: u8 = b'K';
+/// Kind byte of a sealed goodbye.
+pub const KIND_GOODBYE: u8 = b'G';
+
+/// A class key, derived from a passphrase.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ClassKey([u8; 32]);
+
+impl core::fmt::Debug for ClassKey {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("ClassKey(…)")
+    }
+}
+
+/// Why a sealed datagram was not accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum Rejected {
+    /// Not sealed, but this beacon has a class key.
+    Unsealed,
+    /// Sealed with another key, or altered.
+    BadSeal,
+    /// Its stamp is too far from our clock: an old datagram replayed.
+    Stale,
+}
+
+impl core::fmt::Display for Rejected {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Rejected::Unsealed => "it does not carry the class key",
+            Rejected::BadSeal => "it is sealed with a different class key, or was altered",
+            Rejected::Stale => "it is too old (replayed?) or the clocks differ by over a minute",
+        })
+    }
+}
+
+impl ClassKey {
+    /// The key for a passphrase. Every program given the same passphrase
+    /// gets the same key.
+    pub fn from_passphrase(passphrase: &str) -> Self {
+        let mut hash = Sha256::new();
+        hash.update(b"networkzero class key v1\0");
+        hash.update(passphrase.as_bytes());
+        ClassKey(hash.finalize().into())
+    }
+
+    fn mac(&self, signed: &[u8], advert: &[u8]) -> Hmac<Sha256> {
+        // HMAC accepts keys of any length, so this cannot fail.
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.0)
+            .unwrap_or_else(|_| unreachable_mac());
+        mac.update(signed);
+        mac.update(advert);
+        mac
+    }
+}
+
+#[cold]
+fn unreachable_mac() -> Hmac<Sha256> {
+    // Only reachable if HMAC refused a 32-byte key, which it never does.
+    <Hmac<Sha256> as KeyInit>::new(&Default::default())
+}
+
+/// Seals an advert already written at `buf[SEAL_OFFSET..SEAL_OFFSET + len]`:
+/// writes the header, stamp and MAC in front of it; returns the total length.
+pub(crate) fn seal(
+    key: &ClassKey,
+    kind: u8,
+    stamp: u64,
+    buf: &mut [u8],
+    advert_len: usize,
+) -> Option<usize> {
+    let total = SEAL_OFFSET.checked_add(advert_len)?;
+    let datagram = buf.get_mut(..total)?;
+    let (head, advert) = datagram.split_at_mut(SEAL_OFFSET);
+    let (signed, tag) = head.split_at_mut(crate::ext::HEADER_LEN + STAMP_LEN);
+    crate::ext::write_header(kind, signed)?;
+    signed
+        .get_mut(crate::ext::HEADER_LEN..)?
+        .copy_from_slice(&stamp.to_be_bytes());
+    let full = key.mac(signed, advert).finalize().into_bytes();
+    tag.copy_from_slice(full.get(..MAC_LEN)?);
+    Some(total)
+}
+
+/// Where the advert starts in a sealed datagram.
+pub const SEAL_OFFSET: usize = crate::ext::HEADER_LEN + SEAL_LEN;
+
+/// Checks a sealed datagram (`NW0 1` + a sealed kind); returns its kind,
+/// stamp and advert bytes. Without a key the seal is not checked.
+pub(crate) fn open<'a>(
+    key: Option<&ClassKey>,
+    datagram: &'a [u8],
+) -> Result<(u8, u64, &'a [u8]), Rejected> {
+    let kind = *datagram
+        .get(crate::ext::HEADER_LEN - 1)
+        .ok_or(Rejected::BadSeal)?;
+    let signed = datagram
+        .get(..crate::ext::HEADER_LEN + STAMP_LEN)
+        .ok_or(Rejected::BadSeal)?;
+    let tag = datagram
+        .get(signed.len()..SEAL_OFFSET)
+        .ok_or(Rejected::BadSeal)?;
+    let advert = datagram.get(SEAL_OFFSET..).ok_or(Rejected::BadSeal)?;
+    let mut stamp = [0u8; STAMP_LEN];
+    stamp.copy_from_slice(
+        signed
+            .get(crate::ext::HEADER_LEN..)
+            .ok_or(Rejected::BadSeal)?,
+    );
+    if let Some(key) = key {
+        key.mac(signed, advert)
+            .verify_truncated_left(tag)
+            .map_err(|_| Rejected::BadSeal)?;
+    }
+    Ok((kind, u64::from_be_bytes(stamp), advert))
+}
+
+/// Whether `kind` is a sealed kind.
+pub(crate) fn is_sealed_kind(kind: u8) -> bool {
+    matches!(kind, KIND_ADVERT | KIND_ANSWER | KIND_GOODBYE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sealed(key: &ClassKey, stamp: u64) -> std::vec::Vec<u8> {
+        let mut buf = [0u8; 300];
+        let advert = br#"["robot", "10.0.0.1:5000", 20]"#;
+        buf[SEAL_OFFSET..SEAL_OFFSET + advert.len()].copy_from_slice(advert);
+        let n = seal(key, KIND_ADVERT, stamp, &mut buf, advert.len()).unwrap();
+        buf[..n].to_vec()
+    }
+
+    #[test]
+    fn seal_and_open() {
+        let key = ClassKey::from_passphrase("blue whale");
+        let d = sealed(&key, 1234);
+        assert_eq!(&d[..5], b"NW0\x01k");
+        let (kind, stamp, advert) = open(Some(&key), &d).unwrap();
+        assert_eq!((kind, stamp), (KIND_ADVERT, 1234));
+        assert_eq!(advert, br#"["robot", "10.0.0.1:5000", 20]"#);
+    }
+
+    #[test]
+    fn another_key_or_a_flipped_bit_is_refused() {
+        let key = ClassKey::from_passphrase("blue whale");
+        let other = ClassKey::from_passphrase("red fox");
+        let d = sealed(&key, 1234);
+        assert_eq!(open(Some(&other), &d), Err(Rejected::BadSeal));
+        for i in 0..d.len() {
+            let mut bad = d.clone();
+            bad[i] ^= 1;
+            assert!(open(Some(&key), &bad).is_err(), "bit flip at {i} accepted");
+        }
+        assert_eq!(open(Some(&key), &d[..10]), Err(Rejected::BadSeal));
+        // Without a key, the contents are readable but unchecked.
+        assert!(open(None, &d).is_ok());
+    }
+}
