@@ -53,9 +53,8 @@ compile_error!("networkzero needs a transport: enable the `libzmq` feature (the 
 
 pub use address::{address, Address, ToAddress};
 pub use discovery::{
-    set_class_key,
     advertise, advertise_at, discover, discover_all, discover_group, discover_group_with,
-    unadvertise,
+    set_class_key, unadvertise,
 };
 pub use error::{Error, Result};
 #[cfg(feature = "libzmq")]
