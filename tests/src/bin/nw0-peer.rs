@@ -14,6 +14,7 @@
 //! nw0-peer command TARGET TEXT [WAIT_S]
 //! nw0-peer serve-commands NAME COUNT [FOR_S]
 //! nw0-peer publish TARGET TOPIC[,TOPIC…] JSON COUNT EVERY_MS
+//! nw0-peer flood TARGET TOPIC BYTES COUNT HOLD_S
 //! nw0-peer watch TARGET PREFIX COUNT WAIT_S
 //! nw0-peer unadvertise NAME
 //! nw0-peer thread-check TARGET
@@ -36,7 +37,9 @@
 //! REPLY <json> <ms>         send: the reply, after <ms>
 //! NOREPLY <ms>
 //! ACKED / NOTACKED          command
-//! PUBLISHED <n>             publish: n items published so far
+//! PUBLISHED <n>             publish: n items published so far (flood: every 10 000th
+//!                           item and the last, then BYE, then it stays alive HOLD_S
+//!                           seconds so its peak memory can be read)
 //! NEWS <json>               watch: ["topic", data]
 //! NONEWS                    watch: nothing more within the wait
 //! UNADVERTISED <name>
@@ -351,6 +354,26 @@ fn publish(args: &[String]) -> Outcome {
     Ok(0)
 }
 
+/// Publishes COUNT items `{"seq": n, "pad": "xxx…"}` (BYTES of padding) under TOPIC as
+/// fast as it can, for the slow-subscriber test (tests/tests/reliability.rs).
+fn flood(args: &[String]) -> Outcome {
+    let address = nw0::address(arg(args, 1, "TARGET")?)?;
+    let topic = arg(args, 2, "TOPIC")?;
+    let bytes: usize = num(args, 3, "BYTES")?;
+    let count: u64 = num(args, 4, "COUNT")?;
+    let hold: f64 = num(args, 5, "HOLD_S")?;
+    let pad = "x".repeat(bytes);
+    for n in 1..=count {
+        nw0::publish_news(address, topic, nw0::json!({"seq": n, "pad": pad}))?;
+        if n % 10_000 == 0 || n == count {
+            say(format!("PUBLISHED {n}"));
+        }
+    }
+    say("BYE");
+    std::thread::sleep(Duration::from_secs_f64(hold));
+    Ok(0)
+}
+
 fn watch(args: &[String]) -> Outcome {
     let Some(address) = target(arg(args, 1, "TARGET")?)? else {
         return Ok(1);
@@ -448,6 +471,7 @@ fn run(args: &[String]) -> Outcome {
         Some("command") => command(args),
         Some("serve-commands") => serve_commands(args),
         Some("publish") => publish(args),
+        Some("flood") => flood(args),
         Some("watch") => watch(args),
         Some("unadvertise") => unadvertise(args),
         Some("thread-check") => thread_check(args),
