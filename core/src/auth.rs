@@ -20,8 +20,14 @@
 //! Replays: a receiver accepts a stamp only within [`MAX_SKEW`] of its own
 //! clock and only if it is newer than the last one it accepted for that name.
 //! Boards need roughly correct time (SNTP) to use a key.
+//!
+//! Sealing needs the `class-key` feature (HMAC-SHA256 from RustCrypto).
+//! Without it [`ClassKey`] has no values, so no key can be set, and sealed
+//! adverts from others are still read, unchecked, as with no key set.
 
+#[cfg(feature = "class-key")]
 use hmac::{Hmac, KeyInit, Mac};
+#[cfg(feature = "class-key")]
 use sha2::{Digest, Sha256};
 
 use crate::time::Duration;
@@ -46,8 +52,14 @@ pub const KIND_ANSWER: u8 = b'K';
 pub const KIND_GOODBYE: u8 = b'G';
 
 /// A class key, derived from a passphrase.
+#[cfg(feature = "class-key")]
 #[derive(Clone, PartialEq, Eq)]
 pub struct ClassKey([u8; 32]);
+
+/// A class key: none can exist in a build without the `class-key` feature.
+#[cfg(not(feature = "class-key"))]
+#[derive(Clone, PartialEq, Eq)]
+pub enum ClassKey {}
 
 impl core::fmt::Debug for ClassKey {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -78,6 +90,7 @@ impl core::fmt::Display for Rejected {
     }
 }
 
+#[cfg(feature = "class-key")]
 impl ClassKey {
     /// The key for a passphrase. Every program given the same passphrase
     /// gets the same key.
@@ -98,6 +111,7 @@ impl ClassKey {
     }
 }
 
+#[cfg(feature = "class-key")]
 #[cold]
 fn unreachable_mac() -> Hmac<Sha256> {
     // Only reachable if HMAC refused a 32-byte key, which it never does.
@@ -121,9 +135,30 @@ pub(crate) fn seal(
     signed
         .get_mut(crate::ext::HEADER_LEN..)?
         .copy_from_slice(&stamp.to_be_bytes());
-    let full = key.mac(signed, advert).finalize().into_bytes();
-    tag.copy_from_slice(full.get(..MAC_LEN)?);
+    tag.copy_from_slice(tag_of(key, signed, advert).get(..MAC_LEN)?);
     Some(total)
+}
+
+#[cfg(feature = "class-key")]
+fn tag_of(key: &ClassKey, signed: &[u8], advert: &[u8]) -> [u8; 32] {
+    key.mac(signed, advert).finalize().into_bytes().into()
+}
+
+#[cfg(not(feature = "class-key"))]
+fn tag_of(key: &ClassKey, _: &[u8], _: &[u8]) -> [u8; 32] {
+    match *key {}
+}
+
+#[cfg(feature = "class-key")]
+fn verify(key: &ClassKey, signed: &[u8], advert: &[u8], tag: &[u8]) -> Result<(), Rejected> {
+    key.mac(signed, advert)
+        .verify_truncated_left(tag)
+        .map_err(|_| Rejected::BadSeal)
+}
+
+#[cfg(not(feature = "class-key"))]
+fn verify(key: &ClassKey, _: &[u8], _: &[u8], _: &[u8]) -> Result<(), Rejected> {
+    match *key {}
 }
 
 /// Where the advert starts in a sealed datagram.
@@ -152,9 +187,7 @@ pub(crate) fn open<'a>(
             .ok_or(Rejected::BadSeal)?,
     );
     if let Some(key) = key {
-        key.mac(signed, advert)
-            .verify_truncated_left(tag)
-            .map_err(|_| Rejected::BadSeal)?;
+        verify(key, signed, advert, tag)?;
     }
     Ok((kind, u64::from_be_bytes(stamp), advert))
 }
@@ -164,7 +197,7 @@ pub(crate) fn is_sealed_kind(kind: u8) -> bool {
     matches!(kind, KIND_ADVERT | KIND_ANSWER | KIND_GOODBYE)
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "class-key"))]
 mod tests {
     use super::*;
 

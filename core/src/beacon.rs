@@ -1506,6 +1506,7 @@ mod tests {
             .any(|e| matches!(e, Event::Conflict { .. })));
     }
 
+    #[cfg(feature = "class-key")]
     fn keyed(passphrase: &str, unix_ms: u64) -> B {
         let mut b = B::new(Config::default());
         b.set_class_key(Some(ClassKey::from_passphrase(passphrase)));
@@ -1513,6 +1514,7 @@ mod tests {
         b
     }
 
+    #[cfg(feature = "class-key")]
     #[test]
     fn a_class_key_seals_adverts_and_refuses_everything_else() {
         const T: u64 = 1_764_000_000_000;
@@ -1579,6 +1581,7 @@ mod tests {
         assert_eq!(rx.lookup("robot", ms(12)), None);
     }
 
+    #[cfg(feature = "class-key")]
     #[test]
     fn without_a_key_sealed_adverts_are_still_heard() {
         let mut tx = keyed("blue whale", 1_764_000_000_000);
