@@ -66,7 +66,16 @@ if [ "$SEALED" != 1 ]; then
 fi
 
 # ---- 2. build (outside the namespace; cargo stays offline inside) ----------------------
-cargo build --workspace --all-targets
+# Build with the same features the tests will use (e.g. --features networkzero/pure-rust),
+# so cargo test inside the namespace does not rebuild.
+BUILD_ARGS=(); prev=""
+for a in "$@"; do
+  [ "$a" = -- ] && break
+  case "$prev" in --features|-F) BUILD_ARGS+=(--features "$a") ;; esac
+  case "$a" in --features=*|--no-default-features|--all-features|--release) BUILD_ARGS+=("$a") ;; esac
+  prev="$a"
+done
+cargo build --workspace --all-targets "${BUILD_ARGS[@]}"
 
 # ---- 3. test inside a fresh private network namespace ----------------------------------
 # `--workspace` unless the caller picks packages (-p/--package) itself.

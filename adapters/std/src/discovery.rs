@@ -131,7 +131,6 @@ pub(crate) fn node() -> Result<&'static Node> {
         .name("networkzero-beacon".into())
         .spawn(move || run(node, poll))
         .map_err(|e| Error::network("starting the discovery thread", e))?;
-    #[cfg(feature = "libzmq")]
     if node.sockets.beacon.is_some() {
         // Python programs started after us cannot bind 9999 and will ask
         // this computer's beacon RPC instead: be it (or wait our turn).
@@ -421,13 +420,11 @@ pub fn advertise_at(name: &str, address: impl ToAddress) -> Result<Address> {
 
 /// Advertises `name` at exactly `address` (no per-interface addresses):
 /// for a Python program that asked through the beacon RPC and listens there.
-#[cfg(feature = "libzmq")]
 pub(crate) fn advertise_exactly(name: &str, address: Address) -> Result<Address> {
     advertise_socket(name, address.socket_addr())
 }
 
 /// Whether this process advertises `name`.
-#[cfg(feature = "libzmq")]
 pub(crate) fn is_advertised(name: &str) -> bool {
     node().is_ok_and(|node| lock(node).beacon.advertised().any(|(n, _)| n == name))
 }
@@ -531,7 +528,6 @@ impl Node {
 
 /// A Python beacon holds 9999, so adverts sent there do not reach us: ask
 /// our peers (queries still work) and the Python beacon in turn.
-#[cfg(feature = "libzmq")]
 fn find_with_python_beacon(
     node: &Node,
     name: &str,
@@ -556,17 +552,7 @@ fn find_with_python_beacon(
     }
 }
 
-#[cfg(not(feature = "libzmq"))]
-fn find_with_python_beacon(
-    node: &Node,
-    name: &str,
-    deadline: Option<StdInstant>,
-) -> Option<std::net::SocketAddr> {
-    node.find(name, deadline)
-}
-
 /// For the beacon RPC: this process's table only, no warning.
-#[cfg(feature = "libzmq")]
 pub(crate) fn find_locally(name: &str, wait: StdDuration) -> Option<Address> {
     let node = node().ok()?;
     node.find(name, Some(StdInstant::now() + wait))
@@ -596,7 +582,6 @@ pub fn discover_all() -> Result<Vec<(String, Address)>> {
         .adverts(now())
         .map(|e| (e.name.to_string(), Address::from(e.address)))
         .collect();
-    #[cfg(feature = "libzmq")]
     if node.sockets.beacon.is_none() {
         for (name, address) in crate::python_beacon::discover_all() {
             if !all.iter().any(|(n, _)| *n == name) {

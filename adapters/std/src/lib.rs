@@ -31,8 +31,22 @@
 //! # What runs behind the scenes
 //! The first call starts a discovery beacon on a background thread (UDP 9999
 //! for adverts, as Python networkzero; UDP 9997 for instant queries and
-//! goodbyes). Messages travel over ZeroMQ (libzmq). Sockets are cached per
-//! address, so calling the same function in a loop is cheap.
+//! goodbyes). Messages travel over ZeroMQ's wire protocol (ZMTP). Sockets are
+//! cached per address, so calling the same function in a loop is cheap.
+//!
+//! # Two transports
+//! - `libzmq` (the default feature): messages go through libzmq, which the
+//!   `zmq` crate builds from C++ source — a C++ compiler is needed.
+//! - `pure-rust`: the ZMTP engine of `networkzero-core` over mio TCP sockets
+//!   and one background I/O thread; no C or C++ compiler, so it builds for
+//!   Windows, a Raspberry Pi or a Mac with `cargo` alone:
+//!   `networkzero = { version = "…", default-features = false, features = ["pure-rust"] }`.
+//!
+//! Both speak the same wire protocol and behave the same (timeouts, socket
+//! reset after a lost reply, high-water marks that drop the newest news for a
+//! slow subscriber). If both features are on, `pure-rust` wins, so
+//! `cargo test --workspace --features networkzero/pure-rust` runs everything on
+//! the pure-Rust transport even where another crate enables `libzmq`.
 #![deny(missing_docs)]
 
 mod address;
@@ -42,14 +56,23 @@ mod error;
 mod exit;
 mod interfaces;
 mod logging;
-#[cfg(feature = "libzmq")]
+#[cfg(all(feature = "libzmq", not(feature = "pure-rust")))]
 mod messenger;
-#[cfg(feature = "libzmq")]
 mod python_beacon;
+#[cfg(feature = "pure-rust")]
+mod transport;
 mod wait;
 
-#[cfg(not(feature = "libzmq"))]
-compile_error!("networkzero needs a transport: enable the `libzmq` feature (the default)");
+// The transport in use: `pure-rust` wins when both features are on.
+#[cfg(all(feature = "libzmq", not(feature = "pure-rust")))]
+use messenger as transport_in_use;
+#[cfg(feature = "pure-rust")]
+use transport as transport_in_use;
+
+#[cfg(not(any(feature = "libzmq", feature = "pure-rust")))]
+compile_error!(
+    "networkzero needs a transport: enable the `libzmq` feature (the default) or `pure-rust`"
+);
 
 pub use address::{address, Address, ToAddress};
 pub use discovery::{
@@ -57,13 +80,13 @@ pub use discovery::{
     set_class_key, unadvertise,
 };
 pub use error::{Error, Result};
-#[cfg(feature = "libzmq")]
-pub use messenger::{
+/// JSON values, for messages of any shape.
+pub use serde_json::{json, Value};
+#[cfg(any(feature = "libzmq", feature = "pure-rust"))]
+pub use transport_in_use::{
     publish_news, send_command, send_command_within, send_message, send_reply, wait_for_command,
     wait_for_message, wait_for_news, COMMAND_ACK,
 };
-/// JSON values, for messages of any shape.
-pub use serde_json::{json, Value};
 pub use wait::{Wait, FOREVER};
 
 /// The news prefix that matches every topic.

@@ -10,9 +10,9 @@ use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::thread::{self, ThreadId};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use log::{debug, warn};
+use log::{debug, info, warn};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -72,7 +72,7 @@ struct Entry {
 
 type Shared = Arc<Mutex<Entry>>;
 
-pub(crate) fn context() -> &'static zmq::Context {
+fn context() -> &'static zmq::Context {
     static CONTEXT: OnceLock<zmq::Context> = OnceLock::new();
     CONTEXT.get_or_init(zmq::Context::new)
 }
@@ -431,4 +431,63 @@ pub fn wait_for_news(
         };
         return Ok(Some((topic, data)));
     }
+}
+
+// ---- for python_beacon.rs: one REP serve loop and one REQ ask --------------
+
+/// Serves requests at `endpoint` for ever: waits its turn for the port
+/// (trying every `retry`), then answers every request with `answer`.
+pub(crate) fn serve_requests(
+    endpoint: SocketAddr,
+    what: &str,
+    max_request: usize,
+    retry: Duration,
+    mut answer: impl FnMut(&[u8]) -> Vec<u8>,
+) {
+    let socket = match context().socket(zmq::REP) {
+        Ok(s) => s,
+        Err(e) => return warn!("cannot serve {what}: {e}"),
+    };
+    let _ = socket.set_linger(0);
+    let _ = socket.set_maxmsgsize(i64::try_from(max_request).unwrap_or(i64::MAX));
+    let endpoint = format!("tcp://{endpoint}");
+    while socket.bind(&endpoint).is_err() {
+        thread::sleep(retry);
+    }
+    info!("serving {what} on {endpoint}");
+    loop {
+        let request = match socket.recv_bytes(0) {
+            Ok(r) => r,
+            Err(e) => {
+                debug!("{what}: {e}");
+                thread::sleep(Duration::from_millis(100));
+                continue;
+            }
+        };
+        if let Err(e) = socket.send(answer(&request), 0) {
+            debug!("{what} reply: {e}");
+        }
+    }
+}
+
+/// Sends one request to `endpoint` on a fresh socket and waits up to `wait`
+/// for the reply; `None` if none comes.
+pub(crate) fn ask(
+    endpoint: SocketAddr,
+    request: Vec<u8>,
+    max_reply: usize,
+    wait: Duration,
+) -> Option<Vec<u8>> {
+    let socket = context().socket(zmq::REQ).ok()?;
+    socket.set_linger(0).ok()?;
+    socket
+        .set_maxmsgsize(i64::try_from(max_reply).unwrap_or(i64::MAX))
+        .ok()?;
+    socket.connect(&format!("tcp://{endpoint}")).ok()?;
+    socket.send(request, 0).ok()?;
+    let millis = wait.as_millis().min(i64::MAX as u128) as i64;
+    if socket.poll(zmq::POLLIN, millis).ok()? == 0 {
+        return None;
+    }
+    socket.recv_bytes(0).ok()
 }

@@ -15,16 +15,19 @@
 //!   loopback like everyone else's), networkzero programs still answer our
 //!   queries on 9997, and for Python's names we ask its beacon over the RPC.
 
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use log::{debug, info, warn};
+use log::{debug, warn};
 use serde_json::{json, Value};
 
 use crate::address::Address;
 use crate::discovery;
+use crate::transport_in_use as transport;
 
-const ENDPOINT: &str = "tcp://127.0.0.1:9998";
+/// Where Python's beacon RPC listens (tcp://127.0.0.1:9998).
+const ENDPOINT: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9998);
 
 /// How often a process that does not own the RPC port tries to take it over.
 const ELECTION_RETRY: Duration = Duration::from_secs(2);
@@ -40,35 +43,17 @@ pub(crate) fn serve_in_background() {
 }
 
 fn serve() {
-    let socket = match crate::messenger::context().socket(zmq::REP) {
-        Ok(s) => s,
-        Err(e) => return warn!("cannot serve Python networkzero's beacon RPC: {e}"),
-    };
-    let _ = socket.set_linger(0);
-    let _ = socket.set_maxmsgsize(64 * 1024);
-    while socket.bind(ENDPOINT).is_err() {
-        thread::sleep(ELECTION_RETRY);
-    }
-    info!("serving Python networkzero's beacon RPC on {ENDPOINT}");
-    loop {
-        let request = match socket.recv_bytes(0) {
-            Ok(r) => r,
-            Err(e) => {
-                debug!("beacon RPC: {e}");
-                thread::sleep(Duration::from_millis(100));
-                continue;
-            }
-        };
-        let reply = answer(&request);
-        debug!(
-            "beacon RPC {} -> {reply}",
-            String::from_utf8_lossy(&request)
-        );
-        let bytes = serde_json::to_vec(&reply).unwrap_or_else(|_| b"null".to_vec());
-        if let Err(e) = socket.send(bytes, 0) {
-            debug!("beacon RPC reply: {e}");
-        }
-    }
+    transport::serve_requests(
+        ENDPOINT,
+        "Python networkzero's beacon RPC",
+        64 * 1024,
+        ELECTION_RETRY,
+        |request| {
+            let reply = answer(request);
+            debug!("beacon RPC {} -> {reply}", String::from_utf8_lossy(request));
+            serde_json::to_vec(&reply).unwrap_or_else(|_| b"null".to_vec())
+        },
+    );
 }
 
 /// Does what a Python beacon would for one request. Anything malformed gets
@@ -131,16 +116,9 @@ pub(crate) fn answer(request: &[u8]) -> Value {
 
 /// Asks the Python beacon on this computer; `None` if it does not answer.
 pub(crate) fn ask(request: Value, wait: Duration) -> Option<Value> {
-    let socket = crate::messenger::context().socket(zmq::REQ).ok()?;
-    socket.set_linger(0).ok()?;
-    socket.set_maxmsgsize(1024 * 1024).ok()?;
-    socket.connect(ENDPOINT).ok()?;
-    socket.send(serde_json::to_vec(&request).ok()?, 0).ok()?;
-    let millis = wait.as_millis().min(i64::MAX as u128) as i64;
-    if socket.poll(zmq::POLLIN, millis).ok()? == 0 {
-        return None;
-    }
-    serde_json::from_slice(&socket.recv_bytes(0).ok()?).ok()
+    let request = serde_json::to_vec(&request).ok()?;
+    let reply = transport::ask(ENDPOINT, request, 1024 * 1024, wait)?;
+    serde_json::from_slice(&reply).ok()
 }
 
 /// Asks the Python beacon for `name`, for up to `wait`.
