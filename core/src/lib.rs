@@ -12,6 +12,7 @@
 //! - [`beacon`]: the discovery state machine tying those together.
 //! - [`payload`]: the message payload codec (JSON, or postcard between Rust peers).
 //! - [`zmtp`]: a ZMTP 3.x engine (greeting, NULL handshake, frames, socket roles).
+//! - [`node`]: a whole networkzero node over abstract sockets (services, clients, events).
 // Unit tests use std's test harness; every other build is no_std and never
 // links `alloc` (the thumbv6m-none-eabi build in .ci/run proves it).
 #![cfg_attr(not(test), no_std)]
@@ -24,6 +25,7 @@ pub mod auth;
 pub mod beacon;
 pub mod ext;
 mod json;
+pub mod node;
 pub mod payload;
 pub mod table;
 pub mod time;

@@ -30,6 +30,11 @@
 //! # Ok(()) }
 //! ```
 //!
+//! The node's logic (services, clients, events, discovery) is the sans-IO
+//! [`networkzero_core::node::Node`]; this crate's [`Node`] adds the stack's
+//! sockets and dereferences to it, so `serve`, `requester`, `reply`,
+//! `send`, `publish`, `close`, `poll_event` and the rest are the core's.
+//!
 //! # The drain contract
 //! After [`Node::poll`], drain [`Node::poll_event`] until `None`, act on the
 //! events (replies, news, requests are queued at once and sent on the next
@@ -84,16 +89,19 @@
 #![cfg_attr(not(test), no_std)]
 #![deny(missing_docs)]
 
-use core::mem;
-use core::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use core::net::SocketAddr;
+use core::ops::{Deref, DerefMut};
 
 use embedded_nal::nb;
 use embedded_nal::{TcpClientStack, TcpFullStack, UdpClientStack, UdpFullStack};
-use networkzero_core::advert::Name;
-use networkzero_core::beacon::{self, Beacon, Kind, MAX_INTERFACES, MAX_TRANSMIT};
-use networkzero_core::zmtp::{self, Connection, Role};
+use networkzero_core::beacon;
+use networkzero_core::node::{self as sansio, MAX_DATAGRAM};
 
 pub use networkzero_core::beacon::AdvertiseError;
+pub use networkzero_core::node::{
+    unmap, ClientId, Error, Event, Peer, RequestId, ServiceId, SlotUse, TcpAction, EVENT_QUEUE,
+    MAX_CLIENTS, MAX_SERVICES, MAX_TOPIC,
+};
 pub use networkzero_core::zmtp::SendError;
 pub use networkzero_core::{Duration, Instant};
 
@@ -103,14 +111,6 @@ pub trait Stack: UdpFullStack + TcpFullStack {}
 
 impl<T: UdpFullStack + TcpFullStack + ?Sized> Stack for T {}
 
-/// Services (served or published names) a node can hold.
-pub const MAX_SERVICES: usize = 4;
-/// Outgoing connections (requesters, subscribers) a node can hold.
-pub const MAX_CLIENTS: usize = 4;
-/// Longest news topic a subscriber keeps (longer ones are skipped).
-pub const MAX_TOPIC: usize = 64;
-/// Events (discovery, connections) queued before the oldest is dropped.
-pub const EVENT_QUEUE: usize = 8;
 /// Bytes read from a TCP socket at once per connection (kept until the
 /// ZMTP connection takes them).
 pub const INPUT_CHUNK: usize = 256;
@@ -118,14 +118,14 @@ pub const INPUT_CHUNK: usize = 256;
 /// abandoned and retried.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Wait before reconnecting a requester or subscriber (libzmq: 100 ms).
-const RECONNECT: Duration = Duration::from_millis(500);
 /// Wait before binding a service's listening socket again after a failure.
 const RELISTEN: Duration = Duration::from_secs(1);
 /// Datagrams read per UDP socket per poll, at most.
 const UDP_READS: usize = 16;
 /// Datagrams sent per poll, at most.
 const UDP_SENDS: usize = 64;
+/// Reads and feeds per TCP slot per poll, at most.
+const TCP_STEPS: usize = 16;
 
 /// Node settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -156,250 +156,48 @@ impl Default for Config {
     }
 }
 
-/// Why a node operation was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-#[non_exhaustive]
-pub enum Error {
-    /// A UDP socket could not be opened or bound (port taken? out of sockets?).
-    Bind,
-    /// Every TCP slot is in use; give the node more `SLOTS`.
-    NoFreeSocket,
-    /// The node already holds [`MAX_SERVICES`] services.
-    TooManyServices,
-    /// The node already holds [`MAX_CLIENTS`] requesters/subscribers.
-    TooManyClients,
-    /// The port is 0 or another service already listens on it.
-    BadPort,
-    /// The name cannot be advertised.
-    Advertise(AdvertiseError),
-    /// The name is longer than any advert can carry.
-    NameTooLong,
-    /// The topic prefix is longer than [`MAX_TOPIC`].
-    TopicTooLong,
-    /// The request was already answered, or its peer has gone.
-    StaleRequest,
-    /// The requester or subscriber does not exist (closed, or never opened).
-    UnknownClient,
-    /// Not connected yet: wait for [`Event::Connected`].
-    NotConnected,
-    /// The connection refused the message (see [`SendError`]).
-    Send(SendError),
-    /// The service is not a publisher, or the id is unknown.
-    NotAPublisher,
-}
-
-impl core::fmt::Display for Error {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match self {
-            Error::Bind => f.write_str(
-                "a UDP socket could not be opened or bound; check the ports in Config and the stack's socket count",
-            ),
-            Error::NoFreeSocket => {
-                f.write_str("every TCP slot is in use; give the Node more SLOTS")
-            }
-            Error::TooManyServices => {
-                f.write_str("this node already serves as many names as it can")
-            }
-            Error::TooManyClients => {
-                f.write_str("this node already has as many requesters and subscribers as it can")
-            }
-            Error::BadPort => f.write_str("the port is 0 or already served by this node"),
-            Error::Advertise(e) => e.fmt(f),
-            Error::NameTooLong => f.write_str("the name is too long for an advert"),
-            Error::TopicTooLong => f.write_str("the topic prefix is too long"),
-            Error::StaleRequest => {
-                f.write_str("that request was answered already or its sender left")
-            }
-            Error::UnknownClient => f.write_str("no such requester or subscriber (closed?)"),
-            Error::NotConnected => f.write_str("not connected yet; wait for Event::Connected"),
-            Error::Send(e) => f.write_str(e.as_str()),
-            Error::NotAPublisher => f.write_str("that service does not publish news"),
-        }
-    }
-}
-
-/// One service this node serves (see [`Node::serve`], [`Node::publish_on`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct ServiceId(u8);
-
-/// One outgoing connection (see [`Node::requester`], [`Node::subscriber`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct ClientId(u8);
-
-/// One received request, to answer with [`Node::reply`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct RequestId {
-    slot: u8,
-    generation: u16,
-    service: ServiceId,
-}
-
-impl RequestId {
-    /// The service the request came to.
-    pub fn service(&self) -> ServiceId {
-        self.service
-    }
-}
-
-/// Whom to connect to: a name (discovered first) or an address.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Peer<'s> {
-    /// A name some node advertises.
-    Name(&'s str),
-    /// A known `ip:port`.
-    Address(SocketAddr),
-}
-
-impl<'s> From<&'s str> for Peer<'s> {
-    fn from(name: &'s str) -> Self {
-        Peer::Name(name)
-    }
-}
-
-impl From<SocketAddr> for Peer<'_> {
-    fn from(address: SocketAddr) -> Self {
-        Peer::Address(address)
-    }
-}
-
-/// What happened, from [`Node::poll_event`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Event<'n> {
-    /// A name was heard for the first time, or at a new address.
-    Discovered {
-        /// The name.
-        name: Name,
-        /// Where it is served.
-        address: SocketAddr,
-    },
-    /// A name lapsed or said goodbye.
-    Lost {
-        /// The name.
-        name: Name,
-        /// Its last address.
-        address: SocketAddr,
-    },
-    /// A requester or subscriber finished its handshake.
-    Connected {
-        /// Which one.
-        client: ClientId,
-    },
-    /// A requester or subscriber lost its connection. It reconnects by
-    /// itself (a request in flight is lost: send it again after
-    /// [`Event::Connected`]); [`Node::close`] it to stop.
-    Disconnected {
-        /// Which one.
-        client: ClientId,
-    },
-    /// A message to a served name; answer it with [`Node::reply`].
-    Request {
-        /// Pass to [`Node::reply`].
-        request: RequestId,
-        /// The message as sent (JSON text from networkzero peers).
-        data: &'n [u8],
-        /// More parts of the same message follow (not from networkzero peers).
-        more: bool,
-    },
-    /// The answer to a [`Node::send`] from a requester.
-    Reply {
-        /// Which requester.
-        client: ClientId,
-        /// The reply as sent.
-        data: &'n [u8],
-        /// More parts follow.
-        more: bool,
-    },
-    /// A news item for a subscriber.
-    News {
-        /// Which subscriber.
-        client: ClientId,
-        /// The topic.
-        topic: &'n [u8],
-        /// The data (JSON text from networkzero peers; `null` if none was sent).
-        data: &'n [u8],
-    },
-}
-
-/// The events the node queues itself (the rest borrow from connections).
-#[derive(Debug, Clone)]
-enum Queued {
-    Discovered(Name, SocketAddr),
-    Lost(Name, SocketAddr),
-    Connected(ClientId),
-    Disconnected(ClientId),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Owner {
-    Free,
-    Service(u8),
-    Client(u8),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Ready {
-    No,
-    /// A message part waits in the connection.
-    InConn,
-    /// A single-part news item: its topic is in `Slot::topic`.
-    TopicOnly,
-}
-
-struct Slot<T, const BUF: usize> {
+/// The stack's side of one TCP slot.
+struct Slot<T> {
     /// The connected (or connecting) TCP socket.
     socket: Option<T>,
-    owner: Owner,
-    conn: Option<Connection<[u8; BUF], [u8; BUF]>>,
-    generation: u16,
-    /// Client: `connect` said `WouldBlock`; ask again (to this address)
-    /// until the deadline.
+    /// `connect` said `WouldBlock`: ask again (to this address) until the
+    /// deadline.
     connecting: Option<(Instant, SocketAddr)>,
-    handshake_seen: bool,
-    ready: Ready,
-    /// Input waits that the connection will not take until we send (REP).
-    stalled: bool,
     /// The peer closed its side (receive gave `Ok(0)` or an error).
     eof: bool,
-    /// SUB: 0 before a topic, 1 after it, 2 skipping extra parts.
-    sub_part: u8,
-    topic: heapless::Vec<u8, MAX_TOPIC>,
     /// Bytes read from the socket the connection has not taken yet.
     input: [u8; INPUT_CHUNK],
     in_start: usize,
     in_end: usize,
 }
 
-struct Service<T> {
-    port: u16,
-    role: Role,
-    listener: Option<T>,
+impl<T> Slot<T> {
+    fn new() -> Self {
+        Slot {
+            socket: None,
+            connecting: None,
+            eof: false,
+            input: [0; INPUT_CHUNK],
+            in_start: 0,
+            in_end: 0,
+        }
+    }
+
+    /// Forgets the stream state; returns the socket to close.
+    fn reset(&mut self) -> Option<T> {
+        self.connecting = None;
+        self.eof = false;
+        self.in_start = 0;
+        self.in_end = 0;
+        self.socket.take()
+    }
+}
+
+/// A service's listening socket.
+struct Listener<T> {
+    socket: Option<T>,
     /// Do not try to listen again before this.
     retry_at: Instant,
-}
-
-// No heap to box the name into; a client is one of four, stored once.
-#[allow(clippy::large_enum_variant)]
-#[derive(Debug, Clone)]
-enum Target {
-    Name(Name),
-    Address(SocketAddr),
-}
-
-#[derive(Debug, Clone)]
-struct Client {
-    target: Target,
-    role: Role,
-    slot: Option<usize>,
-    prefix: heapless::Vec<u8, MAX_TOPIC>,
-    /// Do not (re)connect before this.
-    retry_at: Instant,
-    /// The handshake finished on the current connection.
-    connected: bool,
 }
 
 /// A networkzero node on an embedded-nal stack `S`: `SLOTS` TCP connections
@@ -409,78 +207,32 @@ struct Client {
 ///
 /// It holds the stack's sockets (3 UDP, one listening TCP socket per
 /// service, up to `SLOTS` connected TCP sockets); pass the same stack to
-/// every call that takes one. [`Node::close_all`] gives them back.
+/// every call that takes one. [`Node::close_all`] gives them back. It
+/// dereferences to the sans-IO [`sansio::Node`], which holds every
+/// operation that needs no socket.
 pub struct Node<S: Stack, const SLOTS: usize, const BUF: usize = 1024, const ADVERTS: usize = 16> {
-    beacon: Beacon<ADVERTS, MAX_SERVICES>,
+    node: sansio::Node<SLOTS, BUF, ADVERTS>,
     config: Config,
     /// Beacon port, extension port, query port.
     udp: [Option<S::UdpSocket>; 3],
-    slots: [Slot<S::TcpSocket, BUF>; SLOTS],
-    services: [Option<Service<S::TcpSocket>>; MAX_SERVICES],
-    clients: [Option<Client>; MAX_CLIENTS],
-    queue: heapless::Deque<Queued, EVENT_QUEUE>,
-    next_slot: usize,
+    slots: [Slot<S::TcpSocket>; SLOTS],
+    listeners: [Listener<S::TcpSocket>; MAX_SERVICES],
 }
 
-/// An IPv4-mapped IPv6 address (`::ffff:a.b.c.d`, as dual-stack sockets
-/// report IPv4 peers) as plain IPv4; other addresses unchanged.
-pub fn unmap(address: SocketAddr) -> SocketAddr {
-    match address {
-        SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
-            Some(v4) => SocketAddr::V4(SocketAddrV4::new(v4, v6.port())),
-            None => address,
-        },
-        v4 => v4,
+impl<S: Stack, const SLOTS: usize, const BUF: usize, const ADVERTS: usize> Deref
+    for Node<S, SLOTS, BUF, ADVERTS>
+{
+    type Target = sansio::Node<SLOTS, BUF, ADVERTS>;
+    fn deref(&self) -> &Self::Target {
+        &self.node
     }
 }
 
-impl<T, const BUF: usize> Slot<T, BUF> {
-    fn new() -> Self {
-        Slot {
-            socket: None,
-            owner: Owner::Free,
-            conn: None,
-            generation: 0,
-            connecting: None,
-            handshake_seen: false,
-            ready: Ready::No,
-            stalled: false,
-            eof: false,
-            sub_part: 0,
-            topic: heapless::Vec::new(),
-            input: [0; INPUT_CHUNK],
-            in_start: 0,
-            in_end: 0,
-        }
-    }
-
-    /// Starts a ZMTP connection on a socket that has just connected.
-    #[inline(never)]
-    fn start(&mut self, config: zmtp::Config, t: Instant) {
-        self.conn = Connection::new(config, [0; BUF], [0; BUF], t).ok();
-        self.generation = self.generation.wrapping_add(1);
-        self.connecting = None;
-        self.handshake_seen = false;
-        self.ready = Ready::No;
-        self.stalled = false;
-        self.eof = false;
-        self.sub_part = 0;
-        self.topic.clear();
-        self.in_start = 0;
-        self.in_end = 0;
-    }
-
-    /// Forgets the connection; returns the socket to close.
-    fn reset(&mut self) -> Option<T> {
-        self.conn = None;
-        self.connecting = None;
-        self.ready = Ready::No;
-        self.stalled = false;
-        self.eof = false;
-        self.sub_part = 0;
-        self.in_start = 0;
-        self.in_end = 0;
-        self.socket.take()
+impl<S: Stack, const SLOTS: usize, const BUF: usize, const ADVERTS: usize> DerefMut
+    for Node<S, SLOTS, BUF, ADVERTS>
+{
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.node
     }
 }
 
@@ -527,14 +279,14 @@ impl<S: Stack, const SLOTS: usize, const BUF: usize, const ADVERTS: usize>
             }
         }
         Ok(Node {
-            beacon: Beacon::new(config.beacon),
+            node: sansio::Node::new(config.beacon),
             config,
             udp,
             slots: core::array::from_fn(|_| Slot::new()),
-            services: core::array::from_fn(|_| None),
-            clients: core::array::from_fn(|_| None),
-            queue: heapless::Deque::new(),
-            next_slot: 0,
+            listeners: core::array::from_fn(|_| Listener {
+                socket: None,
+                retry_at: Instant::ZERO,
+            }),
         })
     }
 
@@ -544,8 +296,8 @@ impl<S: Stack, const SLOTS: usize, const BUF: usize, const ADVERTS: usize>
         for s in self.udp.iter_mut().filter_map(Option::take) {
             let _ = UdpClientStack::close(stack, s);
         }
-        for service in self.services.iter_mut().flatten() {
-            close_tcp(stack, service.listener.take());
+        for listener in &mut self.listeners {
+            close_tcp(stack, listener.socket.take());
         }
         for slot in &mut self.slots {
             close_tcp(stack, slot.reset());
@@ -557,347 +309,26 @@ impl<S: Stack, const SLOTS: usize, const BUF: usize, const ADVERTS: usize>
         &self.config
     }
 
-    // ---- interfaces ------------------------------------------------------
-
-    /// Tells the node its IPv4 address and prefix length (24 for
-    /// 255.255.255.0), e.g. from the stack's DHCP. Adverts then carry this
-    /// address and go to the subnet's directed broadcast and
-    /// 255.255.255.255. Call again whenever it changes.
-    pub fn set_interface(&mut self, ip: Ipv4Addr, prefix_len: u8, now: Instant) {
-        self.set_interfaces(&[beacon::Interface { ip, prefix_len }], now);
-    }
-
-    /// Like [`Self::set_interface`] for several interfaces, main one first
-    /// (at most [`MAX_INTERFACES`]); an empty list forgets them.
-    pub fn set_interfaces(&mut self, interfaces: &[beacon::Interface], now: Instant) {
-        let list = interfaces.get(..interfaces.len().min(MAX_INTERFACES));
-        let list = list.unwrap_or(&[]);
-        if self.beacon.interfaces() == list {
-            return;
-        }
-        self.beacon.set_interfaces(list, now);
-        // Names advertised before the interface had an address were recorded
-        // at 127.0.0.1: advertise them again to record the real one.
-        let mut own: heapless::Vec<(Name, SocketAddr), MAX_SERVICES> = heapless::Vec::new();
-        for (name, at) in self.beacon.advertised() {
-            let mut n = Name::new();
-            if n.push_str(name).is_ok() {
-                let _ = own.push((n, SocketAddr::V4(at)));
-            }
-        }
-        for (name, at) in own {
-            let _ = self.beacon.advertise(&name, at, now);
-        }
-    }
-
-    // ---- discovery -------------------------------------------------------
-
-    /// Advertises `name` at `port` on every interface (each advert carries
-    /// the address of the interface it goes out of). Returns the address
-    /// on the main interface (`127.0.0.1:port` before the node has one).
-    pub fn advertise(&mut self, name: &str, port: u16, now: Instant) -> Result<SocketAddr, Error> {
-        let at = SocketAddr::from((Ipv4Addr::UNSPECIFIED, port));
-        self.beacon
-            .advertise(name, at, now)
-            .map_err(Error::Advertise)
-    }
-
-    /// Stops advertising `name` (peers are told at once). Returns whether it was.
-    pub fn unadvertise(&mut self, name: &str, now: Instant) -> bool {
-        self.beacon.unadvertise(name, now)
-    }
-
-    /// Asks the LAN for `name` now; the answer comes as [`Event::Discovered`]
-    /// and fills [`Self::lookup`].
-    pub fn discover(&mut self, name: &str, now: Instant) {
-        self.beacon.query(Some(name), now);
-    }
-
-    /// Asks the LAN for every name.
-    pub fn discover_all(&mut self, now: Instant) {
-        self.beacon.query(None, now);
-    }
-
-    /// Where `name` is served, if known and live.
-    pub fn lookup(&self, name: &str, now: Instant) -> Option<SocketAddr> {
-        self.beacon.lookup(name, now)
-    }
-
-    /// Every live name this node knows, with its address.
-    pub fn adverts(&self, now: Instant) -> impl Iterator<Item = (&str, SocketAddr)> + '_ {
-        self.beacon
-            .adverts(now)
-            .map(|e| (e.name.as_str(), e.address))
-    }
-
-    /// The discovery state machine, for anything not wrapped here.
-    pub fn beacon(&self) -> &Beacon<ADVERTS, MAX_SERVICES> {
-        &self.beacon
-    }
-
-    // ---- services --------------------------------------------------------
-
-    /// Serves requests at TCP `port` with up to `peers` peers at once (each
-    /// takes one of the `SLOTS` slots; more wait in the stack's listen
-    /// backlog) and advertises `name` there. The listening socket is opened
-    /// on the next poll. Requests arrive as [`Event::Request`].
-    pub fn serve(
-        &mut self,
-        name: &str,
-        port: u16,
-        peers: usize,
-        now: Instant,
-    ) -> Result<ServiceId, Error> {
-        self.add_service(name, port, peers, Role::Rep, now)
-    }
-
-    /// Publishes news at TCP `port` for up to `peers` subscribers at once and
-    /// advertises `name` there; send with [`Self::publish`].
-    pub fn publish_on(
-        &mut self,
-        name: &str,
-        port: u16,
-        peers: usize,
-        now: Instant,
-    ) -> Result<ServiceId, Error> {
-        self.add_service(name, port, peers, Role::Pub, now)
-    }
-
-    fn add_service(
-        &mut self,
-        name: &str,
-        port: u16,
-        peers: usize,
-        role: Role,
-        now: Instant,
-    ) -> Result<ServiceId, Error> {
-        if port == 0 || self.services.iter().flatten().any(|s| s.port == port) {
-            return Err(Error::BadPort);
-        }
-        let index = self
-            .services
-            .iter()
-            .position(Option::is_none)
-            .ok_or(Error::TooManyServices)?;
-        let free = self.slots.iter().filter(|s| s.owner == Owner::Free).count();
-        if free < peers.max(1) {
-            return Err(Error::NoFreeSocket);
-        }
-        self.advertise(name, port, now)?;
-        let id = index as u8;
-        for slot in self
-            .slots
-            .iter_mut()
-            .filter(|s| s.owner == Owner::Free)
-            .take(peers.max(1))
-        {
-            slot.owner = Owner::Service(id);
-        }
-        if let Some(s) = self.services.get_mut(index) {
-            *s = Some(Service {
-                port,
-                role,
-                listener: None,
-                retry_at: now,
-            });
-        }
-        Ok(ServiceId(id))
-    }
-
-    /// Answers a request with one message part.
-    pub fn reply(&mut self, request: RequestId, data: &[u8]) -> Result<(), Error> {
-        let slot = self
-            .slots
-            .get_mut(usize::from(request.slot))
-            .filter(|s| {
-                s.generation == request.generation && s.owner == Owner::Service(request.service.0)
-            })
-            .ok_or(Error::StaleRequest)?;
-        let conn = slot.conn.as_mut().ok_or(Error::StaleRequest)?;
-        if !conn.can_send() {
-            return Err(Error::StaleRequest);
-        }
-        conn.send(&[data]).map_err(Error::Send)?;
-        slot.stalled = false;
-        Ok(())
-    }
-
-    /// Publishes `data` under `topic` to every subscriber whose prefix
-    /// matches; returns how many it was queued for. Subscribers whose
-    /// output is full miss it (as ZeroMQ PUB drops at its high-water mark).
-    pub fn publish(
-        &mut self,
-        service: ServiceId,
-        topic: &[u8],
-        data: &[u8],
-    ) -> Result<usize, Error> {
-        match self.services.get(usize::from(service.0)) {
-            Some(Some(s)) if s.role == Role::Pub => {}
-            _ => return Err(Error::NotAPublisher),
-        }
-        let mut queued = 0;
-        for slot in &mut self.slots {
-            if slot.owner != Owner::Service(service.0) {
-                continue;
-            }
-            if let Some(conn) = slot.conn.as_mut().filter(|c| c.is_established()) {
-                if let Ok(zmtp::Sent::Queued) = conn.send(&[topic, data]) {
-                    queued += 1;
-                }
-            }
-        }
-        Ok(queued)
-    }
-
-    /// Subscribers (or requesters) connected to a service now.
-    pub fn peers(&self, service: ServiceId) -> usize {
-        self.slots
-            .iter()
-            .filter(|s| s.owner == Owner::Service(service.0))
-            .filter(|s| s.conn.as_ref().is_some_and(|c| c.is_established()))
-            .count()
-    }
-
-    // ---- clients ---------------------------------------------------------
-
-    /// Opens a requester to `peer` (a name is discovered first). Once
-    /// [`Event::Connected`], [`Self::send`] a message; the answer comes as
-    /// [`Event::Reply`].
-    pub fn requester<'s>(
-        &mut self,
-        peer: impl Into<Peer<'s>>,
-        now: Instant,
-    ) -> Result<ClientId, Error> {
-        self.add_client(peer.into(), Role::Req, b"", now)
-    }
-
-    /// Subscribes to news at `peer` on topics starting with `prefix` (`b""`
-    /// for all); items come as [`Event::News`].
-    pub fn subscriber<'s>(
-        &mut self,
-        peer: impl Into<Peer<'s>>,
-        prefix: &[u8],
-        now: Instant,
-    ) -> Result<ClientId, Error> {
-        self.add_client(peer.into(), Role::Sub, prefix, now)
-    }
-
-    fn add_client(
-        &mut self,
-        peer: Peer<'_>,
-        role: Role,
-        prefix: &[u8],
-        now: Instant,
-    ) -> Result<ClientId, Error> {
-        let index = self
-            .clients
-            .iter()
-            .position(Option::is_none)
-            .ok_or(Error::TooManyClients)?;
-        let target = match peer {
-            Peer::Address(a) => Target::Address(a),
-            Peer::Name(n) => {
-                let mut name = Name::new();
-                name.push_str(n).map_err(|_| Error::NameTooLong)?;
-                if self.beacon.lookup(n, now).is_none() {
-                    self.beacon.query(Some(n), now);
-                }
-                Target::Name(name)
-            }
-        };
-        let prefix = heapless::Vec::from_slice(prefix).map_err(|_| Error::TopicTooLong)?;
-        if let Some(c) = self.clients.get_mut(index) {
-            *c = Some(Client {
-                target,
-                role,
-                slot: None,
-                prefix,
-                retry_at: now,
-                connected: false,
-            });
-        }
-        Ok(ClientId(index as u8))
-    }
-
-    /// Sends a message from a requester (one at a time: wait for its reply).
-    pub fn send(&mut self, client: ClientId, data: &[u8]) -> Result<(), Error> {
-        let c = self
-            .clients
-            .get(usize::from(client.0))
-            .and_then(Option::as_ref)
-            .ok_or(Error::UnknownClient)?;
-        let slot = c
-            .slot
-            .and_then(|i| self.slots.get_mut(i))
-            .ok_or(Error::NotConnected)?;
-        let conn = slot
-            .conn
-            .as_mut()
-            .filter(|c| c.is_established())
-            .ok_or(Error::NotConnected)?;
-        conn.send(&[data]).map_err(Error::Send)?;
-        slot.stalled = false;
-        Ok(())
-    }
-
-    /// Whether a requester or subscriber has finished its handshake.
-    pub fn is_connected(&self, client: ClientId) -> bool {
-        self.clients
-            .get(usize::from(client.0))
-            .and_then(Option::as_ref)
-            .and_then(|c| c.slot)
-            .and_then(|i| self.slots.get(i))
-            .and_then(|s| s.conn.as_ref())
-            .is_some_and(|c| c.is_established())
-    }
-
-    /// Closes a requester or subscriber (its socket is closed on the next
-    /// poll). Returns whether it existed.
-    pub fn close(&mut self, client: ClientId) -> bool {
-        let Some(c) = self
-            .clients
-            .get_mut(usize::from(client.0))
-            .and_then(Option::take)
-        else {
-            return false;
-        };
-        if let Some(slot) = c.slot.and_then(|i| self.slots.get_mut(i)) {
-            slot.owner = Owner::Free;
-            slot.conn = None;
-            slot.ready = Ready::No;
-        }
-        true
-    }
-
     // ---- driving ---------------------------------------------------------
 
     /// Moves datagrams and bytes between the stack and the node: reads
-    /// every UDP socket, runs the beacon, sends its datagrams, opens
-    /// listening sockets and accepts, connects clients, and drives each TCP
-    /// connection (bytes in, timers, bytes out). Then drain
-    /// [`Self::poll_event`].
+    /// every UDP socket, opens listening sockets and accepts, drives each
+    /// TCP connection (bytes in), runs the timers, sends datagrams and
+    /// bytes, then closes and connects sockets as the node asks. Then drain
+    /// `poll_event`.
     #[inline(never)]
     pub fn poll(&mut self, stack: &mut S, now: Instant) {
         self.udp_input(stack, now);
-        if self.beacon.poll_timeout().is_some_and(|d| d <= now) {
-            self.beacon.handle_timeout(now);
-        }
-        self.udp_output(stack, now);
-        while let Some(event) = self.beacon.poll_event() {
-            match event {
-                beacon::Event::Appeared { name, address } => {
-                    self.push(Queued::Discovered(name, address))
-                }
-                beacon::Event::Moved { name, to, .. } => self.push(Queued::Discovered(name, to)),
-                beacon::Event::Expired { name, address } => self.push(Queued::Lost(name, address)),
-                _ => {}
-            }
-        }
         self.listen_and_accept(stack, now);
-        self.connect_clients(stack, now);
         for i in 0..SLOTS {
-            self.drive_slot(i, stack, now);
+            self.slot_input(i, stack, now);
         }
+        self.node.handle_timeout(now);
+        self.udp_output(stack, now);
+        for i in 0..SLOTS {
+            self.slot_output(i, stack);
+        }
+        self.tcp_actions(stack, now);
     }
 
     /// When to call [`Self::poll`] next at the latest: `now` if work is
@@ -907,121 +338,36 @@ impl<S: Stack, const SLOTS: usize, const BUF: usize, const ADVERTS: usize>
     pub fn poll_at(&self, now: Instant) -> Instant {
         let mut at = now + self.config.poll_interval;
         let mut earliest = |x: Instant| at = at.min(x.max(now));
-        if let Some(b) = self.beacon.poll_timeout() {
-            earliest(b);
+        if let Some(d) = self.node.poll_timeout(now) {
+            earliest(d);
         }
-        if !self.queue.is_empty() {
-            earliest(now);
-        }
-        for client in self.clients.iter().flatten() {
-            let resolvable = match &client.target {
-                Target::Address(_) => true,
-                Target::Name(n) => self.beacon.lookup(n, now).is_some(),
-            };
-            if client.slot.is_none() && resolvable {
-                earliest(client.retry_at);
+        for (service, _) in self.node.services() {
+            if let Some(l) = self.listeners.get(service.index()) {
+                if l.socket.is_none() {
+                    earliest(l.retry_at);
+                }
             }
         }
-        for service in self.services.iter().flatten() {
-            if service.listener.is_none() {
-                earliest(service.retry_at);
-            }
-        }
-        for slot in &self.slots {
-            if let Some(conn) = &slot.conn {
-                if let Some(d) = conn.poll_timeout() {
-                    earliest(d);
-                }
-                let staged = slot.in_start < slot.in_end && !slot.stalled;
-                if (staged && slot.ready == Ready::No) || conn.has_output() || conn.is_closed() {
-                    earliest(now);
-                }
-            } else if slot.owner == Owner::Free && slot.socket.is_some() {
-                earliest(now); // a socket to close
+        for (i, slot) in self.slots.iter().enumerate() {
+            let staged = slot.in_start < slot.in_end && self.node.wants_input(i);
+            if staged || !self.node.tcp_output(i).is_empty() {
+                earliest(now);
             }
         }
         at
     }
 
-    /// The next event; `None` when drained (see the crate docs).
-    #[must_use]
-    #[inline(never)]
-    pub fn poll_event(&mut self) -> Option<Event<'_>> {
-        if let Some(q) = self.queue.pop_front() {
-            return Some(match q {
-                Queued::Discovered(name, address) => Event::Discovered { name, address },
-                Queued::Lost(name, address) => Event::Lost { name, address },
-                Queued::Connected(client) => Event::Connected { client },
-                Queued::Disconnected(client) => Event::Disconnected { client },
-            });
-        }
-        let start = self.next_slot;
-        let i = (0..SLOTS)
-            .map(|k| (start + k) % SLOTS)
-            .find(|&i| self.slots.get(i).is_some_and(|s| s.ready != Ready::No))?;
-        self.next_slot = (i + 1) % SLOTS;
-        let slot = self.slots.get_mut(i)?;
-        let ready = mem::replace(&mut slot.ready, Ready::No);
-        let generation = slot.generation;
-        let owner = slot.owner;
-        if ready == Ready::TopicOnly {
-            let Owner::Client(c) = owner else { return None };
-            return Some(Event::News {
-                client: ClientId(c),
-                topic: &slot.topic,
-                data: b"null",
-            });
-        }
-        let conn = slot.conn.as_mut()?;
-        let role = conn.role();
-        let zmtp::Event::Message(part) = conn.poll_event()? else {
-            return None;
-        };
-        match (owner, role) {
-            (Owner::Service(s), _) => Some(Event::Request {
-                request: RequestId {
-                    slot: i as u8,
-                    generation,
-                    service: ServiceId(s),
-                },
-                data: part.data,
-                more: part.more,
-            }),
-            (Owner::Client(c), Role::Sub) => {
-                slot.sub_part = if part.more { 2 } else { 0 };
-                Some(Event::News {
-                    client: ClientId(c),
-                    topic: &slot.topic,
-                    data: part.data,
-                })
-            }
-            (Owner::Client(c), _) => Some(Event::Reply {
-                client: ClientId(c),
-                data: part.data,
-                more: part.more,
-            }),
-            (Owner::Free, _) => None,
-        }
-    }
-
     // ---- internals -------------------------------------------------------
 
-    fn push(&mut self, q: Queued) {
-        if self.queue.is_full() {
-            self.queue.pop_front();
-        }
-        let _ = self.queue.push_back(q);
-    }
-
     fn udp_input(&mut self, stack: &mut S, t: Instant) {
-        let mut buf = [0u8; MAX_TRANSMIT];
+        let mut buf = [0u8; MAX_DATAGRAM];
         for socket in self.udp.iter_mut().flatten() {
             for _ in 0..UDP_READS {
                 match UdpClientStack::receive(stack, socket, &mut buf) {
                     Ok((n, source)) => {
                         if let Some(datagram) = buf.get(..n) {
                             // Malformed datagrams are dropped by the beacon.
-                            let _ = self.beacon.handle_datagram(datagram, unmap(source), t);
+                            let _ = self.node.handle_datagram(datagram, source, t);
                         }
                     }
                     Err(_) => break, // WouldBlock, or an error: try next poll
@@ -1031,20 +377,16 @@ impl<S: Stack, const SLOTS: usize, const BUF: usize, const ADVERTS: usize>
     }
 
     fn udp_output(&mut self, stack: &mut S, t: Instant) {
-        let mut buf = [0u8; MAX_TRANSMIT];
+        let mut buf = [0u8; MAX_DATAGRAM];
         for _ in 0..UDP_SENDS {
-            let Some(tx) = self.beacon.poll_transmit(t, &mut buf) else {
+            let Some(tx) = self.node.poll_transmit(t, &mut buf) else {
                 break;
             };
             if tx.destination.ip().is_loopback() && !self.config.loopback {
                 continue; // only this host would hear it, and it has no loopback
             }
-            let index = match tx.kind {
-                Kind::Advert => 0,
-                Kind::Query => 2,
-                _ => 1,
-            };
-            let (Some(Some(socket)), Some(data)) = (self.udp.get_mut(index), buf.get(..tx.len))
+            let (Some(Some(socket)), Some(data)) =
+                (self.udp.get_mut(tx.socket.index()), buf.get(..tx.len))
             else {
                 continue;
             };
@@ -1059,14 +401,20 @@ impl<S: Stack, const SLOTS: usize, const BUF: usize, const ADVERTS: usize>
     }
 
     fn listen_and_accept(&mut self, stack: &mut S, t: Instant) {
-        for (si, service) in self.services.iter_mut().enumerate() {
-            let Some(service) = service else { continue };
-            if service.listener.is_none() {
-                if t < service.retry_at {
+        let mut services = [None; MAX_SERVICES];
+        for (out, s) in services.iter_mut().zip(self.node.services()) {
+            *out = Some(s);
+        }
+        for (service, port) in services.into_iter().flatten() {
+            let Some(listener) = self.listeners.get_mut(service.index()) else {
+                continue;
+            };
+            if listener.socket.is_none() {
+                if t < listener.retry_at {
                     continue;
                 }
-                service.listener = TcpClientStack::socket(stack).ok().and_then(|mut s| {
-                    let ok = TcpFullStack::bind(stack, &mut s, service.port).is_ok()
+                listener.socket = TcpClientStack::socket(stack).ok().and_then(|mut s| {
+                    let ok = TcpFullStack::bind(stack, &mut s, port).is_ok()
                         && TcpFullStack::listen(stack, &mut s).is_ok();
                     if ok {
                         Some(s)
@@ -1075,30 +423,31 @@ impl<S: Stack, const SLOTS: usize, const BUF: usize, const ADVERTS: usize>
                         None
                     }
                 });
-                if service.listener.is_none() {
-                    service.retry_at = t + RELISTEN;
+                if listener.socket.is_none() {
+                    listener.retry_at = t + RELISTEN;
                     continue;
                 }
             }
-            let mut config = zmtp::Config::new(service.role);
-            config.as_server = true;
-            for slot in &mut self.slots {
-                if slot.owner != Owner::Service(si as u8) || slot.socket.is_some() {
+            for (i, slot) in self.slots.iter_mut().enumerate() {
+                let mine = matches!(self.node.slot_use(i),
+                    Some(SlotUse::Service { service: s, .. }) if s == service);
+                if !mine || slot.socket.is_some() {
                     continue;
                 }
-                let Some(listener) = service.listener.as_mut() else {
+                let Some(socket) = listener.socket.as_mut() else {
                     break;
                 };
-                match TcpFullStack::accept(stack, listener) {
+                match TcpFullStack::accept(stack, socket) {
                     Ok((socket, _peer)) => {
+                        slot.reset();
                         slot.socket = Some(socket);
-                        slot.start(config.clone(), t);
+                        self.node.handle_tcp_connected(i, t);
                     }
                     Err(nb::Error::WouldBlock) => break,
                     Err(nb::Error::Other(_)) => {
                         // The listener failed: open a new one later.
-                        close_tcp(stack, service.listener.take());
-                        service.retry_at = t + RELISTEN;
+                        close_tcp(stack, listener.socket.take());
+                        listener.retry_at = t + RELISTEN;
                         break;
                     }
                 }
@@ -1106,179 +455,59 @@ impl<S: Stack, const SLOTS: usize, const BUF: usize, const ADVERTS: usize>
         }
     }
 
-    fn connect_clients(&mut self, stack: &mut S, t: Instant) {
-        for ci in 0..MAX_CLIENTS {
-            let Some(Some(client)) = self.clients.get(ci) else {
-                continue;
-            };
-            if client.slot.is_some() || t < client.retry_at {
-                continue;
-            }
-            let remote = match &client.target {
-                Target::Address(a) => Some(*a),
-                Target::Name(n) => self.beacon.lookup(n, t),
-            };
-            let Some(remote) = remote else { continue };
-            let role = client.role;
-            let Some(si) = self
-                .slots
-                .iter()
-                .position(|s| s.owner == Owner::Free && s.socket.is_none())
-            else {
-                continue;
-            };
-            let Ok(mut socket) = TcpClientStack::socket(stack) else {
-                self.client_lost(ci as u8, t);
-                continue;
-            };
-            let outcome = TcpClientStack::connect(stack, &mut socket, remote);
-            let Some(slot) = self.slots.get_mut(si) else {
-                continue;
-            };
-            match outcome {
-                Ok(()) => {
-                    slot.owner = Owner::Client(ci as u8);
-                    slot.socket = Some(socket);
-                    self.start_client(si, role, t);
-                }
-                Err(nb::Error::WouldBlock) => {
-                    slot.owner = Owner::Client(ci as u8);
-                    slot.socket = Some(socket);
-                    slot.conn = None;
-                    slot.connecting = Some((t + CONNECT_TIMEOUT, remote));
-                }
-                Err(nb::Error::Other(_)) => {
-                    close_tcp(stack, Some(socket));
-                    self.client_lost(ci as u8, t);
-                    continue;
-                }
-            }
-            if let Some(Some(client)) = self.clients.get_mut(ci) {
-                client.slot = Some(si);
-            }
+    /// Drops a slot's socket after it failed or could not connect.
+    fn drop_slot(&mut self, i: usize, stack: &mut S, t: Instant) {
+        if let Some(slot) = self.slots.get_mut(i) {
+            close_tcp(stack, slot.reset());
         }
+        self.node.handle_tcp_closed(i, t);
     }
 
-    fn start_client(&mut self, si: usize, role: Role, t: Instant) {
-        let Some(slot) = self.slots.get_mut(si) else {
-            return;
-        };
-        slot.start(zmtp::Config::new(role), t);
-        if let (Some(conn), Owner::Client(c)) = (slot.conn.as_mut(), slot.owner) {
-            if role == Role::Sub {
-                if let Some(Some(client)) = self.clients.get(usize::from(c)) {
-                    let _ = conn.subscribe(&client.prefix);
-                }
-            }
-        }
-    }
-
-    /// Socket lifecycle, then bytes in, timers, bytes out for one slot.
+    /// A pending connect, then bytes in, for one slot.
     #[inline(never)]
-    fn drive_slot(&mut self, i: usize, stack: &mut S, t: Instant) {
+    fn slot_input(&mut self, i: usize, stack: &mut S, t: Instant) {
         let Some(slot) = self.slots.get_mut(i) else {
             return;
         };
-        if slot.owner == Owner::Free {
-            // A closed client's socket.
-            close_tcp(stack, slot.reset());
-            return;
-        }
-        if let (Some((deadline, remote)), Some(socket), Owner::Client(c)) =
-            (slot.connecting, slot.socket.as_mut(), slot.owner)
-        {
+        if let (Some((deadline, remote)), Some(socket)) = (slot.connecting, slot.socket.as_mut()) {
             match TcpClientStack::connect(stack, socket, remote) {
                 Ok(()) => {
-                    let role = self
-                        .clients
-                        .get(usize::from(c))
-                        .and_then(Option::as_ref)
-                        .map_or(Role::Req, |cl| cl.role);
-                    self.start_client(i, role, t);
+                    slot.connecting = None;
+                    self.node.handle_tcp_connected(i, t);
                 }
                 Err(nb::Error::WouldBlock) if t < deadline => return,
-                Err(_) => {
-                    self.drop_slot(i, stack, t);
-                    return;
-                }
+                Err(_) => return self.drop_slot(i, stack, t),
             }
         }
         let Some(slot) = self.slots.get_mut(i) else {
             return;
         };
-        let (Some(conn), Some(socket)) = (slot.conn.as_mut(), slot.socket.as_mut()) else {
+        let Some(socket) = slot.socket.as_mut() else {
             return;
         };
-
-        // Bytes in, one event at a time.
-        let mut connected = false;
-        let mut failed = false;
-        for _ in 0..16 {
-            if conn.has_event() {
-                if conn.is_closed() {
-                    let _ = conn.poll_event(); // PeerError: nothing to tell the app
-                } else if !slot.handshake_seen {
-                    let _ = conn.poll_event();
-                    slot.handshake_seen = true;
-                    connected = true;
-                } else {
-                    match conn.role() {
-                        Role::Pub => {
-                            let _ = conn.poll_event(); // (un)subscriptions
-                        }
-                        Role::Sub if slot.sub_part != 1 => {
-                            if let Some(zmtp::Event::Message(part)) = conn.poll_event() {
-                                if slot.sub_part == 2 {
-                                    if !part.more {
-                                        slot.sub_part = 0;
-                                    }
-                                } else {
-                                    slot.topic.clear();
-                                    let fits = slot.topic.extend_from_slice(part.data).is_ok();
-                                    slot.sub_part = match (fits, part.more) {
-                                        (true, true) => 1,
-                                        (false, true) => 2,
-                                        (_, false) => 0,
-                                    };
-                                    if fits && !part.more {
-                                        slot.ready = Ready::TopicOnly;
-                                        break;
-                                    }
-                                }
-                            }
-                        }
-                        _ => {
-                            slot.ready = Ready::InConn;
-                            break;
-                        }
-                    }
-                }
+        if !self.node.has_connection(i) {
+            return;
+        }
+        for _ in 0..TCP_STEPS {
+            let staged = slot.input.get(slot.in_start..slot.in_end).unwrap_or(&[]);
+            let had = staged.len();
+            let took = self.node.handle_tcp_input(i, staged, t);
+            slot.in_start += took;
+            if slot.in_start >= slot.in_end {
+                slot.in_start = 0;
+                slot.in_end = 0;
+            }
+            if took > 0 {
                 continue;
             }
-            if slot.stalled || conn.is_closed() {
-                break;
-            }
-            if slot.in_start < slot.in_end {
-                let staged = slot.input.get(slot.in_start..slot.in_end).unwrap_or(&[]);
-                match conn.handle_input(staged, t) {
-                    Ok(0) if !conn.has_event() => {
-                        slot.stalled = true; // REP owes a reply first
-                        break;
-                    }
-                    Ok(n) => slot.in_start += n,
-                    Err(_) => break, // the connection failed: flushed and closed below
-                }
-                if slot.in_start >= slot.in_end {
-                    slot.in_start = 0;
-                    slot.in_end = 0;
-                }
-                continue;
-            }
-            if slot.eof {
+            if had > 0 || slot.eof || !self.node.wants_input(i) {
                 break;
             }
             match TcpClientStack::receive(stack, socket, &mut slot.input) {
-                Ok(0) => slot.eof = true,
+                Ok(0) => {
+                    slot.eof = true;
+                    break;
+                }
                 Ok(n) => {
                     slot.in_start = 0;
                     slot.in_end = n.min(INPUT_CHUNK);
@@ -1286,66 +515,79 @@ impl<S: Stack, const SLOTS: usize, const BUF: usize, const ADVERTS: usize>
                 Err(nb::Error::WouldBlock) => break,
                 Err(nb::Error::Other(_)) => {
                     slot.eof = true;
-                    failed = true;
                     break;
                 }
             }
         }
-
-        if conn.poll_timeout().is_some_and(|d| d <= t) {
-            let _ = conn.handle_timeout(t);
+        if slot.eof && slot.in_start >= slot.in_end {
+            self.node.handle_tcp_eof(i);
         }
-        // Bytes out.
+    }
+
+    /// Bytes out for one slot.
+    fn slot_output(&mut self, i: usize, stack: &mut S) {
+        let Some(socket) = self.slots.get_mut(i).and_then(|s| s.socket.as_mut()) else {
+            return;
+        };
         for _ in 0..4 {
-            if failed || !conn.has_output() {
+            let out = self.node.tcp_output(i);
+            if out.is_empty() {
                 break;
             }
-            match TcpClientStack::send(stack, socket, conn.output()) {
-                Ok(n) if n > 0 => conn.consume_output(n),
+            match TcpClientStack::send(stack, socket, out) {
+                Ok(n) if n > 0 => self.node.consume_output(i, n),
                 Ok(_) | Err(nb::Error::WouldBlock) => break,
-                Err(nb::Error::Other(_)) => failed = true,
-            }
-        }
-
-        let closed = conn.is_closed() && !conn.has_output();
-        let peer_done = slot.eof && slot.in_start >= slot.in_end && !conn.has_event();
-        if (failed || closed || peer_done) && slot.ready == Ready::No {
-            self.drop_slot(i, stack, t);
-            return;
-        }
-        if connected {
-            if let Owner::Client(c) = slot.owner {
-                if let Some(Some(client)) = self.clients.get_mut(usize::from(c)) {
-                    client.connected = true;
+                Err(nb::Error::Other(_)) => {
+                    // The socket failed: the slot closes once drained.
+                    self.node.handle_tcp_eof(i);
+                    break;
                 }
-                self.push(Queued::Connected(ClientId(c)));
             }
         }
     }
 
-    /// Closes a slot's socket; a client's slot is freed and the client
-    /// reconnects later, a service's slot waits for the next accept.
-    fn drop_slot(&mut self, i: usize, stack: &mut S, t: Instant) {
+    /// Closes and connects sockets as the node asks.
+    fn tcp_actions(&mut self, stack: &mut S, t: Instant) {
+        for _ in 0..2 * SLOTS + MAX_CLIENTS {
+            let Some(action) = self.node.poll_tcp_action(t) else {
+                break;
+            };
+            match action {
+                TcpAction::Close { slot } | TcpAction::Abort { slot } => {
+                    if let Some(s) = self.slots.get_mut(slot) {
+                        close_tcp(stack, s.reset());
+                    }
+                }
+                TcpAction::Connect { slot, remote } => self.connect(slot, remote, stack, t),
+                _ => {}
+            }
+        }
+    }
+
+    fn connect(&mut self, i: usize, remote: SocketAddr, stack: &mut S, t: Instant) {
+        let Ok(mut socket) = TcpClientStack::socket(stack) else {
+            self.node.handle_tcp_closed(i, t);
+            return;
+        };
+        let outcome = TcpClientStack::connect(stack, &mut socket, remote);
         let Some(slot) = self.slots.get_mut(i) else {
+            close_tcp(stack, Some(socket));
             return;
         };
         close_tcp(stack, slot.reset());
-        if let Owner::Client(c) = slot.owner {
-            slot.owner = Owner::Free;
-            self.client_lost(c, t);
-        }
-    }
-
-    /// A client's connection ended or could not be made: reconnect after a
-    /// pause (as libzmq does), telling the app if it had been connected.
-    fn client_lost(&mut self, c: u8, t: Instant) {
-        let Some(Some(client)) = self.clients.get_mut(usize::from(c)) else {
-            return;
-        };
-        client.slot = None;
-        client.retry_at = t + RECONNECT;
-        if mem::replace(&mut client.connected, false) {
-            self.push(Queued::Disconnected(ClientId(c)));
+        match outcome {
+            Ok(()) => {
+                slot.socket = Some(socket);
+                self.node.handle_tcp_connected(i, t);
+            }
+            Err(nb::Error::WouldBlock) => {
+                slot.socket = Some(socket);
+                slot.connecting = Some((t + CONNECT_TIMEOUT, remote));
+            }
+            Err(nb::Error::Other(_)) => {
+                close_tcp(stack, Some(socket));
+                self.node.handle_tcp_closed(i, t);
+            }
         }
     }
 }
@@ -1353,7 +595,7 @@ impl<S: Stack, const SLOTS: usize, const BUF: usize, const ADVERTS: usize>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use core::net::{Ipv6Addr, SocketAddrV6};
+    use core::net::{Ipv4Addr, SocketAddrV6};
 
     /// An in-memory stack: UDP sockets are indices into `ports`; TCP does nothing.
     #[derive(Default)]
@@ -1555,14 +797,6 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(node.lookup("py-echo", T0), Some(want));
-    }
-
-    #[test]
-    fn unmap_leaves_plain_addresses_alone() {
-        let v6 = SocketAddr::from((Ipv6Addr::LOCALHOST, 1));
-        assert_eq!(unmap(v6), v6);
-        let v4: SocketAddr = "10.1.2.3:4".parse().unwrap();
-        assert_eq!(unmap(v4), v4);
     }
 
     #[test]

@@ -1,0 +1,552 @@
+//! A sans-IO networkzero node: discovery, request/reply and news over
+//! abstract sockets.
+//!
+//! A [`Node`] owns a discovery [`Beacon`], `SLOTS` ZMTP connections and the
+//! bookkeeping of the services it serves and the clients (requesters,
+//! subscribers) it opened. It has no sockets and no clock: a driver (the
+//! `networkzero-smoltcp` and `networkzero-embedded-nal` crates) moves
+//! datagrams and TCP bytes between it and a network stack, naming sockets
+//! by index: three UDP sockets ([`UdpSocket`]) and `SLOTS` TCP slots
+//! (`0..SLOTS`), plus one listener per service at [`Node::services`].
+//!
+//! # Methods by kind
+//! - Application commands: [`Node::advertise`], [`Node::discover`],
+//!   [`Node::serve`], [`Node::publish_on`], [`Node::requester`],
+//!   [`Node::subscriber`], [`Node::send`], [`Node::reply`],
+//!   [`Node::publish`], [`Node::close`]…
+//! - Getters: [`Node::lookup`], [`Node::adverts`], [`Node::peers`],
+//!   [`Node::is_connected`], [`Node::slot_use`], [`Node::tcp_output`]…
+//! - Input (`handle_*`): [`Node::handle_datagram`],
+//!   [`Node::handle_tcp_connected`], [`Node::handle_tcp_input`],
+//!   [`Node::handle_tcp_eof`], [`Node::handle_tcp_closed`],
+//!   [`Node::handle_timeout`], [`Node::set_interfaces`].
+//! - Output (`poll_*`, `#[must_use]`): [`Node::poll_transmit`],
+//!   [`Node::tcp_output`] + [`Node::consume_output`],
+//!   [`Node::poll_tcp_action`], [`Node::poll_timeout`], [`Node::poll_event`].
+//!
+//! # The drive order
+//! One turn of a driver's loop, all with the same `now`:
+//! 1. every received datagram → [`Node::handle_datagram`];
+//! 2. per slot: socket came up → [`Node::handle_tcp_connected`]; socket
+//!    gone (reset, refused) → [`Node::handle_tcp_closed`]; bytes →
+//!    [`Node::handle_tcp_input`] (call it with `&[]` too: it also moves
+//!    buffered events on), repeating while it takes bytes; the peer finished
+//!    and every byte was taken → [`Node::handle_tcp_eof`];
+//! 3. [`Node::handle_timeout`];
+//! 4. [`Node::poll_transmit`] until `None`;
+//! 5. per slot: send [`Node::tcp_output`], then [`Node::consume_output`];
+//! 6. [`Node::poll_tcp_action`] until `None` (close, abort, connect);
+//! 7. the application drains [`Node::poll_event`] until `None`;
+//! 8. sleep until [`Node::poll_timeout`] or socket activity.
+//!
+//! A message event stays in its connection until polled: a node whose
+//! events are not drained stops taking bytes from that peer (TCP flow
+//! control), nothing is lost or copied.
+//!
+//! # Panics
+//! None, from any input: no `unwrap`, no indexing, no recursion, no heap.
+
+use core::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+
+use crate::advert::Name;
+use crate::beacon::{self, Beacon, DatagramError, Kind, Received, MAX_INTERFACES, MAX_TRANSMIT};
+use crate::zmtp::{self, Role};
+use crate::Instant;
+
+mod clients;
+mod error;
+mod events;
+mod ids;
+mod services;
+mod slot;
+#[cfg(test)]
+mod tests;
+
+use clients::{Client, Target};
+use services::Service;
+use slot::{Owner, Pumped, Ready, Slot};
+
+pub use error::Error;
+pub use events::Event;
+pub use ids::{ClientId, Peer, RequestId, ServiceId};
+
+/// Services (served or published names) a node can hold.
+pub const MAX_SERVICES: usize = 4;
+/// Outgoing connections (requesters, subscribers) a node can hold.
+pub const MAX_CLIENTS: usize = 4;
+/// Longest news topic a subscriber keeps (longer ones are skipped).
+pub const MAX_TOPIC: usize = 64;
+/// Events (discovery, connections) queued before the oldest is dropped.
+pub const EVENT_QUEUE: usize = 8;
+/// Largest datagram [`Node::poll_transmit`] writes.
+pub const MAX_DATAGRAM: usize = MAX_TRANSMIT;
+
+/// Events and input chunks one [`Node::handle_tcp_input`] call handles.
+const INPUT_STEPS: usize = 16;
+
+/// The node's three UDP sockets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum UdpSocket {
+    /// Bound to the beacon port (9999): Python-compatible adverts leave it.
+    Beacon,
+    /// Bound to the extension port (9997): answers and goodbyes leave it.
+    Ext,
+    /// Bound to the node's query port: our queries leave it, answers come
+    /// back to it.
+    Query,
+}
+
+impl UdpSocket {
+    /// 0, 1, 2 for beacon, extension, query (the order of [`Self::ALL`]).
+    pub fn index(self) -> usize {
+        match self {
+            UdpSocket::Beacon => 0,
+            UdpSocket::Ext => 1,
+            UdpSocket::Query => 2,
+        }
+    }
+
+    /// All three, in index order.
+    pub const ALL: [UdpSocket; 3] = [UdpSocket::Beacon, UdpSocket::Ext, UdpSocket::Query];
+}
+
+/// A datagram to send: `buf[..len]` out of `socket` to `destination`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transmit {
+    /// Which socket to send it from.
+    pub socket: UdpSocket,
+    /// Where to.
+    pub destination: SocketAddr,
+    /// Its length at the start of the buffer.
+    pub len: usize,
+}
+
+/// What a TCP slot is for, from [`Node::slot_use`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlotUse {
+    /// Takes connections to a service's `port` (listen or accept for it).
+    Service {
+        /// Which service.
+        service: ServiceId,
+        /// Its TCP port.
+        port: u16,
+    },
+    /// Carries a requester's or subscriber's connection.
+    Client(ClientId),
+}
+
+/// What the driver must do to a TCP socket, from [`Node::poll_tcp_action`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TcpAction {
+    /// The conversation is over: close the slot's socket gracefully (after
+    /// sending what it holds). A service slot then takes the next peer.
+    Close {
+        /// Which slot.
+        slot: usize,
+    },
+    /// The application closed the client: drop the slot's socket at once.
+    Abort {
+        /// Which slot.
+        slot: usize,
+    },
+    /// Open a connection from the slot to `remote`; then report
+    /// [`Node::handle_tcp_connected`] or [`Node::handle_tcp_closed`].
+    Connect {
+        /// Which slot.
+        slot: usize,
+        /// Where to.
+        remote: SocketAddr,
+    },
+}
+
+/// A networkzero node with `SLOTS` TCP slots shared by services and
+/// outgoing connections, ZMTP buffers of `BUF` bytes per direction per
+/// connection (the largest message part it can take), and room for
+/// `ADVERTS` names heard from others. See the module docs for the drive
+/// order.
+pub struct Node<const SLOTS: usize, const BUF: usize = 1024, const ADVERTS: usize = 16> {
+    pub(crate) beacon: Beacon<ADVERTS, MAX_SERVICES>,
+    pub(crate) slots: [Slot<BUF>; SLOTS],
+    pub(crate) services: [Option<Service>; MAX_SERVICES],
+    pub(crate) clients: [Option<Client>; MAX_CLIENTS],
+    pub(crate) queue: heapless::Deque<events::Queued, EVENT_QUEUE>,
+    pub(crate) next_slot: usize,
+}
+
+/// An IPv4-mapped IPv6 address (`::ffff:a.b.c.d`, as dual-stack sockets
+/// report IPv4 peers) as plain IPv4; other addresses unchanged.
+pub fn unmap(address: SocketAddr) -> SocketAddr {
+    match address {
+        SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
+            Some(v4) => SocketAddr::V4(SocketAddrV4::new(v4, v6.port())),
+            None => address,
+        },
+        v4 => v4,
+    }
+}
+
+impl<const SLOTS: usize, const BUF: usize, const ADVERTS: usize> Node<SLOTS, BUF, ADVERTS> {
+    /// A node with no services, no clients and no interface yet.
+    #[inline(never)]
+    pub fn new(config: beacon::Config) -> Self {
+        Node {
+            beacon: Beacon::new(config),
+            slots: core::array::from_fn(|_| Slot::new()),
+            services: core::array::from_fn(|_| None),
+            clients: core::array::from_fn(|_| None),
+            queue: heapless::Deque::new(),
+            next_slot: 0,
+        }
+    }
+
+    // ---- interfaces ------------------------------------------------------
+
+    /// Tells the node its IPv4 address and prefix length (24 for
+    /// 255.255.255.0). Adverts then carry this address and go to the
+    /// subnet's directed broadcast and 255.255.255.255.
+    pub fn set_interface(&mut self, ip: Ipv4Addr, prefix_len: u8, now: Instant) {
+        self.set_interfaces(&[beacon::Interface { ip, prefix_len }], now);
+    }
+
+    /// Like [`Self::set_interface`] for several interfaces, main one first
+    /// (at most [`MAX_INTERFACES`]); an empty list forgets them. Nothing
+    /// happens if the list is the one the node has.
+    pub fn set_interfaces(&mut self, interfaces: &[beacon::Interface], now: Instant) {
+        let list = interfaces.get(..interfaces.len().min(MAX_INTERFACES));
+        let list = list.unwrap_or(&[]);
+        if self.beacon.interfaces() == list {
+            return;
+        }
+        self.beacon.set_interfaces(list, now);
+        // Names advertised before the interface had an address were recorded
+        // at 127.0.0.1: advertise them again to record the real one.
+        let mut own: heapless::Vec<(Name, SocketAddr), MAX_SERVICES> = heapless::Vec::new();
+        for (name, at) in self.beacon.advertised() {
+            let mut n = Name::new();
+            if n.push_str(name).is_ok() {
+                let _ = own.push((n, SocketAddr::V4(at)));
+            }
+        }
+        for (name, at) in own {
+            let _ = self.beacon.advertise(&name, at, now);
+        }
+    }
+
+    // ---- discovery -------------------------------------------------------
+
+    /// Advertises `name` at `port` on every interface (each advert carries
+    /// the address of the interface it goes out of). Returns the address
+    /// on the main interface (`127.0.0.1:port` before the node has one).
+    pub fn advertise(&mut self, name: &str, port: u16, now: Instant) -> Result<SocketAddr, Error> {
+        let at = SocketAddr::from((Ipv4Addr::UNSPECIFIED, port));
+        self.beacon
+            .advertise(name, at, now)
+            .map_err(Error::Advertise)
+    }
+
+    /// Stops advertising `name` (peers are told at once). Returns whether it was.
+    pub fn unadvertise(&mut self, name: &str, now: Instant) -> bool {
+        self.beacon.unadvertise(name, now)
+    }
+
+    /// Asks the LAN for `name` now; the answer comes as [`Event::Discovered`]
+    /// and fills [`Self::lookup`].
+    pub fn discover(&mut self, name: &str, now: Instant) {
+        self.beacon.query(Some(name), now);
+    }
+
+    /// Asks the LAN for every name.
+    pub fn discover_all(&mut self, now: Instant) {
+        self.beacon.query(None, now);
+    }
+
+    /// Where `name` is served, if known and live.
+    pub fn lookup(&self, name: &str, now: Instant) -> Option<SocketAddr> {
+        self.beacon.lookup(name, now)
+    }
+
+    /// Every live name this node knows, with its address.
+    pub fn adverts(&self, now: Instant) -> impl Iterator<Item = (&str, SocketAddr)> + '_ {
+        self.beacon
+            .adverts(now)
+            .map(|e| (e.name.as_str(), e.address))
+    }
+
+    /// The discovery state machine, for anything not wrapped here.
+    pub fn beacon(&self) -> &Beacon<ADVERTS, MAX_SERVICES> {
+        &self.beacon
+    }
+
+    // ---- UDP -------------------------------------------------------------
+
+    /// Feeds a datagram received on any of the three UDP sockets from
+    /// `source` (IPv4-mapped IPv6 sources are accepted). Malformed
+    /// datagrams change nothing and come back as a typed error.
+    pub fn handle_datagram(
+        &mut self,
+        datagram: &[u8],
+        source: SocketAddr,
+        now: Instant,
+    ) -> Result<Received, DatagramError> {
+        self.beacon.handle_datagram(datagram, unmap(source), now)
+    }
+
+    /// The next datagram to send, written to `buf`; `None` when there is none.
+    #[must_use]
+    pub fn poll_transmit(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8; MAX_DATAGRAM],
+    ) -> Option<Transmit> {
+        let tx = self.beacon.poll_transmit(now, buf)?;
+        let socket = match tx.kind {
+            Kind::Advert => UdpSocket::Beacon,
+            Kind::Query => UdpSocket::Query,
+            _ => UdpSocket::Ext,
+        };
+        Some(Transmit {
+            socket,
+            destination: tx.destination,
+            len: tx.len,
+        })
+    }
+
+    // ---- time ------------------------------------------------------------
+
+    /// Runs the beacon's and every connection's timers that are due.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.beacon.poll_timeout().is_some_and(|d| d <= now) {
+            self.beacon.handle_timeout(now);
+        }
+        self.drain_beacon();
+        for conn in self.slots.iter_mut().filter_map(|s| s.conn.as_mut()) {
+            if conn.poll_timeout().is_some_and(|d| d <= now) {
+                let _ = conn.handle_timeout(now);
+            }
+        }
+    }
+
+    /// When the node next has work without new input: `Some(now)` for at
+    /// once, `None` for never. A driver adds its sockets' own readiness.
+    #[must_use]
+    #[inline(never)]
+    pub fn poll_timeout(&self, now: Instant) -> Option<Instant> {
+        let mut at: Option<Instant> = None;
+        let mut earliest = |x: Instant| {
+            let x = x.max(now);
+            at = Some(at.map_or(x, |a| a.min(x)));
+        };
+        if let Some(b) = self.beacon.poll_timeout() {
+            earliest(b);
+        }
+        if !self.queue.is_empty() {
+            earliest(now);
+        }
+        for client in self.clients.iter().flatten() {
+            let resolvable = match &client.target {
+                Target::Address(_) => true,
+                Target::Name(n) => self.beacon.lookup(n, now).is_some(),
+            };
+            if client.slot.is_none() && resolvable {
+                earliest(client.retry_at);
+            }
+        }
+        for slot in &self.slots {
+            if slot.abort || slot.finished() {
+                earliest(now);
+            }
+            if let Some(conn) = &slot.conn {
+                if let Some(d) = conn.poll_timeout() {
+                    earliest(d);
+                }
+                if conn.is_closed() {
+                    earliest(now);
+                }
+            }
+        }
+        at
+    }
+
+    // ---- TCP -------------------------------------------------------------
+
+    /// What slot `slot` is for; `None` if free (its socket should be closed).
+    pub fn slot_use(&self, slot: usize) -> Option<SlotUse> {
+        match self.slots.get(slot)?.owner {
+            Owner::Free => None,
+            Owner::Service(s) => Some(SlotUse::Service {
+                service: ServiceId(s),
+                port: self.services.get(usize::from(s))?.as_ref()?.port,
+            }),
+            Owner::Client(c) => Some(SlotUse::Client(ClientId(c))),
+        }
+    }
+
+    /// Whether the slot carries a ZMTP connection (since
+    /// [`Self::handle_tcp_connected`]).
+    pub fn has_connection(&self, slot: usize) -> bool {
+        self.slots.get(slot).is_some_and(|s| s.conn.is_some())
+    }
+
+    /// Whether the slot's connection would take bytes now (no message
+    /// waits for the application, no reply is owed, the peer has not
+    /// finished). A driver may skip reading its socket when not.
+    pub fn wants_input(&self, slot: usize) -> bool {
+        self.slots.get(slot).is_some_and(Slot::wants_input)
+    }
+
+    /// The slot's socket is connected (accepted, or an outgoing connect
+    /// succeeded): starts a ZMTP connection on it (a new one if it had one).
+    pub fn handle_tcp_connected(&mut self, slot: usize, now: Instant) {
+        let Some(s) = self.slots.get_mut(slot) else {
+            return;
+        };
+        match s.owner {
+            Owner::Free => {}
+            Owner::Service(id) => {
+                let Some(Some(service)) = self.services.get(usize::from(id)) else {
+                    return;
+                };
+                let mut config = zmtp::Config::new(service.role);
+                config.as_server = true;
+                s.start(config, now);
+            }
+            Owner::Client(c) => {
+                let Some(Some(client)) = self.clients.get(usize::from(c)) else {
+                    return;
+                };
+                s.start(zmtp::Config::new(client.role), now);
+                if let Some(conn) = s.conn.as_mut() {
+                    if client.role == Role::Sub {
+                        let _ = conn.subscribe(&client.prefix);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Feeds bytes received on the slot's socket; returns how many it took
+    /// (the rest stay in the socket for a later call). Moves the
+    /// connection's events on first, so call it with `&[]` when no bytes
+    /// came too. Takes nothing while a message waits for
+    /// [`Self::poll_event`] or a REP owes its reply.
+    #[inline(never)]
+    pub fn handle_tcp_input(&mut self, slot: usize, bytes: &[u8], now: Instant) -> usize {
+        let Some(s) = self.slots.get_mut(slot) else {
+            return 0;
+        };
+        let mut used = 0;
+        let mut connected = false;
+        for _ in 0..INPUT_STEPS {
+            if s.ready != Ready::No {
+                break;
+            }
+            let Some(conn) = s.conn.as_mut() else {
+                break;
+            };
+            if conn.has_event() {
+                match s.pump() {
+                    Pumped::Handshake => connected = true,
+                    Pumped::Ready => break,
+                    Pumped::Nothing => {}
+                }
+                continue;
+            }
+            if s.stalled || conn.is_closed() {
+                break;
+            }
+            let Some(rest) = bytes.get(used..).filter(|r| !r.is_empty()) else {
+                break;
+            };
+            match conn.handle_input(rest, now) {
+                Ok(0) if !conn.has_event() => {
+                    s.stalled = true; // REP owes a reply first
+                    break;
+                }
+                Ok(n) => used += n,
+                Err(_) => break, // the connection failed: it closes itself
+            }
+        }
+        if let (true, Owner::Client(c)) = (connected, s.owner) {
+            self.client_connected(c);
+        }
+        used
+    }
+
+    /// The peer finished sending (or the socket failed) and every byte it
+    /// sent was fed in: the slot closes once its last message is polled.
+    pub fn handle_tcp_eof(&mut self, slot: usize) {
+        if let Some(s) = self.slots.get_mut(slot).filter(|s| s.conn.is_some()) {
+            s.eof = true;
+        }
+    }
+
+    /// The slot's socket is gone (refused, reset, closed, or a connect
+    /// failed): its connection is forgotten; a client reconnects later, a
+    /// service slot waits for its next peer.
+    pub fn handle_tcp_closed(&mut self, slot: usize, now: Instant) {
+        let Some(s) = self.slots.get_mut(slot) else {
+            return;
+        };
+        s.reset();
+        if let Owner::Client(c) = s.owner {
+            s.owner = Owner::Free;
+            self.client_lost(c, now);
+        }
+    }
+
+    /// Bytes the slot's connection wants sent (empty if none); send what
+    /// the socket takes and report it with [`Self::consume_output`].
+    #[must_use]
+    pub fn tcp_output(&self, slot: usize) -> &[u8] {
+        match self.slots.get(slot).and_then(|s| s.conn.as_ref()) {
+            Some(conn) => conn.output(),
+            None => &[],
+        }
+    }
+
+    /// `n` bytes of [`Self::tcp_output`] were sent.
+    pub fn consume_output(&mut self, slot: usize, n: usize) {
+        if let Some(conn) = self.slots.get_mut(slot).and_then(|s| s.conn.as_mut()) {
+            conn.consume_output(n);
+        }
+    }
+
+    /// The next thing to do to a TCP socket: aborts first, then closes,
+    /// then connects; `None` when there is nothing.
+    #[must_use]
+    #[inline(never)]
+    pub fn poll_tcp_action(&mut self, now: Instant) -> Option<TcpAction> {
+        for (i, s) in self.slots.iter_mut().enumerate() {
+            if core::mem::replace(&mut s.abort, false) {
+                return Some(TcpAction::Abort { slot: i });
+            }
+        }
+        if let Some(i) = self.slots.iter().position(Slot::finished) {
+            self.handle_tcp_closed(i, now);
+            return Some(TcpAction::Close { slot: i });
+        }
+        for ci in 0..MAX_CLIENTS {
+            let Some(Some(client)) = self.clients.get(ci) else {
+                continue;
+            };
+            let Some(remote) = self.client_due(client, now) else {
+                continue;
+            };
+            let Some(si) = self.slots.iter().position(|s| s.owner == Owner::Free) else {
+                break;
+            };
+            let (Some(slot), Ok(c)) = (self.slots.get_mut(si), u8::try_from(ci)) else {
+                break;
+            };
+            slot.owner = Owner::Client(c);
+            slot.reset();
+            if let Some(Some(client)) = self.clients.get_mut(ci) {
+                client.slot = Some(si);
+            }
+            return Some(TcpAction::Connect { slot: si, remote });
+        }
+        None
+    }
+}

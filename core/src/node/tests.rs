@@ -1,0 +1,261 @@
+//! Two sans-IO nodes wired back to back in memory, on a virtual clock.
+
+use core::net::{Ipv4Addr, SocketAddr, SocketAddrV6};
+
+use super::*;
+use crate::Duration;
+
+type N = Node<2, 512, 4>;
+
+const T0: Instant = Instant::ZERO;
+
+fn node() -> N {
+    Node::new(beacon::Config::default())
+}
+
+/// A TCP "wire" between slot `a` of one node and slot `b` of the other.
+struct Pair {
+    server: N,
+    client: N,
+    s: usize,
+    c: usize,
+    t: Instant,
+}
+
+impl Pair {
+    /// `server` serves REP (or PUB) on 5555; the client opens `open`.
+    fn new(pubsub: bool) -> (Pair, ServiceId, ClientId) {
+        let mut server = node();
+        let mut client = node();
+        let service = if pubsub {
+            server.publish_on("news", 5555, 1, T0).unwrap()
+        } else {
+            server.serve("echo", 5555, 1, T0).unwrap()
+        };
+        let at: SocketAddr = "10.0.0.1:5555".parse().unwrap();
+        let id = if pubsub {
+            client.subscriber(at, b"dist", T0).unwrap()
+        } else {
+            client.requester(at, T0).unwrap()
+        };
+        let Some(TcpAction::Connect { slot: c, remote }) = client.poll_tcp_action(T0) else {
+            panic!("the client should connect");
+        };
+        assert_eq!(remote, at);
+        let s = (0..2)
+            .find(|&i| {
+                matches!(
+                    server.slot_use(i),
+                    Some(SlotUse::Service { port: 5555, .. })
+                )
+            })
+            .unwrap();
+        server.handle_tcp_connected(s, T0);
+        client.handle_tcp_connected(c, T0);
+        let mut pair = Pair {
+            server,
+            client,
+            s,
+            c,
+            t: T0,
+        };
+        pair.run();
+        (pair, service, id)
+    }
+
+    /// Moves bytes both ways until nothing moves (bounded).
+    fn run(&mut self) {
+        for _ in 0..50 {
+            let a = shift(&mut self.server, self.s, &mut self.client, self.c, self.t);
+            let b = shift(&mut self.client, self.c, &mut self.server, self.s, self.t);
+            self.server.handle_tcp_input(self.s, &[], self.t);
+            self.client.handle_tcp_input(self.c, &[], self.t);
+            if a + b == 0 {
+                break;
+            }
+        }
+    }
+}
+
+fn shift(from: &mut N, i: usize, to: &mut N, j: usize, t: Instant) -> usize {
+    let out = from.tcp_output(i).to_vec();
+    let n = to.handle_tcp_input(j, &out, t);
+    from.consume_output(i, n);
+    n
+}
+
+#[test]
+fn request_and_reply_cross_the_wire() {
+    let (mut p, service, client) = Pair::new(false);
+    assert_eq!(p.client.poll_event(), Some(Event::Connected { client }));
+    assert!(p.client.is_connected(client));
+    assert_eq!(p.server.peers(service), 1);
+    p.client.send(client, br#""hello""#).unwrap();
+    p.run();
+    let request = match p.server.poll_event() {
+        Some(Event::Request {
+            request,
+            data,
+            more,
+        }) => {
+            assert_eq!((data, more), (&br#""hello""#[..], false));
+            request
+        }
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(request.service(), service);
+    p.server.reply(request, br#""hi""#).unwrap();
+    assert_eq!(
+        p.server.reply(request, b"again"),
+        Err(Error::StaleRequest),
+        "a request is answered once"
+    );
+    p.run();
+    match p.client.poll_event() {
+        Some(Event::Reply { data, .. }) => assert_eq!(data, br#""hi""#),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(p.client.poll_event(), None);
+}
+
+#[test]
+fn news_reaches_matching_subscribers_only() {
+    let (mut p, service, client) = Pair::new(true);
+    assert_eq!(p.client.poll_event(), Some(Event::Connected { client }));
+    p.run();
+    assert_eq!(p.server.publish(service, b"distance", b"12").unwrap(), 1);
+    assert_eq!(p.server.publish(service, b"speed", b"3").unwrap(), 0);
+    p.run();
+    match p.client.poll_event() {
+        Some(Event::News { topic, data, .. }) => {
+            assert_eq!((topic, data), (&b"distance"[..], &b"12"[..]))
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(p.client.poll_event(), None, "PUB filters by prefix");
+}
+
+#[test]
+fn a_lost_connection_is_told_and_retried_later() {
+    let (mut p, _, client) = Pair::new(false);
+    let _ = p.client.poll_event();
+    p.client.handle_tcp_eof(p.c);
+    assert_eq!(
+        p.client.poll_tcp_action(T0),
+        Some(TcpAction::Close { slot: p.c })
+    );
+    assert_eq!(p.client.poll_event(), Some(Event::Disconnected { client }));
+    assert_eq!(p.client.poll_tcp_action(T0), None, "not before the pause");
+    let later = T0 + Duration::from_millis(500);
+    assert_eq!(p.client.poll_timeout(T0), Some(later));
+    assert!(matches!(
+        p.client.poll_tcp_action(later),
+        Some(TcpAction::Connect { .. })
+    ));
+}
+
+#[test]
+fn closing_a_client_aborts_its_socket() {
+    let (mut p, _, client) = Pair::new(false);
+    assert!(p.client.close(client));
+    assert!(!p.client.close(client));
+    assert_eq!(p.client.slot_use(p.c), None);
+    assert_eq!(
+        p.client.poll_tcp_action(T0),
+        Some(TcpAction::Abort { slot: p.c })
+    );
+    assert_eq!(p.client.poll_tcp_action(T0), None);
+    assert_eq!(p.client.send(client, b"x"), Err(Error::UnknownClient));
+}
+
+#[test]
+fn refusals_are_typed() {
+    let mut n = node();
+    assert_eq!(n.serve("a", 0, 1, T0), Err(Error::BadPort));
+    let rep = n.serve("a", 1, 1, T0).unwrap();
+    assert_eq!(n.serve("b", 1, 1, T0), Err(Error::BadPort));
+    assert_eq!(n.serve("b", 2, 2, T0), Err(Error::NoFreeSocket));
+    assert_eq!(n.publish(rep, b"t", b"d"), Err(Error::NotAPublisher));
+    let c = n.requester("elsewhere", T0).unwrap();
+    assert_eq!(n.send(c, b"x"), Err(Error::NotConnected));
+    assert_eq!(
+        n.subscriber("x", &[b'a'; MAX_TOPIC + 1], T0),
+        Err(Error::TopicTooLong)
+    );
+    for _ in 1..MAX_CLIENTS {
+        n.requester("elsewhere", T0).unwrap();
+    }
+    assert_eq!(n.requester("x", T0), Err(Error::TooManyClients));
+    assert!(!Error::NoFreeSocket.to_string().is_empty());
+}
+
+#[test]
+fn a_name_is_discovered_from_a_mapped_source_and_resolved() {
+    let mut n = node();
+    let from = SocketAddr::V6(SocketAddrV6::new(
+        Ipv4Addr::new(10, 0, 0, 7).to_ipv6_mapped(),
+        9999,
+        0,
+        0,
+    ));
+    n.handle_datagram(br#"["py-echo", "10.0.0.7:1234", 20]"#, from, T0)
+        .unwrap();
+    n.handle_timeout(T0);
+    let want: SocketAddr = "10.0.0.7:1234".parse().unwrap();
+    match n.poll_event() {
+        Some(Event::Discovered { name, address }) => {
+            assert_eq!((name.as_str(), address), ("py-echo", want));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(n.lookup("py-echo", T0), Some(want));
+    let _ = n.requester("py-echo", T0).unwrap();
+    assert_eq!(
+        n.poll_tcp_action(T0),
+        Some(TcpAction::Connect {
+            slot: 0,
+            remote: want
+        })
+    );
+}
+
+#[test]
+fn adverts_go_out_of_the_beacon_socket_queries_out_of_the_query_socket() {
+    let mut n = node();
+    n.set_interface(Ipv4Addr::new(10, 0, 0, 5), 24, T0);
+    n.serve("robot", 5555, 1, T0).unwrap();
+    n.handle_timeout(T0);
+    let mut buf = [0; MAX_DATAGRAM];
+    let mut seen = 0;
+    for _ in 0..16 {
+        let Some(tx) = n.poll_transmit(T0, &mut buf) else {
+            break;
+        };
+        assert_eq!(tx.socket, UdpSocket::Beacon);
+        seen += 1;
+    }
+    assert!(seen > 0);
+    n.discover("elsewhere", T0);
+    let tx = n.poll_transmit(T0, &mut buf).unwrap();
+    assert_eq!((tx.socket, tx.destination.port()), (UdpSocket::Query, 9997));
+}
+
+#[test]
+fn unmap_leaves_plain_addresses_alone() {
+    let v6 = SocketAddr::from((core::net::Ipv6Addr::LOCALHOST, 1));
+    assert_eq!(unmap(v6), v6);
+    let v4: SocketAddr = "10.1.2.3:4".parse().unwrap();
+    assert_eq!(unmap(v4), v4);
+}
+
+#[test]
+fn out_of_range_slots_are_ignored() {
+    let mut n = node();
+    n.handle_tcp_connected(9, T0);
+    n.handle_tcp_closed(9, T0);
+    n.handle_tcp_eof(9);
+    n.consume_output(9, 3);
+    assert_eq!(n.handle_tcp_input(9, b"xx", T0), 0);
+    assert!(n.tcp_output(9).is_empty());
+    assert_eq!(n.slot_use(9), None);
+}
