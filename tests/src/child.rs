@@ -1,11 +1,16 @@
 //! Child processes that cannot outlive their test, and waiting for their output lines.
 
+use std::collections::BTreeSet;
 use std::io::{self, BufRead, BufReader, Read};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
+
+/// A stdout line for [`ChildGuard::expect_all`] to wait for: what it means (for the
+/// failure message), and how to recognise it.
+pub type Wanted<'a> = (&'a str, &'a dyn Fn(&str) -> bool);
 
 /// A child process that is killed (SIGKILL) and reaped when the guard is dropped,
 /// also when the test panics. It only ever kills its own child, by pid.
@@ -124,6 +129,25 @@ impl ChildGuard {
                     }
                 }
                 Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Reads stdout lines until every predicate in `wanted` has matched one (in any
+    /// order, one line may match several), or panics after `limit` naming the ones that
+    /// did not, with the child's output so far.
+    #[track_caller]
+    pub fn expect_all(&mut self, wanted: &[Wanted<'_>], limit: Duration) {
+        let deadline = Instant::now() + limit;
+        let mut missing: BTreeSet<usize> = (0..wanted.len()).collect();
+        while !missing.is_empty() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.next_line(left) {
+                Ok(line) => missing.retain(|&i| !(wanted[i].1)(&line)),
+                Err(e) => {
+                    let names: Vec<&str> = missing.iter().map(|&i| wanted[i].0).collect();
+                    panic!("never saw {names:?}: {e}");
+                }
             }
         }
     }

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
+use crate::Lan;
+
 /// True when the environment variable `CI` says we run in continuous integration
 /// (set and not empty, `0` or `false`). Then no test may be skipped.
 pub fn is_ci() -> bool {
@@ -168,4 +170,32 @@ pub fn require_python() -> Option<PathBuf> {
             None
         }
     }
+}
+
+/// For a test that needs the Python peer on a simulated LAN: [`require_netns`], then
+/// [`require_python`], then a [`Lan`] of `n` hosts. `None` when a prerequisite is
+/// missing (after `SKIP: …`; under CI they panic): the test should return at once.
+///
+/// ```no_run
+/// let Some(lan) = nw0_tests::require_python_lan(2) else { return };
+/// ```
+#[track_caller]
+pub fn require_python_lan(n: usize) -> Option<Lan> {
+    if !require_netns() {
+        return None;
+    }
+    require_python()?;
+    Some(Lan::new(n))
+}
+
+/// For a test whose Python part is optional: [`require_netns`] (`None`: return at
+/// once), then a [`Lan`] of `n` hosts and [`require_python`]'s answer (`None`: run
+/// without the Python peer).
+#[track_caller]
+pub fn require_lan_maybe_python(n: usize) -> Option<(Lan, Option<PathBuf>)> {
+    if !require_netns() {
+        return None;
+    }
+    let python = require_python();
+    Some((Lan::new(n), python))
 }

@@ -24,20 +24,34 @@
 //! be skipped: the `require_*` functions panic instead.
 //!
 //! # Modules
-//! - [`env`](mod@env): [`require_netns`], [`python`], [`require_python`], [`is_ci`].
+//! - [`env`](mod@env): [`require_netns`], [`python`], [`require_python`], [`is_ci`];
+//!   [`require_python_lan`] and [`require_lan_maybe_python`] for tests on a [`Lan`].
 //! - [`netns`]: [`Host`] (one network namespace) and [`Lan`] (hosts on a bridge).
 //! - [`child`]: [`ChildGuard`], a child process killed on drop whose output lines can
 //!   be awaited with a timeout.
 //! - [`bins`]: [`workspace_bin`] finds `nw0`, the examples and test peers.
+//! - [`cli`]: run them inside a [`Host`]: [`spawn_nw0`], [`run_nw0`] (what a run said:
+//!   [`Ran`], with its `expect_*` checks), [`spawn_bin`].
 //! - [`py`]: run Python snippets (with the venv's networkzero 1.0b1) inside a [`Host`].
+//! - [`node`]: the scenario shared by the embedded-style node binaries
+//!   (`smoltcp-node`, `enal-node`) against Rust and Python peers.
+//! - [`zmtp_driver`]: the core's ZMTP engine over a std `TcpStream`, for tests against
+//!   libzmq and pyzmq.
 
 pub mod bins;
 pub mod child;
+pub mod cli;
 pub mod env;
 pub mod netns;
+pub mod node;
 pub mod py;
+pub mod zmtp_driver;
 
 pub use bins::workspace_bin;
-pub use child::ChildGuard;
-pub use env::{is_ci, python, require_netns, require_python, skip_or_panic};
+pub use child::{ChildGuard, Wanted};
+pub use cli::{address_line, nw0_command, run_nw0, spawn_bin, spawn_nw0, Ran};
+pub use env::{
+    is_ci, python, require_lan_maybe_python, require_netns, require_python, require_python_lan,
+    skip_or_panic,
+};
 pub use netns::{Host, Lan};

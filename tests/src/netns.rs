@@ -264,6 +264,23 @@ impl Lan {
         Ipv4Addr::new(10, 200, self.subnet, 255)
     }
 
+    /// 10.200.K.`last`: an address on this LAN for a machine that is not one of
+    /// [`Lan::hosts`], such as a stack behind [`Lan::add_tap`] (pick `last` above the
+    /// hosts' and below 254).
+    pub fn ip(&self, last: u8) -> Ipv4Addr {
+        Ipv4Addr::new(10, 200, self.subnet, last)
+    }
+
+    /// Adds a TAP device `name` in the switch namespace, on the bridge `br0` and up: a
+    /// program that opens it there (a smoltcp stack, QEMU) is one more machine on the
+    /// LAN, with an address of its own (see [`Lan::ip`]) and [`Lan::gateway`].
+    pub fn add_tap(&self, name: &str) -> Result<(), String> {
+        self.switch
+            .ip(&["tuntap", "add", "dev", name, "mode", "tap"])?;
+        self.switch
+            .ip(&["link", "set", name, "master", "br0", "up"])
+    }
+
     /// Connects one more host (address 10.200.K.(len+1)) and returns it.
     pub fn add_host(&mut self) -> &Host {
         self.try_add_host()

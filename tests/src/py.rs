@@ -43,7 +43,18 @@ pub fn python_script(host: &Host, code: &str) -> Command {
 
 /// [`python_script`] with an explicit interpreter.
 pub fn python_script_with(python: &Path, host: &Host, code: &str) -> Command {
-    let mut cmd = host.command(python);
+    script_args(host.command(python), code)
+}
+
+/// Like [`python_script_with`], but in the calling process's own network namespace
+/// (no [`Host`]): for a test that itself runs inside `/work/shared/sealed` or
+/// `tests/run.sh` and talks to Python over its loopback.
+pub fn local_script(python: &Path, code: &str) -> Command {
+    script_args(Command::new(python), code)
+}
+
+/// `cmd` (a python interpreter) made to run `PRELUDE+code` unbuffered.
+fn script_args(mut cmd: Command, code: &str) -> Command {
     cmd.arg("-u")
         .arg("-c")
         .arg(format!("{PRELUDE}{code}"))

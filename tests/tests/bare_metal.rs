@@ -26,20 +26,6 @@ fn workspace() -> PathBuf {
         .to_path_buf()
 }
 
-fn nw0_bin() -> PathBuf {
-    let mut candidates = Vec::new();
-    if let Ok(exe) = std::env::current_exe() {
-        if let Some(profile_dir) = exe.parent().and_then(|deps| deps.parent()) {
-            candidates.push(profile_dir.join("nw0"));
-        }
-    }
-    candidates.push(workspace().join("target/debug/nw0"));
-    candidates
-        .into_iter()
-        .find(|p| p.is_file())
-        .expect("the nw0 binary: run `cargo build --workspace --all-targets` first")
-}
-
 /// Builds the firmware (offline: setup.sh fetched its crates) and returns the ELF.
 fn firmware() -> Result<PathBuf, String> {
     let dir = workspace().join("examples/mps2-an385");
@@ -60,19 +46,9 @@ fn firmware() -> Result<PathBuf, String> {
     Ok(target_dir.join("thumbv7m-none-eabi/release/nw0-mps2-an385"))
 }
 
-fn nw0_cli(host: &Host, args: &[&str]) -> (Option<i32>, Vec<String>) {
-    let mut cmd = host.command(nw0_bin());
-    cmd.args(args);
-    let mut child = ChildGuard::spawn(&mut cmd).expect("spawn nw0");
-    let status = child
-        .wait_timeout(Duration::from_secs(30))
-        .expect("wait for nw0")
-        .unwrap_or_else(|| panic!("nw0 {args:?} still running: {}", child.stderr()));
-    let mut out = Vec::new();
-    while let Ok(line) = child.next_line(Duration::from_secs(2)) {
-        out.push(line);
-    }
-    (status.code(), out)
+/// Runs `nw0 ARGS…` in `host` to its end (at most 30 s).
+fn nw0_cli(host: &Host, args: &[&str]) -> Ran {
+    run_nw0(host, args, Duration::from_secs(30))
 }
 
 #[test]
@@ -97,14 +73,8 @@ fn qemu_mps2_an385_firmware_is_discovered_and_answers() {
     };
 
     let lan = Lan::new(1);
-    let k = lan.subnet;
-    lan.switch
-        .ip(&["tuntap", "add", "dev", "qtap0", "mode", "tap"])
-        .expect("make qtap0");
-    lan.switch
-        .ip(&["link", "set", "qtap0", "master", "br0", "up"])
-        .expect("bridge qtap0");
-    let ip = format!("10.200.{k}.60");
+    lan.add_tap("qtap0").expect("make and bridge qtap0");
+    let ip = lan.ip(60);
     let gateway = lan.gateway().to_string();
     let mut qemu_cmd = lan.switch.command("qemu-system-arm");
     qemu_cmd
@@ -151,22 +121,16 @@ fn qemu_mps2_an385_firmware_is_discovered_and_answers() {
     });
 
     // The nw0 CLI.
-    assert_eq!(
-        nw0_cli(host, &["discover", "qemu-robot", "--wait", "15"]),
-        (Some(0), vec![robot.clone()])
-    );
-    assert_eq!(
-        nw0_cli(host, &["command", "qemu-robot", "forward"]).0,
-        Some(0)
-    );
-    assert_eq!(
-        nw0_cli(host, &["send", "qemu-robot", "[1, \"two\"]"]),
-        (Some(0), vec![r#"{"echo":[1,"two"]}"#.to_string()])
-    );
-    assert_eq!(
-        nw0_cli(host, &["send", "qemu-robot", "quit"]),
-        (Some(0), vec![r#""bye""#.to_string()])
-    );
+    nw0_cli(host, &["discover", "qemu-robot", "--wait", "15"])
+        .expect_code(0, "discover")
+        .expect_stdout(&[&robot], "discover");
+    nw0_cli(host, &["command", "qemu-robot", "forward"]).expect_code(0, "command");
+    nw0_cli(host, &["send", "qemu-robot", "[1, \"two\"]"])
+        .expect_code(0, "send")
+        .expect_stdout(&[r#"{"echo":[1,"two"]}"#], "send");
+    nw0_cli(host, &["send", "qemu-robot", "quit"])
+        .expect_code(0, "quit")
+        .expect_stdout(&[r#""bye""#], "quit");
 
     // The guest exits by itself, successfully.
     qemu.expect_line(|l| l == "BYE", Duration::from_secs(10))

@@ -10,87 +10,11 @@
 //! RPC with a beacon on TCP 127.0.0.1:9998. Same-host mixes are in
 //! `same_host_python_peer_and_nw0`.
 
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use nw0_tests::*;
 
 const LINE: Duration = Duration::from_secs(15);
-
-fn nw0_bin() -> PathBuf {
-    workspace_bin("nw0")
-}
-
-/// `nw0 ARGS…` inside `host`.
-fn nw0_cmd(host: &Host, args: &[&str]) -> Command {
-    let mut cmd = host.command(nw0_bin());
-    cmd.args(args);
-    cmd
-}
-
-/// A long-running `nw0 ARGS…` inside `host`, killed when dropped.
-fn spawn(host: &Host, args: &[&str]) -> ChildGuard {
-    ChildGuard::spawn(&mut nw0_cmd(host, args))
-        .unwrap_or_else(|e| panic!("spawn nw0 {args:?}: {e}"))
-}
-
-/// What a finished `nw0` run said.
-#[derive(Debug)]
-struct Ran {
-    code: Option<i32>,
-    stdout: Vec<String>,
-    stderr: String,
-}
-
-impl Ran {
-    #[track_caller]
-    fn expect_code(&self, code: i32, what: &str) -> &Self {
-        assert_eq!(self.code, Some(code), "{what}: exit status\n{self:#?}");
-        self
-    }
-
-    #[track_caller]
-    fn expect_no_stdout(&self, what: &str) -> &Self {
-        self.expect_stdout::<&str>(&[], what)
-    }
-
-    #[track_caller]
-    fn expect_stdout<S: AsRef<str>>(&self, lines: &[S], what: &str) -> &Self {
-        let want: Vec<&str> = lines.iter().map(AsRef::as_ref).collect();
-        assert_eq!(self.stdout, want, "{what}: stdout\n{self:#?}");
-        self
-    }
-}
-
-/// Runs `nw0 ARGS…` inside `host` to its end (at most `limit`; then it is killed and
-/// the test fails).
-fn run(host: &Host, args: &[&str], limit: Duration) -> Ran {
-    let mut child = spawn(host, args);
-    let status = child.wait_timeout(limit).expect("wait for nw0");
-    let Some(status) = status else {
-        panic!(
-            "nw0 {args:?} still running after {limit:?}; stderr:\n{}",
-            child.stderr()
-        );
-    };
-    // The process has ended: read stdout to its end.
-    let mut stdout = Vec::new();
-    while let Ok(line) = child.next_line(Duration::from_secs(5)) {
-        stdout.push(line);
-    }
-    std::thread::sleep(Duration::from_millis(50)); // let the stderr reader finish
-    Ran {
-        code: status.code(),
-        stdout,
-        stderr: child.stderr(),
-    }
-}
-
-/// The first stdout line of an `nw0 advertise`/`publish`: its address.
-fn address_line(child: &mut ChildGuard) -> String {
-    child.expect_line(|l| !l.is_empty(), LINE).unwrap()
-}
 
 /// A Python snippet's `PREFIX value` line, the value returned.
 fn py_value(child: &mut ChildGuard, prefix: &str) -> String {
@@ -172,7 +96,7 @@ fn usage_mistakes_exit_2_with_usage_on_stderr() {
         &["advertise", "x", "--echo=yes"],
         &["doctor", "now"],
     ] {
-        let ran = run(&host, args, t);
+        let ran = run_nw0(&host, args, t);
         ran.expect_code(2, &format!("nw0 {args:?}"))
             .expect_no_stdout(&format!("nw0 {args:?}"));
         assert!(
@@ -180,7 +104,7 @@ fn usage_mistakes_exit_2_with_usage_on_stderr() {
             "nw0 {args:?}: {ran:#?}"
         );
     }
-    let ran = run(&host, &["help", "watch"], t);
+    let ran = run_nw0(&host, &["help", "watch"], t);
     assert!(
         ran.stderr.contains("nw0 watch NAME|ADDR [PREFIX]"),
         "{ran:#?}"
@@ -190,9 +114,9 @@ fn usage_mistakes_exit_2_with_usage_on_stderr() {
         "help for one command shows only it: {ran:#?}"
     );
     // A bad address is a usage mistake too.
-    run(&host, &["advertise", "x", "--address", "1.2.3.4:99999"], t)
+    run_nw0(&host, &["advertise", "x", "--address", "1.2.3.4:99999"], t)
         .expect_code(2, "bad --address");
-    let ran = run(&host, &["--version"], t);
+    let ran = run_nw0(&host, &["--version"], t);
     ran.expect_code(0, "--version");
     assert!(
         ran.stdout.first().is_some_and(|l| l.starts_with("nw0 ")),
@@ -208,27 +132,29 @@ fn timeouts_and_nothing_found_exit_1() {
     let host = Host::isolated();
     let t = Duration::from_secs(20);
     let started = Instant::now();
-    run(&host, &["discover", "nobody", "--wait", "0.5"], t)
+    run_nw0(&host, &["discover", "nobody", "--wait", "0.5"], t)
         .expect_code(1, "discover")
         .expect_no_stdout("discover");
     assert!(started.elapsed() < Duration::from_secs(10));
-    run(&host, &["send", "nobody", "1", "--wait", "0.5"], t)
+    run_nw0(&host, &["send", "nobody", "1", "--wait", "0.5"], t)
         .expect_code(1, "send to an unknown name");
-    run(&host, &["send", "127.0.0.1:1", "1", "--wait", "0.5"], t)
+    run_nw0(&host, &["send", "127.0.0.1:1", "1", "--wait", "0.5"], t)
         .expect_code(1, "send to no listener");
-    run(&host, &["command", "127.0.0.1:1", "go", "--wait", "0.5"], t)
+    run_nw0(&host, &["command", "127.0.0.1:1", "go", "--wait", "0.5"], t)
         .expect_code(1, "command to no listener");
-    run(&host, &["watch", "127.0.0.1:1", "--wait", "0.5"], t).expect_code(1, "watch with no news");
-    run(&host, &["watch", "nobody", "--wait", "0.5"], t).expect_code(1, "watch an unknown name");
+    run_nw0(&host, &["watch", "127.0.0.1:1", "--wait", "0.5"], t)
+        .expect_code(1, "watch with no news");
+    run_nw0(&host, &["watch", "nobody", "--wait", "0.5"], t)
+        .expect_code(1, "watch an unknown name");
     // Nothing advertised: ls prints nothing and succeeds.
-    run(&host, &["ls", "--wait", "0.3"], t)
+    run_nw0(&host, &["ls", "--wait", "0.3"], t)
         .expect_code(0, "ls")
         .expect_no_stdout("ls");
 
     // A name that is advertised but does not answer messages.
-    let mut quiet = spawn(&host, &["advertise", "quiet"]);
+    let mut quiet = spawn_nw0(&host, &["advertise", "quiet"]);
     let address = address_line(&mut quiet);
-    let ran = run(&host, &["send", "quiet", "\"hi\"", "--wait", "1"], t);
+    let ran = run_nw0(&host, &["send", "quiet", "\"hi\"", "--wait", "1"], t);
     ran.expect_code(1, "send to a name that does not reply")
         .expect_no_stdout("no reply");
     assert!(
@@ -247,23 +173,23 @@ fn one_host_advertise_echo_send_discover_ls_command() {
     }
     let host = Host::isolated();
     let t = Duration::from_secs(20);
-    let mut echo = spawn(&host, &["advertise", "echo", "--echo"]);
+    let mut echo = spawn_nw0(&host, &["advertise", "echo", "--echo"]);
     let address = address_line(&mut echo);
     assert!(
         address.starts_with("127.0.0.1:"),
         "loopback only: {address}"
     );
 
-    run(&host, &["send", "echo", "\"hi\""], t)
+    run_nw0(&host, &["send", "echo", "\"hi\""], t)
         .expect_code(0, "send")
         .expect_stdout(&["\"hi\""], "send");
-    run(&host, &["send", "echo", "hello world"], t)
+    run_nw0(&host, &["send", "echo", "hello world"], t)
         .expect_code(0, "send text")
         .expect_stdout(
             &["\"hello world\""],
             "text that is not JSON is sent as a string",
         );
-    run(
+    run_nw0(
         &host,
         &["send", "echo", r#"{"a": [1, 2.5, null], "b": "ü"}"#],
         t,
@@ -273,33 +199,35 @@ fn one_host_advertise_echo_send_discover_ls_command() {
         &[r#"{"a":[1,2.5,null],"b":"ü"}"#],
         "one line of compact JSON",
     );
-    run(&host, &["send", &address, "42"], t)
+    run_nw0(&host, &["send", &address, "42"], t)
         .expect_code(0, "send to ADDR")
         .expect_stdout(&["42"], "by address");
-    run(&host, &["send", "echo", "--", "--not-an-option"], t)
+    run_nw0(&host, &["send", "echo", "--", "--not-an-option"], t)
         .expect_code(0, "--")
         .expect_stdout(&["\"--not-an-option\""], "after --");
-    run(&host, &["discover", "echo"], t)
+    run_nw0(&host, &["discover", "echo"], t)
         .expect_code(0, "discover")
         .expect_stdout(&[&address], "discover");
 
-    let mut other = spawn(&host, &["advertise", "another/one"]);
+    let mut other = spawn_nw0(&host, &["advertise", "another/one"]);
     let other_address = address_line(&mut other);
-    run(&host, &["ls"], t).expect_code(0, "ls").expect_stdout(
-        &[
-            &format!("another/one\t{other_address}"),
-            &format!("echo\t{address}"),
-        ],
-        "ls: sorted name<TAB>address lines",
-    );
+    run_nw0(&host, &["ls"], t)
+        .expect_code(0, "ls")
+        .expect_stdout(
+            &[
+                &format!("another/one\t{other_address}"),
+                &format!("echo\t{address}"),
+            ],
+            "ls: sorted name<TAB>address lines",
+        );
 
     // The echo replies with the command itself, not "ack": not acknowledged.
-    let ran = run(&host, &["command", "echo", "lights-on"], t);
+    let ran = run_nw0(&host, &["command", "echo", "lights-on"], t);
     ran.expect_code(1, "command answered without an ack")
         .expect_no_stdout("command prints nothing");
 
     // --address
-    let mut fixed = spawn(
+    let mut fixed = spawn_nw0(
         &host,
         &[
             "advertise",
@@ -310,7 +238,7 @@ fn one_host_advertise_echo_send_discover_ls_command() {
         ],
     );
     assert_eq!(address_line(&mut fixed), "127.0.0.1:47001");
-    run(&host, &["send", "fixed", "[true]"], t).expect_stdout(&["[true]"], "--address echo");
+    run_nw0(&host, &["send", "fixed", "[true]"], t).expect_stdout(&["[true]"], "--address echo");
 
     // Ctrl-C ends advertise with the usual status 130.
     echo.interrupt().unwrap();
@@ -328,7 +256,7 @@ fn one_host_command_to_rust_wait_for_command() {
     }
     let host = Host::isolated();
     let (mut peer, address) = spawn_rust_command_peer(&host, "robot");
-    let ran = run(
+    let ran = run_nw0(
         &host,
         &["command", "robot", "forward 10"],
         Duration::from_secs(20),
@@ -341,7 +269,7 @@ fn one_host_command_to_rust_wait_for_command() {
     );
     peer.expect_line(|l| l == "COMMAND \"forward 10\"", LINE)
         .unwrap();
-    run(
+    run_nw0(
         &host,
         &["command", &address, "stop"],
         Duration::from_secs(20),
@@ -357,7 +285,7 @@ fn one_host_publish_and_watch() {
     }
     let host = Host::isolated();
     let t = Duration::from_secs(30);
-    let mut publisher = spawn(
+    let mut publisher = spawn_nw0(
         &host,
         &[
             "publish",
@@ -370,33 +298,33 @@ fn one_host_publish_and_watch() {
     );
     let address = address_line(&mut publisher);
     assert!(address.starts_with("127.0.0.1:"), "{address}");
-    run(
+    run_nw0(
         &host,
         &["watch", "weather", "--count", "3", "--wait", "10"],
         t,
     )
     .expect_code(0, "watch")
     .expect_stdout(&["temp.outside\t{\"c\":21}"; 3], "topic<TAB>json lines");
-    run(
+    run_nw0(
         &host,
         &["watch", &address, "temp", "--count", "1", "--wait", "10"],
         t,
     )
     .expect_code(0, "watch a prefix by address")
     .expect_stdout(&["temp.outside\t{\"c\":21}"], "prefix");
-    run(&host, &["watch", "weather", "rain", "--wait", "1.5"], t)
+    run_nw0(&host, &["watch", "weather", "rain", "--wait", "1.5"], t)
         .expect_code(1, "nothing on another prefix")
         .expect_no_stdout("other prefix");
 
     // With --count the publisher ends by itself, after giving a watcher its items.
-    let mut counted = spawn(
+    let mut counted = spawn_nw0(
         &host,
         &[
             "publish", "once", "t", "hello", "--count", "2", "--every", "1",
         ],
     );
     let started = Instant::now();
-    let watcher = spawn(&host, &["watch", "once", "--count", "2", "--wait", "5"]);
+    let watcher = spawn_nw0(&host, &["watch", "once", "--count", "2", "--wait", "5"]);
     let _ = address_line(&mut counted);
     let status = counted
         .wait_timeout(Duration::from_secs(10))
@@ -407,17 +335,9 @@ fn one_host_publish_and_watch() {
         started.elapsed() >= Duration::from_millis(1900),
         "two items, 1 s apart, the first after 1 s"
     );
-    let mut watcher = watcher;
-    let status = watcher
-        .wait_timeout(Duration::from_secs(10))
-        .unwrap()
-        .expect("watch --count 2 ends");
-    let mut lines = Vec::new();
-    while let Ok(l) = watcher.next_line(Duration::from_secs(2)) {
-        lines.push(l);
-    }
-    assert!(status.success(), "watch: {lines:?} {}", watcher.stderr());
-    assert_eq!(lines, ["t\t\"hello\""; 2]);
+    Ran::wait_for(watcher, Duration::from_secs(10))
+        .expect_code(0, "watch --count 2")
+        .expect_stdout(&["t\t\"hello\""; 2], "watch --count 2");
 }
 
 #[test]
@@ -426,7 +346,7 @@ fn doctor_on_a_host_with_no_network_says_what_to_fix() {
         return;
     }
     let host = Host::isolated();
-    let ran = run(&host, &["doctor"], Duration::from_secs(30));
+    let ran = run_nw0(&host, &["doctor"], Duration::from_secs(30));
     ran.expect_code(1, "doctor finds problems");
     let text = ran.stdout.join("\n");
     assert!(text.contains("What to fix:"), "{ran:#?}");
@@ -450,34 +370,34 @@ fn lan_every_subcommand_between_rust_peers() {
     let (a, b) = (&lan.hosts[0], &lan.hosts[1]);
     let t = Duration::from_secs(30);
 
-    let mut echo = spawn(a, &["advertise", "echo", "--echo"]);
+    let mut echo = spawn_nw0(a, &["advertise", "echo", "--echo"]);
     let address = address_line(&mut echo);
     assert!(
         address.starts_with(&format!("{}:", a.ip)),
         "advertised on host A: {address}"
     );
-    run(b, &["discover", "echo"], t)
+    run_nw0(b, &["discover", "echo"], t)
         .expect_code(0, "discover")
         .expect_stdout(&[&address], "discover across");
-    run(b, &["send", "echo", "\"hi\""], t)
+    run_nw0(b, &["send", "echo", "\"hi\""], t)
         .expect_code(0, "send")
         .expect_stdout(&["\"hi\""], "send across");
-    run(b, &["send", &address, "[1,2]"], t).expect_stdout(&["[1,2]"], "send by address across");
-    let ran = run(b, &["ls"], t);
+    run_nw0(b, &["send", &address, "[1,2]"], t).expect_stdout(&["[1,2]"], "send by address across");
+    let ran = run_nw0(b, &["ls"], t);
     ran.expect_code(0, "ls");
     assert!(ran.stdout.contains(&format!("echo\t{address}")), "{ran:#?}");
 
     let (mut peer, _) = spawn_rust_command_peer(a, "robot");
-    run(b, &["command", "robot", "spin"], t).expect_code(0, "command across");
+    run_nw0(b, &["command", "robot", "spin"], t).expect_code(0, "command across");
     peer.expect_line(|l| l == "COMMAND \"spin\"", LINE).unwrap();
 
-    let mut publisher = spawn(a, &["publish", "clock", "tick", "1", "--every", "0.3"]);
+    let mut publisher = spawn_nw0(a, &["publish", "clock", "tick", "1", "--every", "0.3"]);
     let news_address = address_line(&mut publisher);
     assert!(
         news_address.starts_with(&format!("{}:", a.ip)),
         "{news_address}"
     );
-    run(
+    run_nw0(
         b,
         &["watch", "clock", "ti", "--count", "2", "--wait", "10"],
         t,
@@ -485,7 +405,7 @@ fn lan_every_subcommand_between_rust_peers() {
     .expect_code(0, "watch across")
     .expect_stdout(&["tick\t1", "tick\t1"], "news across");
 
-    let ran = run(b, &["doctor"], t);
+    let ran = run_nw0(b, &["doctor"], t);
     ran.expect_code(0, "doctor on a LAN host");
     let text = ran.stdout.join("\n");
     assert!(
@@ -505,20 +425,18 @@ fn lan_every_subcommand_between_rust_peers() {
 
 #[test]
 fn python_advert_seen_by_nw0_discover_and_ls() {
-    if !require_netns() {
+    let Some(lan) = require_python_lan(2) else {
         return;
-    }
-    let Some(_) = require_python() else { return };
-    let lan = Lan::new(2);
+    };
     let (a, b) = (&lan.hosts[0], &lan.hosts[1]);
     let mut py = py::spawn(a, &py::advertiser("py/station", None, None, 60.0));
     let address = py_value(&mut py, "ADDRESS");
     assert!(address.starts_with(&format!("{}:", a.ip)), "{address}");
     let t = Duration::from_secs(30);
-    run(b, &["discover", "py/station", "--wait", "10"], t)
+    run_nw0(b, &["discover", "py/station", "--wait", "10"], t)
         .expect_code(0, "discover a Python advert")
         .expect_stdout(&[&address], "discover");
-    let ran = run(b, &["ls", "--wait", "2.5"], t);
+    let ran = run_nw0(b, &["ls", "--wait", "2.5"], t);
     ran.expect_code(0, "ls");
     assert!(
         ran.stdout.contains(&format!("py/station\t{address}")),
@@ -528,11 +446,9 @@ fn python_advert_seen_by_nw0_discover_and_ls() {
 
 #[test]
 fn python_replier_answers_nw0_send_and_command() {
-    if !require_netns() {
+    let Some(lan) = require_python_lan(2) else {
         return;
-    }
-    let Some(_) = require_python() else { return };
-    let lan = Lan::new(2);
+    };
     let (a, b) = (&lan.hosts[0], &lan.hosts[1]);
     let mut py = py::spawn(
         a,
@@ -548,7 +464,7 @@ fn python_replier_answers_nw0_send_and_command() {
     );
     let address = py_value(&mut py, "ADDRESS");
     let t = Duration::from_secs(30);
-    run(
+    run_nw0(
         b,
         &[
             "send",
@@ -562,9 +478,9 @@ fn python_replier_answers_nw0_send_and_command() {
     .expect_code(0, "send to Python")
     .expect_stdout(&[r#"{"echo":[1,"two",{"three":3.5}]}"#], "Python's reply");
     assert_eq!(py_value(&mut py, "GOT"), r#"[1, "two", {"three": 3.5}]"#);
-    run(b, &["send", &address, "plain text"], t)
+    run_nw0(b, &["send", &address, "plain text"], t)
         .expect_stdout(&[r#"{"echo":"plain text"}"#], "text to Python");
-    let ran = run(
+    let ran = run_nw0(
         b,
         &["command", "pyecho", "cmd:lights-on", "--wait", "10"],
         t,
@@ -577,13 +493,11 @@ fn python_replier_answers_nw0_send_and_command() {
 
 #[test]
 fn nw0_advertise_found_and_echoing_for_python() {
-    if !require_netns() {
+    let Some(lan) = require_python_lan(2) else {
         return;
-    }
-    let Some(_) = require_python() else { return };
-    let lan = Lan::new(2);
+    };
     let (a, b) = (&lan.hosts[0], &lan.hosts[1]);
-    let mut echo = spawn(a, &["advertise", "rusty", "--echo"]);
+    let mut echo = spawn_nw0(a, &["advertise", "rusty", "--echo"]);
     let address = address_line(&mut echo);
     let mut py = py::spawn(
         b,
@@ -606,13 +520,11 @@ fn nw0_advertise_found_and_echoing_for_python() {
 
 #[test]
 fn nw0_publish_to_python_subscriber() {
-    if !require_netns() {
+    let Some(lan) = require_python_lan(2) else {
         return;
-    }
-    let Some(_) = require_python() else { return };
-    let lan = Lan::new(2);
+    };
     let (a, b) = (&lan.hosts[0], &lan.hosts[1]);
-    let mut publisher = spawn(
+    let mut publisher = spawn_nw0(
         a,
         &[
             "publish",
@@ -637,11 +549,9 @@ fn nw0_publish_to_python_subscriber() {
 
 #[test]
 fn python_publisher_to_nw0_watch() {
-    if !require_netns() {
+    let Some(lan) = require_python_lan(2) else {
         return;
-    }
-    let Some(_) = require_python() else { return };
-    let lan = Lan::new(2);
+    };
     let (a, b) = (&lan.hosts[0], &lan.hosts[1]);
     let mut py = py::spawn(
         a,
@@ -654,7 +564,7 @@ fn python_publisher_to_nw0_watch() {
     );
     let address = py_value(&mut py, "ADDRESS");
     let t = Duration::from_secs(40);
-    let ran = run(
+    let ran = run_nw0(
         b,
         &["watch", "pynews", "weather", "--count", "2", "--wait", "15"],
         t,
@@ -667,7 +577,7 @@ fn python_publisher_to_nw0_watch() {
             "{ran:#?}"
         );
     }
-    run(
+    run_nw0(
         b,
         &["watch", &address, "other", "--count", "1", "--wait", "15"],
         t,
@@ -681,26 +591,24 @@ fn python_publisher_to_nw0_watch() {
 /// cannot bind 9999 and uses the RPC that a networkzero process serves.
 #[test]
 fn same_host_python_peer_and_nw0() {
-    if !require_netns() {
+    let Some(lan) = require_python_lan(2) else {
         return;
-    }
-    let Some(_) = require_python() else { return };
-    let lan = Lan::new(2);
+    };
     let t = Duration::from_secs(30);
 
     // Python first.
     let a = &lan.hosts[0];
     let mut py = py::spawn(a, &py::advertiser("py-first", None, None, 60.0));
     let address = py_value(&mut py, "ADDRESS");
-    run(a, &["discover", "py-first", "--wait", "10"], t)
+    run_nw0(a, &["discover", "py-first", "--wait", "10"], t)
         .expect_code(0, "nw0 discovers a Python advert on its own host")
         .expect_stdout(&[&address], "same host");
-    let ran = run(a, &["ls", "--wait", "3"], t);
+    let ran = run_nw0(a, &["ls", "--wait", "3"], t);
     assert!(
         ran.stdout.contains(&format!("py-first\t{address}")),
         "{ran:#?}"
     );
-    let mut echo = spawn(a, &["advertise", "rust-second", "--echo"]);
+    let mut echo = spawn_nw0(a, &["advertise", "rust-second", "--echo"]);
     let rust_address = address_line(&mut echo);
     let mut disc = py::spawn(a, &py::discoverer("rust-second", 15.0));
     assert_eq!(
@@ -708,7 +616,7 @@ fn same_host_python_peer_and_nw0() {
         rust_address,
         "Python discovers nw0 on its own host"
     );
-    let ran = run(a, &["doctor"], t);
+    let ran = run_nw0(a, &["doctor"], t);
     let text = ran.stdout.join("\n");
     assert!(
         text.contains("most likely a Python networkzero program"),
@@ -718,7 +626,7 @@ fn same_host_python_peer_and_nw0() {
 
     // nw0 first.
     let b = &lan.hosts[1];
-    let mut echo = spawn(b, &["advertise", "rust-first", "--echo"]);
+    let mut echo = spawn_nw0(b, &["advertise", "rust-first", "--echo"]);
     let rust_address = address_line(&mut echo);
     let mut py = py::spawn(
         b,
@@ -735,7 +643,7 @@ fn same_host_python_peer_and_nw0() {
     );
     assert_eq!(py_value(&mut py, "REPLY"), "\"hi\"");
     let address = py_value(&mut py, "ADDRESS");
-    run(b, &["discover", "py-second", "--wait", "10"], t)
+    run_nw0(b, &["discover", "py-second", "--wait", "10"], t)
         .expect_code(
             0,
             "nw0 discovers a Python program that advertised through our RPC",

@@ -10,13 +10,7 @@ use nw0_tests::*;
 
 const LINE: Duration = Duration::from_secs(20);
 
-fn example(host: &Host, name: &str, args: &[&str]) -> ChildGuard {
-    let mut cmd = host.command(workspace_bin(name));
-    cmd.args(args);
-    ChildGuard::spawn(&mut cmd).unwrap_or_else(|e| panic!("spawn {name}: {e}"))
-}
-
-/// Like [`example`], with a pipe to type into.
+/// Like [`spawn_bin`], with a pipe to type into.
 fn example_with_keyboard(host: &Host, name: &str, args: &[&str]) -> ChildGuard {
     let child = host
         .command(workspace_bin(name))
@@ -47,7 +41,7 @@ fn hello_demo_on_one_computer() {
         return;
     }
     let host = Host::isolated();
-    let mut demo = example(&host, "hello", &[]);
+    let mut demo = spawn_bin(&host, "hello", &[]);
     expect(&mut demo, "Hello, World");
     expect(&mut demo, "Hello, Tim");
     let status = demo
@@ -63,12 +57,12 @@ fn hello_on_two_computers() {
         return;
     }
     let lan = Lan::new(2);
-    let mut server = example(&lan.hosts[0], "hello", &["serve"]);
+    let mut server = spawn_bin(&lan.hosts[0], "hello", &["serve"]);
     expect(
         &mut server,
         &format!("hello is advertised at {}", lan.hosts[0].ip),
     );
-    let mut asker = example(&lan.hosts[1], "hello", &["ask", "Ada"]);
+    let mut asker = spawn_bin(&lan.hosts[1], "hello", &["ask", "Ada"]);
     expect(&mut asker, &format!("found hello at {}", lan.hosts[0].ip));
     expect(&mut asker, "Hello, Ada");
     expect(&mut server, "got a message from Ada");
@@ -76,11 +70,11 @@ fn hello_on_two_computers() {
 
 /// The seed's club project, unchanged, on one computer and on three.
 fn turntable_trio(hosts: [&Host; 3]) {
-    let mut turntable = example(hosts[0], "turntable", &[]);
+    let mut turntable = spawn_bin(hosts[0], "turntable", &[]);
     expect(&mut turntable, "turntable: waiting for commands");
-    let mut detector = example(hosts[1], "detector", &["40"]);
+    let mut detector = spawn_bin(hosts[1], "detector", &["40"]);
     expect(&mut detector, "detector: publishing hits");
-    let mut controller = example(hosts[2], "controller", &["3", "--quit"]);
+    let mut controller = spawn_bin(hosts[2], "controller", &["3", "--quit"]);
     expect(&mut turntable, "turntable: spinning at 33 rpm");
     expect(&mut controller, "controller: hit target");
     let score = expect(&mut controller, "controller: final score");
@@ -149,7 +143,7 @@ fn robot_remote_drives_the_simulated_robot() {
         return;
     }
     let lan = Lan::new(2);
-    let mut robot = example(&lan.hosts[0], "robot", &[]);
+    let mut robot = spawn_bin(&lan.hosts[0], "robot", &[]);
     expect(&mut robot, "robot: ready at");
     let mut remote = example_with_keyboard(&lan.hosts[1], "robot-remote", &[]);
     expect(&mut remote, "remote: robot at");

@@ -15,55 +15,72 @@ fn reply_value(rest: &str) -> serde_json::Value {
     serde_json::from_str(json).unwrap_or_else(|e| panic!("reply not JSON ({e}): {rest}"))
 }
 
+/// `nw0-peer advertise NAME [--at ADDR] --serve MODE --for 30` in `host`: the server
+/// (once it printed its address) and its address.
+fn serve(host: &Host, name: &str, at: Option<&str>, mode: &str) -> (ChildGuard, String) {
+    let mut args = vec!["advertise", name];
+    if let Some(at) = at {
+        args.extend(["--at", at]);
+    }
+    args.extend(["--serve", mode, "--for", "30"]);
+    let mut server = spawn(host, &args);
+    let addr = address(&mut server);
+    (server, addr)
+}
+
+/// The repl's `send TO MESSAGE WAIT_S` (finished within `limit`): `REPLY` or
+/// `NOREPLY`, and the rest of that line.
+#[track_caller]
+fn send(client: &mut Repl, to: &str, message: &str, wait_s: f64, limit: f64) -> (String, String) {
+    client.run_expect(
+        &format!("send\t{to}\t{message}\t{wait_s}"),
+        &["REPLY", "NOREPLY"],
+        secs(limit),
+    )
+}
+
 #[test]
 fn request_reply_across_hosts() {
     if !require_netns() {
         return;
     }
     let lan = Lan::new(3);
-    let mut hello = spawn(
-        &lan.hosts[0],
-        &["advertise", "hello", "--serve", "hello", "--for", "30"],
-    );
-    address(&mut hello);
-    let mut echo = spawn(
-        &lan.hosts[1],
-        &["advertise", "echo", "--serve", "echo", "--for", "30"],
-    );
-    let addr_echo = address(&mut echo);
+    let (mut hello, _) = serve(&lan.hosts[0], "hello", None, "hello");
+    let (_echo, addr_echo) = serve(&lan.hosts[1], "echo", None, "echo");
     assert_eq!(ip_of(&addr_echo), lan.hosts[1].ip.to_string());
 
     let mut client = Repl::start(&lan.hosts[2], "client");
-    let (kind, rest) = client.run_expect(
-        "send\thello\t\"World\"\t5",
-        &["REPLY", "NOREPLY"],
-        secs(20.0),
-    );
+    let (kind, rest) = send(&mut client, "hello", "\"World\"", 5.0, 20.0);
     assert_eq!(kind, "REPLY", "{}", client.stderr());
     assert_eq!(reply_value(&rest), serde_json::json!("Hello, World"));
     assert_eq!(expect(&mut hello, "MESSAGE", secs(2.0)), "\"World\"");
 
     let message = serde_json::json!({"list": [1, 2.5, -3, {"b": null}], "text": "café ロボット", "yes": true, "nested": [[]]});
-    let (kind, rest) = client.run_expect(
-        &format!("send\techo\t{message}\t5"),
-        &["REPLY", "NOREPLY"],
-        secs(20.0),
-    );
+    let (kind, rest) = send(&mut client, "echo", &message.to_string(), 5.0, 20.0);
     assert_eq!(kind, "REPLY", "{}", client.stderr());
     assert_eq!(reply_value(&rest), message, "echoed exactly");
 
     // many round trips in a row on the cached socket
     for i in 0..20 {
-        let (kind, rest) = client.run_expect(
-            &format!("send\t{addr_echo}\t{i}\t5"),
-            &["REPLY", "NOREPLY"],
-            secs(10.0),
-        );
+        let (kind, rest) = send(&mut client, &addr_echo, &i.to_string(), 5.0, 10.0);
         assert_eq!(
             (kind.as_str(), reply_value(&rest)),
             ("REPLY", serde_json::json!(i))
         );
     }
+}
+
+/// `nw0-peer command TO COMMAND WAIT_S` in `host` (within 10 s): asserts it was not
+/// acknowledged (exit 1, only `NOTACKED` printed) and returns its stderr.
+#[track_caller]
+fn command_not_acked(host: &Host, to: &str, command: &str, wait_s: &str) -> String {
+    let (lines, code, stderr) = drive::run(host, &["command", to, command, wait_s], secs(10.0));
+    assert_eq!(
+        (code, lines.as_slice()),
+        (Some(1), ["NOTACKED".to_string()].as_slice()),
+        "{stderr}"
+    );
+    stderr
 }
 
 #[test]
@@ -83,13 +100,7 @@ fn commands_are_acked_and_unacked_ones_warn() {
     // nothing answers at this address: false after the wait, with a warning
     let nobody = format!("{}:9", lan.hosts[0].ip);
     let start = Instant::now();
-    let (lines, code, stderr) = drive::run(
-        &lan.hosts[1],
-        &["command", &nobody, "left", "1"],
-        secs(10.0),
-    );
-    assert_eq!(code, Some(1), "{lines:?} {stderr}");
-    assert_eq!(lines, ["NOTACKED"]);
+    let stderr = command_not_acked(&lan.hosts[1], &nobody, "left", "1");
     assert!(
         start.elapsed() < secs(5.0),
         "an unacked command with a 1 s wait took {:?}",
@@ -101,40 +112,14 @@ fn commands_are_acked_and_unacked_ones_warn() {
     );
 
     // a server that receives but never replies: unacked too
-    let mut mute = spawn(
-        &lan.hosts[0],
-        &["advertise", "mute", "--serve", "silent", "--for", "30"],
-    );
-    let addr_mute = address(&mut mute);
-    let (lines, code, stderr) = drive::run(
-        &lan.hosts[1],
-        &["command", &addr_mute, "right", "1"],
-        secs(10.0),
-    );
-    assert_eq!(
-        (code, lines.as_slice()),
-        (Some(1), ["NOTACKED".to_string()].as_slice()),
-        "{stderr}"
-    );
+    let (mut mute, addr_mute) = serve(&lan.hosts[0], "mute", None, "silent");
+    let stderr = command_not_acked(&lan.hosts[1], &addr_mute, "right", "1");
     assert!(stderr.contains("warning"), "{stderr:?}");
     assert_eq!(expect(&mut mute, "MESSAGE", secs(2.0)), "\"right\"");
 
     // answered, but not with "ack" (an echo server): not acknowledged either
-    let mut echo = spawn(
-        &lan.hosts[0],
-        &["advertise", "parrot", "--serve", "echo", "--for", "30"],
-    );
-    let addr_echo = address(&mut echo);
-    let (lines, code, stderr) = drive::run(
-        &lan.hosts[1],
-        &["command", &addr_echo, "jump", "5"],
-        secs(10.0),
-    );
-    assert_eq!(
-        (code, lines.as_slice()),
-        (Some(1), ["NOTACKED".to_string()].as_slice()),
-        "{stderr}"
-    );
+    let (mut echo, addr_echo) = serve(&lan.hosts[0], "parrot", None, "echo");
+    let stderr = command_not_acked(&lan.hosts[1], &addr_echo, "jump", "5");
     assert!(
         stderr.contains("instead of"),
         "no warning for a non-ack answer: {stderr:?}"
@@ -254,11 +239,7 @@ fn lost_reply_resets_the_socket_and_the_next_send_succeeds() {
     let spot = address(&mut probe);
     drop(probe);
 
-    let (kind, rest) = client.run_expect(
-        &format!("send\t{spot}\t\"first\"\t0.5"),
-        &["REPLY", "NOREPLY"],
-        secs(10.0),
-    );
+    let (kind, rest) = send(&mut client, &spot, "\"first\"", 0.5, 10.0);
     assert_eq!(kind, "NOREPLY", "{rest}");
     assert!(
         client.stderr().contains("warning"),
@@ -267,25 +248,9 @@ fn lost_reply_resets_the_socket_and_the_next_send_succeeds() {
     );
 
     // now a working server at that address: the very next send gets its reply
-    let mut server = spawn(
-        &host,
-        &[
-            "advertise",
-            "zombie-cure",
-            "--at",
-            &spot,
-            "--serve",
-            "echo",
-            "--for",
-            "30",
-        ],
-    );
-    assert_eq!(address(&mut server), spot);
-    let (kind, rest) = client.run_expect(
-        &format!("send\t{spot}\t\"second\"\t5"),
-        &["REPLY", "NOREPLY"],
-        secs(10.0),
-    );
+    let (server, at) = serve(&host, "zombie-cure", Some(&spot), "echo");
+    assert_eq!(at, spot);
+    let (kind, rest) = send(&mut client, &spot, "\"second\"", 5.0, 10.0);
     assert_eq!(
         (kind.as_str(), reply_value(&rest)),
         ("REPLY", serde_json::json!("second")),
@@ -295,47 +260,13 @@ fn lost_reply_resets_the_socket_and_the_next_send_succeeds() {
 
     // a server that takes the message and never answers, replaced by a working one
     drop(server);
-    let mut mute = spawn(
-        &host,
-        &[
-            "advertise",
-            "mute",
-            "--at",
-            &spot,
-            "--serve",
-            "silent",
-            "--for",
-            "30",
-        ],
-    );
-    address(&mut mute);
-    let (kind, _) = client.run_expect(
-        &format!("send\t{spot}\t\"third\"\t0.5"),
-        &["REPLY", "NOREPLY"],
-        secs(10.0),
-    );
+    let (mut mute, _) = serve(&host, "mute", Some(&spot), "silent");
+    let (kind, _) = send(&mut client, &spot, "\"third\"", 0.5, 10.0);
     assert_eq!(kind, "NOREPLY");
     assert_eq!(expect(&mut mute, "MESSAGE", secs(2.0)), "\"third\"");
     drop(mute);
-    let mut server = spawn(
-        &host,
-        &[
-            "advertise",
-            "zombie-cure",
-            "--at",
-            &spot,
-            "--serve",
-            "echo",
-            "--for",
-            "30",
-        ],
-    );
-    address(&mut server);
-    let (kind, rest) = client.run_expect(
-        &format!("send\t{spot}\t\"fourth\"\t5"),
-        &["REPLY", "NOREPLY"],
-        secs(10.0),
-    );
+    let _server = serve(&host, "zombie-cure", Some(&spot), "echo");
+    let (kind, rest) = send(&mut client, &spot, "\"fourth\"", 5.0, 10.0);
     assert_eq!(
         (kind.as_str(), reply_value(&rest)),
         ("REPLY", serde_json::json!("fourth")),
@@ -350,11 +281,7 @@ fn non_json_request_gets_a_reply_and_does_not_wedge_the_server() {
         return;
     }
     let host = Host::isolated();
-    let mut server = spawn(
-        &host,
-        &["advertise", "sturdy-echo", "--serve", "echo", "--for", "30"],
-    );
-    let addr = address(&mut server);
+    let (mut server, addr) = serve(&host, "sturdy-echo", None, "echo");
     let endpoint = format!("tcp://{addr}");
     // raw libzmq from the test process, inside the host: a fresh context made on the
     // host's thread, so its I/O threads live in the host's namespace too
@@ -411,11 +338,7 @@ fn a_socket_used_from_a_second_thread_is_a_different_thread_error() {
         return;
     }
     let host = Host::isolated();
-    let mut server = spawn(
-        &host,
-        &["advertise", "threads", "--serve", "echo", "--for", "30"],
-    );
-    let addr = address(&mut server);
+    let (_server, addr) = serve(&host, "threads", None, "echo");
     let (lines, code, stderr) = drive::run(&host, &["thread-check", &addr], secs(15.0));
     assert_eq!(code, Some(0), "{lines:?} {stderr}");
     let get = |kind: &str| {

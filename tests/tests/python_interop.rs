@@ -44,13 +44,65 @@ fn py_echo(name: &str, count: u32) -> String {
     )
 }
 
+/// `nw0-peer advertise NAME --serve hello --for 30` in `host` (it answers `"Hello, "`
+/// and the message): the server and its address.
+fn rust_hello(host: &Host, name: &str) -> (ChildGuard, String) {
+    let mut server = spawn(
+        host,
+        &["advertise", name, "--serve", "hello", "--for", "30"],
+    );
+    let addr = address(&mut server);
+    (server, addr)
+}
+
+/// A Python client in `host`: discovers `name` (prints `FOUND <address>`), then sends
+/// it each of `messages` (Python literals), printing `REPLY <json>` for each reply.
+fn py_ask(host: &Host, name: &str, messages: &[&str]) -> ChildGuard {
+    let mut code = format!(
+        "addr = nw0.discover({}, 10)\nprint('FOUND', addr, flush=True)\n",
+        py::str_lit(name)
+    );
+    for m in messages {
+        code.push_str(&format!(
+            "print('REPLY', json.dumps(nw0.send_message_to(addr, {m}, 10)), flush=True)\n"
+        ));
+    }
+    py::spawn(host, &code)
+}
+
+/// A Python program in `host` (on the same host as a Rust one): advertises `name`,
+/// then prints `FOUND <address>` for `find` (waiting at most `wait_s`), then stays 30 s.
+/// Returns it and its advertised address.
+fn py_advertise_and_find(host: &Host, name: &str, find: &str, wait_s: u32) -> (ChildGuard, String) {
+    let mut python = py::spawn(
+        host,
+        &format!(
+            "a = nw0.advertise({})\nprint('ADDRESS', a, flush=True)\n\
+             print('FOUND', nw0.discover({}, {wait_s}), flush=True)\ntime.sleep(30)\n",
+            py::str_lit(name),
+            py::str_lit(find)
+        ),
+    );
+    let addr = py_expect(&mut python, "ADDRESS", secs(15.0));
+    (python, addr)
+}
+
+/// A repl's `send TO MESSAGE 10` (finished within 30 s): `REPLY` or `NOREPLY`, and
+/// the rest of that line.
+#[track_caller]
+fn send(client: &mut Repl, to: &str, message: &str) -> (String, String) {
+    client.run_expect(
+        &format!("send\t{to}\t{message}\t10"),
+        &["REPLY", "NOREPLY"],
+        secs(30.0),
+    )
+}
+
 #[test]
 fn python_advertises_rust_discovers() {
-    if !require_netns() {
+    let Some(lan) = require_python_lan(2) else {
         return;
-    }
-    let Some(_py) = require_python() else { return };
-    let lan = Lan::new(2);
+    };
     let mut adv = py::spawn(
         &lan.hosts[0],
         &py::advertiser("py-service", None, None, 30.0),
@@ -70,11 +122,9 @@ fn python_advertises_rust_discovers() {
 
 #[test]
 fn rust_advertises_python_discovers() {
-    if !require_netns() {
+    let Some(lan) = require_python_lan(2) else {
         return;
-    }
-    let Some(_py) = require_python() else { return };
-    let lan = Lan::new(2);
+    };
     let mut adv = spawn(&lan.hosts[0], &["advertise", "rs-service", "--for", "30"]);
     let addr = address(&mut adv);
     let mut disc = py::spawn(&lan.hosts[1], &py::discoverer("rs-service", 8.0));
@@ -87,21 +137,14 @@ fn rust_advertises_python_discovers() {
 
 #[test]
 fn python_sends_message_rust_replies() {
-    if !require_netns() {
+    let Some(lan) = require_python_lan(2) else {
         return;
-    }
-    let Some(_py) = require_python() else { return };
-    let lan = Lan::new(2);
-    let mut server = spawn(
-        &lan.hosts[0],
-        &["advertise", "rs-hello", "--serve", "hello", "--for", "30"],
-    );
-    let addr = address(&mut server);
-    let mut client = py::spawn(
+    };
+    let (mut server, addr) = rust_hello(&lan.hosts[0], "rs-hello");
+    let mut client = py_ask(
         &lan.hosts[1],
-        "addr = nw0.discover('rs-hello', 10)\nprint('FOUND', addr, flush=True)\n\
-         print('REPLY', json.dumps(nw0.send_message_to(addr, 'Python', 10)), flush=True)\n\
-         print('REPLY', json.dumps(nw0.send_message_to(addr, {'a': [1, None, 'é']}, 10)), flush=True)\n",
+        "rs-hello",
+        &["'Python'", "{'a': [1, None, 'é']}"],
     );
     assert_eq!(py_expect(&mut client, "FOUND", secs(15.0)), addr);
     assert_eq!(
@@ -121,27 +164,17 @@ fn python_sends_message_rust_replies() {
 
 #[test]
 fn rust_sends_message_python_replies() {
-    if !require_netns() {
+    let Some(lan) = require_python_lan(2) else {
         return;
-    }
-    let Some(_py) = require_python() else { return };
-    let lan = Lan::new(2);
+    };
     let mut server = py::spawn(&lan.hosts[0], &py_echo("py-echo", 2));
     let addr = py_expect(&mut server, "ADDRESS", secs(15.0));
     let mut client = Repl::start(&lan.hosts[1], "client");
     let message = serde_json::json!({"n": 1, "text": "ロボット", "list": [true, null, 2.5]});
-    let (kind, rest) = client.run_expect(
-        &format!("send\tpy-echo\t{message}\t10"),
-        &["REPLY", "NOREPLY"],
-        secs(30.0),
-    );
+    let (kind, rest) = send(&mut client, "py-echo", &message.to_string());
     assert_eq!(kind, "REPLY", "{}", client.stderr());
     assert_eq!(reply_value(&rest), serde_json::json!({ "echo": message }));
-    let (kind, rest) = client.run_expect(
-        &format!("send\t{addr}\t\"plain\"\t10"),
-        &["REPLY", "NOREPLY"],
-        secs(30.0),
-    );
+    let (kind, rest) = send(&mut client, &addr, "\"plain\"");
     assert_eq!(
         (kind.as_str(), reply_value(&rest)),
         ("REPLY", serde_json::json!({"echo": "plain"}))
@@ -151,11 +184,9 @@ fn rust_sends_message_python_replies() {
 
 #[test]
 fn python_news_rust_watches() {
-    if !require_netns() {
+    let Some(lan) = require_python_lan(2) else {
         return;
-    }
-    let Some(_py) = require_python() else { return };
-    let lan = Lan::new(2);
+    };
     let mut publisher = py::spawn(
         &lan.hosts[0],
         "addr = nw0.advertise('py-news')\nprint('ADDRESS', addr, flush=True)\n\
@@ -183,11 +214,9 @@ fn python_news_rust_watches() {
 
 #[test]
 fn rust_news_python_watches() {
-    if !require_netns() {
+    let Some(lan) = require_python_lan(2) else {
         return;
-    }
-    let Some(_py) = require_python() else { return };
-    let lan = Lan::new(2);
+    };
     let mut publisher = spawn(
         &lan.hosts[0],
         &[
@@ -214,11 +243,9 @@ fn rust_news_python_watches() {
 
 #[test]
 fn rust_command_python_acks() {
-    if !require_netns() {
+    let Some(lan) = require_python_lan(2) else {
         return;
-    }
-    let Some(_py) = require_python() else { return };
-    let lan = Lan::new(2);
+    };
     let mut robot = py::spawn(
         &lan.hosts[0],
         "addr = nw0.advertise('py-robot')\nprint('ADDRESS', addr, flush=True)\n\
@@ -244,11 +271,9 @@ fn rust_command_python_acks() {
 
 #[test]
 fn python_command_rust_acks() {
-    if !require_netns() {
+    let Some(lan) = require_python_lan(2) else {
         return;
-    }
-    let Some(_py) = require_python() else { return };
-    let lan = Lan::new(2);
+    };
     // (count 2: stays up after acking, see messaging.rs for acks sent just before exit)
     let mut robot = spawn(&lan.hosts[0], &["serve-commands", "rs-robot", "2", "30"]);
     address(&mut robot);
@@ -265,11 +290,9 @@ fn python_command_rust_acks() {
 
 #[test]
 fn group_names_both_ways() {
-    if !require_netns() {
+    let Some(lan) = require_python_lan(3) else {
         return;
-    }
-    let Some(_py) = require_python() else { return };
-    let lan = Lan::new(3);
+    };
     let mut rust = Repl::start(&lan.hosts[1], "rust");
     let rs_addr = rust.advertise("lab/rs1");
     rust.advertise("elsewhere/rs2");
@@ -307,22 +330,12 @@ fn group_names_both_ways() {
 
 #[test]
 fn non_ascii_names_both_ways() {
-    if !require_netns() {
+    let Some(lan) = require_python_lan(3) else {
         return;
-    }
-    let Some(_py) = require_python() else { return };
-    let lan = Lan::new(3);
+    };
     // Rust advertises "café", Python finds it and talks to it
-    let mut cafe = spawn(
-        &lan.hosts[0],
-        &["advertise", "café", "--serve", "hello", "--for", "30"],
-    );
-    let cafe_addr = address(&mut cafe);
-    let mut client = py::spawn(
-        &lan.hosts[1],
-        "addr = nw0.discover('café', 10)\nprint('FOUND', addr, flush=True)\n\
-         print('REPLY', json.dumps(nw0.send_message_to(addr, 'ロボット', 10)), flush=True)\n",
-    );
+    let (_cafe, cafe_addr) = rust_hello(&lan.hosts[0], "café");
+    let mut client = py_ask(&lan.hosts[1], "café", &["'ロボット'"]);
     assert_eq!(py_expect(&mut client, "FOUND", secs(15.0)), cafe_addr);
     assert_eq!(
         json(&py_expect(&mut client, "REPLY", secs(15.0))),
@@ -337,11 +350,7 @@ fn non_ascii_names_both_ways() {
         rust.discover("ロボット", 6.0).as_deref(),
         Some(robot_addr.as_str())
     );
-    let (kind, rest) = rust.run_expect(
-        "send\tロボット\t\"café ✓\"\t10",
-        &["REPLY", "NOREPLY"],
-        secs(30.0),
-    );
+    let (kind, rest) = send(&mut rust, "ロボット", "\"café ✓\"");
     assert_eq!(
         (kind.as_str(), reply_value(&rest)),
         ("REPLY", serde_json::json!({"echo": "café ✓"}))
@@ -360,19 +369,12 @@ fn non_ascii_names_both_ways() {
 
 #[test]
 fn same_host_python_first_then_rust() {
-    if !require_netns() {
+    let Some(lan) = require_python_lan(2) else {
         return;
-    }
-    let Some(_py) = require_python() else { return };
-    let lan = Lan::new(2);
+    };
     let box_ = &lan.hosts[0];
     // Python first: it holds UDP 9999 and serves the RPC
-    let mut python = py::spawn(
-        box_,
-        "a = nw0.advertise('same/py')\nprint('ADDRESS', a, flush=True)\n\
-         print('FOUND', nw0.discover('same/rs', 15), flush=True)\ntime.sleep(30)\n",
-    );
-    let py_addr = py_expect(&mut python, "ADDRESS", secs(15.0));
+    let (mut python, py_addr) = py_advertise_and_find(box_, "same/py", "same/rs", 15);
     let mut rust = Repl::start(box_, "rust");
     let rs_addr = rust.advertise("same/rs");
     assert_eq!(
@@ -399,21 +401,14 @@ fn same_host_python_first_then_rust() {
 
 #[test]
 fn same_host_rust_first_then_python() {
-    if !require_netns() {
+    let Some(lan) = require_python_lan(2) else {
         return;
-    }
-    let Some(_py) = require_python() else { return };
-    let lan = Lan::new(2);
+    };
     let box_ = &lan.hosts[0];
     // Rust first: it holds UDP 9999 (shared), so Python must use our RPC on 9998
     let mut rust = Repl::start(box_, "rust");
     let rs_addr = rust.advertise("same/rs");
-    let mut python = py::spawn(
-        box_,
-        "a = nw0.advertise('same/py')\nprint('ADDRESS', a, flush=True)\n\
-         print('FOUND', nw0.discover('same/rs', 10), flush=True)\ntime.sleep(30)\n",
-    );
-    let py_addr = py_expect(&mut python, "ADDRESS", secs(15.0));
+    let (mut python, py_addr) = py_advertise_and_find(box_, "same/py", "same/rs", 10);
     assert_ne!(
         py_addr,
         "None",
@@ -442,11 +437,9 @@ fn same_host_rust_first_then_python() {
 /// through it afterwards.
 #[test]
 fn same_host_hostile_rpc_requests_do_not_stop_our_beacon() {
-    if !require_netns() {
+    let Some(lan) = require_python_lan(2) else {
         return;
-    }
-    let Some(_py) = require_python() else { return };
-    let lan = Lan::new(2);
+    };
     let box_ = &lan.hosts[0];
     let mut rust = Repl::start(box_, "rust");
     let rs_addr = rust.advertise("sturdy/rs");
@@ -502,12 +495,7 @@ fn same_host_hostile_rpc_requests_do_not_stop_our_beacon() {
     );
 
     // a Python program on the box still works through us
-    let mut python = py::spawn(
-        box_,
-        "a = nw0.advertise('sturdy/py')\nprint('ADDRESS', a, flush=True)\n\
-         print('FOUND', nw0.discover('sturdy/rs', 10), flush=True)\ntime.sleep(30)\n",
-    );
-    let py_addr = py_expect(&mut python, "ADDRESS", secs(15.0));
+    let (mut python, py_addr) = py_advertise_and_find(box_, "sturdy/py", "sturdy/rs", 10);
     assert_ne!(py_addr, "None", "{}", python.stderr());
     assert_eq!(py_expect(&mut python, "FOUND", secs(15.0)), rs_addr);
     let mut other = Repl::start(&lan.hosts[1], "other");
@@ -521,11 +509,9 @@ fn same_host_hostile_rpc_requests_do_not_stop_our_beacon() {
 /// takes over (it retries every 2 s), so a Python program started later still works.
 #[test]
 fn same_host_rpc_is_taken_over_when_its_server_exits() {
-    if !require_netns() {
+    let Some(lan) = require_python_lan(2) else {
         return;
-    }
-    let Some(_py) = require_python() else { return };
-    let lan = Lan::new(2);
+    };
     let box_ = &lan.hosts[0];
     let mut first = Repl::start(box_, "first");
     first.advertise("relay/first");
@@ -534,12 +520,7 @@ fn same_host_rpc_is_taken_over_when_its_server_exits() {
     let second_addr = second.advertise("relay/second");
     first.child.kill();
     std::thread::sleep(secs(2.5)); // one election round
-    let mut python = py::spawn(
-        box_,
-        "a = nw0.advertise('relay/py')\nprint('ADDRESS', a, flush=True)\n\
-         print('FOUND', nw0.discover('relay/second', 10), flush=True)\ntime.sleep(30)\n",
-    );
-    let py_addr = py_expect(&mut python, "ADDRESS", secs(15.0));
+    let (mut python, py_addr) = py_advertise_and_find(box_, "relay/py", "relay/second", 10);
     assert_ne!(
         py_addr,
         "None",

@@ -6,221 +6,16 @@
 //! Every loop is bounded in count and time; only 127.0.0.1 and ephemeral
 //! ports are used.
 
-use std::io::{ErrorKind, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration as StdDuration, Instant as StdInstant};
 
-use networkzero_core::zmtp::{Config, Connection, Event, Role, Sent, SocketType, ZmtpError};
-use networkzero_core::{Duration, Instant};
-
-const WAIT: StdDuration = StdDuration::from_secs(10);
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Ev {
-    Done(SocketType),
-    Msg(Vec<u8>, bool),
-    Sub(Vec<u8>),
-    Unsub(Vec<u8>),
-    PeerErr(Vec<u8>),
-}
-
-fn own(e: Event<'_>) -> Ev {
-    match e {
-        Event::HandshakeDone { peer } => Ev::Done(peer),
-        Event::Message(p) => Ev::Msg(p.data.to_vec(), p.more),
-        Event::Subscribed(t) => Ev::Sub(t.to_vec()),
-        Event::Unsubscribed(t) => Ev::Unsub(t.to_vec()),
-        Event::PeerError(r) => Ev::PeerErr(r.to_vec()),
-        other => panic!("unexpected event {other:?}"),
-    }
-}
-
-/// Runs one engine over one TCP stream.
-struct Driver {
-    conn: Connection<Vec<u8>>,
-    sock: TcpStream,
-    input: Vec<u8>,
-    start: StdInstant,
-    events: Vec<Ev>,
-    eof: bool,
-    err: Option<ZmtpError>,
-}
-
-impl Driver {
-    fn new(sock: TcpStream, cfg: Config, rx: usize, tx: usize) -> Driver {
-        sock.set_read_timeout(Some(StdDuration::from_millis(5)))
-            .unwrap();
-        sock.set_write_timeout(Some(StdDuration::from_secs(5)))
-            .unwrap();
-        sock.set_nodelay(true).unwrap();
-        let conn = Connection::new(cfg, vec![0; rx], vec![0; tx], Instant::ZERO).unwrap();
-        Driver {
-            conn,
-            sock,
-            input: Vec::new(),
-            start: StdInstant::now(),
-            events: Vec::new(),
-            eof: false,
-            err: None,
-        }
-    }
-
-    fn connect(addr: SocketAddr, cfg: Config) -> Driver {
-        let sock = TcpStream::connect_timeout(&addr, WAIT).unwrap();
-        Driver::new(sock, cfg, 64 * 1024, 64 * 1024)
-    }
-
-    fn accept(listener: &TcpListener, cfg: Config) -> Driver {
-        listener.set_nonblocking(true).unwrap();
-        let deadline = StdInstant::now() + WAIT;
-        loop {
-            match listener.accept() {
-                Ok((sock, _)) => {
-                    sock.set_nonblocking(false).unwrap();
-                    return Driver::new(sock, cfg, 64 * 1024, 64 * 1024);
-                }
-                Err(e) if e.kind() == ErrorKind::WouldBlock && StdInstant::now() < deadline => {
-                    thread::sleep(StdDuration::from_millis(5))
-                }
-                Err(e) => panic!("accept: {e}"),
-            }
-        }
-    }
-
-    fn now(&self) -> Instant {
-        Instant::from_millis(self.start.elapsed().as_millis() as u64)
-    }
-
-    fn flush(&mut self) {
-        for _ in 0..100_000 {
-            if !self.conn.has_output() || self.eof {
-                return;
-            }
-            match self.sock.write(self.conn.output()) {
-                Ok(0) => self.eof = true,
-                Ok(n) => self.conn.consume_output(n),
-                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => return,
-                Err(_) => self.eof = true,
-            }
-        }
-    }
-
-    fn feed(&mut self) {
-        let now = self.now();
-        for _ in 0..100_000 {
-            match self.conn.handle_input(&self.input, now) {
-                Ok(n) => {
-                    self.input.drain(..n);
-                    let mut any = false;
-                    while let Some(e) = self.conn.poll_event() {
-                        self.events.push(own(e));
-                        any = true;
-                    }
-                    if n == 0 && !any {
-                        return;
-                    }
-                }
-                Err(e) => {
-                    self.err = Some(e);
-                    while let Some(ev) = self.conn.poll_event() {
-                        self.events.push(own(ev));
-                    }
-                    return;
-                }
-            }
-        }
-    }
-
-    /// One round: write, timers, read (up to 5 ms), decode, write.
-    fn step(&mut self) {
-        self.flush();
-        let now = self.now();
-        if self.err.is_none() && self.conn.poll_timeout().is_some_and(|t| now >= t) {
-            if let Err(e) = self.conn.handle_timeout(now) {
-                self.err = Some(e);
-            }
-        }
-        if !self.eof && self.err.is_none() {
-            let mut tmp = vec![0u8; 256 * 1024];
-            match self.sock.read(&mut tmp) {
-                Ok(0) => self.eof = true,
-                Ok(n) => self.input.extend_from_slice(&tmp[..n]),
-                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
-                Err(_) => self.eof = true,
-            }
-            self.feed();
-        }
-        self.flush();
-    }
-
-    /// Step until `pred` holds (true) or the time is up / the connection ended (false).
-    fn run_until(&mut self, limit: StdDuration, mut pred: impl FnMut(&mut Driver) -> bool) -> bool {
-        let deadline = StdInstant::now() + limit;
-        while StdInstant::now() < deadline {
-            if pred(self) {
-                return true;
-            }
-            if self.eof || self.err.is_some() {
-                return pred(self);
-            }
-            self.step();
-        }
-        false
-    }
-
-    fn handshake(&mut self) -> SocketType {
-        assert!(
-            self.run_until(WAIT, |d| d.conn.is_established()),
-            "handshake: {:?} {:?}",
-            d_err(self),
-            self.events
-        );
-        match self.events.remove(0) {
-            Ev::Done(t) => t,
-            other => panic!("first event {other:?}"),
-        }
-    }
-
-    /// Wait for a whole message (until a part without MORE).
-    fn recv_message(&mut self) -> Vec<Vec<u8>> {
-        let ok = self.run_until(WAIT, |d| {
-            d.events.iter().any(|e| matches!(e, Ev::Msg(_, false)))
-        });
-        assert!(
-            ok,
-            "no message: err={:?} eof={} events={:?}",
-            self.err, self.eof, self.events
-        );
-        let mut parts = Vec::new();
-        while !self.events.is_empty() {
-            match self.events.remove(0) {
-                Ev::Msg(p, more) => {
-                    parts.push(p);
-                    if !more {
-                        break;
-                    }
-                }
-                other => panic!("unexpected {other:?} in a message"),
-            }
-        }
-        parts
-    }
-
-    /// Idle (but keep servicing the connection) for `d`.
-    fn idle(&mut self, d: StdDuration) {
-        let deadline = StdInstant::now() + d;
-        while StdInstant::now() < deadline && !self.eof && self.err.is_none() {
-            self.step();
-        }
-    }
-}
-
-fn d_err(d: &Driver) -> (Option<ZmtpError>, bool) {
-    (d.err, d.eof)
-}
+use networkzero_core::zmtp::{Config, Role, Sent, SocketType, ZmtpError};
+use networkzero_core::Duration;
+use nw0_tests::zmtp_driver::{listener, Driver, Ev, WAIT};
 
 fn sealed() -> bool {
     nw0_tests::require_netns()
@@ -246,10 +41,27 @@ fn zmq_connect(ctx: &zmq::Context, kind: zmq::SocketType, addr: SocketAddr) -> z
     s
 }
 
-fn listener() -> (TcpListener, SocketAddr) {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let a = l.local_addr().unwrap();
-    (l, a)
+/// What a raw ZMTP 3.1 peer of type `socket_type` (`REQ`, `REP`) sends first: its
+/// NULL-mechanism greeting and READY. Raw peers in these tests misbehave after it.
+fn raw_handshake(socket_type: &[u8; 3]) -> Vec<u8> {
+    let mut hello = vec![
+        0xFF, 0, 0, 0, 0, 0, 0, 0, 1, 0x7F, 3, 1, b'N', b'U', b'L', b'L',
+    ];
+    hello.resize(64, 0);
+    hello.extend_from_slice(b"\x04\x19\x05READY\x0bSocket-Type\x00\x00\x00\x03");
+    hello.extend_from_slice(socket_type);
+    hello
+}
+
+/// Reads and drops what a raw peer's stream gets until it ends (at most 3 s of silence).
+fn drain(s: &mut TcpStream) {
+    s.set_read_timeout(Some(StdDuration::from_secs(3))).unwrap();
+    let mut sink = [0u8; 4096];
+    while let Ok(n) = s.read(&mut sink) {
+        if n == 0 {
+            break;
+        }
+    }
 }
 
 /// A libzmq REP that answers `n` requests with each part upper-cased, in a thread.
@@ -474,19 +286,8 @@ fn heartbeat_timeout_against_a_silent_peer() {
     let (l, addr) = listener();
     let t = thread::spawn(move || {
         let (mut s, _) = l.accept().unwrap();
-        let mut hello = vec![
-            0xFF, 0, 0, 0, 0, 0, 0, 0, 1, 0x7F, 3, 1, b'N', b'U', b'L', b'L',
-        ];
-        hello.resize(64, 0);
-        hello.extend_from_slice(b"\x04\x19\x05READY\x0bSocket-Type\x00\x00\x00\x03REP");
-        s.write_all(&hello).unwrap();
-        s.set_read_timeout(Some(StdDuration::from_secs(3))).unwrap();
-        let mut sink = [0u8; 4096];
-        while let Ok(n) = s.read(&mut sink) {
-            if n == 0 {
-                break;
-            }
-        }
+        s.write_all(&raw_handshake(b"REP")).unwrap();
+        drain(&mut s);
     });
     let mut cfg = Config::new(Role::Req);
     cfg.heartbeat_interval = Some(Duration::from_millis(50));
@@ -520,11 +321,7 @@ fn peer_closing_mid_frame() {
     let (l, addr) = listener();
     let t = thread::spawn(move || {
         let mut s = TcpStream::connect_timeout(&addr, WAIT).unwrap();
-        let mut hello = vec![
-            0xFF, 0, 0, 0, 0, 0, 0, 0, 1, 0x7F, 3, 1, b'N', b'U', b'L', b'L',
-        ];
-        hello.resize(64, 0);
-        hello.extend_from_slice(b"\x04\x19\x05READY\x0bSocket-Type\x00\x00\x00\x03REQ");
+        let mut hello = raw_handshake(b"REQ");
         hello.extend_from_slice(b"\x01\x00\x02\x00\x00\x00\x00\x00\x00\x10\x00half a frame");
         s.write_all(&hello).unwrap();
     });
@@ -582,20 +379,10 @@ fn over_limit_frames_close_the_connection() {
     let (l, addr) = listener();
     let t = thread::spawn(move || {
         let mut s = TcpStream::connect_timeout(&addr, WAIT).unwrap();
-        let mut hello = vec![
-            0xFF, 0, 0, 0, 0, 0, 0, 0, 1, 0x7F, 3, 1, b'N', b'U', b'L', b'L',
-        ];
-        hello.resize(64, 0);
-        hello.extend_from_slice(b"\x04\x19\x05READY\x0bSocket-Type\x00\x00\x00\x03REQ");
+        let mut hello = raw_handshake(b"REQ");
         hello.extend_from_slice(&[0x03, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF]);
         s.write_all(&hello).unwrap();
-        let mut sink = [0u8; 1024];
-        s.set_read_timeout(Some(StdDuration::from_secs(3))).unwrap();
-        while let Ok(n) = s.read(&mut sink) {
-            if n == 0 {
-                break;
-            }
-        }
+        drain(&mut s);
     });
     let mut d = Driver::accept(&l, Config::new(Role::Rep));
     // Handshake and the bad header may arrive in one read: no handshake() here.
