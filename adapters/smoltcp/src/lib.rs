@@ -84,7 +84,9 @@ pub use networkzero_core::zmtp::SendError;
 
 /// Datagrams each UDP socket buffers per direction.
 pub const UDP_PACKETS: usize = 8;
-/// Bytes each UDP socket buffers per direction.
+/// Bytes each UDP socket buffers per direction by default. A beacon datagram
+/// is at most a few hundred bytes; boards short of RAM can choose less with
+/// [`Storage`]'s `UDP_BUF` (768 still holds two of the largest).
 pub const UDP_BYTES: usize = 2048;
 
 const UDP_SOCKETS: usize = 3;
@@ -94,26 +96,35 @@ type Meta = [udp::PacketMetadata; UDP_PACKETS];
 const META: Meta = [udp::PacketMetadata::EMPTY; UDP_PACKETS];
 
 /// Socket buffers for a node with `SLOTS` TCP sockets of `TCP_BUF` bytes per
-/// direction. Put it where it outlives the [`SocketSet`] (a `static` on
-/// firmware, e.g. via `static_cell`, or a local in `main`).
-pub struct Storage<const SLOTS: usize, const TCP_BUF: usize = 1024> {
+/// direction and three UDP sockets of `UDP_BUF` bytes per direction. Put it
+/// where it outlives the [`SocketSet`] (a `static` on firmware, e.g. via
+/// `static_cell`, or a local in `main`).
+pub struct Storage<
+    const SLOTS: usize,
+    const TCP_BUF: usize = 1024,
+    const UDP_BUF: usize = UDP_BYTES,
+> {
     udp_meta: [[Meta; 2]; UDP_SOCKETS],
-    udp_data: [[[u8; UDP_BYTES]; 2]; UDP_SOCKETS],
+    udp_data: [[[u8; UDP_BUF]; 2]; UDP_SOCKETS],
     tcp: [[[u8; TCP_BUF]; 2]; SLOTS],
 }
 
-impl<const SLOTS: usize, const TCP_BUF: usize> Storage<SLOTS, TCP_BUF> {
+impl<const SLOTS: usize, const TCP_BUF: usize, const UDP_BUF: usize>
+    Storage<SLOTS, TCP_BUF, UDP_BUF>
+{
     /// Zeroed buffers.
     pub const fn new() -> Self {
         Storage {
             udp_meta: [[META; 2]; UDP_SOCKETS],
-            udp_data: [[[0; UDP_BYTES]; 2]; UDP_SOCKETS],
+            udp_data: [[[0; UDP_BUF]; 2]; UDP_SOCKETS],
             tcp: [[[0; TCP_BUF]; 2]; SLOTS],
         }
     }
 }
 
-impl<const SLOTS: usize, const TCP_BUF: usize> Default for Storage<SLOTS, TCP_BUF> {
+impl<const SLOTS: usize, const TCP_BUF: usize, const UDP_BUF: usize> Default
+    for Storage<SLOTS, TCP_BUF, UDP_BUF>
+{
     fn default() -> Self {
         Self::new()
     }
@@ -209,8 +220,8 @@ impl<const SLOTS: usize, const BUF: usize, const ADVERTS: usize> Node<SLOTS, BUF
     /// [`Self::SOCKETS`] more) using the buffers in `storage`, and binds the
     /// UDP ones.
     #[inline(never)]
-    pub fn new<'a, const TCP_BUF: usize>(
-        storage: &'a mut Storage<SLOTS, TCP_BUF>,
+    pub fn new<'a, const TCP_BUF: usize, const UDP_BUF: usize>(
+        storage: &'a mut Storage<SLOTS, TCP_BUF, UDP_BUF>,
         sockets: &mut SocketSet<'a>,
         config: Config,
     ) -> Result<Self, Error> {

@@ -27,6 +27,9 @@ const NEWS_PEERS: usize = 1;
 const BUF: usize = 256;
 /// smoltcp TCP buffer per direction per socket.
 const TCP_BUF: usize = 512;
+/// smoltcp UDP buffer per direction per socket: two of the largest beacon
+/// datagrams (a few hundred bytes each); the default is 2048.
+const UDP_BUF: usize = 768;
 /// Names heard from other nodes that we keep.
 const ADVERTS: usize = 4;
 type Robot = Node<SLOTS, BUF, ADVERTS>;
@@ -54,7 +57,7 @@ pub async fn run<D: Driver>(
     seed: u64,
 ) -> ! {
     // All of this lives in the main task's future: static RAM, no heap.
-    let mut storage: Storage<SLOTS, TCP_BUF> = Storage::new();
+    let mut storage: Storage<SLOTS, TCP_BUF, UDP_BUF> = Storage::new();
     let mut entries = [SocketStorage::EMPTY; Robot::SOCKETS + 1];
     let mut sockets = SocketSet::new(&mut entries[..]);
     let mut net = Net::new(driver, &mut sockets, seed);
@@ -77,7 +80,7 @@ pub async fn run<D: Driver>(
     info!(
         "node {=usize} B, socket buffers {=usize} B",
         core::mem::size_of::<Robot>(),
-        core::mem::size_of::<Storage<SLOTS, TCP_BUF>>()
+        core::mem::size_of::<Storage<SLOTS, TCP_BUF, UDP_BUF>>()
     );
     info!(
         "advertising {=str} (:{=u16}) and {=str} (:{=u16}) once DHCP is done",
