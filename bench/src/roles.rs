@@ -198,6 +198,10 @@ pub(crate) fn pubsub_throughput(exe: &str, role: &str, items: u64) -> (f64, u64)
         return (0.0, 0);
     };
     let raw = role == "raw-publish";
+    // As a program would: the address parsed once (from discover), not per call.
+    let Ok(nw_address) = address.parse::<nw0::Address>() else {
+        return (0.0, 0);
+    };
     let ctx = zmq::Context::new();
     let sub = ctx.socket(zmq::SUB).expect("socket");
     // libzmq's default high-water mark (1000), as networkzero uses.
@@ -211,7 +215,7 @@ pub(crate) fn pubsub_throughput(exe: &str, role: &str, items: u64) -> (f64, u64)
             let _value: serde_json::Value = serde_json::from_slice(parts.get(1)?).ok()?;
             Some(String::from_utf8_lossy(parts.first()?).into_owned())
         } else {
-            nw0::wait_for_news(address.as_str(), "", 5)
+            nw0::wait_for_news(nw_address, "", 5)
                 .ok()
                 .flatten()
                 .map(|(t, _)| t)

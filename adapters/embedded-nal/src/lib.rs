@@ -1,7 +1,7 @@
 //! networkzero over any [`embedded_nal`] 0.9 stack: discovery, request/reply
 //! and news for firmware with no `std`, no heap and no async.
 //!
-//! A [`Node`] owns a discovery [`Beacon`] and a fixed number of ZMTP
+//! A [`Node`] owns a discovery [`Beacon`](networkzero_core::beacon::Beacon) and a fixed number of ZMTP
 //! connections, and moves datagrams and bytes between them and the UDP and
 //! TCP sockets of a stack implementing [`UdpFullStack`] and [`TcpFullStack`]
 //! (a Wi-Fi modem driver, a W5500 driver, `std-embedded-nal` on a PC…). The
@@ -36,7 +36,7 @@
 //! `send`, `publish`, `close`, `poll_event` and the rest are the core's.
 //!
 //! # The drain contract
-//! After [`Node::poll`], drain [`Node::poll_event`] until `None`, act on the
+//! After [`Node::poll`], drain [`Node::poll_event`](networkzero_core::node::Node::poll_event) until `None`, act on the
 //! events (replies, news, requests are queued at once and sent on the next
 //! poll), then sleep until [`Node::poll_at`]. A message event stays in its
 //! connection until polled: a node whose events are not drained stops
@@ -65,10 +65,10 @@
 //!   [`TcpClientStack::receive`] must return `WouldBlock` when no byte is
 //!   buffered and `Ok(0)` or an error once the peer has closed.
 //! - Sockets: 3 UDP sockets, one listening TCP socket per service (see
-//!   [`Node::serve`]) and up to `SLOTS` connected TCP sockets. A W5500 has 8
+//!   [`Node::serve`](networkzero_core::node::Node::serve)) and up to `SLOTS` connected TCP sockets. A W5500 has 8
 //!   hardware sockets in all: e.g. `SLOTS = 3` with one service.
 //! - Nothing about interfaces: tell the node its IPv4 address with
-//!   [`Node::set_interface`] (or [`Node::set_interfaces`]) once the stack
+//!   [`Node::set_interface`](networkzero_core::node::Node::set_interface) (or [`Node::set_interfaces`](networkzero_core::node::Node::set_interfaces)) once the stack
 //!   has one, and whenever it changes. Until then names are advertised at
 //!   `127.0.0.1` only.
 //!

@@ -1,7 +1,7 @@
 //! networkzero over [smoltcp]: discovery, request/reply and news for
 //! firmware with no `std`, no heap and no async.
 //!
-//! A [`Node`] owns a discovery [`Beacon`] and a fixed number of ZMTP
+//! A [`Node`] owns a discovery [`Beacon`](networkzero_core::beacon::Beacon) and a fixed number of ZMTP
 //! connections, and moves datagrams and bytes between them and smoltcp UDP
 //! and TCP sockets it adds to your [`SocketSet`]. You call it from a plain
 //! loop:
@@ -39,7 +39,7 @@
 //!
 //! # The drain contract
 //! After [`Node::poll`] (or [`Node::process`] if you poll the interface
-//! yourself), drain [`Node::poll_event`] until `None`, act on the events
+//! yourself), drain [`Node::poll_event`](networkzero_core::node::Node::poll_event) until `None`, act on the events
 //! (replies, news, requests are queued at once and sent on the next poll),
 //! then sleep until [`Node::poll_at`]. A message event stays in its
 //! connection until polled: a node whose events are not drained stops

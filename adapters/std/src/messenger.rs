@@ -196,12 +196,28 @@ fn to_json(message: &(impl Serialize + ?Sized)) -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
+/// Receives one message, waiting until the deadline; `None` on timeout.
+/// Something already queued is taken without a poll system call.
+fn receive(
+    socket: &zmq::Socket,
+    deadline: Option<Instant>,
+    address: Address,
+) -> Result<Option<Vec<Vec<u8>>>> {
+    // Each pass either returns or waits (with a shrinking timeout) first.
+    loop {
+        match socket.recv_multipart(zmq::DONTWAIT) {
+            Ok(parts) => return Ok(Some(parts)),
+            Err(zmq::Error::EAGAIN) => {}
+            Err(e) => return Err(zmq_error("receiving from", address, e)),
+        }
+        if !readable(socket, deadline, address)? {
+            return Ok(None);
+        }
+    }
+}
+
 /// Waits until `socket` has something to read; false on timeout.
 fn readable(socket: &zmq::Socket, deadline: Option<Instant>, address: Address) -> Result<bool> {
-    // Something already queued: no need for a poll system call.
-    if socket.get_events().is_ok_and(|e| e.contains(zmq::POLLIN)) {
-        return Ok(true);
-    }
     loop {
         let timeout =
             wait::remaining(deadline).map_or(-1, |d| d.as_millis().min(i64::MAX as u128) as i64);
@@ -398,21 +414,18 @@ pub fn wait_for_news(
     let deadline = wait.deadline(Instant::now());
     let entry = socket(address, Role::Subscribe)?;
     let mut guard = lock(&entry);
-    if guard.subscriptions.insert(prefix.as_bytes().to_vec()) {
+    if !guard.subscriptions.contains(prefix.as_bytes()) {
+        guard.subscriptions.insert(prefix.as_bytes().to_vec());
         guard
             .socket
             .set_subscribe(prefix.as_bytes())
             .map_err(|e| zmq_error("subscribing to", address, e))?;
     }
     loop {
-        if !readable(&guard.socket, deadline, address)? {
+        let Some(parts) = receive(&guard.socket, deadline, address)? else {
             debug!("no news from {address} within {}", describe(wait));
             return Ok(None);
-        }
-        let parts = guard
-            .socket
-            .recv_multipart(0)
-            .map_err(|e| zmq_error("receiving from", address, e))?;
+        };
         let Some(topic) = parts.first() else { continue };
         // Earlier calls may have subscribed to other prefixes: skip theirs.
         if !topic.starts_with(prefix.as_bytes()) {
