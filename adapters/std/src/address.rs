@@ -15,6 +15,12 @@ use crate::interfaces;
 /// Get one from [`advertise`](crate::advertise), [`discover`](crate::discover)
 /// or [`address`]; anywhere an address is taken you may also write the text,
 /// like `"192.168.1.5:4567"`.
+///
+/// ```
+/// let a: networkzero::Address = "192.168.1.5:4567".parse()?;
+/// assert_eq!((a.port(), a.to_string()), (4567, "192.168.1.5:4567".to_string()));
+/// # Ok::<(), networkzero::Error>(())
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Address(SocketAddr);
 
@@ -68,6 +74,14 @@ impl FromStr for Address {
 
 /// Anything that names an address: an [`Address`], a `SocketAddr`, or text
 /// such as `"192.168.1.5:4567"` or `"robot.local:4567"`.
+///
+/// ```
+/// use networkzero::ToAddress;
+/// assert_eq!("127.0.0.1:80".to_address()?.port(), 80);
+/// let e = "127.0.0.1".to_address().unwrap_err(); // a peer needs a port
+/// assert!(e.to_string().contains("needs a port"));
+/// # Ok::<(), networkzero::Error>(())
+/// ```
 pub trait ToAddress {
     /// The address, or an error that says what is wrong with the text.
     fn to_address(&self) -> Result<Address>;

@@ -397,6 +397,12 @@ fn cannot_advertise(name: &str, reason: impl ToString) -> Error {
 /// address to listen on (for [`wait_for_message`](crate::wait_for_message),
 /// [`publish_news`](crate::publish_news)…). Other programs find it with
 /// [`discover`]. Names are unadvertised when the program exits.
+///
+/// ```no_run
+/// let address = networkzero::advertise("hello")?;
+/// println!("listening at {address}");
+/// # Ok::<(), networkzero::Error>(())
+/// ```
 pub fn advertise(name: &str) -> Result<Address> {
     let port = address::free_port()?;
     advertise_socket(name, SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)))
@@ -404,6 +410,11 @@ pub fn advertise(name: &str) -> Result<Address> {
 
 /// Advertises `name` at an address you choose: text like `"8080"`,
 /// `"192.168.1.5:8080"`, or an [`Address`].
+///
+/// ```no_run
+/// let address = networkzero::advertise_at("hello", "8080")?; // port 8080 of this computer
+/// # Ok::<(), networkzero::Error>(())
+/// ```
 pub fn advertise_at(name: &str, address: impl ToAddress) -> Result<Address> {
     let address = address.to_address()?;
     let ours = interfaces::list().iter().any(|i| address.ip() == i.ip);
@@ -468,6 +479,12 @@ pub fn set_class_key(passphrase: &str) -> Result<()> {
 }
 
 /// Stops advertising `name`; other programs forget it at once.
+///
+/// ```no_run
+/// networkzero::advertise("quiz-question-1")?;
+/// networkzero::unadvertise("quiz-question-1")?;
+/// # Ok::<(), networkzero::Error>(())
+/// ```
 pub fn unadvertise(name: &str) -> Result<()> {
     let node = node()?;
     if !node.act(|b, now| b.unadvertise(name, now)) {
@@ -497,6 +514,14 @@ pub(crate) fn unadvertise_all() {
 /// program asks the network, and every networkzero program advertising the
 /// name answers at once (a Python networkzero service is heard at its next
 /// advert, within 2 s).
+///
+/// ```no_run
+/// match networkzero::discover("hello", 10)? {
+///     Some(address) => println!("hello is at {address}"),
+///     None => println!("no hello on this network"),
+/// }
+/// # Ok::<(), networkzero::Error>(())
+/// ```
 pub fn discover(name: &str, wait: impl Into<Wait>) -> Result<Option<Address>> {
     let wait = wait.into();
     let deadline = wait.deadline(StdInstant::now());
@@ -574,6 +599,13 @@ fn warmed_up(node: &Node) {
 }
 
 /// Every name advertised on the network now, with its address, sorted by name.
+///
+/// ```no_run
+/// for (name, address) in networkzero::discover_all()? {
+///     println!("{name}\t{address}");
+/// }
+/// # Ok::<(), networkzero::Error>(())
+/// ```
 pub fn discover_all() -> Result<Vec<(String, Address)>> {
     let node = node()?;
     warmed_up(node);
@@ -595,11 +627,24 @@ pub fn discover_all() -> Result<Vec<(String, Address)>> {
 
 /// The names in a group — `"chat/alice"` and `"chat/bob"` are in group
 /// `"chat"` — with their addresses.
+///
+/// ```no_run
+/// networkzero::advertise("chat/alice")?;
+/// let others = networkzero::discover_group("chat")?; // [("chat/alice", …), ("chat/bob", …)]
+/// # let _ = others;
+/// # Ok::<(), networkzero::Error>(())
+/// ```
 pub fn discover_group(group: &str) -> Result<Vec<(String, Address)>> {
     discover_group_with(group, "/", &[])
 }
 
 /// Like [`discover_group`], with another separator than `/` and names to leave out.
+///
+/// ```no_run
+/// let others = networkzero::discover_group_with("chat", "/", &["chat/alice"])?; // not me
+/// # let _ = others;
+/// # Ok::<(), networkzero::Error>(())
+/// ```
 pub fn discover_group_with(
     group: &str,
     separator: &str,

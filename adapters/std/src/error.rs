@@ -11,6 +11,12 @@ use std::net::SocketAddr;
 ///
 /// `Debug` prints the same friendly message as `Display`, so
 /// `fn main() -> Result<(), networkzero::Error>` shows beginners the fix.
+///
+/// ```
+/// let e = networkzero::address("abc:99999").unwrap_err();
+/// assert_eq!(e.to_string(), "'abc:99999' is not a valid address: port must be 0–65535");
+/// assert!(matches!(e, networkzero::Error::InvalidAddress { .. }));
+/// ```
 #[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Error {

@@ -82,11 +82,99 @@ pub use discovery::{
 pub use error::{Error, Result};
 /// JSON values, for messages of any shape.
 pub use serde_json::{json, Value};
+// Each function is re-exported on its own so its example sits here once,
+// whichever transport is in use. The examples are compiled, not run: they
+// talk to the network.
+
+/// ```no_run
+/// use networkzero as nw0;
+/// let hello = nw0::discover("hello", 10)?.expect("is hello running?");
+/// if let Some(reply) = nw0::send_message(&hello, "World", 5)? {
+///     println!("{reply}"); // "Hello, World"
+/// }
+/// # Ok::<(), nw0::Error>(())
+/// ```
 #[cfg(any(feature = "libzmq", feature = "pure-rust"))]
-pub use transport_in_use::{
-    publish_news, send_command, send_command_within, send_message, send_reply, wait_for_command,
-    wait_for_message, wait_for_news, COMMAND_ACK,
-};
+pub use transport_in_use::send_message;
+
+/// ```no_run
+/// use networkzero as nw0;
+/// let address = nw0::advertise("hello")?;
+/// while let Some(name) = nw0::wait_for_message(&address, nw0::FOREVER)? {
+///     nw0::send_reply(&address, format!("Hello, {}", name.as_str().unwrap_or("?")))?;
+/// }
+/// # Ok::<(), nw0::Error>(())
+/// ```
+#[cfg(any(feature = "libzmq", feature = "pure-rust"))]
+pub use transport_in_use::wait_for_message;
+
+/// ```no_run
+/// use networkzero as nw0;
+/// let address = nw0::advertise("echo")?;
+/// if let Some(message) = nw0::wait_for_message(&address, 30)? {
+///     nw0::send_reply(&address, message)?; // answer with the same value
+/// }
+/// # Ok::<(), nw0::Error>(())
+/// ```
+#[cfg(any(feature = "libzmq", feature = "pure-rust"))]
+pub use transport_in_use::send_reply;
+
+/// ```no_run
+/// use networkzero as nw0;
+/// let robot = nw0::discover("robot", 10)?.expect("robot not found");
+/// if !nw0::send_command(&robot, "forward")? {
+///     println!("the robot did not acknowledge");
+/// }
+/// # Ok::<(), nw0::Error>(())
+/// ```
+#[cfg(any(feature = "libzmq", feature = "pure-rust"))]
+pub use transport_in_use::send_command;
+
+/// ```no_run
+/// use networkzero as nw0;
+/// let robot = nw0::discover("robot", 10)?.expect("robot not found");
+/// let acked = nw0::send_command_within(&robot, "stop", 0.5)?; // a quick stop, or give up
+/// # let _ = acked;
+/// # Ok::<(), nw0::Error>(())
+/// ```
+#[cfg(any(feature = "libzmq", feature = "pure-rust"))]
+pub use transport_in_use::send_command_within;
+
+/// ```no_run
+/// use networkzero as nw0;
+/// let address = nw0::advertise("turntable")?;
+/// while let Some(command) = nw0::wait_for_command(&address, nw0::FOREVER)? {
+///     if command == "STOP" {
+///         break; // already acknowledged
+///     }
+/// }
+/// # Ok::<(), nw0::Error>(())
+/// ```
+#[cfg(any(feature = "libzmq", feature = "pure-rust"))]
+pub use transport_in_use::wait_for_command;
+
+/// ```no_run
+/// use networkzero as nw0;
+/// let address = nw0::advertise("detector")?;
+/// nw0::publish_news(&address, "hit", nw0::json!({"target": 3, "points": 30}))?;
+/// # Ok::<(), nw0::Error>(())
+/// ```
+#[cfg(any(feature = "libzmq", feature = "pure-rust"))]
+pub use transport_in_use::publish_news;
+
+/// ```no_run
+/// use networkzero as nw0;
+/// let detector = nw0::discover("detector", 10)?.expect("detector not found");
+/// if let Some((topic, data)) = nw0::wait_for_news(&detector, "hit", 5)? {
+///     println!("{topic}: target {}", data["target"]);
+/// }
+/// # Ok::<(), nw0::Error>(())
+/// ```
+#[cfg(any(feature = "libzmq", feature = "pure-rust"))]
+pub use transport_in_use::wait_for_news;
+
+#[cfg(any(feature = "libzmq", feature = "pure-rust"))]
+pub use transport_in_use::COMMAND_ACK;
 pub use wait::{Wait, FOREVER};
 
 /// The news prefix that matches every topic.
