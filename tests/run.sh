@@ -87,13 +87,10 @@ for a in "$@"; do
   esac
 done
 
-UNSHARE=(unshare --net --mount --fork)
-if [ "$(id -u)" != 0 ]; then
-  UNSHARE+=(--user --map-root-user)
-fi
+NETNS="$ROOT/tests/in-netns.sh"
 
-if ! "${UNSHARE[@]}" true 2>/dev/null; then
-  why="cannot make a private network namespace (\`${UNSHARE[*]}\` failed: needs root or unprivileged user namespaces)"
+if ! "$NETNS" --check; then
+  why="cannot make a private network namespace (unshare failed: needs root or unprivileged user namespaces)"
   [ -n "$IS_CI" ] && die "$why; CI=true: refusing to skip the network tests"
   loud "$why.
   NOT RUN: every integration test (tests/tests/*.rs: multi-process, simulated-LAN and
@@ -105,16 +102,4 @@ if ! "${UNSHARE[@]}" true 2>/dev/null; then
 fi
 
 say "running cargo test ${SCOPE[*]} $* in a private network namespace"
-# The inner script gets the cargo test arguments as "$@".
-exec "${UNSHARE[@]}" -- env NW0_TEST_NETNS=1 NW0_PY_VENV="$VENV" CARGO_NET_OFFLINE=true \
-  bash -c '
-    set -euo pipefail
-    ip link set lo up || { echo "run.sh: cannot bring lo up" >&2; exit 97; }
-    # A private /run/netns, so `ip netns add` works and its namespaces vanish with ours.
-    if ! mkdir -p /run/netns 2>/dev/null; then
-      # unprivileged (user namespace): /run is not ours; a private tmpfs on /run then
-      mount -t tmpfs -o size=1m,mode=755 nw0-run /run || { echo "run.sh: cannot mount /run" >&2; exit 97; }
-      mkdir -p /run/netns
-    fi
-    mount -t tmpfs -o size=1m nw0-netns /run/netns || { echo "run.sh: cannot mount /run/netns" >&2; exit 97; }
-    exec cargo test "$@"' run.sh "${SCOPE[@]}" "$@"
+exec "$NETNS" env NW0_PY_VENV="$VENV" cargo test "${SCOPE[@]}" "$@"
