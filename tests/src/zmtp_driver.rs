@@ -215,10 +215,15 @@ impl Driver {
     }
 
     /// Waits (at most [`WAIT`]) for the handshake and returns the peer's socket type,
-    /// taken from the first event; panics if there is none.
+    /// taken from the first event; panics if there is none. A connection the peer's
+    /// next bytes already closed (an over-limit frame arriving with the handshake)
+    /// still counts: its handshake-done event came first.
     pub fn handshake(&mut self) -> SocketType {
+        let done = |d: &mut Driver| {
+            d.conn.is_established() || d.events.iter().any(|e| matches!(e, Ev::Done(_)))
+        };
         assert!(
-            self.run_until(WAIT, |d| d.conn.is_established()),
+            self.run_until(WAIT, done),
             "handshake: {:?} {:?}",
             (self.err, self.eof),
             self.events
