@@ -534,7 +534,7 @@ pub fn discover(name: &str, wait: impl Into<Wait>) -> Result<Option<Address>> {
     if found.is_none() {
         warn!(
             "'{name}' was not found within {}: is the program that advertises it running, on this network?",
-            describe(wait)
+            wait.describe()
         );
     }
     Ok(found.map(Address::from))
@@ -582,13 +582,6 @@ pub(crate) fn find_locally(name: &str, wait: StdDuration) -> Option<Address> {
     let node = node().ok()?;
     node.find(name, Some(StdInstant::now() + wait))
         .map(Address::from)
-}
-
-fn describe(wait: Wait) -> String {
-    match wait {
-        Wait::Forever => "ever".into(),
-        Wait::Seconds(s) => format!("{s} s"),
-    }
 }
 
 fn warmed_up(node: &Node) {

@@ -56,6 +56,8 @@ mod error;
 mod exit;
 mod interfaces;
 mod logging;
+#[cfg(any(feature = "libzmq", feature = "pure-rust"))]
+mod messages;
 #[cfg(all(feature = "libzmq", not(feature = "pure-rust")))]
 mod messenger;
 mod python_beacon;
@@ -128,7 +130,7 @@ pub use transport_in_use::send_reply;
 /// # Ok::<(), nw0::Error>(())
 /// ```
 #[cfg(any(feature = "libzmq", feature = "pure-rust"))]
-pub use transport_in_use::send_command;
+pub use messages::send_command;
 
 /// ```no_run
 /// use networkzero as nw0;
@@ -138,7 +140,7 @@ pub use transport_in_use::send_command;
 /// # Ok::<(), nw0::Error>(())
 /// ```
 #[cfg(any(feature = "libzmq", feature = "pure-rust"))]
-pub use transport_in_use::send_command_within;
+pub use messages::send_command_within;
 
 /// ```no_run
 /// use networkzero as nw0;
@@ -151,7 +153,7 @@ pub use transport_in_use::send_command_within;
 /// # Ok::<(), nw0::Error>(())
 /// ```
 #[cfg(any(feature = "libzmq", feature = "pure-rust"))]
-pub use transport_in_use::wait_for_command;
+pub use messages::wait_for_command;
 
 /// ```no_run
 /// use networkzero as nw0;
@@ -174,7 +176,7 @@ pub use transport_in_use::publish_news;
 pub use transport_in_use::wait_for_news;
 
 #[cfg(any(feature = "libzmq", feature = "pure-rust"))]
-pub use transport_in_use::COMMAND_ACK;
+pub use messages::COMMAND_ACK;
 pub use wait::{Wait, FOREVER};
 
 /// The news prefix that matches every topic.

@@ -33,6 +33,14 @@ impl Wait {
         }
     }
 
+    /// The wait in words, for messages: "ever" or "5 s".
+    pub(crate) fn describe(self) -> String {
+        match self {
+            Wait::Forever => "ever".into(),
+            Wait::Seconds(s) => format!("{s} s"),
+        }
+    }
+
     /// The instant the wait ends, counted from `start`; `None` for ever.
     pub(crate) fn deadline(self, start: Instant) -> Option<Instant> {
         self.duration().and_then(|d| start.checked_add(d))

@@ -26,25 +26,9 @@ use serde_json::Value;
 use crate::address::{Address, ToAddress};
 use crate::error::{Error, Result};
 use crate::interfaces;
+use crate::messages::{news_item, to_json, FIRST_NEWS_DELAY, MAX_MESSAGE, NEWS_HIGH_WATER_MARK};
 use crate::wait::Wait;
 use io::{Kind, Socket};
-
-/// The reply a command gets, as in Python networkzero's design.
-pub const COMMAND_ACK: &str = "ack";
-
-/// How long [`send_command`] waits for its acknowledgement.
-pub const COMMAND_WAIT_S: f64 = 5.0;
-
-/// Largest message we accept from the network (as the libzmq build).
-pub const MAX_MESSAGE: i64 = 16 * 1024 * 1024;
-
-/// News items queued per subscriber before the newest are dropped (as
-/// libzmq's high-water mark): a slow subscriber cannot grow the publisher's
-/// memory.
-pub const NEWS_HIGH_WATER_MARK: i32 = 1000;
-
-/// How long the first `publish_news` on an address waits for subscribers to connect.
-pub const FIRST_NEWS_DELAY: Duration = Duration::from_millis(300);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Role {
@@ -176,25 +160,6 @@ fn lock(entry: &Shared) -> MutexGuard<'_, Entry> {
     entry.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn to_json(message: &(impl Serialize + ?Sized)) -> Result<Vec<u8>> {
-    let bytes = serde_json::to_vec(message).map_err(|e| Error::BadMessage {
-        reason: e.to_string(),
-    })?;
-    if bytes.len() as i64 > MAX_MESSAGE {
-        return Err(Error::BadMessage {
-            reason: format!("it is {} bytes; the most is {MAX_MESSAGE}", bytes.len()),
-        });
-    }
-    Ok(bytes)
-}
-
-fn describe(wait: Wait) -> String {
-    match wait {
-        Wait::Forever => "ever".into(),
-        Wait::Seconds(s) => format!("{s} s"),
-    }
-}
-
 /// Sends `message` to the service at `address` and waits up to `wait` for
 /// its reply. Returns `None`, with a warning, if no reply comes in time.
 pub fn send_message(
@@ -217,7 +182,7 @@ pub fn send_message(
         reset(address, Role::Request);
         warn!(
             "no reply from {address} within {}: is the program there waiting for messages?",
-            describe(wait)
+            wait.describe()
         );
         return Ok(None);
     };
@@ -252,7 +217,7 @@ pub fn wait_for_message(address: impl ToAddress, wait: impl Into<Wait>) -> Resul
     loop {
         let Some(message) = guard.socket.next(deadline) else {
             // A normal outcome in a polling loop, as in Python: not a warning.
-            debug!("no message arrived at {address} within {}", describe(wait));
+            debug!("no message arrived at {address} within {}", wait.describe());
             return Ok(None);
         };
         let first = message.parts.first().map_or(&[][..], Vec::as_slice);
@@ -290,41 +255,6 @@ pub fn send_reply(address: impl ToAddress, reply: impl Serialize) -> Result<()> 
         .map_err(|e| io_error("replying on", address, e))?;
     crate::exit::note_send();
     Ok(())
-}
-
-/// Sends a command and waits up to 5 s for its acknowledgement. Returns
-/// whether it was acknowledged; warns if not.
-pub fn send_command(address: impl ToAddress, command: impl Serialize) -> Result<bool> {
-    send_command_within(address, command, COMMAND_WAIT_S)
-}
-
-/// [`send_command`] with your own wait for the acknowledgement.
-pub fn send_command_within(
-    address: impl ToAddress,
-    command: impl Serialize,
-    wait: impl Into<Wait>,
-) -> Result<bool> {
-    let address = address.to_address()?;
-    match send_message(address, command, wait)? {
-        Some(Value::String(ack)) if ack == COMMAND_ACK => Ok(true),
-        Some(other) => {
-            warn!(
-                "the command to {address} was answered with {other} instead of \"{COMMAND_ACK}\": is the program there using wait_for_command?"
-            );
-            Ok(false)
-        }
-        None => Ok(false),
-    }
-}
-
-/// Waits for a command at `address` and acknowledges it automatically.
-pub fn wait_for_command(address: impl ToAddress, wait: impl Into<Wait>) -> Result<Option<Value>> {
-    let address = address.to_address()?;
-    let command = wait_for_message(address, wait)?;
-    if command.is_some() {
-        send_reply(address, COMMAND_ACK)?;
-    }
-    Ok(command)
 }
 
 /// Publishes a news item: `data` under `topic`, to every program waiting for
@@ -386,27 +316,13 @@ pub fn wait_for_news(
     }
     loop {
         let Some(news) = guard.socket.next(deadline) else {
-            debug!("no news from {address} within {}", describe(wait));
+            debug!("no news from {address} within {}", wait.describe());
             return Ok(None);
         };
         let parts = news.parts;
-        let Some(topic) = parts.first() else { continue };
-        // Earlier calls may have subscribed to other prefixes: skip theirs.
-        if !topic.starts_with(prefix.as_bytes()) {
-            continue;
+        if let Some(item) = news_item(&parts, prefix, address) {
+            return Ok(Some(item));
         }
-        let topic = String::from_utf8_lossy(topic).into_owned();
-        let data = match parts.get(1) {
-            None => Value::Null,
-            Some(bytes) => match serde_json::from_slice(bytes) {
-                Ok(v) => v,
-                Err(e) => {
-                    warn!("news on '{topic}' from {address} was not JSON ({e}); skipped");
-                    continue;
-                }
-            },
-        };
-        return Ok(Some((topic, data)));
     }
 }
 
