@@ -10,12 +10,13 @@ use super::frame::{
 };
 use super::greeting::{Greeting, GreetingRepr, Mechanism, GREETING_LEN};
 use super::socket_type::{Role, SocketType};
-use super::subscriptions::{AddError, Subscriptions, MAX_TOPIC_LEN};
+use super::subscriptions::{AddError, Subscriptions, MAX_TOPIC_LEN, SUBSCRIPTION_STORE};
 use crate::time::{Duration, Instant};
 
-/// Smallest output buffer [`Connection::new`] accepts (greeting, READY and
-/// the control reserve must fit).
-pub const MIN_TX_BUFFER: usize = 512;
+/// Smallest output buffer [`Connection::new`] accepts: our greeting (64),
+/// READY (under 32 bytes) and the control reserve must fit. A REQ that sends
+/// an `Identity` needs the identity's length + 20 more.
+pub const MIN_TX_BUFFER: usize = 256;
 /// Smallest receive buffer [`Connection::new`] accepts (a peer's READY must fit).
 pub const MIN_RX_BUFFER: usize = 256;
 /// Output space kept free by [`Connection::send`] for PONG, PING and ERROR.
@@ -54,8 +55,9 @@ pub struct Config {
     /// TTL announced in our PINGs, rounded down to tenths of a second
     /// (ZMQ_HEARTBEAT_TTL; default zero: none).
     pub heartbeat_ttl: Duration,
-    identity: [u8; MAX_IDENTITY],
-    identity_len: u8,
+    /// A reference, not a copy: every connection holds its Config, and a
+    /// 255-byte array in each costs a small board more than it has.
+    identity: &'static [u8],
 }
 
 impl Config {
@@ -72,29 +74,33 @@ impl Config {
             heartbeat_interval: None,
             heartbeat_timeout: None,
             heartbeat_ttl: Duration::ZERO,
-            identity: [0; MAX_IDENTITY],
-            identity_len: 0,
+            identity: &[],
+        }
+    }
+
+    /// Output bytes beyond [`MIN_TX_BUFFER`] that READY needs for the
+    /// identity: its property (13 bytes + the identity) and a long frame
+    /// header (7 more).
+    fn identity_room(&self) -> usize {
+        match (self.role, self.identity.len()) {
+            (Role::Req, len) if len > 0 => len + 20,
+            _ => 0,
         }
     }
 
     /// Set the `Identity` sent in READY by a REQ (at most 255 bytes; longer
     /// identities are refused with `false`).
-    pub fn set_identity(&mut self, id: &[u8]) -> bool {
-        match self.identity.get_mut(..id.len()) {
-            Some(dst) => {
-                dst.copy_from_slice(id);
-                self.identity_len = id.len() as u8;
-                true
-            }
-            None => false,
+    pub fn set_identity(&mut self, id: &'static [u8]) -> bool {
+        if id.len() > MAX_IDENTITY {
+            return false;
         }
+        self.identity = id;
+        true
     }
 
     /// The configured identity.
-    pub fn identity(&self) -> &[u8] {
+    pub fn identity(&self) -> &'static [u8] {
         self.identity
-            .get(..usize::from(self.identity_len))
-            .unwrap_or(&[])
     }
 }
 
@@ -214,7 +220,7 @@ enum Outcome {
 /// # Methods by kind
 /// - getters: [`role`](Self::role), [`is_established`](Self::is_established),
 ///   [`error`](Self::error), [`peer_socket_type`](Self::peer_socket_type),
-///   [`peer_identity`](Self::peer_identity), [`can_send`](Self::can_send)…
+///   [`can_send`](Self::can_send)…
 /// - input: [`handle_input`](Self::handle_input) (copies a part into `rx`),
 ///   [`handle_input_borrowed`](Self::handle_input_borrowed) (zero-copy: a
 ///   part contiguous in the input is returned borrowing it),
@@ -276,12 +282,12 @@ enum Outcome {
 ///     other => panic!("{other:?}"),
 /// }
 /// ```
-pub struct Connection<R, T = R> {
+pub struct Connection<R, T = R, const SUBS: usize = SUBSCRIPTION_STORE> {
     rx: R,
-    core: Core<T>,
+    core: Core<T, SUBS>,
 }
 
-struct Core<B> {
+struct Core<B, const SUBS: usize> {
     config: Config,
     tx: B,
     tx_start: usize,
@@ -291,8 +297,6 @@ struct Core<B> {
     greeting_have: usize,
     peer_minor: u8,
     peer_type: Option<SocketType>,
-    peer_identity: [u8; MAX_IDENTITY],
-    peer_identity_len: u8,
     hdr: [u8; 9],
     hdr_have: usize,
     dec: Dec,
@@ -304,7 +308,7 @@ struct Core<B> {
     must_reply: bool,
     envelope: [u8; MAX_ENVELOPE],
     envelope_len: usize,
-    subs: Subscriptions,
+    subs: Subscriptions<SUBS>,
     sub_flush: usize,
     created: Instant,
     last_rx: Instant,
@@ -316,12 +320,30 @@ struct Core<B> {
 impl<R: AsRef<[u8]> + AsMut<[u8]>, T: AsRef<[u8]> + AsMut<[u8]>> Connection<R, T> {
     /// A connection that has just been opened (either side may have dialled);
     /// queues our greeting. `rx` must hold at least [`MIN_RX_BUFFER`] bytes,
-    /// `tx` at least [`MIN_TX_BUFFER`].
+    /// `tx` at least [`MIN_TX_BUFFER`]. Its subscription store holds
+    /// [`SUBSCRIPTION_STORE`] bytes of topics.
     pub fn new(config: Config, rx: R, tx: T, now: Instant) -> Result<Self, ConfigError> {
+        Self::with_subscription_store(config, rx, tx, now)
+    }
+}
+
+impl<R: AsRef<[u8]> + AsMut<[u8]>, T: AsRef<[u8]> + AsMut<[u8]>, const SUBS: usize>
+    Connection<R, T, SUBS>
+{
+    /// Like [`Connection::new`], with a subscription store of `SUBS` bytes
+    /// (each topic takes its length + 2). REQ and REP never use it, a SUB
+    /// keeps its own subscriptions there and a PUB its peer's: a small
+    /// board serving a few short topics can save most of the default 1 KiB.
+    pub fn with_subscription_store(
+        config: Config,
+        rx: R,
+        tx: T,
+        now: Instant,
+    ) -> Result<Self, ConfigError> {
         if rx.as_ref().len() < MIN_RX_BUFFER {
             return Err(ConfigError::RxBufferTooSmall);
         }
-        if tx.as_ref().len() < MIN_TX_BUFFER {
+        if tx.as_ref().len() < MIN_TX_BUFFER + config.identity_room() {
             return Err(ConfigError::TxBufferTooSmall);
         }
         let mut core = Core {
@@ -334,8 +356,6 @@ impl<R: AsRef<[u8]> + AsMut<[u8]>, T: AsRef<[u8]> + AsMut<[u8]>> Connection<R, T
             greeting_have: 0,
             peer_minor: 0,
             peer_type: None,
-            peer_identity: [0; MAX_IDENTITY],
-            peer_identity_len: 0,
             hdr: [0; 9],
             hdr_have: 0,
             dec: Dec::Header,
@@ -409,14 +429,6 @@ impl<R: AsRef<[u8]> + AsMut<[u8]>, T: AsRef<[u8]> + AsMut<[u8]>> Connection<R, T
             State::Greeting => None,
             _ => Some(self.core.peer_minor),
         }
-    }
-
-    /// The `Identity` property of the peer's READY (empty if none).
-    pub fn peer_identity(&self) -> &[u8] {
-        self.core
-            .peer_identity
-            .get(..usize::from(self.core.peer_identity_len))
-            .unwrap_or(&[])
     }
 
     /// Whether [`send`](Self::send) would be allowed by the role right now
@@ -701,7 +713,7 @@ impl<R: AsRef<[u8]> + AsMut<[u8]>, T: AsRef<[u8]> + AsMut<[u8]>> Connection<R, T
     }
 }
 
-impl<B: AsRef<[u8]> + AsMut<[u8]>> Core<B> {
+impl<B: AsRef<[u8]> + AsMut<[u8]>, const SUBS: usize> Core<B, SUBS> {
     fn fail(&mut self, e: ZmtpError) -> ZmtpError {
         match self.state {
             State::Closed(first) => first,
@@ -754,11 +766,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Core<B> {
         let role = self.config.role;
         let st = role.socket_type().name().as_bytes();
         let mut props = [0u8; 300];
-        let id = self
-            .config
-            .identity
-            .get(..usize::from(self.config.identity_len))
-            .unwrap_or(&[]);
+        let id = self.config.identity;
         let list: &[(&[u8], &[u8])] = if role == Role::Req {
             &[(b"Socket-Type", st), (b"Identity", id)]
         } else {
@@ -1073,13 +1081,12 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Core<B> {
             let _ = self.push_command(&Command::Error(b"Invalid socket type"));
             return Err(ZmtpError::IncompatibleSocketType);
         }
-        if let Some(id) = props.get(b"Identity") {
-            let dst = self
-                .peer_identity
-                .get_mut(..id.len())
-                .ok_or(ZmtpError::MalformedMetadata)?;
-            dst.copy_from_slice(id);
-            self.peer_identity_len = id.len() as u8;
+        // Identities matter to ROUTER sockets only: checked, not kept.
+        if props
+            .get(b"Identity")
+            .is_some_and(|id| id.len() > MAX_IDENTITY)
+        {
+            return Err(ZmtpError::MalformedMetadata);
         }
         self.peer_type = Some(peer);
         self.state = State::Active;

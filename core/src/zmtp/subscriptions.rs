@@ -3,14 +3,15 @@
 //! Entries are packed as `len(1) refcount(1) topic` in one array; like
 //! libzmq's trie, subscribing twice needs two cancels.
 
-/// Bytes of packed storage per connection.
+/// Bytes of packed storage per connection, unless the connection's type
+/// says otherwise ([`super::Connection::with_subscription_store`]).
 pub const SUBSCRIPTION_STORE: usize = 1024;
 /// Longest topic the store can hold.
 pub const MAX_TOPIC_LEN: usize = 255;
 
 #[derive(Debug, Clone)]
-pub(crate) struct Subscriptions {
-    buf: [u8; SUBSCRIPTION_STORE],
+pub(crate) struct Subscriptions<const N: usize = SUBSCRIPTION_STORE> {
+    buf: [u8; N],
     used: usize,
     count: usize,
 }
@@ -22,10 +23,10 @@ pub(crate) enum AddError {
     Full,
 }
 
-impl Subscriptions {
+impl<const N: usize> Subscriptions<N> {
     pub(crate) const fn new() -> Self {
         Subscriptions {
-            buf: [0; SUBSCRIPTION_STORE],
+            buf: [0; N],
             used: 0,
             count: 0,
         }
@@ -64,7 +65,7 @@ impl Subscriptions {
             return Ok(false);
         }
         let need = topic.len() + 2;
-        if self.count >= max_count || self.used + need > SUBSCRIPTION_STORE {
+        if self.count >= max_count || self.used + need > N {
             return Err(AddError::Full);
         }
         let dst = self
@@ -138,7 +139,7 @@ mod tests {
 
     #[test]
     fn multiset_and_prefix() {
-        let mut s = Subscriptions::new();
+        let mut s: Subscriptions = Subscriptions::new();
         assert_eq!(s.add(b"data", 4), Ok(true));
         assert_eq!(s.add(b"data", 4), Ok(false));
         assert_eq!(s.add(b"", 4), Ok(true));
@@ -156,13 +157,13 @@ mod tests {
 
     #[test]
     fn limits() {
-        let mut s = Subscriptions::new();
+        let mut s: Subscriptions = Subscriptions::new();
         assert_eq!(s.add(&[0u8; 256], 4), Err(AddError::TooLong));
         for i in 0..4u8 {
             assert_eq!(s.add(&[i], 4), Ok(true));
         }
         assert_eq!(s.add(b"x", 4), Err(AddError::Full));
-        let mut s = Subscriptions::new();
+        let mut s: Subscriptions = Subscriptions::new();
         for i in 0..3u8 {
             assert_eq!(s.add(&[i; 255], 100), Ok(true));
         }

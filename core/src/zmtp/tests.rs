@@ -603,6 +603,115 @@ fn send_back_pressure() {
     assert!(Connection::new(Config::new(Role::Pub), vec![0; 512], vec![0; 100], T0).is_err());
 }
 
+/// Moves bytes both ways between two connections of any buffer types until
+/// quiet; returns what each side received as events.
+fn pump_any<A, B, C, D, const S: usize, const U: usize>(
+    a: &mut Connection<A, B, S>,
+    b: &mut Connection<C, D, U>,
+) -> (Vec<Ev>, Vec<Ev>)
+where
+    A: AsRef<[u8]> + AsMut<[u8]>,
+    B: AsRef<[u8]> + AsMut<[u8]>,
+    C: AsRef<[u8]> + AsMut<[u8]>,
+    D: AsRef<[u8]> + AsMut<[u8]>,
+{
+    let (mut ea, mut eb) = (vec![], vec![]);
+    let mut buf = [0u8; 64];
+    for _ in 0..10_000 {
+        let n = a.poll_output(&mut buf);
+        assert_eq!(b.handle_input(&buf[..n], T0), Ok(n));
+        while let Some(e) = b.poll_event() {
+            eb.push(own(e));
+        }
+        let m = b.poll_output(&mut buf);
+        assert_eq!(a.handle_input(&buf[..m], T0), Ok(m));
+        while let Some(e) = a.poll_event() {
+            ea.push(own(e));
+        }
+        if n == 0 && m == 0 {
+            break;
+        }
+    }
+    (ea, eb)
+}
+
+#[test]
+fn smallest_buffers_carry_a_round_trip() {
+    // A board's REP: the smallest buffers and a tiny subscription store.
+    let mut rep: Connection<[u8; MIN_RX_BUFFER], [u8; MIN_TX_BUFFER], 16> =
+        Connection::with_subscription_store(
+            Config::new(Role::Rep),
+            [0; MIN_RX_BUFFER],
+            [0; MIN_TX_BUFFER],
+            T0,
+        )
+        .unwrap();
+    let mut req = role(Role::Req);
+    let (eq, ep) = pump_any(&mut req, &mut rep);
+    assert_eq!(eq, vec![Ev::Done(SocketType::Rep)]);
+    assert_eq!(ep, vec![Ev::Done(SocketType::Req)]);
+    req.send(&[b"\"forward\""]).unwrap();
+    let (_, ep) = pump_any(&mut req, &mut rep);
+    assert_eq!(ep, vec![Ev::Msg(b"\"forward\"".to_vec(), false)]);
+    rep.send(&[b"\"ack\""]).unwrap();
+    let (eq, _) = pump_any(&mut req, &mut rep);
+    assert_eq!(eq, vec![Ev::Msg(b"\"ack\"".to_vec(), false)]);
+    // The longest reply that leaves the control reserve free.
+    req.send(&[b"x"]).unwrap();
+    let _ = pump_any(&mut req, &mut rep);
+    // Frame headers of the empty delimiter and of the reply: 2 bytes each.
+    let longest = MIN_TX_BUFFER - CONTROL_RESERVE - 4;
+    assert_eq!(
+        rep.send(&[&[b'a'; 200][..longest + 1]]),
+        Err(SendError::TooLarge)
+    );
+    assert_eq!(rep.send(&[&[b'a'; 200][..longest]]), Ok(Sent::Queued));
+}
+
+#[test]
+fn an_identity_needs_room_in_the_output_buffer() {
+    let mut cfg = Config::new(Role::Req);
+    assert!(cfg.set_identity(&[7; 255]));
+    let rx = || vec![0; MIN_RX_BUFFER];
+    assert_eq!(
+        Connection::new(cfg.clone(), rx(), vec![0; MIN_TX_BUFFER], T0).err(),
+        Some(ConfigError::TxBufferTooSmall)
+    );
+    // Exactly enough: greeting, READY with the identity, control reserve.
+    let mut req = Connection::new(cfg, rx(), vec![0; MIN_TX_BUFFER + 275], T0).unwrap();
+    let mut rep = role(Role::Rep);
+    let (eq, ep) = pump_any(&mut req, &mut rep);
+    assert_eq!(eq, vec![Ev::Done(SocketType::Rep)]);
+    assert_eq!(ep, vec![Ev::Done(SocketType::Req)]);
+}
+
+#[test]
+fn a_small_subscription_store_refuses_what_does_not_fit() {
+    let mut p: Connection<Vec<u8>, Vec<u8>, 8> =
+        Connection::with_subscription_store(Config::new(Role::Pub), vec![0; 512], vec![0; 512], T0)
+            .unwrap();
+    assert!(p.handle_input(&peer_hello(1, "SUB"), T0).is_ok());
+    while p.poll_event().is_some() {}
+    // "abc" takes 5 bytes of 8; "def" would need 5 more.
+    let sub = |t: &[u8]| frame(false, true, &[&b"\x09SUBSCRIBE"[..], t].concat());
+    let mut feed_small = |bytes: &[u8]| -> Result<(), ZmtpError> {
+        let mut off = 0;
+        for _ in 0..100 {
+            off += p.handle_input(&bytes[off..], T0)?;
+            while p.poll_event().is_some() {}
+            if off == bytes.len() {
+                break;
+            }
+        }
+        Ok(())
+    };
+    assert_eq!(feed_small(&sub(b"abc")), Ok(()));
+    assert_eq!(
+        feed_small(&sub(b"def")),
+        Err(ZmtpError::TooManySubscriptions)
+    );
+}
+
 // ---- heartbeats ---------------------------------------------------------
 
 #[test]
