@@ -73,7 +73,8 @@ pub const BEACON_PORT: u16 = 9999;
 /// Longest a heard advert is kept without being heard again, whatever its ttl.
 pub const MAX_HEARD_TTL: Duration = Duration::from_secs(3600);
 
-const EVENTS: usize = 8;
+/// Events a beacon queues unless its type says otherwise.
+pub const EVENTS: usize = 8;
 const ANSWERS: usize = 8;
 const QUERIES: usize = 4;
 const RECENT_MOVES: usize = 8;
@@ -360,9 +361,11 @@ impl Rate {
 }
 
 /// The discovery state machine. `ADVERTS` is how many heard names it
-/// remembers, `OWN` how many names this node can advertise.
+/// remembers, `OWN` how many names this node can advertise, `QUEUED` how
+/// many events wait for [`Beacon::poll_event`] before the oldest is dropped
+/// (each holds a name: about 320 bytes, which a small board feels).
 #[derive(Debug, Clone)]
-pub struct Beacon<const ADVERTS: usize, const OWN: usize> {
+pub struct Beacon<const ADVERTS: usize, const OWN: usize, const QUEUED: usize = EVENTS> {
     config: Config,
     table: AdvertTable<ADVERTS>,
     own: heapless::Vec<Own, OWN>,
@@ -371,7 +374,7 @@ pub struct Beacon<const ADVERTS: usize, const OWN: usize> {
     goodbye: heapless::Deque<(Name, SocketAddrV4), 2>,
     queries: heapless::Vec<Query, QUERIES>,
     answers: heapless::Deque<(SocketAddr, usize), ANSWERS>,
-    events: heapless::Deque<Event, EVENTS>,
+    events: heapless::Deque<Event, QUEUED>,
     recent_moves: heapless::Deque<(u32, SocketAddr, Instant), RECENT_MOVES>,
     broadcast_rate: Rate,
     answer_rate: Rate,
@@ -387,7 +390,7 @@ fn name_hash(name: &str) -> u32 {
     })
 }
 
-impl<const ADVERTS: usize, const OWN: usize> Beacon<ADVERTS, OWN> {
+impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize> Beacon<ADVERTS, OWN, QUEUED> {
     /// A beacon advertising nothing yet, with no interfaces but loopback.
     pub fn new(mut config: Config) -> Self {
         // A zero interval would re-advertise in a busy loop.

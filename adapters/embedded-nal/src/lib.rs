@@ -100,7 +100,7 @@ use networkzero_core::node::{self as sansio, MAX_DATAGRAM};
 pub use networkzero_core::beacon::AdvertiseError;
 pub use networkzero_core::node::{
     unmap, ClientId, Error, Event, Peer, RequestId, ServiceId, SlotUse, TcpAction, EVENT_QUEUE,
-    MAX_CLIENTS, MAX_SERVICES, MAX_TOPIC,
+    MAX_SERVICES, MAX_TOPIC,
 };
 pub use networkzero_core::zmtp::SendError;
 pub use networkzero_core::{Duration, Instant};
@@ -548,7 +548,7 @@ impl<S: Stack, const SLOTS: usize, const BUF: usize, const ADVERTS: usize>
 
     /// Closes and connects sockets as the node asks.
     fn tcp_actions(&mut self, stack: &mut S, t: Instant) {
-        for _ in 0..2 * SLOTS + MAX_CLIENTS {
+        for _ in 0..3 * SLOTS {
             let Some(action) = self.node.poll_tcp_action(t) else {
                 break;
             };

@@ -78,25 +78,31 @@ use smoltcp::wire::{IpAddress, IpCidr, IpEndpoint};
 pub use networkzero_core::beacon::AdvertiseError;
 pub use networkzero_core::node::{
     ClientId, Error, Event, Peer, RequestId, ServiceId, SlotUse, TcpAction, EVENT_QUEUE,
-    MAX_CLIENTS, MAX_SERVICES, MAX_TOPIC,
+    MAX_SERVICES, MAX_TOPIC,
 };
 pub use networkzero_core::zmtp::SendError;
 
-/// Datagrams each UDP socket buffers per direction.
+/// Datagrams each UDP socket buffers on receive.
 pub const UDP_PACKETS: usize = 8;
-/// Bytes each UDP socket buffers per direction by default. A beacon datagram
-/// is at most a few hundred bytes; boards short of RAM can choose less with
-/// [`Storage`]'s `UDP_BUF` (768 still holds two of the largest).
+/// Bytes each UDP socket buffers on receive by default. A beacon datagram
+/// is at most a few hundred bytes ([`MAX_DATAGRAM`]); boards short of RAM
+/// can choose less with [`Storage`]'s `UDP_BUF` (at least `MAX_DATAGRAM`).
 pub const UDP_BYTES: usize = 2048;
+/// Bytes each UDP socket buffers for sending: the node writes a datagram
+/// only when twice the largest is free (smoltcp's ring may have to skip its
+/// tail to fit one), so a bigger buffer would never be used.
+pub const UDP_TX_BYTES: usize = 2 * MAX_DATAGRAM;
+const UDP_TX_PACKETS: usize = 2;
 
 const UDP_SOCKETS: usize = 3;
 const EPHEMERAL_FIRST: u16 = 49152;
 
-type Meta = [udp::PacketMetadata; UDP_PACKETS];
-const META: Meta = [udp::PacketMetadata::EMPTY; UDP_PACKETS];
+type RxMeta = [udp::PacketMetadata; UDP_PACKETS];
+type TxMeta = [udp::PacketMetadata; UDP_TX_PACKETS];
 
 /// Socket buffers for a node with `SLOTS` TCP sockets of `TCP_BUF` bytes per
-/// direction and three UDP sockets of `UDP_BUF` bytes per direction. Put it
+/// direction and three UDP sockets of `UDP_BUF` bytes to receive (and
+/// [`UDP_TX_BYTES`] to send). Put it
 /// where it outlives the [`SocketSet`] (a `static` on firmware, e.g. via
 /// `static_cell`, or a local in `main`).
 pub struct Storage<
@@ -104,8 +110,10 @@ pub struct Storage<
     const TCP_BUF: usize = 1024,
     const UDP_BUF: usize = UDP_BYTES,
 > {
-    udp_meta: [[Meta; 2]; UDP_SOCKETS],
-    udp_data: [[[u8; UDP_BUF]; 2]; UDP_SOCKETS],
+    udp_rx_meta: [RxMeta; UDP_SOCKETS],
+    udp_rx: [[u8; UDP_BUF]; UDP_SOCKETS],
+    udp_tx_meta: [TxMeta; UDP_SOCKETS],
+    udp_tx: [[u8; UDP_TX_BYTES]; UDP_SOCKETS],
     tcp: [[[u8; TCP_BUF]; 2]; SLOTS],
 }
 
@@ -115,8 +123,10 @@ impl<const SLOTS: usize, const TCP_BUF: usize, const UDP_BUF: usize>
     /// Zeroed buffers.
     pub const fn new() -> Self {
         Storage {
-            udp_meta: [[META; 2]; UDP_SOCKETS],
-            udp_data: [[[0; UDP_BUF]; 2]; UDP_SOCKETS],
+            udp_rx_meta: [[udp::PacketMetadata::EMPTY; UDP_PACKETS]; UDP_SOCKETS],
+            udp_rx: [[0; UDP_BUF]; UDP_SOCKETS],
+            udp_tx_meta: [[udp::PacketMetadata::EMPTY; UDP_TX_PACKETS]; UDP_SOCKETS],
+            udp_tx: [[0; UDP_TX_BYTES]; UDP_SOCKETS],
             tcp: [[[0; TCP_BUF]; 2]; SLOTS],
         }
     }
@@ -226,8 +236,10 @@ impl<const SLOTS: usize, const BUF: usize, const ADVERTS: usize> Node<SLOTS, BUF
         config: Config,
     ) -> Result<Self, Error> {
         let Storage {
-            udp_meta,
-            udp_data,
+            udp_rx_meta,
+            udp_rx,
+            udp_tx_meta,
+            udp_tx,
             tcp,
         } = storage;
         let ports = [
@@ -236,14 +248,11 @@ impl<const SLOTS: usize, const BUF: usize, const ADVERTS: usize> Node<SLOTS, BUF
             config.query_port,
         ];
         let mut udp = [None; UDP_SOCKETS];
-        for (((meta, data), port), out) in udp_meta
-            .iter_mut()
-            .zip(udp_data.iter_mut())
-            .zip(ports)
-            .zip(udp.iter_mut())
+        let rx = udp_rx_meta.iter_mut().zip(udp_rx.iter_mut());
+        let tx = udp_tx_meta.iter_mut().zip(udp_tx.iter_mut());
+        for ((((rx_meta, rx_data), (tx_meta, tx_data)), port), out) in
+            rx.zip(tx).zip(ports).zip(udp.iter_mut())
         {
-            let [rx_meta, tx_meta] = meta;
-            let [rx_data, tx_data] = data;
             let mut socket = udp::Socket::new(
                 udp::PacketBuffer::new(&mut rx_meta[..], &mut rx_data[..]),
                 udp::PacketBuffer::new(&mut tx_meta[..], &mut tx_data[..]),
@@ -562,7 +571,7 @@ impl<const SLOTS: usize, const BUF: usize, const ADVERTS: usize> Node<SLOTS, BUF
 
     /// Closes, aborts and connects sockets as the node asks.
     fn tcp_actions(&mut self, iface: &mut Interface, sockets: &mut SocketSet<'_>, t: CoreInstant) {
-        for _ in 0..2 * SLOTS + MAX_CLIENTS {
+        for _ in 0..3 * SLOTS {
             let Some(action) = self.node.poll_tcp_action(t) else {
                 break;
             };

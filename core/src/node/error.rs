@@ -15,7 +15,8 @@ pub enum Error {
     NoFreeSocket,
     /// The node already holds [`super::MAX_SERVICES`] services.
     TooManyServices,
-    /// The node already holds [`super::MAX_CLIENTS`] requesters/subscribers.
+    /// The node already holds as many requesters/subscribers as it has
+    /// TCP slots (`SLOTS`).
     TooManyClients,
     /// The port is 0 or another service already listens on it.
     BadPort,

@@ -69,29 +69,38 @@ pub enum Event<'n> {
     },
 }
 
-/// The events the node queues itself (the rest borrow from connections).
-#[derive(Debug, Clone)]
+/// The events the node queues itself. Discovery events wait in the beacon
+/// and messages in their connections: no name or message is copied here.
+#[derive(Debug, Clone, Copy)]
 pub(crate) enum Queued {
-    Discovered(Name, SocketAddr),
-    Lost(Name, SocketAddr),
     Connected(ClientId),
     Disconnected(ClientId),
 }
 
 impl<const SLOTS: usize, const BUF: usize, const ADVERTS: usize> Node<SLOTS, BUF, ADVERTS> {
-    /// The next event; `None` when drained. Queued events (discovery,
-    /// connections) come first, then one message part per connection in
-    /// turn. A message borrows from its connection until the next call.
+    /// The next event; `None` when drained. Connection events come first,
+    /// then discovery events, then one message part per connection in turn.
+    /// A message borrows from its connection until the next call.
     #[must_use]
     #[inline(never)]
     pub fn poll_event(&mut self) -> Option<Event<'_>> {
         if let Some(q) = self.queue.pop_front() {
             return Some(match q {
-                Queued::Discovered(name, address) => Event::Discovered { name, address },
-                Queued::Lost(name, address) => Event::Lost { name, address },
                 Queued::Connected(client) => Event::Connected { client },
                 Queued::Disconnected(client) => Event::Disconnected { client },
             });
+        }
+        while let Some(event) = self.beacon.poll_event() {
+            match event {
+                beacon::Event::Appeared { name, address }
+                | beacon::Event::Moved {
+                    name, to: address, ..
+                } => return Some(Event::Discovered { name, address }),
+                beacon::Event::Expired { name, address } => {
+                    return Some(Event::Lost { name, address })
+                }
+                _ => {}
+            }
         }
         let start = self.next_slot;
         let i = (0..SLOTS)
@@ -148,19 +157,5 @@ impl<const SLOTS: usize, const BUF: usize, const ADVERTS: usize> Node<SLOTS, BUF
             self.queue.pop_front();
         }
         let _ = self.queue.push_back(q);
-    }
-
-    /// Moves the beacon's events into the queue.
-    pub(crate) fn drain_beacon(&mut self) {
-        while let Some(event) = self.beacon.poll_event() {
-            match event {
-                beacon::Event::Appeared { name, address } => {
-                    self.push(Queued::Discovered(name, address))
-                }
-                beacon::Event::Moved { name, to, .. } => self.push(Queued::Discovered(name, to)),
-                beacon::Event::Expired { name, address } => self.push(Queued::Lost(name, address)),
-                _ => {}
-            }
-        }
     }
 }

@@ -20,7 +20,7 @@ impl ServiceId {
 pub struct ClientId(pub(crate) u8);
 
 impl ClientId {
-    /// Its index, `0..MAX_CLIENTS`.
+    /// Its index, `0..SLOTS`.
     pub fn index(self) -> usize {
         usize::from(self.0)
     }

@@ -72,10 +72,13 @@ pub use ids::{ClientId, Peer, RequestId, ServiceId};
 
 /// Services (served or published names) a node can hold.
 pub const MAX_SERVICES: usize = 4;
-/// Outgoing connections (requesters, subscribers) a node can hold.
-pub const MAX_CLIENTS: usize = 4;
 /// Longest news topic a subscriber keeps (longer ones are skipped).
 pub const MAX_TOPIC: usize = 64;
+/// Bytes of topics each connection keeps (length + 2 per topic): a served
+/// PUB takes up to 128 bytes of subscriptions per subscriber (a dozen
+/// short topics; more closes that connection), a subscriber needs one
+/// prefix. REQ and REP do not use it; 1 KiB each would be wasted RAM.
+pub const SUBSCRIPTIONS: usize = 128;
 /// Events (discovery, connections) queued before the oldest is dropped.
 pub const EVENT_QUEUE: usize = 8;
 /// Largest datagram [`Node::poll_transmit`] writes.
@@ -165,12 +168,28 @@ pub enum TcpAction {
 /// outgoing connections, ZMTP buffers of `BUF` bytes per direction per
 /// connection (the largest message part it can take), and room for
 /// `ADVERTS` names heard from others. See the module docs for the drive
-/// order.
+/// order. It holds up to `SLOTS` requesters and subscribers (each needs a
+/// slot to connect).
+///
+/// `BUF` must be at least [`zmtp::MIN_TX_BUFFER`] (256): a smaller one
+/// would make a node whose connections never start, so it does not build.
+///
+/// ```
+/// # use networkzero_core::{beacon, node::Node};
+/// let _smallest: Node<1, 256> = Node::new(beacon::Config::default());
+/// ```
+/// ```compile_fail
+/// # use networkzero_core::{beacon, node::Node};
+/// let _too_small: Node<1, 255> = Node::new(beacon::Config::default());
+/// ```
 pub struct Node<const SLOTS: usize, const BUF: usize = 1024, const ADVERTS: usize = 16> {
-    pub(crate) beacon: Beacon<ADVERTS, MAX_SERVICES>,
+    /// Discovery events wait here, one per remembered name.
+    pub(crate) beacon: Beacon<ADVERTS, MAX_SERVICES, ADVERTS>,
     pub(crate) slots: [Slot<BUF>; SLOTS],
     pub(crate) services: [Option<Service>; MAX_SERVICES],
-    pub(crate) clients: [Option<Client>; MAX_CLIENTS],
+    /// As many requesters and subscribers as TCP slots: each needs one to
+    /// connect, so more could never all be connected.
+    pub(crate) clients: [Option<Client>; SLOTS],
     pub(crate) queue: heapless::Deque<events::Queued, EVENT_QUEUE>,
     pub(crate) next_slot: usize,
 }
@@ -188,9 +207,18 @@ pub fn unmap(address: SocketAddr) -> SocketAddr {
 }
 
 impl<const SLOTS: usize, const BUF: usize, const ADVERTS: usize> Node<SLOTS, BUF, ADVERTS> {
+    /// `BUF` must hold the handshake: a smaller one would build a node whose
+    /// connections can never start, so it does not compile.
+    const BUF_HOLDS_HANDSHAKE: () = assert!(
+        BUF >= zmtp::MIN_TX_BUFFER && BUF >= zmtp::MIN_RX_BUFFER,
+        "Node's BUF must be at least zmtp::MIN_TX_BUFFER (256) bytes"
+    );
+
     /// A node with no services, no clients and no interface yet.
     #[inline(never)]
     pub fn new(config: beacon::Config) -> Self {
+        #[allow(clippy::let_unit_value)]
+        let () = Self::BUF_HOLDS_HANDSHAKE;
         Node {
             beacon: Beacon::new(config),
             slots: core::array::from_fn(|_| Slot::new()),
@@ -275,7 +303,7 @@ impl<const SLOTS: usize, const BUF: usize, const ADVERTS: usize> Node<SLOTS, BUF
     }
 
     /// The discovery state machine, for anything not wrapped here.
-    pub fn beacon(&self) -> &Beacon<ADVERTS, MAX_SERVICES> {
+    pub fn beacon(&self) -> &Beacon<ADVERTS, MAX_SERVICES, ADVERTS> {
         &self.beacon
     }
 
@@ -320,7 +348,6 @@ impl<const SLOTS: usize, const BUF: usize, const ADVERTS: usize> Node<SLOTS, BUF
         if self.beacon.poll_timeout().is_some_and(|d| d <= now) {
             self.beacon.handle_timeout(now);
         }
-        self.drain_beacon();
         for conn in self.slots.iter_mut().filter_map(|s| s.conn.as_mut()) {
             if conn.poll_timeout().is_some_and(|d| d <= now) {
                 let _ = conn.handle_timeout(now);
@@ -527,7 +554,7 @@ impl<const SLOTS: usize, const BUF: usize, const ADVERTS: usize> Node<SLOTS, BUF
             self.handle_tcp_closed(i, now);
             return Some(TcpAction::Close { slot: i });
         }
-        for ci in 0..MAX_CLIENTS {
+        for ci in 0..SLOTS {
             let Some(Some(client)) = self.clients.get(ci) else {
                 continue;
             };

@@ -1,7 +1,7 @@
 //! One TCP slot: who owns it, its ZMTP connection, and the message it holds
 //! for the application.
 
-use super::MAX_TOPIC;
+use super::{MAX_TOPIC, SUBSCRIPTIONS};
 use crate::zmtp::{self, Connection, Role};
 use crate::Instant;
 
@@ -36,7 +36,7 @@ pub(crate) enum Pumped {
 
 pub(crate) struct Slot<const BUF: usize> {
     pub(crate) owner: Owner,
-    pub(crate) conn: Option<Connection<[u8; BUF], [u8; BUF]>>,
+    pub(crate) conn: Option<Connection<[u8; BUF], [u8; BUF], SUBSCRIPTIONS>>,
     /// Bumped per connection, so a [`super::RequestId`] outlives nothing.
     pub(crate) generation: u16,
     pub(crate) handshake_seen: bool,
@@ -71,7 +71,7 @@ impl<const BUF: usize> Slot<BUF> {
     /// Starts a ZMTP connection on a socket that has just connected.
     #[inline(never)]
     pub(crate) fn start(&mut self, config: zmtp::Config, t: Instant) {
-        self.conn = Connection::new(config, [0; BUF], [0; BUF], t).ok();
+        self.conn = Connection::with_subscription_store(config, [0; BUF], [0; BUF], t).ok();
         self.generation = self.generation.wrapping_add(1);
         self.handshake_seen = false;
         self.ready = Ready::No;
