@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # examples/pico-w-robot/build.sh — builds the Pico W robot firmware to a .uf2 and
-# prints its flash and static RAM, with and without networkzero.
+# prints its flash and static RAM, with and without networkzero; fails if networkzero's
+# part outgrows its budget (48 KiB flash, 16 KiB static RAM).
 #
 #   WIFI_SSID=… WIFI_PASSWORD=… CYW43_NVRAM=/path/to/nvram_rp2040.bin \
 #     examples/pico-w-robot/build.sh          # a .uf2 to flash (see README.md)
@@ -59,6 +60,12 @@ say "built in $((SECONDS - start)) s (blobs: ${blobs:-real})"
 show "without networkzero:" "$base_flash" "$base_ram"
 show "with networkzero:" "$flash" "$ram"
 show "networkzero's part:" $((flash - base_flash)) $((ram - base_ram))
+# The budget for networkzero's part (issue #6): 48 KiB flash, 16 KiB static RAM.
+# Checked on every build, so CI fails when a change makes the robot outgrow it.
+if [ $((flash - base_flash)) -gt $((48 * 1024)) ] || [ $((ram - base_ram)) -gt $((16 * 1024)) ]; then
+  say "OVER BUDGET: networkzero's part must stay within 48 KiB flash and 16 KiB static RAM"
+  exit 1
+fi
 
 python3 "$HERE/uf2.py" "$ELF" "$UF2"
 say "done: $UF2 (hold BOOTSEL, plug in, copy it to the RPI-RP2 drive)"

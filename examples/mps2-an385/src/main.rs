@@ -143,6 +143,10 @@ fn main() -> ! {
     app::run(&mut iface, &mut nic, &mut clock, ip)
 }
 
+/// smoltcp buffers per direction, the Pico W robot's: TCP, and UDP receive.
+const TCP_BUF: usize = 256;
+const UDP_BUF: usize = 512;
+
 #[cfg(feature = "networkzero")]
 mod app {
     use super::*;
@@ -150,7 +154,10 @@ mod app {
     use networkzero_smoltcp::{Config as NodeConfig, Event, Node, Storage};
 
     const SLOTS: usize = 2;
-    type Robot = Node<SLOTS, 512, 8>;
+    // The Pico W robot's buffers and advert table (examples/pico-w-robot):
+    // the QEMU test proves that configuration works.
+    type Robot = Node<SLOTS, 256, 4>;
+    type Buffers = Storage<SLOTS, TCP_BUF, UDP_BUF>;
 
     const NAME: &str = "qemu-robot";
     const PORT: u16 = 5555;
@@ -186,7 +193,7 @@ mod app {
 
     pub fn run(iface: &mut Interface, nic: &mut Lan9118, clock: &mut Clock, ip: Ipv4Addr) -> ! {
         // Everything lives in this never-returning frame: no statics, no heap.
-        let mut storage: Storage<SLOTS, 1024> = Storage::new();
+        let mut storage: Buffers = Storage::new();
         let mut entries = [SocketStorage::EMPTY; Robot::SOCKETS];
         let mut sockets = SocketSet::new(&mut entries[..]);
         let config = NodeConfig {
@@ -208,7 +215,7 @@ mod app {
         hprintln!(
             "RAM node {} B, socket storage {} B, socket set {} B (on main's stack)",
             core::mem::size_of::<Robot>(),
-            core::mem::size_of::<Storage<SLOTS, 1024>>(),
+            core::mem::size_of::<Buffers>(),
             core::mem::size_of_val(&sockets)
                 + core::mem::size_of::<[SocketStorage; Robot::SOCKETS]>()
         );
@@ -263,7 +270,7 @@ mod app {
 
     pub fn run(iface: &mut Interface, nic: &mut Lan9118, clock: &mut Clock, ip: Ipv4Addr) -> ! {
         let mut udp_meta = [[udp::PacketMetadata::EMPTY; 8]; 2];
-        let mut udp_data = [[0u8; 2048]; 2];
+        let mut udp_data = [[0u8; UDP_BUF]; 2];
         let [rx_meta, tx_meta] = &mut udp_meta;
         let [rx_data, tx_data] = &mut udp_data;
         let mut udp = udp::Socket::new(
@@ -271,7 +278,7 @@ mod app {
             udp::PacketBuffer::new(&mut tx_meta[..], &mut tx_data[..]),
         );
         let _ = udp.bind(9999);
-        let mut tcp_data = [[0u8; 1024]; 2];
+        let mut tcp_data = [[0u8; TCP_BUF]; 2];
         let [rx, tx] = &mut tcp_data;
         let tcp = tcp::Socket::new(
             tcp::SocketBuffer::new(&mut rx[..]),

@@ -25,11 +25,12 @@ const NEWS_PEERS: usize = 1;
 /// ZMTP buffer per direction per connection: the longest message part (our
 /// messages are a few bytes; the handshake needs under 128).
 const BUF: usize = 256;
-/// smoltcp TCP buffer per direction per socket.
-const TCP_BUF: usize = 512;
-/// smoltcp UDP buffer per direction per socket: two of the largest beacon
-/// datagrams (a few hundred bytes each); the default is 2048.
-const UDP_BUF: usize = 768;
+/// smoltcp TCP buffer per direction per socket: no message is longer than
+/// the ZMTP buffer anyway.
+const TCP_BUF: usize = 256;
+/// smoltcp UDP receive buffer per socket: the largest beacon datagram (under
+/// 300 bytes) or eight usual ones; the default is 2048.
+const UDP_BUF: usize = 512;
 /// Names heard from other nodes that we keep.
 const ADVERTS: usize = 4;
 type Robot = Node<SLOTS, BUF, ADVERTS>;
