@@ -45,6 +45,7 @@ pub mod env;
 pub mod netns;
 pub mod node;
 pub mod py;
+pub mod robot;
 pub mod zmtp_driver;
 
 pub use bins::workspace_bin;

@@ -32,14 +32,14 @@
 //! throughout, and `connect` is a real non-blocking connect (`WouldBlock` until the
 //! handshake is done), so the adapter's retry path is exercised.
 
-use std::collections::HashMap;
 use std::io;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket as StdUdp};
 use std::time::{Duration as StdDuration, Instant as StdInstant};
 
 use embedded_nal::{nb, TcpClientStack, TcpErrorKind, TcpFullStack, UdpClientStack, UdpFullStack};
-use networkzero_embedded_nal::{ClientId, Config, Duration, Event, Instant, Node};
+use networkzero_embedded_nal::{Config, Duration, Instant, Node};
+use nw0_tests::robot::{Robot, RobotArgs};
 use socket2::{Domain, Protocol, Socket, Type};
 
 /// embedded-nal 0.9 UDP and TCP over std sockets set up with socket2 (see the module docs).
@@ -283,41 +283,12 @@ fn arg_error(msg: &str) -> ! {
 }
 
 fn main() {
-    let mut args = std::env::args().skip(1);
-    let mut ip: Option<Ipv4Addr> = None;
-    let mut prefix = 24u8;
-    let mut seconds = 60u64;
-    let mut asks: Vec<(String, String)> = Vec::new();
-    let mut watches: Vec<(String, String)> = Vec::new();
-    while let Some(a) = args.next() {
-        let mut value = || {
-            args.next()
-                .unwrap_or_else(|| arg_error(&format!("{a} needs a value")))
-        };
-        match a.as_str() {
-            "--ip" => ip = value().parse().ok(),
-            "--prefix" => {
-                prefix = value()
-                    .parse()
-                    .unwrap_or_else(|_| arg_error("bad --prefix"))
-            }
-            "--seconds" => {
-                seconds = value()
-                    .parse()
-                    .unwrap_or_else(|_| arg_error("bad --seconds"))
-            }
-            "--ask" => {
-                let name = value();
-                asks.push((name, value()));
-            }
-            "--watch" => {
-                let name = value();
-                watches.push((name, value()));
-            }
-            other => arg_error(&format!("unknown argument {other}")),
-        }
-    }
-    let ip = ip.unwrap_or_else(|| arg_error("--ip IPV4 is required"));
+    let args = RobotArgs::from_env("enal-node", &["--prefix"]);
+    let prefix: u8 = args
+        .option("--prefix")
+        .map_or(Some(24), |p| p.parse().ok())
+        .unwrap_or_else(|| arg_error("bad --prefix"));
+    let (ip, seconds) = (args.ip, args.seconds);
 
     let start = StdInstant::now();
     let clock = || Instant::from_millis(start.elapsed().as_millis() as u64);
@@ -337,90 +308,29 @@ fn main() {
     let news = node
         .publish_on("robot/news", 5556, 2, now)
         .expect("publish robot/news");
-    let mut pending_asks: HashMap<ClientId, String> = HashMap::new();
-    let mut names: HashMap<ClientId, String> = HashMap::new();
-    for (name, json) in asks {
+    let mut robot = Robot::default();
+    for (name, json) in args.asks {
         let id = node.requester(name.as_str(), now).expect("requester");
-        names.insert(id, name);
-        pending_asks.insert(id, json);
+        robot.add_client(id, &name, Some(json));
     }
-    for (name, prefix) in &watches {
+    for (name, prefix) in &args.watches {
         let id = node
             .subscriber(name.as_str(), prefix.as_bytes(), now)
             .expect("subscriber");
-        names.insert(id, name.clone());
+        robot.add_client(id, name, None);
     }
     println!("READY {ip}");
 
     let end = start + StdDuration::from_secs(seconds);
     let mut next_news = clock();
-    let mut cm = 0u32;
     while StdInstant::now() < end {
         let now = clock();
         node.poll(&mut stack, now);
         if now >= next_news {
-            cm += 1;
-            let data = format!("{{\"cm\": {cm}}}");
-            let _ = node.publish(news, b"distance", data.as_bytes());
+            robot.publish_distance(&mut node, news);
             next_news = now + Duration::from_millis(300);
         }
-        let mut to_close = Vec::new();
-        while let Some(event) = node.poll_event() {
-            match event {
-                Event::Discovered { name, address } => println!("DISCOVERED {name} {address}"),
-                Event::Lost { name, address } => println!("LOST {name} {address}"),
-                Event::Connected { client } => {
-                    let name = names.get(&client).cloned().unwrap_or_default();
-                    println!("CONNECTED {name}");
-                    if let Some(json) = pending_asks.remove(&client) {
-                        if let Err(e) = node.send(client, json.as_bytes()) {
-                            println!("SEND-FAILED {name} {e}");
-                        }
-                    }
-                }
-                Event::Disconnected { client } => {
-                    let name = names.get(&client).cloned().unwrap_or_default();
-                    println!("DISCONNECTED {name}");
-                }
-                Event::Request { request, data, .. } => {
-                    let text = String::from_utf8_lossy(data).into_owned();
-                    println!("REQUEST {text}");
-                    let reply = match serde_json::from_str::<serde_json::Value>(&text) {
-                        Ok(serde_json::Value::String(c))
-                            if ["forward", "left", "right", "stop"].contains(&c.as_str()) =>
-                        {
-                            "\"ack\"".to_string()
-                        }
-                        Ok(v) => serde_json::json!({ "got": v }).to_string(),
-                        Err(_) => "{\"error\": \"not JSON\"}".to_string(),
-                    };
-                    if let Err(e) = node.reply(request, reply.as_bytes()) {
-                        println!("REPLY-FAILED {e}");
-                    }
-                }
-                Event::Reply { client, data, .. } => {
-                    let name = names.get(&client).cloned().unwrap_or_default();
-                    println!("REPLY {name} {}", String::from_utf8_lossy(data));
-                    to_close.push(client);
-                }
-                Event::News {
-                    client,
-                    topic,
-                    data,
-                } => {
-                    let name = names.get(&client).cloned().unwrap_or_default();
-                    println!(
-                        "NEWS {name} {} {}",
-                        String::from_utf8_lossy(topic),
-                        String::from_utf8_lossy(data)
-                    );
-                }
-                _ => {}
-            }
-        }
-        for c in to_close {
-            node.close(c);
-        }
+        robot.handle_events(&mut node);
         let now = clock();
         let mut at = node.poll_at(now);
         if next_news > now {

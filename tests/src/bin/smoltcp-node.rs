@@ -16,11 +16,11 @@
 //! `NEWS name topic json`, `DISCONNECTED name`. Exits after S seconds (default 60).
 //! Run it only inside a network namespace (tests/run.sh, ../shared/sealed).
 
-use std::collections::HashMap;
 use std::os::fd::AsRawFd;
 use std::time::{Duration as StdDuration, Instant as StdInstant};
 
-use networkzero_smoltcp::{ClientId, Config, Event, Node, Storage};
+use networkzero_smoltcp::{Config, Node, Storage};
+use nw0_tests::robot::{Robot, RobotArgs};
 use smoltcp::iface::{self, Interface, SocketSet, SocketStorage};
 use smoltcp::phy::{Medium, TunTapInterface};
 use smoltcp::time::{Duration, Instant};
@@ -35,40 +35,13 @@ fn arg_error(msg: &str) -> ! {
 }
 
 fn main() {
-    let mut args = std::env::args().skip(1);
-    let mut tap = None;
-    let mut ip: Option<Ipv4Address> = None;
-    let mut gateway: Option<Ipv4Address> = None;
-    let mut seconds = 60u64;
-    let mut asks: Vec<(String, String)> = Vec::new();
-    let mut watches: Vec<(String, String)> = Vec::new();
-    while let Some(a) = args.next() {
-        let mut value = || {
-            args.next()
-                .unwrap_or_else(|| arg_error(&format!("{a} needs a value")))
-        };
-        match a.as_str() {
-            "--tap" => tap = Some(value()),
-            "--ip" => ip = value().parse().ok(),
-            "--gateway" => gateway = value().parse().ok(),
-            "--seconds" => {
-                seconds = value()
-                    .parse()
-                    .unwrap_or_else(|_| arg_error("bad --seconds"))
-            }
-            "--ask" => {
-                let name = value();
-                asks.push((name, value()));
-            }
-            "--watch" => {
-                let name = value();
-                watches.push((name, value()));
-            }
-            other => arg_error(&format!("unknown argument {other}")),
-        }
-    }
-    let tap = tap.unwrap_or_else(|| arg_error("--tap is required"));
-    let ip = ip.unwrap_or_else(|| arg_error("--ip IPV4 is required"));
+    let args = RobotArgs::from_env("smoltcp-node", &["--tap", "--gateway"]);
+    let tap = args
+        .option("--tap")
+        .unwrap_or_else(|| arg_error("--tap is required"))
+        .to_string();
+    let gateway: Option<Ipv4Address> = args.option("--gateway").and_then(|g| g.parse().ok());
+    let (ip, seconds) = (args.ip, args.seconds);
 
     let mut device = TunTapInterface::new(&tap, Medium::Ethernet)
         .unwrap_or_else(|e| arg_error(&format!("cannot open tap {tap}: {e}")));
@@ -106,90 +79,29 @@ fn main() {
     let news = node
         .publish_on("robot-news", 5556, 2, now)
         .expect("publish robot-news");
-    let mut pending_asks: HashMap<ClientId, (String, String)> = HashMap::new();
-    let mut names: HashMap<ClientId, String> = HashMap::new();
-    for (name, json) in asks {
+    let mut robot = Robot::default();
+    for (name, json) in args.asks {
         let id = node.requester(name.as_str(), now).expect("requester");
-        names.insert(id, name.clone());
-        pending_asks.insert(id, (name, json));
+        robot.add_client(id, &name, Some(json));
     }
-    for (name, prefix) in &watches {
+    for (name, prefix) in &args.watches {
         let id = node
             .subscriber(name.as_str(), prefix.as_bytes(), now)
             .expect("subscriber");
-        names.insert(id, name.clone());
+        robot.add_client(id, name, None);
     }
     println!("READY {ip}");
 
     let end = start + StdDuration::from_secs(seconds);
     let mut next_news = clock();
-    let mut cm = 0u32;
     while StdInstant::now() < end {
         let now = clock();
         node.poll(&mut iface, &mut device, &mut sockets, now);
         if now >= next_news {
-            cm += 1;
-            let data = format!("{{\"cm\": {cm}}}");
-            let _ = node.publish(news, b"distance", data.as_bytes());
+            robot.publish_distance(&mut node, news);
             next_news = now + Duration::from_millis(300);
         }
-        let mut to_close = Vec::new();
-        while let Some(event) = node.poll_event() {
-            match event {
-                Event::Discovered { name, address } => println!("DISCOVERED {name} {address}"),
-                Event::Lost { name, address } => println!("LOST {name} {address}"),
-                Event::Connected { client } => {
-                    let name = names.get(&client).cloned().unwrap_or_default();
-                    println!("CONNECTED {name}");
-                    if let Some((_, json)) = pending_asks.remove(&client) {
-                        if let Err(e) = node.send(client, json.as_bytes()) {
-                            println!("SEND-FAILED {name} {e}");
-                        }
-                    }
-                }
-                Event::Disconnected { client } => {
-                    let name = names.get(&client).cloned().unwrap_or_default();
-                    println!("DISCONNECTED {name}");
-                }
-                Event::Request { request, data, .. } => {
-                    let text = String::from_utf8_lossy(data).into_owned();
-                    println!("REQUEST {text}");
-                    let reply = match serde_json::from_str::<serde_json::Value>(&text) {
-                        Ok(serde_json::Value::String(c))
-                            if ["forward", "left", "right", "stop"].contains(&c.as_str()) =>
-                        {
-                            "\"ack\"".to_string()
-                        }
-                        Ok(v) => serde_json::json!({ "got": v }).to_string(),
-                        Err(_) => "{\"error\": \"not JSON\"}".to_string(),
-                    };
-                    if let Err(e) = node.reply(request, reply.as_bytes()) {
-                        println!("REPLY-FAILED {e}");
-                    }
-                }
-                Event::Reply { client, data, .. } => {
-                    let name = names.get(&client).cloned().unwrap_or_default();
-                    println!("REPLY {name} {}", String::from_utf8_lossy(data));
-                    to_close.push(client);
-                }
-                Event::News {
-                    client,
-                    topic,
-                    data,
-                } => {
-                    let name = names.get(&client).cloned().unwrap_or_default();
-                    println!(
-                        "NEWS {name} {} {}",
-                        String::from_utf8_lossy(topic),
-                        String::from_utf8_lossy(data)
-                    );
-                }
-                _ => {}
-            }
-        }
-        for c in to_close {
-            node.close(c);
-        }
+        robot.handle_events(&mut node);
         let now = clock();
         let at = node.poll_at(&mut iface, &sockets, now);
         let mut delay = at.map_or(Duration::from_millis(50), |at| {
