@@ -6,9 +6,10 @@
 //! thread that made them: using one from another thread is a clear error,
 //! never a data race or a deadlock.
 
-use std::collections::{HashMap, HashSet};
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
 
@@ -19,7 +20,9 @@ use serde_json::Value;
 use crate::address::{Address, ToAddress};
 use crate::error::{Error, Result};
 use crate::interfaces;
-use crate::messages::{news_item, to_json, FIRST_NEWS_DELAY, MAX_MESSAGE, NEWS_HIGH_WATER_MARK};
+use crate::messages::{
+    news_item, same_bytes, to_json, FIRST_NEWS_DELAY, MAX_MESSAGE, NEWS_HIGH_WATER_MARK,
+};
 use crate::wait::{self, Wait};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -50,8 +53,8 @@ struct Entry {
     owner: ThreadId,
     /// Reply sockets: a message arrived and has not been answered yet.
     awaiting_reply: bool,
-    /// Subscribe sockets: prefixes subscribed so far.
-    subscriptions: HashSet<Vec<u8>>,
+    /// Subscribe sockets: prefixes subscribed so far (a few, so a list).
+    subscriptions: Vec<Vec<u8>>,
     /// Publish sockets: news items sent so far (see [`READ_CREDIT_EVERY`]).
     published: u64,
 }
@@ -69,6 +72,34 @@ struct Entry {
 const READ_CREDIT_EVERY: u64 = 32;
 
 type Shared = Arc<Mutex<Entry>>;
+
+/// A socket this thread used last in its role.
+type Recent = (Address, Weak<Mutex<Entry>>);
+
+thread_local! {
+    /// This thread's last socket in each role. A program publishes or waits
+    /// in a loop on one address: this spares every call the shared cache's
+    /// lock and hash lookup. Only the owner thread holds an entry here, and a
+    /// socket [`reset`] from the cache no longer upgrades.
+    static RECENT: RefCell<[Option<Recent>; 4]> =
+        const { RefCell::new([None, None, None, None]) };
+}
+
+/// The socket this thread last used for `address` in `role`, if still cached.
+fn recent(address: Address, role: Role) -> Option<Shared> {
+    RECENT
+        .try_with(|r| match &r.borrow()[role as usize] {
+            Some((a, entry)) if *a == address => entry.upgrade(),
+            _ => None,
+        })
+        .ok()
+        .flatten()
+}
+
+fn remember(address: Address, role: Role, entry: &Shared) {
+    let _ =
+        RECENT.try_with(|r| r.borrow_mut()[role as usize] = Some((address, Arc::downgrade(entry))));
+}
 
 fn context() -> &'static zmq::Context {
     static CONTEXT: OnceLock<zmq::Context> = OnceLock::new();
@@ -103,6 +134,9 @@ fn is_local(ip: IpAddr) -> bool {
 
 /// The cached socket for `address` in `role`, made on first use.
 fn socket(address: Address, role: Role) -> Result<Shared> {
+    if let Some(entry) = recent(address, role) {
+        return Ok(entry);
+    }
     crate::logging::init();
     let mut cache = cache();
     if let Some(entry) = cache.get(&(role, address)) {
@@ -112,6 +146,7 @@ fn socket(address: Address, role: Role) -> Result<Shared> {
                 address: address.to_string(),
             });
         }
+        remember(address, role, entry);
         return Ok(Arc::clone(entry));
     }
     if role.binds() {
@@ -166,10 +201,11 @@ fn socket(address: Address, role: Role) -> Result<Shared> {
         socket,
         owner: thread::current().id(),
         awaiting_reply: false,
-        subscriptions: HashSet::new(),
+        subscriptions: Vec::new(),
         published: 0,
     }));
     cache.insert((role, address), Arc::clone(&entry));
+    remember(address, role, &entry);
     Ok(entry)
 }
 
@@ -183,11 +219,14 @@ fn lock(entry: &Shared) -> MutexGuard<'_, Entry> {
     entry.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Receives one message, waiting until the deadline; `None` on timeout.
-/// Something already queued is taken without a poll system call.
+/// Receives one message, waiting up to `wait` counted from the first time
+/// nothing is queued (`deadline`, set then and kept across calls); `None` on
+/// timeout. Something already queued is taken without a poll system call or
+/// a clock reading.
 fn receive(
     socket: &zmq::Socket,
-    deadline: Option<Instant>,
+    wait: Wait,
+    deadline: &mut Option<Option<Instant>>,
     address: Address,
 ) -> Result<Option<Vec<Vec<u8>>>> {
     // Each pass either returns or waits (with a shrinking timeout) first.
@@ -197,6 +236,7 @@ fn receive(
             Err(zmq::Error::EAGAIN) => {}
             Err(e) => return Err(zmq_error("receiving from", address, e)),
         }
+        let deadline = *deadline.get_or_insert_with(|| wait.deadline(Instant::now()));
         if !readable(socket, deadline, address)? {
             return Ok(None);
         }
@@ -333,8 +373,13 @@ pub fn send_reply(address: impl ToAddress, reply: impl Serialize) -> Result<()> 
 pub fn publish_news(address: impl ToAddress, topic: &str, data: impl Serialize) -> Result<()> {
     let address = address.to_address()?;
     let payload = to_json(&data)?;
-    let fresh = !cache().contains_key(&(Role::Publish, address));
-    let entry = socket(address, Role::Publish)?;
+    let (entry, fresh) = match recent(address, Role::Publish) {
+        Some(entry) => (entry, false),
+        None => {
+            let fresh = !cache().contains_key(&(Role::Publish, address));
+            (socket(address, Role::Publish)?, fresh)
+        }
+    };
     if fresh {
         // ZeroMQ drops news sent before a subscriber has connected. Programs
         // already waiting for this news retry their connection every 100 ms:
@@ -352,7 +397,12 @@ pub fn publish_news(address: impl ToAddress, topic: &str, data: impl Serialize) 
         .socket
         .send_multipart([topic.as_bytes(), payload.as_slice()], 0)
         .map_err(|e| zmq_error("publishing on", address, e))?;
-    crate::exit::note_send();
+    if guard.published % READ_CREDIT_EVERY == 1 {
+        crate::exit::note_send();
+    } else {
+        // The clock is read on the first item and every 32nd (see exit.rs).
+        crate::exit::note_send_unstamped();
+    }
     Ok(())
 }
 
@@ -365,18 +415,22 @@ pub fn wait_for_news(
 ) -> Result<Option<(String, Value)>> {
     let address = address.to_address()?;
     let wait = wait.into();
-    let deadline = wait.deadline(Instant::now());
+    let mut deadline = None; // set when nothing is queued (see `receive`)
     let entry = socket(address, Role::Subscribe)?;
     let mut guard = lock(&entry);
-    if !guard.subscriptions.contains(prefix.as_bytes()) {
-        guard.subscriptions.insert(prefix.as_bytes().to_vec());
+    if !guard
+        .subscriptions
+        .iter()
+        .any(|p| same_bytes(p, prefix.as_bytes()))
+    {
+        guard.subscriptions.push(prefix.as_bytes().to_vec());
         guard
             .socket
             .set_subscribe(prefix.as_bytes())
             .map_err(|e| zmq_error("subscribing to", address, e))?;
     }
     loop {
-        let Some(parts) = receive(&guard.socket, deadline, address)? else {
+        let Some(parts) = receive(&guard.socket, wait, &mut deadline, address)? else {
             debug!("no news from {address} within {}", wait.describe());
             return Ok(None);
         };
