@@ -17,6 +17,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use networkzero as nw0;
 use nw0_tests::{ChildGuard, Host, Lan};
 
+mod pubsub;
 mod roles;
 
 /// Median, p99 and count of a set of samples (any unit).
@@ -131,6 +132,11 @@ fn main() {
         "{:<58} {:<28} {:<34} ratio",
         "measurement", "networkzero (Rust)", "baseline"
     );
+    if args.iter().any(|a| a == "--pubsub-only") {
+        // Just the PUB/SUB rows (e.g. to compare transports); not written to a file.
+        pubsub(&mut report, python.as_deref());
+        return;
+    }
     discovery(&mut report, python.as_deref());
     messaging(&mut report, python.as_deref());
     beacon_throughput(&mut report);
@@ -412,19 +418,163 @@ fn messaging(report: &mut Report, python: Option<&std::path::Path>) {
         }
     }
 
-    // PUB/SUB throughput.
-    let items = if report.quick { 10_000 } else { 100_000 };
-    let (ours_rate, ours_got) = roles::pubsub_throughput(&me(), "publish", items);
-    let (raw_rate, raw_got) = roles::pubsub_throughput(&me(), "raw-publish", items);
-    report.add(
-        &format!("PUB/SUB throughput, {items} small news items"),
-        format!("{:.0} k msg/s, {ours_got} received", ours_rate / 1000.0),
-        format!(
-            "raw libzmq: {:.0} k msg/s, {raw_got} received",
-            raw_rate / 1000.0
-        ),
-        format!("{:.2}× raw libzmq", ours_rate / raw_rate.max(1.0)),
+    pubsub(report, python);
+}
+
+/// The `q` quantile of the paired ratios ours/raw.
+fn quantile(ours: &[pubsub::Run], raw: &[pubsub::Run], q: f64) -> f64 {
+    let mut v: Vec<f64> = ours
+        .iter()
+        .zip(raw)
+        .filter(|(_, r)| r.rate > 0.0)
+        .map(|(o, r)| o.rate / r.rate)
+        .collect();
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[((v.len() - 1) as f64 * q).round() as usize]
+}
+
+/// PUB/SUB: lossless throughput under flow control (ours, raw libzmq, Python),
+/// then what the high-water mark drops with none.
+fn pubsub(report: &mut Report, python: Option<&std::path::Path>) {
+    use pubsub::{rate_stats, Kind};
+    let items: u64 = if report.quick { 10_000 } else { 100_000 };
+    let runs = if report.quick { 3 } else { 15 };
+    // Two windows of 200 in flight (NW0_BENCH_FLOW=2x200): 402 messages with the
+    // marks; over libzmq, drops can start from ~470 in flight (see bench/README.md).
+    let (window, inflight) = std::env::var("NW0_BENCH_FLOW")
+        .ok()
+        .and_then(|f| {
+            let (n, w) = f.split_once('x')?;
+            Some((w.parse().ok()?, n.parse().ok()?))
+        })
+        .unwrap_or((200, 2));
+    let exe = me();
+    let (mut ours, mut raw) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        // Interleaved, so both see the same machine.
+        ours.push(pubsub::run(&exe, Kind::Ours, items, window, inflight));
+        raw.push(pubsub::run(&exe, Kind::Raw, items, window, inflight));
+    }
+    let flow = |v: &[pubsub::Run]| -> (f64, String) {
+        let rate = stats(v.iter().map(|r| r.rate).collect()).median;
+        let windows: Vec<f64> = v
+            .iter()
+            .flat_map(|r| r.window_rates.iter().copied())
+            .collect();
+        let w = rate_stats(&windows);
+        let received: u64 = v.iter().map(|r| r.received()).sum();
+        let lost: u64 = v.iter().map(|r| r.lost(items)).sum();
+        let sent: u64 = v.iter().map(|r| r.sent.unwrap_or(0)).sum();
+        let marks: u64 = v.iter().map(|r| r.marks.0).sum();
+        let all_marks: u64 = v.iter().map(|r| r.marks.1).sum();
+        (
+            rate,
+            format!(
+                "{:.0} k msg/s (median of {} runs); windows {:.0} k median, {:.0} k p99-slowest (n={}); \
+                 {received} received of {sent} sent, {lost} lost, marks {marks}/{all_marks}",
+                rate / 1000.0,
+                v.len(),
+                w.median / 1000.0,
+                w.p99 / 1000.0,
+                w.n
+            ),
+        )
+    };
+    let (ours_rate, ours_text) = flow(&ours);
+    let (_, raw_text) = flow(&raw);
+    // Each run's ratio to the raw run beside it: robust to the machine's load changing.
+    let ratio = stats(
+        ours.iter()
+            .zip(&raw)
+            .filter(|(_, r)| r.rate > 0.0)
+            .map(|(o, r)| o.rate / r.rate)
+            .collect(),
     );
+    let what = format!(
+        "PUB/SUB throughput, {items} small news items, flow-controlled ({inflight}×{window} in flight, lossless)"
+    );
+    report.add(
+        &what,
+        ours_text.clone(),
+        format!("raw libzmq: {raw_text}"),
+        format!(
+            "{:.2}× raw libzmq (median of {} paired runs; {:.2}–{:.2} over the middle 80 %)",
+            ratio.median,
+            ratio.n,
+            quantile(&ours, &raw, 0.1),
+            quantile(&ours, &raw, 0.9)
+        ),
+    );
+    if let Some(py) = python {
+        let host = Host::isolated();
+        let py_flow = |inflight: u64| -> Option<Vec<f64>> {
+            let mut p = python_in(py, &host, &pubsub::python_code(items, window, inflight));
+            let line = p
+                .expect_line(|l| l.starts_with("PYFLOW"), Duration::from_secs(120))
+                .ok()?;
+            Some(
+                line.split_whitespace()
+                    .skip(1)
+                    .filter_map(|x| x.parse().ok())
+                    .collect(),
+            )
+        };
+        if let Some([got, lost, rate, med, slow, n, sent]) = py_flow(inflight).as_deref() {
+            report.add(
+                &format!("{what} vs Python networkzero (Python↔Python)"),
+                ours_text,
+                format!(
+                    "Python: {:.1} k msg/s; windows {:.1} k median, {:.1} k p99-slowest (n={n}); \
+                     {got} received of {sent} sent, {lost} lost",
+                    rate / 1000.0,
+                    med / 1000.0,
+                    slow / 1000.0
+                ),
+                faster(1.0 / ours_rate.max(1.0), 1.0 / rate.max(1.0)),
+            );
+        }
+    }
+
+    // No flow control: the publisher outruns the subscriber.
+    let blast = |r: &pubsub::Run| {
+        format!(
+            "{:.0} k msg/s, {} received of {} sent: {}",
+            r.rate / 1000.0,
+            r.received(),
+            r.sent.unwrap_or(0),
+            r.drops(items)
+        )
+    };
+    let ours = pubsub::run(&exe, Kind::Ours, items, window, 0);
+    let raw = pubsub::run(&exe, Kind::Raw, items, window, 0);
+    report.add(
+        &format!("PUB/SUB, {items} items, no flow control: what the high-water mark (1000) drops"),
+        blast(&ours),
+        format!("raw libzmq: {}", blast(&raw)),
+        "—".into(),
+    );
+    if let Some(py) = python {
+        let host = Host::isolated();
+        let mut p = python_in(py, &host, &pubsub::python_code(items, window, 0));
+        let nums: Vec<f64> = p
+            .expect_line(|l| l.starts_with("PYFLOW"), Duration::from_secs(120))
+            .unwrap_or_default()
+            .split_whitespace()
+            .skip(1)
+            .filter_map(|x| x.parse().ok())
+            .collect();
+        if let [got, lost, rate, _, _, _, sent] = nums[..] {
+            report.add(
+                &format!("PUB/SUB, {items} items, no flow control, vs Python networkzero (Python↔Python)"),
+                blast(&ours),
+                format!("Python: {:.1} k msg/s, {got} received of {sent} sent, {lost} lost", rate / 1000.0),
+                "—".into(),
+            );
+        }
+    }
 }
 
 fn beacon_throughput(report: &mut Report) {

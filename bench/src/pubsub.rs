@@ -1,0 +1,509 @@
+//! PUB/SUB throughput: a publisher child (`nw0-bench pub KIND ITEMS WINDOW INFLIGHT`)
+//! and the parent subscribing, for networkzero (`publish_news` → `wait_for_news`),
+//! raw libzmq (PUB → SUB) and Python networkzero 1.0b1 (publisher and subscriber
+//! both Python). Every item is JSON-encoded by the publisher and decoded by the
+//! subscriber, and carries its sequence number, so a lost item is seen.
+//!
+//! Flow-controlled (lossless): items go in windows of WINDOW, each followed by a
+//! `mark` item; the publisher never has more than INFLIGHT windows unacknowledged,
+//! and the subscriber acknowledges each mark over the publisher's stdin. The
+//! default, 2 windows of 200 (402 messages with the marks), stays under what
+//! libzmq can really hold: it drops from ~470 items queued although its
+//! high-water mark is 1000 (bench/README.md, "Why rounds of news stalled").
+//!
+//! INFLIGHT 0 is the blast: no flow control, the publisher outruns the subscriber
+//! and the high-water mark drops items; the record of what arrived says which.
+//!
+//! Every subscriber uses the prefix `""` and dispatches on the topic.
+
+use std::cell::Cell;
+use std::io::BufReader;
+use std::process::{Child, ChildStdout};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use networkzero as nw0;
+use serde_json::{json, Value};
+
+use crate::{read_value, spawn_piped, stats, tell, Stats};
+
+/// How long a subscriber waits for the next item, or a publisher for an ack,
+/// before it calls the run stalled.
+const PATIENCE: Duration = Duration::from_secs(5);
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Kind {
+    /// networkzero: `publish_news` and `wait_for_news`.
+    Ours,
+    /// libzmq from Rust: a PUB and a SUB socket, default options.
+    Raw,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Ours => "ours",
+            Kind::Raw => "raw",
+        }
+    }
+}
+
+enum Publisher {
+    Ours(nw0::Address),
+    /// The socket, items sent, and whether to read libzmq's drain notices
+    /// every [`READ_CREDIT_EVERY`] items.
+    Raw(zmq::Socket, Cell<u64>, bool),
+}
+
+/// As networkzero's libzmq transport does (messenger.rs): without it a fast
+/// PUB socket counts items the subscriber already took as queued, and drops
+/// news under the high-water mark (set `NW0_BENCH_RAW_NO_EVENTS=1` to see).
+const READ_CREDIT_EVERY: u64 = 32;
+
+impl Publisher {
+    /// A bound publisher on loopback and its `ip:port`.
+    fn open(kind: &str, ctx: &zmq::Context) -> Option<(Publisher, String)> {
+        match kind {
+            "ours" => {
+                let a = nw0::address("127.0.0.1").ok()?;
+                Some((Publisher::Ours(a), a.to_string()))
+            }
+            "raw" => {
+                let s = ctx.socket(zmq::PUB).ok()?;
+                s.bind("tcp://127.0.0.1:*").ok()?;
+                let endpoint = s.get_last_endpoint().ok()?.ok()?;
+                let address = endpoint.trim_start_matches("tcp://").to_string();
+                let credit = std::env::var_os("NW0_BENCH_RAW_NO_EVENTS").is_none();
+                Some((Publisher::Raw(s, Cell::new(0), credit), address))
+            }
+            _ => None,
+        }
+    }
+
+    fn send(&self, topic: &str, data: &Value) {
+        match self {
+            Publisher::Ours(a) => {
+                let _ = nw0::publish_news(*a, topic, data);
+            }
+            Publisher::Raw(s, sent, credit) => {
+                sent.set(sent.get() + 1);
+                if *credit && sent.get().is_multiple_of(READ_CREDIT_EVERY) {
+                    let _ = s.get_events();
+                }
+                let bytes = serde_json::to_vec(data).unwrap_or_default();
+                let _ = s.send_multipart([topic.as_bytes(), bytes.as_slice()], 0);
+            }
+        }
+    }
+}
+
+enum Subscriber {
+    Ours(nw0::Address),
+    Raw(zmq::Socket),
+}
+
+impl Subscriber {
+    fn connect(kind: Kind, ctx: &zmq::Context, address: &str) -> Option<Subscriber> {
+        match kind {
+            // As a program would: the address parsed once (from discover), not per call.
+            Kind::Ours => Some(Subscriber::Ours(address.parse().ok()?)),
+            Kind::Raw => {
+                let s = ctx.socket(zmq::SUB).ok()?;
+                // libzmq's default high-water mark (1000), as networkzero uses.
+                s.set_subscribe(b"").ok()?;
+                s.set_rcvtimeo(PATIENCE.as_millis() as i32).ok()?;
+                s.connect(&format!("tcp://{address}")).ok()?;
+                Some(Subscriber::Raw(s))
+            }
+        }
+    }
+
+    /// The next item, `(topic, data)`; `None` after [`PATIENCE`] with nothing.
+    fn next(&self) -> Option<(String, Value)> {
+        match self {
+            Subscriber::Ours(a) => nw0::wait_for_news(*a, "", PATIENCE).ok().flatten(),
+            Subscriber::Raw(s) => {
+                let parts = s.recv_multipart(0).ok()?;
+                let data = serde_json::from_slice(parts.get(1)?).ok()?;
+                Some((String::from_utf8_lossy(parts.first()?).into_owned(), data))
+            }
+        }
+    }
+}
+
+/// The publisher role: `pub KIND ITEMS WINDOW INFLIGHT`. Publishes `tick`s until
+/// told `go` on stdin, then the items in windows (each closed by a `mark`),
+/// waiting for `ack W` lines to keep at most INFLIGHT windows unacknowledged
+/// (0: no waiting, then `end`s). Prints `ADDRESS a`, then `SENT n` or `STALLED …`.
+pub(crate) fn publish(args: &[String], stdin: Receiver<String>) {
+    let arg = |i: usize| args.get(i).and_then(|a| a.parse::<u64>().ok());
+    let (Some(items), Some(window), Some(inflight)) = (arg(1), arg(2), arg(3)) else {
+        crate::roles::say("USAGE pub ours|raw ITEMS WINDOW INFLIGHT".into());
+        return;
+    };
+    let window = window.max(1);
+    let ctx = zmq::Context::new();
+    let kind = args.first().map_or("", String::as_str);
+    let Some((publisher, address)) = Publisher::open(kind, &ctx) else {
+        crate::roles::say("ERROR cannot publish".into());
+        return;
+    };
+    crate::roles::say(format!("ADDRESS {address}"));
+    // Ticks until the subscriber has heard one (its connection and subscription
+    // are in place, and our first publish_news has had its 0.3 s wait).
+    let mut go = false;
+    for _ in 0..3000 {
+        publisher.send("tick", &Value::Null);
+        if stdin.recv_timeout(Duration::from_millis(10)).is_ok() {
+            go = true;
+            break;
+        }
+    }
+    if !go {
+        return;
+    }
+    let windows = items.div_ceil(window);
+    let mut acked = 0u64; // windows acknowledged, counted from the first
+    let mut seq = 0u64;
+    for w in 0..windows {
+        let deadline = Instant::now() + PATIENCE;
+        while inflight > 0 && w - acked >= inflight {
+            match stdin.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(line) => {
+                    if let Some(n) = line
+                        .strip_prefix("ack ")
+                        .and_then(|n| n.parse::<u64>().ok())
+                    {
+                        acked = acked.max(n + 1);
+                    }
+                }
+                Err(_) => {
+                    crate::roles::say(format!("STALLED window {w}, {acked} acknowledged"));
+                    return;
+                }
+            }
+        }
+        let end = (seq + window).min(items);
+        while seq < end {
+            publisher.send("data", &json!({"i": seq, "topic": "data.temp"}));
+            seq += 1;
+        }
+        publisher.send("mark", &json!({"w": w, "next": seq}));
+    }
+    crate::roles::say(format!("SENT {seq}"));
+    if inflight == 0 {
+        // No acks: repeat the end until the subscriber has drained its queue.
+        for _ in 0..400 {
+            publisher.send("end", &Value::Null);
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    } else {
+        // Stay until the last window is acknowledged (or the parent is gone).
+        let deadline = Instant::now() + PATIENCE;
+        while acked < windows {
+            match stdin.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(line) => {
+                    if let Some(n) = line
+                        .strip_prefix("ack ")
+                        .and_then(|n| n.parse::<u64>().ok())
+                    {
+                        acked = acked.max(n + 1);
+                    }
+                }
+                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
+            }
+        }
+    }
+}
+
+/// One subscriber run: what arrived, and when.
+#[derive(Default)]
+pub(crate) struct Run {
+    /// Items the publisher says it sent (`None`: it stalled or failed).
+    pub sent: Option<u64>,
+    /// Sequence numbers of the data items received, in arrival order.
+    pub seqs: Vec<u64>,
+    /// Items per second, first → last data item at the subscriber.
+    pub rate: f64,
+    /// Items per second of each window (mark to mark) after the first.
+    pub window_rates: Vec<f64>,
+    /// Marks received, of how many sent.
+    pub marks: (u64, u64),
+}
+
+impl Run {
+    pub fn received(&self) -> u64 {
+        self.seqs.len() as u64
+    }
+
+    /// Items lost (gaps in the sequence), counting each sequence number once.
+    pub fn lost(&self, items: u64) -> u64 {
+        let mut seen = vec![false; items as usize];
+        for &s in &self.seqs {
+            if let Some(x) = seen.get_mut(s as usize) {
+                *x = true;
+            }
+        }
+        seen.iter().filter(|x| !**x).count() as u64
+    }
+
+    /// Which items were dropped, in words: the first item missing, the
+    /// number of separate gaps, and whether the last item arrived.
+    pub fn drops(&self, items: u64) -> String {
+        let mut seen = vec![false; items as usize];
+        for &s in &self.seqs {
+            if let Some(x) = seen.get_mut(s as usize) {
+                *x = true;
+            }
+        }
+        let Some(first_missing) = seen.iter().position(|x| !x) else {
+            return "none dropped".into();
+        };
+        let gaps = seen.windows(2).filter(|p| p[0] && !p[1]).count()
+            + usize::from(seen.first() == Some(&false));
+        let in_order = self.seqs.windows(2).all(|p| p[0] < p[1]);
+        format!(
+            "items 0–{} all arrived, then {gaps} gap(s) of newer items dropped; last item {}; {}",
+            first_missing.saturating_sub(1),
+            if seen.last().copied().unwrap_or(false) {
+                "arrived"
+            } else {
+                "dropped"
+            },
+            if in_order {
+                "the rest in order"
+            } else {
+                "OUT OF ORDER"
+            }
+        )
+    }
+}
+
+/// Kills the helper when the run ends, however it ends.
+struct Helper(Child, BufReader<ChildStdout>);
+
+impl Drop for Helper {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// One run: a `kind` publisher child sending `items` in windows of `window`
+/// with at most `inflight` unacknowledged (0: no flow control); this process
+/// subscribes with the same kind.
+pub(crate) fn run(exe: &str, kind: Kind, items: u64, window: u64, inflight: u64) -> Run {
+    let (i, w, f) = (items.to_string(), window.to_string(), inflight.to_string());
+    let (child, out) = spawn_piped(exe, &["pub", kind.name(), &i, &w, &f]);
+    let mut h = Helper(child, out);
+    let mut r = Run::default();
+    let Some(address) = read_value(&mut h.1, "ADDRESS ") else {
+        return r;
+    };
+    let ctx = zmq::Context::new();
+    let Some(sub) = Subscriber::connect(kind, &ctx, &address) else {
+        return r;
+    };
+    let ready = Instant::now() + Duration::from_secs(10);
+    let heard = (0..10_000)
+        .any(|_| matches!(sub.next(), Some((t, _)) if t == "tick") || Instant::now() > ready);
+    if !heard || Instant::now() > ready {
+        return r;
+    }
+    tell(&mut h.0, "go");
+    let windows = items.div_ceil(window.max(1));
+    r.marks.1 = windows;
+    r.seqs.reserve(items as usize);
+    let (mut first, mut last) = (None, Instant::now());
+    let mut prev_mark: Option<(Instant, u64)> = None;
+    // Bounded: every pass takes one item or ends the run.
+    for _ in 0..(items + windows) * 2 + 10_000 {
+        let Some((topic, data)) = sub.next() else {
+            break;
+        };
+        match topic.as_str() {
+            "data" => {
+                let now = Instant::now();
+                first.get_or_insert(now);
+                last = now;
+                if let Some(i) = data.get("i").and_then(Value::as_u64) {
+                    r.seqs.push(i);
+                }
+            }
+            "mark" => {
+                let now = Instant::now();
+                let (Some(w), Some(next)) = (
+                    data.get("w").and_then(Value::as_u64),
+                    data.get("next").and_then(Value::as_u64),
+                ) else {
+                    continue;
+                };
+                if inflight > 0 {
+                    tell(&mut h.0, &format!("ack {w}"));
+                }
+                if let Some((t, n)) = prev_mark {
+                    let secs = now.duration_since(t).as_secs_f64();
+                    if secs > 0.0 {
+                        r.window_rates.push(next.saturating_sub(n) as f64 / secs);
+                    }
+                }
+                prev_mark = Some((now, next));
+                r.marks.0 += 1;
+                if inflight > 0 && w + 1 == windows {
+                    break;
+                }
+            }
+            "end" => break,
+            _ => {}
+        }
+    }
+    let secs = first.map_or(0.0, |f| last.duration_since(f).as_secs_f64());
+    r.rate = if secs > 0.0 {
+        r.received() as f64 / secs
+    } else {
+        0.0
+    };
+    r.sent = read_value(&mut h.1, "SENT ").and_then(|v| v.parse().ok());
+    r
+}
+
+/// Median and the slow tail of a set of rates: `p99` here is the rate the
+/// slowest 1 % of windows fall below (the 99th percentile of window time).
+pub(crate) fn rate_stats(rates: &[f64]) -> Stats {
+    let s = stats(rates.to_vec());
+    let low = stats(rates.iter().map(|r| -r).collect());
+    Stats {
+        median: s.median,
+        p99: -low.p99,
+        n: s.n,
+    }
+}
+
+/// The Python networkzero 1.0b1 run: a Python subscriber with a Python
+/// publisher child, the same protocol. Prints
+/// `PYFLOW received lost rate window_median window_p99slow windows sent`.
+pub(crate) fn python_code(items: u64, window: u64, inflight: u64) -> String {
+    let publisher = format!(
+        "{prelude}import threading, queue
+items, W, inflight = {items}, {window}, {inflight}
+addr = nw0.address('127.0.0.1')
+print('ADDRESS', addr, flush=True)
+q = queue.Queue()
+def read():
+    for line in sys.stdin:
+        q.put(line.split())
+threading.Thread(target=read, daemon=True).start()
+go = False
+for _ in range(3000):
+    nw0.send_news_to(addr, 'tick', None)
+    try:
+        q.get(timeout=0.01)
+        go = True
+        break
+    except queue.Empty:
+        pass
+if not go:
+    sys.exit(1)
+windows = -(-items // W)
+acked = seq = 0
+for w in range(windows):
+    deadline = time.time() + 5
+    while inflight and w - acked >= inflight:
+        try:
+            m = q.get(timeout=max(0.0, deadline - time.time()))
+        except queue.Empty:
+            print('STALLED', w, flush=True)
+            sys.exit(1)
+        if m and m[0] == 'ack':
+            acked = max(acked, int(m[1]) + 1)
+    end = min(seq + W, items)
+    while seq < end:
+        nw0.send_news_to(addr, 'data', {{'i': seq, 'topic': 'data.temp'}})
+        seq += 1
+    nw0.send_news_to(addr, 'mark', {{'w': w, 'next': seq}})
+print('SENT', seq, flush=True)
+if not inflight:
+    for _ in range(400):
+        nw0.send_news_to(addr, 'end', None)
+        time.sleep(0.005)
+else:
+    deadline = time.time() + 5
+    while acked < windows and time.time() < deadline:
+        try:
+            m = q.get(timeout=max(0.0, deadline - time.time()))
+        except queue.Empty:
+            break
+        if m and m[0] == 'ack':
+            acked = max(acked, int(m[1]) + 1)
+",
+        prelude = nw0_tests::py::PRELUDE
+    );
+    format!(
+        "import subprocess
+items, W, inflight = {items}, {window}, {inflight}
+pub = subprocess.Popen([sys.executable, '-u', '-c', {code}], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+addr = None
+for _ in range(100):
+    line = pub.stdout.readline()
+    if not line:
+        break
+    if line.startswith('ADDRESS '):
+        addr = line.split()[1]
+        break
+ready = False
+t0 = time.time()
+while addr and time.time() - t0 < 10:
+    topic, data = nw0.wait_for_news_from(addr, '', 5)
+    if topic == 'tick':
+        ready = True
+        break
+if not ready:
+    pub.kill()
+    print('PYFLOW 0 0 0 0 0 0 0', flush=True)
+    sys.exit(0)
+pub.stdin.write('go\\n')
+pub.stdin.flush()
+windows = -(-items // W)
+seen = set()
+first = last = prev = None
+prev_next = 0
+rates = []
+for _ in range((items + windows) * 2 + 10000):
+    topic, data = nw0.wait_for_news_from(addr, '', 5)
+    if topic is None:
+        break
+    now = time.perf_counter()
+    if topic == 'data':
+        seen.add(data['i'])
+        if first is None:
+            first = now
+        last = now
+    elif topic == 'mark':
+        if inflight:
+            pub.stdin.write('ack %d\\n' % data['w'])
+            pub.stdin.flush()
+        if prev is not None and now > prev:
+            rates.append((data['next'] - prev_next) / (now - prev))
+        prev, prev_next = now, data['next']
+        if inflight and data['w'] + 1 == windows:
+            break
+    elif topic == 'end':
+        break
+sent = 0
+for _ in range(100):
+    line = pub.stdout.readline()
+    if not line:
+        break
+    if line.startswith('SENT '):
+        sent = int(line.split()[1])
+        break
+pub.kill()
+rate = len(seen) / (last - first) if first is not None and last > first else 0
+rates.sort()
+med = rates[len(rates) // 2] if rates else 0
+slow = rates[min(len(rates) - 1, int(len(rates) * 0.01))] if rates else 0
+print('PYFLOW', len(seen), items - len(seen), rate, med, slow, len(rates), sent, flush=True)
+",
+        code = nw0_tests::py::str_lit(&publisher)
+    )
+}
