@@ -107,3 +107,58 @@ fn flow_controlled_news_is_never_lost() {
     );
     assert_eq!(published, Ok(WINDOW * WINDOWS));
 }
+
+/// A subscriber that waits for two prefixes in turn gets every item of both: what
+/// arrives for the other prefix is kept for its call, not dropped (messages.rs,
+/// `Backlog`). Before, waiting for "b" discarded the "a" items that came first.
+#[test]
+fn alternating_prefixes_lose_nothing() {
+    if !isolated() {
+        return;
+    }
+    let address = nw0::address("127.0.0.1").expect("an address");
+    let (go, ready) = mpsc::channel::<()>();
+    let publisher = thread::spawn(move || -> Result<(), String> {
+        // Ticks on both topics until the subscriber has subscribed to both.
+        let heard = (0..1000).any(|_| {
+            let _ = nw0::publish_news(address, "a", "tick");
+            let _ = nw0::publish_news(address, "b", "tick");
+            ready.recv_timeout(Duration::from_millis(10)).is_ok()
+        });
+        if !heard {
+            return Err("the subscriber never heard both topics".into());
+        }
+        for n in 1..=6 {
+            let topic = if n % 2 == 1 { "a" } else { "b" };
+            nw0::publish_news(address, topic, n).map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    });
+    // Next item on `prefix` that is not a tick.
+    let next = |prefix: &str| -> Option<i64> {
+        for _ in 0..5000 {
+            match nw0::wait_for_news(address, prefix, 5) {
+                Ok(Some((_, data))) if data == "tick" => continue,
+                Ok(Some((topic, data))) => {
+                    assert!(topic.starts_with(prefix), "{topic} for {prefix}");
+                    return data.as_i64();
+                }
+                _ => return None,
+            }
+        }
+        None
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for prefix in ["a", "b"] {
+        while !matches!(nw0::wait_for_news(address, prefix, 1), Ok(Some((_, d))) if d == "tick") {
+            assert!(Instant::now() < deadline, "no tick on {prefix}");
+        }
+    }
+    go.send(()).expect("publisher thread");
+    // "b" first: the "a" items 1, 3 and 5 arrive in between and must be kept.
+    let b: Vec<_> = (0..3).map(|_| next("b")).collect();
+    let a: Vec<_> = (0..3).map(|_| next("a")).collect();
+    assert_eq!(publisher.join().expect("publisher thread"), Ok(()));
+    assert_eq!(b, [Some(2), Some(4), Some(6)]);
+    assert_eq!(a, [Some(1), Some(3), Some(5)]);
+}

@@ -27,7 +27,7 @@ use crate::address::{Address, ToAddress};
 use crate::error::{Error, Result};
 use crate::interfaces;
 use crate::messages::{
-    news_item, same_bytes, to_json, FIRST_NEWS_DELAY, MAX_MESSAGE, NEWS_HIGH_WATER_MARK,
+    same_bytes, to_json, Backlog, FIRST_NEWS_DELAY, MAX_MESSAGE, NEWS_HIGH_WATER_MARK,
 };
 use crate::wait::Wait;
 use io::{Kind, Socket};
@@ -71,6 +71,8 @@ struct Entry {
     awaiting_reply: Option<u64>,
     /// Subscribe sockets: prefixes subscribed so far.
     subscriptions: Vec<Vec<u8>>,
+    /// Subscribe sockets: news kept for another prefix than the call's.
+    backlog: Backlog,
     /// Publish sockets: news items sent so far.
     published: u64,
 }
@@ -148,6 +150,7 @@ fn socket(address: Address, role: Role) -> Result<Shared> {
         owner: thread::current().id(),
         awaiting_reply: None,
         subscriptions: Vec::new(),
+        backlog: Backlog::default(),
         published: 0,
     }));
     cache.insert((role, address), Arc::clone(&entry));
@@ -304,6 +307,9 @@ pub fn publish_news(address: impl ToAddress, topic: &str, data: impl Serialize) 
 
 /// Waits up to `wait` for news published at `address` on a topic that
 /// starts with `prefix` (`""` for every topic); returns `(topic, data)`.
+/// News on a topic an earlier call asked for and this one does not is kept
+/// (up to 1000 items) for the call that asks for it: a program that waits
+/// for `"temp"` and `"wind"` in turn loses neither.
 pub fn wait_for_news(
     address: impl ToAddress,
     prefix: &str,
@@ -330,13 +336,16 @@ pub fn wait_for_news(
             .subscribe(prefix.as_bytes())
             .map_err(|e| io_error("subscribing to", address, e))?;
     }
+    if let Some(item) = guard.backlog.take(prefix) {
+        return Ok(Some(item));
+    }
     loop {
         let Some(news) = guard.socket.next(deadline) else {
             debug!("no news from {address} within {}", wait.describe());
             return Ok(None);
         };
         let parts = news.parts;
-        if let Some(item) = news_item(&parts, prefix, address) {
+        if let Some(item) = guard.backlog.sort(&parts, prefix, address) {
             return Ok(Some(item));
         }
     }
