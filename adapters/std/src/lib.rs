@@ -61,6 +61,8 @@ mod messages;
 #[cfg(all(feature = "libzmq", not(feature = "pure-rust")))]
 mod messenger;
 mod python_beacon;
+#[cfg(any(feature = "libzmq", feature = "pure-rust"))]
+mod sockets;
 #[cfg(feature = "pure-rust")]
 mod transport;
 mod wait;
@@ -97,7 +99,7 @@ pub use serde_json::{json, Value};
 /// # Ok::<(), nw0::Error>(())
 /// ```
 #[cfg(any(feature = "libzmq", feature = "pure-rust"))]
-pub use transport_in_use::send_message;
+pub use sockets::send_message;
 
 /// ```no_run
 /// use networkzero as nw0;
@@ -108,7 +110,7 @@ pub use transport_in_use::send_message;
 /// # Ok::<(), nw0::Error>(())
 /// ```
 #[cfg(any(feature = "libzmq", feature = "pure-rust"))]
-pub use transport_in_use::wait_for_message;
+pub use sockets::wait_for_message;
 
 /// ```no_run
 /// use networkzero as nw0;
@@ -119,7 +121,7 @@ pub use transport_in_use::wait_for_message;
 /// # Ok::<(), nw0::Error>(())
 /// ```
 #[cfg(any(feature = "libzmq", feature = "pure-rust"))]
-pub use transport_in_use::send_reply;
+pub use sockets::send_reply;
 
 /// ```no_run
 /// use networkzero as nw0;
@@ -162,7 +164,7 @@ pub use messages::wait_for_command;
 /// # Ok::<(), nw0::Error>(())
 /// ```
 #[cfg(any(feature = "libzmq", feature = "pure-rust"))]
-pub use transport_in_use::publish_news;
+pub use sockets::publish_news;
 
 /// ```no_run
 /// use networkzero as nw0;
@@ -173,7 +175,7 @@ pub use transport_in_use::publish_news;
 /// # Ok::<(), nw0::Error>(())
 /// ```
 #[cfg(any(feature = "libzmq", feature = "pure-rust"))]
-pub use transport_in_use::wait_for_news;
+pub use sockets::wait_for_news;
 
 #[cfg(any(feature = "libzmq", feature = "pure-rust"))]
 pub use messages::COMMAND_ACK;

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::address::{Address, ToAddress};
 use crate::error::{Error, Result};
-use crate::transport_in_use::{send_message, send_reply, wait_for_message};
+use crate::sockets::{send_message, send_reply, wait_for_message};
 use crate::wait::Wait;
 
 /// The reply a command gets, as in Python networkzero's design.

@@ -24,7 +24,7 @@ use serde_json::{json, Value};
 
 use crate::address::Address;
 use crate::discovery;
-use crate::transport_in_use as transport;
+use crate::sockets as transport;
 
 /// Where Python's beacon RPC listens (tcp://127.0.0.1:9998).
 const ENDPOINT: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9998);

@@ -54,7 +54,7 @@ use networkzero_core::{Duration as CoreDuration, Instant as CoreInstant};
 const MAX_MESSAGE: usize = super::MAX_MESSAGE as usize;
 
 /// Messages queued per subscriber (PUB) or received and not yet taken (SUB).
-const HIGH_WATER_MARK: usize = super::NEWS_HIGH_WATER_MARK as usize;
+const HIGH_WATER_MARK: usize = crate::messages::NEWS_HIGH_WATER_MARK as usize;
 
 /// Room in a connection's output buffer beyond one maximal message: routing
 /// envelope, frame headers and the engine's control reserve.
