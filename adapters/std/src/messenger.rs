@@ -109,6 +109,7 @@ impl TransportSocket for Socket {
         })
     }
 
+    #[inline]
     fn request(&mut self, payload: Vec<u8>, address: Address) -> Result<()> {
         self.socket
             .send(payload, 0)
@@ -117,6 +118,7 @@ impl TransportSocket for Socket {
 
     /// Something already queued is taken without a poll system call or a
     /// clock reading.
+    #[inline]
     fn receive(
         &mut self,
         deadline: &mut Deadline,
@@ -140,12 +142,14 @@ impl TransportSocket for Socket {
         }
     }
 
+    #[inline]
     fn reply(&mut self, _to: LastSender, payload: Vec<u8>, address: Address) -> Result<()> {
         self.socket
             .send(payload, 0)
             .map_err(|e| zmq_error("replying on", address, e))
     }
 
+    #[inline]
     fn publish(&mut self, topic: &str, payload: Vec<u8>, address: Address) -> Result<()> {
         let published = self.published.get() + 1;
         self.published.set(published);
@@ -159,6 +163,7 @@ impl TransportSocket for Socket {
             .map_err(|e| zmq_error("publishing on", address, e))
     }
 
+    #[inline]
     fn subscribe(&mut self, prefix: &[u8], address: Address) -> Result<()> {
         self.socket
             .set_subscribe(prefix)

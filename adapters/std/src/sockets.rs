@@ -144,6 +144,7 @@ thread_local! {
 }
 
 /// The socket this thread last used for `address` in `role`, if still cached.
+#[inline]
 fn recent(address: Address, role: Role) -> Option<Shared> {
     RECENT
         .try_with(|r| match &r.borrow()[role as usize] {
@@ -166,11 +167,20 @@ fn is_local(ip: IpAddr) -> bool {
 }
 
 /// The cached socket for `address` in `role`, made on first use; also says
-/// whether it was just made.
+/// whether it was just made. Inlined into the calls: a loop that publishes
+/// or waits finds its socket in [`RECENT`] (this shortcut measured 10 % of
+/// a `publish_news` as a function call).
+#[inline]
 fn socket(address: Address, role: Role) -> Result<(Shared, bool)> {
-    if let Some(entry) = recent(address, role) {
-        return Ok((entry, false));
+    match recent(address, role) {
+        Some(entry) => Ok((entry, false)),
+        None => cached_or_new(address, role),
     }
+}
+
+/// [`socket`] past the per-thread shortcut: the shared cache, or a new socket.
+#[inline(never)]
+fn cached_or_new(address: Address, role: Role) -> Result<(Shared, bool)> {
     crate::logging::init();
     let mut cache = cache();
     if let Some(entry) = cache.get(&(role, address)) {
@@ -225,6 +235,7 @@ fn reset(address: Address, role: Role) {
     drop(removed);
 }
 
+#[inline]
 fn lock(entry: &Shared) -> MutexGuard<'_, Entry> {
     entry.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -63,12 +63,14 @@ impl TransportSocket for Socket {
             .map_err(|e| io_error(doing, address, e))
     }
 
+    #[inline]
     fn request(&mut self, payload: Vec<u8>, address: Address) -> Result<()> {
         self.0
             .request(payload)
             .map_err(|e| io_error("sending to", address, e))
     }
 
+    #[inline]
     fn receive(&mut self, deadline: &mut Deadline, _: Address) -> Result<Option<Received<u64>>> {
         Ok(self.0.next(deadline.get()).map(|m| Received {
             parts: m.parts,
@@ -76,12 +78,14 @@ impl TransportSocket for Socket {
         }))
     }
 
+    #[inline]
     fn reply(&mut self, to: u64, payload: Vec<u8>, address: Address) -> Result<()> {
         self.0
             .reply(to, payload)
             .map_err(|e| io_error("replying on", address, e))
     }
 
+    #[inline]
     fn publish(&mut self, topic: &str, payload: Vec<u8>, address: Address) -> Result<()> {
         let size = topic.len() + payload.len();
         if size as i64 > MAX_MESSAGE {
@@ -94,6 +98,7 @@ impl TransportSocket for Socket {
             .map_err(|e| io_error("publishing on", address, e))
     }
 
+    #[inline]
     fn subscribe(&mut self, prefix: &[u8], address: Address) -> Result<()> {
         if prefix.len() > MAX_PREFIX {
             return Err(Error::BadMessage {
