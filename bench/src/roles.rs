@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use networkzero as nw0;
 
-use crate::{stats, wall_ms, Stats};
+use crate::{stats, wall_ms};
 
 pub(crate) fn say(line: String) {
     let mut out = std::io::stdout().lock();
@@ -118,27 +118,37 @@ pub(crate) fn run(role: &str, args: &[String]) {
     }
 }
 
-/// Round trips of a raw libzmq REQ against the raw REP helper, in µs.
-pub(crate) fn raw_req_rtts(port: u16, n: usize) -> Stats {
-    let ctx = zmq::Context::new();
-    let Ok(req) = ctx.socket(zmq::REQ) else {
-        return Stats::default();
-    };
-    if req.connect(&format!("tcp://127.0.0.1:{port}")).is_err() {
-        return Stats::default();
+/// A raw libzmq REQ connected to the raw REP helper.
+pub(crate) struct RawReq {
+    _ctx: zmq::Context,
+    req: Option<zmq::Socket>,
+}
+
+impl RawReq {
+    pub(crate) fn connect(port: u16) -> RawReq {
+        let ctx = zmq::Context::new();
+        let req = ctx.socket(zmq::REQ).ok().filter(|req| {
+            req.connect(&format!("tcp://127.0.0.1:{port}")).is_ok()
+                && req.set_rcvtimeo(5_000).is_ok()
+        });
+        RawReq { _ctx: ctx, req }
     }
-    let _ = req.set_rcvtimeo(5_000);
-    let mut v = Vec::with_capacity(n);
-    for i in 0..=n {
-        let t = Instant::now();
-        let msg =
-            serde_json::to_vec(&serde_json::json!({"i": i, "text": "hello"})).unwrap_or_default();
-        if req.send(msg, 0).is_err() || req.recv_bytes(0).is_err() {
-            break;
-        }
-        if i > 0 {
+
+    /// `n` round trips of a small JSON message, in µs (fewer if one fails).
+    pub(crate) fn rtts(&self, n: usize) -> Vec<f64> {
+        let Some(req) = &self.req else {
+            return Vec::new();
+        };
+        let mut v = Vec::with_capacity(n);
+        for i in 0..n {
+            let t = Instant::now();
+            let msg = serde_json::to_vec(&serde_json::json!({"i": i, "text": "hello"}))
+                .unwrap_or_default();
+            if req.send(msg, 0).is_err() || req.recv_bytes(0).is_err() {
+                break;
+            }
             v.push(t.elapsed().as_secs_f64() * 1e6);
         }
+        v
     }
-    stats(v)
 }
