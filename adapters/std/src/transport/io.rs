@@ -37,7 +37,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::thread;
@@ -176,6 +176,13 @@ enum Cmd {
     Resume(u64),
 }
 
+/// Set while a wake-up of the I/O thread is pending. A caller wakes the
+/// thread only when it is the one to set it, so a burst of commands (a
+/// publishing loop) costs one eventfd write rather than one each; the I/O
+/// thread clears it just before it drains the channel, so a command sent
+/// after that wakes it again.
+static WAKE_PENDING: AtomicBool = AtomicBool::new(false);
+
 struct Io {
     tx: SyncSender<Cmd>,
     waker: Waker,
@@ -211,7 +218,11 @@ fn send(cmd: Cmd) -> io::Result<()> {
     io.tx
         .send(cmd)
         .map_err(|_| io::Error::other("the networkzero I/O thread has stopped"))?;
-    io.waker.wake()
+    // AcqRel: the I/O thread's swap that reads this `true` also sees `cmd`.
+    if !WAKE_PENDING.swap(true, Ordering::AcqRel) {
+        io.waker.wake()?;
+    }
+    Ok(())
 }
 
 /// A socket run by the I/O thread; closed when dropped.
@@ -510,6 +521,9 @@ impl IoThread {
         // Bounded: the channel holds at most its capacity plus what callers
         // add meanwhile; stop after a generous number to serve connections.
         self.more_commands = false;
+        // Before draining: a command sent from now on wakes the thread again
+        // (see WAKE_PENDING); one sent before is in the channel already.
+        WAKE_PENDING.swap(false, Ordering::AcqRel);
         for _ in 0..4096 {
             let cmd = match self.rx.try_recv() {
                 Ok(cmd) => cmd,
