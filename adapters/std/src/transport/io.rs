@@ -136,6 +136,9 @@ pub(crate) struct Incoming {
 #[derive(Default)]
 struct Inbox {
     items: VecDeque<Incoming>,
+    /// Callers blocked in [`Socket::next`]: with none, a push need not wake
+    /// anyone (std's futex Condvar makes a system call on every notify).
+    waiting: usize,
 }
 
 /// What the I/O thread and the socket's owner share.
@@ -151,8 +154,13 @@ impl Shared {
     }
 
     fn push(&self, item: Incoming) {
-        self.lock().items.push_back(item);
-        self.ready.notify_all();
+        let mut inbox = self.lock();
+        inbox.items.push_back(item);
+        let waiting = inbox.waiting > 0;
+        drop(inbox);
+        if waiting {
+            self.ready.notify_all();
+        }
     }
 
     fn is_full(&self) -> bool {
@@ -291,17 +299,21 @@ impl Socket {
                 }
                 return Some(item);
             }
-            inbox = match deadline {
+            let left = match deadline {
+                None => None,
+                Some(d) => match d.checked_duration_since(Instant::now()) {
+                    Some(left) if !left.is_zero() => Some(left),
+                    _ => return None,
+                },
+            };
+            inbox.waiting += 1;
+            inbox = match left {
                 None => self
                     .shared
                     .ready
                     .wait(inbox)
                     .unwrap_or_else(|e| e.into_inner()),
-                Some(d) => {
-                    let left = d.checked_duration_since(Instant::now())?;
-                    if left.is_zero() {
-                        return None;
-                    }
+                Some(left) => {
                     self.shared
                         .ready
                         .wait_timeout(inbox, left)
@@ -309,6 +321,7 @@ impl Socket {
                         .0
                 }
             };
+            inbox.waiting -= 1;
         }
     }
 }
