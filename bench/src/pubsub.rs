@@ -169,14 +169,7 @@ pub(crate) fn publish(args: &[String], stdin: Receiver<String>) {
         let deadline = Instant::now() + PATIENCE;
         while inflight > 0 && w - acked >= inflight {
             match stdin.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                Ok(line) => {
-                    if let Some(n) = line
-                        .strip_prefix("ack ")
-                        .and_then(|n| n.parse::<u64>().ok())
-                    {
-                        acked = acked.max(n + 1);
-                    }
-                }
+                Ok(line) => acked = acked.max(acked_through(&line)),
                 Err(_) => {
                     crate::roles::say(format!("STALLED window {w}, {acked} acknowledged"));
                     return;
@@ -202,14 +195,7 @@ pub(crate) fn publish(args: &[String], stdin: Receiver<String>) {
         let deadline = Instant::now() + PATIENCE;
         while acked < windows {
             match stdin.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                Ok(line) => {
-                    if let Some(n) = line
-                        .strip_prefix("ack ")
-                        .and_then(|n| n.parse::<u64>().ok())
-                    {
-                        acked = acked.max(n + 1);
-                    }
-                }
+                Ok(line) => acked = acked.max(acked_through(&line)),
                 Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
             }
         }
@@ -506,4 +492,11 @@ print('PYFLOW', len(seen), items - len(seen), rate, med, slow, len(rates), sent,
 ",
         code = nw0_tests::py::str_lit(&publisher)
     )
+}
+
+/// Windows acknowledged by an `ack N` line (N + 1); 0 for any other line.
+fn acked_through(line: &str) -> u64 {
+    line.strip_prefix("ack ")
+        .and_then(|n| n.parse::<u64>().ok())
+        .map_or(0, |n| n + 1)
 }

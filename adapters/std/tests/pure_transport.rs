@@ -16,18 +16,8 @@ use std::time::{Duration, Instant};
 use networkzero as nw0;
 use nw0::{json, Address, Value};
 
-fn isolated() -> bool {
-    if std::env::var_os("NW0_TEST_NETNS").is_some() || std::env::var_os("NW0_SEALED").is_some() {
-        return true;
-    }
-    let ci = std::env::var("CI").is_ok_and(|v| !matches!(v.as_str(), "" | "0" | "false" | "no"));
-    assert!(
-        !ci,
-        "these tests open sockets: run them in a private network namespace (tests/run.sh)"
-    );
-    eprintln!("SKIP: not in a private network namespace (run tests/run.sh)");
-    false
-}
+mod common;
+use common::isolated;
 
 /// A port nothing listens on right now.
 fn free_port() -> u16 {
