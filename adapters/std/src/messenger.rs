@@ -1,7 +1,6 @@
 //! The libzmq transport (the default `libzmq` feature): each step of the
 //! calls in [`crate::sockets`] on a `zmq` crate socket.
 
-use std::cell::Cell;
 use std::net::SocketAddr;
 use std::sync::OnceLock;
 
@@ -40,10 +39,9 @@ fn zmq_error(doing: &str, address: Address, e: zmq::Error) -> Error {
     }
 }
 
-/// A libzmq socket; a PUB also counts what it has sent.
+/// A libzmq socket.
 pub(crate) struct Socket {
     socket: zmq::Socket,
-    published: Cell<u64>,
 }
 
 impl Socket {
@@ -103,10 +101,7 @@ impl TransportSocket for Socket {
                 .connect(&endpoint)
                 .map_err(|e| zmq_error("connecting to", address, e))?;
         }
-        Ok(Socket {
-            socket,
-            published: Cell::new(0),
-        })
+        Ok(Socket { socket })
     }
 
     #[inline]
@@ -150,10 +145,8 @@ impl TransportSocket for Socket {
     }
 
     #[inline]
-    fn publish(&mut self, topic: &str, payload: Vec<u8>, address: Address) -> Result<()> {
-        let published = self.published.get() + 1;
-        self.published.set(published);
-        if published.is_multiple_of(READ_CREDIT_EVERY) {
+    fn publish(&mut self, n: u64, topic: &str, payload: Vec<u8>, address: Address) -> Result<()> {
+        if n.is_multiple_of(READ_CREDIT_EVERY) {
             // Reads libzmq's notices of what subscribers have taken (see
             // READ_CREDIT_EVERY); only its side effect matters.
             let _ = self.socket.get_events();

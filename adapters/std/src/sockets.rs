@@ -102,8 +102,9 @@ pub(crate) trait TransportSocket: Sized + Send + 'static {
     ) -> Result<Option<Received<Self::Peer>>>;
     /// REP: answers the message that came from `to`.
     fn reply(&mut self, to: Self::Peer, payload: Vec<u8>, address: Address) -> Result<()>;
-    /// PUB: sends `[topic, payload]` to every subscriber whose prefix matches.
-    fn publish(&mut self, topic: &str, payload: Vec<u8>, address: Address) -> Result<()>;
+    /// PUB: sends `[topic, payload]` to every subscriber whose prefix
+    /// matches; `n` counts this socket's items from 1.
+    fn publish(&mut self, n: u64, topic: &str, payload: Vec<u8>, address: Address) -> Result<()>;
     /// SUB: subscribes to a prefix.
     fn subscribe(&mut self, prefix: &[u8], address: Address) -> Result<()>;
 }
@@ -117,7 +118,8 @@ struct Entry {
     subscriptions: Vec<Vec<u8>>,
     /// SUB: news kept for another prefix than the call's.
     backlog: Backlog,
-    /// PUB: news items sent so far.
+    /// PUB: news items sent so far (the one count both the transport and
+    /// the exit flush go by).
     published: u64,
 }
 
@@ -351,9 +353,9 @@ pub fn publish_news(address: impl ToAddress, topic: &str, data: impl Serialize) 
     }
     let mut guard = lock(&entry);
     guard.published += 1;
-    let stamp = guard.published % 32 == 1;
-    guard.socket.publish(topic, payload, address)?;
-    if stamp {
+    let n = guard.published;
+    guard.socket.publish(n, topic, payload, address)?;
+    if n % 32 == 1 {
         crate::exit::note_send();
     } else {
         // The clock is read on the first item and every 32nd (see exit.rs).

@@ -86,7 +86,7 @@ impl TransportSocket for Socket {
     }
 
     #[inline]
-    fn publish(&mut self, topic: &str, payload: Vec<u8>, address: Address) -> Result<()> {
+    fn publish(&mut self, _: u64, topic: &str, payload: Vec<u8>, address: Address) -> Result<()> {
         let size = topic.len() + payload.len();
         if size as i64 > MAX_MESSAGE {
             return Err(Error::BadMessage {
