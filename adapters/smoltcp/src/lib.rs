@@ -88,9 +88,10 @@ pub const UDP_PACKETS: usize = 8;
 /// is at most a few hundred bytes ([`MAX_DATAGRAM`]); boards short of RAM
 /// can choose less with [`Storage`]'s `UDP_BUF` (at least `MAX_DATAGRAM`).
 pub const UDP_BYTES: usize = 2048;
-/// Bytes each UDP socket buffers for sending: the node writes a datagram
-/// only when twice the largest is free (smoltcp's ring may have to skip its
-/// tail to fit one), so a bigger buffer would never be used.
+/// Bytes each UDP socket buffers for sending: twice the largest datagram
+/// (smoltcp's ring may have to skip its tail to fit one). The node writes a
+/// datagram only when this much is free, so a bigger buffer would never be
+/// used.
 pub const UDP_TX_BYTES: usize = 2 * MAX_DATAGRAM;
 const UDP_TX_PACKETS: usize = 2;
 
@@ -465,11 +466,13 @@ impl<const SLOTS: usize, const BUF: usize, const ADVERTS: usize> Node<SLOTS, BUF
         let mut buf = [0u8; MAX_DATAGRAM];
         for _ in 0..64 {
             // Which socket the next datagram needs is known only once it is
-            // written: go on only while every one has room.
+            // written: go on only while every one has room, that is twice
+            // the largest datagram (smoltcp's ring may skip its tail), which
+            // is all of UDP_TX_BYTES: each send buffer is empty.
             let room = self.udp.iter().all(|&h| {
                 let s = sockets.get::<udp::Socket>(h);
                 s.can_send()
-                    && s.payload_send_capacity().saturating_sub(s.send_queue()) >= 2 * MAX_DATAGRAM
+                    && s.payload_send_capacity().saturating_sub(s.send_queue()) >= UDP_TX_BYTES
             });
             if !room {
                 break;
