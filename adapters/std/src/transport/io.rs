@@ -228,7 +228,11 @@ fn send(cmd: Cmd) -> io::Result<()> {
         .map_err(|_| io::Error::other("the networkzero I/O thread has stopped"))?;
     // AcqRel: the I/O thread's swap that reads this `true` also sees `cmd`.
     if !WAKE_PENDING.swap(true, Ordering::AcqRel) {
-        io.waker.wake()?;
+        if let Err(e) = io.waker.wake() {
+            // No wake-up is on its way: let the next caller try again.
+            WAKE_PENDING.store(false, Ordering::Release);
+            return Err(e);
+        }
     }
     Ok(())
 }
