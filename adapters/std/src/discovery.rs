@@ -7,16 +7,19 @@
 //! point of failure that Python's per-machine beacon is, and it has a private
 //! UDP port of its own that answers to its queries come back to.
 //!
-//! The beacon sits behind a mutex. Calls from the program (advertise,
-//! discover…) lock it, act, and send what it has to say at once from their
-//! own thread; the background thread feeds it datagrams and sleeps until its
-//! next deadline (`poll_timeout`) — it never polls at a fixed rate.
+//! The beacon sits behind a mutex in a [`Discovery`]. Calls from the program
+//! (advertise, discover…) lock it, act, and send what it has to say at once
+//! from their own thread; the background thread feeds it datagrams and
+//! sleeps until its next deadline (`poll_timeout`) — it never polls at a
+//! fixed rate. The runtime owns the `Discovery` and its thread; this module
+//! knows nothing of messaging, and reaches a Python beacon only through the
+//! lookups the runtime passes in ([`PythonLookups`]).
 
 use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
-use std::thread;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::{self, JoinHandle};
 use std::time::{Duration as StdDuration, Instant as StdInstant, SystemTime, UNIX_EPOCH};
 
 use log::{debug, info, warn};
@@ -28,7 +31,7 @@ use networkzero_core::ext::EXT_PORT;
 use networkzero_core::Instant;
 use socket2::{Domain, Protocol, Socket, Type};
 
-use crate::address::{self, Address, ToAddress};
+use crate::address::{self, Address};
 use crate::error::{Error, Result};
 use crate::interfaces;
 use crate::wait::{self, Wait};
@@ -48,7 +51,9 @@ const INTERFACE_CHECK: StdDuration = StdDuration::from_secs(2);
 /// query, so a fresh process sees every live name on the LAN.
 const WARM_UP: StdDuration = StdDuration::from_millis(250);
 
-pub(crate) struct Node {
+/// This process's discovery: the core beacon, its sockets, and what the
+/// calls wait on.
+pub(crate) struct Discovery {
     state: Mutex<State>,
     /// Notified whenever the table may have changed.
     heard: Condvar,
@@ -83,17 +88,16 @@ struct Sockets {
     private: UdpSocket,
 }
 
-fn epoch() -> StdInstant {
-    static EPOCH: OnceLock<StdInstant> = OnceLock::new();
-    *EPOCH.get_or_init(StdInstant::now)
+/// How a [`Discovery`] asks a Python beacon on this computer, when one holds
+/// UDP 9999 (see `python_beacon.rs`); the runtime supplies these.
+pub(crate) struct PythonLookups<'a> {
+    /// One name, waiting up to the given time.
+    pub(crate) discover: &'a dyn Fn(&str, StdDuration) -> Option<Address>,
+    /// Every name it knows.
+    pub(crate) discover_all: &'a dyn Fn() -> Vec<(String, Address)>,
 }
 
-/// Milliseconds since this process first used networkzero.
-pub(crate) fn now() -> Instant {
-    Instant::from_millis(epoch().elapsed().as_millis() as u64)
-}
-
-fn lock(node: &Node) -> MutexGuard<'_, State> {
+fn lock(node: &Discovery) -> MutexGuard<'_, State> {
     // A panic elsewhere must not stop discovery: the state stays usable.
     node.state.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -113,34 +117,34 @@ fn udp_socket(port: u16, shared: bool) -> io::Result<UdpSocket> {
     Ok(UdpSocket::from_std(socket.into()))
 }
 
-static NODE: Mutex<Option<&'static Node>> = Mutex::new(None);
+impl Discovery {
+    /// Opens the discovery sockets and starts the background thread.
+    pub(crate) fn start() -> Result<(Arc<Discovery>, JoinHandle<()>)> {
+        crate::logging::init();
+        let (discovery, poll) = open()?;
+        let discovery = Arc::new(discovery);
+        let running = Arc::clone(&discovery);
+        let thread = thread::Builder::new()
+            .name("networkzero-beacon".into())
+            .spawn(move || run(&running, poll))
+            .map_err(|e| Error::network("starting the discovery thread", e))?;
+        Ok((discovery, thread))
+    }
 
-/// The process's node, started on first use.
-pub(crate) fn node() -> Result<&'static Node> {
-    crate::logging::init();
-    let mut slot = NODE.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(node) = *slot {
-        return Ok(node);
+    /// Whether this process holds UDP 9999 and so hears adverts (if not, a
+    /// Python beacon holds it: see `python_beacon.rs`).
+    pub(crate) fn hears_adverts(&self) -> bool {
+        self.sockets.beacon.is_some()
     }
-    let (node, poll) = start()?;
-    // One node per process, alive until exit: leaking it gives the
-    // background thread and exit hooks a plain `&'static`.
-    let node: &'static Node = Box::leak(Box::new(node));
-    *slot = Some(node);
-    thread::Builder::new()
-        .name("networkzero-beacon".into())
-        .spawn(move || run(node, poll))
-        .map_err(|e| Error::network("starting the discovery thread", e))?;
-    if node.sockets.beacon.is_some() {
-        // Python programs started after us cannot bind 9999 and will ask
-        // this computer's beacon RPC instead: be it (or wait our turn).
-        crate::python_beacon::serve_in_background();
+
+    /// Milliseconds since this discovery started.
+    fn now(&self) -> Instant {
+        Instant::from_millis(u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX))
     }
-    Ok(node)
 }
 
-fn start() -> Result<(Node, Poll)> {
-    let started = epoch();
+fn open() -> Result<(Discovery, Poll)> {
+    let started = StdInstant::now();
     let poll = Poll::new().map_err(|e| Error::network("starting discovery", e))?;
     let beacon_socket = match udp_socket(beacon::BEACON_PORT, true) {
         Ok(s) => Some(s),
@@ -182,7 +186,7 @@ fn start() -> Result<(Node, Poll)> {
         Waker::new(poll.registry(), WAKE).map_err(|e| Error::network("starting discovery", e))?;
     let mut beacon = Box::new(CoreBeacon::new(beacon::Config::default()));
     let ifaces: Vec<_> = interfaces::list().iter().map(|i| i.to_core()).collect();
-    let now = now();
+    let now = Instant::from_millis(0);
     beacon.set_interfaces(&ifaces, now);
     beacon.set_wall_clock(now, unix_ms());
     if let Some(passphrase) = std::env::var("NW0_CLASS_KEY")
@@ -195,7 +199,7 @@ fn start() -> Result<(Node, Poll)> {
     // Ask the LAN for every name at once, so even a fresh process's
     // `discover_all` sees what is running.
     beacon.query(None, now);
-    let node = Node {
+    let node = Discovery {
         state: Mutex::new(State {
             beacon,
             warned: HashMap::new(),
@@ -212,11 +216,11 @@ fn start() -> Result<(Node, Poll)> {
     Ok((node, poll))
 }
 
-impl Node {
+impl Discovery {
     /// Sends everything the beacon has to send now. Called with the lock held,
     /// from whichever thread changed the state.
     fn drain(&self, state: &mut State) {
-        let now = now();
+        let now = self.now();
         let mut buf = [0u8; MAX_TRANSMIT];
         // Bounded: the beacon itself rate-limits, this only guards the loop.
         for _ in 0..1024 {
@@ -280,7 +284,7 @@ impl Node {
     /// Changes the state, sends what that makes due, and tells the loop.
     fn act<R>(&self, f: impl FnOnce(&mut CoreBeacon, Instant) -> R) -> R {
         let mut state = lock(self);
-        let result = f(&mut state.beacon, now());
+        let result = f(&mut state.beacon, self.now());
         self.drain(&mut state);
         drop(state);
         // The loop recomputes its deadline; if waking fails it wakes later anyway.
@@ -296,7 +300,7 @@ impl Node {
     ) -> Option<T> {
         let mut state = lock(self);
         loop {
-            if let Some(value) = found(&state.beacon, now()) {
+            if let Some(value) = found(&state.beacon, self.now()) {
                 return Some(value);
             }
             let left = wait::remaining(deadline);
@@ -317,20 +321,21 @@ impl Node {
 }
 
 /// The background loop: feed datagrams in, sleep until the next deadline.
-fn run(node: &'static Node, mut poll: Poll) {
+fn run(node: &Discovery, mut poll: Poll) {
     let mut events = Events::with_capacity(64);
     let mut buf = vec![0u8; 2048];
     let mut next_interface_check = StdInstant::now() + INTERFACE_CHECK;
     loop {
         let timeout = {
             let mut state = lock(node);
-            state.beacon.set_wall_clock(now(), unix_ms());
-            state.beacon.handle_timeout(now());
+            state.beacon.set_wall_clock(node.now(), unix_ms());
+            state.beacon.handle_timeout(node.now());
             node.drain(&mut state);
             state.beacon.poll_timeout()
         };
-        let until_deadline = timeout
-            .map(|t| StdDuration::from_millis(t.as_millis().saturating_sub(now().as_millis())));
+        let until_deadline = timeout.map(|t| {
+            StdDuration::from_millis(t.as_millis().saturating_sub(node.now().as_millis()))
+        });
         let until_check = next_interface_check.saturating_duration_since(StdInstant::now());
         let sleep = until_deadline.map_or(until_check, |d| d.min(until_check));
         if let Err(e) = poll.poll(&mut events, Some(sleep)) {
@@ -357,20 +362,20 @@ fn run(node: &'static Node, mut poll: Poll) {
             if state.beacon.interfaces() != ifaces.as_slice() {
                 info!("network interfaces changed: now advertising on {ifaces:?}");
             }
-            state.beacon.set_interfaces(&ifaces, now());
+            state.beacon.set_interfaces(&ifaces, node.now());
         }
     }
 }
 
 /// Reads what is waiting on `socket` (edge-triggered: until it would block).
-fn receive(node: &Node, socket: &UdpSocket, buf: &mut [u8]) {
+fn receive(node: &Discovery, socket: &UdpSocket, buf: &mut [u8]) {
     // Bounded so one flooded socket cannot starve the others.
     for _ in 0..256 {
         match socket.recv_from(buf) {
             Ok((len, source)) => {
                 let datagram = buf.get(..len).unwrap_or_default();
                 let mut state = lock(node);
-                if let Err(e) = state.beacon.handle_datagram(datagram, source, now()) {
+                if let Err(e) = state.beacon.handle_datagram(datagram, source, node.now()) {
                     debug!("dropped a datagram from {source}: {e}");
                 }
                 node.drain(&mut state);
@@ -386,161 +391,105 @@ fn receive(node: &Node, socket: &UdpSocket, buf: &mut [u8]) {
     let _ = node.waker.wake();
 }
 
-fn cannot_advertise(name: &str, reason: impl ToString) -> Error {
-    Error::CannotAdvertise {
-        name: name.to_string(),
-        reason: reason.to_string(),
+impl Discovery {
+    /// Advertises `name` on a free port of this computer; the address to
+    /// listen on.
+    pub(crate) fn advertise(&self, name: &str) -> Result<Address> {
+        let port = address::free_port()?;
+        self.advertise_socket(name, SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)))
     }
-}
 
-/// Advertises `name` on a free port of this computer and returns the
-/// address to listen on (for [`wait_for_message`](crate::wait_for_message),
-/// [`publish_news`](crate::publish_news)…). Other programs find it with
-/// [`discover`]. Names are unadvertised when the program exits.
-///
-/// ```no_run
-/// let address = networkzero::advertise("hello")?;
-/// println!("listening at {address}");
-/// # Ok::<(), networkzero::Error>(())
-/// ```
-pub fn advertise(name: &str) -> Result<Address> {
-    let port = address::free_port()?;
-    advertise_socket(name, SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)))
-}
+    /// Advertises `name` at an address the program chose.
+    pub(crate) fn advertise_at(&self, name: &str, address: Address) -> Result<Address> {
+        let ours = interfaces::list().iter().any(|i| address.ip() == i.ip);
+        // This computer's own address: advertise on every interface, each
+        // with its own address, so every subnet is told one it can reach.
+        let on = if ours {
+            SocketAddr::from((Ipv4Addr::UNSPECIFIED, address.port()))
+        } else {
+            address.socket_addr()
+        };
+        self.advertise_socket(name, on)?;
+        Ok(address)
+    }
 
-/// Advertises `name` at an address you choose: text like `"8080"`,
-/// `"192.168.1.5:8080"`, or an [`Address`].
-///
-/// ```no_run
-/// let address = networkzero::advertise_at("hello", "8080")?; // port 8080 of this computer
-/// # Ok::<(), networkzero::Error>(())
-/// ```
-pub fn advertise_at(name: &str, address: impl ToAddress) -> Result<Address> {
-    let address = address.to_address()?;
-    let ours = interfaces::list().iter().any(|i| address.ip() == i.ip);
-    // This computer's own address: advertise on every interface, each with
-    // its own address, so every subnet is told one it can reach.
-    let on = if ours {
-        SocketAddr::from((Ipv4Addr::UNSPECIFIED, address.port()))
-    } else {
-        address.socket_addr()
-    };
-    advertise_socket(name, on)?;
-    Ok(address)
-}
+    /// Advertises `name` at exactly `address` (no per-interface addresses):
+    /// for a Python program that asked through the beacon RPC and listens
+    /// there.
+    pub(crate) fn advertise_exactly(&self, name: &str, address: Address) -> Result<Address> {
+        self.advertise_socket(name, address.socket_addr())
+    }
 
-/// Advertises `name` at exactly `address` (no per-interface addresses):
-/// for a Python program that asked through the beacon RPC and listens there.
-pub(crate) fn advertise_exactly(name: &str, address: Address) -> Result<Address> {
-    advertise_socket(name, address.socket_addr())
-}
+    /// Whether this process advertises `name`.
+    pub(crate) fn is_advertised(&self, name: &str) -> bool {
+        lock(self).beacon.advertised().any(|(n, _)| n == name)
+    }
 
-/// Whether this process advertises `name`.
-pub(crate) fn is_advertised(name: &str) -> bool {
-    node().is_ok_and(|node| lock(node).beacon.advertised().any(|(n, _)| n == name))
-}
+    fn advertise_socket(&self, name: &str, on: SocketAddr) -> Result<Address> {
+        let local = self
+            .act(|b, now| b.advertise(name, on, now))
+            .map_err(|e| cannot_advertise(name, e))?;
+        info!("advertising '{name}' at {local}");
+        Ok(Address::from(local))
+    }
 
-fn advertise_socket(name: &str, on: SocketAddr) -> Result<Address> {
-    let node = node()?;
-    let local = node
-        .act(|b, now| b.advertise(name, on, now))
-        .map_err(|e| cannot_advertise(name, e))?;
-    crate::exit::install_exit_hooks();
-    info!("advertising '{name}' at {local}");
-    Ok(Address::from(local))
-}
+    /// Uses a class key (`None`: none) and sends every name again at once,
+    /// sealed (or not) as now set.
+    pub(crate) fn set_class_key(&self, key: Option<ClassKey>) {
+        self.act(|b, now| {
+            b.set_class_key(key);
+            let names: Vec<(String, SocketAddr)> = b
+                .advertised()
+                .map(|(n, a)| (n.to_string(), SocketAddr::V4(a)))
+                .collect();
+            for (name, address) in names {
+                let _ = b.advertise(&name, address, now);
+            }
+        });
+    }
 
-/// Uses a class key: only programs given the same passphrase hear this
-/// program's adverts and are heard by it; adverts without the key (or with
-/// another, or replayed) are ignored with a warning. An empty passphrase
-/// turns the key off. The `NW0_CLASS_KEY` environment variable does the
-/// same for a whole classroom without changing programs. Python
-/// networkzero cannot use a class key.
-///
-/// ```no_run
-/// networkzero::set_class_key("blue whale")?;
-/// let address = networkzero::advertise("robot")?; // no other team can take over "robot"
-/// # Ok::<(), networkzero::Error>(())
-/// ```
-pub fn set_class_key(passphrase: &str) -> Result<()> {
-    let key = (!passphrase.is_empty()).then(|| ClassKey::from_passphrase(passphrase));
-    node()?.act(|b, now| {
-        b.set_class_key(key);
-        // Send every name again at once, sealed (or not) as now set.
-        let names: Vec<(String, SocketAddr)> = b
-            .advertised()
-            .map(|(n, a)| (n.to_string(), SocketAddr::V4(a)))
-            .collect();
-        for (name, address) in names {
-            let _ = b.advertise(&name, address, now);
+    /// Stops advertising `name` (warns if it was not advertised here).
+    pub(crate) fn unadvertise(&self, name: &str) {
+        if !self.act(|b, now| b.unadvertise(name, now)) {
+            warn!(
+                "'{name}' was not advertised by this program, so there was nothing to unadvertise"
+            );
         }
-    });
-    Ok(())
-}
-
-/// Stops advertising `name`; other programs forget it at once.
-///
-/// ```no_run
-/// networkzero::advertise("quiz-question-1")?;
-/// networkzero::unadvertise("quiz-question-1")?;
-/// # Ok::<(), networkzero::Error>(())
-/// ```
-pub fn unadvertise(name: &str) -> Result<()> {
-    let node = node()?;
-    if !node.act(|b, now| b.unadvertise(name, now)) {
-        warn!("'{name}' was not advertised by this program, so there was nothing to unadvertise");
     }
-    Ok(())
-}
 
-/// Unadvertises every name and sends the goodbyes before returning.
-pub(crate) fn unadvertise_all() {
-    let Some(node) = *NODE.lock().unwrap_or_else(|e| e.into_inner()) else {
-        return;
-    };
-    node.act(|b, now| {
-        let names: Vec<String> = b.advertised().map(|(n, _)| n.to_string()).collect();
-        for name in names {
-            b.unadvertise(&name, now);
+    /// Unadvertises every name and sends the goodbyes before returning.
+    pub(crate) fn unadvertise_all(&self) {
+        self.act(|b, now| {
+            let names: Vec<String> = b.advertised().map(|(n, _)| n.to_string()).collect();
+            for name in names {
+                b.unadvertise(&name, now);
+            }
+        });
+    }
+
+    /// Finds `name` within `wait`, asking a Python beacon too when one holds
+    /// UDP 9999; warns if it is not found.
+    pub(crate) fn discover(
+        &self,
+        name: &str,
+        wait: Wait,
+        python: &PythonLookups<'_>,
+    ) -> Option<Address> {
+        let deadline = wait.deadline(StdInstant::now());
+        let found = if self.hears_adverts() {
+            self.find(name, deadline)
+        } else {
+            self.find_with_python_beacon(name, deadline, python)
+        };
+        if found.is_none() {
+            warn!(
+                "'{name}' was not found within {}: is the program that advertises it running, on this network?",
+                wait.describe()
+            );
         }
-    });
-}
-
-/// Finds the address of the service advertised as `name`, waiting up to
-/// `wait` (seconds, a `Duration`, or [`FOREVER`](crate::FOREVER)). Returns
-/// `None`, with a warning, if it is not found in time.
-///
-/// A service already running is usually found within milliseconds: this
-/// program asks the network, and every networkzero program advertising the
-/// name answers at once (a Python networkzero service is heard at its next
-/// advert, within 2 s).
-///
-/// ```no_run
-/// match networkzero::discover("hello", 10)? {
-///     Some(address) => println!("hello is at {address}"),
-///     None => println!("no hello on this network"),
-/// }
-/// # Ok::<(), networkzero::Error>(())
-/// ```
-pub fn discover(name: &str, wait: impl Into<Wait>) -> Result<Option<Address>> {
-    let wait = wait.into();
-    let deadline = wait.deadline(StdInstant::now());
-    let node = node()?;
-    let found = if node.sockets.beacon.is_some() {
-        node.find(name, deadline)
-    } else {
-        find_with_python_beacon(node, name, deadline)
-    };
-    if found.is_none() {
-        warn!(
-            "'{name}' was not found within {}: is the program that advertises it running, on this network?",
-            wait.describe()
-        );
+        found.map(Address::from)
     }
-    Ok(found.map(Address::from))
-}
 
-impl Node {
     /// Looks `name` up, asking the network if it is not known yet.
     fn find(&self, name: &str, deadline: Option<StdInstant>) -> Option<std::net::SocketAddr> {
         if let Some(found) = self.wait_for(Some(StdInstant::now()), |b, now| b.lookup(name, now)) {
@@ -549,103 +498,74 @@ impl Node {
         self.act(|b, now| b.query(Some(name), now));
         self.wait_for(deadline, |b, now| b.lookup(name, now))
     }
-}
 
-/// A Python beacon holds 9999, so adverts sent there do not reach us: ask
-/// our peers (queries still work) and the Python beacon in turn.
-fn find_with_python_beacon(
-    node: &Node,
-    name: &str,
-    deadline: Option<StdInstant>,
-) -> Option<std::net::SocketAddr> {
-    let slice = StdDuration::from_millis(200);
-    loop {
-        let until = StdInstant::now() + slice;
-        let ours = node.find(name, Some(deadline.map_or(until, |d| d.min(until))));
-        if ours.is_some() {
-            return ours;
-        }
-        let left = wait::remaining(deadline).unwrap_or(StdDuration::from_millis(500));
-        if let Some(found) =
-            crate::python_beacon::discover(name, left.min(StdDuration::from_millis(500)))
-        {
-            return Some(found.socket_addr());
-        }
-        if wait::remaining(deadline) == Some(StdDuration::ZERO) {
-            return None;
-        }
-    }
-}
-
-/// For the beacon RPC: this process's table only, no warning.
-pub(crate) fn find_locally(name: &str, wait: StdDuration) -> Option<Address> {
-    let node = node().ok()?;
-    node.find(name, Some(StdInstant::now() + wait))
-        .map(Address::from)
-}
-
-fn warmed_up(node: &Node) {
-    let age = node.started.elapsed();
-    if age < WARM_UP {
-        thread::sleep(WARM_UP - age);
-    }
-}
-
-/// Every name advertised on the network now, with its address, sorted by name.
-///
-/// ```no_run
-/// for (name, address) in networkzero::discover_all()? {
-///     println!("{name}\t{address}");
-/// }
-/// # Ok::<(), networkzero::Error>(())
-/// ```
-pub fn discover_all() -> Result<Vec<(String, Address)>> {
-    let node = node()?;
-    warmed_up(node);
-    let mut all: Vec<_> = lock(node)
-        .beacon
-        .adverts(now())
-        .map(|e| (e.name.to_string(), Address::from(e.address)))
-        .collect();
-    if node.sockets.beacon.is_none() {
-        for (name, address) in crate::python_beacon::discover_all() {
-            if !all.iter().any(|(n, _)| *n == name) {
-                all.push((name, address));
+    /// A Python beacon holds 9999, so adverts sent there do not reach us:
+    /// ask our peers (queries still work) and the Python beacon in turn.
+    fn find_with_python_beacon(
+        &self,
+        name: &str,
+        deadline: Option<StdInstant>,
+        python: &PythonLookups<'_>,
+    ) -> Option<std::net::SocketAddr> {
+        let slice = StdDuration::from_millis(200);
+        loop {
+            let until = StdInstant::now() + slice;
+            let ours = self.find(name, Some(deadline.map_or(until, |d| d.min(until))));
+            if ours.is_some() {
+                return ours;
+            }
+            let left = wait::remaining(deadline).unwrap_or(StdDuration::from_millis(500));
+            if let Some(found) = (python.discover)(name, left.min(StdDuration::from_millis(500))) {
+                return Some(found.socket_addr());
+            }
+            if wait::remaining(deadline) == Some(StdDuration::ZERO) {
+                return None;
             }
         }
     }
-    all.sort();
-    Ok(all)
+
+    /// For the beacon RPC: this process's table only, no warning.
+    pub(crate) fn find_locally(&self, name: &str, wait: StdDuration) -> Option<Address> {
+        self.find(name, Some(StdInstant::now() + wait))
+            .map(Address::from)
+    }
+
+    fn warmed_up(&self) {
+        let age = self.started.elapsed();
+        if age < WARM_UP {
+            thread::sleep(WARM_UP - age);
+        }
+    }
+
+    /// Every name advertised on the network now, with its address, sorted
+    /// by name (a Python beacon's too, when one holds UDP 9999).
+    pub(crate) fn discover_all(&self, python: &PythonLookups<'_>) -> Vec<(String, Address)> {
+        let mut all = self.known();
+        if !self.hears_adverts() {
+            for (name, address) in (python.discover_all)() {
+                if !all.iter().any(|(n, _)| *n == name) {
+                    all.push((name, address));
+                }
+            }
+        }
+        all.sort();
+        all
+    }
+
+    /// Every name this process has heard (after the warm-up).
+    pub(crate) fn known(&self) -> Vec<(String, Address)> {
+        self.warmed_up();
+        lock(self)
+            .beacon
+            .adverts(self.now())
+            .map(|e| (e.name.to_string(), Address::from(e.address)))
+            .collect()
+    }
 }
 
-/// The names in a group — `"chat/alice"` and `"chat/bob"` are in group
-/// `"chat"` — with their addresses.
-///
-/// ```no_run
-/// networkzero::advertise("chat/alice")?;
-/// let others = networkzero::discover_group("chat")?; // [("chat/alice", …), ("chat/bob", …)]
-/// # let _ = others;
-/// # Ok::<(), networkzero::Error>(())
-/// ```
-pub fn discover_group(group: &str) -> Result<Vec<(String, Address)>> {
-    discover_group_with(group, "/", &[])
-}
-
-/// Like [`discover_group`], with another separator than `/` and names to leave out.
-///
-/// ```no_run
-/// let others = networkzero::discover_group_with("chat", "/", &["chat/alice"])?; // not me
-/// # let _ = others;
-/// # Ok::<(), networkzero::Error>(())
-/// ```
-pub fn discover_group_with(
-    group: &str,
-    separator: &str,
-    exclude: &[&str],
-) -> Result<Vec<(String, Address)>> {
-    let prefix = format!("{group}{separator}");
-    Ok(discover_all()?
-        .into_iter()
-        .filter(|(name, _)| name.starts_with(&prefix) && !exclude.contains(&name.as_str()))
-        .collect())
+fn cannot_advertise(name: &str, reason: impl ToString) -> Error {
+    Error::CannotAdvertise {
+        name: name.to_string(),
+        reason: reason.to_string(),
+    }
 }

@@ -49,29 +49,23 @@
 //! the pure-Rust transport even where another crate enables `libzmq`.
 #![deny(missing_docs)]
 
+// Bottom: no networking state.
 mod address;
 pub mod diagnostics;
-mod discovery;
 mod error;
-mod exit;
 mod interfaces;
 mod logging;
-#[cfg(any(feature = "libzmq", feature = "pure-rust"))]
-mod messages;
-#[cfg(all(feature = "libzmq", not(feature = "pure-rust")))]
-mod messenger;
-mod python_beacon;
-#[cfg(any(feature = "libzmq", feature = "pure-rust"))]
-mod sockets;
-#[cfg(feature = "pure-rust")]
-mod transport;
 mod wait;
-
-// The transport in use: `pure-rust` wins when both features are on.
-#[cfg(all(feature = "libzmq", not(feature = "pure-rust")))]
-use messenger as transport_in_use;
-#[cfg(feature = "pure-rust")]
-use transport as transport_in_use;
+// How bytes travel: libzmq or the pure-Rust engine.
+mod transport;
+// Beside each other over the transport: the message calls, and discovery
+// (which does not use the transport); the Python beacon RPC uses both.
+mod discovery;
+mod messaging;
+mod python_beacon;
+// Top: the one runtime that owns the threads, and the beginner's functions.
+mod api;
+mod runtime;
 
 #[cfg(not(any(feature = "libzmq", feature = "pure-rust")))]
 compile_error!(
@@ -79,106 +73,15 @@ compile_error!(
 );
 
 pub use address::{address, Address, ToAddress};
-pub use discovery::{
+pub use api::{
     advertise, advertise_at, discover, discover_all, discover_group, discover_group_with,
-    set_class_key, unadvertise,
+    publish_news, send_command, send_command_within, send_message, send_reply, set_class_key,
+    unadvertise, wait_for_command, wait_for_message, wait_for_news,
 };
 pub use error::{Error, Result};
+pub use messaging::COMMAND_ACK;
 /// JSON values, for messages of any shape.
 pub use serde_json::{json, Value};
-// Each function is re-exported on its own so its example sits here once,
-// whichever transport is in use. The examples are compiled, not run: they
-// talk to the network.
-
-/// ```no_run
-/// use networkzero as nw0;
-/// let hello = nw0::discover("hello", 10)?.expect("is hello running?");
-/// if let Some(reply) = nw0::send_message(&hello, "World", 5)? {
-///     println!("{reply}"); // "Hello, World"
-/// }
-/// # Ok::<(), nw0::Error>(())
-/// ```
-#[cfg(any(feature = "libzmq", feature = "pure-rust"))]
-pub use sockets::send_message;
-
-/// ```no_run
-/// use networkzero as nw0;
-/// let address = nw0::advertise("hello")?;
-/// while let Some(name) = nw0::wait_for_message(&address, nw0::FOREVER)? {
-///     nw0::send_reply(&address, format!("Hello, {}", name.as_str().unwrap_or("?")))?;
-/// }
-/// # Ok::<(), nw0::Error>(())
-/// ```
-#[cfg(any(feature = "libzmq", feature = "pure-rust"))]
-pub use sockets::wait_for_message;
-
-/// ```no_run
-/// use networkzero as nw0;
-/// let address = nw0::advertise("echo")?;
-/// if let Some(message) = nw0::wait_for_message(&address, 30)? {
-///     nw0::send_reply(&address, message)?; // answer with the same value
-/// }
-/// # Ok::<(), nw0::Error>(())
-/// ```
-#[cfg(any(feature = "libzmq", feature = "pure-rust"))]
-pub use sockets::send_reply;
-
-/// ```no_run
-/// use networkzero as nw0;
-/// let robot = nw0::discover("robot", 10)?.expect("robot not found");
-/// if !nw0::send_command(&robot, "forward")? {
-///     println!("the robot did not acknowledge");
-/// }
-/// # Ok::<(), nw0::Error>(())
-/// ```
-#[cfg(any(feature = "libzmq", feature = "pure-rust"))]
-pub use messages::send_command;
-
-/// ```no_run
-/// use networkzero as nw0;
-/// let robot = nw0::discover("robot", 10)?.expect("robot not found");
-/// let acked = nw0::send_command_within(&robot, "stop", 0.5)?; // a quick stop, or give up
-/// # let _ = acked;
-/// # Ok::<(), nw0::Error>(())
-/// ```
-#[cfg(any(feature = "libzmq", feature = "pure-rust"))]
-pub use messages::send_command_within;
-
-/// ```no_run
-/// use networkzero as nw0;
-/// let address = nw0::advertise("turntable")?;
-/// while let Some(command) = nw0::wait_for_command(&address, nw0::FOREVER)? {
-///     if command == "STOP" {
-///         break; // already acknowledged
-///     }
-/// }
-/// # Ok::<(), nw0::Error>(())
-/// ```
-#[cfg(any(feature = "libzmq", feature = "pure-rust"))]
-pub use messages::wait_for_command;
-
-/// ```no_run
-/// use networkzero as nw0;
-/// let address = nw0::advertise("detector")?;
-/// nw0::publish_news(&address, "hit", nw0::json!({"target": 3, "points": 30}))?;
-/// # Ok::<(), nw0::Error>(())
-/// ```
-#[cfg(any(feature = "libzmq", feature = "pure-rust"))]
-pub use sockets::publish_news;
-
-/// ```no_run
-/// use networkzero as nw0;
-/// let detector = nw0::discover("detector", 10)?.expect("detector not found");
-/// if let Some((topic, data)) = nw0::wait_for_news(&detector, "hit", 5)? {
-///     println!("{topic}: target {}", data["target"]);
-/// }
-/// # Ok::<(), nw0::Error>(())
-/// ```
-#[cfg(any(feature = "libzmq", feature = "pure-rust"))]
-pub use sockets::wait_for_news;
-
-#[cfg(any(feature = "libzmq", feature = "pure-rust"))]
-pub use messages::COMMAND_ACK;
 pub use wait::{Wait, FOREVER};
 
 /// The news prefix that matches every topic.

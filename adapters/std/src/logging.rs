@@ -6,7 +6,6 @@
 //! Python networkzero's warnings appear by default.
 
 use log::{Level, LevelFilter, Log, Metadata, Record};
-use std::sync::Once;
 
 struct Stderr;
 
@@ -31,22 +30,20 @@ impl Log for Stderr {
     fn flush(&self) {}
 }
 
-static STDERR: Stderr = Stderr;
-static INSTALL: Once = Once::new();
-
-/// Installs the stderr logger unless the program has its own.
+/// Installs the stderr logger unless a logger (the program's, or ours from
+/// an earlier call) is installed; the `log` crate keeps it, so this module
+/// needs no global of its own. (`Stderr` has no fields: the box allocates
+/// nothing.)
 pub(crate) fn init() {
-    INSTALL.call_once(|| {
-        if log::set_logger(&STDERR).is_ok() {
-            let level = match std::env::var("NW0_LOG").as_deref() {
-                Ok("debug") => LevelFilter::Debug,
-                Ok("trace") => LevelFilter::Trace,
-                Ok("info") => LevelFilter::Info,
-                Ok("off") => LevelFilter::Off,
-                Ok("error") => LevelFilter::Error,
-                _ => LevelFilter::Warn,
-            };
-            log::set_max_level(level);
-        }
-    });
+    if log::set_boxed_logger(Box::new(Stderr)).is_ok() {
+        let level = match std::env::var("NW0_LOG").as_deref() {
+            Ok("debug") => LevelFilter::Debug,
+            Ok("trace") => LevelFilter::Trace,
+            Ok("info") => LevelFilter::Info,
+            Ok("off") => LevelFilter::Off,
+            Ok("error") => LevelFilter::Error,
+            _ => LevelFilter::Warn,
+        };
+        log::set_max_level(level);
+    }
 }

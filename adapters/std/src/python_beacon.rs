@@ -14,17 +14,22 @@
 //!   sent there. We still advertise (our adverts reach the Python beacon on
 //!   loopback like everyone else's), networkzero programs still answer our
 //!   queries on 9997, and for Python's names we ask its beacon over the RPC.
+//!
+//! The RPC speaks ZMTP, so this module sits above both [`crate::discovery`]
+//! (what it answers with) and [`crate::transport`] (how); the runtime starts
+//! the server thread and hands discovery the lookups.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use log::{debug, warn};
+use log::{debug, info, warn};
 use serde_json::{json, Value};
 
 use crate::address::Address;
-use crate::discovery;
-use crate::sockets as transport;
+use crate::discovery::Discovery;
+use crate::transport::{Deadline, Role, Running, Socket, TransportSocket};
+use crate::wait::Wait;
 
 /// Where Python's beacon RPC listens (tcp://127.0.0.1:9998).
 const ENDPOINT: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9998);
@@ -32,54 +37,121 @@ const ENDPOINT: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 99
 /// How often a process that does not own the RPC port tries to take it over.
 const ELECTION_RETRY: Duration = Duration::from_secs(2);
 
+/// Largest RPC request taken.
+const MAX_REQUEST: usize = 64 * 1024;
+
 /// Starts the RPC server thread (it waits its turn for the port).
-pub(crate) fn serve_in_background() {
+pub(crate) fn serve_in_background(
+    discovery: std::sync::Arc<Discovery>,
+    transport: std::sync::Arc<Running>,
+) -> Option<thread::JoinHandle<()>> {
     let spawned = thread::Builder::new()
         .name("networkzero-python-rpc".into())
-        .spawn(serve);
-    if let Err(e) = spawned {
-        warn!("cannot serve Python networkzero's beacon RPC: {e}");
+        .spawn(move || serve(&discovery, &transport));
+    match spawned {
+        Ok(thread) => Some(thread),
+        Err(e) => {
+            warn!("cannot serve Python networkzero's beacon RPC: {e}");
+            None
+        }
     }
 }
 
-fn serve() {
-    transport::serve_requests(
-        ENDPOINT,
-        "Python networkzero's beacon RPC",
-        64 * 1024,
-        ELECTION_RETRY,
-        |request| {
-            let reply = answer(request);
-            debug!("beacon RPC {} -> {reply}", String::from_utf8_lossy(request));
-            serde_json::to_vec(&reply).unwrap_or_else(|_| b"null".to_vec())
-        },
-    );
+/// Serves the RPC for ever: waits its turn for the port (trying every
+/// [`ELECTION_RETRY`]), then answers every request.
+fn serve(discovery: &Discovery, transport: &Running) {
+    let address = Address::from(ENDPOINT);
+    let mut socket = loop {
+        match Socket::open(transport, Role::Reply, ENDPOINT, MAX_REQUEST, address) {
+            Ok(s) => break s,
+            Err(_) => thread::sleep(ELECTION_RETRY),
+        }
+    };
+    info!("serving Python networkzero's beacon RPC on tcp://{ENDPOINT}");
+    loop {
+        let request = match socket.receive(&mut Deadline::new(Wait::Forever), address) {
+            Ok(Some(r)) => r,
+            Ok(None) => continue,
+            Err(e) => {
+                debug!("beacon RPC: {e}");
+                thread::sleep(Duration::from_millis(100));
+                continue;
+            }
+        };
+        let reply = answer(discovery, request.first());
+        debug!(
+            "beacon RPC {} -> {reply}",
+            String::from_utf8_lossy(request.first())
+        );
+        let bytes = serde_json::to_vec(&reply).unwrap_or_else(|_| b"null".to_vec());
+        if let Err(e) = socket.reply(request.from, bytes, address) {
+            debug!("beacon RPC reply: {e}");
+        }
+    }
+}
+
+/// A request to the beacon RPC that we act on.
+#[derive(Debug, PartialEq)]
+enum Request {
+    Advertise {
+        name: String,
+        address: String,
+        fail_if_exists: bool,
+    },
+    Unadvertise(String),
+    Discover(String, Duration),
+    DiscoverAll,
+}
+
+impl Request {
+    /// `[action, args…]`; `None` for anything malformed, and for reset,
+    /// pause, resume and stop: a Python program must not stop the discovery
+    /// every networkzero program here relies on.
+    fn parse(request: &[u8]) -> Option<Request> {
+        let Ok(Value::Array(parts)) = serde_json::from_slice::<Value>(request) else {
+            debug!(
+                "beacon RPC: not a JSON array: {}",
+                String::from_utf8_lossy(request)
+            );
+            return None;
+        };
+        let text = |i: usize| parts.get(i).and_then(Value::as_str);
+        let name = text(1).map(str::to_string);
+        Some(match text(0)? {
+            "advertise" => Request::Advertise {
+                name: name?,
+                address: text(2).unwrap_or("").to_string(),
+                fail_if_exists: parts.get(3).and_then(Value::as_bool).unwrap_or(false),
+            },
+            "unadvertise" => Request::Unadvertise(name?),
+            "discover" => {
+                let secs = parts.get(2).and_then(Value::as_f64).unwrap_or(0.0);
+                // At most 5 s; NaN and negative waits are none.
+                let wait = Duration::from_millis((secs.clamp(0.0, 5.0) * 1000.0) as u64);
+                Request::Discover(name?, wait)
+            }
+            "discover_all" => Request::DiscoverAll,
+            _ => return None,
+        })
+    }
 }
 
 /// Does what a Python beacon would for one request. Anything malformed gets
 /// `null` (a Python beacon thread dies instead).
-pub(crate) fn answer(request: &[u8]) -> Value {
-    let Ok(Value::Array(parts)) = serde_json::from_slice::<Value>(request) else {
-        debug!(
-            "beacon RPC: not a JSON array: {}",
-            String::from_utf8_lossy(request)
-        );
-        return Value::Null;
-    };
-    let text = |i: usize| parts.get(i).and_then(Value::as_str);
-    let Some(action) = text(0) else {
-        return Value::Null;
-    };
-    match (action, text(1)) {
-        ("advertise", Some(name)) => {
-            let address = text(2).unwrap_or("");
-            let fail_if_exists = parts.get(3).and_then(Value::as_bool).unwrap_or(false);
-            if fail_if_exists && discovery::is_advertised(name) {
+fn answer(discovery: &Discovery, request: &[u8]) -> Value {
+    match Request::parse(request) {
+        None => Value::Null,
+        Some(Request::Advertise {
+            name,
+            address,
+            fail_if_exists,
+        }) => {
+            if fail_if_exists && discovery.is_advertised(&name) {
                 warn!("a Python program asked to advertise '{name}', which is already advertised here");
                 return Value::Null;
             }
-            match crate::address::address(address)
-                .and_then(|a| discovery::advertise_exactly(name, a))
+            match crate::address::address(&address)
+                .and_then(|a| discovery.advertise_exactly(&name, a))
             {
                 Ok(a) => Value::String(a.to_string()),
                 Err(e) => {
@@ -88,44 +160,39 @@ pub(crate) fn answer(request: &[u8]) -> Value {
                 }
             }
         }
-        ("unadvertise", Some(name)) => {
-            let _ = discovery::unadvertise(name);
+        Some(Request::Unadvertise(name)) => {
+            discovery.unadvertise(&name);
             Value::Null
         }
-        ("discover", Some(name)) => {
-            let wait = parts
-                .get(2)
-                .and_then(Value::as_f64)
-                .unwrap_or(0.0)
-                .clamp(0.0, 5.0);
-            discovery::find_locally(name, Duration::from_secs_f64(wait))
-                .map_or(Value::Null, |a| Value::String(a.to_string()))
-        }
-        ("discover_all", _) => discovery::discover_all()
-            .map(|all| {
-                all.into_iter()
-                    .map(|(n, a)| json!([n, a.to_string()]))
-                    .collect()
-            })
-            .unwrap_or(Value::Null),
-        // reset, pause, resume, stop: a Python program must not stop the
-        // discovery every networkzero program here relies on.
-        _ => Value::Null,
+        Some(Request::Discover(name, wait)) => discovery
+            .find_locally(&name, wait)
+            .map_or(Value::Null, |a| Value::String(a.to_string())),
+        Some(Request::DiscoverAll) => discovery
+            .known()
+            .into_iter()
+            .map(|(n, a)| json!([n, a.to_string()]))
+            .collect(),
     }
 }
 
-/// Asks the Python beacon on this computer; `None` if it does not answer.
-pub(crate) fn ask(request: Value, wait: Duration) -> Option<Value> {
+/// Asks the Python beacon on this computer, on a fresh socket, waiting up
+/// to `wait`; `None` if it does not answer.
+fn ask(transport: &Running, request: Value, wait: Duration) -> Option<Value> {
     let request = serde_json::to_vec(&request).ok()?;
-    let reply = transport::ask(ENDPOINT, request, 1024 * 1024, wait)?;
-    serde_json::from_slice(&reply).ok()
+    let address = Address::from(ENDPOINT);
+    let mut socket = Socket::open(transport, Role::Request, ENDPOINT, 1024 * 1024, address).ok()?;
+    socket.request(request, address).ok()?;
+    let mut deadline = Deadline::new(Wait::from(wait));
+    let reply = socket.receive(&mut deadline, address).ok()??;
+    serde_json::from_slice(reply.first()).ok()
 }
 
 /// Asks the Python beacon for `name`, for up to `wait`.
-pub(crate) fn discover(name: &str, wait: Duration) -> Option<Address> {
+pub(crate) fn discover(transport: &Running, name: &str, wait: Duration) -> Option<Address> {
     let started = Instant::now();
     let secs = wait.as_secs_f64().min(0.5);
     let reply = ask(
+        transport,
         json!(["discover", name, secs]),
         wait + Duration::from_secs(1),
     )?;
@@ -137,8 +204,9 @@ pub(crate) fn discover(name: &str, wait: Duration) -> Option<Address> {
 }
 
 /// Everything the Python beacon knows.
-pub(crate) fn discover_all() -> Vec<(String, Address)> {
-    let Some(Value::Array(all)) = ask(json!(["discover_all"]), Duration::from_secs(2)) else {
+pub(crate) fn discover_all(transport: &Running) -> Vec<(String, Address)> {
+    let Some(Value::Array(all)) = ask(transport, json!(["discover_all"]), Duration::from_secs(2))
+    else {
         return Vec::new();
     };
     all.iter()
@@ -166,10 +234,25 @@ mod tests {
             b"[\"stop\"]",
         ] {
             assert_eq!(
-                answer(bad),
-                Value::Null,
+                Request::parse(bad),
+                None,
                 "{:?}",
                 String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[test]
+    fn discover_waits_at_most_5_s() {
+        for (request, wait) in [
+            (&b"[\"discover\", \"x\", 1e300]"[..], 5000),
+            (b"[\"discover\", \"x\", -3]", 0),
+            (b"[\"discover\", \"x\", 0.25]", 250),
+            (b"[\"discover\", \"x\"]", 0),
+        ] {
+            assert_eq!(
+                Request::parse(request),
+                Some(Request::Discover("x".into(), Duration::from_millis(wait)))
             );
         }
     }

@@ -1,115 +1,143 @@
-//! The pure-Rust transport (feature `pure-rust`): the core's sans-IO ZMTP
-//! engine driven over mio TCP sockets by one background I/O thread ([`io`]).
-//! No C or C++ compiler is needed. Each step of the calls in
-//! [`crate::sockets`] becomes a command to that thread or a wait on a
-//! socket's inbox; the wire is the one libzmq and Python networkzero use.
-//! News is dropped the way libzmq drops it: per subscriber, once
-//! [`NEWS_HIGH_WATER_MARK`](crate::messages::NEWS_HIGH_WATER_MARK) items wait
-//! for it, the newest are dropped for that subscriber (exactly at that
-//! count: no 500-item reporting step as in libzmq).
+//! How bytes travel: ZeroMQ's wire protocol (ZMTP) through one of two
+//! transports, each a [`Transport`] with its [`TransportSocket`]s.
+//!
+//! - [`libzmq`] (the default `libzmq` feature): sockets of the C++ libzmq.
+//! - [`pure`] (feature `pure-rust`): the core's sans-IO ZMTP engine over mio,
+//!   one background I/O thread, no C or C++ compiler.
+//!
+//! Both do the same steps (open, request, receive, reply, publish,
+//! subscribe, flush) with the same limits; the message calls above
+//! ([`crate::messaging`]) are written once against these traits. This layer
+//! knows nothing of JSON, discovery or the runtime.
 
-mod io;
+#[cfg(all(feature = "libzmq", not(feature = "pure-rust")))]
+pub(crate) mod libzmq;
+#[cfg(feature = "pure-rust")]
+pub(crate) mod pure;
 
 use std::net::SocketAddr;
+use std::time::Instant;
 
 use crate::address::Address;
-use crate::error::{Error, Result};
-use crate::messages::MAX_MESSAGE;
-use crate::sockets::{Deadline, Received, Role, TransportSocket};
-use io::Kind;
+use crate::error::Result;
+use crate::wait::Wait;
 
-/// Longest subscription prefix the engine takes (ZMTP's SUBSCRIBE limit here).
-const MAX_PREFIX: usize = 255;
+/// The transport in use: `pure-rust` wins when both features are on.
+#[cfg(all(feature = "libzmq", not(feature = "pure-rust")))]
+pub(crate) type Socket = libzmq::Socket;
+/// The transport in use: `pure-rust` wins when both features are on.
+#[cfg(feature = "pure-rust")]
+pub(crate) type Socket = pure::Socket;
 
-fn io_error(doing: &str, address: Address, e: std::io::Error) -> Error {
-    match e.kind() {
-        std::io::ErrorKind::AddrInUse => Error::PortInUse {
-            address: address.socket_addr(),
-        },
-        std::io::ErrorKind::AddrNotAvailable => Error::NotLocal {
-            address: address.socket_addr(),
-        },
-        _ => Error::network(format!("{doing} {address}"), e),
+/// The running transport whose sockets are [`Socket`]s.
+pub(crate) type Running = <Socket as TransportSocket>::Transport;
+
+/// Largest message we accept from the network, 16 MiB (libzmq's default is
+/// unlimited): a peer cannot make us allocate without bound.
+pub const MAX_MESSAGE: i64 = 16 * 1024 * 1024;
+
+/// News items queued per subscriber before the newest are dropped (libzmq's
+/// high-water mark): a slow subscriber cannot grow the publisher's memory.
+pub const NEWS_HIGH_WATER_MARK: i32 = 1000;
+
+/// How a socket uses an address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Role {
+    Request,
+    Reply,
+    Publish,
+    Subscribe,
+}
+
+impl Role {
+    /// What the role is for, in a beginner's words.
+    pub(crate) fn describe(self) -> &'static str {
+        match self {
+            Role::Request => "to send messages",
+            Role::Reply => "to wait for messages",
+            Role::Publish => "to publish news",
+            Role::Subscribe => "to wait for news",
+        }
+    }
+
+    /// REP and PUB listen; REQ and SUB connect.
+    pub(crate) fn binds(self) -> bool {
+        matches!(self, Role::Reply | Role::Publish)
     }
 }
 
-/// A socket run by the I/O thread.
-pub(crate) struct Socket(io::Socket);
+/// A deadline read from the clock only when a call has to wait: taking what
+/// is already queued costs no clock reading.
+pub(crate) struct Deadline {
+    wait: Wait,
+    at: Option<Option<Instant>>,
+}
 
-impl TransportSocket for Socket {
-    /// The connection a REP's request came in on.
-    type Peer = u64;
+impl Deadline {
+    pub(crate) fn new(wait: Wait) -> Deadline {
+        Deadline { wait, at: None }
+    }
 
-    /// (`_max_message`: the engine's limit is [`MAX_MESSAGE`].)
+    /// The deadline (`None`: wait for ever), counted from the first call.
+    pub(crate) fn get(&mut self) -> Option<Instant> {
+        let wait = self.wait;
+        *self.at.get_or_insert_with(|| wait.deadline(Instant::now()))
+    }
+}
+
+/// One received message: its frames, and who sent it (for a REP's reply).
+pub(crate) struct Received<P> {
+    pub(crate) parts: Vec<Vec<u8>>,
+    pub(crate) from: P,
+}
+
+impl<P> Received<P> {
+    /// The first frame (networkzero sends one per request and reply).
+    pub(crate) fn first(&self) -> &[u8] {
+        self.parts.first().map_or(&[][..], Vec::as_slice)
+    }
+}
+
+/// A started transport: what its sockets share (libzmq's context, the pure
+/// transport's I/O thread). Owned by the runtime, which starts it on first
+/// use and starts a new one if it stops.
+pub(crate) trait Transport: Send + Sync + Sized + 'static {
+    /// Starts the transport (its threads, its context).
+    fn start() -> Result<Self>;
+    /// Whether it still works (a background thread that died does not).
+    fn is_running(&self) -> bool;
+}
+
+/// What a transport's socket does for the message calls. `address` is the
+/// beginner's, for error messages.
+pub(crate) trait TransportSocket: Sized + Send + 'static {
+    /// Who a REP reply goes to (libzmq's REP tracks it itself: `()`).
+    type Peer: Copy + Send + 'static;
+    /// The transport these sockets belong to.
+    type Transport: Transport;
+
+    /// Listens (REP, PUB) on `endpoint` or connects (REQ, SUB) to it, taking
+    /// messages of up to `max_message` bytes.
     fn open(
+        transport: &Self::Transport,
         role: Role,
         endpoint: SocketAddr,
-        _max_message: usize,
+        max_message: usize,
         address: Address,
-    ) -> Result<Self> {
-        let kind = match role {
-            Role::Request => Kind::Req,
-            Role::Reply => Kind::Rep,
-            Role::Publish => Kind::Pub,
-            Role::Subscribe => Kind::Sub,
-        };
-        let doing = if role.binds() {
-            "listening on"
-        } else {
-            "connecting to"
-        };
-        io::Socket::open(kind, endpoint)
-            .map(Socket)
-            .map_err(|e| io_error(doing, address, e))
-    }
-
-    #[inline]
-    fn request(&mut self, payload: Vec<u8>, address: Address) -> Result<()> {
-        self.0
-            .request(payload)
-            .map_err(|e| io_error("sending to", address, e))
-    }
-
-    #[inline]
-    fn receive(&mut self, deadline: &mut Deadline, _: Address) -> Result<Option<Received<u64>>> {
-        Ok(self.0.next(deadline.get()).map(|m| Received {
-            parts: m.parts,
-            from: m.from,
-        }))
-    }
-
-    #[inline]
-    fn reply(&mut self, to: u64, payload: Vec<u8>, address: Address) -> Result<()> {
-        self.0
-            .reply(to, payload)
-            .map_err(|e| io_error("replying on", address, e))
-    }
-
-    #[inline]
-    fn publish(&mut self, _: u64, topic: &str, payload: Vec<u8>, address: Address) -> Result<()> {
-        let size = topic.len() + payload.len();
-        if size as i64 > MAX_MESSAGE {
-            return Err(Error::BadMessage {
-                reason: format!("topic and data are {size} bytes; the most is {MAX_MESSAGE}"),
-            });
-        }
-        self.0
-            .publish(vec![topic.as_bytes().to_vec(), payload])
-            .map_err(|e| io_error("publishing on", address, e))
-    }
-
-    #[inline]
-    fn subscribe(&mut self, prefix: &[u8], address: Address) -> Result<()> {
-        if prefix.len() > MAX_PREFIX {
-            return Err(Error::BadMessage {
-                reason: format!(
-                    "the news prefix is {} bytes; the most is {MAX_PREFIX}",
-                    prefix.len()
-                ),
-            });
-        }
-        self.0
-            .subscribe(prefix)
-            .map_err(|e| io_error("subscribing to", address, e))
-    }
+    ) -> Result<Self>;
+    /// REQ: sends a request.
+    fn request(&mut self, payload: Vec<u8>, address: Address) -> Result<()>;
+    /// The next message, waiting until the deadline; `None` on timeout.
+    fn receive(
+        &mut self,
+        deadline: &mut Deadline,
+        address: Address,
+    ) -> Result<Option<Received<Self::Peer>>>;
+    /// REP: answers the message that came from `to`.
+    fn reply(&mut self, to: Self::Peer, payload: Vec<u8>, address: Address) -> Result<()>;
+    /// PUB: sends `[topic, payload]` to every subscriber whose prefix
+    /// matches; `n` counts this socket's items from 1.
+    fn publish(&mut self, n: u64, topic: &str, payload: Vec<u8>, address: Address) -> Result<()>;
+    /// SUB: subscribes to a prefix.
+    fn subscribe(&mut self, prefix: &[u8], address: Address) -> Result<()>;
 }

@@ -1,51 +1,13 @@
-//! What both transports share: the message rules of Python networkzero
-//! (JSON payloads, commands acknowledged with "ack", news as topic + JSON),
-//! the limits, and the functions built only on the transport's own
-//! `send_message`, `wait_for_message` and `send_reply`.
+//! News kept for the call that asks for it ([`Backlog`]), and the byte
+//! comparisons a news loop makes per item.
 
 use std::collections::VecDeque;
-use std::time::Duration;
 
 use log::warn;
-use serde::Serialize;
 use serde_json::Value;
 
-use crate::address::{Address, ToAddress};
-use crate::error::{Error, Result};
-use crate::sockets::{send_message, send_reply, wait_for_message};
-use crate::wait::Wait;
-
-/// The reply a command gets, as in Python networkzero's design.
-pub const COMMAND_ACK: &str = "ack";
-
-/// How long [`send_command`] waits for its acknowledgement.
-pub const COMMAND_WAIT_S: f64 = 5.0;
-
-/// Largest message we accept from the network, 16 MiB (libzmq's default is
-/// unlimited): a peer cannot make us allocate without bound.
-pub const MAX_MESSAGE: i64 = 16 * 1024 * 1024;
-
-/// News items queued per subscriber before the newest are dropped (libzmq's
-/// high-water mark): a slow subscriber cannot grow the publisher's memory.
-pub const NEWS_HIGH_WATER_MARK: i32 = 1000;
-
-/// How long the first `publish_news` on an address waits for subscribers to
-/// connect: news sent before a subscriber has connected is dropped, and
-/// programs already waiting retry their connection every 100–200 ms.
-pub const FIRST_NEWS_DELAY: Duration = Duration::from_millis(300);
-
-/// A message as its JSON bytes, refusing what no peer would accept.
-pub(crate) fn to_json(message: &(impl Serialize + ?Sized)) -> Result<Vec<u8>> {
-    let bytes = serde_json::to_vec(message).map_err(|e| Error::BadMessage {
-        reason: e.to_string(),
-    })?;
-    if bytes.len() as i64 > MAX_MESSAGE {
-        return Err(Error::BadMessage {
-            reason: format!("it is {} bytes; the most is {MAX_MESSAGE}", bytes.len()),
-        });
-    }
-    Ok(bytes)
-}
+use crate::address::Address;
+use crate::transport::NEWS_HIGH_WATER_MARK;
 
 /// Whether two byte strings are equal. Empty ones are told apart by length
 /// alone: Rust compares them with `memcmp(p, q, 0)`, and glibc's AVX-512
@@ -121,42 +83,6 @@ impl Backlog {
         self.items.push_back((topic, data));
         None
     }
-}
-
-/// Sends a command and waits up to 5 s for its acknowledgement. Returns
-/// whether it was acknowledged; warns if not.
-pub fn send_command(address: impl ToAddress, command: impl Serialize) -> Result<bool> {
-    send_command_within(address, command, COMMAND_WAIT_S)
-}
-
-/// [`send_command`] with your own wait for the acknowledgement.
-pub fn send_command_within(
-    address: impl ToAddress,
-    command: impl Serialize,
-    wait: impl Into<Wait>,
-) -> Result<bool> {
-    let address = address.to_address()?;
-    match send_message(address, command, wait)? {
-        Some(Value::String(ack)) if ack == COMMAND_ACK => Ok(true),
-        Some(other) => {
-            warn!(
-                "the command to {address} was answered with {other} instead of \"{COMMAND_ACK}\": \
-                 is the program there using wait_for_command?"
-            );
-            Ok(false)
-        }
-        None => Ok(false),
-    }
-}
-
-/// Waits for a command at `address` and acknowledges it automatically.
-pub fn wait_for_command(address: impl ToAddress, wait: impl Into<Wait>) -> Result<Option<Value>> {
-    let address = address.to_address()?;
-    let command = wait_for_message(address, wait)?;
-    if command.is_some() {
-        send_reply(address, COMMAND_ACK)?;
-    }
-    Ok(command)
 }
 
 #[cfg(test)]

@@ -1,13 +1,11 @@
 //! The libzmq transport (the default `libzmq` feature): each step of the
-//! calls in [`crate::sockets`] on a `zmq` crate socket.
+//! message calls on a `zmq` crate socket.
 
 use std::net::SocketAddr;
-use std::sync::OnceLock;
 
+use super::{Deadline, Received, Role, Transport, TransportSocket, NEWS_HIGH_WATER_MARK};
 use crate::address::Address;
 use crate::error::{Error, Result};
-use crate::messages::NEWS_HIGH_WATER_MARK;
-use crate::sockets::{Deadline, Received, Role, TransportSocket};
 use crate::wait;
 
 /// A publish socket reads libzmq's command mailbox at least once every this
@@ -22,9 +20,17 @@ use crate::wait;
 /// reads the notices at once, so the count is at most 499 + this behind.
 const READ_CREDIT_EVERY: u64 = 32;
 
-fn context() -> &'static zmq::Context {
-    static CONTEXT: OnceLock<zmq::Context> = OnceLock::new();
-    CONTEXT.get_or_init(zmq::Context::new)
+/// libzmq's context: its I/O thread and every socket made in it.
+pub(crate) struct Context(zmq::Context);
+
+impl Transport for Context {
+    fn start() -> Result<Self> {
+        Ok(Context(zmq::Context::new()))
+    }
+
+    fn is_running(&self) -> bool {
+        true
+    }
 }
 
 fn zmq_error(doing: &str, address: Address, e: zmq::Error) -> Error {
@@ -67,8 +73,10 @@ pub(crate) struct LastSender;
 
 impl TransportSocket for Socket {
     type Peer = LastSender;
+    type Transport = Context;
 
     fn open(
+        context: &Context,
         role: Role,
         endpoint: SocketAddr,
         max_message: usize,
@@ -80,7 +88,8 @@ impl TransportSocket for Socket {
             Role::Publish => zmq::PUB,
             Role::Subscribe => zmq::SUB,
         };
-        let socket = context()
+        let socket = context
+            .0
             .socket(kind)
             .map_err(|e| zmq_error("making a socket for", address, e))?;
         let configure = || -> zmq::Result<()> {

@@ -1,8 +1,9 @@
 //! The I/O thread of the pure-Rust transport, in the manner of libzmq's: one
 //! background thread with a mio `Poll` owns every listener and TCP
 //! connection and runs a `networkzero_core::zmtp::Connection` per
-//! connection. API calls reach it through a bounded channel plus a
-//! `mio::Waker`; what arrives for a socket is put in that socket's inbox
+//! connection. [`start`] starts it and gives the handle ([`Io`]) that the
+//! runtime owns and every [`Socket`] keeps a share of. API calls reach it
+//! through a bounded channel plus a `mio::Waker`; what arrives for a socket is put in that socket's inbox
 //! (a mutex and a condition variable), where the calling thread waits with
 //! its own deadline.
 //!
@@ -39,8 +40,8 @@ use std::io::{self, ErrorKind, Read, Write};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
-use std::thread;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use log::debug;
@@ -51,10 +52,10 @@ use networkzero_core::{Duration as CoreDuration, Instant as CoreInstant};
 
 /// Largest incoming message, all parts together (as the libzmq build's
 /// ZMQ_MAXMSGSIZE).
-const MAX_MESSAGE: usize = super::MAX_MESSAGE as usize;
+const MAX_MESSAGE: usize = crate::transport::MAX_MESSAGE as usize;
 
 /// Messages queued per subscriber (PUB) or received and not yet taken (SUB).
-const HIGH_WATER_MARK: usize = crate::messages::NEWS_HIGH_WATER_MARK as usize;
+const HIGH_WATER_MARK: usize = crate::transport::NEWS_HIGH_WATER_MARK as usize;
 
 /// Room in a connection's output buffer beyond one maximal message: routing
 /// envelope, frame headers and the engine's control reserve.
@@ -184,73 +185,79 @@ enum Cmd {
     Resume(u64),
 }
 
-/// Set while a wake-up of the I/O thread is pending. A caller wakes the
-/// thread only when it is the one to set it, so a burst of commands (a
-/// publishing loop) costs one eventfd write rather than one each; the I/O
-/// thread clears it just before it drains the channel, so a command sent
-/// after that wakes it again.
-static WAKE_PENDING: AtomicBool = AtomicBool::new(false);
-
-struct Io {
+/// A running I/O thread, as its callers reach it. The runtime owns one and
+/// starts another if this one has stopped ([`Io::is_running`]).
+pub(crate) struct Io {
     tx: SyncSender<Cmd>,
     waker: Waker,
     next_id: AtomicU64,
+    /// Set while a wake-up of the I/O thread is pending. A caller wakes the
+    /// thread only when it is the one to set it, so a burst of commands (a
+    /// publishing loop) costs one eventfd write rather than one each; the
+    /// I/O thread clears it just before it drains the channel, so a command
+    /// sent after that wakes it again.
+    wake_pending: Arc<AtomicBool>,
+    thread: JoinHandle<()>,
 }
 
-fn io() -> io::Result<&'static Io> {
-    static IO: OnceLock<Result<Io, (ErrorKind, String)>> = OnceLock::new();
-    IO.get_or_init(start)
-        .as_ref()
-        .map_err(|(kind, why)| io::Error::new(*kind, why.clone()))
-}
-
-fn start() -> Result<Io, (ErrorKind, String)> {
-    let fail = |doing: &str, e: io::Error| (e.kind(), format!("{doing}: {e}"));
+/// Starts an I/O thread.
+pub(crate) fn start() -> io::Result<Arc<Io>> {
+    let fail = |doing: &str, e: io::Error| io::Error::new(e.kind(), format!("{doing}: {e}"));
     let poll = Poll::new().map_err(|e| fail("starting the I/O thread", e))?;
     let waker = Waker::new(poll.registry(), WAKER).map_err(|e| fail("making a waker", e))?;
     let (tx, rx) = mpsc::sync_channel(1024);
-    let mut state = IoThread::new(poll, rx);
-    thread::Builder::new()
+    let wake_pending = Arc::new(AtomicBool::new(false));
+    let mut state = IoThread::new(poll, rx, Arc::clone(&wake_pending));
+    let thread = thread::Builder::new()
         .name("networkzero-io".into())
         .spawn(move || state.run())
         .map_err(|e| fail("starting the I/O thread", e))?;
-    Ok(Io {
+    Ok(Arc::new(Io {
         tx,
         waker,
         next_id: AtomicU64::new(1),
-    })
+        wake_pending,
+        thread,
+    }))
 }
 
-fn send(cmd: Cmd) -> io::Result<()> {
-    let io = io()?;
-    io.tx
-        .send(cmd)
-        .map_err(|_| io::Error::other("the networkzero I/O thread has stopped"))?;
-    // AcqRel: the I/O thread's swap that reads this `true` also sees `cmd`.
-    if !WAKE_PENDING.swap(true, Ordering::AcqRel) {
-        if let Err(e) = io.waker.wake() {
-            // No wake-up is on its way: let the next caller try again.
-            WAKE_PENDING.store(false, Ordering::Release);
-            return Err(e);
-        }
+impl Io {
+    /// Whether the thread still runs (it ends only by a panic).
+    pub(crate) fn is_running(&self) -> bool {
+        !self.thread.is_finished()
     }
-    Ok(())
+
+    fn send(&self, cmd: Cmd) -> io::Result<()> {
+        self.tx
+            .send(cmd)
+            .map_err(|_| io::Error::other("the networkzero I/O thread has stopped"))?;
+        // AcqRel: the I/O thread's swap that reads this `true` also sees `cmd`.
+        if !self.wake_pending.swap(true, Ordering::AcqRel) {
+            if let Err(e) = self.waker.wake() {
+                // No wake-up is on its way: let the next caller try again.
+                self.wake_pending.store(false, Ordering::Release);
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A socket run by the I/O thread; closed when dropped.
 pub(crate) struct Socket {
     id: u64,
     shared: Arc<Shared>,
+    io: Arc<Io>,
 }
 
 impl Socket {
     /// Listens (REP, PUB) on `addr` — an error if that is impossible — or
     /// starts connecting (REQ, SUB) to it, in the background.
-    pub(crate) fn open(kind: Kind, addr: SocketAddr) -> io::Result<Socket> {
-        let id = io()?.next_id.fetch_add(1, Ordering::Relaxed);
+    pub(crate) fn open(io: &Arc<Io>, kind: Kind, addr: SocketAddr) -> io::Result<Socket> {
+        let id = io.next_id.fetch_add(1, Ordering::Relaxed);
         let shared = Arc::new(Shared::default());
         let (done, result) = mpsc::sync_channel(1);
-        send(Cmd::Open {
+        io.send(Cmd::Open {
             id,
             kind,
             addr,
@@ -260,12 +267,16 @@ impl Socket {
         result
             .recv()
             .map_err(|_| io::Error::other("the networkzero I/O thread has stopped"))??;
-        Ok(Socket { id, shared })
+        Ok(Socket {
+            id,
+            shared,
+            io: Arc::clone(io),
+        })
     }
 
     /// REQ: sends a request (queued until connected).
     pub(crate) fn request(&self, payload: Vec<u8>) -> io::Result<()> {
-        send(Cmd::Request(self.id, payload))
+        self.io.send(Cmd::Request(self.id, payload))
     }
 
     /// REP: answers the request that came from `to`, and waits (up to
@@ -273,7 +284,7 @@ impl Socket {
     /// that exits right after replying still gets its reply out.
     pub(crate) fn reply(&self, to: u64, payload: Vec<u8>) -> io::Result<()> {
         let (done, written) = mpsc::sync_channel(1);
-        send(Cmd::Reply(self.id, to, payload, done))?;
+        self.io.send(Cmd::Reply(self.id, to, payload, done))?;
         // Err: the peer has gone, nothing to wait for.
         let _ = written.recv_timeout(REPLY_FLUSH);
         Ok(())
@@ -281,12 +292,12 @@ impl Socket {
 
     /// PUB: sends a message to every subscriber whose prefix matches its first part.
     pub(crate) fn publish(&self, parts: Vec<Vec<u8>>) -> io::Result<()> {
-        send(Cmd::Publish(self.id, Arc::new(parts)))
+        self.io.send(Cmd::Publish(self.id, Arc::new(parts)))
     }
 
     /// SUB: subscribes to a prefix, now and on every later connection.
     pub(crate) fn subscribe(&self, prefix: &[u8]) -> io::Result<()> {
-        send(Cmd::Subscribe(self.id, prefix.to_vec()))
+        self.io.send(Cmd::Subscribe(self.id, prefix.to_vec()))
     }
 
     /// The next message, waiting until `deadline` (`None`: for ever).
@@ -299,7 +310,7 @@ impl Socket {
                 drop(inbox);
                 if was_full {
                     // The I/O thread stopped reading for this socket.
-                    let _ = send(Cmd::Resume(self.id));
+                    let _ = self.io.send(Cmd::Resume(self.id));
                 }
                 return Some(item);
             }
@@ -332,7 +343,7 @@ impl Socket {
 
 impl Drop for Socket {
     fn drop(&mut self) {
-        let _ = send(Cmd::Close(self.id));
+        let _ = self.io.send(Cmd::Close(self.id));
     }
 }
 
@@ -398,10 +409,12 @@ struct IoThread {
     again: Vec<Token>,
     /// Commands left in the channel after the last turn's bound.
     more_commands: bool,
+    /// The callers' [`Io::wake_pending`].
+    wake_pending: Arc<AtomicBool>,
 }
 
 impl IoThread {
-    fn new(poll: Poll, rx: Receiver<Cmd>) -> IoThread {
+    fn new(poll: Poll, rx: Receiver<Cmd>, wake_pending: Arc<AtomicBool>) -> IoThread {
         IoThread {
             poll,
             rx,
@@ -413,6 +426,7 @@ impl IoThread {
             buf: vec![0; READ_CHUNK],
             again: Vec::new(),
             more_commands: false,
+            wake_pending,
         }
     }
 
@@ -539,8 +553,8 @@ impl IoThread {
         // add meanwhile; stop after a generous number to serve connections.
         self.more_commands = false;
         // Before draining: a command sent from now on wakes the thread again
-        // (see WAKE_PENDING); one sent before is in the channel already.
-        WAKE_PENDING.swap(false, Ordering::AcqRel);
+        // (see Io::wake_pending); one sent before is in the channel already.
+        self.wake_pending.swap(false, Ordering::AcqRel);
         for _ in 0..4096 {
             let cmd = match self.rx.try_recv() {
                 Ok(cmd) => cmd,

@@ -1,0 +1,136 @@
+//! The one process-wide object: what runs behind the beginner's calls.
+//!
+//! The [`Runtime`] owns every background thread and cache — the discovery
+//! thread ([`Discovery`]), the transport (libzmq's context, or the pure
+//! transport's I/O thread) with the socket cache ([`Messaging`]), and the
+//! server of Python networkzero's beacon RPC — and starts each on first use.
+//! A part that failed to start, or whose thread has stopped, is started
+//! again by the next call that needs it: one failure does not disable
+//! networkzero until the program restarts.
+//!
+//! It also installs the exit hooks ([`exit`]): the only code that runs after
+//! `main` returns.
+
+mod exit;
+
+use std::sync::{Arc, Mutex, MutexGuard, Once};
+use std::thread::JoinHandle;
+
+use log::warn;
+
+use crate::discovery::{Discovery, PythonLookups};
+use crate::error::Result;
+use crate::messaging::Messaging;
+use crate::python_beacon;
+
+/// The runtime: one per process, its parts started on first use.
+pub(crate) struct Runtime {
+    discovery: Mutex<Option<(Arc<Discovery>, JoinHandle<()>)>>,
+    messaging: Mutex<Option<Arc<Messaging>>>,
+    /// The Python beacon RPC server (only while this process hears adverts).
+    python_rpc: Mutex<Option<JoinHandle<()>>>,
+    exit_hooks: Once,
+}
+
+/// The process's runtime. Its parts start on first use, so a program that
+/// never calls networkzero runs no thread.
+static RUNTIME: Runtime = Runtime {
+    discovery: Mutex::new(None),
+    messaging: Mutex::new(None),
+    python_rpc: Mutex::new(None),
+    exit_hooks: Once::new(),
+};
+
+/// The process's runtime.
+pub(crate) fn get() -> &'static Runtime {
+    &RUNTIME
+}
+
+fn lock<T>(slot: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic elsewhere must not stop networkzero: the slots stay usable.
+    slot.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Runtime {
+    /// Discovery, started (again) if it is not running.
+    pub(crate) fn discovery(&self) -> Result<Arc<Discovery>> {
+        let mut slot = lock(&self.discovery);
+        if let Some((discovery, thread)) = &*slot {
+            if !thread.is_finished() {
+                return Ok(Arc::clone(discovery));
+            }
+            warn!("networkzero's discovery thread had stopped; starting it again");
+        }
+        let (discovery, thread) = Discovery::start()?;
+        *slot = Some((Arc::clone(&discovery), thread));
+        drop(slot);
+        self.install_exit_hooks();
+        if discovery.hears_adverts() {
+            // Python programs started after us cannot bind 9999 and will
+            // ask this computer's beacon RPC instead: be it (or wait our turn).
+            self.serve_python_rpc(&discovery);
+        }
+        Ok(discovery)
+    }
+
+    /// The transport and socket cache, started (again) if not running.
+    pub(crate) fn messaging(&self) -> Result<Arc<Messaging>> {
+        let mut slot = lock(&self.messaging);
+        if let Some(messaging) = &*slot {
+            if messaging.is_running() {
+                return Ok(Arc::clone(messaging));
+            }
+            warn!("networkzero's transport had stopped; starting it again with fresh sockets");
+        }
+        // A failed start leaves the slot empty: the next call tries again.
+        let messaging = Arc::new(Messaging::start()?);
+        *slot = Some(Arc::clone(&messaging));
+        drop(slot);
+        self.install_exit_hooks();
+        Ok(messaging)
+    }
+
+    fn serve_python_rpc(&self, discovery: &Arc<Discovery>) {
+        let messaging = match self.messaging() {
+            Ok(m) => m,
+            Err(e) => {
+                warn!("cannot serve Python networkzero's beacon RPC: {e}");
+                return;
+            }
+        };
+        let mut slot = lock(&self.python_rpc);
+        if slot.as_ref().is_some_and(|t| !t.is_finished()) {
+            return;
+        }
+        *slot = python_beacon::serve_in_background(
+            Arc::clone(discovery),
+            Arc::clone(messaging.transport()),
+        );
+    }
+
+    /// Runs `f` with the ways discovery asks a Python beacon on this
+    /// computer (over the transport, started only if asked).
+    pub(crate) fn with_python_lookups<R>(&self, f: impl FnOnce(&PythonLookups<'_>) -> R) -> R {
+        let discover = |name: &str, wait| {
+            let messaging = self.messaging().ok()?;
+            python_beacon::discover(messaging.transport(), name, wait)
+        };
+        let discover_all = || {
+            self.messaging()
+                .map(|m| python_beacon::discover_all(m.transport()))
+                .unwrap_or_default()
+        };
+        f(&PythonLookups {
+            discover: &discover,
+            discover_all: &discover_all,
+        })
+    }
+
+    /// Discovery and messaging if they were started (exit never starts
+    /// them).
+    fn started(&self) -> (Option<Arc<Discovery>>, Option<Arc<Messaging>>) {
+        let discovery = lock(&self.discovery).as_ref().map(|(d, _)| Arc::clone(d));
+        let messaging = lock(&self.messaging).clone();
+        (discovery, messaging)
+    }
+}
