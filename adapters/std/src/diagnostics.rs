@@ -1,11 +1,22 @@
-//! What `nw0 doctor` needs to see of this crate's view of the network.
+//! What `nw0 doctor` and `nw0 dashboard` need to see of this crate's view
+//! of the network: the interfaces adverts go out of, every name heard with
+//! how it is doing ([`NameWatch`]), and a way to hand an address's sockets
+//! from one thread to another ([`close_sockets`]).
 //!
 //! Not part of the beginner API: hidden from the docs, and may change.
 #![doc(hidden)]
 
-use std::net::Ipv4Addr;
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
+use crate::address::ToAddress;
+use crate::discovery::{Discovery, Look};
+use crate::error::Result;
 use crate::interfaces;
+use crate::runtime;
+use crate::transport::Role;
 
 /// An up IPv4 interface (not loopback) that adverts go out of.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,4 +62,303 @@ pub fn default_route_interface() -> Result<Option<String>, String> {
         let destination = fields.next()?;
         (destination == "00000000").then(|| iface.to_string())
     }))
+}
+
+/// How a heard name is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Advertised: heard within its ttl.
+    Alive,
+    /// Its program unadvertised it, or stopped, and said goodbye.
+    Goodbye,
+    /// Not heard within its ttl: the program (or its computer, or the
+    /// network on the way) probably died without saying goodbye.
+    Expired,
+}
+
+/// One name this program has heard on the network.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeardName {
+    /// The advertised name, as heard (any text: show it escaped).
+    pub name: String,
+    /// Where its service listens; its IP is the machine's.
+    pub address: SocketAddr,
+    /// When an advert for it was last heard (by this watch).
+    pub last_heard: Instant,
+    /// Alive, or how it left.
+    pub status: Status,
+    /// When the status last changed.
+    pub since: Instant,
+}
+
+/// What changed since a [`NameWatch`] last looked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NameChange {
+    /// A name appeared, was heard again, moved, or left (see its status).
+    Updated(HeardName),
+    /// A name that left [`NameWatch::FORGET_AFTER`] ago and did not come
+    /// back: no longer shown.
+    Forgotten(String),
+}
+
+/// Every name on the network as it changes, for `nw0 dashboard`: what
+/// `discover_all` gives, plus when each was last heard and whether a name
+/// that left said goodbye or expired. Names that left stay, with their
+/// status, for [`NameWatch::FORGET_AFTER`].
+///
+/// While one exists, discovery keeps a little more (see `discovery::Observed`).
+// Not Debug: the runtime's Discovery inside is not.
+pub struct NameWatch {
+    /// The runtime's discovery when last looked (it is started again if
+    /// its thread stopped: the watch then follows the new one).
+    discovery: Option<Arc<Discovery>>,
+    /// The discovery count at the last look (`None`: not looked yet).
+    seen: Option<u64>,
+    /// How many looks this watch has taken.
+    looks: u64,
+    names: BTreeMap<String, Row>,
+}
+
+#[derive(Debug)]
+struct Row {
+    shown: HeardName,
+    /// The table's expiry when last looked: it moves when an advert is heard.
+    expires: Option<networkzero_core::Instant>,
+    /// The look that last saw it in the table.
+    looked: u64,
+}
+
+/// Starts watching every name on the network (and discovery, if not started).
+pub fn watch_names() -> Result<NameWatch> {
+    let discovery = runtime::get().discovery()?;
+    discovery.set_watched(true);
+    Ok(NameWatch {
+        discovery: Some(discovery),
+        seen: None,
+        looks: 0,
+        names: BTreeMap::new(),
+    })
+}
+
+impl NameWatch {
+    /// How long a name that left stays (with its status) before it is
+    /// forgotten.
+    pub const FORGET_AFTER: Duration = Duration::from_secs(60);
+
+    /// Waits up to `wait` until something is heard (at once on the first
+    /// call), and returns what changed since the last call: on the first
+    /// call, every name.
+    pub fn changes(&mut self, wait: Duration) -> Result<Vec<NameChange>> {
+        let discovery = runtime::get().discovery()?;
+        if !self
+            .discovery
+            .as_ref()
+            .is_some_and(|d| Arc::ptr_eq(d, &discovery))
+        {
+            if let Some(old) = self.discovery.take() {
+                old.set_watched(false);
+            }
+            discovery.set_watched(true);
+            self.discovery = Some(Arc::clone(&discovery));
+            self.seen = None;
+        }
+        let look = discovery.look(self.seen, wait);
+        Ok(self.apply(look, Instant::now()))
+    }
+
+    /// Every name as of the last [`Self::changes`], sorted by name.
+    pub fn names(&self) -> impl Iterator<Item = &HeardName> + '_ {
+        self.names.values().map(|r| &r.shown)
+    }
+
+    fn apply(&mut self, look: Look, now: Instant) -> Vec<NameChange> {
+        let mut changes = Vec::new();
+        self.looks += 1;
+        let this_look = self.looks;
+        for (name, address, expires) in look.names {
+            let fresh = Row {
+                shown: HeardName {
+                    name: name.clone(),
+                    address,
+                    last_heard: now,
+                    status: Status::Alive,
+                    since: now,
+                },
+                expires,
+                looked: this_look,
+            };
+            let row = self.names.entry(name).or_insert_with(|| Row {
+                expires: None,
+                looked: this_look,
+                shown: HeardName {
+                    status: Status::Expired,
+                    ..fresh.shown.clone()
+                },
+            });
+            row.looked = this_look;
+            if row.shown.status != Status::Alive {
+                *row = fresh;
+            } else if row.shown.address != address || row.expires != expires {
+                row.shown.address = address;
+                row.shown.last_heard = now;
+                row.expires = expires;
+            } else {
+                continue;
+            }
+            changes.push(NameChange::Updated(row.shown.clone()));
+        }
+        for row in self.names.values_mut() {
+            if row.shown.status != Status::Alive || row.looked == this_look {
+                continue;
+            }
+            // The newest departure of this name tells how it left; one
+            // missed (more than kept) counts as expired.
+            let goodbye = look
+                .left
+                .iter()
+                .rev()
+                .find(|(_, name, _, _)| *name == row.shown.name)
+                .is_some_and(|(_, _, _, goodbye)| *goodbye);
+            row.shown.status = if goodbye {
+                Status::Goodbye
+            } else {
+                Status::Expired
+            };
+            row.shown.since = now;
+            changes.push(NameChange::Updated(row.shown.clone()));
+        }
+        self.names.retain(|name, row| {
+            let keep = row.shown.status == Status::Alive
+                || now.saturating_duration_since(row.shown.since) < Self::FORGET_AFTER;
+            if !keep {
+                changes.push(NameChange::Forgotten(name.clone()));
+            }
+            keep
+        });
+        self.seen = Some(look.count);
+        changes
+    }
+}
+
+impl Drop for NameWatch {
+    fn drop(&mut self) {
+        if let Some(discovery) = self.discovery.take() {
+            discovery.set_watched(false);
+        }
+    }
+}
+
+/// Closes this program's sockets for sending messages to, and waiting for
+/// news from, `address`. A socket belongs to the thread that made it; after
+/// this, the next call from any thread makes a fresh one (`nw0 dashboard`
+/// sends and watches from a thread per page request).
+pub fn close_sockets(address: impl ToAddress) -> Result<()> {
+    let address = address.to_address()?;
+    let messaging = runtime::get().messaging()?;
+    messaging.reset(address, Role::Request);
+    messaging.reset(address, Role::Subscribe);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use networkzero_core::Instant as CoreInstant;
+
+    fn at(port: u16) -> SocketAddr {
+        SocketAddr::from(([10, 200, 0, 1], port))
+    }
+
+    fn look(count: u64, names: &[(&str, u16, u64)], left: &[(&str, u16, bool)]) -> Look {
+        Look {
+            count,
+            names: names
+                .iter()
+                .map(|(n, p, e)| (n.to_string(), at(*p), Some(CoreInstant::from_millis(*e))))
+                .collect(),
+            left: left
+                .iter()
+                .map(|(n, p, g)| (count, n.to_string(), at(*p), *g))
+                .collect(),
+        }
+    }
+
+    fn watch() -> NameWatch {
+        NameWatch {
+            discovery: None,
+            seen: None,
+            looks: 0,
+            names: BTreeMap::new(),
+        }
+    }
+
+    fn updated(changes: &[NameChange]) -> Vec<(&str, Status)> {
+        changes
+            .iter()
+            .filter_map(|c| match c {
+                NameChange::Updated(h) => Some((h.name.as_str(), h.status)),
+                NameChange::Forgotten(_) => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn names_appear_are_heard_again_and_leave_as_they_did() {
+        let mut w = watch();
+        let t0 = Instant::now();
+        let c = w.apply(
+            look(1, &[("a", 1, 100), ("b", 2, 100), ("c", 3, 100)], &[]),
+            t0,
+        );
+        assert_eq!(
+            updated(&c),
+            [
+                ("a", Status::Alive),
+                ("b", Status::Alive),
+                ("c", Status::Alive)
+            ]
+        );
+        // Nothing heard: nothing changed.
+        assert!(w
+            .apply(
+                look(2, &[("a", 1, 100), ("b", 2, 100), ("c", 3, 100)], &[]),
+                t0
+            )
+            .is_empty());
+        // "a" heard again (its expiry moved): last heard moves.
+        let t1 = t0 + Duration::from_secs(2);
+        let c = w.apply(
+            look(3, &[("a", 1, 2100), ("b", 2, 100), ("c", 3, 100)], &[]),
+            t1,
+        );
+        assert_eq!(updated(&c), [("a", Status::Alive)]);
+        assert_eq!(w.names().next().unwrap().last_heard, t1);
+        // "b" says goodbye, "c" lapses.
+        let c = w.apply(
+            look(4, &[("a", 1, 2100)], &[("b", 2, true), ("c", 3, false)]),
+            t1,
+        );
+        assert_eq!(
+            updated(&c),
+            [("b", Status::Goodbye), ("c", Status::Expired)]
+        );
+        // "b" comes back.
+        let c = w.apply(look(5, &[("a", 1, 2100), ("b", 4, 3000)], &[]), t1);
+        assert_eq!(updated(&c), [("b", Status::Alive)]);
+        assert_eq!(w.names().nth(1).unwrap().address, at(4));
+        // "c" is forgotten a while after it left.
+        let later = t1 + NameWatch::FORGET_AFTER;
+        let c = w.apply(look(6, &[("a", 1, 2100), ("b", 4, 3000)], &[]), later);
+        assert_eq!(c, [NameChange::Forgotten("c".into())]);
+        assert_eq!(w.names().count(), 2);
+    }
+
+    #[test]
+    fn a_departure_not_recorded_counts_as_expired() {
+        let mut w = watch();
+        let t0 = Instant::now();
+        w.apply(look(1, &[("a", 1, 100)], &[]), t0);
+        let c = w.apply(look(2, &[], &[("other", 1, true)]), t0);
+        assert_eq!(updated(&c), [("a", Status::Expired)]);
+    }
 }

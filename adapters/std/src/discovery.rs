@@ -15,7 +15,7 @@
 //! knows nothing of messaging, and reaches a Python beacon only through the
 //! lookups the runtime passes in ([`PythonLookups`]).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -26,7 +26,7 @@ use log::{debug, info, warn};
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token, Waker};
 use networkzero_core::auth::ClassKey;
-use networkzero_core::beacon::{self, Beacon, Event, Kind, MAX_TRANSMIT};
+use networkzero_core::beacon::{self, Beacon, Event, Kind, Received, MAX_TRANSMIT};
 use networkzero_core::ext::EXT_PORT;
 use networkzero_core::Instant;
 use socket2::{Domain, Protocol, Socket, Type};
@@ -67,7 +67,30 @@ struct State {
     /// When each (name, sender) was last warned about, so a Python peer
     /// advertising every 2 s does not flood the terminal.
     warned: HashMap<(String, IpAddr), StdInstant>,
+    /// What `diagnostics::NameWatch` (`nw0 dashboard`) sees beyond the table.
+    observed: Observed,
 }
+
+/// What diagnostics sees of the beacon beyond its table, kept only while a
+/// `diagnostics::NameWatch` exists: a count that moves whenever anything
+/// was heard (an advert that only refreshes a name makes no beacon event),
+/// and which names left by a goodbye rather than by their ttl running out.
+#[derive(Debug, Default)]
+struct Observed {
+    /// How many watchers there are; nothing is kept while there are none.
+    watchers: usize,
+    /// Moves on every datagram and every beacon event while watched.
+    count: u64,
+    /// Names that left, oldest first: the `count` when they left, name,
+    /// address, and whether they said goodbye. At most [`LEFT_KEPT`].
+    left: VecDeque<(u64, String, SocketAddr, bool)>,
+    /// Whether the datagram being handled was a goodbye.
+    goodbye: bool,
+}
+
+/// Departures kept for watchers: more than a watcher misses between two
+/// looks (it looks within milliseconds of each change).
+const LEFT_KEPT: usize = 1024;
 
 /// How often the same rejected advert is warned about.
 const WARN_AGAIN: StdDuration = StdDuration::from_secs(60);
@@ -203,6 +226,7 @@ fn open() -> Result<(Discovery, Poll)> {
         state: Mutex::new(State {
             beacon,
             warned: HashMap::new(),
+            observed: Observed::default(),
         }),
         heard: Condvar::new(),
         sockets: Sockets {
@@ -241,12 +265,23 @@ impl Discovery {
             }
         }
         let mut changed = false;
+        let watched = state.observed.watchers > 0;
         while let Some(event) = state.beacon.poll_event() {
             changed = true;
             match event {
                 Event::Appeared { name, address } => debug!("heard '{name}' at {address}"),
                 Event::Moved { name, from, to } => debug!("'{name}' moved from {from} to {to}"),
-                Event::Expired { name, address } => debug!("'{name}' at {address} has gone"),
+                Event::Expired { name, address } => {
+                    debug!("'{name}' at {address} has gone");
+                    if watched {
+                        let o = &mut state.observed;
+                        if o.left.len() >= LEFT_KEPT {
+                            o.left.pop_front();
+                        }
+                        o.left
+                            .push_back((o.count, name.to_string(), address, o.goodbye));
+                    }
+                }
                 Event::Rejected {
                     name,
                     source,
@@ -276,7 +311,11 @@ impl Discovery {
                 ),
             }
         }
-        if changed {
+        state.observed.goodbye = false;
+        if watched {
+            state.observed.count = state.observed.count.wrapping_add(1);
+        }
+        if changed || watched {
             self.heard.notify_all();
         }
     }
@@ -375,7 +414,9 @@ fn receive(node: &Discovery, socket: &UdpSocket, buf: &mut [u8]) {
             Ok((len, source)) => {
                 let datagram = buf.get(..len).unwrap_or_default();
                 let mut state = lock(node);
-                if let Err(e) = state.beacon.handle_datagram(datagram, source, node.now()) {
+                let handled = state.beacon.handle_datagram(datagram, source, node.now());
+                state.observed.goodbye = handled == Ok(Received::Goodbye);
+                if let Err(e) = handled {
                     debug!("dropped a datagram from {source}: {e}");
                 }
                 node.drain(&mut state);
@@ -567,5 +608,66 @@ fn cannot_advertise(name: &str, reason: impl ToString) -> Error {
     Error::CannotAdvertise {
         name: name.to_string(),
         reason: reason.to_string(),
+    }
+}
+
+/// A look at this process's view of the network, for `diagnostics`.
+pub(crate) struct Look {
+    /// [`Observed::count`] when looked.
+    pub(crate) count: u64,
+    /// Every live name: its address and when it expires (`None`: never).
+    pub(crate) names: Vec<(String, SocketAddr, Option<Instant>)>,
+    /// Departures at or after the `seen` count asked for (see [`Observed::left`]).
+    pub(crate) left: Vec<(u64, String, SocketAddr, bool)>,
+}
+
+impl Discovery {
+    /// Counts a diagnostics watcher in (`true`) or out: while there is one,
+    /// discovery keeps what [`Self::look`] returns.
+    pub(crate) fn set_watched(&self, on: bool) {
+        let mut state = lock(self);
+        let o = &mut state.observed;
+        o.watchers = if on {
+            o.watchers.saturating_add(1)
+        } else {
+            o.watchers.saturating_sub(1)
+        };
+        if o.watchers == 0 {
+            o.left.clear();
+        }
+    }
+
+    /// Waits up to `wait` until something was heard after count `seen` (at
+    /// once when `seen` is `None`), then looks.
+    pub(crate) fn look(&self, seen: Option<u64>, wait: StdDuration) -> Look {
+        let deadline = StdInstant::now() + wait;
+        let mut state = lock(self);
+        while seen == Some(state.observed.count) {
+            let left = deadline.saturating_duration_since(StdInstant::now());
+            if left.is_zero() {
+                break;
+            }
+            state = self
+                .heard
+                .wait_timeout(state, left)
+                .map(|(s, _)| s)
+                .unwrap_or_else(|e| e.into_inner().0);
+        }
+        let since = seen.unwrap_or(0);
+        Look {
+            count: state.observed.count,
+            names: state
+                .beacon
+                .adverts(self.now())
+                .map(|e| (e.name.to_string(), e.address, e.expires))
+                .collect(),
+            left: state
+                .observed
+                .left
+                .iter()
+                .filter(|(c, ..)| *c >= since)
+                .cloned()
+                .collect(),
+        }
     }
 }

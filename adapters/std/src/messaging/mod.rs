@@ -275,7 +275,7 @@ impl Messaging {
 
     /// Forgets a socket, so the next call makes a fresh one (after a lost reply
     /// a REQ socket is stuck waiting for it: Python's "zombie socket").
-    fn reset(&self, address: Address, role: Role) {
+    pub(crate) fn reset(&self, address: Address, role: Role) {
         let removed = self.cache().remove(&(role, address));
         drop(removed);
     }
