@@ -7,11 +7,13 @@
 
 #[path = "nw0/args.rs"]
 mod args;
+#[path = "nw0/dashboard.rs"]
+mod dashboard;
 #[path = "nw0/doctor.rs"]
 mod doctor;
 
 use std::io::Write;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -55,6 +57,13 @@ Usage:
   nw0 doctor
       Checks this computer for what breaks classroom networking and says
       what to fix.
+  nw0 dashboard [--port P] [--listen IP]
+      Shows the network in a web browser, live: every name by machine,
+      alive or gone; click one to watch its news or send it a message.
+      Prints the address to open (default http://127.0.0.1:9990/; --port 0
+      picks a free port). Only this computer can open it unless --listen
+      says where else (0.0.0.0: every network): then anyone who can reach
+      it can use its send buttons.
   nw0 help [COMMAND]
 
 NAME|ADDR: text like 192.168.1.5:4567 is used as the address; anything else
@@ -132,6 +141,7 @@ fn main() -> ExitCode {
         "publish" => publish(rest),
         "watch" => watch(rest),
         "doctor" => doctor(rest),
+        "dashboard" => dashboard(rest),
         _ => Err(Fail::Usage(format!("unknown command '{command}'"))),
     };
     match outcome {
@@ -430,6 +440,56 @@ fn doctor(rest: &[String]) -> Outcome {
     Err(Fail::NotFound(String::new()))
 }
 
+fn dashboard(rest: &[String]) -> Outcome {
+    let args = parse(
+        rest,
+        &Spec {
+            values: &["--port", "--listen"],
+            flags: &[],
+            positional: (0, 0),
+        },
+    )?;
+    let port = match args.value("--port") {
+        None => dashboard::DEFAULT_PORT,
+        Some(text) => text.parse::<u16>().map_err(|_| {
+            usage(format!(
+                "--port needs a port number (0 to 65535), not '{text}'"
+            ))
+        })?,
+    };
+    let ip = match args.value("--listen") {
+        None => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        Some(text) => text.parse::<IpAddr>().map_err(|_| {
+            usage(format!(
+                "--listen needs an IP address of this computer (like 0.0.0.0 or 192.168.1.5), not '{text}'"
+            ))
+        })?,
+    };
+    let (listener, urls) = dashboard::listen(ip, port).map_err(|e| {
+        let why = if e.kind() == std::io::ErrorKind::AddrInUse {
+            format!("port {port} is in use on this computer (another dashboard?): pick another with --port, or --port 0 for any free one")
+        } else {
+            format!("cannot listen on {ip} port {port}: {e}")
+        };
+        Fail::NotFound(why)
+    })?;
+    if !ip.is_loopback() {
+        eprintln!(
+            "nw0 dashboard: WARNING: listening on {ip}: anyone on the network who can reach this computer \
+             can open the dashboard and use its send buttons to send messages and commands to your programs. \
+             Leave out --listen to allow only this computer."
+        );
+    }
+    for url in &urls {
+        out(url)?;
+    }
+    eprintln!(
+        "nw0 dashboard: open {} in a web browser; Ctrl-C to stop",
+        urls.first().map_or("", String::as_str)
+    );
+    dashboard::serve(listener).map_err(|e| Fail::NotFound(format!("stopped: {e}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -450,6 +510,7 @@ mod tests {
             "publish",
             "watch",
             "doctor",
+            "dashboard",
         ] {
             assert!(section(c).is_some(), "{c}");
         }

@@ -1,0 +1,268 @@
+//! `nw0 dashboard`: the classroom network in a browser, live. One page
+//! (HTML, CSS and JavaScript built into this binary: nothing is fetched
+//! from the internet), the names as Server-Sent Events (`/events`), a
+//! publisher's news (`/news`), and sends (`/send`).
+//!
+//! Every connection gets a thread, and everything is bounded: connections
+//! ([`MAX_CONNECTIONS`]), live lists ([`MAX_FEEDS`]), watches
+//! ([`news::MAX_WATCHES`]), request sizes and times (`http`).
+
+#[path = "dashboard/http.rs"]
+mod http;
+#[path = "dashboard/names.rs"]
+mod names;
+#[path = "dashboard/news.rs"]
+mod news;
+#[path = "dashboard/send.rs"]
+mod send;
+#[path = "dashboard/show.rs"]
+mod show;
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use networkzero::{diagnostics, Address};
+
+use http::{respond, respond_error, EventStream, Request};
+
+const PAGE_HTML: &str = include_str!("dashboard/page.html");
+const PAGE_CSS: &str = include_str!("dashboard/page.css");
+const PAGE_JS: &str = include_str!("dashboard/page.js");
+
+/// The port `nw0 dashboard` listens on unless told otherwise.
+pub const DEFAULT_PORT: u16 = 9990;
+/// Requests served at once (live streams not counted: they have their own bounds).
+const MAX_CONNECTIONS: usize = 32;
+/// Pages showing the live list at once.
+const MAX_FEEDS: usize = 16;
+/// How soon a page's `EventSource` reconnects after losing its stream.
+const RETRY: Duration = Duration::from_secs(1);
+
+/// What the connection threads share.
+struct Server {
+    /// Only `Host: 127.0.0.1:PORT`, `localhost:PORT` or `[::1]:PORT` is
+    /// served (on loopback): a web site that rebinds its own name to
+    /// 127.0.0.1 cannot reach the send buttons.
+    local_only: bool,
+    port: u16,
+    connections: AtomicUsize,
+    feeds: AtomicUsize,
+    watches: Arc<news::Watches>,
+    sending: send::Sending,
+}
+
+/// A slot in a bounded count, given back when dropped.
+struct Slot<'a>(&'a AtomicUsize);
+
+impl<'a> Slot<'a> {
+    fn take(count: &'a AtomicUsize, max: usize) -> Option<Slot<'a>> {
+        count
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Slot(count))
+    }
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Listens on `ip:port` (port 0: any free one). Returns the listener and
+/// the URLs to print; the caller prints them, then calls [`serve`].
+pub fn listen(ip: IpAddr, port: u16) -> io::Result<(TcpListener, Vec<String>)> {
+    let listener = TcpListener::bind(SocketAddr::new(ip, port))?;
+    let port = listener.local_addr()?.port();
+    let ips: Vec<IpAddr> = if ip.is_unspecified() {
+        let mut all: Vec<IpAddr> = diagnostics::interfaces()
+            .into_iter()
+            .map(|i| IpAddr::V4(i.ip))
+            .collect();
+        all.push(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        all
+    } else {
+        vec![ip]
+    };
+    let urls = ips
+        .into_iter()
+        .map(|ip| format!("http://{}/", SocketAddr::new(ip, port)))
+        .collect();
+    Ok((listener, urls))
+}
+
+/// Serves the page until the process is stopped.
+pub fn serve(listener: TcpListener) -> io::Result<()> {
+    let local = listener.local_addr()?;
+    // Start discovery now, so the first page sees everyone at once.
+    let _early = diagnostics::watch_names().map_err(io::Error::other)?;
+    let server = Arc::new(Server {
+        local_only: local.ip().is_loopback(),
+        port: local.port(),
+        connections: AtomicUsize::new(0),
+        feeds: AtomicUsize::new(0),
+        watches: Arc::default(),
+        sending: send::Sending::default(),
+    });
+    for stream in listener.incoming() {
+        let stream = match stream {
+            Ok(s) => s,
+            Err(e) => {
+                // Out of file descriptors, say: give the open ones time to close.
+                eprintln!("nw0 dashboard: accepting a connection: {e}");
+                thread::sleep(Duration::from_millis(100));
+                continue;
+            }
+        };
+        let Some(slot) = Slot::take(&server.connections, MAX_CONNECTIONS) else {
+            // Too many at once: closing it is the cheapest answer.
+            continue;
+        };
+        // The thread gives the slot back when it ends.
+        std::mem::forget(slot);
+        let shared = Arc::clone(&server);
+        let spawned = thread::Builder::new()
+            .name("dashboard connection".into())
+            .spawn(move || {
+                let _slot = Slot(&shared.connections);
+                shared.handle(stream);
+            });
+        if let Err(e) = spawned {
+            server.connections.fetch_sub(1, Ordering::AcqRel);
+            eprintln!("nw0 dashboard: cannot start a thread: {e}");
+        }
+    }
+    Ok(())
+}
+
+impl Server {
+    fn handle(&self, mut stream: TcpStream) {
+        let _ = stream.set_write_timeout(Some(Duration::from_secs(10)));
+        let request = match http::read_request(&mut stream) {
+            Ok(r) => r,
+            Err(http::BadRequest::Gone) => return,
+            Err(http::BadRequest::Status(code, reason)) => {
+                return respond_error(&mut stream, code, reason, reason);
+            }
+        };
+        if !self.host_allowed(&request) {
+            return respond_error(
+                &mut stream,
+                421,
+                "Misdirected Request",
+                "open the dashboard at the address nw0 dashboard printed",
+            );
+        }
+        match (request.method.as_str(), request.path.as_str()) {
+            ("GET", "/") => respond(
+                &mut stream,
+                200,
+                "OK",
+                "text/html; charset=utf-8",
+                PAGE_HTML.as_bytes(),
+            ),
+            ("GET", "/page.css") => respond(
+                &mut stream,
+                200,
+                "OK",
+                "text/css; charset=utf-8",
+                PAGE_CSS.as_bytes(),
+            ),
+            ("GET", "/page.js") => respond(
+                &mut stream,
+                200,
+                "OK",
+                "text/javascript; charset=utf-8",
+                PAGE_JS.as_bytes(),
+            ),
+            ("GET", "/events") => self.feed(stream),
+            ("GET", "/news") => self.news(stream, &request),
+            ("POST", "/send") => self.send(stream, &request),
+            (_, "/" | "/page.css" | "/page.js" | "/events" | "/news" | "/send") => {
+                respond_error(&mut stream, 405, "Method Not Allowed", "method not allowed")
+            }
+            _ => respond_error(&mut stream, 404, "Not Found", "not found"),
+        }
+    }
+
+    fn host_allowed(&self, request: &Request) -> bool {
+        if !self.local_only {
+            return true;
+        }
+        let port = self.port;
+        request.host.as_deref().is_some_and(|host| {
+            [
+                format!("127.0.0.1:{port}"),
+                format!("localhost:{port}"),
+                format!("[::1]:{port}"),
+            ]
+            .iter()
+            .any(|h| h.eq_ignore_ascii_case(host))
+        })
+    }
+
+    fn feed(&self, mut stream: TcpStream) {
+        let Some(_slot) = Slot::take(&self.feeds, MAX_FEEDS) else {
+            return respond_error(
+                &mut stream,
+                503,
+                "Service Unavailable",
+                "too many pages open",
+            );
+        };
+        if let Ok(events) = EventStream::start(stream, RETRY) {
+            names::stream(events);
+        }
+    }
+
+    fn news(&self, mut stream: TcpStream, request: &Request) {
+        let address =
+            http::query_value(&request.query, "address").and_then(|a| a.parse::<Address>().ok());
+        let Some(address) = address else {
+            return respond_error(&mut stream, 400, "Bad Request", "address=IP:PORT needed");
+        };
+        if let Ok(events) = EventStream::start(stream, RETRY) {
+            self.watches.join(address, events);
+        }
+    }
+
+    fn send(&self, mut stream: TcpStream, request: &Request) {
+        // Only the page itself may send: another site's form cannot post
+        // JSON, and its scripts carry their own Origin.
+        let json = request
+            .content_type
+            .as_deref()
+            .is_some_and(|t| t.starts_with("application/json"));
+        let same_origin = request.origin.as_deref().is_none_or(|origin| {
+            request
+                .host
+                .as_deref()
+                .is_some_and(|host| origin.eq_ignore_ascii_case(&format!("http://{host}")))
+        });
+        if !json || !same_origin {
+            return respond_error(
+                &mut stream,
+                403,
+                "Forbidden",
+                "only the dashboard page can send",
+            );
+        }
+        let answer = match send::parse(&request.body) {
+            Ok(ask) => self.sending.send(&ask),
+            Err(why) => serde_json::json!({ "ok": false, "error": why }),
+        };
+        respond(
+            &mut stream,
+            200,
+            "OK",
+            "application/json",
+            answer.to_string().as_bytes(),
+        );
+    }
+}
