@@ -10,8 +10,10 @@
 #
 # Steps:
 #  1. setup needing the network, only when not yet done: the Python venv target/py-venv
-#     (networkzero==1.0b1 + pyzmq, the interop peer) and `cargo fetch`. Skipped inside a
-#     namespace without network (NW0_SEALED=1, e.g. under /work/shared/sealed).
+#     (networkzero==1.0b1 + pyzmq, the interop peer; selenium for the browser tests),
+#     Debian's chromium + chromium-driver (when root with apt-get) and `cargo fetch`.
+#     Skipped inside a namespace without network (NW0_SEALED=1, e.g. under
+#     /work/shared/sealed).
 #  2. cargo build --workspace --all-targets (outside the namespace).
 #  3. cargo test inside `unshare --net --mount --fork` (+ --user --map-root-user when not
 #     root), with NW0_TEST_NETNS=1 exported so the harness knows it is isolated.
@@ -58,6 +60,29 @@ else
     [ -n "$IS_CI" ] && die "could not make the Python venv $VENV"
     loud "could not make the Python venv $VENV: the Python interop tests will SKIP"
   fi
+fi
+
+# The dashboard's browser tests (tests/tests/dashboard.rs): Debian's Chromium and
+# ChromeDriver, driven by selenium from the venv.
+CHROMIUM="${NW0_CHROMIUM:-/usr/bin/chromium}"
+CHROMEDRIVER="${NW0_CHROMEDRIVER:-/usr/bin/chromedriver}"
+browser_ok() { [ -x "$CHROMIUM" ] && [ -x "$CHROMEDRIVER" ]; }
+selenium_ok() { [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c 'import selenium' 2>/dev/null; }
+if [ "$SEALED" != 1 ]; then
+  if ! browser_ok && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    say "installing Debian's chromium and chromium-driver for the dashboard's browser tests"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null; } ||
+      loud "could not install chromium and chromium-driver"
+  fi
+  if py_ok && ! selenium_ok; then
+    say "adding selenium to $VENV (drives Chromium in the dashboard's browser tests)"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check 'selenium>=4.20,<5' || loud "could not install selenium"
+  fi
+fi
+if ! browser_ok || ! selenium_ok; then
+  msg="no $CHROMIUM + $CHROMEDRIVER (apt-get install chromium chromium-driver) or no selenium in $VENV (run tests/run.sh outside a sealed namespace)"
+  [ -n "$IS_CI" ] && die "$msg"
+  loud "$msg: the dashboard's browser tests (tests/tests/dashboard.rs) will SKIP"
 fi
 
 if [ "$SEALED" != 1 ]; then

@@ -32,6 +32,8 @@
 //! - [`bins`]: [`workspace_bin`] finds `nw0`, the examples and test peers.
 //! - [`cli`]: run them inside a [`Host`]: [`spawn_nw0`], [`run_nw0`] (what a run said:
 //!   [`Ran`], with its `expect_*` checks), [`spawn_bin`].
+//! - [`browser`]: a headless Chromium driven over WebDriver ([`Browser`],
+//!   [`require_browser`]), for the `nw0 dashboard` tests.
 //! - [`py`]: run Python snippets (with the venv's networkzero 1.0b1) inside a [`Host`].
 //! - [`node`]: the scenario shared by the embedded-style node binaries
 //!   (`smoltcp-node`, `enal-node`) against Rust and Python peers.
@@ -39,6 +41,7 @@
 //!   libzmq and pyzmq.
 
 pub mod bins;
+pub mod browser;
 pub mod child;
 pub mod cli;
 pub mod env;
@@ -49,6 +52,7 @@ pub mod robot;
 pub mod zmtp_driver;
 
 pub use bins::workspace_bin;
+pub use browser::{require_browser, Browser};
 pub use child::{ChildGuard, Wanted};
 pub use cli::{address_line, nw0_command, run_nw0, spawn_bin, spawn_nw0, Ran};
 pub use env::{
