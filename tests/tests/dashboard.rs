@@ -54,6 +54,35 @@ fn row(browser: &mut Browser, name: &str) -> Value {
         .unwrap_or_else(|| panic!("no row for {name}: {rows:#}"))
 }
 
+/// The item count the news panel shows ("12 items · 5 per second").
+fn news_count(browser: &mut Browser) -> u64 {
+    let shown = browser.ok(
+        "item count",
+        json!({"cmd": "wait_text", "id": "news-rate", "contains": "per second", "timeout": 10}),
+    );
+    shown["text"]
+        .as_str()
+        .and_then(|t| t.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Waits (10 s at most) until the news panel counts at least `n` items.
+fn wait_news_count(browser: &mut Browser, n: u64) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let shown = news_count(browser);
+        if shown >= n {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the item count stayed at {shown}, not {n}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 fn screenshot_path(file: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/dashboard");
     std::fs::create_dir_all(&dir).expect("make target/dashboard");
@@ -174,37 +203,12 @@ fn the_room_live_in_a_real_browser() {
         "news items shown",
         json!({"cmd": "wait_text", "id": "news-items", "contains": "\"target\": 3", "timeout": 10}),
     );
-    let first = browser.ok(
-        "rate",
-        json!({"cmd": "wait_text", "id": "news-rate", "contains": "per second", "timeout": 5}),
-    );
-    let count = |text: &Value| -> u64 {
-        text["text"]
-            .as_str()
-            .and_then(|t| t.split(' ').next())
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0)
-    };
-    let before = count(&first);
+    let before = news_count(&mut browser);
     browser.ok(
-        "more items",
+        "topics",
         json!({"cmd": "wait_text", "id": "news-topics", "contains": "hit: ", "timeout": 5}),
     );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let now = browser.ok(
-            "rate",
-            json!({"cmd": "wait_text", "id": "news-rate", "contains": "per second", "timeout": 5}),
-        );
-        if count(&now) > before {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the item count stayed at {before}: {now:#}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_news_count(&mut browser, before + 1);
 
     // A send shows the reply (Rust echo), a Python reply, and a command's ack.
     browser.ok("click echo", json!({"cmd": "click_name", "name": "echo"}));
@@ -307,10 +311,7 @@ fn screenshot_of_a_small_classroom() {
     wait_row(&mut browser, "quiz", "goodbye", 10.0);
     browser.ok("click", json!({"cmd": "click_name", "name": "detector"}));
     browser.ok("watch", json!({"cmd": "click", "id": "watch"}));
-    browser.ok(
-        "news",
-        json!({"cmd": "wait_text", "id": "news-rate", "contains": "4 per second", "timeout": 10}),
-    );
+    wait_news_count(&mut browser, 12);
     let path = screenshot_path("dashboard.png");
     browser.ok("screenshot", json!({"cmd": "screenshot", "path": path}));
     eprintln!("screenshot: {}", path.display());
