@@ -553,3 +553,76 @@ fn the_dashboard_refuses_what_it_should() {
         }
     });
 }
+
+#[test]
+fn loopback_unless_told_and_a_warning_when_told() {
+    if !require_netns() {
+        return;
+    }
+    let lan = Lan::new(2);
+    let (teacher, other) = (&lan.hosts[0], &lan.hosts[1]);
+    let t = Duration::from_secs(20);
+    for args in [
+        &["dashboard", "extra"][..],
+        &["dashboard", "--port", "x"],
+        &["dashboard", "--port", "70000"],
+        &["dashboard", "--listen", "nowhere"],
+    ] {
+        let what = format!("nw0 {args:?}");
+        run_nw0(teacher, args, t)
+            .expect_code(2, &what)
+            .expect_no_stdout(&what);
+    }
+
+    // By default only this computer can open it.
+    let (_dash, url) = start_dashboard(teacher);
+    let port = url
+        .trim_end_matches('/')
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .to_string();
+    let from_other = other.run(|| TcpStream::connect((teacher.ip, port.parse::<u16>().unwrap())));
+    assert!(
+        from_other.is_err(),
+        "reachable from another machine without --listen"
+    );
+    let taken = run_nw0(teacher, &["dashboard", "--port", &port], t);
+    taken
+        .expect_code(1, "port in use")
+        .expect_no_stdout("port in use");
+    assert!(taken.stderr.contains("--port 0"), "{taken:#?}");
+
+    // --listen 0.0.0.0: every interface's URL, a warning, and other machines get the page.
+    let mut open = spawn_nw0(
+        teacher,
+        &["dashboard", "--port", "0", "--listen", "0.0.0.0"],
+    );
+    let first = open
+        .expect_line(|l| l.starts_with("http://"), LINE)
+        .unwrap();
+    assert!(
+        first.starts_with(&format!("http://{}:", teacher.ip)),
+        "{first}"
+    );
+    let at: SocketAddr = first
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .parse()
+        .unwrap();
+    let page = other.run(|| {
+        exchange(
+            at,
+            format!("GET / HTTP/1.1\r\nHost: {at}\r\n\r\n").as_bytes(),
+        )
+    });
+    assert!(status_line(&page).contains("200"), "{page}");
+    // The warning is written before the URLs; its reader thread may lag.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !(open.stderr().contains("anyone on the network")
+        && open.stderr().contains("send buttons"))
+    {
+        assert!(Instant::now() < deadline, "no warning: {}", open.stderr());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
