@@ -54,6 +54,20 @@ fn row(browser: &mut Browser, name: &str) -> Value {
         .unwrap_or_else(|| panic!("no row for {name}: {rows:#}"))
 }
 
+/// Types `text` in the send box, presses `button` and waits until the
+/// element `shown_in` says `expect`.
+fn send_and_see(browser: &mut Browser, text: &str, button: &str, shown_in: &str, expect: &str) {
+    browser.ok(
+        "type",
+        json!({"cmd": "type", "id": "send-text", "text": text}),
+    );
+    browser.ok(button, json!({"cmd": "click", "id": button}));
+    browser.ok(
+        &format!("{button} {text}: {expect} shown"),
+        json!({"cmd": "wait_text", "id": shown_in, "contains": expect, "timeout": 15}),
+    );
+}
+
 /// The item count the news panel shows ("12 items · 5 per second").
 fn news_count(browser: &mut Browser) -> u64 {
     let shown = browser.ok(
@@ -212,36 +226,30 @@ fn the_room_live_in_a_real_browser() {
 
     // A send shows the reply (Rust echo), a Python reply, and a command's ack.
     browser.ok("click echo", json!({"cmd": "click_name", "name": "echo"}));
-    browser.ok(
-        "type",
-        json!({"cmd": "type", "id": "send-text", "text": "{\"x\": [1, \"<b>\"]}"}),
-    );
-    browser.ok("send", json!({"cmd": "click", "id": "send-message"}));
-    browser.ok(
-        "echo's reply shown",
-        json!({"cmd": "wait_text", "id": "send-result", "contains": "\"<b>\"", "timeout": 15}),
+    send_and_see(
+        &mut browser,
+        "{\"x\": [1, \"<b>\"]}",
+        "send-message",
+        "send-result",
+        "\"<b>\"",
     );
     browser.ok(
         "click py-robot",
         json!({"cmd": "click_name", "name": "py-robot"}),
     );
-    browser.ok(
-        "type",
-        json!({"cmd": "type", "id": "send-text", "text": "World"}),
+    send_and_see(
+        &mut browser,
+        "World",
+        "send-message",
+        "send-result",
+        "Hello, World",
     );
-    browser.ok("send", json!({"cmd": "click", "id": "send-message"}));
-    browser.ok(
-        "Python's reply shown",
-        json!({"cmd": "wait_text", "id": "send-result", "contains": "Hello, World", "timeout": 15}),
-    );
-    browser.ok(
-        "type",
-        json!({"cmd": "type", "id": "send-text", "text": "forward"}),
-    );
-    browser.ok("command", json!({"cmd": "click", "id": "send-command"}));
-    browser.ok(
-        "acknowledgement shown",
-        json!({"cmd": "wait_text", "id": "send-state", "contains": "acknowledged", "timeout": 15}),
+    send_and_see(
+        &mut browser,
+        "forward",
+        "send-command",
+        "send-state",
+        "acknowledged",
     );
     let images = browser.ok(
         "count images",
