@@ -68,6 +68,20 @@ fn send_and_see(browser: &mut Browser, text: &str, button: &str, shown_in: &str,
     );
 }
 
+/// Waits (10 s at most) until `child` has said each of `texts` on stderr
+/// (read by a thread of its own, which may lag behind its stdout).
+fn wait_stderr(child: &ChildGuard, texts: &[&str]) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !texts.iter().all(|t| child.stderr().contains(t)) {
+        assert!(
+            Instant::now() < deadline,
+            "never said {texts:?}: {}",
+            child.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// The item count the news panel shows ("12 items · 5 per second").
 fn news_count(browser: &mut Browser) -> u64 {
     let shown = browser.ok(
@@ -625,12 +639,47 @@ fn loopback_unless_told_and_a_warning_when_told() {
         )
     });
     assert!(status_line(&page).contains("200"), "{page}");
-    // The warning is written before the URLs; its reader thread may lag.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !(open.stderr().contains("anyone on the network")
-        && open.stderr().contains("send buttons"))
-    {
-        assert!(Instant::now() < deadline, "no warning: {}", open.stderr());
-        std::thread::sleep(Duration::from_millis(50));
+    wait_stderr(&open, &["anyone on the network", "send buttons"]);
+}
+
+/// A Python program started first holds UDP 9999 unshared: the dashboard
+/// cannot hear adverts there, and says so on stderr and on the page.
+#[test]
+fn a_python_beacon_started_first_is_reported() {
+    if !require_netns() || require_python().is_none() {
+        return;
     }
+    let host = Host::isolated();
+    let mut py = py::spawn(&host, &py::advertiser("py-first", None, None, 60.0));
+    py.expect_line(|l| l.starts_with("ADDRESS"), LINE).unwrap();
+    let (dash, url) = start_dashboard(&host);
+    let at: SocketAddr = url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .parse()
+        .unwrap();
+    let events = host.run(|| {
+        let mut s = TcpStream::connect(at).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s.write_all(format!("GET /events HTTP/1.1\r\nHost: {at}\r\n\r\n").as_bytes())
+            .unwrap();
+        let mut got = Vec::new();
+        let mut chunk = [0u8; 4096];
+        while !String::from_utf8_lossy(&got).contains("event: notice") {
+            match s.read(&mut chunk) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got.extend_from_slice(&chunk[..n]),
+            }
+        }
+        String::from_utf8_lossy(&got).into_owned()
+    });
+    assert!(
+        events.contains("event: notice") && events.contains("cannot hear adverts"),
+        "{events}"
+    );
+    assert!(
+        dash.stderr().contains("cannot hear adverts"),
+        "{}",
+        dash.stderr()
+    );
 }

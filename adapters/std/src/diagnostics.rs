@@ -128,6 +128,14 @@ struct Row {
     looked: u64,
 }
 
+/// Whether this program hears adverts (UDP 9999). `false` when a program
+/// that does not share the port holds it (a Python networkzero program
+/// started first): then a [`NameWatch`] sees Rust programs' answers and
+/// goodbyes but not adverts, so their names expire, and no Python names.
+pub fn hears_adverts() -> Result<bool> {
+    Ok(runtime::get().discovery()?.hears_adverts())
+}
+
 /// Starts watching every name on the network (and discovery, if not started).
 pub fn watch_names() -> Result<NameWatch> {
     let discovery = runtime::get().discovery()?;

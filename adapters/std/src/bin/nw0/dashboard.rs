@@ -42,6 +42,12 @@ const MAX_FEEDS: usize = 16;
 /// How soon a page's `EventSource` reconnects after losing its stream.
 const RETRY: Duration = Duration::from_secs(1);
 
+/// Why the page would be wrong on a computer where a Python beacon started first.
+pub const DEAF: &str = "another program (a Python networkzero program?) holds UDP port 9999 \
+    without sharing it, so the dashboard cannot hear adverts: names will show as expired and \
+    Python names not at all. Stop the Python programs on this computer, start nw0 dashboard, \
+    then start them again (they then share the dashboard's beacon).";
+
 /// What the connection threads share.
 struct Server {
     /// Only `Host: 127.0.0.1:PORT`, `localhost:PORT` or `[::1]:PORT` is
@@ -102,6 +108,9 @@ pub fn serve(listener: TcpListener) -> io::Result<()> {
     let local = listener.local_addr()?;
     // Start discovery now, so the first page sees everyone at once.
     let _early = diagnostics::watch_names().map_err(io::Error::other)?;
+    if !diagnostics::hears_adverts().map_err(io::Error::other)? {
+        eprintln!("nw0 dashboard: WARNING: {DEAF}");
+    }
     let server = Arc::new(Server {
         local_only: local.ip().is_loopback(),
         port: local.port(),

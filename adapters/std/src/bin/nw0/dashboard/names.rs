@@ -56,6 +56,9 @@ pub fn stream(mut events: EventStream) {
     if watch.changes(Duration::ZERO).is_err() {
         return;
     }
+    if diagnostics::hears_adverts().is_ok_and(|hears| !hears) {
+        let _ = events.send("notice", &json!({ "warning": super::DEAF }).to_string());
+    }
     let now = Instant::now();
     let all: Vec<Value> = watch.names().map(|n| row(n, now)).collect();
     if events

@@ -178,6 +178,10 @@ names.addEventListener('changes', (e) => {
   summarise();
 });
 names.addEventListener('failed', (e) => setLink('lost', JSON.parse(e.data).error));
+names.addEventListener('notice', (e) => {
+  $('notice').textContent = '⚠ ' + JSON.parse(e.data).warning;
+  $('notice').hidden = false;
+});
 
 // Ages count on with the page's own clock between events.
 setInterval(() => {
