@@ -683,3 +683,69 @@ fn a_python_beacon_started_first_is_reported() {
         dash.stderr()
     );
 }
+
+/// Opens `/news?address=ADDRESS` and reads until the first event; returns
+/// the stream (to keep watching) and what it said.
+fn open_watch(at: SocketAddr, address: &str) -> (TcpStream, String) {
+    let mut s = TcpStream::connect(at).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(format!("GET /news?address={address} HTTP/1.1\r\nHost: {at}\r\n\r\n").as_bytes())
+        .unwrap();
+    let mut got = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !String::from_utf8_lossy(&got).contains("\n\nevent: ") || !got.ends_with(b"\n\n") {
+        match s.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&chunk[..n]),
+        }
+    }
+    (s, String::from_utf8_lossy(&got).into_owned())
+}
+
+/// At most 8 publishers are watched at once; a watch ends when its page
+/// goes, and then another can start.
+#[test]
+fn watches_are_bounded_and_end_with_their_page() {
+    if !require_netns() {
+        return;
+    }
+    let host = Host::isolated();
+    let (_dash, url) = start_dashboard(&host);
+    let at: SocketAddr = url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .parse()
+        .unwrap();
+    host.run(|| {
+        // Nothing need publish there: a watch waits all the same.
+        let mut watching: Vec<TcpStream> = (1..=8)
+            .map(|port| {
+                let (s, said) = open_watch(at, &format!("127.0.0.1:{port}"));
+                assert!(said.contains("event: news"), "watch {port}: {said}");
+                s
+            })
+            .collect();
+        let (_, said) = open_watch(at, "127.0.0.1:9");
+        assert!(
+            said.contains("event: refused") && said.contains("stop watching one"),
+            "{said}"
+        );
+        // A second page on a watched address joins it.
+        let (_joined, said) = open_watch(at, "127.0.0.1:1");
+        assert!(said.contains("event: news"), "{said}");
+        // One page goes: its watch ends (at its next keep-alive) and frees a place.
+        drop(watching.pop());
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let (_s, said) = open_watch(at, "127.0.0.1:9");
+            if said.contains("event: news") {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the watch did not end with its page: {said}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    });
+}
