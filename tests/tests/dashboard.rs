@@ -265,6 +265,21 @@ fn the_room_live_in_a_real_browser() {
         "send-state",
         "acknowledged",
     );
+    // A huge reply (Python's "Hello, xxx…") is shown cut to size.
+    browser.ok(
+        "a 50 000-character message",
+        json!({"cmd": "eval", "js": "(document.getElementById('send-text').value = 'x'.repeat(50000)).length"}),
+    );
+    browser.ok("send", json!({"cmd": "click", "id": "send-message"}));
+    let huge = browser.ok(
+        "the huge reply, cut",
+        json!({"cmd": "wait_text", "id": "send-result", "contains": "more bytes)", "timeout": 15}),
+    );
+    let shown = huge["text"].as_str().unwrap_or_default().chars().count();
+    assert!(
+        shown < 2100,
+        "a reply of 50 009 characters was shown with {shown}"
+    );
     let images = browser.ok(
         "count images",
         json!({"cmd": "eval", "js": "document.querySelectorAll('img, b').length"}),
