@@ -216,6 +216,11 @@ fn the_room_live_in_a_real_browser() {
         .unwrap()
         .starts_with("left"));
 
+    // A page opened later still shows it, gone, and everyone else.
+    browser.ok("reload", json!({"cmd": "open", "url": url}));
+    wait_row(&mut browser, "latecomer", "goodbye", 5.0);
+    wait_row(&mut browser, "py-robot", "alive", 5.0);
+
     // Killed without a goodbye: expired after its ttl, and shown as such.
     blink.kill();
     let ms = wait_row(&mut browser, "py-blink", "expired", 20.0);

@@ -57,6 +57,7 @@ struct Server {
     port: u16,
     connections: AtomicUsize,
     feeds: AtomicUsize,
+    room: Arc<names::Room>,
     watches: Arc<news::Watches>,
     sending: send::Sending,
 }
@@ -106,8 +107,8 @@ pub fn listen(ip: IpAddr, port: u16) -> io::Result<(TcpListener, Vec<String>)> {
 /// Serves the page until the process is stopped.
 pub fn serve(listener: TcpListener) -> io::Result<()> {
     let local = listener.local_addr()?;
-    // Start discovery now, so the first page sees everyone at once.
-    let _early = diagnostics::watch_names().map_err(io::Error::other)?;
+    // Start following the names now, so the first page sees everyone at once.
+    let room = names::Room::start()?;
     if !diagnostics::hears_adverts().map_err(io::Error::other)? {
         eprintln!("nw0 dashboard: WARNING: {DEAF}");
     }
@@ -116,6 +117,7 @@ pub fn serve(listener: TcpListener) -> io::Result<()> {
         port: local.port(),
         connections: AtomicUsize::new(0),
         feeds: AtomicUsize::new(0),
+        room,
         watches: Arc::default(),
         sending: send::Sending::default(),
     });
@@ -226,7 +228,7 @@ impl Server {
             );
         };
         if let Ok(events) = EventStream::start(stream, RETRY) {
-            names::stream(events);
+            self.room.stream(events);
         }
     }
 
