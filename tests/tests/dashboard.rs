@@ -38,6 +38,20 @@ fn python_robot(name: &str) -> String {
     )
 }
 
+/// A LAN of `n` hosts with the Python peer and the browser (`None`: skip).
+fn browser_lan(n: usize) -> Option<Lan> {
+    let lan = require_python_lan(n)?;
+    require_browser().then_some(lan)
+}
+
+/// `http://IP:PORT/` as IP:PORT.
+fn url_addr(url: &str) -> SocketAddr {
+    url.trim_start_matches("http://")
+        .trim_end_matches('/')
+        .parse()
+        .unwrap_or_else(|e| panic!("{url}: {e}"))
+}
+
 fn wait_row(browser: &mut Browser, name: &str, status: &str, timeout: f64) -> u64 {
     let answer = browser.ok(
         &format!("'{name}' shown as {status}"),
@@ -119,12 +133,9 @@ fn screenshot_path(file: &str) -> PathBuf {
 
 #[test]
 fn the_room_live_in_a_real_browser() {
-    let Some(lan) = require_python_lan(4) else {
+    let Some(lan) = browser_lan(4) else {
         return;
     };
-    if !require_browser() {
-        return;
-    }
     let (teacher, rust_box, py_box, late_box) =
         (&lan.hosts[0], &lan.hosts[1], &lan.hosts[2], &lan.hosts[3]);
 
@@ -158,11 +169,9 @@ fn the_room_live_in_a_real_browser() {
 
     let (_dash, url) = start_dashboard(teacher);
     assert_eq!(
-        url,
-        format!(
-            "http://127.0.0.1:{}/",
-            url.trim_end_matches('/').rsplit(':').next().unwrap()
-        )
+        url_addr(&url).ip().to_string(),
+        "127.0.0.1",
+        "loopback by default"
     );
     let mut browser = Browser::start(teacher);
     let opened = browser.ok("open the page", json!({"cmd": "open", "url": url}));
@@ -300,12 +309,9 @@ fn the_room_live_in_a_real_browser() {
 /// Python robot), the detector's news being watched.
 #[test]
 fn screenshot_of_a_small_classroom() {
-    let Some(lan) = require_python_lan(4) else {
+    let Some(lan) = browser_lan(4) else {
         return;
     };
-    if !require_browser() {
-        return;
-    }
     let mut programs = Vec::new();
     for (host, args) in [
         (1, &["advertise", "turntable"][..]),
@@ -470,11 +476,7 @@ fn the_dashboard_refuses_what_it_should() {
     let mut echo = spawn_nw0(&host, &["advertise", "echo", "--echo"]);
     let echo_at = address_line(&mut echo);
     let (_dash, url) = start_dashboard(&host);
-    let at: SocketAddr = url
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .parse()
-        .unwrap();
+    let at: SocketAddr = url_addr(&url);
     let host_header = format!("Host: {at}\r\n");
     host.run(|| {
         // The page, with headers that keep anything but its own files out.
@@ -618,13 +620,8 @@ fn loopback_unless_told_and_a_warning_when_told() {
 
     // By default only this computer can open it.
     let (_dash, url) = start_dashboard(teacher);
-    let port = url
-        .trim_end_matches('/')
-        .rsplit(':')
-        .next()
-        .unwrap()
-        .to_string();
-    let from_other = other.run(|| TcpStream::connect((teacher.ip, port.parse::<u16>().unwrap())));
+    let port = url_addr(&url).port().to_string();
+    let from_other = other.run(|| TcpStream::connect((teacher.ip, url_addr(&url).port())));
     assert!(
         from_other.is_err(),
         "reachable from another machine without --listen"
@@ -647,11 +644,7 @@ fn loopback_unless_told_and_a_warning_when_told() {
         first.starts_with(&format!("http://{}:", teacher.ip)),
         "{first}"
     );
-    let at: SocketAddr = first
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .parse()
-        .unwrap();
+    let at: SocketAddr = url_addr(&first);
     let page = other.run(|| {
         exchange(
             at,
@@ -673,11 +666,7 @@ fn a_python_beacon_started_first_is_reported() {
     let mut py = py::spawn(&host, &py::advertiser("py-first", None, None, 60.0));
     py.expect_line(|l| l.starts_with("ADDRESS"), LINE).unwrap();
     let (dash, url) = start_dashboard(&host);
-    let at: SocketAddr = url
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .parse()
-        .unwrap();
+    let at: SocketAddr = url_addr(&url);
     let events = host.run(|| {
         let mut s = TcpStream::connect(at).expect("connect");
         s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
@@ -731,11 +720,7 @@ fn watches_are_bounded_and_end_with_their_page() {
     }
     let host = Host::isolated();
     let (_dash, url) = start_dashboard(&host);
-    let at: SocketAddr = url
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .parse()
-        .unwrap();
+    let at: SocketAddr = url_addr(&url);
     host.run(|| {
         // Nothing need publish there: a watch waits all the same.
         let mut watching: Vec<TcpStream> = (1..=8)
