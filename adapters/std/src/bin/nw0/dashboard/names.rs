@@ -1,5 +1,5 @@
 //! The live list of names. One [`Room`] per dashboard follows a
-//! [`NameWatch`] from the start, so a page opened (or reloaded) later still
+//! [`NameWatch`](diagnostics::NameWatch) from the start, so a page opened (or reloaded) later still
 //! sees when each name was last heard and the ones that left recently.
 //! Each page gets Server-Sent Events: first `names` (every name), then
 //! `changes` (only what changed), at most [`EVERY`] apart, so 400 names
