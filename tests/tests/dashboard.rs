@@ -436,6 +436,19 @@ fn a_school_of_400_names() {
         json!({"cmd": "eval", "js": "document.body.classList.contains('many')"}),
     );
     assert_eq!(compact["value"], true, "400 names get compact rows");
+    // The search box finds names among them.
+    browser.ok(
+        "search",
+        json!({"cmd": "type", "id": "filter", "text": "room3-1"}),
+    );
+    let visible = "[...document.querySelectorAll('.row')].filter(r => !r.hidden && !r.closest('.machine').hidden).length";
+    let found = browser.ok("found", json!({"cmd": "eval", "js": visible}));
+    assert_eq!(found["value"], 10, "room3-10 to room3-19");
+    browser.ok(
+        "clear search",
+        json!({"cmd": "type", "id": "filter", "text": ""}),
+    );
+
     // Among 400 names refreshing every 2 s, a new one is still shown live.
     let started = Instant::now();
     let mut late = spawn_nw0(&lan.hosts[1], &["advertise", "latecomer"]);
