@@ -2,8 +2,13 @@
 //! message calls on a `zmq` crate socket.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::time::Instant;
 
-use super::{Deadline, Received, Role, Transport, TransportSocket, NEWS_HIGH_WATER_MARK};
+use super::{
+    Deadline, Received, Role, Subscribers, Transport, TransportSocket, NEWS_HIGH_WATER_MARK,
+};
 use crate::address::Address;
 use crate::error::{Error, Result};
 use crate::wait;
@@ -20,16 +25,33 @@ use crate::wait;
 /// reads the notices at once, so the count is at most 499 + this behind.
 const READ_CREDIT_EVERY: u64 = 32;
 
+/// How long a listening socket (REP, PUB) keeps sending what it queued
+/// once closed — at exit, the bound of the flush (see
+/// [`Socket::flush_and_close`]). Connecting sockets (REQ, SUB) drop theirs
+/// at once: a REQ is reset after a lost reply and must not send its
+/// request again.
+const LINGER_MS: i32 = 1000;
+
 /// libzmq's context: its I/O thread and every socket made in it.
-pub(crate) struct Context(zmq::Context);
+pub(crate) struct Context {
+    context: zmq::Context,
+    /// Names the inproc endpoints of PUB sockets' monitors.
+    monitors: AtomicU64,
+    /// Set when the exit flush ends the context.
+    ended: AtomicBool,
+}
 
 impl Transport for Context {
     fn start() -> Result<Self> {
-        Ok(Context(zmq::Context::new()))
+        Ok(Context {
+            context: zmq::Context::new(),
+            monitors: AtomicU64::new(0),
+            ended: AtomicBool::new(false),
+        })
     }
 
     fn is_running(&self) -> bool {
-        true
+        !self.ended.load(Ordering::Relaxed)
     }
 }
 
@@ -41,13 +63,68 @@ fn zmq_error(doing: &str, address: Address, e: zmq::Error) -> Error {
         zmq::Error::EADDRNOTAVAIL => Error::NotLocal {
             address: address.socket_addr(),
         },
+        zmq::Error::ETERM => Error::network(
+            format!("{doing} {address}"),
+            "networkzero has shut down: the program is exiting",
+        ),
         other => Error::network(format!("{doing} {address}"), other),
     }
 }
 
+/// The monitor events a PUB socket's subscribers are counted by.
+const MONITORED: [zmq::SocketEvent; 3] = [
+    zmq::SocketEvent::ACCEPTED,
+    zmq::SocketEvent::HANDSHAKE_SUCCEEDED,
+    zmq::SocketEvent::DISCONNECTED,
+];
+
 /// A libzmq socket.
 pub(crate) struct Socket {
     socket: zmq::Socket,
+    /// PUB: the other end of its monitor (libzmq reports connections and
+    /// handshakes there, not subscriptions), until the first news item.
+    monitor: Option<zmq::Socket>,
+    subscribers: Subscribers,
+}
+
+impl Socket {
+    /// PUB: starts the monitor its subscribers are counted by.
+    fn monitor(&self, context: &Context) -> zmq::Result<zmq::Socket> {
+        let n = context.monitors.fetch_add(1, Ordering::Relaxed);
+        let endpoint = format!("inproc://networkzero-monitor-{n}");
+        let events = MONITORED
+            .iter()
+            .fold(0, |all, e| all | i32::from(e.to_raw()));
+        self.socket.monitor(&endpoint, events)?;
+        let pair = context.context.socket(zmq::PAIR)?;
+        pair.set_linger(0)?;
+        pair.connect(&endpoint)?;
+        Ok(pair)
+    }
+
+    /// Applies one monitor event (its first frame: the event number, then
+    /// a value) to the count.
+    fn count(&mut self, event: &[u8]) {
+        let (Some(&lo), Some(&hi)) = (event.first(), event.get(1)) else {
+            return;
+        };
+        let raw = u16::from_le_bytes([lo, hi]);
+        let s = &mut self.subscribers;
+        if raw == zmq::SocketEvent::ACCEPTED.to_raw() {
+            s.joining += 1;
+        } else if raw == zmq::SocketEvent::HANDSHAKE_SUCCEEDED.to_raw() {
+            s.joining = s.joining.saturating_sub(1);
+            s.joined += 1;
+        } else if raw == zmq::SocketEvent::DISCONNECTED.to_raw() {
+            // A handshake failure or a peer gone after it: either way one
+            // connection fewer; which one libzmq does not say.
+            if s.joining > 0 {
+                s.joining -= 1;
+            } else {
+                s.joined = s.joined.saturating_sub(1);
+            }
+        }
+    }
 }
 
 impl Socket {
@@ -89,11 +166,11 @@ impl TransportSocket for Socket {
             Role::Subscribe => zmq::SUB,
         };
         let socket = context
-            .0
+            .context
             .socket(kind)
             .map_err(|e| zmq_error("making a socket for", address, e))?;
         let configure = || -> zmq::Result<()> {
-            socket.set_linger(0)?;
+            socket.set_linger(if role.binds() { LINGER_MS } else { 0 })?;
             socket.set_maxmsgsize(i64::try_from(max_message).unwrap_or(i64::MAX))?;
             socket.set_sndhwm(NEWS_HIGH_WATER_MARK)?;
             socket.set_rcvhwm(NEWS_HIGH_WATER_MARK)?;
@@ -110,7 +187,19 @@ impl TransportSocket for Socket {
                 .connect(&endpoint)
                 .map_err(|e| zmq_error("connecting to", address, e))?;
         }
-        Ok(Socket { socket })
+        let mut socket = Socket {
+            socket,
+            monitor: None,
+            subscribers: Subscribers::default(),
+        };
+        if role == Role::Publish {
+            socket.monitor = Some(
+                socket
+                    .monitor(context)
+                    .map_err(|e| zmq_error("watching for subscribers of", address, e))?,
+            );
+        }
+        Ok(socket)
     }
 
     #[inline]
@@ -170,5 +259,59 @@ impl TransportSocket for Socket {
         self.socket
             .set_subscribe(prefix)
             .map_err(|e| zmq_error("subscribing to", address, e))
+    }
+
+    /// Counts connections and finished handshakes from the monitor. The
+    /// monitor stays until the socket closes; what it reports after the
+    /// first news item is dropped by libzmq (no one reads it), bounded by
+    /// its high-water mark.
+    fn subscribers(&mut self, seen: Subscribers, deadline: Instant) -> Subscribers {
+        // Each pass reads an event or waits once, bounded by the deadline.
+        loop {
+            let Some(monitor) = &self.monitor else {
+                return self.subscribers;
+            };
+            match monitor.recv_multipart(zmq::DONTWAIT) {
+                Ok(parts) => {
+                    let first = parts.first().map_or(&[][..], Vec::as_slice);
+                    self.count(first);
+                    continue;
+                }
+                Err(zmq::Error::EAGAIN) => {}
+                Err(_) => return self.subscribers,
+            }
+            if self.subscribers != seen {
+                return self.subscribers;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return self.subscribers;
+            }
+            let ms = i64::try_from(left.as_millis()).unwrap_or(i64::MAX).max(1);
+            if !matches!(monitor.poll(zmq::POLLIN, ms), Ok(n) if n > 0) {
+                // Timed out (or interrupted): the caller checks the deadline.
+                return self.subscribers;
+            }
+        }
+    }
+
+    /// Closes the sockets (listening ones linger up to [`LINGER_MS`] to send
+    /// what they queued), then ends the context, which waits for that; on
+    /// a helper thread, as sockets other threads still hold keep it waiting
+    /// (their calls fail with "the program is exiting").
+    fn flush_and_close(context: &Context, sockets: Vec<Self>, deadline: Instant) {
+        drop(sockets);
+        context.ended.store(true, Ordering::Relaxed);
+        let mut ending = context.context.clone();
+        let (done, ended) = mpsc::sync_channel(1);
+        let spawned = std::thread::Builder::new()
+            .name("networkzero-exit".into())
+            .spawn(move || {
+                let _ = ending.destroy();
+                let _ = done.send(());
+            });
+        if spawned.is_ok() {
+            let _ = ended.recv_timeout(deadline.saturating_duration_since(Instant::now()));
+        }
     }
 }
