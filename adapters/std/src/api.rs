@@ -92,7 +92,7 @@ pub fn unadvertise(name: &str) -> Result<()> {
 /// # Ok::<(), networkzero::Error>(())
 /// ```
 pub fn discover(name: &str, wait: impl Into<Wait>) -> Result<Option<Address>> {
-    let wait = wait.into();
+    let wait = wait.into().checked()?;
     let runtime = runtime::get();
     let discovery = runtime.discovery()?;
     Ok(runtime.with_python_lookups(|python| discovery.discover(name, wait, python)))

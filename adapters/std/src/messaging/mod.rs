@@ -260,7 +260,7 @@ pub(crate) fn send_message(
     wait: impl Into<Wait>,
 ) -> Result<Option<Value>> {
     let address = address.to_address()?;
-    let wait = wait.into();
+    let wait = wait.into().checked()?;
     let mut deadline = Deadline::new(wait);
     deadline.get(); // counted from the call, not from the first empty read
     let payload = to_json(&message)?;
@@ -293,7 +293,7 @@ pub(crate) fn wait_for_message(
     wait: impl Into<Wait>,
 ) -> Result<Option<Value>> {
     let address = address.to_address()?;
-    let wait = wait.into();
+    let wait = wait.into().checked()?;
     let mut deadline = Deadline::new(wait);
     deadline.get();
     let (entry, _) = socket(open, address, Role::Reply)?;
@@ -397,7 +397,7 @@ pub(crate) fn wait_for_news(
     wait: impl Into<Wait>,
 ) -> Result<Option<(String, Value)>> {
     let address = address.to_address()?;
-    let wait = wait.into();
+    let wait = wait.into().checked()?;
     let mut deadline = Deadline::new(wait);
     let (entry, _) = socket(open, address, Role::Subscribe)?;
     let mut guard = lock(&entry);
