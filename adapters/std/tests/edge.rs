@@ -168,6 +168,14 @@ fn cli_arg() -> impl Strategy<Value = String> {
             "{\"a\":",
             "null",
             "x",
+            "--wait=1e20",
+            "--wait=1e300",
+            "--wait=nan",
+            "--wait=-1",
+            "--every=1e20",
+            "--every=1e300",
+            "--count=0",
+            "--count=18446744073709551616",
         ])
         .prop_map(str::to_string),
         // Any text a shell could pass (no NUL byte).
@@ -175,24 +183,88 @@ fn cli_arg() -> impl Strategy<Value = String> {
     ]
 }
 
+/// Values for options: the numbers that break naive parsing, and any text.
+fn cli_value() -> impl Strategy<Value = String> {
+    prop_oneof![
+        prop::sample::select(vec![
+            "1e20",
+            "1e300",
+            "-1",
+            "nan",
+            "inf",
+            "-inf",
+            "forever",
+            "0",
+            "0.01",
+            "18446744073709551616",
+            "-9223372036854775809",
+            "127.0.0.1:99999",
+        ])
+        .prop_map(str::to_string),
+        "[^\u{0}]{0,12}",
+    ]
+}
+
+/// Well-formed commands (each subcommand with its number of arguments and one
+/// of its options, with an awkward value), and free-form ones.
 fn cli_command() -> impl Strategy<Value = Vec<String>> {
-    let command = prop::sample::select(vec![
-        "ls",
-        "discover",
-        "advertise",
-        "send",
-        "command",
-        "publish",
-        "watch",
-        "doctor",
-        "help",
-        "--version",
-        "nope",
+    // (subcommand, positional arguments, its options)
+    let commands = prop::sample::select(vec![
+        ("ls", 0, &["--wait"][..]),
+        ("discover", 1, &["--wait"][..]),
+        ("advertise", 1, &["--address"][..]),
+        ("send", 2, &["--wait"][..]),
+        ("command", 2, &["--wait"][..]),
+        ("publish", 3, &["--every", "--count"][..]),
+        ("watch", 1, &["--count", "--wait"][..]),
+        ("doctor", 0, &[][..]),
     ]);
-    (command, prop::collection::vec(cli_arg(), 0..5)).prop_map(|(c, mut args)| {
-        args.insert(0, c.to_string());
-        // Keep each run short: a finite wait unless the case says otherwise.
-        args.extend(["--wait".to_string(), "0.05".to_string()]);
+    let shaped = (
+        commands,
+        prop::collection::vec(cli_arg(), 3),
+        any::<prop::sample::Index>(),
+        cli_value(),
+        any::<bool>(),
+    )
+        .prop_map(|((command, n, options), texts, pick, value, inline)| {
+            let mut args = vec![command.to_string()];
+            args.extend(texts.into_iter().take(n));
+            if !options.is_empty() {
+                let option = options[pick.index(options.len())];
+                if inline {
+                    args.push(format!("{option}={value}"));
+                } else {
+                    args.extend([option.to_string(), value]);
+                }
+            }
+            args
+        });
+    let free = (
+        prop::sample::select(vec![
+            "ls",
+            "discover",
+            "advertise",
+            "send",
+            "command",
+            "publish",
+            "watch",
+            "doctor",
+            "help",
+            "--version",
+            "nope",
+        ]),
+        prop::collection::vec(cli_arg(), 0..5),
+    )
+        .prop_map(|(c, mut args)| {
+            args.insert(0, c.to_string());
+            args
+        });
+    prop_oneof![3 => shaped, 1 => free].prop_map(|mut args| {
+        // Keep each run short: a short wait unless the case gives its own (a
+        // long one is killed at the limit, which is no failure).
+        if !args.iter().any(|a| a.starts_with("--wait")) {
+            args.extend(["--wait".to_string(), "0.05".to_string()]);
+        }
         args
     })
 }
@@ -228,7 +300,7 @@ fn run_nw0(args: &[String], limit: Duration) -> (Option<i32>, String) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 40, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
     #[test]
     fn no_cli_argument_panics(args in cli_command()) {
@@ -246,6 +318,11 @@ fn huge_waits_mean_for_ever_not_a_panic() {
         return;
     }
     assert_eq!(Wait::from(u64::MAX).duration(), Ok(None));
+    // Panicked at once before; now it waits for ever (the thread is left
+    // waiting when the test ends).
+    let waiting = std::thread::spawn(|| nw0::discover("nobody-runs-this", u64::MAX));
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!waiting.is_finished(), "{:?}", waiting.join());
     let (code, stderr) = run_nw0(
         &[
             "discover".into(),
