@@ -21,6 +21,8 @@
 //! (`ack_sent_just_before_exit_is_delivered`, `last_news_before_exit_is_delivered`)
 //! and the goodbye tests of `tests/tests/discovery.rs`.
 
+use std::sync::atomic::Ordering;
+
 use log::debug;
 
 use super::Runtime;
@@ -32,6 +34,7 @@ extern "C" fn at_exit() {
 impl Runtime {
     /// Says goodbye for every advertised name, then flushes what was queued.
     fn at_exit(&self) {
+        self.exiting.store(true, Ordering::Relaxed);
         let (discovery, messaging) = self.started();
         if let Some(discovery) = discovery {
             discovery.unadvertise_all();

@@ -71,24 +71,27 @@ fn zmq_error(doing: &str, address: Address, e: zmq::Error) -> Error {
     }
 }
 
-/// The monitor events a PUB socket's subscribers are counted by.
-const MONITORED: [zmq::SocketEvent; 3] = [
-    zmq::SocketEvent::ACCEPTED,
-    zmq::SocketEvent::HANDSHAKE_SUCCEEDED,
-    zmq::SocketEvent::DISCONNECTED,
-];
+/// The monitor events a publishing socket's connections are counted by.
+const MONITORED: [zmq::SocketEvent; 2] =
+    [zmq::SocketEvent::ACCEPTED, zmq::SocketEvent::DISCONNECTED];
+
+/// Subscription notices read from a publishing socket per call, at most.
+const NOTICES_PER_CALL: usize = 1024;
 
 /// A libzmq socket.
 pub(crate) struct Socket {
     socket: zmq::Socket,
-    /// PUB: the other end of its monitor (libzmq reports connections and
-    /// handshakes there, not subscriptions), until the first news item.
+    /// Publishing: the other end of its monitor, where libzmq reports
+    /// connections (it reports no subscriptions there).
     monitor: Option<zmq::Socket>,
-    subscribers: Subscribers,
+    /// Publishing: connections (accepted minus gone) and subscription
+    /// notices seen.
+    connections: usize,
+    subscriptions: usize,
 }
 
 impl Socket {
-    /// PUB: starts the monitor its subscribers are counted by.
+    /// Publishing: starts the monitor its connections are counted by.
     fn monitor(&self, context: &Context) -> zmq::Result<zmq::Socket> {
         let n = context.monitors.fetch_add(1, Ordering::Relaxed);
         let endpoint = format!("inproc://networkzero-monitor-{n}");
@@ -102,27 +105,47 @@ impl Socket {
         Ok(pair)
     }
 
-    /// Applies one monitor event (its first frame: the event number, then
-    /// a value) to the count.
-    fn count(&mut self, event: &[u8]) {
-        let (Some(&lo), Some(&hi)) = (event.first(), event.get(1)) else {
-            return;
-        };
-        let raw = u16::from_le_bytes([lo, hi]);
-        let s = &mut self.subscribers;
-        if raw == zmq::SocketEvent::ACCEPTED.to_raw() {
-            s.joining += 1;
-        } else if raw == zmq::SocketEvent::HANDSHAKE_SUCCEEDED.to_raw() {
-            s.joining = s.joining.saturating_sub(1);
-            s.joined += 1;
-        } else if raw == zmq::SocketEvent::DISCONNECTED.to_raw() {
-            // A handshake failure or a peer gone after it: either way one
-            // connection fewer; which one libzmq does not say.
-            if s.joining > 0 {
-                s.joining -= 1;
-            } else {
-                s.joined = s.joined.saturating_sub(1);
+    /// Publishing: reads what is waiting on the monitor (connections) and
+    /// the socket itself (subscription notices, as XPUB gives them), at
+    /// most [`NOTICES_PER_CALL`] of each. Reading the notices is what keeps
+    /// XPUB's queue of them short: it is called on every publishing call
+    /// that lets libzmq take in new ones.
+    fn read_notices(&mut self) {
+        if let Some(monitor) = &self.monitor {
+            for _ in 0..NOTICES_PER_CALL {
+                let Ok(event) = monitor.recv_multipart(zmq::DONTWAIT) else {
+                    break;
+                };
+                let first = event.first().map_or(&[][..], Vec::as_slice);
+                let (Some(&lo), Some(&hi)) = (first.first(), first.get(1)) else {
+                    continue;
+                };
+                let raw = u16::from_le_bytes([lo, hi]);
+                if raw == zmq::SocketEvent::ACCEPTED.to_raw() {
+                    self.connections += 1;
+                } else if raw == zmq::SocketEvent::DISCONNECTED.to_raw() {
+                    self.connections = self.connections.saturating_sub(1);
+                }
             }
+        }
+        for _ in 0..NOTICES_PER_CALL {
+            match self.socket.recv_bytes(zmq::DONTWAIT) {
+                // 1 then the prefix: a subscription (0: its end).
+                Ok(notice) if notice.first() == Some(&1) => self.subscriptions += 1,
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+    }
+
+    /// Publishing: the count as the message calls see it. A connection
+    /// counts as subscribed once a notice came for it; notices do not say
+    /// from whom, so one peer's second prefix counts like another's first.
+    fn subscribers(&self) -> Subscribers {
+        let joined = self.subscriptions.min(self.connections);
+        Subscribers {
+            joining: self.connections - joined,
+            joined,
         }
     }
 }
@@ -162,7 +185,9 @@ impl TransportSocket for Socket {
         let kind = match role {
             Role::Request => zmq::REQ,
             Role::Reply => zmq::REP,
-            Role::Publish => zmq::PUB,
+            // XPUB: a PUB that shows the subscriptions it receives (what
+            // the first news item waits for); they are read and dropped.
+            Role::Publish => zmq::XPUB,
             Role::Subscribe => zmq::SUB,
         };
         let socket = context
@@ -174,6 +199,10 @@ impl TransportSocket for Socket {
             socket.set_maxmsgsize(i64::try_from(max_message).unwrap_or(i64::MAX))?;
             socket.set_sndhwm(NEWS_HIGH_WATER_MARK)?;
             socket.set_rcvhwm(NEWS_HIGH_WATER_MARK)?;
+            if role == Role::Publish {
+                // Every subscription, not only a prefix's first.
+                socket.set_xpub_verbose(true)?;
+            }
             Ok(())
         };
         configure().map_err(|e| zmq_error("configuring the socket for", address, e))?;
@@ -190,7 +219,8 @@ impl TransportSocket for Socket {
         let mut socket = Socket {
             socket,
             monitor: None,
-            subscribers: Subscribers::default(),
+            connections: 0,
+            subscriptions: 0,
         };
         if role == Role::Publish {
             socket.monitor = Some(
@@ -248,6 +278,7 @@ impl TransportSocket for Socket {
             // Reads libzmq's notices of what subscribers have taken (see
             // READ_CREDIT_EVERY); only its side effect matters.
             let _ = self.socket.get_events();
+            self.read_notices();
         }
         self.socket
             .send_multipart([topic.as_bytes(), payload.as_slice()], 0)
@@ -261,36 +292,28 @@ impl TransportSocket for Socket {
             .map_err(|e| zmq_error("subscribing to", address, e))
     }
 
-    /// Counts connections and finished handshakes from the monitor. The
-    /// monitor stays until the socket closes; what it reports after the
-    /// first news item is dropped by libzmq (no one reads it), bounded by
-    /// its high-water mark.
+    /// Counts connections (the monitor) and subscriptions (XPUB's
+    /// notices), waiting on both.
     fn subscribers(&mut self, seen: Subscribers, deadline: Instant) -> Subscribers {
-        // Each pass reads an event or waits once, bounded by the deadline.
+        // Each pass reads what is waiting, then returns or waits once.
         loop {
-            let Some(monitor) = &self.monitor else {
-                return self.subscribers;
-            };
-            match monitor.recv_multipart(zmq::DONTWAIT) {
-                Ok(parts) => {
-                    let first = parts.first().map_or(&[][..], Vec::as_slice);
-                    self.count(first);
-                    continue;
-                }
-                Err(zmq::Error::EAGAIN) => {}
-                Err(_) => return self.subscribers,
-            }
-            if self.subscribers != seen {
-                return self.subscribers;
-            }
+            self.read_notices();
+            let now = Socket::subscribers(self);
             let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return self.subscribers;
+            let Some(monitor) = &self.monitor else {
+                return now;
+            };
+            if now != seen || left.is_zero() {
+                return now;
             }
             let ms = i64::try_from(left.as_millis()).unwrap_or(i64::MAX).max(1);
-            if !matches!(monitor.poll(zmq::POLLIN, ms), Ok(n) if n > 0) {
+            let mut items = [
+                monitor.as_poll_item(zmq::POLLIN),
+                self.socket.as_poll_item(zmq::POLLIN),
+            ];
+            if !matches!(zmq::poll(&mut items, ms), Ok(n) if n > 0) {
                 // Timed out (or interrupted): the caller checks the deadline.
-                return self.subscribers;
+                return Socket::subscribers(self);
             }
         }
     }
