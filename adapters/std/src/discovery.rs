@@ -551,9 +551,11 @@ impl Discovery {
 
     /// Waits, in a fresh process, for the answers to the opening query:
     /// until it has gone out (at most [`QUERY_SENT_WAIT`] after the start),
-    /// then for as long as the beacon itself gives answers before it asks
-    /// again (its first repeat gap, 100 ms). Every networkzero program
-    /// answers at once, so by then the table holds every live name.
+    /// then as long as the beacon's own schedule gives the first ask and
+    /// its repeat to be answered (it asks again after 100 ms, and again
+    /// 200 ms later: 300 ms), so an answer lost or late once (a busy peer)
+    /// still comes in. Every networkzero program answers at once, so by
+    /// then the table holds every live name.
     fn warmed_up(&self) {
         let sent = self.wait_for_state(Some(self.started + QUERY_SENT_WAIT), |s| {
             s.opening_query_sent
@@ -562,12 +564,13 @@ impl Discovery {
             debug!("the opening query did not go out (no network?)");
             return;
         };
+        // The gaps after the first and second ask: 2 and 4 times query_retry.
         let window = lock(self)
             .beacon
             .config()
             .query_retry
             .as_millis()
-            .saturating_mul(2);
+            .saturating_mul(2 + 4);
         let answered = sent + StdDuration::from_millis(window);
         // Nothing ends this wait early: it is for the answers' deadline.
         self.wait_for_state(Some(answered), |_| None::<()>);
