@@ -387,10 +387,60 @@ fn ack_sent_just_before_exit_is_delivered() {
         if lines.last().map(String::as_str) != Some("ACKED") {
             lost.push(round);
         }
-        let _ = robot.wait_timeout(secs(5.0));
+        // And the flush at exit is bounded: the robot has exited, successfully.
+        let status = robot
+            .wait_timeout(secs(5.0))
+            .expect("waiting for the robot");
+        assert!(
+            status.is_some_and(|s| s.success()),
+            "the robot did not exit after its last command: {status:?}"
+        );
     }
     assert!(
         lost.is_empty(),
         "the ack was lost when the robot exited right after sending it, in rounds {lost:?} of 0..5"
     );
+}
+
+/// A subscriber already waiting when a publisher starts gets the publisher's first item:
+/// the first `publish_news` waits until the subscriber (retrying its connection) has
+/// subscribed — an observed event, not a fixed sleep. And it gets the last items,
+/// published just before the publisher exits: the exit hook flushes them (bounded), and
+/// the publisher exits.
+#[test]
+fn first_and_last_news_reach_a_subscriber_already_waiting() {
+    if !require_netns() {
+        return;
+    }
+    let host = Host::isolated();
+    const ITEMS: usize = 20;
+    for round in 0..3 {
+        let at = format!("127.0.0.1:{}", 46000 + round);
+        let mut watcher = spawn(&host, &["watch", &at, "", &ITEMS.to_string(), "10"]);
+        // Let the watcher start and retry its connection to nobody for a while: it is
+        // "already waiting" (setup, not a timed assertion).
+        std::thread::sleep(secs(0.5));
+        let (lines, code, stderr) = drive::run(
+            &host,
+            &["publish", &at, "t", "1", &ITEMS.to_string(), "0"],
+            secs(10.0),
+        );
+        assert_eq!(
+            code,
+            Some(0),
+            "the publisher exits by itself: {lines:?} {stderr}"
+        );
+        let mut got = 0;
+        while got < ITEMS {
+            match watcher.expect_line(
+                |l| l.starts_with("NEWS") || l.starts_with("NONEWS"),
+                secs(10.0),
+            ) {
+                Ok(line) if line.starts_with("NEWS") => got += 1,
+                other => panic!(
+                    "round {round}: the subscriber got {got} of {ITEMS} items, then {other:?}"
+                ),
+            }
+        }
+    }
 }

@@ -92,7 +92,7 @@ pub fn unadvertise(name: &str) -> Result<()> {
 /// # Ok::<(), networkzero::Error>(())
 /// ```
 pub fn discover(name: &str, wait: impl Into<Wait>) -> Result<Option<Address>> {
-    let wait = wait.into();
+    let wait = wait.into().checked()?;
     let runtime = runtime::get();
     let discovery = runtime.discovery()?;
     Ok(runtime.with_python_lookups(|python| discovery.discover(name, wait, python)))
@@ -244,8 +244,10 @@ pub fn wait_for_command(address: impl ToAddress, wait: impl Into<Wait>) -> Resul
 
 /// Publishes a news item: `data` under `topic`, to every program waiting for
 /// news at `address` on topics that start with their prefix. News published
-/// before a subscriber connects is not seen by it; the first call on an
-/// address waits 0.3 s so that programs already waiting can connect. A
+/// before a subscriber connects is not seen by it, so the first call on an
+/// address waits for programs already waiting for its news: until one has
+/// subscribed and no other is still connecting, or at most 0.3 s (their
+/// retry interval, 100–200 ms, and a handshake) when none comes. A
 /// subscriber that has 1000 items waiting (the high-water mark) misses the
 /// newest; over libzmq, which counts what a subscriber has taken only every
 /// 500 items, that can start from about 470.

@@ -47,9 +47,10 @@ const WAKE: Token = Token(3);
 /// How often the list of interfaces is read again (Wi-Fi joins, DHCP).
 const INTERFACE_CHECK: StdDuration = StdDuration::from_secs(2);
 
-/// How long after starting `discover_all` waits for answers to the opening
-/// query, so a fresh process sees every live name on the LAN.
-const WARM_UP: StdDuration = StdDuration::from_millis(250);
+/// The longest a fresh process's `discover_all` waits for its opening query
+/// (every name, asked at start) to go out; then it waits for the answers
+/// (see [`Discovery::known`]).
+const QUERY_SENT_WAIT: StdDuration = StdDuration::from_millis(250);
 
 /// This process's discovery: the core beacon, its sockets, and what the
 /// calls wait on.
@@ -64,6 +65,8 @@ pub(crate) struct Discovery {
 
 struct State {
     beacon: Box<CoreBeacon>,
+    /// When the first query (the opening one, for every name) went out.
+    opening_query_sent: Option<StdInstant>,
     /// When each (name, sender) was last warned about, so a Python peer
     /// advertising every 2 s does not flood the terminal.
     warned: HashMap<(String, IpAddr), StdInstant>,
@@ -227,6 +230,7 @@ fn open() -> Result<(Discovery, Poll)> {
             beacon,
             warned: HashMap::new(),
             observed: Observed::default(),
+            opening_query_sent: None,
         }),
         heard: Condvar::new(),
         sockets: Sockets {
@@ -246,6 +250,7 @@ impl Discovery {
     fn drain(&self, state: &mut State) {
         let now = self.now();
         let mut buf = [0u8; MAX_TRANSMIT];
+        let mut sent_query = false;
         // Bounded: the beacon itself rate-limits, this only guards the loop.
         for _ in 0..1024 {
             let Some(t) = state.beacon.poll_transmit(now, &mut buf) else {
@@ -263,8 +268,12 @@ impl Discovery {
             if let Err(e) = socket.send_to(bytes, t.destination) {
                 debug!("sending {:?} to {}: {e}", t.kind, t.destination);
             }
+            if t.kind == Kind::Query && state.opening_query_sent.is_none() {
+                state.opening_query_sent = Some(StdInstant::now());
+                sent_query = true;
+            }
         }
-        let mut changed = false;
+        let mut changed = sent_query;
         let watched = state.observed.watchers > 0;
         while let Some(event) = state.beacon.poll_event() {
             changed = true;
@@ -331,15 +340,16 @@ impl Discovery {
         result
     }
 
-    /// Waits until `found` gives a value or the deadline passes.
-    fn wait_for<T>(
+    /// Waits until `found` gives a value from the state, or the deadline
+    /// passes.
+    fn wait_for_state<T>(
         &self,
         deadline: Option<StdInstant>,
-        mut found: impl FnMut(&CoreBeacon, Instant) -> Option<T>,
+        mut found: impl FnMut(&State) -> Option<T>,
     ) -> Option<T> {
         let mut state = lock(self);
         loop {
-            if let Some(value) = found(&state.beacon, self.now()) {
+            if let Some(value) = found(&state) {
                 return Some(value);
             }
             let left = wait::remaining(deadline);
@@ -356,6 +366,15 @@ impl Discovery {
                 .map(|(s, _)| s)
                 .unwrap_or_else(|e| e.into_inner().0);
         }
+    }
+
+    /// Waits until `found` gives a value or the deadline passes.
+    fn wait_for<T>(
+        &self,
+        deadline: Option<StdInstant>,
+        mut found: impl FnMut(&CoreBeacon, Instant) -> Option<T>,
+    ) -> Option<T> {
+        self.wait_for_state(deadline, |state| found(&state.beacon, self.now()))
     }
 }
 
@@ -571,11 +590,31 @@ impl Discovery {
             .map(Address::from)
     }
 
+    /// Waits, in a fresh process, for the answers to the opening query:
+    /// until it has gone out (at most [`QUERY_SENT_WAIT`] after the start),
+    /// then as long as the beacon's own schedule gives the first ask and
+    /// its repeat to be answered (it asks again after 100 ms, and again
+    /// 200 ms later: 300 ms), so an answer lost or late once (a busy peer)
+    /// still comes in. Every networkzero program answers at once, so by
+    /// then the table holds every live name.
     fn warmed_up(&self) {
-        let age = self.started.elapsed();
-        if age < WARM_UP {
-            thread::sleep(WARM_UP - age);
-        }
+        let sent = self.wait_for_state(Some(self.started + QUERY_SENT_WAIT), |s| {
+            s.opening_query_sent
+        });
+        let Some(sent) = sent else {
+            debug!("the opening query did not go out (no network?)");
+            return;
+        };
+        // The gaps after the first and second ask: 2 and 4 times query_retry.
+        let window = lock(self)
+            .beacon
+            .config()
+            .query_retry
+            .as_millis()
+            .saturating_mul(2 + 4);
+        let answered = sent + StdDuration::from_millis(window);
+        // Nothing ends this wait early: it is for the answers' deadline.
+        self.wait_for_state(Some(answered), |_| None::<()>);
     }
 
     /// Every name advertised on the network now, with its address, sorted

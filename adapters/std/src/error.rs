@@ -67,6 +67,11 @@ pub enum Error {
         /// What it is used for already.
         used_for: &'static str,
     },
+    /// A wait that means nothing (NaN seconds).
+    BadWait {
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The network itself failed (the operating system's message is kept).
     Network {
         /// What we were doing.
@@ -109,6 +114,10 @@ impl fmt::Display for Error {
             Error::WrongUse { address, used_for } => write!(
                 f,
                 "{address} is already used {used_for} in this program; use a different address for each job (nw0::advertise gives each name its own)"
+            ),
+            Error::BadWait { reason } => write!(
+                f,
+                "cannot wait for that long: {reason}; give a number of seconds (like 5 or 0.5), a Duration, or nw0::FOREVER"
             ),
             Error::Network { doing, cause } => write!(f, "network error while {doing}: {cause}"),
         }

@@ -29,10 +29,30 @@
 //! JSON — are an [`Error`] whose message says what to do.
 //!
 //! # What runs behind the scenes
-//! The first call starts a discovery beacon on a background thread (UDP 9999
+//! The first discovery call starts a beacon on a background thread (UDP 9999
 //! for adverts, as Python networkzero; UDP 9997 for instant queries and
-//! goodbyes). Messages travel over ZeroMQ's wire protocol (ZMTP). Sockets are
-//! cached per address, so calling the same function in a loop is cheap.
+//! goodbyes); the first message call starts the transport. Messages travel
+//! over ZeroMQ's wire protocol (ZMTP). Sockets are cached per address, so
+//! calling the same function in a loop is cheap.
+//!
+//! Nothing waits by a guessed time. The first `publish_news` on an address
+//! waits until programs already waiting for its news have subscribed (at
+//! most 0.3 s when none come). When the program ends, a hook says goodbye
+//! for its names and flushes what it sent just before (at most 1 s, ending
+//! as soon as everything is written): an ack sent as the last thing in
+//! `main` arrives.
+//!
+//! # Layers
+//! Each module imports only the ones below it:
+//! - `api`: the functions above, each a thin call into a layer;
+//! - `runtime`: the one process-wide object; owns the discovery thread, the
+//!   transport with its socket cache, and the Python beacon RPC server;
+//!   starts each on first use and again after a failure; runs the exit hook;
+//! - `discovery` (the core's beacon over mio) and `messaging` (the message
+//!   calls and the socket cache), side by side; `python_beacon` uses both
+//!   discovery and the transport, for Python's beacon RPC;
+//! - `transport`: `libzmq` or `pure`, the same steps over either;
+//! - `error`, `address`, `wait`, `interfaces`, `logging`: no state.
 //!
 //! # Two transports
 //! - `libzmq` (the default feature): messages go through libzmq, which the

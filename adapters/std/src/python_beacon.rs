@@ -8,8 +8,9 @@
 //!
 //! - **We came first.** We share 9999, so a Python process cannot bind it
 //!   and calls the RPC instead: one of our processes must serve it. Only one
-//!   can own the port, so every process keeps trying to bind it every 2 s;
-//!   when the owner exits another takes over.
+//!   can own the port: every other one holds a TCP connection to the owner
+//!   open, and when that connection ends (the owner exited) tries to take
+//!   the port over.
 //! - **Python came first.** We cannot bind 9999, so we do not hear adverts
 //!   sent there. We still advertise (our adverts reach the Python beacon on
 //!   loopback like everyone else's), networkzero programs still answer our
@@ -19,7 +20,8 @@
 //! (what it answers with) and [`crate::transport`] (how); the runtime starts
 //! the server thread and hands discovery the lookups.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::io::Read;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -28,14 +30,11 @@ use serde_json::{json, Value};
 
 use crate::address::Address;
 use crate::discovery::Discovery;
-use crate::transport::{Deadline, Role, Running, Socket, TransportSocket};
+use crate::transport::{Deadline, Role, Running, Socket, Transport, TransportSocket};
 use crate::wait::Wait;
 
 /// Where Python's beacon RPC listens (tcp://127.0.0.1:9998).
 const ENDPOINT: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9998);
-
-/// How often a process that does not own the RPC port tries to take it over.
-const ELECTION_RETRY: Duration = Duration::from_secs(2);
 
 /// Largest RPC request taken.
 const MAX_REQUEST: usize = 64 * 1024;
@@ -57,16 +56,32 @@ pub(crate) fn serve_in_background(
     }
 }
 
-/// Serves the RPC for ever: waits its turn for the port (trying every
-/// [`ELECTION_RETRY`]), then answers every request.
+/// Serves the RPC while the transport runs: takes the port, or waits for
+/// its owner to go ([`wait_for_owner_to_go`]) and tries again.
 fn serve(discovery: &Discovery, transport: &Running) {
     let address = Address::from(ENDPOINT);
-    let mut socket = loop {
+    let mut refused = 0;
+    // Each pass serves until the transport stops, or waits for an event
+    // (the owner's connection ending); a port that is taken but refuses
+    // connections twice in a row (not an RPC server) ends it.
+    while transport.is_running() && refused < 2 {
         match Socket::open(transport, Role::Reply, ENDPOINT, MAX_REQUEST, address) {
-            Ok(s) => break s,
-            Err(_) => thread::sleep(ELECTION_RETRY),
+            Ok(socket) => {
+                refused = 0;
+                serve_on(socket, discovery, address);
+            }
+            Err(_) if wait_for_owner_to_go() => refused = 0,
+            // Perhaps the owner went just now: try the port once more.
+            Err(_) => refused += 1,
         }
-    };
+    }
+    if refused >= 2 {
+        debug!("tcp://{ENDPOINT} is held by a program that does not serve the RPC");
+    }
+}
+
+/// Answers every request until the socket fails (the transport shut down).
+fn serve_on(mut socket: Socket, discovery: &Discovery, address: Address) {
     info!("serving Python networkzero's beacon RPC on tcp://{ENDPOINT}");
     loop {
         let request = match socket.receive(&mut Deadline::new(Wait::Forever), address) {
@@ -74,8 +89,7 @@ fn serve(discovery: &Discovery, transport: &Running) {
             Ok(None) => continue,
             Err(e) => {
                 debug!("beacon RPC: {e}");
-                thread::sleep(Duration::from_millis(100));
-                continue;
+                return;
             }
         };
         let reply = answer(discovery, request.first());
@@ -88,6 +102,21 @@ fn serve(discovery: &Discovery, transport: &Running) {
             debug!("beacon RPC reply: {e}");
         }
     }
+}
+
+/// Blocks until the program serving the RPC has gone: holds a TCP
+/// connection to it until the connection ends (the owner exited, or its
+/// handshake timeout closed this silent peer: then the caller finds the
+/// port still taken and comes back). False if nothing accepts connections
+/// there, so no owner will ever go.
+fn wait_for_owner_to_go() -> bool {
+    let Ok(mut owner) = TcpStream::connect(ENDPOINT) else {
+        return false;
+    };
+    let mut buf = [0u8; 256];
+    // Each read takes bytes the owner sent (its greeting) or ends.
+    while matches!(owner.read(&mut buf), Ok(n) if n > 0) {}
+    true
 }
 
 /// A request to the beacon RPC that we act on.

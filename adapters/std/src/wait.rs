@@ -1,22 +1,44 @@
 //! How long to wait: for ever, or a number of seconds.
+//!
+//! Every value means one clear thing, so no wait a program can write makes
+//! networkzero panic:
+//!
+//! | written                                   | means                      |
+//! |-------------------------------------------|----------------------------|
+//! | [`FOREVER`], `f64::INFINITY`              | until it happens           |
+//! | a number of seconds ≥ 0, a `Duration`     | at most that long          |
+//! | negative seconds (`-1`, `f64::NEG_INFINITY`) | no waiting: only what is already there |
+//! | more seconds than the clock can count (`1e20`, `u64::MAX`, `Duration::MAX`) | until it happens |
+//! | `f64::NAN`                                | a hard error ([`Error::BadWait`]) |
 
 use std::time::{Duration, Instant};
 
+use crate::error::{Error, Result};
+
 /// How long a call may wait. Write a number of seconds (`5`, `0.5`), a
-/// [`Duration`], or [`FOREVER`].
+/// [`Duration`], or [`FOREVER`]. Negative seconds mean no waiting; a wait
+/// too long for the clock (`1e20`, `u64::MAX`, `Duration::MAX`) or
+/// `f64::INFINITY` means for ever; `f64::NAN` is an error
+/// ([`Error::BadWait`]) that says what to write instead.
 ///
 /// ```
 /// use networkzero::{Wait, FOREVER};
+/// use std::time::Duration;
 /// assert_eq!(Wait::from(2), Wait::Seconds(2.0));
 /// assert_eq!(Wait::from(0.5), Wait::Seconds(0.5));
-/// assert_eq!(Wait::from(std::time::Duration::from_millis(250)), Wait::Seconds(0.25));
+/// assert_eq!(Wait::from(Duration::from_millis(250)), Wait::Seconds(0.25));
 /// assert_eq!(FOREVER, Wait::Forever);
+/// assert_eq!(Wait::from(-3).duration()?, Some(Duration::ZERO));
+/// assert_eq!(Wait::from(u64::MAX).duration()?, None); // for ever
+/// assert!(Wait::from(f64::NAN).duration().is_err());
+/// # Ok::<(), networkzero::Error>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Wait {
     /// Until it happens.
     Forever,
-    /// At most this many seconds (negative counts as zero).
+    /// At most this many seconds (negative counts as zero; more than the
+    /// clock can count, or infinity, as for ever; NaN is an error).
     Seconds(f64),
 }
 
@@ -24,26 +46,51 @@ pub enum Wait {
 pub const FOREVER: Wait = Wait::Forever;
 
 impl Wait {
-    /// The wait as a `Duration`; `None` for ever.
-    pub fn duration(self) -> Option<Duration> {
+    /// The wait as a `Duration`; `None` for ever; an error for NaN.
+    pub fn duration(self) -> Result<Option<Duration>> {
         match self {
-            Wait::Forever => None,
-            Wait::Seconds(s) if s.is_finite() => Some(Duration::from_secs_f64(s.max(0.0))),
-            Wait::Seconds(_) => None,
+            Wait::Forever => Ok(None),
+            Wait::Seconds(s) if s.is_nan() => Err(Error::BadWait {
+                reason: "it is NaN (not a number)".into(),
+            }),
+            Wait::Seconds(s) if s <= 0.0 => Ok(Some(Duration::ZERO)),
+            // Infinity, or more seconds than a Duration holds: for ever.
+            Wait::Seconds(s) => Ok(Duration::try_from_secs_f64(s).ok()),
+        }
+    }
+
+    /// The same wait, checked: `Seconds` only for a wait with an end the
+    /// clock can count, so [`Wait::deadline`] cannot fail.
+    pub(crate) fn checked(self) -> Result<Wait> {
+        Ok(match self.duration()? {
+            None => Wait::Forever,
+            Some(d) if Instant::now().checked_add(d).is_none() => Wait::Forever,
+            Some(_) => Wait::Seconds(self.seconds()),
+        })
+    }
+
+    fn seconds(self) -> f64 {
+        match self {
+            Wait::Forever => f64::INFINITY,
+            Wait::Seconds(s) => s.max(0.0),
         }
     }
 
     /// The wait in words, for messages: "ever" or "5 s".
     pub(crate) fn describe(self) -> String {
-        match self {
-            Wait::Forever => "ever".into(),
-            Wait::Seconds(s) => format!("{s} s"),
+        match self.duration() {
+            Ok(None) => "ever".into(),
+            _ => format!("{} s", self.seconds()),
         }
     }
 
-    /// The instant the wait ends, counted from `start`; `None` for ever.
+    /// The instant the wait ends, counted from `start`; `None` for ever (and
+    /// for a wait that [`Wait::checked`] would refuse).
     pub(crate) fn deadline(self, start: Instant) -> Option<Instant> {
-        self.duration().and_then(|d| start.checked_add(d))
+        self.duration()
+            .ok()
+            .flatten()
+            .and_then(|d| start.checked_add(d))
     }
 }
 
@@ -59,23 +106,20 @@ impl From<f32> for Wait {
     }
 }
 
-impl From<i32> for Wait {
-    fn from(s: i32) -> Self {
-        Wait::Seconds(f64::from(s))
-    }
+/// Whole seconds of every integer type (`5`, `u64::MAX`, `i64::MIN`…).
+macro_rules! from_integer_seconds {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Wait {
+            fn from(s: $t) -> Self {
+                // Exact up to 2^53 s (285 million years); beyond, the
+                // nearest f64, which is for ever anyway.
+                Wait::Seconds(s as f64)
+            }
+        }
+    )*};
 }
 
-impl From<u32> for Wait {
-    fn from(s: u32) -> Self {
-        Wait::Seconds(f64::from(s))
-    }
-}
-
-impl From<u64> for Wait {
-    fn from(s: u64) -> Self {
-        Wait::Seconds(s as f64)
-    }
-}
+from_integer_seconds!(i8, i16, i32, i64, isize, u8, u16, u32, u64, usize);
 
 impl From<Duration> for Wait {
     fn from(d: Duration) -> Self {
@@ -92,4 +136,45 @@ impl From<Option<Duration>> for Wait {
 /// Time left until `deadline`, `None` for ever.
 pub(crate) fn remaining(deadline: Option<Instant>) -> Option<Duration> {
     deadline.map(|d| d.saturating_duration_since(Instant::now()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_of_wait_means_one_thing() {
+        let zero = Some(Duration::ZERO);
+        for (wait, meaning) in [
+            (Wait::from(0), zero),
+            (Wait::from(-1), zero),
+            (Wait::from(i64::MIN), zero),
+            (Wait::from(f64::NEG_INFINITY), zero),
+            (Wait::from(-0.0), zero),
+            (Wait::from(2.5), Some(Duration::from_millis(2500))),
+            (Wait::from(f64::INFINITY), None),
+            (Wait::from(1e300), None),
+            (Wait::from(u64::MAX), None),
+            (Wait::from(Duration::MAX), None),
+            (Wait::from(None), None),
+            (FOREVER, None),
+        ] {
+            assert_eq!(wait.duration(), Ok(meaning), "{wait:?}");
+            assert!(wait.checked().is_ok());
+            let _ = wait.deadline(Instant::now());
+            let _ = wait.describe();
+        }
+        let nan = Wait::from(f64::NAN);
+        assert!(nan.duration().is_err() && nan.checked().is_err());
+        assert_eq!(nan.deadline(Instant::now()), None);
+        assert_eq!(Wait::from(1e20).checked(), Ok(Wait::Forever));
+        assert_eq!(Wait::from(1e20).describe(), "ever");
+        assert_eq!(Wait::from(-2).checked(), Ok(Wait::Seconds(0.0)));
+    }
+
+    #[test]
+    fn the_error_says_what_to_write() {
+        let e = Wait::from(f64::NAN).checked().unwrap_err().to_string();
+        assert!(e.contains("NaN") && e.contains("FOREVER"), "{e}");
+    }
 }

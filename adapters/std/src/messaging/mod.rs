@@ -20,7 +20,7 @@ mod news;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
@@ -32,7 +32,9 @@ use serde_json::Value;
 use crate::address::{Address, ToAddress};
 use crate::error::{Error, Result};
 use crate::interfaces;
-use crate::transport::{Deadline, Role, Running, Socket, Transport, TransportSocket, MAX_MESSAGE};
+use crate::transport::{
+    Deadline, Role, Running, Socket, Subscribers, Transport, TransportSocket, MAX_MESSAGE,
+};
 use crate::wait::Wait;
 use news::{same_bytes, Backlog};
 
@@ -44,13 +46,17 @@ pub const COMMAND_ACK: &str = "ack";
 /// How long [`crate::send_command`] waits for its acknowledgement.
 pub const COMMAND_WAIT_S: f64 = 5.0;
 
-/// How long the first `publish_news` on an address waits for subscribers to
-/// connect: news sent before a subscriber has connected is dropped, and
-/// programs already waiting retry their connection every 100–200 ms.
-pub const FIRST_NEWS_DELAY: Duration = Duration::from_millis(300);
+/// The longest the first `publish_news` on an address waits for programs
+/// already waiting for its news: they try to connect every 100 ms (libzmq,
+/// Python) to 200 ms (networkzero's pure-Rust transport), and news sent
+/// before a subscriber has connected is dropped. The wait ends sooner, as
+/// soon as a subscriber has subscribed and no other connection is still
+/// joining (see [`first_news_waits`]).
+pub const FIRST_NEWS_WAIT: Duration = Duration::from_millis(300);
 
-/// How long a reply or news item sent just before exit is given to leave.
-const FLUSH: Duration = Duration::from_millis(200);
+/// The longest the exit hook waits for replies and news queued before exit
+/// to be written out.
+pub const EXIT_FLUSH: Duration = Duration::from_millis(1000);
 
 /// A message as its JSON bytes, refusing what no peer would accept.
 pub(crate) fn to_json(message: &(impl Serialize + ?Sized)) -> Result<Vec<u8>> {
@@ -69,7 +75,6 @@ pub(crate) fn to_json(message: &(impl Serialize + ?Sized)) -> Result<Vec<u8>> {
 pub(crate) struct Messaging {
     transport: Arc<Running>,
     cache: Mutex<HashMap<(Role, Address), Shared>>,
-    sent: Arc<Sent>,
 }
 
 /// The way a call reaches the runtime's [`Messaging`] (starting it if need be).
@@ -84,51 +89,11 @@ struct Entry {
     subscriptions: Vec<Vec<u8>>,
     /// SUB: news kept for another prefix than the call's.
     backlog: Backlog,
-    /// PUB: news items sent so far (the one count both the transport and
-    /// the exit flush go by).
+    /// PUB: news items sent so far (libzmq reads its drain notices by it).
     published: u64,
-    /// When this socket's messaging last sent (see [`Sent`]).
-    sent: Arc<Sent>,
 }
 
 type Shared = Arc<Mutex<Entry>>;
-
-/// When a reply or news item was last handed to the transport, so the exit
-/// hook knows whether to give it time to leave.
-struct Sent {
-    epoch: Instant,
-    /// Milliseconds since `epoch` (plus one; 0 for never).
-    last: AtomicU64,
-    /// A send was made after `last` was stamped (see [`Sent::unstamped`]).
-    unstamped: AtomicBool,
-}
-
-impl Sent {
-    /// Records that a reply or news item was just queued for sending.
-    fn stamp(&self) {
-        // Cleared before the clock is read: an unstamped send racing with
-        // this one stays counted.
-        self.unstamped.store(false, Ordering::Relaxed);
-        let ms = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.last.store(ms.saturating_add(1), Ordering::Relaxed);
-    }
-
-    /// Records a send without reading the clock, for a loop that sends
-    /// hundreds of thousands of items a second (reading the clock was a
-    /// seventh of the cost of `publish_news`): between two stamps. At exit
-    /// such a send counts as just made.
-    fn unstamped(&self) {
-        self.unstamped.store(true, Ordering::Relaxed);
-    }
-
-    /// Whether a send may still be on its way out.
-    fn recent(&self) -> bool {
-        let last = self.last.load(Ordering::Relaxed);
-        let now = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
-        let since = now.saturating_add(1).saturating_sub(last);
-        last != 0 && (since < FLUSH.as_millis() as u64 || self.unstamped.load(Ordering::Relaxed))
-    }
-}
 
 impl Messaging {
     /// Starts the transport; no socket yet.
@@ -136,11 +101,6 @@ impl Messaging {
         Ok(Messaging {
             transport: Arc::new(Running::start()?),
             cache: Mutex::new(HashMap::new()),
-            sent: Arc::new(Sent {
-                epoch: Instant::now(),
-                last: AtomicU64::new(0),
-                unstamped: AtomicBool::new(false),
-            }),
         })
     }
 
@@ -154,13 +114,20 @@ impl Messaging {
         &self.transport
     }
 
-    /// Gives a reply or news item sent just before exit a moment to leave:
-    /// the transport sends from a background thread that dies with the
-    /// process.
+    /// At exit: hands every reply and news item queued to the network, and
+    /// closes the sockets, within [`EXIT_FLUSH`]. The transport sends from
+    /// background threads that die with the process: without this, an ack
+    /// sent just before `main` returns would be lost (Python networkzero
+    /// delivers it). Sockets another thread is using are left to it.
     pub(crate) fn flush_at_exit(&self) {
-        if self.sent.recent() {
-            thread::sleep(FLUSH);
-        }
+        let deadline = Instant::now() + EXIT_FLUSH;
+        let entries: Vec<Shared> = self.cache().drain().map(|(_, entry)| entry).collect();
+        let sockets = entries
+            .into_iter()
+            .filter_map(|entry| Arc::try_unwrap(entry).ok())
+            .map(|entry| entry.into_inner().unwrap_or_else(|e| e.into_inner()).socket)
+            .collect();
+        Socket::flush_and_close(&self.transport, sockets, deadline);
     }
 
     fn cache(&self) -> MutexGuard<'_, HashMap<(Role, Address), Shared>> {
@@ -266,7 +233,6 @@ impl Messaging {
             subscriptions: Vec::new(),
             backlog: Backlog::default(),
             published: 0,
-            sent: Arc::clone(&self.sent),
         }));
         cache.insert((role, address), Arc::clone(&entry));
         remember(address, role, &entry);
@@ -294,7 +260,7 @@ pub(crate) fn send_message(
     wait: impl Into<Wait>,
 ) -> Result<Option<Value>> {
     let address = address.to_address()?;
-    let wait = wait.into();
+    let wait = wait.into().checked()?;
     let mut deadline = Deadline::new(wait);
     deadline.get(); // counted from the call, not from the first empty read
     let payload = to_json(&message)?;
@@ -327,7 +293,7 @@ pub(crate) fn wait_for_message(
     wait: impl Into<Wait>,
 ) -> Result<Option<Value>> {
     let address = address.to_address()?;
-    let wait = wait.into();
+    let wait = wait.into().checked()?;
     let mut deadline = Deadline::new(wait);
     deadline.get();
     let (entry, _) = socket(open, address, Role::Reply)?;
@@ -375,7 +341,6 @@ pub(crate) fn send_reply(
         return Ok(());
     };
     guard.socket.reply(peer, payload, address)?;
-    guard.sent.stamp();
     Ok(())
 }
 
@@ -389,23 +354,38 @@ pub(crate) fn publish_news(
     let address = address.to_address()?;
     let payload = to_json(&data)?;
     let (entry, fresh) = socket(open, address, Role::Publish)?;
-    if fresh {
-        // News sent before a subscriber has connected is dropped. Programs
-        // already waiting for this news retry their connection every 100–200
-        // ms: give them time, so a first item published at start is not lost.
-        thread::sleep(FIRST_NEWS_DELAY);
-    }
     let mut guard = lock(&entry);
+    if fresh {
+        first_news_waits(&mut guard.socket, Instant::now() + FIRST_NEWS_WAIT);
+    }
     guard.published += 1;
     let n = guard.published;
-    guard.socket.publish(n, topic, payload, address)?;
-    if n % 32 == 1 {
-        guard.sent.stamp();
-    } else {
-        // The clock is read on the first item and every 32nd (see Sent).
-        guard.sent.unstamped();
+    guard.socket.publish(n, topic, payload, address)
+}
+
+/// Before a new publisher's first item: waits until programs already
+/// waiting for its news have subscribed, or until `deadline`. News sent
+/// before a subscriber has connected is dropped, and those programs retry
+/// their connection every 100–200 ms. The wait ends as soon as one
+/// subscriber has subscribed and no other accepted connection is still
+/// joining; with no subscriber at all it lasts until the deadline. (A
+/// second subscriber whose retry falls after the first one has subscribed
+/// can miss the first items.)
+fn first_news_waits(socket: &mut Socket, deadline: Instant) {
+    let mut seen = Subscribers::default();
+    // Each pass sees a change or reaches the deadline; a change is a
+    // connection, so this is bounded by the deadline too.
+    loop {
+        let now = socket.subscribers(seen, deadline);
+        if now.joined > 0 && now.joining == 0 {
+            return;
+        }
+        if Instant::now() >= deadline {
+            debug!("publishing the first item after {FIRST_NEWS_WAIT:?} with {now:?}");
+            return;
+        }
+        seen = now;
     }
-    Ok(())
 }
 
 /// [`crate::wait_for_news`]: the next item on `prefix`, from the backlog
@@ -417,7 +397,7 @@ pub(crate) fn wait_for_news(
     wait: impl Into<Wait>,
 ) -> Result<Option<(String, Value)>> {
     let address = address.to_address()?;
-    let wait = wait.into();
+    let wait = wait.into().checked()?;
     let mut deadline = Deadline::new(wait);
     let (entry, _) = socket(open, address, Role::Subscribe)?;
     let mut guard = lock(&entry);

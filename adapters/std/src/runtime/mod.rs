@@ -13,13 +13,14 @@
 
 mod exit;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Once};
 use std::thread::JoinHandle;
 
 use log::warn;
 
 use crate::discovery::{Discovery, PythonLookups};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::messaging::Messaging;
 use crate::python_beacon;
 
@@ -30,6 +31,8 @@ pub(crate) struct Runtime {
     /// The Python beacon RPC server (only while this process hears adverts).
     python_rpc: Mutex<Option<JoinHandle<()>>>,
     exit_hooks: Once,
+    /// Set by the exit hook: nothing starts again after it.
+    exiting: AtomicBool,
 }
 
 /// The process's runtime. Its parts start on first use, so a program that
@@ -39,6 +42,7 @@ static RUNTIME: Runtime = Runtime {
     messaging: Mutex::new(None),
     python_rpc: Mutex::new(None),
     exit_hooks: Once::new(),
+    exiting: AtomicBool::new(false),
 };
 
 /// The process's runtime.
@@ -79,6 +83,13 @@ impl Runtime {
         if let Some(messaging) = &*slot {
             if messaging.is_running() {
                 return Ok(Arc::clone(messaging));
+            }
+            if self.exiting.load(Ordering::Relaxed) {
+                // Flushed and closed by the exit hook: the program is ending.
+                return Err(Error::network(
+                    "sending or receiving",
+                    "networkzero has shut down: the program is exiting",
+                ));
             }
             warn!("networkzero's transport had stopped; starting it again with fresh sockets");
         }

@@ -2,8 +2,13 @@
 //! message calls on a `zmq` crate socket.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::time::Instant;
 
-use super::{Deadline, Received, Role, Transport, TransportSocket, NEWS_HIGH_WATER_MARK};
+use super::{
+    Deadline, Received, Role, Subscribers, Transport, TransportSocket, NEWS_HIGH_WATER_MARK,
+};
 use crate::address::Address;
 use crate::error::{Error, Result};
 use crate::wait;
@@ -20,16 +25,33 @@ use crate::wait;
 /// reads the notices at once, so the count is at most 499 + this behind.
 const READ_CREDIT_EVERY: u64 = 32;
 
+/// How long a listening socket (REP, PUB) keeps sending what it queued
+/// once closed — at exit, the bound of the flush (see
+/// [`Socket::flush_and_close`]). Connecting sockets (REQ, SUB) drop theirs
+/// at once: a REQ is reset after a lost reply and must not send its
+/// request again.
+const LINGER_MS: i32 = 1000;
+
 /// libzmq's context: its I/O thread and every socket made in it.
-pub(crate) struct Context(zmq::Context);
+pub(crate) struct Context {
+    context: zmq::Context,
+    /// Names the inproc endpoints of PUB sockets' monitors.
+    monitors: AtomicU64,
+    /// Set when the exit flush ends the context.
+    ended: AtomicBool,
+}
 
 impl Transport for Context {
     fn start() -> Result<Self> {
-        Ok(Context(zmq::Context::new()))
+        Ok(Context {
+            context: zmq::Context::new(),
+            monitors: AtomicU64::new(0),
+            ended: AtomicBool::new(false),
+        })
     }
 
     fn is_running(&self) -> bool {
-        true
+        !self.ended.load(Ordering::Relaxed)
     }
 }
 
@@ -41,13 +63,91 @@ fn zmq_error(doing: &str, address: Address, e: zmq::Error) -> Error {
         zmq::Error::EADDRNOTAVAIL => Error::NotLocal {
             address: address.socket_addr(),
         },
+        zmq::Error::ETERM => Error::network(
+            format!("{doing} {address}"),
+            "networkzero has shut down: the program is exiting",
+        ),
         other => Error::network(format!("{doing} {address}"), other),
     }
 }
 
+/// The monitor events a publishing socket's connections are counted by.
+const MONITORED: [zmq::SocketEvent; 2] =
+    [zmq::SocketEvent::ACCEPTED, zmq::SocketEvent::DISCONNECTED];
+
+/// Subscription notices read from a publishing socket per call, at most.
+const NOTICES_PER_CALL: usize = 1024;
+
 /// A libzmq socket.
 pub(crate) struct Socket {
     socket: zmq::Socket,
+    /// Publishing: the other end of its monitor, where libzmq reports
+    /// connections (it reports no subscriptions there).
+    monitor: Option<zmq::Socket>,
+    /// Publishing: connections (accepted minus gone) and subscription
+    /// notices seen.
+    connections: usize,
+    subscriptions: usize,
+}
+
+impl Socket {
+    /// Publishing: starts the monitor its connections are counted by.
+    fn monitor(&self, context: &Context) -> zmq::Result<zmq::Socket> {
+        let n = context.monitors.fetch_add(1, Ordering::Relaxed);
+        let endpoint = format!("inproc://networkzero-monitor-{n}");
+        let events = MONITORED
+            .iter()
+            .fold(0, |all, e| all | i32::from(e.to_raw()));
+        self.socket.monitor(&endpoint, events)?;
+        let pair = context.context.socket(zmq::PAIR)?;
+        pair.set_linger(0)?;
+        pair.connect(&endpoint)?;
+        Ok(pair)
+    }
+
+    /// Publishing: reads what is waiting on the monitor (connections) and
+    /// the socket itself (subscription notices, as XPUB gives them), at
+    /// most [`NOTICES_PER_CALL`] of each. Reading the notices is what keeps
+    /// XPUB's queue of them short: it is called on every publishing call
+    /// that lets libzmq take in new ones.
+    fn read_notices(&mut self) {
+        if let Some(monitor) = &self.monitor {
+            for _ in 0..NOTICES_PER_CALL {
+                let Ok(event) = monitor.recv_multipart(zmq::DONTWAIT) else {
+                    break;
+                };
+                let first = event.first().map_or(&[][..], Vec::as_slice);
+                let (Some(&lo), Some(&hi)) = (first.first(), first.get(1)) else {
+                    continue;
+                };
+                let raw = u16::from_le_bytes([lo, hi]);
+                if raw == zmq::SocketEvent::ACCEPTED.to_raw() {
+                    self.connections += 1;
+                } else if raw == zmq::SocketEvent::DISCONNECTED.to_raw() {
+                    self.connections = self.connections.saturating_sub(1);
+                }
+            }
+        }
+        for _ in 0..NOTICES_PER_CALL {
+            match self.socket.recv_bytes(zmq::DONTWAIT) {
+                // 1 then the prefix: a subscription (0: its end).
+                Ok(notice) if notice.first() == Some(&1) => self.subscriptions += 1,
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+    }
+
+    /// Publishing: the count as the message calls see it. A connection
+    /// counts as subscribed once a notice came for it; notices do not say
+    /// from whom, so one peer's second prefix counts like another's first.
+    fn subscribers(&self) -> Subscribers {
+        let joined = self.subscriptions.min(self.connections);
+        Subscribers {
+            joining: self.connections - joined,
+            joined,
+        }
+    }
 }
 
 impl Socket {
@@ -85,18 +185,24 @@ impl TransportSocket for Socket {
         let kind = match role {
             Role::Request => zmq::REQ,
             Role::Reply => zmq::REP,
-            Role::Publish => zmq::PUB,
+            // XPUB: a PUB that shows the subscriptions it receives (what
+            // the first news item waits for); they are read and dropped.
+            Role::Publish => zmq::XPUB,
             Role::Subscribe => zmq::SUB,
         };
         let socket = context
-            .0
+            .context
             .socket(kind)
             .map_err(|e| zmq_error("making a socket for", address, e))?;
         let configure = || -> zmq::Result<()> {
-            socket.set_linger(0)?;
+            socket.set_linger(if role.binds() { LINGER_MS } else { 0 })?;
             socket.set_maxmsgsize(i64::try_from(max_message).unwrap_or(i64::MAX))?;
             socket.set_sndhwm(NEWS_HIGH_WATER_MARK)?;
             socket.set_rcvhwm(NEWS_HIGH_WATER_MARK)?;
+            if role == Role::Publish {
+                // Every subscription, not only a prefix's first.
+                socket.set_xpub_verbose(true)?;
+            }
             Ok(())
         };
         configure().map_err(|e| zmq_error("configuring the socket for", address, e))?;
@@ -110,7 +216,20 @@ impl TransportSocket for Socket {
                 .connect(&endpoint)
                 .map_err(|e| zmq_error("connecting to", address, e))?;
         }
-        Ok(Socket { socket })
+        let mut socket = Socket {
+            socket,
+            monitor: None,
+            connections: 0,
+            subscriptions: 0,
+        };
+        if role == Role::Publish {
+            socket.monitor = Some(
+                socket
+                    .monitor(context)
+                    .map_err(|e| zmq_error("watching for subscribers of", address, e))?,
+            );
+        }
+        Ok(socket)
     }
 
     #[inline]
@@ -159,6 +278,7 @@ impl TransportSocket for Socket {
             // Reads libzmq's notices of what subscribers have taken (see
             // READ_CREDIT_EVERY); only its side effect matters.
             let _ = self.socket.get_events();
+            self.read_notices();
         }
         self.socket
             .send_multipart([topic.as_bytes(), payload.as_slice()], 0)
@@ -170,5 +290,51 @@ impl TransportSocket for Socket {
         self.socket
             .set_subscribe(prefix)
             .map_err(|e| zmq_error("subscribing to", address, e))
+    }
+
+    /// Counts connections (the monitor) and subscriptions (XPUB's
+    /// notices), waiting on both.
+    fn subscribers(&mut self, seen: Subscribers, deadline: Instant) -> Subscribers {
+        // Each pass reads what is waiting, then returns or waits once.
+        loop {
+            self.read_notices();
+            let now = Socket::subscribers(self);
+            let left = deadline.saturating_duration_since(Instant::now());
+            let Some(monitor) = &self.monitor else {
+                return now;
+            };
+            if now != seen || left.is_zero() {
+                return now;
+            }
+            let ms = i64::try_from(left.as_millis()).unwrap_or(i64::MAX).max(1);
+            let mut items = [
+                monitor.as_poll_item(zmq::POLLIN),
+                self.socket.as_poll_item(zmq::POLLIN),
+            ];
+            if !matches!(zmq::poll(&mut items, ms), Ok(n) if n > 0) {
+                // Timed out (or interrupted): the caller checks the deadline.
+                return Socket::subscribers(self);
+            }
+        }
+    }
+
+    /// Closes the sockets (listening ones linger up to [`LINGER_MS`] to send
+    /// what they queued), then ends the context, which waits for that; on
+    /// a helper thread, as sockets other threads still hold keep it waiting
+    /// (their calls fail with "the program is exiting").
+    fn flush_and_close(context: &Context, sockets: Vec<Self>, deadline: Instant) {
+        drop(sockets);
+        context.ended.store(true, Ordering::Relaxed);
+        let mut ending = context.context.clone();
+        let (done, ended) = mpsc::sync_channel(1);
+        let spawned = std::thread::Builder::new()
+            .name("networkzero-exit".into())
+            .spawn(move || {
+                let _ = ending.destroy();
+                let _ = done.send(());
+            });
+        if spawned.is_ok() {
+            let _ = ended.recv_timeout(deadline.saturating_duration_since(Instant::now()));
+        }
     }
 }

@@ -98,6 +98,17 @@ impl<P> Received<P> {
     }
 }
 
+/// A publish socket's subscribers, as far as the transport has seen them:
+/// what the first news item on an address waits for.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Subscribers {
+    /// Connections accepted that have not subscribed yet.
+    pub(crate) joining: usize,
+    /// Connections that have subscribed (libzmq, which does not show a
+    /// PUB's subscriptions: that have finished their handshake).
+    pub(crate) joined: usize,
+}
+
 /// A started transport: what its sockets share (libzmq's context, the pure
 /// transport's I/O thread). Owned by the runtime, which starts it on first
 /// use and starts a new one if it stops.
@@ -140,4 +151,9 @@ pub(crate) trait TransportSocket: Sized + Send + 'static {
     fn publish(&mut self, n: u64, topic: &str, payload: Vec<u8>, address: Address) -> Result<()>;
     /// SUB: subscribes to a prefix.
     fn subscribe(&mut self, prefix: &[u8], address: Address) -> Result<()>;
+    /// PUB: its subscribers once they differ from `seen`, or at `deadline`.
+    fn subscribers(&mut self, seen: Subscribers, deadline: Instant) -> Subscribers;
+    /// Hands what `sockets` queued to the network and closes them, waiting
+    /// at most until `deadline`: the flush at exit.
+    fn flush_and_close(transport: &Self::Transport, sockets: Vec<Self>, deadline: Instant);
 }

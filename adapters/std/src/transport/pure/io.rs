@@ -50,6 +50,8 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use networkzero_core::zmtp::{Config, Connection, Event, Role, SendError};
 use networkzero_core::{Duration as CoreDuration, Instant as CoreInstant};
 
+use crate::transport::Subscribers;
+
 /// Largest incoming message, all parts together (as the libzmq build's
 /// ZMQ_MAXMSGSIZE).
 const MAX_MESSAGE: usize = crate::transport::MAX_MESSAGE as usize;
@@ -137,9 +139,12 @@ pub(crate) struct Incoming {
 #[derive(Default)]
 struct Inbox {
     items: VecDeque<Incoming>,
-    /// Callers blocked in [`Socket::next`]: with none, a push need not wake
-    /// anyone (std's futex Condvar makes a system call on every notify).
+    /// Callers blocked in [`Socket::next`] or [`Socket::subscribers`]: with
+    /// none, a push need not wake anyone (std's futex Condvar makes a system
+    /// call on every notify).
     waiting: usize,
+    /// PUB: its subscribers' connections.
+    subscribers: Subscribers,
 }
 
 /// What the I/O thread and the socket's owner share.
@@ -167,6 +172,17 @@ impl Shared {
     fn is_full(&self) -> bool {
         self.lock().items.len() >= HIGH_WATER_MARK
     }
+
+    /// PUB: a subscriber's connection came, subscribed, or went.
+    fn subscribers_changed(&self, change: impl FnOnce(&mut Subscribers)) {
+        let mut inbox = self.lock();
+        change(&mut inbox.subscribers);
+        let waiting = inbox.waiting > 0;
+        drop(inbox);
+        if waiting {
+            self.ready.notify_all();
+        }
+    }
 }
 
 enum Cmd {
@@ -183,6 +199,8 @@ enum Cmd {
     Publish(u64, Arc<Vec<Vec<u8>>>),
     Subscribe(u64, Vec<u8>),
     Resume(u64),
+    /// Answer once every connection has written what it had queued.
+    Flush(SyncSender<()>),
 }
 
 /// A running I/O thread, as its callers reach it. The runtime owns one and
@@ -341,6 +359,41 @@ impl Socket {
     }
 }
 
+impl Socket {
+    /// PUB: its subscribers once they differ from `seen`, or at `deadline`.
+    pub(crate) fn subscribers(&self, seen: Subscribers, deadline: Instant) -> Subscribers {
+        let mut inbox = self.shared.lock();
+        // Each pass waits once; bounded by the deadline.
+        while inbox.subscribers == seen {
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                break;
+            };
+            inbox.waiting += 1;
+            inbox = self
+                .shared
+                .ready
+                .wait_timeout(inbox, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+            inbox.waiting -= 1;
+        }
+        inbox.subscribers
+    }
+}
+
+impl Io {
+    /// Waits until every connection has handed what it had queued to the
+    /// kernel, or until `deadline`; false if the deadline came first.
+    pub(crate) fn flush(&self, deadline: Instant) -> bool {
+        let (done, flushed) = mpsc::sync_channel(1);
+        if self.send(Cmd::Flush(done)).is_err() {
+            return false;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        flushed.recv_timeout(left).is_ok()
+    }
+}
+
 impl Drop for Socket {
     fn drop(&mut self) {
         let _ = self.io.send(Cmd::Close(self.id));
@@ -385,6 +438,8 @@ struct Conn {
     /// REP: callers waiting until the output is written (dropped when it is,
     /// or when the connection ends).
     flush_waiters: Vec<SyncSender<()>>,
+    /// PUB: the peer has subscribed (counted in [`Inbox::subscribers`]).
+    subscribed: bool,
     dead: Option<String>,
 }
 
@@ -411,6 +466,8 @@ struct IoThread {
     more_commands: bool,
     /// The callers' [`Io::wake_pending`].
     wake_pending: Arc<AtomicBool>,
+    /// Callers of [`Io::flush`] waiting for every connection's output.
+    flushes: Vec<SyncSender<()>>,
 }
 
 impl IoThread {
@@ -427,6 +484,7 @@ impl IoThread {
             again: Vec::new(),
             more_commands: false,
             wake_pending,
+            flushes: Vec::new(),
         }
     }
 
@@ -457,8 +515,10 @@ impl IoThread {
             };
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() != ErrorKind::Interrupted {
-                    debug!("networkzero I/O: poll: {e}");
-                    thread::sleep(Duration::from_millis(10));
+                    // Not a passing condition: end, so the runtime starts
+                    // a new I/O thread on the next call (Io::is_running).
+                    log::warn!("networkzero's I/O thread stopped: {e}");
+                    return;
                 }
                 continue;
             }
@@ -490,7 +550,20 @@ impl IoThread {
                 self.service(token);
             }
             self.reap();
+            if !self.flushes.is_empty() && self.flushed() {
+                for done in self.flushes.drain(..) {
+                    let _ = done.try_send(());
+                }
+            }
         }
+    }
+
+    /// Whether no live connection has anything left to write.
+    fn flushed(&self) -> bool {
+        self.conns
+            .values()
+            .filter(|c| c.dead.is_none() && !c.connecting)
+            .all(|c| c.out.is_empty() && !c.engine.has_output())
     }
 
     fn next_timer(&self) -> Option<Instant> {
@@ -700,6 +773,7 @@ impl IoThread {
                 }
                 sock.prefixes.push(prefix);
             }
+            Cmd::Flush(done) => self.flushes.push(done),
             Cmd::Resume(id) => {
                 if let Some(sock) = self.socks.get(&id) {
                     touched.extend(sock.conns.iter().copied());
@@ -798,6 +872,9 @@ impl IoThread {
             conn.readable = true;
             conn.writable = true;
             if let Some(sock) = self.socks.get_mut(&id) {
+                if kind == Kind::Pub {
+                    sock.shared.subscribers_changed(|s| s.joining += 1);
+                }
                 sock.conns.push(conn_token);
             }
             self.conns.insert(conn_token, conn);
@@ -851,7 +928,13 @@ impl IoThread {
                     sock.shared.lock().items.retain(|i| i.from != from);
                 }
                 Kind::Req | Kind::Sub => retry_later(sock),
-                Kind::Pub => {}
+                Kind::Pub => sock.shared.subscribers_changed(|s| {
+                    if c.subscribed {
+                        s.joined = s.joined.saturating_sub(1);
+                    } else {
+                        s.joining = s.joining.saturating_sub(1);
+                    }
+                }),
             }
         }
         self.again.retain(|t| self.conns.contains_key(t));
@@ -902,6 +985,7 @@ fn new_conn(
         dropped: 0,
         req_sent: false,
         flush_waiters: Vec::new(),
+        subscribed: false,
         dead: None,
     })
 }
@@ -1060,6 +1144,13 @@ fn feed(c: &mut Conn, sock: &mut Sock, now: CoreInstant) -> bool {
             any = true;
             match event {
                 Event::HandshakeDone { .. } => handshake = true,
+                Event::Subscribed(_) if sock.kind == Kind::Pub && !c.subscribed => {
+                    c.subscribed = true;
+                    sock.shared.subscribers_changed(|s| {
+                        s.joining = s.joining.saturating_sub(1);
+                        s.joined += 1;
+                    });
+                }
                 Event::Message(part) => {
                     c.parts.push(part.data.to_vec());
                     if !part.more {

@@ -13,10 +13,11 @@ mod io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use super::{Deadline, Received, Role, Transport, TransportSocket, MAX_MESSAGE};
+use super::{Deadline, Received, Role, Subscribers, Transport, TransportSocket, MAX_MESSAGE};
 use crate::address::Address;
 use crate::error::{Error, Result};
 use io::Kind;
+use std::time::Instant;
 
 /// Longest subscription prefix the engine takes (ZMTP's SUBSCRIBE limit here).
 const MAX_PREFIX: usize = 255;
@@ -128,5 +129,19 @@ impl TransportSocket for Socket {
         self.0
             .subscribe(prefix)
             .map_err(|e| io_error("subscribing to", address, e))
+    }
+
+    fn subscribers(&mut self, seen: Subscribers, deadline: Instant) -> Subscribers {
+        self.0.subscribers(seen, deadline)
+    }
+
+    /// The I/O thread writes out what every connection queued (news, and
+    /// replies, which [`io::Socket::reply`] already waits for), then the
+    /// sockets close.
+    fn flush_and_close(transport: &Io, sockets: Vec<Self>, deadline: Instant) {
+        if !transport.0.flush(deadline) {
+            log::debug!("networkzero: not everything sent before exit was written in time");
+        }
+        drop(sockets);
     }
 }
