@@ -622,6 +622,10 @@ fn same_host_python_peer_and_nw0() {
         text.contains("most likely a Python networkzero program"),
         "{ran:#?}"
     );
+    assert!(
+        text.contains("It is python"),
+        "doctor names the process from /proc: {ran:#?}"
+    );
     ran.expect_code(0, "a Python beacon on 9999 is not a problem");
 
     // nw0 first.

@@ -2,13 +2,14 @@
 
 use std::fmt;
 use std::hash::{BuildHasher, RandomState};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, ToSocketAddrs};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
 use std::str::FromStr;
 
 use networkzero_core::address::{self as core_address, AddressSpec, HostSpec, DYNAMIC_PORTS};
 
 use crate::error::{Error, Result};
 use crate::interfaces;
+use crate::ports;
 
 /// Where a service listens: an IP address and a port, written `"ip:port"`.
 ///
@@ -177,7 +178,9 @@ pub(crate) fn free_port() -> Result<u16> {
     let start = (RandomState::new().hash_one(std::process::id()) % u64::from(span)) as u32;
     for i in 0..200u32 {
         let port = DYNAMIC_PORTS.start() + ((start + i * 7919) % span) as u16;
-        if TcpListener::bind((Ipv4Addr::UNSPECIFIED, port)).is_ok() {
+        // Listening as our transports will: on Windows that also finds a
+        // port another program holds on one address only.
+        if ports::tcp_listener(SocketAddr::from((Ipv4Addr::UNSPECIFIED, port))).is_ok() {
             return Ok(port);
         }
     }

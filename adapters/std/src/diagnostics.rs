@@ -7,7 +7,8 @@
 #![doc(hidden)]
 
 use std::collections::BTreeMap;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,6 +16,8 @@ use crate::address::ToAddress;
 use crate::discovery::{Discovery, Look};
 use crate::error::Result;
 use crate::interfaces;
+use crate::ports;
+pub use crate::ports::PortHolder;
 use crate::runtime;
 use crate::transport::Role;
 
@@ -266,6 +269,25 @@ pub fn close_sockets(address: impl ToAddress) -> Result<()> {
     messaging.reset(address, Role::Request);
     messaging.reset(address, Role::Subscribe);
     Ok(())
+}
+
+/// A blocking UDP socket on `port`, shared with the other programs on this
+/// computer exactly as networkzero shares its ports.
+pub fn open_shared_udp(port: u16) -> io::Result<UdpSocket> {
+    ports::shared_udp(port).map(Into::into)
+}
+
+/// Whether opening a port failed because another program holds it and does
+/// not share it (on Windows that shows as "access denied", WSAEACCES).
+pub fn is_held_by_another_program(e: &io::Error) -> bool {
+    ports::is_held_by_another_program(e)
+}
+
+/// The programs holding UDP `port`, where the system says (Linux: /proc,
+/// for the processes we may see; Windows: the IP Helper API); `Err` when
+/// this system cannot tell.
+pub fn udp_port_holders(port: u16) -> Result<Vec<PortHolder>, String> {
+    ports::udp_port_holders(port)
 }
 
 #[cfg(test)]

@@ -29,11 +29,11 @@ use networkzero_core::auth::ClassKey;
 use networkzero_core::beacon::{self, Beacon, Event, Kind, Received, MAX_TRANSMIT};
 use networkzero_core::ext::EXT_PORT;
 use networkzero_core::Instant;
-use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::address::{self, Address};
 use crate::error::{Error, Result};
 use crate::interfaces;
+use crate::ports;
 use crate::wait::{self, Wait};
 
 /// Heard names remembered, and names one process can advertise.
@@ -128,18 +128,15 @@ fn lock(node: &Discovery) -> MutexGuard<'_, State> {
     node.state.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// A UDP socket on `port` of every interface, broadcast allowed; shared with
-/// other processes when `shared`.
+/// A non-blocking UDP socket: on `port`, shared with the other programs
+/// here (see [`ports::shared_udp`]), or this process's own.
 fn udp_socket(port: u16, shared: bool) -> io::Result<UdpSocket> {
-    let socket = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
-    if shared {
-        socket.set_reuse_address(true)?;
-        #[cfg(all(unix, not(any(target_os = "solaris", target_os = "illumos"))))]
-        socket.set_reuse_port(true)?;
-    }
-    socket.set_broadcast(true)?;
+    let socket = if shared {
+        ports::shared_udp(port)?
+    } else {
+        ports::private_udp()?
+    };
     socket.set_nonblocking(true)?;
-    socket.bind(&SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)).into())?;
     Ok(UdpSocket::from_std(socket.into()))
 }
 
@@ -174,7 +171,8 @@ fn open() -> Result<(Discovery, Poll)> {
     let poll = Poll::new().map_err(|e| Error::network("starting discovery", e))?;
     let beacon_socket = match udp_socket(beacon::BEACON_PORT, true) {
         Ok(s) => Some(s),
-        Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
+        // Windows says so with WSAEACCES rather than EADDRINUSE.
+        Err(e) if ports::is_held_by_another_program(&e) => {
             info!(
                 "UDP port {} is held by a program that does not share it (a Python networkzero beacon?): \
                  this program cannot hear adverts sent there; it still advertises, and finds networkzero \
@@ -441,6 +439,13 @@ fn receive(node: &Discovery, socket: &UdpSocket, buf: &mut [u8]) {
                 node.drain(&mut state);
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+            // One datagram's trouble (see `ports`): read on. On Windows mio
+            // arms the socket again only once a read would block, so stopping
+            // here would leave it deaf.
+            Err(e) if ports::is_about_one_datagram(&e) => {
+                debug!("receiving: {e}");
+                continue;
+            }
             Err(e) => {
                 debug!("receiving: {e}");
                 return;

@@ -75,7 +75,10 @@ pub mod diagnostics;
 mod error;
 mod interfaces;
 mod logging;
+mod ports;
 mod wait;
+#[cfg(windows)]
+mod windows;
 // How bytes travel: libzmq or the pure-Rust engine.
 mod transport;
 // Beside each other over the transport: the message calls, and discovery

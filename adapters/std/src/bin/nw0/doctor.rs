@@ -8,13 +8,11 @@
 //! interface — if not, a firewall drops them.
 
 use std::collections::BTreeSet;
-use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 
 use networkzero::diagnostics::{self, InterfaceInfo};
 use networkzero::{self as nw0, Error, Value};
-use socket2::{Domain, Protocol, Socket, Type};
 
 /// How long we listen for our own adverts to come back.
 const ECHO_WAIT: Duration = Duration::from_secs(3);
@@ -42,15 +40,19 @@ impl Report {
     }
 }
 
-/// A UDP socket on `port` shared the way networkzero shares it.
-fn shared_udp(port: u16) -> io::Result<UdpSocket> {
-    let socket = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
-    socket.set_reuse_address(true)?;
-    #[cfg(all(unix, not(any(target_os = "solaris", target_os = "illumos"))))]
-    socket.set_reuse_port(true)?;
-    socket.set_broadcast(true)?;
-    socket.bind(&SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)).into())?;
-    Ok(socket.into())
+/// Who holds UDP `port`, where the system can say ("python3 (process
+/// 1234)"), or how to find out.
+fn who_holds(port: u16) -> String {
+    match diagnostics::udp_port_holders(port) {
+        Ok(holders) if !holders.is_empty() => {
+            let names: Vec<String> = holders.iter().map(ToString::to_string).collect();
+            format!("It is {}", names.join(", "))
+        }
+        _ => format!(
+            "Find it (Linux: `ss -ulpn | grep {port}`; Windows: `netstat -ano -p udp | findstr {port}`, \
+             then the process number in Task Manager's Details tab)"
+        ),
+    }
 }
 
 /// Whether something listens on TCP 127.0.0.1:9998, where a Python
@@ -69,30 +71,31 @@ pub fn run() -> Result<Report, Error> {
     check_default_route(&mut report);
 
     report.line("");
-    let listener = match shared_udp(9999) {
+    let listener = match diagnostics::open_shared_udp(9999) {
         Ok(socket) => {
             report.line("UDP port 9999 (adverts): free to share — fine.");
             Some(socket)
         }
-        Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
+        // (Windows says "access denied", WSAEACCES, where Linux says "in use".)
+        Err(e) if diagnostics::is_held_by_another_program(&e) => {
             if python_beacon_rpc_answers() {
                 report.line(
                     "UDP port 9999 (adverts): held, not shared, by a program that also listens on \
                      TCP 127.0.0.1:9998 — most likely a Python networkzero program (the first one \
                      started on this computer runs the beacon for all of them).",
                 );
-                report.line(
+                report.line(format!(
                     "  That is fine: networkzero programs here still advertise, find Python's names \
                      through that beacon, and find each other through port 9997. Only if no Python \
-                     networkzero program should be running: find it (Linux: `ss -ulpn | grep 9999`) \
-                     and stop it.",
-                );
+                     networkzero program should be running: stop it. {}.",
+                    who_holds(9999)
+                ));
             } else {
-                report.problem(
+                report.problem(format!(
                     "Another program holds UDP port 9999 and does not share it, so networkzero cannot \
-                     hear adverts on this computer. Find it (Linux: `ss -ulpn | grep 9999`; Windows: \
-                     `netstat -ano | findstr 9999`) and stop it.",
-                );
+                     hear adverts on this computer. {}: stop it.",
+                    who_holds(9999)
+                ));
                 report.line(
                     "UDP port 9999 (adverts): held by another program that does not share it.",
                 );
@@ -107,13 +110,13 @@ pub fn run() -> Result<Report, Error> {
             None
         }
     };
-    match shared_udp(nw0_ext_port()) {
+    match diagnostics::open_shared_udp(nw0_ext_port()) {
         Ok(_) => report.line("UDP port 9997 (instant discovery): free to share — fine."),
-        Err(e) if e.kind() == io::ErrorKind::AddrInUse => report.problem(
+        Err(e) if diagnostics::is_held_by_another_program(&e) => report.problem(format!(
             "Another program holds UDP port 9997 and does not share it: networkzero programs here \
-             find names only at their next advert (within 2 s) instead of at once. Find it \
-             (Linux: `ss -ulpn | grep 9997`) and stop it.",
-        ),
+             find names only at their next advert (within 2 s) instead of at once. {}: stop it.",
+            who_holds(nw0_ext_port())
+        )),
         Err(e) => report.line(format!(
             "UDP port 9997 (instant discovery): cannot be opened ({e})."
         )),
@@ -187,12 +190,17 @@ fn check_default_route(report: &mut Report) {
         Ok(Some(iface)) => report.line(format!("Default route: via {iface} — fine.")),
         Ok(None) => {
             report.line("Default route: none.");
-            report.problem(
+            let add_route = if cfg!(windows) {
+                "in an administrator's terminal: `route add 0.0.0.0 mask 0.0.0.0 ROUTER-ADDRESS`"
+            } else {
+                "`sudo ip route add default via ROUTER-ADDRESS`"
+            };
+            report.problem(format!(
                 "There is no default route (no router): Python networkzero programs on this \
                  computer cannot advertise (their address() fails), and adverts to \
                  255.255.255.255 may not go out. Connect to a network with a router (most Wi-Fi \
-                 has one), or add a route: `sudo ip route add default via ROUTER-ADDRESS`.",
-            );
+                 has one), or add a route {add_route}."
+            ));
         }
         Err(why) => report.line(format!("Default route: not checked ({why}).")),
     }

@@ -659,7 +659,10 @@ impl IoThread {
                     prefixes: Vec::new(),
                 };
                 if kind.listens() {
-                    let listener = TcpListener::bind(addr).and_then(|mut l| {
+                    // Windows' listeners are exclusive: see `ports::tcp_listener`.
+                    let listener = crate::ports::tcp_listener(addr).and_then(|l| {
+                        l.set_nonblocking(true)?;
+                        let mut l = TcpListener::from_std(l);
                         let token = self.token();
                         self.poll
                             .registry()

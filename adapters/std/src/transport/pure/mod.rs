@@ -23,10 +23,14 @@ use std::time::Instant;
 const MAX_PREFIX: usize = 255;
 
 fn io_error(doing: &str, address: Address, e: std::io::Error) -> Error {
-    match e.kind() {
-        std::io::ErrorKind::AddrInUse => Error::PortInUse {
+    // On Windows a port another program holds exclusively refuses with
+    // WSAEACCES, not WSAEADDRINUSE.
+    if crate::ports::is_held_by_another_program(&e) {
+        return Error::PortInUse {
             address: address.socket_addr(),
-        },
+        };
+    }
+    match e.kind() {
         std::io::ErrorKind::AddrNotAvailable => Error::NotLocal {
             address: address.socket_addr(),
         },
