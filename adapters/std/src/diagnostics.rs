@@ -55,16 +55,10 @@ pub fn interfaces() -> Vec<InterfaceInfo> {
 }
 
 /// The interface of the IPv4 default route, where the system says (Linux:
-/// `/proc/net/route`); `Err` when this system cannot tell.
+/// `/proc/net/route`; Windows: the IP Helper API, by the adapter's friendly
+/// name); `Err` when this system cannot tell.
 pub fn default_route_interface() -> Result<Option<String>, String> {
-    let table = std::fs::read_to_string("/proc/net/route")
-        .map_err(|e| format!("cannot read /proc/net/route: {e}"))?;
-    Ok(table.lines().skip(1).find_map(|line| {
-        let mut fields = line.split_whitespace();
-        let iface = fields.next()?;
-        let destination = fields.next()?;
-        (destination == "00000000").then(|| iface.to_string())
-    }))
+    interfaces::default_route_interface()
 }
 
 /// How a heard name is doing.

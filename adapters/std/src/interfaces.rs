@@ -54,9 +54,28 @@ pub(crate) fn is_virtual(name: &str) -> bool {
     PREFIXES.iter().any(|p| lower.starts_with(p)) || CONTAINS.iter().any(|c| lower.contains(c))
 }
 
-/// The interface the IPv4 default route uses (Linux; elsewhere none).
-fn default_route_interface() -> Option<String> {
-    let table = std::fs::read_to_string("/proc/net/route").ok()?;
+/// The interface the IPv4 default route uses, as the system names it: on
+/// Linux from /proc/net/route; on Windows from the IP Helper API (the
+/// adapter's friendly name, "Wi-Fi", as `if-addrs` names it too — reading
+/// /proc there would only work under Wine, by accident). `Ok(None)`: there
+/// is no default route; `Err`: this system cannot tell.
+pub(crate) fn default_route_interface() -> Result<Option<String>, String> {
+    #[cfg(windows)]
+    {
+        crate::windows::default_route_adapter()
+    }
+    #[cfg(not(windows))]
+    {
+        let table = std::fs::read_to_string("/proc/net/route")
+            .map_err(|e| format!("cannot read /proc/net/route: {e}"))?;
+        Ok(default_route_in(&table))
+    }
+}
+
+/// The interface of the first 0.0.0.0/0 route of a /proc/net/route table
+/// (`Iface Destination Gateway …`, addresses in hex).
+#[cfg(not(windows))]
+fn default_route_in(table: &str) -> Option<String> {
     table.lines().skip(1).find_map(|line| {
         let mut fields = line.split_whitespace();
         let iface = fields.next()?;
@@ -92,7 +111,7 @@ pub(crate) fn list() -> Vec<HostInterface> {
             _ => None,
         })
         .collect();
-    let default = default_route_interface();
+    let default = default_route_interface().ok().flatten();
     found.sort_by_key(|i| preference(i, default.as_deref()));
     found.dedup_by_key(|i| i.ip);
     found
@@ -132,5 +151,17 @@ mod tests {
             v[0].name, "eth0",
             "the default route's interface is preferred"
         );
+    }
+
+    #[cfg(not(windows))]
+    #[test]
+    fn default_route_from_proc_net_route() {
+        let table = "\
+Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask
+eth1\t00C8A8C0\t00000000\t0001\t0\t0\t0\t00FFFFFF
+wlan0\t00000000\t01C8A8C0\t0003\t0\t0\t600\t00000000
+";
+        assert_eq!(default_route_in(table).as_deref(), Some("wlan0"));
+        assert_eq!(default_route_in("Iface\tDestination\n"), None);
     }
 }

@@ -1,10 +1,10 @@
 //! What only Windows can tell, or needs, through its own API (`windows-sys`):
-//! which programs hold a UDP port, and two socket settings Unix has no twin
-//! for. Every `unsafe` of the Windows build
+//! the adapter of the default route, which programs hold a UDP port, and two
+//! socket settings Unix has no twin for. Every `unsafe` of the Windows build
 //! is here, each call with what makes it sound.
 //!
-//! Only functions that Wine 8.0 implements are used, so the end-to-end tests
-//! run this code.
+//! Only functions that Wine 8.0 implements are used (GetIpInterfaceEntry and
+//! GetBestRoute2 are missing there), so the end-to-end tests run this code.
 #![allow(unsafe_code)]
 
 use std::collections::HashMap;
@@ -13,10 +13,13 @@ use std::os::windows::io::AsRawSocket;
 use std::ptr;
 
 use windows_sys::Win32::Foundation::{
-    CloseHandle, ERROR_INSUFFICIENT_BUFFER, INVALID_HANDLE_VALUE, NO_ERROR,
+    CloseHandle, ERROR_BUFFER_OVERFLOW, ERROR_INSUFFICIENT_BUFFER, INVALID_HANDLE_VALUE, NO_ERROR,
 };
 use windows_sys::Win32::NetworkManagement::IpHelper::{
-    GetExtendedUdpTable, MIB_UDPROW_OWNER_PID, MIB_UDPTABLE_OWNER_PID, UDP_TABLE_OWNER_PID,
+    FreeMibTable, GetAdaptersAddresses, GetExtendedUdpTable, GetIpForwardTable2,
+    GAA_FLAG_SKIP_ANYCAST, GAA_FLAG_SKIP_DNS_SERVER, GAA_FLAG_SKIP_MULTICAST,
+    GAA_FLAG_SKIP_UNICAST, IP_ADAPTER_ADDRESSES_LH, MIB_IPFORWARD_TABLE2, MIB_UDPROW_OWNER_PID,
+    MIB_UDPTABLE_OWNER_PID, UDP_TABLE_OWNER_PID,
 };
 use windows_sys::Win32::Networking::WinSock::{
     setsockopt, WSAIoctl, AF_INET, SIO_UDP_CONNRESET, SOCKET, SOL_SOCKET, SO_EXCLUSIVEADDRUSE,
@@ -90,6 +93,114 @@ pub(crate) fn set_exclusive_address_use(socket: &impl AsRawSocket) -> io::Result
 /// whose fields are at most 8 bytes wide.
 fn table_buffer(bytes: u32) -> Vec<u64> {
     vec![0u64; (bytes as usize).div_ceil(size_of::<u64>()).max(1)]
+}
+
+/// The adapters' friendly names ("Wi-Fi", "Ethernet 2") and IPv4 interface
+/// metrics, by LUID, from GetAdaptersAddresses (the names `if-addrs` gives
+/// the interfaces too).
+fn adapters() -> Result<HashMap<u64, (String, u32)>, String> {
+    let flags = GAA_FLAG_SKIP_UNICAST
+        | GAA_FLAG_SKIP_ANYCAST
+        | GAA_FLAG_SKIP_MULTICAST
+        | GAA_FLAG_SKIP_DNS_SERVER;
+    let mut size: u32 = 16 * 1024;
+    for _ in 0..TABLE_TRIES {
+        let mut buffer = table_buffer(size);
+        size = u32::try_from(buffer.len() * size_of::<u64>()).unwrap_or(u32::MAX);
+        let first = buffer.as_mut_ptr().cast::<IP_ADAPTER_ADDRESSES_LH>();
+        // SAFETY: `buffer` is writable for `size` bytes and aligned for the
+        // struct; on overflow Windows only updates `size`.
+        let status = unsafe {
+            GetAdaptersAddresses(u32::from(AF_INET), flags, ptr::null(), first, &mut size)
+        };
+        if status == ERROR_BUFFER_OVERFLOW {
+            continue;
+        }
+        if status != NO_ERROR {
+            return Err(format!(
+                "GetAdaptersAddresses failed: {}",
+                io::Error::from_raw_os_error(status as i32)
+            ));
+        }
+        let mut found = HashMap::new();
+        let mut next = first.cast_const();
+        // Bounded by the list Windows wrote into `buffer`; the cap only guards
+        // against a malformed list.
+        for _ in 0..1024 {
+            if next.is_null() {
+                break;
+            }
+            // SAFETY: on success `next` is null or points to an entry Windows
+            // wrote inside `buffer`, which lives until the end of this loop.
+            let adapter = unsafe { &*next };
+            // SAFETY: as above; the union's `Value` covers all 8 bytes.
+            let luid = unsafe { adapter.Luid.Value };
+            found.insert(
+                luid,
+                (wide_string(adapter.FriendlyName), adapter.Ipv4Metric),
+            );
+            next = adapter.Next.cast_const();
+        }
+        return Ok(found);
+    }
+    Err("GetAdaptersAddresses: the list of adapters kept growing".into())
+}
+
+/// A NUL-terminated UTF-16 string Windows wrote (lossily: a name is only
+/// shown and compared).
+fn wide_string(text: *const u16) -> String {
+    if text.is_null() {
+        return String::new();
+    }
+    let mut len = 0;
+    // SAFETY: Windows' strings end with a NUL; 256 (IF_MAX_STRING_SIZE) is
+    // the longest adapter name, so the scan stops there at the latest.
+    while len < 256 && unsafe { *text.add(len) } != 0 {
+        len += 1;
+    }
+    // SAFETY: the `len` units before the NUL were just read.
+    String::from_utf16_lossy(unsafe { std::slice::from_raw_parts(text, len) })
+}
+
+/// The friendly name of the adapter that carries the IPv4 default route:
+/// of the routes to 0.0.0.0/0 (GetIpForwardTable2), the one Windows uses —
+/// the lowest route metric plus interface metric. `Ok(None)`: no default
+/// route.
+pub(crate) fn default_route_adapter() -> Result<Option<String>, String> {
+    let mut table: *mut MIB_IPFORWARD_TABLE2 = ptr::null_mut();
+    // SAFETY: Windows allocates the table and stores it in `table`.
+    let status = unsafe { GetIpForwardTable2(AF_INET, &mut table) };
+    if status != NO_ERROR || table.is_null() {
+        return Err(format!(
+            "GetIpForwardTable2 failed: {}",
+            io::Error::from_raw_os_error(status as i32)
+        ));
+    }
+    let mut defaults = Vec::new();
+    // SAFETY: on success `table` holds `NumEntries` rows starting at
+    // `Table`; they are read before FreeMibTable below.
+    unsafe {
+        let rows =
+            std::slice::from_raw_parts((*table).Table.as_ptr(), (*table).NumEntries as usize);
+        for row in rows {
+            if row.DestinationPrefix.PrefixLength == 0 {
+                defaults.push((row.InterfaceLuid.Value, row.Metric));
+            }
+        }
+        FreeMibTable(table.cast());
+    }
+    if defaults.is_empty() {
+        return Ok(None);
+    }
+    let adapters = adapters()?;
+    Ok(defaults
+        .into_iter()
+        .filter_map(|(luid, metric)| {
+            let (name, interface_metric) = adapters.get(&luid)?;
+            Some((metric.saturating_add(*interface_metric), name.clone()))
+        })
+        .min()
+        .map(|(_, name)| name))
 }
 
 /// The process ids of the sockets bound to UDP `port` (IPv4), from
