@@ -39,6 +39,8 @@
 //!   (`smoltcp-node`, `enal-node`) against Rust and Python peers.
 //! - [`zmtp_driver`]: the core's ZMTP engine over a std `TcpStream`, for tests against
 //!   libzmq and pyzmq.
+//! - [`wine`]: Windows programs (`nw0.exe`, examples) under Wine inside a [`Host`]:
+//!   [`Wine`], one Windows PC.
 
 pub mod bins;
 pub mod browser;
@@ -49,6 +51,7 @@ pub mod netns;
 pub mod node;
 pub mod py;
 pub mod robot;
+pub mod wine;
 pub mod zmtp_driver;
 
 pub use bins::workspace_bin;
@@ -60,3 +63,4 @@ pub use env::{
     skip_or_panic,
 };
 pub use netns::{Host, Lan};
+pub use wine::Wine;
