@@ -466,7 +466,8 @@ fn dashboard(rest: &[String]) -> Outcome {
         })?,
     };
     let (listener, urls) = dashboard::listen(ip, port).map_err(|e| {
-        let why = if e.kind() == std::io::ErrorKind::AddrInUse {
+        // (On Windows a port held exclusively says WSAEACCES, not "in use".)
+        let why = if networkzero::diagnostics::is_held_by_another_program(&e) {
             format!("port {port} is in use on this computer (another dashboard?): pick another with --port, or --port 0 for any free one")
         } else {
             format!("cannot listen on {ip} port {port}: {e}")
