@@ -18,19 +18,6 @@ fn names(list: &[(String, String)]) -> Vec<&str> {
     list.iter().map(|(n, _)| n.as_str()).collect()
 }
 
-/// Asks `repl` for discover_all every 50 ms until `name` is gone (or `limit`); returns
-/// how long that took.
-fn time_until_gone(repl: &mut Repl, name: &str, limit: Duration) -> Option<Duration> {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if !repl.discover_all().iter().any(|(n, _)| n == name) {
-            return Some(start.elapsed());
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    None
-}
-
 #[test]
 fn two_processes_on_one_box_advertise_and_discover_each_other() {
     if !require_netns() {
@@ -163,7 +150,7 @@ fn killed_advertiser_expires_within_its_ttl() {
     let mut watcher = Repl::start(&host, "watcher");
     assert!(watcher.discover("doomed", 5.0).is_some());
     doomed.kill(); // SIGKILL: no goodbye
-    let gone = time_until_gone(&mut watcher, "doomed", secs(24.0));
+    let gone = watcher.time_until_gone("doomed", secs(24.0));
     eprintln!("killed advertiser gone after {gone:?}");
     let gone = gone.expect("the advert of a killed process did not expire within 24 s (ttl 20 s)");
     assert!(gone <= secs(22.5), "expired after {gone:?}, ttl is 20 s");
@@ -184,7 +171,7 @@ fn interrupted_advertiser_is_gone_at_once() {
     let mut watcher = Repl::start(&host, "watcher");
     assert!(watcher.discover("ctrl-c", 5.0).is_some());
     ctrl_c.interrupt().unwrap(); // SIGINT, as Ctrl-C
-    let gone = time_until_gone(&mut watcher, "ctrl-c", secs(5.0));
+    let gone = watcher.time_until_gone("ctrl-c", secs(5.0));
     let status = ctrl_c.wait_timeout(secs(5.0)).unwrap();
     eprintln!("interrupted advertiser gone after {gone:?}, exit {status:?}");
     let gone = gone.expect("the name of an interrupted process was still listed after 5 s");
@@ -214,7 +201,7 @@ fn clean_unadvertise_is_seen_by_peers_at_once() {
         secs(5.0),
     );
     assert_eq!(kind, "UNADVERTISED");
-    let gone = time_until_gone(&mut watcher, "leaving", secs(5.0));
+    let gone = watcher.time_until_gone("leaving", secs(5.0));
     eprintln!("unadvertised name gone after {gone:?}");
     let gone = gone.expect("an unadvertised name was still listed after 5 s");
     assert!(gone < secs(1.0), "gone only after {gone:?}");

@@ -19,7 +19,7 @@
 #[path = "../src/bin/nw0-peer/drive.rs"]
 mod drive;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use drive::Repl;
 use nw0_tests::*;
@@ -50,29 +50,30 @@ fn expect(child: &mut ChildGuard, text: &str) -> String {
         .unwrap_or_else(|e| panic!("expected a line with {text:?}: {e}"))
 }
 
-/// Polls `repl`'s table until `name` has gone; how long that took.
-fn time_until_gone(repl: &mut Repl, name: &str, limit: Duration) -> Option<Duration> {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if !repl.discover_all().iter().any(|(n, _)| n == name) {
-            return Some(start.elapsed());
-        }
-        std::thread::sleep(Duration::from_millis(50));
+/// A LAN of `n` hosts whose first is a Windows PC (Wine), when Wine, the Windows
+/// programs and (with `python`) the Python peer are there; `None` after a SKIP.
+fn lan_with_a_windows_pc(n: usize, python: bool) -> Option<(Lan, Wine)> {
+    if !require_netns() {
+        return None;
     }
-    None
+    let exes = wine::require()?;
+    let lan = if python {
+        require_python_lan(n)?
+    } else {
+        Lan::new(n)
+    };
+    let pc = Wine::start(&exes, &lan.hosts[0]);
+    Some((lan, pc))
 }
 
 /// A Windows PC and a Linux PC: discovery, send/reply, commands and news both ways,
 /// `ls`, goodbye on Ctrl-C, and `doctor` on the Windows PC.
 #[test]
 fn windows_pc_and_linux_pc_on_a_lan() {
-    if !require_netns() {
+    let Some((lan, pc)) = lan_with_a_windows_pc(2, false) else {
         return;
-    }
-    let Some(exes) = wine::require() else { return };
-    let lan = Lan::new(2);
+    };
     let (win, linux) = (&lan.hosts[0], &lan.hosts[1]);
-    let pc = Wine::start(&exes, win);
 
     // Linux asks Windows.
     let mut echo = pc.spawn("nw0", &["advertise", "win-echo", "--echo"]);
@@ -161,7 +162,7 @@ fn windows_pc_and_linux_pc_on_a_lan() {
     first_line(&mut bye);
     assert!(watcher.discover("win-bye", 10.0).is_some(), "heard win-bye");
     bye.interrupt().unwrap(); // SIGINT: Wine hands it to the program as Ctrl-C
-    let gone = time_until_gone(&mut watcher, "win-bye", Duration::from_secs(10));
+    let gone = watcher.time_until_gone("win-bye", Duration::from_secs(10));
     let status = bye.wait_timeout(Duration::from_secs(15)).unwrap();
     eprintln!("Windows advertiser gone after {gone:?}, exit {status:?}");
     let gone = gone.expect("win-bye was still listed 10 s after Ctrl-C");
@@ -192,15 +193,10 @@ fn windows_pc_and_linux_pc_on_a_lan() {
 /// asks, commands and watches the other.
 #[test]
 fn windows_pc_and_python_pc_on_a_lan() {
-    if !require_netns() {
-        return;
-    }
-    let Some(exes) = wine::require() else { return };
-    let Some(lan) = require_python_lan(2) else {
+    let Some((lan, pc)) = lan_with_a_windows_pc(2, true) else {
         return;
     };
-    let (win, py_host) = (&lan.hosts[0], &lan.hosts[1]);
-    let pc = Wine::start(&exes, win);
+    let py_host = &lan.hosts[1];
 
     // Python asks Windows, and watches its news.
     let mut echo = pc.spawn("nw0", &["advertise", "win-echo", "--echo"]);
@@ -289,15 +285,10 @@ fn windows_pc_and_python_pc_on_a_lan() {
 /// Then, Python gone, `nw0.exe` first: Python uses the beacon RPC that `nw0.exe` serves.
 #[test]
 fn python_first_on_the_windows_pc() {
-    if !require_netns() {
-        return;
-    }
-    let Some(exes) = wine::require() else { return };
-    let Some(lan) = require_python_lan(1) else {
+    let Some((lan, pc)) = lan_with_a_windows_pc(1, true) else {
         return;
     };
     let host = &lan.hosts[0];
-    let pc = Wine::start(&exes, host);
 
     // Python first.
     let mut py = py::spawn(host, &py::advertiser("py-first", None, None, 120.0));
@@ -367,13 +358,10 @@ fn python_first_on_the_windows_pc() {
 /// program from Windows' own table of UDP ports (GetExtendedUdpTable).
 #[test]
 fn a_windows_program_holds_the_advert_port() {
-    if !require_netns() {
+    let Some((lan, pc)) = lan_with_a_windows_pc(2, false) else {
         return;
-    }
-    let Some(exes) = wine::require() else { return };
-    let lan = Lan::new(2);
+    };
     let (win, linux) = (&lan.hosts[0], &lan.hosts[1]);
-    let pc = Wine::start(&exes, win);
     let mut holder = pc.spawn("hold-port", &["9999", "300"]);
     assert_eq!(first_line(&mut holder), "HOLDING 9999");
 
@@ -404,13 +392,10 @@ fn a_windows_program_holds_the_advert_port() {
 /// Linux process).
 #[test]
 fn hello_example_between_windows_and_linux() {
-    if !require_netns() {
+    let Some((lan, pc)) = lan_with_a_windows_pc(2, false) else {
         return;
-    }
-    let Some(exes) = wine::require() else { return };
-    let lan = Lan::new(2);
+    };
     let (win, linux) = (&lan.hosts[0], &lan.hosts[1]);
-    let pc = Wine::start(&exes, win);
 
     let mut server = pc.spawn("hello", &["serve"]);
     expect(&mut server, &format!("hello is advertised at {}", win.ip));
@@ -437,13 +422,12 @@ fn hello_example_between_windows_and_linux() {
 /// (not /proc/net/route, which a Windows program can read only under Wine).
 #[test]
 fn windows_adverts_prefer_the_default_routes_adapter() {
-    if !require_netns() {
+    let Some((lan, pc)) = lan_with_a_windows_pc(1, false) else {
         return;
-    }
-    let Some(exes) = wine::require() else { return };
-    let lan = Lan::new(1);
+    };
     let win = &lan.hosts[0];
-    // A second network: a veth pair inside the PC, eth1 up with its own subnet.
+    // A second network: a veth pair inside the PC, eth1 up with its own subnet (Wine
+    // reads the adapters afresh at each call).
     win.ip(&[
         "link",
         "add",
@@ -459,7 +443,6 @@ fn windows_adverts_prefer_the_default_routes_adapter() {
         .unwrap();
     win.ip(&["link", "set", "eth1-peer", "up"]).unwrap();
     win.ip(&["link", "set", "eth1", "up"]).unwrap();
-    let pc = Wine::start(&exes, win);
 
     let mut advert = pc.spawn("nw0", &["advertise", "two-networks"]);
     let address = first_line(&mut advert);

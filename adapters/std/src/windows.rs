@@ -89,6 +89,14 @@ pub(crate) fn set_exclusive_address_use(socket: &impl AsRawSocket) -> io::Result
     }
 }
 
+/// What a failed IP Helper call says.
+fn failed(call: &str, status: u32) -> String {
+    format!(
+        "{call} failed: {}",
+        io::Error::from_raw_os_error(status as i32)
+    )
+}
+
 /// A buffer of `bytes` bytes (rounded up) aligned for the IP Helper tables,
 /// whose fields are at most 8 bytes wide.
 fn table_buffer(bytes: u32) -> Vec<u64> {
@@ -117,10 +125,7 @@ fn adapters() -> Result<HashMap<u64, (String, u32)>, String> {
             continue;
         }
         if status != NO_ERROR {
-            return Err(format!(
-                "GetAdaptersAddresses failed: {}",
-                io::Error::from_raw_os_error(status as i32)
-            ));
+            return Err(failed("GetAdaptersAddresses", status));
         }
         let mut found = HashMap::new();
         let mut next = first.cast_const();
@@ -171,10 +176,7 @@ pub(crate) fn default_route_adapter() -> Result<Option<String>, String> {
     // SAFETY: Windows allocates the table and stores it in `table`.
     let status = unsafe { GetIpForwardTable2(AF_INET, &mut table) };
     if status != NO_ERROR || table.is_null() {
-        return Err(format!(
-            "GetIpForwardTable2 failed: {}",
-            io::Error::from_raw_os_error(status as i32)
-        ));
+        return Err(failed("GetIpForwardTable2", status));
     }
     let mut defaults = Vec::new();
     // SAFETY: on success `table` holds `NumEntries` rows starting at
@@ -226,10 +228,7 @@ pub(crate) fn udp_port_owners(port: u16) -> Result<Vec<u32>, String> {
             continue;
         }
         if status != NO_ERROR {
-            return Err(format!(
-                "GetExtendedUdpTable failed: {}",
-                io::Error::from_raw_os_error(status as i32)
-            ));
+            return Err(failed("GetExtendedUdpTable", status));
         }
         let table = buffer.as_ptr().cast::<MIB_UDPTABLE_OWNER_PID>();
         // SAFETY: on success the table Windows wrote fits in `buffer`:

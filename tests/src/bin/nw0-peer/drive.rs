@@ -193,6 +193,19 @@ impl Repl {
         parse_pairs(&json)
     }
 
+    /// Asks `discover_all` every 50 ms until `name` is gone from this node's table
+    /// (or `limit` passes); how long that took.
+    pub fn time_until_gone(&mut self, name: &str, limit: Duration) -> Option<Duration> {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if !self.discover_all().iter().any(|(n, _)| n == name) {
+                return Some(start.elapsed());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
     /// `discover_group GROUP`.
     #[track_caller]
     pub fn discover_group(&mut self, group: &str) -> Vec<(String, String)> {
