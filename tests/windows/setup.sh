@@ -12,7 +12,8 @@
 #     a Windows program holding a UDP port unshared; both into target/wine;
 #   - the Wine prefixes target/wine/prefixes/pc1, pc2 (one per simulated Windows PC
 #     that can run at once), made once: `wineboot -i` (~15 s) runs inside a private
-#     network namespace (tests/in-netns.sh) because wineserver opens sockets, then
+#     network namespace (../shared/sealed or tests/in-netns.sh) because wineserver
+#     opens sockets, then
 #     the prefix is copied (hard links: 600 MB of Wine's DLLs are never written).
 # Idempotent; cheap when everything is there already. CI=true: any failure is fatal.
 set -euo pipefail
@@ -65,11 +66,17 @@ if [ -n "$all_ready" ]; then
   exit 0
 fi
 
-# Wine's services open sockets: wineboot runs only inside a private network namespace.
+# Wine's services open sockets: wineboot runs only inside a private network namespace
+# (../shared/sealed where it exists, as .ci/run's tests; else tests/in-netns.sh, as
+# tests/run.sh's), never in the machine's own.
 IN_NETNS=()
 if [ "${NW0_SEALED:-}" != 1 ] && [ "${NW0_TEST_NETNS:-}" != 1 ]; then
-  IN_NETNS=("$ROOT/tests/in-netns.sh")
-  "$ROOT/tests/in-netns.sh" --check || die "cannot make a private network namespace to run wineboot in"
+  if [ -x "$ROOT/../shared/sealed" ]; then
+    IN_NETNS=("$ROOT/../shared/sealed")
+  else
+    IN_NETNS=("$ROOT/tests/in-netns.sh")
+    "$ROOT/tests/in-netns.sh" --check || die "cannot make a private network namespace to run wineboot in"
+  fi
 fi
 TEMPLATE="$PREFIXES/template"
 rm -rf "$PREFIXES"
