@@ -28,7 +28,7 @@
 #[cfg(feature = "class-key")]
 use hmac::{Hmac, KeyInit, Mac};
 #[cfg(feature = "class-key")]
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 
 use crate::time::Duration;
 
@@ -93,12 +93,11 @@ impl core::fmt::Display for Rejected {
 #[cfg(feature = "class-key")]
 impl ClassKey {
     /// The key for a passphrase. Every program given the same passphrase
-    /// gets the same key.
+    /// gets the same key: the [`crate::kdf`] secret labelled
+    /// [`LABEL_ADVERT`](crate::kdf::LABEL_ADVERT), derived the same way as
+    /// the class's CURVE keys.
     pub fn from_passphrase(passphrase: &str) -> Self {
-        let mut hash = Sha256::new();
-        hash.update(b"networkzero class key v1\0");
-        hash.update(passphrase.as_bytes());
-        ClassKey(hash.finalize().into())
+        ClassKey(crate::kdf::derive(passphrase, crate::kdf::LABEL_ADVERT))
     }
 
     fn mac(&self, signed: &[u8], advert: &[u8]) -> Hmac<Sha256> {

@@ -11,7 +11,8 @@
 //! - [`table`]: the fixed-capacity table of heard adverts.
 //! - [`beacon`]: the discovery state machine tying those together.
 //! - [`payload`]: the message payload codec (JSON, or postcard between Rust peers).
-//! - [`zmtp`]: a ZMTP 3.x engine (greeting, NULL handshake, frames, socket roles).
+//! - [`zmtp`]: a ZMTP 3.x engine (greeting, NULL and CURVE handshakes, frames, socket roles).
+//! - `kdf` (feature `class-key`): the one derivation of every class secret from the passphrase.
 //! - [`node`]: a whole networkzero node over abstract sockets (services, clients, events).
 // Unit tests use std's test harness; every other build is no_std and never
 // links `alloc` (the thumbv6m-none-eabi build in .ci/run proves it).
@@ -25,6 +26,8 @@ pub mod auth;
 pub mod beacon;
 pub mod ext;
 mod json;
+#[cfg(feature = "class-key")]
+pub mod kdf;
 pub mod node;
 pub mod payload;
 pub mod table;
