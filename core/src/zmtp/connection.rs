@@ -8,10 +8,14 @@ use super::frame::{
     encode_frame, frame_len, FrameHeader, FrameHeaderRepr, FLAGS_RESERVED, FLAG_COMMAND, FLAG_LONG,
     FLAG_MORE,
 };
-use super::greeting::{Greeting, GreetingRepr, Mechanism, GREETING_LEN};
+use super::greeting::{Greeting, GreetingRepr, GREETING_LEN};
+use super::security::Security;
 use super::socket_type::{Role, SocketType};
 use super::subscriptions::{AddError, Subscriptions, MAX_TOPIC_LEN, SUBSCRIPTION_STORE};
 use crate::time::{Duration, Instant};
+
+#[cfg(feature = "curve")]
+mod sealed;
 
 /// Smallest output buffer [`Connection::new`] accepts: our greeting (64),
 /// READY (under 32 bytes) and the control reserve must fit. A REQ that sends
@@ -21,10 +25,18 @@ pub const MIN_TX_BUFFER: usize = 256;
 pub const MIN_RX_BUFFER: usize = 256;
 /// Output space kept free by [`Connection::send`] for PONG, PING and ERROR.
 pub const CONTROL_RESERVE: usize = 128;
+/// Room for our READY metadata: Socket-Type and a 255-byte Identity.
+const READY_PROPERTIES: usize = 300;
 /// Bytes of routing envelope a REP connection stores per request.
 pub const MAX_ENVELOPE: usize = 256;
 /// Longest `Identity` property (ZMTP limits it to 255 bytes).
 pub const MAX_IDENTITY: usize = 255;
+/// Smallest receive buffer of a CURVE connection: a client's INITIATE (257
+/// bytes + its metadata, about 290 from libzmq) must fit.
+pub const MIN_RX_BUFFER_CURVE: usize = 384;
+/// Smallest output buffer of a CURVE connection: our INITIATE (about 300
+/// bytes; a REQ's `Identity` needs its length + 20 more) must fit.
+pub const MIN_TX_BUFFER_CURVE: usize = 384;
 
 /// Connection settings. Build with [`Config::new`], then adjust fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,8 +45,13 @@ pub const MAX_IDENTITY: usize = 255;
 pub struct Config {
     /// Our socket role.
     pub role: Role,
-    /// The greeting's as-server flag (informational for NULL).
+    /// The greeting's as-server flag (informational for NULL; CURVE sets it
+    /// from [`security`](Self::security)'s role instead).
     pub as_server: bool,
+    /// The security mechanism (default [`Security::Null`]). CURVE needs
+    /// bigger buffers ([`MIN_RX_BUFFER_CURVE`], [`MIN_TX_BUFFER_CURVE`]) and
+    /// a seed ([`Connection::with_seed`]).
+    pub security: Security,
     /// Largest incoming message, all parts together (default 64 KiB). A single
     /// part is further limited by the receive buffer's length.
     pub max_message_size: usize,
@@ -66,6 +83,7 @@ impl Config {
         Config {
             role,
             as_server: false,
+            security: Security::Null,
             max_message_size: 64 * 1024,
             max_parts: 32,
             max_subscriptions: 16,
@@ -86,6 +104,16 @@ impl Config {
             (Role::Req, len) if len > 0 => len + 20,
             _ => 0,
         }
+    }
+
+    /// The smallest receive and output buffers this config accepts.
+    fn min_buffers(&self) -> (usize, usize) {
+        let (rx, tx) = if self.security == Security::Null {
+            (MIN_RX_BUFFER, MIN_TX_BUFFER)
+        } else {
+            (MIN_RX_BUFFER_CURVE, MIN_TX_BUFFER_CURVE)
+        };
+        (rx, tx + self.identity_room())
     }
 
     /// Set the `Identity` sent in READY by a REQ (at most 255 bytes; longer
@@ -176,6 +204,9 @@ enum Disp {
     Upstream,
     /// SUB: the first part decides whether the message matches.
     SubFirst,
+    /// CURVE: a MESSAGE box holding the next frame.
+    #[cfg(feature = "curve")]
+    Sealed,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -315,15 +346,34 @@ struct Core<B, const SUBS: usize> {
     next_ping: Option<Instant>,
     ping_deadline: Option<Instant>,
     remote_ttl: Option<Duration>,
+    #[cfg(feature = "curve")]
+    curve: Option<super::curve::mechanism::Curve>,
 }
 
 impl<R: AsRef<[u8]> + AsMut<[u8]>, T: AsRef<[u8]> + AsMut<[u8]>> Connection<R, T> {
     /// A connection that has just been opened (either side may have dialled);
     /// queues our greeting. `rx` must hold at least [`MIN_RX_BUFFER`] bytes,
     /// `tx` at least [`MIN_TX_BUFFER`]. Its subscription store holds
-    /// [`SUBSCRIPTION_STORE`] bytes of topics.
+    /// [`SUBSCRIPTION_STORE`] bytes of topics. A CURVE config needs
+    /// [`with_seed`](Self::with_seed) instead.
     pub fn new(config: Config, rx: R, tx: T, now: Instant) -> Result<Self, ConfigError> {
         Self::with_subscription_store(config, rx, tx, now)
+    }
+
+    /// Like [`new`](Self::new), for any [`Security`]: `seed` is the
+    /// connection's randomness, 32 bytes from a cryptographic RNG of the
+    /// caller's (the core has no RNG, no clock and no globals), fresh for
+    /// every connection and never reused. CURVE derives its transient keys
+    /// and long nonces from it; NULL ignores it. CURVE buffers must hold
+    /// [`MIN_RX_BUFFER_CURVE`] and [`MIN_TX_BUFFER_CURVE`] bytes.
+    pub fn with_seed(
+        config: Config,
+        rx: R,
+        tx: T,
+        now: Instant,
+        seed: [u8; 32],
+    ) -> Result<Self, ConfigError> {
+        Self::with_subscription_store_and_seed(config, rx, tx, now, seed)
     }
 }
 
@@ -340,12 +390,39 @@ impl<R: AsRef<[u8]> + AsMut<[u8]>, T: AsRef<[u8]> + AsMut<[u8]>, const SUBS: usi
         tx: T,
         now: Instant,
     ) -> Result<Self, ConfigError> {
-        if rx.as_ref().len() < MIN_RX_BUFFER {
+        Self::build(config, rx, tx, now, None)
+    }
+
+    /// [`with_subscription_store`](Self::with_subscription_store) and
+    /// [`with_seed`](Connection::with_seed) together.
+    pub fn with_subscription_store_and_seed(
+        config: Config,
+        rx: R,
+        tx: T,
+        now: Instant,
+        seed: [u8; 32],
+    ) -> Result<Self, ConfigError> {
+        Self::build(config, rx, tx, now, Some(seed))
+    }
+
+    fn build(
+        config: Config,
+        rx: R,
+        tx: T,
+        now: Instant,
+        seed: Option<[u8; 32]>,
+    ) -> Result<Self, ConfigError> {
+        let (min_rx, min_tx) = config.min_buffers();
+        if rx.as_ref().len() < min_rx {
             return Err(ConfigError::RxBufferTooSmall);
         }
-        if tx.as_ref().len() < MIN_TX_BUFFER + config.identity_room() {
+        if tx.as_ref().len() < min_tx {
             return Err(ConfigError::TxBufferTooSmall);
         }
+        #[cfg(feature = "curve")]
+        let curve = sealed::mechanism_for(config.security, seed)?;
+        #[cfg(not(feature = "curve"))]
+        let _ = seed;
         let mut core = Core {
             config,
             tx,
@@ -374,12 +451,15 @@ impl<R: AsRef<[u8]> + AsMut<[u8]>, T: AsRef<[u8]> + AsMut<[u8]>, const SUBS: usi
             next_ping: None,
             ping_deadline: None,
             remote_ttl: None,
+            #[cfg(feature = "curve")]
+            curve,
         };
+        let security = core.config.security;
         let repr = GreetingRepr {
             major: 3,
             minor: 1,
-            mechanism: Mechanism::Null,
-            as_server: core.config.as_server,
+            mechanism: security.mechanism(),
+            as_server: security.as_server().unwrap_or(core.config.as_server),
         };
         if let Some(dst) = core.tx.as_mut().get_mut(..GREETING_LEN) {
             repr.emit(&mut Greeting::new_unchecked(dst));
@@ -689,23 +769,25 @@ impl<R: AsRef<[u8]> + AsMut<[u8]>, T: AsRef<[u8]> + AsMut<[u8]>, const SUBS: usi
                             continue;
                         }
                         self.core.dec = Dec::Header;
+                        #[cfg(feature = "curve")]
+                        let (len, more, command, disp) = match disp {
+                            Disp::Sealed => self.core.open_sealed(self.rx.as_mut(), len, rx_cap)?,
+                            _ => (len, more, command, disp),
+                        };
+                        #[cfg(feature = "curve")]
+                        if command && self.core.curve_handshaking() {
+                            let body = self.rx.as_mut().get_mut(..len).unwrap_or(&mut []);
+                            let out = self.core.curve_handshake(body, now)?;
+                            self.core.pending = self.core.pending_of(out, len)?;
+                            continue;
+                        }
                         let body = if command || disp != Disp::Skip {
                             self.rx.as_ref().get(..len).unwrap_or(&[])
                         } else {
                             &[]
                         };
                         let out = self.core.finish_frame(body, more, command, disp, now)?;
-                        self.core.pending = match out {
-                            Outcome::None => Pending::None,
-                            Outcome::Handshake => Pending::Handshake,
-                            Outcome::Part { more } => Pending::Part { len, more },
-                            Outcome::Sub { off, len } => Pending::Sub { off, len },
-                            Outcome::Unsub { off, len } => Pending::Unsub { off, len },
-                            Outcome::PeerError { off, len } => {
-                                self.core.pending = Pending::PeerError { off, len };
-                                return Err(ZmtpError::PeerError);
-                            }
-                        };
+                        self.core.pending = self.core.pending_of(out, len)?;
                     }
                 },
             }
@@ -714,6 +796,22 @@ impl<R: AsRef<[u8]> + AsMut<[u8]>, T: AsRef<[u8]> + AsMut<[u8]>, const SUBS: usi
 }
 
 impl<B: AsRef<[u8]> + AsMut<[u8]>, const SUBS: usize> Core<B, SUBS> {
+    /// What a finished frame of `len` bytes leaves for `poll_event` (a
+    /// peer's ERROR is also the connection's end).
+    fn pending_of(&mut self, out: Outcome, len: usize) -> Result<Pending, ZmtpError> {
+        Ok(match out {
+            Outcome::None => Pending::None,
+            Outcome::Handshake => Pending::Handshake,
+            Outcome::Part { more } => Pending::Part { len, more },
+            Outcome::Sub { off, len } => Pending::Sub { off, len },
+            Outcome::Unsub { off, len } => Pending::Unsub { off, len },
+            Outcome::PeerError { off, len } => {
+                self.pending = Pending::PeerError { off, len };
+                return Err(ZmtpError::PeerError);
+            }
+        })
+    }
+
     fn fail(&mut self, e: ZmtpError) -> ZmtpError {
         match self.state {
             State::Closed(first) => first,
@@ -753,32 +851,40 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const SUBS: usize> Core<B, SUBS> {
             }
             GreetingRepr::parse(&g)?
         };
-        if repr.mechanism != Mechanism::Null {
+        if repr.mechanism != self.config.security.mechanism() {
             return Err(ZmtpError::MechanismMismatch);
         }
         self.peer_minor = if repr.major > 3 { 1 } else { repr.minor.min(1) };
         self.state = State::Handshake;
+        #[cfg(feature = "curve")]
+        if self.curve.is_some() {
+            return self.curve_greeting(repr.as_server).map(|()| n);
+        }
         self.queue_ready();
         Ok(n)
     }
 
     fn queue_ready(&mut self) {
+        let mut props = [0u8; READY_PROPERTIES];
+        let n = self.ready_properties(&mut props);
+        let Ok(p) = Properties::parse(props.get(..n).unwrap_or(&[])) else {
+            return;
+        };
+        self.push_command(&Command::Ready(p));
+    }
+
+    /// Our metadata (READY, or CURVE's INITIATE and READY) into `out`;
+    /// returns its length.
+    fn ready_properties(&self, out: &mut [u8; READY_PROPERTIES]) -> usize {
         let role = self.config.role;
         let st = role.socket_type().name().as_bytes();
-        let mut props = [0u8; 300];
         let id = self.config.identity;
         let list: &[(&[u8], &[u8])] = if role == Role::Req {
             &[(b"Socket-Type", st), (b"Identity", id)]
         } else {
             &[(b"Socket-Type", st)]
         };
-        let Ok(n) = Properties::encode(&mut props, list) else {
-            return;
-        };
-        let Ok(p) = Properties::parse(props.get(..n).unwrap_or(&[])) else {
-            return;
-        };
-        self.push_command(&Command::Ready(p));
+        Properties::encode(out, list).unwrap_or(0)
     }
 
     /// Queue a command frame, using the control reserve; false if no room.
@@ -806,8 +912,13 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const SUBS: usize> Core<B, SUBS> {
         true
     }
 
-    /// Queue one frame whose body is the concatenation of `pieces`.
+    /// Queue one frame whose body is the concatenation of `pieces` (in a
+    /// MESSAGE box once a CURVE handshake is done).
     fn push_frame(&mut self, more: bool, command: bool, pieces: &[&[u8]], reserve: usize) -> bool {
+        #[cfg(feature = "curve")]
+        if self.sealing() {
+            return self.push_sealed(more, command, pieces, reserve);
+        }
         let body_len: usize = pieces.iter().map(|p| p.len()).sum();
         let total = frame_len(body_len);
         if !self.tx_room(total, reserve) {
@@ -872,6 +983,15 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const SUBS: usize> Core<B, SUBS> {
 
     /// Check a new frame against every limit before anything is reserved.
     fn begin_frame(&mut self, flags: u8, len: u64, rx_cap: usize) -> Result<(), ZmtpError> {
+        #[cfg(feature = "curve")]
+        if self.sealing() {
+            return self.begin_sealed(flags, len, rx_cap);
+        }
+        self.begin_plain(flags, len, rx_cap)
+    }
+
+    /// [`begin_frame`](Self::begin_frame) for a frame as it is (not sealed).
+    fn begin_plain(&mut self, flags: u8, len: u64, rx_cap: usize) -> Result<(), ZmtpError> {
         let more = flags & FLAG_MORE != 0;
         let command = flags & FLAG_COMMAND != 0;
         if len > rx_cap as u64 {
@@ -990,6 +1110,9 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const SUBS: usize> Core<B, SUBS> {
                     Outcome::None
                 }
             }
+            // Opened (and replaced by its frame's disposition) before this.
+            #[cfg(feature = "curve")]
+            Disp::Sealed => return Err(ZmtpError::UnexpectedFrame),
         };
         if !more {
             let delivered = matches!(out, Outcome::Part { .. });
@@ -1073,12 +1196,21 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const SUBS: usize> Core<B, SUBS> {
     }
 
     fn on_ready(&mut self, props: Properties<'_>, now: Instant) -> Result<Outcome, ZmtpError> {
+        let peer = self.check_peer(props, true)?;
+        Ok(self.activate(peer, now))
+    }
+
+    /// The peer's socket type from its metadata, if ours can talk to it
+    /// (else, with `tell`, an ERROR is queued for it).
+    fn check_peer(&mut self, props: Properties<'_>, tell: bool) -> Result<SocketType, ZmtpError> {
         let peer = props
             .get(b"Socket-Type")
             .and_then(SocketType::from_name)
             .ok_or(ZmtpError::MissingSocketType)?;
         if !self.config.role.accepts(peer) {
-            let _ = self.push_command(&Command::Error(b"Invalid socket type"));
+            if tell {
+                let _ = self.push_command(&Command::Error(b"Invalid socket type"));
+            }
             return Err(ZmtpError::IncompatibleSocketType);
         }
         // Identities matter to ROUTER sockets only: checked, not kept.
@@ -1088,12 +1220,17 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const SUBS: usize> Core<B, SUBS> {
         {
             return Err(ZmtpError::MalformedMetadata);
         }
+        Ok(peer)
+    }
+
+    /// The handshake is done: traffic may flow.
+    fn activate(&mut self, peer: SocketType, now: Instant) -> Outcome {
         self.peer_type = Some(peer);
         self.state = State::Active;
         self.next_ping = self.config.heartbeat_interval.map(|ivl| now + ivl);
         self.sub_flush = 0;
         self.flush_subs();
-        Ok(Outcome::Handshake)
+        Outcome::Handshake
     }
 
     fn push_subscription(&mut self, subscribe: bool, topic: &[u8]) -> bool {
@@ -1188,16 +1325,15 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const SUBS: usize> Core<B, SUBS> {
             Role::Pub => 0,
             Role::Sub => return Err(SendError::InvalidState),
         };
+        #[cfg(feature = "curve")]
+        if self.sealing() {
+            return self.send_sealed(parts);
+        }
         let total = parts
             .iter()
             .try_fold(env_len, |acc, p| acc.checked_add(frame_len(p.len())))
             .ok_or(SendError::TooLarge)?;
-        if total.saturating_add(CONTROL_RESERVE) > self.tx.as_ref().len() {
-            return Err(SendError::TooLarge);
-        }
-        if !self.tx_room(total, CONTROL_RESERVE) {
-            return Err(SendError::BufferFull);
-        }
+        self.message_room(total)?;
         let tx = self.tx.as_mut();
         let mut pos = self.tx_end;
         match self.config.role {
@@ -1205,7 +1341,6 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const SUBS: usize> Core<B, SUBS> {
                 if let Some(d) = tx.get_mut(pos..pos + 2) {
                     d.copy_from_slice(&[FLAG_MORE, 0]);
                 }
-                self.awaiting_reply = true;
             }
             Role::Rep => {
                 if let (Some(d), Some(s)) =
@@ -1213,8 +1348,6 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const SUBS: usize> Core<B, SUBS> {
                 {
                     d.copy_from_slice(s);
                 }
-                self.must_reply = false;
-                self.envelope_len = 0;
             }
             _ => {}
         }
@@ -1226,14 +1359,45 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const SUBS: usize> Core<B, SUBS> {
             pos += n;
         }
         self.tx_end = pos;
+        self.message_sent();
         Ok(Sent::Queued)
+    }
+
+    /// Make room for a message of `total` wire bytes, keeping the control
+    /// reserve free.
+    fn message_room(&mut self, total: usize) -> Result<(), SendError> {
+        if total.saturating_add(CONTROL_RESERVE) > self.tx.as_ref().len() {
+            return Err(SendError::TooLarge);
+        }
+        if !self.tx_room(total, CONTROL_RESERVE) {
+            return Err(SendError::BufferFull);
+        }
+        Ok(())
+    }
+
+    /// The role's bookkeeping once a whole message is queued.
+    fn message_sent(&mut self) {
+        match self.config.role {
+            Role::Req => self.awaiting_reply = true,
+            Role::Rep => {
+                self.must_reply = false;
+                self.envelope_len = 0;
+            }
+            _ => {}
+        }
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
         match self.state {
             State::Closed(_) => None,
             State::Greeting | State::Handshake => {
-                self.config.handshake_timeout.map(|d| self.created + d)
+                let handshake = self.config.handshake_timeout.map(|d| self.created + d);
+                #[cfg(feature = "curve")]
+                let handshake = match (handshake, self.curve_deadline()) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                handshake
             }
             State::Active => [
                 self.next_ping,
@@ -1255,6 +1419,11 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const SUBS: usize> Core<B, SUBS> {
                     .handshake_timeout
                     .is_some_and(|d| now >= self.created + d)
                 {
+                    return Err(ZmtpError::HandshakeTimeout);
+                }
+                // A server waiting for INITIATE past its cookie's life.
+                #[cfg(feature = "curve")]
+                if self.curve_deadline().is_some_and(|d| now >= d) {
                     return Err(ZmtpError::HandshakeTimeout);
                 }
                 return Ok(());

@@ -20,7 +20,8 @@ pub enum ZmtpError {
     BadSignature,
     /// The peer speaks a ZMTP revision older than 3.0.
     UnsupportedVersion,
-    /// The peer's security mechanism is not `NULL`.
+    /// The peer's security mechanism differs from ours (`NULL` against
+    /// `CURVE`: one side has a key and the other has not).
     MechanismMismatch,
     /// A frame header has reserved flag bits set.
     ReservedFlags,
@@ -50,6 +51,25 @@ pub enum ZmtpError {
     HeartbeatTimeout,
     /// The peer sent an ERROR command; its reason is delivered as an event.
     PeerError,
+    /// CURVE: both peers claim the same role (two servers or two clients).
+    RoleMismatch,
+    /// CURVE: a handshake command or MESSAGE has the wrong size, version,
+    /// padding or flags, or a key the protocol forbids.
+    MalformedCurve,
+    /// CURVE: a handshake box did not open: the peer holds another key (for
+    /// a class, another passphrase), or the bytes were altered.
+    KeyMismatch,
+    /// CURVE server: the client proved a key this server does not accept.
+    ClientKeyRefused,
+    /// CURVE server: the INITIATE cookie is not from this connection, or it
+    /// expired (a replayed or late INITIATE).
+    BadCookie,
+    /// CURVE: a short nonce did not increase (a replayed or reordered command).
+    NonceReplayed,
+    /// CURVE: a MESSAGE box failed authentication (altered or forged).
+    BadMessageBox,
+    /// CURVE: we have used all 2^64 - 1 short nonces of this connection.
+    NonceExhausted,
 }
 
 impl ZmtpError {
@@ -59,7 +79,7 @@ impl ZmtpError {
             ZmtpError::Truncated => "buffer too short for the wire structure",
             ZmtpError::BadSignature => "bad ZMTP greeting signature",
             ZmtpError::UnsupportedVersion => "unsupported ZMTP version (need 3.x)",
-            ZmtpError::MechanismMismatch => "security mechanism is not NULL",
+            ZmtpError::MechanismMismatch => "peer's security mechanism differs from ours",
             ZmtpError::ReservedFlags => "reserved frame flag bits set",
             ZmtpError::MalformedCommand => "malformed command frame",
             ZmtpError::MalformedMetadata => "malformed READY metadata",
@@ -74,6 +94,14 @@ impl ZmtpError {
             ZmtpError::HandshakeTimeout => "handshake timed out",
             ZmtpError::HeartbeatTimeout => "heartbeat timed out",
             ZmtpError::PeerError => "peer sent an ERROR command",
+            ZmtpError::RoleMismatch => "both peers claim the same CURVE role",
+            ZmtpError::MalformedCurve => "malformed CURVE command",
+            ZmtpError::KeyMismatch => "CURVE handshake failed: the peer has another key",
+            ZmtpError::ClientKeyRefused => "CURVE client key not accepted",
+            ZmtpError::BadCookie => "CURVE cookie not ours or expired",
+            ZmtpError::NonceReplayed => "CURVE nonce not increasing (replayed command)",
+            ZmtpError::BadMessageBox => "CURVE message failed authentication",
+            ZmtpError::NonceExhausted => "CURVE nonces of this connection used up",
         }
     }
 }
@@ -140,6 +168,9 @@ pub enum ConfigError {
     TxBufferTooSmall,
     /// The receive buffer is smaller than [`MIN_RX_BUFFER`](super::MIN_RX_BUFFER).
     RxBufferTooSmall,
+    /// A CURVE connection needs 32 random bytes:
+    /// [`Connection::with_seed`](super::Connection::with_seed).
+    NeedsSeed,
 }
 
 impl ConfigError {
@@ -148,6 +179,9 @@ impl ConfigError {
         match self {
             ConfigError::TxBufferTooSmall => "output buffer too small",
             ConfigError::RxBufferTooSmall => "receive buffer too small",
+            ConfigError::NeedsSeed => {
+                "a CURVE connection needs a random seed (Connection::with_seed)"
+            }
         }
     }
 }

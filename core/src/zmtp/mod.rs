@@ -1,5 +1,6 @@
 //! A sans-IO ZMTP 3.x engine (rfc.zeromq.org 23/ZMTP, 37/ZMTP) with the NULL
-//! mechanism and the REQ, REP, PUB and SUB roles networkzero needs.
+//! mechanism, the CURVE mechanism (feature `curve`, 26/CURVEZMQ) and the
+//! REQ, REP, PUB and SUB roles networkzero needs.
 //!
 //! - [`greeting`] and [`frame`]: wire layout in the smoltcp style, a checked
 //!   zero-copy view (`Greeting<T>`, `FrameHeader<T>`) plus an owned `Repr`
@@ -12,6 +13,8 @@
 //!   fixes the drain order.
 //! - [`Listener`]: several connections in fixed slots, fair-queued, for a
 //!   REP or PUB serving many peers.
+//! - [`Security`]: which mechanism a [`Config`] asks for; `curve` (feature
+//!   `curve`): CurveZMQ's keys, commands and per-connection mechanism.
 //!
 //! No heap, no `std`, no clock, no recursion, no `unsafe`. Every length from
 //! the network is checked against a limit before it is used; a 64-bit frame
@@ -19,22 +22,26 @@
 
 pub mod command;
 mod connection;
+#[cfg(feature = "curve")]
+pub mod curve;
 mod error;
 pub mod frame;
 pub mod greeting;
 mod listener;
+mod security;
 mod socket_type;
 mod subscriptions;
 
 pub use command::{Command, Properties};
 pub use connection::{
     Config, Connection, Event, Part, Received, Sent, CONTROL_RESERVE, MAX_ENVELOPE, MAX_IDENTITY,
-    MIN_RX_BUFFER, MIN_TX_BUFFER,
+    MIN_RX_BUFFER, MIN_RX_BUFFER_CURVE, MIN_TX_BUFFER, MIN_TX_BUFFER_CURVE,
 };
 pub use error::{ConfigError, SendError, ZmtpError};
 pub use frame::{Frame, FrameHeader, FrameHeaderRepr, Status};
 pub use greeting::{Greeting, GreetingRepr, Mechanism, GREETING_LEN};
 pub use listener::{Listener, PublishReport, SlotId};
+pub use security::Security;
 pub use socket_type::{Role, SocketType};
 pub use subscriptions::{MAX_TOPIC_LEN, SUBSCRIPTION_STORE};
 

@@ -12,6 +12,9 @@ use crate::time::{Duration, Instant};
 
 type Conn = Connection<Vec<u8>>;
 
+#[cfg(feature = "curve")]
+mod curve;
+
 const T0: Instant = Instant::ZERO;
 
 fn conn(cfg: Config) -> Conn {
