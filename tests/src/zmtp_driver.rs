@@ -29,6 +29,8 @@ use std::time::{Duration as StdDuration, Instant as StdInstant};
 use networkzero_core::zmtp::{Config, Connection, Event, SocketType, ZmtpError};
 use networkzero_core::Instant;
 
+use crate::ChildGuard;
+
 /// How long [`Driver::connect`], [`Driver::accept`], [`Driver::handshake`] and
 /// [`Driver::recv_message`] wait at most.
 pub const WAIT: StdDuration = StdDuration::from_secs(10);
@@ -82,14 +84,16 @@ pub struct Driver {
 
 impl Driver {
     /// Drives `sock` (5 ms read timeout, 5 s write timeout, no Nagle) with an engine
-    /// made from `cfg` with `rx`/`tx` byte buffers.
+    /// made from `cfg` with `rx`/`tx` byte buffers (and, for CURVE, a seed from the
+    /// OS's random source).
     pub fn new(sock: TcpStream, cfg: Config, rx: usize, tx: usize) -> Driver {
         sock.set_read_timeout(Some(StdDuration::from_millis(5)))
             .unwrap();
         sock.set_write_timeout(Some(StdDuration::from_secs(5)))
             .unwrap();
         sock.set_nodelay(true).unwrap();
-        let conn = Connection::new(cfg, vec![0; rx], vec![0; tx], Instant::ZERO).unwrap();
+        let conn =
+            Connection::with_seed(cfg, vec![0; rx], vec![0; tx], Instant::ZERO, seed()).unwrap();
         Driver {
             conn,
             sock,
@@ -265,6 +269,44 @@ impl Driver {
         let deadline = StdInstant::now() + d;
         while StdInstant::now() < deadline && !self.eof && self.err.is_none() {
             self.step();
+        }
+    }
+}
+
+/// 32 bytes from the OS's random source (a connection's seed).
+pub fn seed() -> [u8; 32] {
+    let mut s = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut s))
+        .expect("/dev/urandom");
+    s
+}
+
+/// A port on 127.0.0.1 that was free a moment ago (for a peer process to bind).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Connects to `addr` as soon as `child` has bound it, retrying within [`WAIT`];
+/// panics (with the child's stderr) if the child exits first or time runs out.
+pub fn connect_when_bound(child: &mut ChildGuard, addr: SocketAddr) -> TcpStream {
+    let deadline = StdInstant::now() + WAIT;
+    loop {
+        match TcpStream::connect_timeout(&addr, StdDuration::from_millis(200)) {
+            Ok(sock) => return sock,
+            Err(_) if StdInstant::now() < deadline => {
+                if let Ok(Some(status)) = child.wait_timeout(StdDuration::from_millis(50)) {
+                    panic!("peer exited ({status}) before binding: {}", child.stderr());
+                }
+            }
+            Err(e) => panic!(
+                "cannot connect to the peer at {addr}: {e}; stderr: {}",
+                child.stderr()
+            ),
         }
     }
 }

@@ -8,12 +8,12 @@
 //! network namespace: `/work/shared/sealed cargo test -p nw0-tests --test zmtp_python`.
 //! Addresses are explicit `127.0.0.1:port` (Python's `address()` wants a default route).
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::{Duration as StdDuration, Instant as StdInstant};
+use std::time::Duration as StdDuration;
 
 use networkzero_core::zmtp::{Config, Role, SocketType};
-use nw0_tests::zmtp_driver::{listener, Driver, WAIT};
+use nw0_tests::zmtp_driver::{connect_when_bound, free_port, listener, Driver, WAIT};
 use nw0_tests::{py, ChildGuard};
 
 // ---- Python peer ------------------------------------------------------------
@@ -34,37 +34,14 @@ fn python(py: &Path, code: &str) -> ChildGuard {
 /// was free a moment ago, for Python to bind; connects a `role` driver to it, retrying
 /// until Python has bound (bounded by WAIT).
 fn python_bound_peer(py: &Path, role: Role, code: &str) -> (ChildGuard, Driver) {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let mut child = python(py, &format!("addr = '127.0.0.1:{port}'\n{code}"));
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let deadline = StdInstant::now() + WAIT;
-    loop {
-        match TcpStream::connect_timeout(&addr, StdDuration::from_millis(200)) {
-            Ok(sock) => {
-                return (
-                    child,
-                    Driver::new(sock, Config::new(role), 64 * 1024, 64 * 1024),
-                )
-            }
-            Err(e) if StdInstant::now() < deadline => {
-                if let Ok(Some(status)) = child.wait_timeout(StdDuration::from_millis(50)) {
-                    panic!(
-                        "python exited ({status}) before binding: {}",
-                        child.stderr()
-                    );
-                }
-                let _ = e;
-            }
-            Err(e) => panic!(
-                "cannot connect to the Python peer at {addr}: {e}; stderr: {}",
-                child.stderr()
-            ),
-        }
-    }
+    let sock = connect_when_bound(&mut child, addr);
+    (
+        child,
+        Driver::new(sock, Config::new(role), 64 * 1024, 64 * 1024),
+    )
 }
 
 #[test]

@@ -35,11 +35,11 @@ mod field {
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
 pub enum Mechanism {
-    /// `NULL`: no security (the only one this engine speaks).
+    /// `NULL`: no security.
     Null,
     /// `PLAIN`.
     Plain,
-    /// `CURVE`.
+    /// `CURVE` (feature `curve`: 26/CURVEZMQ).
     Curve,
     /// `GSSAPI`.
     Gssapi,
