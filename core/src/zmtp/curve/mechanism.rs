@@ -697,6 +697,29 @@ mod tests {
         );
     }
 
+    /// The HELLO box must hold 64 zeros, even when it opens.
+    #[test]
+    fn hello_box_must_hold_zeros() {
+        let k = class("blue whale");
+        let mut c = client(&k.client, 1);
+        let mut h = hello(&mut c);
+        let Phase::Welcome { key, .. } = &c.phase else {
+            unreachable!()
+        };
+        h[hello::BOX.start + TAG_LEN..].fill(1);
+        let n = wire::nonce_at(&h, hello::NONCE);
+        crypto::seal(
+            key,
+            &crypto::short_nonce(b"CurveZMQHELLO---", n),
+            &mut h[hello::BOX],
+        );
+        let mut out = vec![0u8; WELCOME_LEN];
+        assert_eq!(
+            server(&k.server, 2).on_hello(&mut h, T0, &mut out),
+            Err(ZmtpError::MalformedCurve)
+        );
+    }
+
     /// Server authentication: a HELLO for another server key does not open.
     #[test]
     fn hello_for_another_server_is_refused_silently() {
