@@ -114,99 +114,90 @@ fn damage(bytes: &mut Vec<u8>, d: &Damage, done: &mut bool) {
     *done = true;
 }
 
+/// One side of the pair: its engine, whether it failed, what it received.
+struct End {
+    conn: Conn,
+    failed: bool,
+    got: Vec<Vec<u8>>,
+}
+
+/// Both sides and the damage, applied once to the bytes going one way.
+struct Pair<'a> {
+    a: End,
+    b: End,
+    input: &'a Input,
+    damaged: bool,
+}
+
+impl Pair<'_> {
+    /// Moves bytes both ways until quiet (bounded).
+    fn pump(&mut self) {
+        let chunk = usize::from(self.input.chunk).max(1);
+        for _ in 0..20 {
+            let mut ab = drain(&mut self.a.conn);
+            let mut ba = drain(&mut self.b.conn);
+            if ab.is_empty() && ba.is_empty() {
+                return;
+            }
+            let hit = if self.input.a_to_b { &mut ab } else { &mut ba };
+            damage(hit, &self.input.damage, &mut self.damaged);
+            for (to, bytes) in [(&mut self.b, &ab), (&mut self.a, &ba)] {
+                if !to.failed && feed(&mut to.conn, bytes, chunk, &mut to.got).is_err() {
+                    to.failed = true;
+                }
+            }
+        }
+    }
+}
+
 fuzz_target!(|input: Input| {
     let (ra, rb) = if input.pubsub {
         (Role::Pub, Role::Sub)
     } else {
         (Role::Req, Role::Rep)
     };
-    let mut a = conn(ra, !input.swap_curve_roles, 1);
-    let mut b = conn(rb, input.swap_curve_roles, 2);
-    if input.pubsub {
-        b.subscribe(b"").unwrap();
-    }
-    let chunk = usize::from(input.chunk).max(1);
-    let (mut fa, mut fb) = (false, false);
-    let mut damaged = false;
-    let (mut got_a, mut got_b) = (Vec::new(), Vec::new());
-    let pump = |a: &mut Conn,
-                b: &mut Conn,
-                fa: &mut bool,
-                fb: &mut bool,
-                damaged: &mut bool,
-                ga: &mut Vec<Vec<u8>>,
-                gb: &mut Vec<Vec<u8>>| {
-        for _ in 0..20 {
-            let mut ab = drain(a);
-            let mut ba = drain(b);
-            if ab.is_empty() && ba.is_empty() {
-                return;
-            }
-            if input.a_to_b {
-                damage(&mut ab, &input.damage, damaged);
-            } else {
-                damage(&mut ba, &input.damage, damaged);
-            }
-            if !*fb && feed(b, &ab, chunk, gb).is_err() {
-                *fb = true;
-            }
-            if !*fa && feed(a, &ba, chunk, ga).is_err() {
-                *fa = true;
-            }
-        }
+    let end = |conn| End {
+        conn,
+        failed: false,
+        got: Vec::new(),
     };
-    pump(
-        &mut a,
-        &mut b,
-        &mut fa,
-        &mut fb,
-        &mut damaged,
-        &mut got_a,
-        &mut got_b,
-    );
-    let undamaged = matches!(input.damage, Damage::None) || !damaged;
-    if undamaged {
+    let mut p = Pair {
+        a: end(conn(ra, !input.swap_curve_roles, 1)),
+        b: end(conn(rb, input.swap_curve_roles, 2)),
+        input: &input,
+        damaged: false,
+    };
+    if input.pubsub {
+        p.b.conn.subscribe(b"").unwrap();
+    }
+    p.pump();
+    if matches!(input.damage, Damage::None) || !p.damaged {
         assert!(
-            a.is_established() && b.is_established(),
+            p.a.conn.is_established() && p.b.conn.is_established(),
             "honest handshake failed"
         );
     }
     let mut expected = Vec::new();
     for m in input.messages.iter().take(8) {
         let m = &m[..m.len().min(2000)];
-        if !a.is_established() || a.send(&[m]).is_err() {
+        if !p.a.conn.is_established() || p.a.conn.send(&[m]).is_err() {
             break;
         }
         expected.push(m.to_vec());
-        pump(
-            &mut a,
-            &mut b,
-            &mut fa,
-            &mut fb,
-            &mut damaged,
-            &mut got_a,
-            &mut got_b,
-        );
-        if !input.pubsub && b.can_send() {
-            let _ = b.send(&[b"ack"]);
-            pump(
-                &mut a,
-                &mut b,
-                &mut fa,
-                &mut fb,
-                &mut damaged,
-                &mut got_a,
-                &mut got_b,
-            );
+        p.pump();
+        if !input.pubsub && p.b.conn.can_send() {
+            let _ = p.b.conn.send(&[b"ack"]);
+            p.pump();
         }
     }
     // Whatever arrived is exactly what was sent, in order: damage can stop
     // messages, never change them.
-    assert!(got_b.len() <= expected.len());
-    assert_eq!(got_b[..], expected[..got_b.len()]);
+    let got = &p.b.got;
+    assert!(got.len() <= expected.len());
+    assert_eq!(got[..], expected[..got.len()]);
     if matches!(input.damage, Damage::None) {
-        assert_eq!(got_b, expected, "an undamaged message was lost");
-        assert!(!fa && !fb);
+        assert_eq!(*got, expected, "an undamaged message was lost");
+        assert!(!p.a.failed && !p.b.failed);
     }
-    assert!(got_a.iter().all(|m| m == b"ack"));
+    assert!(p.a.got.iter().all(|m| m == b"ack"));
 });
