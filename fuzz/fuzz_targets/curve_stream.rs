@@ -10,7 +10,9 @@ use std::sync::OnceLock;
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use networkzero_core::zmtp::curve::ClassKeys;
-use networkzero_core::zmtp::{Config, Connection, Role, Security};
+use networkzero_core::zmtp::{
+    Config, Connection, Greeting, GreetingRepr, Mechanism, Role, Security, GREETING_LEN,
+};
 use networkzero_core::Instant;
 
 #[derive(Arbitrary, Debug)]
@@ -38,13 +40,14 @@ fn keys() -> &'static ClassKeys {
 }
 
 fn curve_greeting(as_server: bool) -> Vec<u8> {
-    let mut v = vec![0u8; 64];
-    v[0] = 0xFF;
-    v[9] = 0x7F;
-    v[10] = 3;
-    v[11] = 1;
-    v[12..17].copy_from_slice(b"CURVE");
-    v[32] = u8::from(as_server);
+    let mut v = vec![0u8; GREETING_LEN];
+    GreetingRepr {
+        major: 3,
+        minor: 1,
+        mechanism: Mechanism::Curve,
+        as_server,
+    }
+    .emit(&mut Greeting::new_unchecked(&mut v[..]));
     v
 }
 
