@@ -133,6 +133,64 @@ pub fn decode<'a, T: Deserialize<'a>>(
     }
 }
 
+/// The key that marks an error reply (see [`ErrorReply`]).
+pub const ERROR_KEY: &str = "networkzero_error";
+/// [`ErrorReply::error`] for a request larger than the node takes.
+pub const TOO_LARGE: &str = "message too large";
+
+/// What a node answers, instead of an answer, to a request it could not
+/// take: a JSON object `{"networkzero_error": "message too large", "size":
+/// 300, "limit": 256}`. It is valid JSON, so a Python networkzero sender
+/// gets it as its reply (a dict saying what went wrong) instead of waiting
+/// for ever; the Rust std crate turns it into a hard error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct ErrorReply<'a> {
+    /// What went wrong, e.g. [`TOO_LARGE`].
+    #[serde(rename = "networkzero_error")]
+    pub error: &'a str,
+    /// The request's length in bytes, as far as the node read it.
+    pub size: usize,
+    /// The longest message (part) the node takes.
+    pub limit: usize,
+}
+
+impl<'a> ErrorReply<'a> {
+    /// The error reply for a request of `size` bytes to a node that takes
+    /// at most `limit`.
+    pub fn too_large(size: usize, limit: usize) -> ErrorReply<'static> {
+        ErrorReply {
+            error: TOO_LARGE,
+            size,
+            limit,
+        }
+    }
+
+    /// The error reply in `reply`, if it is one (a JSON object with
+    /// [`ERROR_KEY`]; other fields are ignored).
+    pub fn parse(reply: &'a [u8]) -> Option<Self> {
+        if Format::of(reply) != Format::Json {
+            return None;
+        }
+        decode(reply, &mut []).ok()
+    }
+
+    /// Writes it as JSON into `buf`; returns the length.
+    pub fn encode(&self, buf: &mut [u8]) -> Result<usize, PayloadError> {
+        encode(self, Format::Json, buf)
+    }
+}
+
+impl fmt::Display for ErrorReply<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: {} bytes, and it takes at most {}",
+            self.error, self.size, self.limit
+        )
+    }
+}
+
 /// Checks that JSON lists and objects nest at most [`MAX_DEPTH`] deep,
 /// skipping brackets inside strings. Iterative; says nothing else of validity.
 pub fn check_depth(json: &[u8]) -> Result<(), PayloadError> {
@@ -237,6 +295,28 @@ mod tests {
         target: u8,
         score: i32,
         who: String<16>,
+    }
+
+    #[test]
+    fn error_reply_round_trip() {
+        let mut buf = [0u8; 96];
+        let n = ErrorReply::too_large(300, 256).encode(&mut buf).unwrap();
+        let text = &buf[..n];
+        assert_eq!(
+            text,
+            br#"{"networkzero_error":"message too large","size":300,"limit":256}"#
+        );
+        assert_eq!(
+            ErrorReply::parse(text),
+            Some(ErrorReply::too_large(300, 256))
+        );
+        // Python's json.dumps spacing and extra keys are fine; ordinary replies are not errors.
+        let spaced =
+            br#"{"size": 9, "networkzero_error": "message too large", "limit": 4, "x": [1]}"#;
+        assert_eq!(ErrorReply::parse(spaced).map(|e| e.limit), Some(4));
+        for other in [&br#""ack""#[..], br#"{"error": "x"}"#, b"null", b"\xff"] {
+            assert_eq!(ErrorReply::parse(other), None);
+        }
     }
 
     #[test]

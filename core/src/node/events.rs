@@ -8,6 +8,7 @@ use super::slot::{Owner, Ready};
 use super::Node;
 use crate::advert::Name;
 use crate::beacon;
+use crate::zmtp::TooLarge;
 use crate::zmtp::{self, Role};
 
 /// What happened, from [`Node::poll_event`].
@@ -58,6 +59,28 @@ pub enum Event<'n> {
         /// More parts follow.
         more: bool,
     },
+    /// A request to a served name was larger than this node takes (`BUF`):
+    /// it was dropped and its sender got an error reply saying so (a
+    /// [`crate::payload::ErrorReply`]). Nothing to answer; worth a log line.
+    RequestTooLarge {
+        /// Which service.
+        service: ServiceId,
+        /// The request's length (as far as it was read).
+        size: usize,
+        /// The longest message part this node takes.
+        limit: usize,
+    },
+    /// A reply or news item for a requester or subscriber was larger than
+    /// this node takes (`BUF`) and was dropped. A requester's request is
+    /// over: it may send again.
+    TooLarge {
+        /// Which requester or subscriber.
+        client: ClientId,
+        /// The message's length (as far as it was read).
+        size: usize,
+        /// The longest message part this node takes.
+        limit: usize,
+    },
     /// A news item for a subscriber.
     News {
         /// Which subscriber.
@@ -75,6 +98,8 @@ pub enum Event<'n> {
 pub(crate) enum Queued {
     Connected(ClientId),
     Disconnected(ClientId),
+    RequestTooLarge(ServiceId, TooLarge),
+    TooLarge(ClientId, TooLarge),
 }
 
 impl<const SLOTS: usize, const BUF: usize, const ADVERTS: usize> Node<SLOTS, BUF, ADVERTS> {
@@ -88,6 +113,18 @@ impl<const SLOTS: usize, const BUF: usize, const ADVERTS: usize> Node<SLOTS, BUF
             return Some(match q {
                 Queued::Connected(client) => Event::Connected { client },
                 Queued::Disconnected(client) => Event::Disconnected { client },
+                Queued::RequestTooLarge(service, TooLarge { size, limit }) => {
+                    Event::RequestTooLarge {
+                        service,
+                        size,
+                        limit,
+                    }
+                }
+                Queued::TooLarge(client, TooLarge { size, limit }) => Event::TooLarge {
+                    client,
+                    size,
+                    limit,
+                },
             });
         }
         while let Some(event) = self.beacon.poll_event() {

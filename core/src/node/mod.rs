@@ -83,6 +83,11 @@ pub const SUBSCRIPTIONS: usize = 128;
 pub const EVENT_QUEUE: usize = 8;
 /// Largest datagram [`Node::poll_transmit`] writes.
 pub const MAX_DATAGRAM: usize = MAX_TRANSMIT;
+/// Longest message a connection reads and drops when it is larger than
+/// `BUF` (answering a request with a [`crate::payload::ErrorReply`], see
+/// [`Event::RequestTooLarge`]); a longer one closes the connection. Above
+/// what any networkzero peer sends (the std crate's limit is 32 MiB).
+pub const MAX_SKIPPED_MESSAGE: usize = 64 * 1024 * 1024;
 
 /// Events and input chunks one [`Node::handle_tcp_input`] call handles.
 const INPUT_STEPS: usize = 16;
@@ -465,6 +470,7 @@ impl<const SLOTS: usize, const BUF: usize, const ADVERTS: usize> Node<SLOTS, BUF
         };
         let mut used = 0;
         let mut connected = false;
+        let mut too_large = None;
         for _ in 0..INPUT_STEPS {
             if s.ready != Ready::No {
                 break;
@@ -476,6 +482,7 @@ impl<const SLOTS: usize, const BUF: usize, const ADVERTS: usize> Node<SLOTS, BUF
                 match s.pump() {
                     Pumped::Handshake => connected = true,
                     Pumped::Ready => break,
+                    Pumped::TooLarge(t) => too_large = Some(t),
                     Pumped::Nothing => {}
                 }
                 continue;
@@ -495,8 +502,16 @@ impl<const SLOTS: usize, const BUF: usize, const ADVERTS: usize> Node<SLOTS, BUF
                 Err(_) => break, // the connection failed: it closes itself
             }
         }
-        if let (true, Owner::Client(c)) = (connected, s.owner) {
+        let owner = s.owner;
+        if let (true, Owner::Client(c)) = (connected, owner) {
             self.client_connected(c);
+        }
+        match (too_large, owner) {
+            (Some(t), Owner::Service(s)) => {
+                self.push(events::Queued::RequestTooLarge(ServiceId(s), t))
+            }
+            (Some(t), Owner::Client(c)) => self.push(events::Queued::TooLarge(ClientId(c), t)),
+            _ => {}
         }
         used
     }

@@ -1,8 +1,9 @@
 //! One TCP slot: who owns it, its ZMTP connection, and the message it holds
 //! for the application.
 
-use super::{MAX_TOPIC, SUBSCRIPTIONS};
-use crate::zmtp::{self, Connection, Role};
+use super::{MAX_SKIPPED_MESSAGE, MAX_TOPIC, SUBSCRIPTIONS};
+use crate::payload::ErrorReply;
+use crate::zmtp::{self, Connection, Role, TooLarge};
 use crate::Instant;
 
 /// Who a slot works for.
@@ -32,6 +33,9 @@ pub(crate) enum Pumped {
     Handshake,
     /// A message now waits for the application.
     Ready,
+    /// A message larger than `BUF` was dropped (a REP has answered it
+    /// with an error reply).
+    TooLarge(TooLarge),
 }
 
 pub(crate) struct Slot<const BUF: usize> {
@@ -70,7 +74,8 @@ impl<const BUF: usize> Slot<BUF> {
 
     /// Starts a ZMTP connection on a socket that has just connected.
     #[inline(never)]
-    pub(crate) fn start(&mut self, config: zmtp::Config, t: Instant) {
+    pub(crate) fn start(&mut self, mut config: zmtp::Config, t: Instant) {
+        config.max_skipped_message = MAX_SKIPPED_MESSAGE;
         self.conn = Connection::with_subscription_store(config, [0; BUF], [0; BUF], t).ok();
         self.generation = self.generation.wrapping_add(1);
         self.handshake_seen = false;
@@ -122,9 +127,24 @@ impl<const BUF: usize> Slot<BUF> {
             self.handshake_seen = true;
             return Pumped::Handshake;
         }
+        if !conn.has_message() {
+            let Some(zmtp::Event::TooLarge(t)) = conn.poll_event() else {
+                return Pumped::Nothing; // (un)subscriptions
+            };
+            self.sub_part = 0;
+            if conn.role() == Role::Rep {
+                // The request's sender gets an answer, not silence.
+                let mut reply = [0u8; 96];
+                let n = ErrorReply::too_large(t.size, t.limit)
+                    .encode(&mut reply)
+                    .unwrap_or(0);
+                let _ = conn.send(&[reply.get(..n).unwrap_or(&[])]);
+            }
+            return Pumped::TooLarge(t);
+        }
         match conn.role() {
             Role::Pub => {
-                let _ = conn.poll_event(); // (un)subscriptions
+                let _ = conn.poll_event(); // PUB receives no messages
                 Pumped::Nothing
             }
             Role::Sub if self.sub_part != 1 => {

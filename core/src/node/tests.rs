@@ -266,3 +266,73 @@ fn out_of_range_slots_are_ignored() {
     assert!(n.tcp_output(9).is_empty());
     assert_eq!(n.slot_use(9), None);
 }
+
+/// Moves bytes between a node's slot and a bare ZMTP connection until quiet;
+/// returns the connection's message parts.
+fn shuttle(node: &mut N, slot: usize, peer: &mut zmtp::Connection<Vec<u8>>) -> Vec<Vec<u8>> {
+    let mut got = Vec::new();
+    for _ in 0..50 {
+        let out = peer.output().to_vec();
+        let a = node.handle_tcp_input(slot, &out, T0);
+        peer.consume_output(a);
+        node.handle_tcp_input(slot, &[], T0);
+        let back = node.tcp_output(slot).to_vec();
+        let b = peer.handle_input(&back, T0).unwrap();
+        node.consume_output(slot, b);
+        while let Some(e) = peer.poll_event() {
+            if let zmtp::Event::Message(part) = e {
+                got.push(part.data.to_vec());
+            }
+        }
+        if a + b == 0 {
+            break;
+        }
+    }
+    got
+}
+
+#[test]
+fn a_request_over_buf_gets_an_error_reply_and_an_event() {
+    let mut server = node();
+    let service = server.serve("echo", 5555, 1, T0).unwrap();
+    let s = (0..2).find(|&i| server.slot_use(i).is_some()).unwrap();
+    server.handle_tcp_connected(s, T0);
+    let cfg = zmtp::Config::new(zmtp::Role::Req);
+    let mut req = zmtp::Connection::new(cfg, vec![0; 4096], vec![0; 4096], T0).unwrap();
+    shuttle(&mut server, s, &mut req);
+    assert!(req.is_established());
+
+    req.send(&[&[b'x'; 1000]]).unwrap();
+    let replies = shuttle(&mut server, s, &mut req);
+    assert_eq!(
+        replies,
+        [br#"{"networkzero_error":"message too large","size":1000,"limit":512}"#.to_vec()]
+    );
+    let mut events = Vec::new();
+    while let Some(e) = server.poll_event() {
+        events.push(format!("{e:?}"));
+    }
+    let want = format!(
+        "{:?}",
+        Event::RequestTooLarge {
+            service,
+            size: 1000,
+            limit: 512
+        }
+    );
+    assert!(events.contains(&want), "{events:?}");
+
+    // The connection goes on: the next request is delivered.
+    req.send(&[br#""hi""#]).unwrap();
+    shuttle(&mut server, s, &mut req);
+    let got = loop {
+        match server.poll_event() {
+            Some(Event::Request { request, data, .. }) => break (request, data.to_vec()),
+            Some(_) => continue,
+            None => panic!("the next request did not arrive"),
+        }
+    };
+    assert_eq!(got.1, br#""hi""#);
+    server.reply(got.0, b"1").unwrap();
+    assert_eq!(shuttle(&mut server, s, &mut req), [b"1".to_vec()]);
+}

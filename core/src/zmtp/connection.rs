@@ -57,6 +57,14 @@ pub struct Config {
     pub max_message_size: usize,
     /// Most parts in one incoming message (default 32).
     pub max_parts: usize,
+    /// An incoming message over the limits above (or with a part longer
+    /// than the receive buffer) but at most this long, all parts together,
+    /// is read and dropped instead of closing the connection, and reported
+    /// as [`Event::TooLarge`]: a REP then owes its peer a reply (an error
+    /// reply saying so), a REQ's request has its answer. Longer ones, and
+    /// over-limit routing envelopes and subscriptions, close the connection.
+    /// Default 0: every over-limit message closes it.
+    pub max_skipped_message: usize,
     /// Most subscriptions a peer (PUB) or we (SUB) may hold (default 16).
     pub max_subscriptions: usize,
     /// Longest subscription topic (default 128, at most 255).
@@ -86,6 +94,7 @@ impl Config {
             security: Security::Null,
             max_message_size: 64 * 1024,
             max_parts: 32,
+            max_skipped_message: 0,
             max_subscriptions: 16,
             max_subscription_len: 128,
             handshake_timeout: Some(Duration::from_secs(30)),
@@ -160,6 +169,23 @@ pub enum Event<'a> {
     Unsubscribed(&'a [u8]),
     /// The peer sent ERROR with this reason; the connection is closed.
     PeerError(&'a [u8]),
+    /// A message over the limits was read and dropped (see
+    /// [`Config::max_skipped_message`]); it ends that message (parts that
+    /// fit before the one over the limit were delivered). REP: the request's
+    /// envelope is kept and a reply is owed, as for a delivered request.
+    TooLarge(TooLarge),
+}
+
+/// A message dropped for its size, from [`Event::TooLarge`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct TooLarge {
+    /// Its length, all parts together (as far as they were read: a part over
+    /// the limit is counted whole, parts after it too).
+    pub size: usize,
+    /// The longest message part this connection takes: its receive buffer,
+    /// or [`Config::max_message_size`] if that is smaller.
+    pub limit: usize,
 }
 
 /// What [`Connection::handle_input_borrowed`] returns.
@@ -229,6 +255,7 @@ enum Pending {
     Sub { off: usize, len: usize },
     Unsub { off: usize, len: usize },
     PeerError { off: usize, len: usize },
+    TooLarge { size: usize },
 }
 
 /// Outcome of a finished frame; offsets are relative to the body.
@@ -240,6 +267,7 @@ enum Outcome {
     Sub { off: usize, len: usize },
     Unsub { off: usize, len: usize },
     PeerError { off: usize, len: usize },
+    TooLarge { size: usize },
 }
 
 /// A sans-IO ZMTP 3.x connection (NULL mechanism) for one socket role.
@@ -334,6 +362,8 @@ struct Core<B, const SUBS: usize> {
     msg_parts: usize,
     msg_size: usize,
     msg_mode: Disp,
+    /// The message being read went over a limit and is being skipped.
+    oversized: bool,
     pending: Pending,
     awaiting_reply: bool,
     must_reply: bool,
@@ -439,6 +469,7 @@ impl<R: AsRef<[u8]> + AsMut<[u8]>, T: AsRef<[u8]> + AsMut<[u8]>, const SUBS: usi
             msg_parts: 0,
             msg_size: 0,
             msg_mode: Disp::Skip,
+            oversized: false,
             pending: Pending::None,
             awaiting_reply: false,
             must_reply: false,
@@ -541,6 +572,12 @@ impl<R: AsRef<[u8]> + AsMut<[u8]>, T: AsRef<[u8]> + AsMut<[u8]>, const SUBS: usi
     /// Whether an event is waiting (input is paused until it is polled).
     pub fn has_event(&self) -> bool {
         self.core.pending != Pending::None
+    }
+
+    /// Whether the waiting event is a message part (one that borrows `rx`):
+    /// a caller can leave it waiting and handle any other event at once.
+    pub fn has_message(&self) -> bool {
+        matches!(self.core.pending, Pending::Part { .. })
     }
 
     // ---- input ---------------------------------------------------------
@@ -660,6 +697,10 @@ impl<R: AsRef<[u8]> + AsMut<[u8]>, T: AsRef<[u8]> + AsMut<[u8]>, const SUBS: usi
             Pending::Sub { off, len } => slice(off, len).map(Event::Subscribed),
             Pending::Unsub { off, len } => slice(off, len).map(Event::Unsubscribed),
             Pending::PeerError { off, len } => slice(off, len).map(Event::PeerError),
+            Pending::TooLarge { size } => Some(Event::TooLarge(TooLarge {
+                size,
+                limit: rx.len().min(self.core.config.max_message_size),
+            })),
         }
     }
 
@@ -805,6 +846,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const SUBS: usize> Core<B, SUBS> {
             Outcome::Part { more } => Pending::Part { len, more },
             Outcome::Sub { off, len } => Pending::Sub { off, len },
             Outcome::Unsub { off, len } => Pending::Unsub { off, len },
+            Outcome::TooLarge { size } => Pending::TooLarge { size },
             Outcome::PeerError { off, len } => {
                 self.pending = Pending::PeerError { off, len };
                 return Err(ZmtpError::PeerError);
@@ -982,6 +1024,8 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const SUBS: usize> Core<B, SUBS> {
     }
 
     /// Check a new frame against every limit before anything is reserved.
+    /// A data frame over a limit is skipped (without being stored) if the
+    /// message may be skipped (see [`Config::max_skipped_message`]).
     fn begin_frame(&mut self, flags: u8, len: u64, rx_cap: usize) -> Result<(), ZmtpError> {
         #[cfg(feature = "curve")]
         if self.sealing() {
@@ -994,17 +1038,16 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const SUBS: usize> Core<B, SUBS> {
     fn begin_plain(&mut self, flags: u8, len: u64, rx_cap: usize) -> Result<(), ZmtpError> {
         let more = flags & FLAG_MORE != 0;
         let command = flags & FLAG_COMMAND != 0;
-        if len > rx_cap as u64 {
-            return Err(ZmtpError::MessageTooLarge);
-        }
-        // len <= rx_cap, a usize.
-        let len = len as usize;
         if command {
+            if len > rx_cap as u64 {
+                return Err(ZmtpError::MessageTooLarge);
+            }
             if more {
                 return Err(ZmtpError::MalformedCommand);
             }
             self.dec = Dec::Body {
-                len,
+                // len <= rx_cap, a usize.
+                len: len as usize,
                 have: 0,
                 more,
                 command,
@@ -1015,17 +1058,14 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const SUBS: usize> Core<B, SUBS> {
         if self.state != State::Active {
             return Err(ZmtpError::UnexpectedFrame);
         }
-        let size = self.msg_size.saturating_add(len);
-        if size > self.config.max_message_size {
-            return Err(ZmtpError::MessageTooLarge);
-        }
+        let size = (self.msg_size as u64).saturating_add(len);
         if self.msg_parts >= self.config.max_parts {
             return Err(ZmtpError::TooManyParts);
         }
         if self.msg_parts == 0 && self.config.role == Role::Rep {
             self.envelope_len = 0;
         }
-        let disp = if self.msg_parts == 0 {
+        let mut disp = if self.msg_parts == 0 {
             match self.config.role {
                 Role::Req if self.awaiting_reply => Disp::ReqDelimiter,
                 Role::Req => Disp::Skip,
@@ -1036,10 +1076,25 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const SUBS: usize> Core<B, SUBS> {
         } else {
             self.msg_mode
         };
+        let over = len > rx_cap as u64 || size > self.config.max_message_size as u64;
+        if over || self.oversized {
+            // Only what would be delivered (or dropped anyway) is skipped:
+            // an envelope or subscription we cannot store ends the connection.
+            let skippable = matches!(disp, Disp::Deliver | Disp::SubFirst | Disp::Skip);
+            if !skippable || size > self.config.max_skipped_message as u64 {
+                return Err(ZmtpError::MessageTooLarge);
+            }
+            if disp != Disp::Skip {
+                self.oversized = true;
+            }
+            disp = Disp::Skip;
+            self.msg_mode = Disp::Skip;
+        }
         self.msg_parts += 1;
-        self.msg_size = size;
+        // size is at most max_message_size or max_skipped_message, usizes.
+        self.msg_size = size as usize;
         self.dec = Dec::Body {
-            len,
+            len: len as usize,
             have: 0,
             more,
             command,
@@ -1115,15 +1170,20 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const SUBS: usize> Core<B, SUBS> {
             Disp::Sealed => return Err(ZmtpError::UnexpectedFrame),
         };
         if !more {
-            let delivered = matches!(out, Outcome::Part { .. });
+            let too_large = mem::take(&mut self.oversized);
+            // A dropped request or reply still ends its exchange.
+            let delivered = matches!(out, Outcome::Part { .. }) || too_large;
             match self.config.role {
                 Role::Req if delivered => self.awaiting_reply = false,
                 Role::Rep if delivered => self.must_reply = true,
                 Role::Rep => self.envelope_len = 0,
                 _ => {}
             }
+            let size = mem::take(&mut self.msg_size);
             self.msg_parts = 0;
-            self.msg_size = 0;
+            if too_large {
+                return Ok(Outcome::TooLarge { size });
+            }
         }
         Ok(out)
     }

@@ -34,8 +34,8 @@ mod subscriptions;
 
 pub use command::{Command, Properties};
 pub use connection::{
-    Config, Connection, Event, Part, Received, Sent, CONTROL_RESERVE, MAX_ENVELOPE, MAX_IDENTITY,
-    MIN_RX_BUFFER, MIN_RX_BUFFER_CURVE, MIN_TX_BUFFER, MIN_TX_BUFFER_CURVE,
+    Config, Connection, Event, Part, Received, Sent, TooLarge, CONTROL_RESERVE, MAX_ENVELOPE,
+    MAX_IDENTITY, MIN_RX_BUFFER, MIN_RX_BUFFER_CURVE, MIN_TX_BUFFER, MIN_TX_BUFFER_CURVE,
 };
 pub use error::{ConfigError, SendError, ZmtpError};
 pub use frame::{Frame, FrameHeader, FrameHeaderRepr, Status};

@@ -32,6 +32,7 @@ enum Ev {
     Sub(Vec<u8>),
     Unsub(Vec<u8>),
     PeerErr(Vec<u8>),
+    TooLarge(usize, usize),
 }
 
 fn own(e: Event<'_>) -> Ev {
@@ -41,6 +42,7 @@ fn own(e: Event<'_>) -> Ev {
         Event::Subscribed(t) => Ev::Sub(t.to_vec()),
         Event::Unsubscribed(t) => Ev::Unsub(t.to_vec()),
         Event::PeerError(r) => Ev::PeerErr(r.to_vec()),
+        Event::TooLarge(t) => Ev::TooLarge(t.size, t.limit),
     }
 }
 
@@ -561,6 +563,80 @@ fn over_limit_frames_close_before_reading() {
     assert_eq!(
         feed_at(&mut rep, &bytes, T0, &mut evs),
         Err(ZmtpError::MessageTooLarge)
+    );
+}
+
+#[test]
+fn over_limit_messages_are_skipped_when_allowed() {
+    // 512-byte receive buffers; a REP that skips up to 4 KiB.
+    let conn = |cfg: Config| Conn::new(cfg, vec![0; 512], vec![0; 1024], T0).unwrap();
+    let mut cfg = Config::new(Role::Rep);
+    cfg.max_skipped_message = 4096;
+    let mut rep = conn(cfg.clone());
+    let mut bytes = peer_hello(1, "REQ");
+    bytes.extend(frame(true, false, b""));
+    bytes.extend(frame(false, false, &[7; 1000]));
+    let evs = feed(&mut rep, &bytes).unwrap();
+    assert_eq!(
+        evs,
+        vec![Ev::Done(SocketType::Req), Ev::TooLarge(1000, 512)]
+    );
+    // It owes a reply: the next request waits, the reply carries the envelope.
+    let next = [frame(true, false, b""), frame(false, false, b"next")].concat();
+    assert_eq!(rep.handle_input(&next, T0), Ok(0));
+    drain(&mut rep);
+    rep.send(&[b"too big"]).unwrap();
+    assert_eq!(
+        drain(&mut rep),
+        [frame(true, false, b""), frame(false, false, b"too big")].concat()
+    );
+    assert_eq!(
+        feed(&mut rep, &next).unwrap(),
+        vec![Ev::Msg(b"next".to_vec(), false)]
+    );
+    // Parts after the one over the limit are skipped and counted too.
+    let mut rep = conn(cfg.clone());
+    let mut bytes = peer_hello(1, "REQ");
+    bytes.extend(frame(true, false, b""));
+    bytes.extend(frame(true, false, &[1; 600]));
+    bytes.extend(frame(false, false, &[1; 10]));
+    let evs = feed(&mut rep, &bytes).unwrap();
+    assert_eq!(evs[1..], [Ev::TooLarge(610, 512)]);
+    // Over max_skipped_message: closed, as without skipping.
+    let mut rep = conn(cfg.clone());
+    let mut bytes = peer_hello(1, "REQ");
+    bytes.extend(frame(true, false, b""));
+    let mut hdr = vec![0x02u8];
+    hdr.extend_from_slice(&5000u64.to_be_bytes());
+    bytes.extend(hdr);
+    assert_eq!(feed(&mut rep, &bytes), Err(ZmtpError::MessageTooLarge));
+    // An envelope frame over the limit cannot be skipped: it is needed to reply.
+    let mut rep = conn(cfg);
+    let mut bytes = peer_hello(1, "REQ");
+    bytes.extend(frame(true, false, &[2; 600]));
+    bytes.extend(frame(true, false, b""));
+    bytes.extend(frame(false, false, b"x"));
+    assert_eq!(feed(&mut rep, &bytes), Err(ZmtpError::MessageTooLarge));
+    // SUB: an oversized news item is dropped and reported (its topic, which
+    // fit, was delivered already: TooLarge ends that message); the next arrives.
+    let mut cfg = Config::new(Role::Sub);
+    cfg.max_skipped_message = 4096;
+    let mut sub = conn(cfg);
+    sub.subscribe(b"").unwrap();
+    let mut bytes = peer_hello(1, "PUB");
+    bytes.extend(frame(true, false, b"t"));
+    bytes.extend(frame(false, false, &[3; 700]));
+    bytes.extend(frame(true, false, b"t"));
+    bytes.extend(frame(false, false, b"ok"));
+    let evs = feed(&mut sub, &bytes).unwrap();
+    assert_eq!(
+        evs[1..],
+        [
+            Ev::Msg(b"t".to_vec(), true),
+            Ev::TooLarge(701, 512),
+            Ev::Msg(b"t".to_vec(), true),
+            Ev::Msg(b"ok".to_vec(), false)
+        ]
     );
 }
 
