@@ -146,6 +146,9 @@ pub fn discover_group_with(
 
 /// Sends `message` to the service at `address` and waits up to `wait` for
 /// its reply. Returns `None`, with a warning, if no reply comes in time.
+/// A node that could not take the message (a board whose buffers it
+/// outgrows answers with an error reply) makes it a hard
+/// [`crate::Error::BadMessage`] naming the limit.
 ///
 /// ```no_run
 /// use networkzero as nw0;

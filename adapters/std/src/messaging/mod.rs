@@ -26,6 +26,7 @@ use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
 
 use log::{debug, warn};
+use networkzero_core::payload::ErrorReply;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -276,6 +277,13 @@ pub(crate) fn send_message(
         );
         return Ok(None);
     };
+    if let Some(refusal) = ErrorReply::parse(reply.first()) {
+        // A networkzero node could not take the message (e.g. a board's
+        // 256-byte buffers): no retry fixes that.
+        return Err(Error::BadMessage {
+            reason: format!("{address} refused it: {refusal}; send less"),
+        });
+    }
     match serde_json::from_slice(reply.first()) {
         Ok(value) => Ok(Some(value)),
         Err(e) => {
