@@ -175,10 +175,47 @@ impl<'a> ErrorReply<'a> {
         decode(reply, &mut []).ok()
     }
 
-    /// Writes it as JSON into `buf`; returns the length.
+    /// Writes it as JSON into `buf`; returns the length. By hand, not
+    /// through serde: firmware sends it, and serde's struct encoder costs
+    /// it more flash than the whole reply path (the tests check both agree).
     pub fn encode(&self, buf: &mut [u8]) -> Result<usize, PayloadError> {
-        encode(self, Format::Json, buf)
+        let mut at = 0;
+        let mut put = |bytes: &[u8]| -> Result<(), PayloadError> {
+            let end = at + bytes.len();
+            buf.get_mut(at..end)
+                .ok_or(PayloadError::BufferFull)?
+                .copy_from_slice(bytes);
+            at = end;
+            Ok(())
+        };
+        put(b"{\"")?;
+        put(ERROR_KEY.as_bytes())?;
+        put(b"\":\"")?;
+        // Our error texts need no JSON escapes.
+        put(self.error.as_bytes())?;
+        put(b"\",\"size\":")?;
+        put(decimal(self.size, &mut [0; 20]))?;
+        put(b",\"limit\":")?;
+        put(decimal(self.limit, &mut [0; 20]))?;
+        put(b"}")?;
+        Ok(at)
     }
+}
+
+/// `n` in decimal, written at the end of `buf`.
+fn decimal(mut n: usize, buf: &mut [u8; 20]) -> &[u8] {
+    let mut start = buf.len();
+    loop {
+        start -= 1;
+        if let Some(d) = buf.get_mut(start) {
+            *d = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if n == 0 || start == 0 {
+            break;
+        }
+    }
+    buf.get(start..).unwrap_or_default()
 }
 
 impl fmt::Display for ErrorReply<'_> {
@@ -309,6 +346,18 @@ mod tests {
         assert_eq!(
             ErrorReply::parse(text),
             Some(ErrorReply::too_large(300, 256))
+        );
+        // The hand-written encoder says what serde would.
+        for (size, limit) in [(0, 0), (9, 10), (usize::MAX, 1 << 20)] {
+            let reply = ErrorReply::too_large(size, limit);
+            let mut by_serde = [0u8; 128];
+            let m = encode(&reply, Format::Json, &mut by_serde).unwrap();
+            let n = reply.encode(&mut buf).unwrap();
+            assert_eq!(buf[..n], by_serde[..m]);
+        }
+        assert_eq!(
+            ErrorReply::too_large(1, 1).encode(&mut [0u8; 20]),
+            Err(PayloadError::BufferFull)
         );
         // Python's json.dumps spacing and extra keys are fine; ordinary replies are not errors.
         let spaced =

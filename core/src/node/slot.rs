@@ -134,7 +134,7 @@ impl<const BUF: usize> Slot<BUF> {
             self.sub_part = 0;
             if conn.role() == Role::Rep {
                 // The request's sender gets an answer, not silence.
-                let mut reply = [0u8; 96];
+                let mut reply = [0u8; 112];
                 let n = ErrorReply::too_large(t.size, t.limit)
                     .encode(&mut reply)
                     .unwrap_or(0);
