@@ -144,7 +144,7 @@ fn main() -> ! {
 }
 
 /// smoltcp buffers per direction, the Pico W robot's: TCP, and UDP receive.
-const TCP_BUF: usize = 256;
+const TCP_BUF: usize = 192;
 const UDP_BUF: usize = 512;
 
 #[cfg(feature = "networkzero")]

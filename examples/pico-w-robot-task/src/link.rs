@@ -84,9 +84,10 @@ impl Bringup {
 
         let address = stack.config_v4().map(|c| c.address);
         if address != self.address {
-            match address {
-                Some(a) => info!("address {} (DHCP)", a.address()),
-                None => warn!("address lost"),
+            if let Some(a) = address {
+                info!("address {} (DHCP)", a.address());
+            } else {
+                warn!("address lost");
             }
             self.address = address;
         }

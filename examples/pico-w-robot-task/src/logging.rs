@@ -1,21 +1,30 @@
 //! `info!` and `warn!` that go to defmt or to `log`, whichever feature is
-//! on. Format strings use plain `{}`, which both understand; arguments
+//! on (to neither with no feature: the arguments are still evaluated).
+//! Format strings use plain `{}`, which both understand; arguments
 //! implement both `Display` and `defmt::Format`.
 
 macro_rules! info {
-    ($($arg:tt)*) => {{
+    ($fmt:literal $(, $arg:expr)* $(,)?) => {{
         #[cfg(feature = "defmt")]
-        defmt::info!($($arg)*);
+        defmt::info!($fmt $(, $arg)*);
         #[cfg(feature = "log")]
-        log::info!($($arg)*);
+        log::info!($fmt $(, $arg)*);
+        #[cfg(not(any(feature = "defmt", feature = "log")))]
+        {
+            $(let _ = &$arg;)*
+        }
     }};
 }
 
 macro_rules! warn {
-    ($($arg:tt)*) => {{
+    ($fmt:literal $(, $arg:expr)* $(,)?) => {{
         #[cfg(feature = "defmt")]
-        defmt::warn!($($arg)*);
+        defmt::warn!($fmt $(, $arg)*);
         #[cfg(feature = "log")]
-        log::warn!($($arg)*);
+        log::warn!($fmt $(, $arg)*);
+        #[cfg(not(any(feature = "defmt", feature = "log")))]
+        {
+            $(let _ = &$arg;)*
+        }
     }};
 }

@@ -27,7 +27,7 @@ const NEWS_PEERS: usize = 1;
 pub const BUF: usize = 256;
 /// TCP buffer per direction per socket: no message is longer than the ZMTP
 /// buffer anyway.
-pub const TCP_BUF: usize = 256;
+pub const TCP_BUF: usize = 192;
 /// UDP receive buffer per socket: the largest beacon datagram (under 300
 /// bytes) or eight usual ones.
 pub const UDP_BUF: usize = 512;
@@ -65,17 +65,20 @@ fn command(data: &[u8]) -> Option<Command> {
 pub async fn run<B: Board>(stack: Stack<'_>, board: &mut B, storage: &mut RobotStorage) -> ! {
     let mut bringup = Bringup::new();
     let mut node: RobotNode = Node::new(beacon::Config::default());
-    let mut sockets = match Sockets::new(stack, storage, &node, Config::default()) {
-        Ok(s) => s,
-        Err(e) => fail(board, "sockets", e).await,
-    };
-    let t = now();
-    if let Err(e) = node.serve(NAME, PORT, COMMAND_PEERS, t) {
-        fail(board, NAME, e).await
-    }
-    let news = match node.publish_on(NEWS, NEWS_PORT, NEWS_PEERS, t) {
-        Ok(id) => id,
-        Err(e) => fail(board, NEWS, e).await,
+    let started = Sockets::new(stack, storage, &node, Config::default())
+        .map_err(|e| ("sockets", e))
+        .and_then(|sockets| {
+            let t = now();
+            node.serve(NAME, PORT, COMMAND_PEERS, t)
+                .map_err(|e| (NAME, e))?;
+            let news = node
+                .publish_on(NEWS, NEWS_PORT, NEWS_PEERS, t)
+                .map_err(|e| (NEWS, e))?;
+            Ok((sockets, news))
+        });
+    let (mut sockets, news) = match started {
+        Ok(started) => started,
+        Err((what, e)) => fail(board, what, e).await,
     };
     info!(
         "node {} B, socket buffers {} B",

@@ -20,33 +20,12 @@ use embassy_rp::peripherals::{
 };
 use embassy_rp::pwm::{self, Pwm};
 use embassy_rp::Peri;
+use pico_w_robot_task::Command;
 
 /// PWM period: 125 MHz / (TOP + 1) = 10 kHz, above hearing for most motors.
 const TOP: u16 = 12_499;
 /// Duty while driving: 70 %.
 const DUTY: u16 = (TOP as u32 * 7 / 10) as u16;
-
-/// What the laptop can ask for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, defmt::Format)]
-pub enum Command {
-    Forward,
-    Left,
-    Right,
-    Stop,
-}
-
-impl Command {
-    /// `forward`, `left`, `right` or `stop`.
-    pub fn parse(word: &str) -> Option<Command> {
-        Some(match word {
-            "forward" => Command::Forward,
-            "left" => Command::Left,
-            "right" => Command::Right,
-            "stop" => Command::Stop,
-            _ => return None,
-        })
-    }
-}
 
 /// Two motors, each on one PWM slice (A = forward input, B = reverse input).
 pub struct Motors<'d> {

@@ -1,32 +1,27 @@
 //! networkzero robot firmware for the Raspberry Pi Pico W.
 //!
 //! Joins Wi-Fi (`WIFI_SSID` / `WIFI_PASSWORD` at build time), gets an address
-//! by DHCP, then advertises `robot` (commands `forward`/`left`/`right`/`stop`,
-//! answered `"ack"`, driving two motors by PWM) and `robot/news` (`distance`
-//! news from an analog sensor every 500 ms). See README.md for wiring,
-//! building and flashing.
+//! by DHCP (embassy-net), then advertises `robot` (commands `forward`/`left`/
+//! `right`/`stop`, answered `"ack"`, driving two motors by PWM) and
+//! `robot/news` (`distance` news from an analog sensor every 500 ms). The LED
+//! shows how far the bring-up got. See README.md for wiring, building and
+//! flashing.
 //!
-//! Two Embassy tasks: cyw43's own runner (the chip's SPI bus, async), and
-//! `main`, which after joining runs networkzero's poll-based node over
-//! smoltcp through [`bridge`] — networkzero itself has no async.
+//! Three Embassy tasks: cyw43's runner (the chip's SPI bus), embassy-net's
+//! runner (the network stack, shared by everything on the board), and
+//! `main`, which runs the robot task (`pico_w_robot_task::robot::run`, the
+//! same source CI runs on a Linux host) on this board ([`board`]).
 #![no_std]
 #![no_main]
 
-mod bridge;
+mod board;
 mod hw;
-mod net;
-
-#[cfg(feature = "baseline")]
-#[path = "baseline.rs"]
-mod app;
-#[cfg(not(feature = "baseline"))]
-#[path = "robot.rs"]
-mod app;
 
 use cyw43::PowerManagementMode;
 use cyw43_pio::{PioSpi, DEFAULT_CLOCK_DIVIDER};
 use defmt::{info, unwrap, warn};
 use embassy_executor::Spawner;
+use embassy_net::StackResources;
 use embassy_rp::clocks::RoscRng;
 use embassy_rp::gpio::{Level, Output};
 use embassy_rp::peripherals::{DMA_CH0, PIO0};
@@ -46,7 +41,7 @@ mod blobs {
     use cyw43::{Aligned, A4};
     pub static FIRMWARE: &Aligned<A4, [u8]> = &Aligned(*cyw43_firmware::CYW43_43439A0);
     pub static CLM: &[u8] = cyw43_firmware::CYW43_43439A0_CLM;
-    /// From the file `CYW43_NVRAM` named at build time (build.rs).
+    /// From the file `CYW43_NVRAM` named at build time, checked by build.rs.
     pub static NVRAM: &Aligned<A4, [u8]> =
         &Aligned(*include_bytes!(concat!(env!("OUT_DIR"), "/nvram.bin")));
     pub const PLACEHOLDER: bool = false;
@@ -69,6 +64,17 @@ type Spi = PioSpi<'static, PIO0, 0>;
 async fn cyw43_task(runner: cyw43::Runner<'static, cyw43::SpiBus<Output<'static>, Spi>>) -> ! {
     runner.run().await
 }
+
+#[embassy_executor::task]
+async fn net_task(mut runner: embassy_net::Runner<'static, cyw43::NetDriver<'static>>) -> ! {
+    runner.run().await
+}
+
+/// Sockets the app takes from embassy-net, plus one for DHCP.
+#[cfg(not(feature = "baseline"))]
+const SOCKETS: usize = pico_w_robot_task::robot::SOCKETS + 1;
+#[cfg(feature = "baseline")]
+const SOCKETS: usize = pico_w_robot_task::baseline::SOCKETS + 1;
 
 /// 64 bits from the ring oscillator's random bit: TCP sequence numbers and
 /// ephemeral ports differ per boot.
@@ -112,14 +118,36 @@ async fn main(spawner: Spawner) {
     );
     static STATE: StaticCell<cyw43::State> = StaticCell::new();
     let state = STATE.init(cyw43::State::new());
-    let (mut driver, mut control, runner) =
+    let (net_device, mut control, runner) =
         cyw43::new(state, pwr, spi, blobs::FIRMWARE, blobs::NVRAM).await;
     spawner.spawn(unwrap!(cyw43_task(runner)));
     control.init(blobs::CLM).await;
     control
         .set_power_management(PowerManagementMode::PowerSave)
         .await;
-    net::join(&mut control).await;
 
-    app::run(&mut driver, &mut control, motors, sensor, seed()).await
+    // The board's one network stack, DHCP included.
+    static RESOURCES: StaticCell<StackResources<SOCKETS>> = StaticCell::new();
+    let config = embassy_net::Config::dhcpv4(Default::default());
+    let (stack, runner) = embassy_net::new(
+        net_device,
+        config,
+        RESOURCES.init(StackResources::new()),
+        seed(),
+    );
+    spawner.spawn(unwrap!(net_task(runner)));
+
+    let mut board = board::PicoBoard {
+        control,
+        motors,
+        sensor,
+    };
+    #[cfg(not(feature = "baseline"))]
+    {
+        use pico_w_robot_task::robot::{self, RobotStorage};
+        static STORAGE: StaticCell<RobotStorage> = StaticCell::new();
+        robot::run(stack, &mut board, STORAGE.init(RobotStorage::new())).await
+    }
+    #[cfg(feature = "baseline")]
+    pico_w_robot_task::baseline::run(stack, &mut board).await
 }
