@@ -1,49 +1,50 @@
 //! networkzero over [smoltcp]: discovery, request/reply and news for
 //! firmware with no `std`, no heap and no async.
 //!
-//! A [`Node`] owns a discovery [`Beacon`](networkzero_core::beacon::Beacon) and a fixed number of ZMTP
-//! connections, and moves datagrams and bytes between them and smoltcp UDP
-//! and TCP sockets it adds to your [`SocketSet`]. You call it from a plain
+//! Two objects, each with one job: the sans-IO
+//! [`networkzero_core::node::Node`] holds the protocol (discovery,
+//! services, clients, events: every application call), and this crate's
+//! [`Sockets`] holds its smoltcp UDP and TCP sockets and moves datagrams,
+//! bytes and time between the two. You own both and call them from a plain
 //! loop:
 //!
 //! ```no_run
 //! # use networkzero_smoltcp::*;
+//! # use networkzero_core::{beacon, node::{Event, Node}};
 //! # use smoltcp::iface::{Interface, SocketSet, SocketStorage};
 //! # fn clock() -> smoltcp::time::Instant { smoltcp::time::Instant::ZERO }
 //! # fn run<D: smoltcp::phy::Device>(iface: &mut Interface, device: &mut D) -> Result<(), Error> {
+//! let mut node: Node<4> = Node::new(beacon::Config::default());
 //! let mut storage: Storage<4> = Storage::new();
-//! let mut entries = [SocketStorage::EMPTY; Node::<4>::SOCKETS];
-//! let mut sockets = SocketSet::new(&mut entries[..]);
-//! let mut node: Node<4> = Node::new(&mut storage, &mut sockets, Config::default())?;
-//! let now = clock();
-//! node.serve("robot", 5555, 2, now)?;          // REP on TCP 5555, two peers at once
+//! let mut entries = [SocketStorage::EMPTY; Sockets::<4>::COUNT];
+//! let mut set = SocketSet::new(&mut entries[..]);
+//! let mut sockets = Sockets::new(&mut storage, &mut set, &node, Config::default())?;
+//! node.serve("robot", 5555, 2, core_instant(clock()))?; // REP on TCP 5555, two peers at once
 //! loop {
 //!     let now = clock();
-//!     node.poll(iface, device, &mut sockets, now);
+//!     sockets.poll(&mut node, iface, device, &mut set, now);
 //!     while let Some(event) = node.poll_event() {
 //!         if let Event::Request { request, .. } = event {
 //!             node.reply(request, br#""ack""#)?;
 //!         }
 //!     }
-//!     // sleep until node.poll_at(iface, &sockets, now) or an interrupt
+//!     // sleep until sockets.poll_at(&node, iface, &set, now) or an interrupt
 //!     # break;
 //! }
 //! # Ok(()) }
 //! ```
 //!
-//! The node's logic (services, clients, events, discovery) is the sans-IO
-//! [`networkzero_core::node::Node`]; this crate's [`Node`] adds the sockets
-//! and dereferences to it, so `reply`, `send`, `publish`, `close`,
-//! `poll_event` and the rest are the core's. Methods that take the time
-//! take smoltcp's [`Instant`] here.
+//! The node's methods take the core's [`CoreInstant`]: [`core_instant`]
+//! turns smoltcp's clock into it.
 //!
 //! # The drain contract
-//! After [`Node::poll`] (or [`Node::process`] if you poll the interface
-//! yourself), drain [`Node::poll_event`](networkzero_core::node::Node::poll_event) until `None`, act on the events
-//! (replies, news, requests are queued at once and sent on the next poll),
-//! then sleep until [`Node::poll_at`]. A message event stays in its
-//! connection until polled: a node whose events are not drained stops
-//! reading from that peer (TCP flow control), nothing is lost or copied.
+//! After [`Sockets::poll`] (or [`Sockets::process`] if you poll the
+//! interface yourself), drain the node's `poll_event` until `None`, act on
+//! the events (replies, news, requests are queued at once and sent on the
+//! next poll), then sleep until [`Sockets::poll_at`]. A message event stays
+//! in its connection until polled: a node whose events are not drained
+//! stops reading from that peer (TCP flow control), nothing is lost or
+//! copied.
 //!
 //! # Where datagrams go
 //! Three UDP sockets: the Python-compatible beacon port 9999 (adverts go out
@@ -59,28 +60,23 @@
 //!
 //! # Panics
 //! None from network input. Passing a [`SocketSet`] other than the one given
-//! to [`Node::new`] makes smoltcp panic on an unknown socket handle.
+//! to [`Sockets::new`] makes smoltcp panic on an unknown socket handle.
 #![cfg_attr(not(test), no_std)]
 #![deny(missing_docs)]
 
 use core::net::{IpAddr, Ipv4Addr, SocketAddr};
-use core::ops::{Deref, DerefMut};
 
 use networkzero_core::beacon::{self, MAX_INTERFACES};
-use networkzero_core::node::{self as sansio, MAX_DATAGRAM};
-use networkzero_core::Instant as CoreInstant;
+use networkzero_core::node::{Node, SlotUse, TcpAction, MAX_DATAGRAM};
+pub use networkzero_core::Instant as CoreInstant;
 use smoltcp::iface::{Interface, SocketHandle, SocketSet};
 use smoltcp::phy::Device;
 use smoltcp::socket::{tcp, udp};
 use smoltcp::time::Instant;
 use smoltcp::wire::{IpAddress, IpCidr, IpEndpoint};
 
-pub use networkzero_core::beacon::AdvertiseError;
-pub use networkzero_core::node::{
-    ClientId, Error, Event, Peer, RequestId, ServiceId, SlotUse, TcpAction, EVENT_QUEUE,
-    MAX_SERVICES, MAX_TOPIC,
-};
-pub use networkzero_core::zmtp::SendError;
+/// Why [`Sockets::new`] failed (the node's error type: `Error::Bind`).
+pub use networkzero_core::node::Error;
 
 /// Datagrams each UDP socket buffers on receive.
 pub const UDP_PACKETS: usize = 8;
@@ -141,12 +137,11 @@ impl<const SLOTS: usize, const TCP_BUF: usize, const UDP_BUF: usize> Default
     }
 }
 
-/// Node settings.
+/// Socket settings (the discovery ports are the node's, from its
+/// `beacon::Config`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Config {
-    /// Discovery settings (ports, rates); the defaults match Python networkzero.
-    pub beacon: beacon::Config,
     /// UDP port our discovery queries go out of (answers come back to it).
     /// Give each node on a LAN its own if you can; any free port works.
     pub query_port: u16,
@@ -159,7 +154,6 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            beacon: beacon::Config::default(),
             query_port: 49999,
             port_seed: 0,
         }
@@ -175,35 +169,14 @@ fn add_tcp<'a>(sockets: &mut SocketSet<'a>, rx: &'a mut [u8], tx: &'a mut [u8]) 
     sockets.add(socket)
 }
 
-/// A networkzero node on smoltcp: `SLOTS` TCP sockets shared by services and
-/// outgoing connections, ZMTP buffers of `BUF` bytes per direction per
-/// connection (the largest message part it can take), and room for
-/// `ADVERTS` names heard from others.
-///
-/// It dereferences to the sans-IO [`sansio::Node`], which holds every
-/// operation that needs no socket and no clock.
-pub struct Node<const SLOTS: usize, const BUF: usize = 1024, const ADVERTS: usize = 16> {
-    node: sansio::Node<SLOTS, BUF, ADVERTS>,
+/// A node's sockets on smoltcp: three UDP sockets and `SLOTS` TCP sockets,
+/// one per TCP slot of a [`Node`] with the same `SLOTS`. It moves
+/// datagrams, bytes and time between them and the node; the node is yours
+/// (every application call is the node's).
+pub struct Sockets<const SLOTS: usize> {
     udp: [SocketHandle; UDP_SOCKETS],
     tcp: [SocketHandle; SLOTS],
     next_port: u16,
-}
-
-impl<const SLOTS: usize, const BUF: usize, const ADVERTS: usize> Deref
-    for Node<SLOTS, BUF, ADVERTS>
-{
-    type Target = sansio::Node<SLOTS, BUF, ADVERTS>;
-    fn deref(&self) -> &Self::Target {
-        &self.node
-    }
-}
-
-impl<const SLOTS: usize, const BUF: usize, const ADVERTS: usize> DerefMut
-    for Node<SLOTS, BUF, ADVERTS>
-{
-    fn deref_mut(&mut self) -> &mut Self::Target {
-        &mut self.node
-    }
 }
 
 /// smoltcp's clock as the core's (milliseconds; negative clamps to zero).
@@ -223,17 +196,24 @@ fn smol_instant(t: CoreInstant) -> Instant {
     Instant::from_millis(i64::try_from(t.as_millis()).unwrap_or(i64::MAX / 1000))
 }
 
-impl<const SLOTS: usize, const BUF: usize, const ADVERTS: usize> Node<SLOTS, BUF, ADVERTS> {
-    /// Entries the [`SocketSet`] needs for this node's sockets.
-    pub const SOCKETS: usize = UDP_SOCKETS + SLOTS;
+impl<const SLOTS: usize> Sockets<SLOTS> {
+    /// Entries the [`SocketSet`] needs for these sockets.
+    pub const COUNT: usize = UDP_SOCKETS + SLOTS;
 
-    /// Adds the node's sockets to `sockets` (which must have room for
-    /// [`Self::SOCKETS`] more) using the buffers in `storage`, and binds the
-    /// UDP ones.
+    /// Adds the sockets to `sockets` (which must have room for
+    /// [`Self::COUNT`] more) using the buffers in `storage`, and binds the
+    /// UDP ones to `node`'s discovery ports and the query port.
     #[inline(never)]
-    pub fn new<'a, const TCP_BUF: usize, const UDP_BUF: usize>(
+    pub fn new<
+        'a,
+        const TCP_BUF: usize,
+        const UDP_BUF: usize,
+        const BUF: usize,
+        const ADVERTS: usize,
+    >(
         storage: &'a mut Storage<SLOTS, TCP_BUF, UDP_BUF>,
         sockets: &mut SocketSet<'a>,
+        node: &Node<SLOTS, BUF, ADVERTS>,
         config: Config,
     ) -> Result<Self, Error> {
         let Storage {
@@ -243,11 +223,8 @@ impl<const SLOTS: usize, const BUF: usize, const ADVERTS: usize> Node<SLOTS, BUF
             udp_tx,
             tcp,
         } = storage;
-        let ports = [
-            config.beacon.beacon_port,
-            config.beacon.ext_port,
-            config.query_port,
-        ];
+        let beacon = node.beacon().config();
+        let ports = [beacon.beacon_port, beacon.ext_port, config.query_port];
         let mut udp = [None; UDP_SOCKETS];
         let rx = udp_rx_meta.iter_mut().zip(udp_rx.iter_mut());
         let tx = udp_tx_meta.iter_mut().zip(udp_tx.iter_mut());
@@ -268,135 +245,60 @@ impl<const SLOTS: usize, const BUF: usize, const ADVERTS: usize> Node<SLOTS, BUF
         // `tcp` holds exactly SLOTS buffer pairs: every slot gets a socket.
         let tcp: [SocketHandle; SLOTS] =
             core::array::from_fn(|_| handles.next().unwrap_or_default());
-        Ok(Node {
-            node: sansio::Node::new(config.beacon),
+        Ok(Sockets {
             udp: [a, b, c],
             tcp,
             next_port: EPHEMERAL_FIRST + config.port_seed % (u16::MAX - EPHEMERAL_FIRST),
         })
     }
 
-    // ---- the core's operations, with smoltcp's clock ---------------------
-
-    /// Advertises `name` at `port` on every interface (each advert carries
-    /// the address of the interface it goes out of). Returns the address
-    /// on the main interface (`127.0.0.1:port` before the interface has one).
-    pub fn advertise(&mut self, name: &str, port: u16, now: Instant) -> Result<SocketAddr, Error> {
-        self.node.advertise(name, port, core_instant(now))
-    }
-
-    /// Stops advertising `name` (peers are told at once). Returns whether it was.
-    pub fn unadvertise(&mut self, name: &str, now: Instant) -> bool {
-        self.node.unadvertise(name, core_instant(now))
-    }
-
-    /// Asks the LAN for `name` now; the answer comes as [`Event::Discovered`]
-    /// and fills [`Self::lookup`].
-    pub fn discover(&mut self, name: &str, now: Instant) {
-        self.node.discover(name, core_instant(now));
-    }
-
-    /// Asks the LAN for every name.
-    pub fn discover_all(&mut self, now: Instant) {
-        self.node.discover_all(core_instant(now));
-    }
-
-    /// Where `name` is served, if known and live.
-    pub fn lookup(&self, name: &str, now: Instant) -> Option<SocketAddr> {
-        self.node.lookup(name, core_instant(now))
-    }
-
-    /// Every live name this node knows, with its address.
-    pub fn adverts(&self, now: Instant) -> impl Iterator<Item = (&str, SocketAddr)> + '_ {
-        self.node.adverts(core_instant(now))
-    }
-
-    /// Serves requests at TCP `port` with up to `peers` peers at once (each
-    /// takes one of the `SLOTS` sockets) and advertises `name` there.
-    /// Requests arrive as [`Event::Request`].
-    pub fn serve(
-        &mut self,
-        name: &str,
-        port: u16,
-        peers: usize,
-        now: Instant,
-    ) -> Result<ServiceId, Error> {
-        self.node.serve(name, port, peers, core_instant(now))
-    }
-
-    /// Publishes news at TCP `port` for up to `peers` subscribers at once and
-    /// advertises `name` there; send with `publish`.
-    pub fn publish_on(
-        &mut self,
-        name: &str,
-        port: u16,
-        peers: usize,
-        now: Instant,
-    ) -> Result<ServiceId, Error> {
-        self.node.publish_on(name, port, peers, core_instant(now))
-    }
-
-    /// Opens a requester to `peer` (a name is discovered first). Once
-    /// [`Event::Connected`], `send` a message; the answer comes as
-    /// [`Event::Reply`].
-    pub fn requester<'s>(
-        &mut self,
-        peer: impl Into<Peer<'s>>,
-        now: Instant,
-    ) -> Result<ClientId, Error> {
-        self.node.requester(peer, core_instant(now))
-    }
-
-    /// Subscribes to news at `peer` on topics starting with `prefix` (`b""`
-    /// for all); items come as [`Event::News`].
-    pub fn subscriber<'s>(
-        &mut self,
-        peer: impl Into<Peer<'s>>,
-        prefix: &[u8],
-        now: Instant,
-    ) -> Result<ClientId, Error> {
-        self.node.subscriber(peer, prefix, core_instant(now))
-    }
-
     // ---- driving -----------------------------------------------------------
 
     /// Polls the interface, does the node's work, and polls the interface
     /// again so replies leave at once. Then drain `poll_event`.
-    pub fn poll<D: Device + ?Sized>(
+    pub fn poll<D: Device + ?Sized, const BUF: usize, const ADVERTS: usize>(
         &mut self,
+        node: &mut Node<SLOTS, BUF, ADVERTS>,
         iface: &mut Interface,
         device: &mut D,
         sockets: &mut SocketSet<'_>,
         now: Instant,
     ) {
         let _ = iface.poll(now, device, sockets);
-        self.process(iface, sockets, now);
+        self.process(node, iface, sockets, now);
         let _ = iface.poll(now, device, sockets);
     }
 
     /// The node's work without polling the interface: for a caller that runs
     /// `iface.poll` itself (call this after it, and poll again to send).
     #[inline(never)]
-    pub fn process(&mut self, iface: &mut Interface, sockets: &mut SocketSet<'_>, now: Instant) {
+    pub fn process<const BUF: usize, const ADVERTS: usize>(
+        &mut self,
+        node: &mut Node<SLOTS, BUF, ADVERTS>,
+        iface: &mut Interface,
+        sockets: &mut SocketSet<'_>,
+        now: Instant,
+    ) {
         let t = core_instant(now);
-        self.sync_interfaces(iface, t);
-        self.udp_input(sockets, t);
+        sync_interfaces(node, iface, t);
+        self.udp_input(node, sockets, t);
         for i in 0..SLOTS {
-            self.slot_input(i, sockets, t);
+            self.slot_input(node, i, sockets, t);
         }
-        self.node.handle_timeout(t);
-        self.udp_output(sockets, t);
+        node.handle_timeout(t);
+        self.udp_output(node, sockets, t);
         for i in 0..SLOTS {
-            self.slot_output(i, sockets);
+            self.slot_output(node, i, sockets);
         }
-        self.tcp_actions(iface, sockets, t);
+        self.tcp_actions(node, iface, sockets, t);
     }
 
     /// When to call [`Self::poll`] next at the latest (`Some(now)`: at once).
     #[must_use]
     #[inline(never)]
-    pub fn poll_at(
-        &mut self,
+    pub fn poll_at<const BUF: usize, const ADVERTS: usize>(
+        &self,
+        node: &Node<SLOTS, BUF, ADVERTS>,
         iface: &mut Interface,
         sockets: &SocketSet<'_>,
         now: Instant,
@@ -404,20 +306,20 @@ impl<const SLOTS: usize, const BUF: usize, const ADVERTS: usize> Node<SLOTS, BUF
         let t = core_instant(now);
         let mut at = iface.poll_at(now, sockets);
         let mut earliest = |x: Instant| at = Some(at.map_or(x, |a| a.min(x)));
-        if let Some(d) = self.node.poll_timeout(t) {
+        if let Some(d) = node.poll_timeout(t) {
             earliest(smol_instant(d));
         }
         for (i, &handle) in self.tcp.iter().enumerate() {
             let socket = sockets.get::<tcp::Socket>(handle);
-            if self.node.has_connection(i) {
-                let input = socket.can_recv() && self.node.wants_input(i);
-                let output = !self.node.tcp_output(i).is_empty() && socket.can_send();
+            if node.has_connection(i) {
+                let input = socket.can_recv() && node.wants_input(i);
+                let output = !node.tcp_output(i).is_empty() && socket.can_send();
                 if input || output {
                     earliest(now);
                 }
             } else {
                 // A socket to (re)arm or a connection to set up.
-                let service = matches!(self.node.slot_use(i), Some(SlotUse::Service { .. }));
+                let service = matches!(node.slot_use(i), Some(SlotUse::Service { .. }));
                 if (service && !socket.is_open()) || socket.may_send() {
                     earliest(now);
                 }
@@ -428,21 +330,12 @@ impl<const SLOTS: usize, const BUF: usize, const ADVERTS: usize> Node<SLOTS, BUF
 
     // ---- internals ---------------------------------------------------------
 
-    fn sync_interfaces(&mut self, iface: &Interface, t: CoreInstant) {
-        let mut list: heapless::Vec<beacon::Interface, MAX_INTERFACES> = heapless::Vec::new();
-        for cidr in iface.ip_addrs() {
-            #[allow(irrefutable_let_patterns)]
-            if let IpCidr::Ipv4(c) = cidr {
-                let _ = list.push(beacon::Interface {
-                    ip: c.address(),
-                    prefix_len: c.prefix_len(),
-                });
-            }
-        }
-        self.node.set_interfaces(&list, t);
-    }
-
-    fn udp_input(&mut self, sockets: &mut SocketSet<'_>, t: CoreInstant) {
+    fn udp_input<const BUF: usize, const ADVERTS: usize>(
+        &mut self,
+        node: &mut Node<SLOTS, BUF, ADVERTS>,
+        sockets: &mut SocketSet<'_>,
+        t: CoreInstant,
+    ) {
         let mut buf = [0u8; MAX_DATAGRAM];
         for handle in self.udp {
             let socket = sockets.get_mut::<udp::Socket>(handle);
@@ -452,7 +345,7 @@ impl<const SLOTS: usize, const BUF: usize, const ADVERTS: usize> Node<SLOTS, BUF
                         let source = SocketAddr::from(meta.endpoint);
                         if let Some(datagram) = buf.get(..n) {
                             // Malformed datagrams are dropped by the beacon.
-                            let _ = self.node.handle_datagram(datagram, source, t);
+                            let _ = node.handle_datagram(datagram, source, t);
                         }
                     }
                     Err(udp::RecvError::Truncated) => continue,
@@ -462,7 +355,12 @@ impl<const SLOTS: usize, const BUF: usize, const ADVERTS: usize> Node<SLOTS, BUF
         }
     }
 
-    fn udp_output(&mut self, sockets: &mut SocketSet<'_>, t: CoreInstant) {
+    fn udp_output<const BUF: usize, const ADVERTS: usize>(
+        &mut self,
+        node: &mut Node<SLOTS, BUF, ADVERTS>,
+        sockets: &mut SocketSet<'_>,
+        t: CoreInstant,
+    ) {
         let mut buf = [0u8; MAX_DATAGRAM];
         for _ in 0..64 {
             // Which socket the next datagram needs is known only once it is
@@ -477,7 +375,7 @@ impl<const SLOTS: usize, const BUF: usize, const ADVERTS: usize> Node<SLOTS, BUF
             if !room {
                 break;
             }
-            let Some(tx) = self.node.poll_transmit(t, &mut buf) else {
+            let Some(tx) = node.poll_transmit(t, &mut buf) else {
                 break;
             };
             if tx.destination.ip().is_loopback() {
@@ -497,11 +395,16 @@ impl<const SLOTS: usize, const BUF: usize, const ADVERTS: usize> Node<SLOTS, BUF
 
     /// Socket lifecycle, then bytes in, for one slot.
     #[inline(never)]
-    fn slot_input(&mut self, i: usize, sockets: &mut SocketSet<'_>, t: CoreInstant) {
+    fn slot_input<const BUF: usize, const ADVERTS: usize>(
+        &mut self,
+        node: &mut Node<SLOTS, BUF, ADVERTS>,
+        i: usize,
+        sockets: &mut SocketSet<'_>,
+        t: CoreInstant,
+    ) {
         let Some(&handle) = self.tcp.get(i) else {
             return;
         };
-        let node = &mut self.node;
         let socket = sockets.get_mut::<tcp::Socket>(handle);
         let gone = !socket.is_open() || socket.state() == tcp::State::TimeWait;
         match node.slot_use(i) {
@@ -555,27 +458,38 @@ impl<const SLOTS: usize, const BUF: usize, const ADVERTS: usize> Node<SLOTS, BUF
     }
 
     /// Bytes out for one slot.
-    fn slot_output(&mut self, i: usize, sockets: &mut SocketSet<'_>) {
+    fn slot_output<const BUF: usize, const ADVERTS: usize>(
+        &mut self,
+        node: &mut Node<SLOTS, BUF, ADVERTS>,
+        i: usize,
+        sockets: &mut SocketSet<'_>,
+    ) {
         let Some(&handle) = self.tcp.get(i) else {
             return;
         };
         let socket = sockets.get_mut::<tcp::Socket>(handle);
         for _ in 0..4 {
-            let out = self.node.tcp_output(i);
+            let out = node.tcp_output(i);
             if out.is_empty() || !socket.can_send() {
                 break;
             }
             match socket.send_slice(out) {
-                Ok(n) if n > 0 => self.node.consume_output(i, n),
+                Ok(n) if n > 0 => node.consume_output(i, n),
                 _ => break,
             }
         }
     }
 
     /// Closes, aborts and connects sockets as the node asks.
-    fn tcp_actions(&mut self, iface: &mut Interface, sockets: &mut SocketSet<'_>, t: CoreInstant) {
+    fn tcp_actions<const BUF: usize, const ADVERTS: usize>(
+        &mut self,
+        node: &mut Node<SLOTS, BUF, ADVERTS>,
+        iface: &mut Interface,
+        sockets: &mut SocketSet<'_>,
+        t: CoreInstant,
+    ) {
         for _ in 0..3 * SLOTS {
-            let Some(action) = self.node.poll_tcp_action(t) else {
+            let Some(action) = node.poll_tcp_action(t) else {
                 break;
             };
             let slot = match action {
@@ -604,13 +518,31 @@ impl<const SLOTS: usize, const BUF: usize, const ADVERTS: usize> Node<SLOTS, BUF
                     let ok = endpoint(remote)
                         .is_some_and(|to| socket.connect(iface.context(), to, local).is_ok());
                     if !ok {
-                        self.node.handle_tcp_closed(slot, t);
+                        node.handle_tcp_closed(slot, t);
                     }
                 }
                 _ => {}
             }
         }
     }
+}
+
+fn sync_interfaces<const SLOTS: usize, const BUF: usize, const ADVERTS: usize>(
+    node: &mut Node<SLOTS, BUF, ADVERTS>,
+    iface: &Interface,
+    t: CoreInstant,
+) {
+    let mut list: heapless::Vec<beacon::Interface, MAX_INTERFACES> = heapless::Vec::new();
+    for cidr in iface.ip_addrs() {
+        #[allow(irrefutable_let_patterns)]
+        if let IpCidr::Ipv4(c) = cidr {
+            let _ = list.push(beacon::Interface {
+                ip: c.address(),
+                prefix_len: c.prefix_len(),
+            });
+        }
+    }
+    node.set_interfaces(&list, t);
 }
 
 /// The IPv4 address a node's interface has, for logs and tests.

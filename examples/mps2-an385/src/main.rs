@@ -150,8 +150,9 @@ const UDP_BUF: usize = 512;
 #[cfg(feature = "networkzero")]
 mod app {
     use super::*;
-    use networkzero_core::payload;
-    use networkzero_smoltcp::{Config as NodeConfig, Event, Node, Storage};
+    use networkzero_core::node::{Event, Node};
+    use networkzero_core::{beacon, payload};
+    use networkzero_smoltcp::{core_instant, Config as SocketConfig, Sockets, Storage};
 
     const SLOTS: usize = 2;
     // The Pico W robot's buffers and advert table (examples/pico-w-robot):
@@ -193,22 +194,23 @@ mod app {
 
     pub fn run(iface: &mut Interface, nic: &mut Lan9118, clock: &mut Clock, ip: Ipv4Addr) -> ! {
         // Everything lives in this never-returning frame: no statics, no heap.
+        let mut node: Robot = Node::new(beacon::Config::default());
         let mut storage: Buffers = Storage::new();
-        let mut entries = [SocketStorage::EMPTY; Robot::SOCKETS];
-        let mut sockets = SocketSet::new(&mut entries[..]);
-        let config = NodeConfig {
+        let mut entries = [SocketStorage::EMPTY; Sockets::<SLOTS>::COUNT];
+        let mut set = SocketSet::new(&mut entries[..]);
+        let config = SocketConfig {
             port_seed: nic.free_run() as u16,
-            ..NodeConfig::default()
+            ..SocketConfig::default()
         };
-        let mut node: Robot = match Node::new(&mut storage, &mut sockets, config) {
-            Ok(n) => n,
+        let mut sockets = match Sockets::new(&mut storage, &mut set, &node, config) {
+            Ok(s) => s,
             Err(e) => {
-                hprintln!("node: {}", e);
+                hprintln!("sockets: {}", e);
                 exit(false)
             }
         };
         let now = clock.now(nic);
-        if let Err(e) = node.serve(NAME, PORT, SLOTS, now) {
+        if let Err(e) = node.serve(NAME, PORT, SLOTS, core_instant(now)) {
             hprintln!("serve: {}", e);
             exit(false);
         }
@@ -216,15 +218,15 @@ mod app {
             "RAM node {} B, socket storage {} B, socket set {} B (on main's stack)",
             core::mem::size_of::<Robot>(),
             core::mem::size_of::<Buffers>(),
-            core::mem::size_of_val(&sockets)
-                + core::mem::size_of::<[SocketStorage; Robot::SOCKETS]>()
+            core::mem::size_of_val(&set)
+                + core::mem::size_of::<[SocketStorage; Sockets::<SLOTS>::COUNT]>()
         );
         hprintln!("READY {} {}:{}", NAME, ip, PORT);
         let mut reply_buf = [0u8; 600];
         let mut quit_at: Option<Instant> = None;
         loop {
             let now = clock.now(nic);
-            node.poll(iface, nic, &mut sockets, now);
+            sockets.poll(&mut node, iface, nic, &mut set, now);
             while let Some(event) = node.poll_event() {
                 match event {
                     Event::Request { request, data, .. } => {
@@ -236,7 +238,7 @@ mod app {
                         }
                         if quit {
                             quit_at = Some(now + smoltcp::time::Duration::from_millis(500));
-                            node.unadvertise(NAME, now);
+                            node.unadvertise(NAME, core_instant(now));
                         }
                     }
                     Event::Discovered { name, address } => {
@@ -253,7 +255,10 @@ mod app {
                 hprintln!("TIMEOUT");
                 exit(false);
             }
-            if node.poll_at(iface, &sockets, now).is_none_or(|at| at > now) {
+            if sockets
+                .poll_at(&node, iface, &set, now)
+                .is_none_or(|at| at > now)
+            {
                 cortex_m::asm::wfi();
             }
         }

@@ -19,7 +19,9 @@
 use std::os::fd::AsRawFd;
 use std::time::{Duration as StdDuration, Instant as StdInstant};
 
-use networkzero_smoltcp::{Config, Node, Storage};
+use networkzero_core::beacon;
+use networkzero_core::node::Node;
+use networkzero_smoltcp::{core_instant, Config, Sockets, Storage};
 use nw0_tests::robot::{Robot, RobotArgs};
 use smoltcp::iface::{self, Interface, SocketSet, SocketStorage};
 use smoltcp::phy::{Medium, TunTapInterface};
@@ -61,20 +63,19 @@ fn main() {
     }
 
     // Fixed storage, as on firmware (boxed here only to keep it off the main stack).
+    let mut node: Box<RobotNode> = Box::new(Node::new(beacon::Config::default()));
     let storage: &'static mut Storage<SLOTS> = Box::leak(Box::new(Storage::new()));
     let entries: &'static mut [SocketStorage<'static>] =
-        Box::leak(Box::new([SocketStorage::EMPTY; RobotNode::SOCKETS]));
-    let mut sockets = SocketSet::new(entries);
-    let node_config = Config {
+        Box::leak(Box::new([SocketStorage::EMPTY; Sockets::<SLOTS>::COUNT]));
+    let mut set = SocketSet::new(entries);
+    let config = Config {
         port_seed: std::process::id() as u16,
         ..Config::default()
     };
-    let mut node: Box<RobotNode> = Box::new(
-        RobotNode::new(storage, &mut sockets, node_config)
-            .unwrap_or_else(|e| arg_error(&format!("node: {e}"))),
-    );
+    let mut sockets = Sockets::new(storage, &mut set, &node, config)
+        .unwrap_or_else(|e| arg_error(&format!("sockets: {e}")));
 
-    let now = clock();
+    let now = core_instant(clock());
     node.serve("robot", 5555, 3, now).expect("serve robot");
     let news = node
         .publish_on("robot-news", 5556, 2, now)
@@ -96,14 +97,14 @@ fn main() {
     let mut next_news = clock();
     while StdInstant::now() < end {
         let now = clock();
-        node.poll(&mut iface, &mut device, &mut sockets, now);
+        sockets.poll(&mut node, &mut iface, &mut device, &mut set, now);
         if now >= next_news {
             robot.publish_distance(&mut node, news);
             next_news = now + Duration::from_millis(300);
         }
         robot.handle_events(&mut node);
         let now = clock();
-        let at = node.poll_at(&mut iface, &sockets, now);
+        let at = sockets.poll_at(&node, &mut iface, &set, now);
         let mut delay = at.map_or(Duration::from_millis(50), |at| {
             if at <= now {
                 Duration::ZERO
