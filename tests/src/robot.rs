@@ -1,6 +1,6 @@
 //! The robot behaviour both embedded-style test nodes share (`smoltcp-node`,
 //! `enal-node`): what they do with each event, over the sans-IO core node their
-//! adapters dereference to. Only the stack and the clock differ between them.
+//! adapters' `Sockets` drive. Only the stack and the clock differ between them.
 //!
 //! It prints the lines [`crate::node`]'s scenario reads: `DISCOVERED NAME ADDR`,
 //! `LOST …`, `CONNECTED NAME`, `DISCONNECTED NAME`, `REQUEST JSON`, `REPLY NAME JSON`,

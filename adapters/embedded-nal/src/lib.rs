@@ -10,41 +10,44 @@
 //!
 //! ```no_run
 //! # use networkzero_embedded_nal::*;
+//! # use networkzero_core::{beacon, node::{Event, Node}};
 //! # fn clock() -> Instant { Instant::ZERO }
 //! # fn run<S: Stack>(stack: &mut S) -> Result<(), Error> {
-//! let mut node: Node<S, 4> = Node::new(stack, Config::default())?;
+//! let mut node: Node<4> = Node::new(beacon::Config::default());
+//! let mut sockets: Sockets<S, 4> = Sockets::new(stack, &node, Config::default())?;
 //! let now = clock();
 //! node.set_interface("192.168.1.20".parse().unwrap(), 24, now); // from your DHCP
 //! node.serve("robot", 5555, 2, now)?;          // REP on TCP 5555, two peers at once
 //! loop {
 //!     let now = clock();
-//!     node.poll(stack, now);
+//!     sockets.poll(&mut node, stack, now);
 //!     while let Some(event) = node.poll_event() {
 //!         if let Event::Request { request, .. } = event {
 //!             node.reply(request, br#""ack""#)?;
 //!         }
 //!     }
-//!     // sleep until node.poll_at(now) or an interrupt from the stack
+//!     // sleep until sockets.poll_at(&node, now) or an interrupt from the stack
 //!     # break;
 //! }
 //! # Ok(()) }
 //! ```
 //!
-//! The node's logic (services, clients, events, discovery) is the sans-IO
-//! [`networkzero_core::node::Node`]; this crate's [`Node`] adds the stack's
-//! sockets and dereferences to it, so `serve`, `requester`, `reply`,
-//! `send`, `publish`, `close`, `poll_event` and the rest are the core's.
+//! Two objects, each with one job: the sans-IO
+//! [`networkzero_core::node::Node`] holds the protocol (services, clients,
+//! events, discovery: every application call), and this crate's [`Sockets`]
+//! holds the stack's sockets and moves datagrams and bytes between them and
+//! the node.
 //!
 //! # The drain contract
-//! After [`Node::poll`], drain [`Node::poll_event`](networkzero_core::node::Node::poll_event) until `None`, act on the
+//! After [`Sockets::poll`], drain the node's `poll_event` until `None`, act on the
 //! events (replies, news, requests are queued at once and sent on the next
-//! poll), then sleep until [`Node::poll_at`]. A message event stays in its
+//! poll), then sleep until [`Sockets::poll_at`]. A message event stays in its
 //! connection until polled: a node whose events are not drained stops
 //! reading from that peer (TCP flow control), nothing is lost or copied.
 //!
 //! embedded-nal has no readiness notification, so the node cannot know when
-//! a datagram or bytes arrive: [`Node::poll_at`] is never later than
-//! [`Config::poll_interval`] after `now`. Call [`Node::poll`] sooner when
+//! a datagram or bytes arrive: [`Sockets::poll_at`] is never later than
+//! [`Config::poll_interval`] after `now`. Call [`Sockets::poll`] sooner when
 //! your stack signals activity (an interrupt line, a modem URC).
 //!
 //! # What the stack must support
@@ -65,10 +68,10 @@
 //!   [`TcpClientStack::receive`] must return `WouldBlock` when no byte is
 //!   buffered and `Ok(0)` or an error once the peer has closed.
 //! - Sockets: 3 UDP sockets, one listening TCP socket per service (see
-//!   [`Node::serve`](networkzero_core::node::Node::serve)) and up to `SLOTS` connected TCP sockets. A W5500 has 8
+//!   `Node::serve`) and up to `SLOTS` connected TCP sockets. A W5500 has 8
 //!   hardware sockets in all: e.g. `SLOTS = 3` with one service.
 //! - Nothing about interfaces: tell the node its IPv4 address with
-//!   [`Node::set_interface`](networkzero_core::node::Node::set_interface) (or [`Node::set_interfaces`](networkzero_core::node::Node::set_interfaces)) once the stack
+//!   `Node::set_interface` (or `set_interfaces`) once the stack
 //!   has one, and whenever it changes. Until then names are advertised at
 //!   `127.0.0.1` only.
 //!
@@ -90,19 +93,13 @@
 #![deny(missing_docs)]
 
 use core::net::SocketAddr;
-use core::ops::{Deref, DerefMut};
 
 use embedded_nal::nb;
 use embedded_nal::{TcpClientStack, TcpFullStack, UdpClientStack, UdpFullStack};
-use networkzero_core::beacon;
-use networkzero_core::node::{self as sansio, MAX_DATAGRAM};
+use networkzero_core::node::{Node, SlotUse, TcpAction, MAX_DATAGRAM, MAX_SERVICES};
 
-pub use networkzero_core::beacon::AdvertiseError;
-pub use networkzero_core::node::{
-    unmap, ClientId, Error, Event, Peer, RequestId, ServiceId, SlotUse, TcpAction, EVENT_QUEUE,
-    MAX_SERVICES, MAX_TOPIC,
-};
-pub use networkzero_core::zmtp::SendError;
+/// Why [`Sockets::new`] failed (the node's error type: `Error::Bind`).
+pub use networkzero_core::node::Error;
 pub use networkzero_core::{Duration, Instant};
 
 /// A network stack the node can run on: UDP and TCP, client and server.
@@ -127,12 +124,11 @@ const UDP_SENDS: usize = 64;
 /// Reads and feeds per TCP slot per poll, at most.
 const TCP_STEPS: usize = 16;
 
-/// Node settings.
+/// Socket settings (the discovery ports are the node's, from its
+/// `beacon::Config`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Config {
-    /// Discovery settings (ports, rates); the defaults match Python networkzero.
-    pub beacon: beacon::Config,
     /// UDP port our discovery queries go out of (answers come back to it).
     /// Give each node on a host its own; any free port works.
     pub query_port: u16,
@@ -140,7 +136,7 @@ pub struct Config {
     /// networkzero programs on this host hear them). Only for stacks with a
     /// loopback interface (std); default `false`.
     pub loopback: bool,
-    /// Longest [`Node::poll_at`] waits: the stack cannot say when data
+    /// Longest [`Sockets::poll_at`] waits: the stack cannot say when data
     /// arrives, so the node looks this often (default 20 ms).
     pub poll_interval: Duration,
 }
@@ -148,7 +144,6 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            beacon: beacon::Config::default(),
             query_port: 49999,
             loopback: false,
             poll_interval: Duration::from_millis(20),
@@ -200,40 +195,18 @@ struct Listener<T> {
     retry_at: Instant,
 }
 
-/// A networkzero node on an embedded-nal stack `S`: `SLOTS` TCP connections
-/// shared by services and outgoing connections, ZMTP buffers of `BUF` bytes
-/// per direction per connection (the largest message part it can take), and
-/// room for `ADVERTS` names heard from others.
-///
-/// It holds the stack's sockets (3 UDP, one listening TCP socket per
-/// service, up to `SLOTS` connected TCP sockets); pass the same stack to
-/// every call that takes one. [`Node::close_all`] gives them back. It
-/// dereferences to the sans-IO [`sansio::Node`], which holds every
-/// operation that needs no socket.
-pub struct Node<S: Stack, const SLOTS: usize, const BUF: usize = 1024, const ADVERTS: usize = 16> {
-    node: sansio::Node<SLOTS, BUF, ADVERTS>,
+/// A node's sockets on an embedded-nal stack `S`: 3 UDP sockets, one
+/// listening TCP socket per service, up to `SLOTS` connected TCP sockets,
+/// one per TCP slot of a [`Node`] with the same `SLOTS`. It moves
+/// datagrams and bytes between them and the node; the node is yours (every
+/// application call is the node's). Pass the same stack to every call that
+/// takes one; [`Sockets::close_all`] gives the sockets back.
+pub struct Sockets<S: Stack, const SLOTS: usize> {
     config: Config,
     /// Beacon port, extension port, query port.
     udp: [Option<S::UdpSocket>; 3],
     slots: [Slot<S::TcpSocket>; SLOTS],
     listeners: [Listener<S::TcpSocket>; MAX_SERVICES],
-}
-
-impl<S: Stack, const SLOTS: usize, const BUF: usize, const ADVERTS: usize> Deref
-    for Node<S, SLOTS, BUF, ADVERTS>
-{
-    type Target = sansio::Node<SLOTS, BUF, ADVERTS>;
-    fn deref(&self) -> &Self::Target {
-        &self.node
-    }
-}
-
-impl<S: Stack, const SLOTS: usize, const BUF: usize, const ADVERTS: usize> DerefMut
-    for Node<S, SLOTS, BUF, ADVERTS>
-{
-    fn deref_mut(&mut self) -> &mut Self::Target {
-        &mut self.node
-    }
 }
 
 fn close_tcp<S: Stack + ?Sized>(stack: &mut S, socket: Option<S::TcpSocket>) {
@@ -243,19 +216,18 @@ fn close_tcp<S: Stack + ?Sized>(stack: &mut S, socket: Option<S::TcpSocket>) {
     }
 }
 
-impl<S: Stack, const SLOTS: usize, const BUF: usize, const ADVERTS: usize>
-    Node<S, SLOTS, BUF, ADVERTS>
-{
-    /// Opens the node's three UDP sockets on `stack` and binds them (ports
-    /// from `config`). TCP sockets are opened later, as services and
-    /// clients need them.
+impl<S: Stack, const SLOTS: usize> Sockets<S, SLOTS> {
+    /// Opens three UDP sockets on `stack` and binds them to `node`'s
+    /// discovery ports and [`Config::query_port`]. TCP sockets are opened
+    /// later, as services and clients need them.
     #[inline(never)]
-    pub fn new(stack: &mut S, config: Config) -> Result<Self, Error> {
-        let ports = [
-            config.beacon.beacon_port,
-            config.beacon.ext_port,
-            config.query_port,
-        ];
+    pub fn new<const BUF: usize, const ADVERTS: usize>(
+        stack: &mut S,
+        node: &Node<SLOTS, BUF, ADVERTS>,
+        config: Config,
+    ) -> Result<Self, Error> {
+        let beacon = node.beacon().config();
+        let ports = [beacon.beacon_port, beacon.ext_port, config.query_port];
         let mut udp: [Option<S::UdpSocket>; 3] = [None, None, None];
         for (port, out) in ports.into_iter().zip(udp.iter_mut()) {
             let bound =
@@ -278,8 +250,7 @@ impl<S: Stack, const SLOTS: usize, const BUF: usize, const ADVERTS: usize>
                 }
             }
         }
-        Ok(Node {
-            node: sansio::Node::new(config.beacon),
+        Ok(Sockets {
             config,
             udp,
             slots: core::array::from_fn(|_| Slot::new()),
@@ -290,7 +261,7 @@ impl<S: Stack, const SLOTS: usize, const BUF: usize, const ADVERTS: usize>
         })
     }
 
-    /// Closes every socket the node holds (UDP, listening and connected TCP)
+    /// Closes every socket it holds (UDP, listening and connected TCP)
     /// and gives the stack back its resources. Peers see the connections end.
     pub fn close_all(mut self, stack: &mut S) {
         for s in self.udp.iter_mut().filter_map(Option::take) {
@@ -304,7 +275,7 @@ impl<S: Stack, const SLOTS: usize, const BUF: usize, const ADVERTS: usize>
         }
     }
 
-    /// The settings the node was made with.
+    /// The settings it was made with.
     pub fn config(&self) -> &Config {
         &self.config
     }
@@ -315,33 +286,42 @@ impl<S: Stack, const SLOTS: usize, const BUF: usize, const ADVERTS: usize>
     /// every UDP socket, opens listening sockets and accepts, drives each
     /// TCP connection (bytes in), runs the timers, sends datagrams and
     /// bytes, then closes and connects sockets as the node asks. Then drain
-    /// `poll_event`.
+    /// the node's `poll_event`.
     #[inline(never)]
-    pub fn poll(&mut self, stack: &mut S, now: Instant) {
-        self.udp_input(stack, now);
-        self.listen_and_accept(stack, now);
+    pub fn poll<const BUF: usize, const ADVERTS: usize>(
+        &mut self,
+        node: &mut Node<SLOTS, BUF, ADVERTS>,
+        stack: &mut S,
+        now: Instant,
+    ) {
+        self.udp_input(node, stack, now);
+        self.listen_and_accept(node, stack, now);
         for i in 0..SLOTS {
-            self.slot_input(i, stack, now);
+            self.slot_input(node, i, stack, now);
         }
-        self.node.handle_timeout(now);
-        self.udp_output(stack, now);
+        node.handle_timeout(now);
+        self.udp_output(node, stack, now);
         for i in 0..SLOTS {
-            self.slot_output(i, stack);
+            self.slot_output(node, i, stack);
         }
-        self.tcp_actions(stack, now);
+        self.tcp_actions(node, stack, now);
     }
 
     /// When to call [`Self::poll`] next at the latest: `now` if work is
     /// waiting, never later than [`Config::poll_interval`] from `now` (the
     /// stack cannot say when data arrives).
     #[must_use]
-    pub fn poll_at(&self, now: Instant) -> Instant {
+    pub fn poll_at<const BUF: usize, const ADVERTS: usize>(
+        &self,
+        node: &Node<SLOTS, BUF, ADVERTS>,
+        now: Instant,
+    ) -> Instant {
         let mut at = now + self.config.poll_interval;
         let mut earliest = |x: Instant| at = at.min(x.max(now));
-        if let Some(d) = self.node.poll_timeout(now) {
+        if let Some(d) = node.poll_timeout(now) {
             earliest(d);
         }
-        for (service, _) in self.node.services() {
+        for (service, _) in node.services() {
             if let Some(l) = self.listeners.get(service.index()) {
                 if l.socket.is_none() {
                     earliest(l.retry_at);
@@ -349,8 +329,8 @@ impl<S: Stack, const SLOTS: usize, const BUF: usize, const ADVERTS: usize>
             }
         }
         for (i, slot) in self.slots.iter().enumerate() {
-            let staged = slot.in_start < slot.in_end && self.node.wants_input(i);
-            if staged || !self.node.tcp_output(i).is_empty() {
+            let staged = slot.in_start < slot.in_end && node.wants_input(i);
+            if staged || !node.tcp_output(i).is_empty() {
                 earliest(now);
             }
         }
@@ -359,7 +339,12 @@ impl<S: Stack, const SLOTS: usize, const BUF: usize, const ADVERTS: usize>
 
     // ---- internals -------------------------------------------------------
 
-    fn udp_input(&mut self, stack: &mut S, t: Instant) {
+    fn udp_input<const BUF: usize, const ADVERTS: usize>(
+        &mut self,
+        node: &mut Node<SLOTS, BUF, ADVERTS>,
+        stack: &mut S,
+        t: Instant,
+    ) {
         let mut buf = [0u8; MAX_DATAGRAM];
         for socket in self.udp.iter_mut().flatten() {
             for _ in 0..UDP_READS {
@@ -367,7 +352,7 @@ impl<S: Stack, const SLOTS: usize, const BUF: usize, const ADVERTS: usize>
                     Ok((n, source)) => {
                         if let Some(datagram) = buf.get(..n) {
                             // Malformed datagrams are dropped by the beacon.
-                            let _ = self.node.handle_datagram(datagram, source, t);
+                            let _ = node.handle_datagram(datagram, source, t);
                         }
                     }
                     Err(_) => break, // WouldBlock, or an error: try next poll
@@ -376,10 +361,15 @@ impl<S: Stack, const SLOTS: usize, const BUF: usize, const ADVERTS: usize>
         }
     }
 
-    fn udp_output(&mut self, stack: &mut S, t: Instant) {
+    fn udp_output<const BUF: usize, const ADVERTS: usize>(
+        &mut self,
+        node: &mut Node<SLOTS, BUF, ADVERTS>,
+        stack: &mut S,
+        t: Instant,
+    ) {
         let mut buf = [0u8; MAX_DATAGRAM];
         for _ in 0..UDP_SENDS {
-            let Some(tx) = self.node.poll_transmit(t, &mut buf) else {
+            let Some(tx) = node.poll_transmit(t, &mut buf) else {
                 break;
             };
             if tx.destination.ip().is_loopback() && !self.config.loopback {
@@ -400,9 +390,14 @@ impl<S: Stack, const SLOTS: usize, const BUF: usize, const ADVERTS: usize>
         }
     }
 
-    fn listen_and_accept(&mut self, stack: &mut S, t: Instant) {
+    fn listen_and_accept<const BUF: usize, const ADVERTS: usize>(
+        &mut self,
+        node: &mut Node<SLOTS, BUF, ADVERTS>,
+        stack: &mut S,
+        t: Instant,
+    ) {
         let mut services = [None; MAX_SERVICES];
-        for (out, s) in services.iter_mut().zip(self.node.services()) {
+        for (out, s) in services.iter_mut().zip(node.services()) {
             *out = Some(s);
         }
         for (service, port) in services.into_iter().flatten() {
@@ -429,7 +424,7 @@ impl<S: Stack, const SLOTS: usize, const BUF: usize, const ADVERTS: usize>
                 }
             }
             for (i, slot) in self.slots.iter_mut().enumerate() {
-                let mine = matches!(self.node.slot_use(i),
+                let mine = matches!(node.slot_use(i),
                     Some(SlotUse::Service { service: s, .. }) if s == service);
                 if !mine || slot.socket.is_some() {
                     continue;
@@ -441,7 +436,7 @@ impl<S: Stack, const SLOTS: usize, const BUF: usize, const ADVERTS: usize>
                     Ok((socket, _peer)) => {
                         slot.reset();
                         slot.socket = Some(socket);
-                        self.node.handle_tcp_connected(i, t);
+                        node.handle_tcp_connected(i, t);
                     }
                     Err(nb::Error::WouldBlock) => break,
                     Err(nb::Error::Other(_)) => {
@@ -456,16 +451,28 @@ impl<S: Stack, const SLOTS: usize, const BUF: usize, const ADVERTS: usize>
     }
 
     /// Drops a slot's socket after it failed or could not connect.
-    fn drop_slot(&mut self, i: usize, stack: &mut S, t: Instant) {
+    fn drop_slot<const BUF: usize, const ADVERTS: usize>(
+        &mut self,
+        node: &mut Node<SLOTS, BUF, ADVERTS>,
+        i: usize,
+        stack: &mut S,
+        t: Instant,
+    ) {
         if let Some(slot) = self.slots.get_mut(i) {
             close_tcp(stack, slot.reset());
         }
-        self.node.handle_tcp_closed(i, t);
+        node.handle_tcp_closed(i, t);
     }
 
     /// A pending connect, then bytes in, for one slot.
     #[inline(never)]
-    fn slot_input(&mut self, i: usize, stack: &mut S, t: Instant) {
+    fn slot_input<const BUF: usize, const ADVERTS: usize>(
+        &mut self,
+        node: &mut Node<SLOTS, BUF, ADVERTS>,
+        i: usize,
+        stack: &mut S,
+        t: Instant,
+    ) {
         let Some(slot) = self.slots.get_mut(i) else {
             return;
         };
@@ -473,10 +480,10 @@ impl<S: Stack, const SLOTS: usize, const BUF: usize, const ADVERTS: usize>
             match TcpClientStack::connect(stack, socket, remote) {
                 Ok(()) => {
                     slot.connecting = None;
-                    self.node.handle_tcp_connected(i, t);
+                    node.handle_tcp_connected(i, t);
                 }
                 Err(nb::Error::WouldBlock) if t < deadline => return,
-                Err(_) => return self.drop_slot(i, stack, t),
+                Err(_) => return self.drop_slot(node, i, stack, t),
             }
         }
         let Some(slot) = self.slots.get_mut(i) else {
@@ -485,13 +492,13 @@ impl<S: Stack, const SLOTS: usize, const BUF: usize, const ADVERTS: usize>
         let Some(socket) = slot.socket.as_mut() else {
             return;
         };
-        if !self.node.has_connection(i) {
+        if !node.has_connection(i) {
             return;
         }
         for _ in 0..TCP_STEPS {
             let staged = slot.input.get(slot.in_start..slot.in_end).unwrap_or(&[]);
             let had = staged.len();
-            let took = self.node.handle_tcp_input(i, staged, t);
+            let took = node.handle_tcp_input(i, staged, t);
             slot.in_start += took;
             if slot.in_start >= slot.in_end {
                 slot.in_start = 0;
@@ -500,7 +507,7 @@ impl<S: Stack, const SLOTS: usize, const BUF: usize, const ADVERTS: usize>
             if took > 0 {
                 continue;
             }
-            if had > 0 || slot.eof || !self.node.wants_input(i) {
+            if had > 0 || slot.eof || !node.wants_input(i) {
                 break;
             }
             match TcpClientStack::receive(stack, socket, &mut slot.input) {
@@ -520,26 +527,31 @@ impl<S: Stack, const SLOTS: usize, const BUF: usize, const ADVERTS: usize>
             }
         }
         if slot.eof && slot.in_start >= slot.in_end {
-            self.node.handle_tcp_eof(i);
+            node.handle_tcp_eof(i);
         }
     }
 
     /// Bytes out for one slot.
-    fn slot_output(&mut self, i: usize, stack: &mut S) {
+    fn slot_output<const BUF: usize, const ADVERTS: usize>(
+        &mut self,
+        node: &mut Node<SLOTS, BUF, ADVERTS>,
+        i: usize,
+        stack: &mut S,
+    ) {
         let Some(socket) = self.slots.get_mut(i).and_then(|s| s.socket.as_mut()) else {
             return;
         };
         for _ in 0..4 {
-            let out = self.node.tcp_output(i);
+            let out = node.tcp_output(i);
             if out.is_empty() {
                 break;
             }
             match TcpClientStack::send(stack, socket, out) {
-                Ok(n) if n > 0 => self.node.consume_output(i, n),
+                Ok(n) if n > 0 => node.consume_output(i, n),
                 Ok(_) | Err(nb::Error::WouldBlock) => break,
                 Err(nb::Error::Other(_)) => {
                     // The socket failed: the slot closes once drained.
-                    self.node.handle_tcp_eof(i);
+                    node.handle_tcp_eof(i);
                     break;
                 }
             }
@@ -547,9 +559,14 @@ impl<S: Stack, const SLOTS: usize, const BUF: usize, const ADVERTS: usize>
     }
 
     /// Closes and connects sockets as the node asks.
-    fn tcp_actions(&mut self, stack: &mut S, t: Instant) {
+    fn tcp_actions<const BUF: usize, const ADVERTS: usize>(
+        &mut self,
+        node: &mut Node<SLOTS, BUF, ADVERTS>,
+        stack: &mut S,
+        t: Instant,
+    ) {
         for _ in 0..3 * SLOTS {
-            let Some(action) = self.node.poll_tcp_action(t) else {
+            let Some(action) = node.poll_tcp_action(t) else {
                 break;
             };
             match action {
@@ -558,15 +575,22 @@ impl<S: Stack, const SLOTS: usize, const BUF: usize, const ADVERTS: usize>
                         close_tcp(stack, s.reset());
                     }
                 }
-                TcpAction::Connect { slot, remote } => self.connect(slot, remote, stack, t),
+                TcpAction::Connect { slot, remote } => self.connect(node, slot, remote, stack, t),
                 _ => {}
             }
         }
     }
 
-    fn connect(&mut self, i: usize, remote: SocketAddr, stack: &mut S, t: Instant) {
+    fn connect<const BUF: usize, const ADVERTS: usize>(
+        &mut self,
+        node: &mut Node<SLOTS, BUF, ADVERTS>,
+        i: usize,
+        remote: SocketAddr,
+        stack: &mut S,
+        t: Instant,
+    ) {
         let Ok(mut socket) = TcpClientStack::socket(stack) else {
-            self.node.handle_tcp_closed(i, t);
+            node.handle_tcp_closed(i, t);
             return;
         };
         let outcome = TcpClientStack::connect(stack, &mut socket, remote);
@@ -578,7 +602,7 @@ impl<S: Stack, const SLOTS: usize, const BUF: usize, const ADVERTS: usize>
         match outcome {
             Ok(()) => {
                 slot.socket = Some(socket);
-                self.node.handle_tcp_connected(i, t);
+                node.handle_tcp_connected(i, t);
             }
             Err(nb::Error::WouldBlock) => {
                 slot.socket = Some(socket);
@@ -586,7 +610,7 @@ impl<S: Stack, const SLOTS: usize, const BUF: usize, const ADVERTS: usize>
             }
             Err(nb::Error::Other(_)) => {
                 close_tcp(stack, Some(socket));
-                self.node.handle_tcp_closed(i, t);
+                node.handle_tcp_closed(i, t);
             }
         }
     }
@@ -596,6 +620,8 @@ impl<S: Stack, const SLOTS: usize, const BUF: usize, const ADVERTS: usize>
 mod tests {
     use super::*;
     use core::net::{Ipv4Addr, SocketAddrV6};
+    use networkzero_core::beacon;
+    use networkzero_core::node::Event;
 
     /// An in-memory stack: UDP sockets are indices into `ports`; TCP does nothing.
     #[derive(Default)]
@@ -704,21 +730,29 @@ mod tests {
 
     const T0: Instant = Instant::ZERO;
 
-    fn node(stack: &mut Fake) -> Node<Fake, 2, 512, 4> {
-        Node::new(stack, Config::default()).unwrap()
+    type N = Node<2, 512, 4>;
+
+    fn node(stack: &mut Fake) -> (N, Sockets<Fake, 2>) {
+        let node = N::new(beacon::Config::default());
+        let sockets = Sockets::new(stack, &node, Config::default()).unwrap();
+        (node, sockets)
     }
 
     #[test]
     fn binds_the_three_udp_ports_or_gives_them_back() {
         let mut stack = Fake::default();
-        let _node = node(&mut stack);
+        let _both = node(&mut stack);
         assert_eq!(stack.ports, [9999, 9997, 49999]);
 
         let mut stack = Fake {
             refuse_port: Some(49999),
             ..Fake::default()
         };
-        let r = Node::<Fake, 2, 512, 4>::new(&mut stack, Config::default());
+        let r = Sockets::<Fake, 2>::new(
+            &mut stack,
+            &N::new(beacon::Config::default()),
+            Config::default(),
+        );
         assert!(matches!(r, Err(Error::Bind)));
         assert_eq!(stack.closed, 3, "every socket opened is closed again");
     }
@@ -726,10 +760,10 @@ mod tests {
     #[test]
     fn adverts_leave_the_beacon_port_and_queries_the_query_port() {
         let mut stack = Fake::default();
-        let mut node = node(&mut stack);
+        let (mut node, mut sockets) = node(&mut stack);
         node.set_interface(Ipv4Addr::new(10, 0, 0, 5), 24, T0);
         node.serve("robot", 5555, 1, T0).unwrap();
-        node.poll(&mut stack, T0);
+        sockets.poll(&mut node, &mut stack, T0);
         let adverts: Vec<_> = stack.sent.drain(..).collect();
         let to: Vec<SocketAddr> = adverts.iter().map(|(_, d, _)| *d).collect();
         assert!(to.contains(&"10.0.0.255:9999".parse().unwrap()), "{to:?}");
@@ -747,7 +781,7 @@ mod tests {
             .any(|(_, _, d)| d.as_slice() == br#"["robot", "10.0.0.5:5555", 20]"#));
 
         node.discover("elsewhere", T0);
-        node.poll(&mut stack, T0);
+        sockets.poll(&mut node, &mut stack, T0);
         assert!(!stack.sent.is_empty());
         for (s, d, _) in &stack.sent {
             assert_eq!(
@@ -765,9 +799,10 @@ mod tests {
             loopback: true,
             ..Config::default()
         };
-        let mut node: Node<Fake, 2, 512, 4> = Node::new(&mut stack, config).unwrap();
+        let mut node = N::new(beacon::Config::default());
+        let mut sockets = Sockets::<Fake, 2>::new(&mut stack, &node, config).unwrap();
         node.serve("robot", 5555, 1, T0).unwrap();
-        node.poll(&mut stack, T0);
+        sockets.poll(&mut node, &mut stack, T0);
         let to: Vec<SocketAddr> = stack.sent.iter().map(|(_, d, _)| *d).collect();
         assert!(
             to.contains(&"127.255.255.255:9999".parse().unwrap()),
@@ -778,7 +813,7 @@ mod tests {
     #[test]
     fn hears_python_adverts_from_mapped_addresses() {
         let mut stack = Fake::default();
-        let mut node = node(&mut stack);
+        let (mut node, mut sockets) = node(&mut stack);
         let from = SocketAddr::V6(SocketAddrV6::new(
             Ipv4Addr::new(10, 0, 0, 7).to_ipv6_mapped(),
             9999,
@@ -788,7 +823,7 @@ mod tests {
         stack
             .inbox
             .push((0, from, br#"["py-echo", "10.0.0.7:1234", 20]"#.to_vec()));
-        node.poll(&mut stack, T0);
+        sockets.poll(&mut node, &mut stack, T0);
         let want: SocketAddr = "10.0.0.7:1234".parse().unwrap();
         match node.poll_event() {
             Some(Event::Discovered { name, address }) => {
@@ -802,14 +837,14 @@ mod tests {
     #[test]
     fn poll_at_is_never_beyond_the_poll_interval() {
         let mut stack = Fake::default();
-        let mut node = node(&mut stack);
-        node.poll(&mut stack, T0);
-        let at = node.poll_at(T0);
+        let (mut node, mut sockets) = node(&mut stack);
+        sockets.poll(&mut node, &mut stack, T0);
+        let at = sockets.poll_at(&node, T0);
         assert!(at <= T0 + Config::default().poll_interval);
         let _ = node.requester("nobody", T0).unwrap();
-        node.poll(&mut stack, T0);
-        assert!(node.poll_at(T0) <= T0 + Config::default().poll_interval);
-        node.close_all(&mut stack);
+        sockets.poll(&mut node, &mut stack, T0);
+        assert!(sockets.poll_at(&node, T0) <= T0 + Config::default().poll_interval);
+        sockets.close_all(&mut stack);
         assert_eq!(stack.closed, 3);
     }
 }

@@ -38,7 +38,9 @@ use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket as StdUdp
 use std::time::{Duration as StdDuration, Instant as StdInstant};
 
 use embedded_nal::{nb, TcpClientStack, TcpErrorKind, TcpFullStack, UdpClientStack, UdpFullStack};
-use networkzero_embedded_nal::{Config, Duration, Instant, Node};
+use networkzero_core::beacon;
+use networkzero_core::node::Node;
+use networkzero_embedded_nal::{Config, Duration, Instant, Sockets};
 use nw0_tests::robot::{Robot, RobotArgs};
 use socket2::{Domain, Protocol, Socket, Type};
 
@@ -275,7 +277,7 @@ impl TcpFullStack for TestStack {
 }
 
 const SLOTS: usize = 8;
-type RobotNode = Node<TestStack, SLOTS, 1024, 16>;
+type RobotNode = Node<SLOTS, 1024, 16>;
 
 fn arg_error(msg: &str) -> ! {
     eprintln!("enal-node: {msg}");
@@ -299,9 +301,9 @@ fn main() {
         loopback: true, // std has a loopback interface
         ..Config::default()
     };
-    let mut node: Box<RobotNode> = Box::new(
-        RobotNode::new(&mut stack, config).unwrap_or_else(|e| arg_error(&format!("node: {e}"))),
-    );
+    let mut node: Box<RobotNode> = Box::new(Node::new(beacon::Config::default()));
+    let mut sockets: Sockets<TestStack, SLOTS> = Sockets::new(&mut stack, &node, config)
+        .unwrap_or_else(|e| arg_error(&format!("sockets: {e}")));
     let now = clock();
     node.set_interface(ip, prefix, now);
     node.serve("robot", 5555, 3, now).expect("serve robot");
@@ -325,20 +327,20 @@ fn main() {
     let mut next_news = clock();
     while StdInstant::now() < end {
         let now = clock();
-        node.poll(&mut stack, now);
+        sockets.poll(&mut node, &mut stack, now);
         if now >= next_news {
             robot.publish_distance(&mut node, news);
             next_news = now + Duration::from_millis(300);
         }
         robot.handle_events(&mut node);
         let now = clock();
-        let mut at = node.poll_at(now);
+        let mut at = sockets.poll_at(&node, now);
         if next_news > now {
             at = at.min(next_news);
         }
         let wait = at.as_millis().saturating_sub(now.as_millis());
         std::thread::sleep(StdDuration::from_millis(wait.min(50)));
     }
-    node.close_all(&mut stack);
+    sockets.close_all(&mut stack);
     println!("DONE");
 }
