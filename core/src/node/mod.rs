@@ -4,9 +4,9 @@
 //! A [`Node`] owns a discovery [`Beacon`], `SLOTS` ZMTP connections and the
 //! bookkeeping of the services it serves and the clients (requesters,
 //! subscribers) it opened. It has no sockets and no clock: a driver (the
-//! `networkzero-smoltcp` and `networkzero-embedded-nal` crates) moves
-//! datagrams and TCP bytes between it and a network stack, naming sockets
-//! by index: three UDP sockets ([`UdpSocket`]) and `SLOTS` TCP slots
+//! `Sockets` of the `networkzero-embassy-net`, `networkzero-smoltcp` and
+//! `networkzero-embedded-nal` crates) moves datagrams and TCP bytes between
+//! it and a network stack, naming sockets by index: three UDP sockets ([`UdpSocket`]) and `SLOTS` TCP slots
 //! (`0..SLOTS`), plus one listener per service at [`Node::services`].
 //!
 //! # Methods by kind
