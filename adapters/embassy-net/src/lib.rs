@@ -65,65 +65,20 @@
 #![deny(missing_docs)]
 
 use embassy_net::tcp::TcpSocket;
-use embassy_net::udp::{PacketMetadata, UdpSocket};
+use embassy_net::udp::UdpSocket;
 use embassy_net::Stack;
-use networkzero_core::node::{Error, Node, MAX_DATAGRAM};
+use networkzero_core::node::{Error, Node};
 
 mod drive;
 mod wake;
 
-/// Datagrams each UDP socket buffers on receive.
-pub const UDP_PACKETS: usize = 8;
-/// Bytes each UDP socket buffers on receive by default. A beacon datagram
-/// is at most a few hundred bytes ([`MAX_DATAGRAM`]); boards short of RAM
-/// can choose less with [`Storage`]'s `UDP_BUF` (at least `MAX_DATAGRAM`).
-pub const UDP_BYTES: usize = 2048;
-/// Bytes each UDP socket buffers for sending: twice the largest datagram
-/// (smoltcp's ring may have to skip its tail to fit one). A datagram is
-/// written only when the buffer is empty, so more would never be used.
-pub const UDP_TX_BYTES: usize = 2 * MAX_DATAGRAM;
-const UDP_TX_PACKETS: usize = 2;
-const UDP_SOCKETS: usize = 3;
-
-/// Socket buffers for a node with `SLOTS` TCP sockets of `TCP_BUF` bytes per
-/// direction and three UDP sockets of `UDP_BUF` bytes to receive (and
-/// [`UDP_TX_BYTES`] to send). embassy-net sockets borrow their buffers for
-/// as long as they live: put it in a `static` (e.g. with `static_cell`) or
-/// in the future of the task that owns the [`Sockets`].
-pub struct Storage<
-    const SLOTS: usize,
-    const TCP_BUF: usize = 1024,
-    const UDP_BUF: usize = UDP_BYTES,
-> {
-    udp_rx_meta: [[PacketMetadata; UDP_PACKETS]; UDP_SOCKETS],
-    udp_rx: [[u8; UDP_BUF]; UDP_SOCKETS],
-    udp_tx_meta: [[PacketMetadata; UDP_TX_PACKETS]; UDP_SOCKETS],
-    udp_tx: [[u8; UDP_TX_BYTES]; UDP_SOCKETS],
-    tcp: [[[u8; TCP_BUF]; 2]; SLOTS],
-}
-
-impl<const SLOTS: usize, const TCP_BUF: usize, const UDP_BUF: usize>
-    Storage<SLOTS, TCP_BUF, UDP_BUF>
-{
-    /// Zeroed buffers.
-    pub const fn new() -> Self {
-        Storage {
-            udp_rx_meta: [[PacketMetadata::EMPTY; UDP_PACKETS]; UDP_SOCKETS],
-            udp_rx: [[0; UDP_BUF]; UDP_SOCKETS],
-            udp_tx_meta: [[PacketMetadata::EMPTY; UDP_TX_PACKETS]; UDP_SOCKETS],
-            udp_tx: [[0; UDP_TX_BYTES]; UDP_SOCKETS],
-            tcp: [[[0; TCP_BUF]; 2]; SLOTS],
-        }
-    }
-}
-
-impl<const SLOTS: usize, const TCP_BUF: usize, const UDP_BUF: usize> Default
-    for Storage<SLOTS, TCP_BUF, UDP_BUF>
-{
-    fn default() -> Self {
-        Self::new()
-    }
-}
+/// The node's socket buffers: embassy-net's sockets are smoltcp's, so they
+/// are the smoltcp adapter's (`Storage<SLOTS, TCP_BUF, UDP_BUF>`: `SLOTS`
+/// TCP sockets of `TCP_BUF` bytes per direction, three UDP sockets of
+/// `UDP_BUF` bytes to receive). embassy-net sockets borrow their buffers
+/// for as long as they live: put it in a `static` (e.g. with `static_cell`)
+/// or in the future of the task that owns the [`Sockets`].
+pub use networkzero_smoltcp::{Storage, UDP_BYTES, UDP_PACKETS, UDP_SOCKETS, UDP_TX_BYTES};
 
 /// Socket settings (the discovery ports are the node's, from its
 /// `beacon::Config`).
@@ -175,22 +130,8 @@ impl<'a, const SLOTS: usize> Sockets<'a, SLOTS> {
         node: &Node<SLOTS, BUF, ADVERTS>,
         config: Config,
     ) -> Result<Self, Error> {
-        let Storage {
-            udp_rx_meta,
-            udp_rx,
-            udp_tx_meta,
-            udp_tx,
-            tcp,
-        } = storage;
-        let [m0, m1, m2] = udp_rx_meta.each_mut();
-        let [r0, r1, r2] = udp_rx.each_mut();
-        let [n0, n1, n2] = udp_tx_meta.each_mut();
-        let [t0, t1, t2] = udp_tx.each_mut();
-        let mut udp = [
-            UdpSocket::new(stack, m0, r0, n0, t0),
-            UdpSocket::new(stack, m1, r1, n1, t1),
-            UdpSocket::new(stack, m2, r2, n2, t2),
-        ];
+        let (udp, tcp) = storage.split();
+        let mut udp = udp.map(|b| UdpSocket::new(stack, b.rx_meta, b.rx, b.tx_meta, b.tx));
         let beacon = node.beacon().config();
         let ports = [beacon.beacon_port, beacon.ext_port, config.query_port];
         for (socket, port) in udp.iter_mut().zip(ports) {
@@ -199,7 +140,7 @@ impl<'a, const SLOTS: usize> Sockets<'a, SLOTS> {
             }
             socket.bind(port).map_err(|_| Error::Bind)?;
         }
-        let tcp = tcp.each_mut().map(|[rx, tx]| {
+        let tcp = tcp.map(|[rx, tx]| {
             let mut socket = TcpSocket::new(stack, rx, tx);
             // Requests and replies are small: send each at once.
             socket.set_nagle_enabled(false);

@@ -91,7 +91,8 @@ pub const UDP_BYTES: usize = 2048;
 pub const UDP_TX_BYTES: usize = 2 * MAX_DATAGRAM;
 const UDP_TX_PACKETS: usize = 2;
 
-const UDP_SOCKETS: usize = 3;
+/// UDP sockets a node uses: beacon, extension, query.
+pub const UDP_SOCKETS: usize = 3;
 const EPHEMERAL_FIRST: u16 = 49152;
 
 type RxMeta = [udp::PacketMetadata; UDP_PACKETS];
@@ -126,6 +127,63 @@ impl<const SLOTS: usize, const TCP_BUF: usize, const UDP_BUF: usize>
             udp_tx: [[0; UDP_TX_BYTES]; UDP_SOCKETS],
             tcp: [[[0; TCP_BUF]; 2]; SLOTS],
         }
+    }
+}
+
+/// One UDP socket's buffers, lent out by [`Storage::split`].
+pub struct UdpBuffers<'a> {
+    /// Metadata of received datagrams ([`UDP_PACKETS`] of them).
+    pub rx_meta: &'a mut [udp::PacketMetadata],
+    /// Received datagrams' bytes.
+    pub rx: &'a mut [u8],
+    /// Metadata of datagrams to send.
+    pub tx_meta: &'a mut [udp::PacketMetadata],
+    /// Bytes of datagrams to send ([`UDP_TX_BYTES`]).
+    pub tx: &'a mut [u8],
+}
+
+impl<'a> UdpBuffers<'a> {
+    fn new<const UDP_BUF: usize>(
+        rx_meta: &'a mut RxMeta,
+        rx: &'a mut [u8; UDP_BUF],
+        tx_meta: &'a mut TxMeta,
+        tx: &'a mut [u8; UDP_TX_BYTES],
+    ) -> Self {
+        UdpBuffers {
+            rx_meta,
+            rx,
+            tx_meta,
+            tx,
+        }
+    }
+}
+
+impl<const SLOTS: usize, const TCP_BUF: usize, const UDP_BUF: usize>
+    Storage<SLOTS, TCP_BUF, UDP_BUF>
+{
+    /// Lends the buffers out: the three UDP sockets' (beacon, extension,
+    /// query) and each TCP slot's `[receive, send]`. [`Sockets::new`] uses
+    /// it, and so does any adapter whose stack is smoltcp underneath
+    /// (`networkzero-embassy-net`: embassy-net's sockets are smoltcp's).
+    pub fn split(&mut self) -> ([UdpBuffers<'_>; UDP_SOCKETS], [[&mut [u8]; 2]; SLOTS]) {
+        let Storage {
+            udp_rx_meta,
+            udp_rx,
+            udp_tx_meta,
+            udp_tx,
+            tcp,
+        } = self;
+        let [m0, m1, m2] = udp_rx_meta.each_mut();
+        let [r0, r1, r2] = udp_rx.each_mut();
+        let [n0, n1, n2] = udp_tx_meta.each_mut();
+        let [t0, t1, t2] = udp_tx.each_mut();
+        let udp = [
+            UdpBuffers::new(m0, r0, n0, t0),
+            UdpBuffers::new(m1, r1, n1, t1),
+            UdpBuffers::new(m2, r2, n2, t2),
+        ];
+        let tcp = tcp.each_mut().map(|[rx, tx]| [&mut rx[..], &mut tx[..]]);
+        (udp, tcp)
     }
 }
 
@@ -216,24 +274,14 @@ impl<const SLOTS: usize> Sockets<SLOTS> {
         node: &Node<SLOTS, BUF, ADVERTS>,
         config: Config,
     ) -> Result<Self, Error> {
-        let Storage {
-            udp_rx_meta,
-            udp_rx,
-            udp_tx_meta,
-            udp_tx,
-            tcp,
-        } = storage;
+        let (udp_buffers, tcp_buffers) = storage.split();
         let beacon = node.beacon().config();
         let ports = [beacon.beacon_port, beacon.ext_port, config.query_port];
         let mut udp = [None; UDP_SOCKETS];
-        let rx = udp_rx_meta.iter_mut().zip(udp_rx.iter_mut());
-        let tx = udp_tx_meta.iter_mut().zip(udp_tx.iter_mut());
-        for ((((rx_meta, rx_data), (tx_meta, tx_data)), port), out) in
-            rx.zip(tx).zip(ports).zip(udp.iter_mut())
-        {
+        for ((b, port), out) in udp_buffers.into_iter().zip(ports).zip(udp.iter_mut()) {
             let mut socket = udp::Socket::new(
-                udp::PacketBuffer::new(&mut rx_meta[..], &mut rx_data[..]),
-                udp::PacketBuffer::new(&mut tx_meta[..], &mut tx_data[..]),
+                udp::PacketBuffer::new(b.rx_meta, b.rx),
+                udp::PacketBuffer::new(b.tx_meta, b.tx),
             );
             socket.bind(port).map_err(|_| Error::Bind)?;
             *out = Some(sockets.add(socket));
@@ -241,10 +289,7 @@ impl<const SLOTS: usize> Sockets<SLOTS> {
         let [Some(a), Some(b), Some(c)] = udp else {
             return Err(Error::Bind);
         };
-        let mut handles = tcp.iter_mut().map(|[rx, tx]| add_tcp(sockets, rx, tx));
-        // `tcp` holds exactly SLOTS buffer pairs: every slot gets a socket.
-        let tcp: [SocketHandle; SLOTS] =
-            core::array::from_fn(|_| handles.next().unwrap_or_default());
+        let tcp = tcp_buffers.map(|[rx, tx]| add_tcp(sockets, rx, tx));
         Ok(Sockets {
             udp: [a, b, c],
             tcp,
