@@ -11,7 +11,8 @@
 # Steps:
 #  1. setup needing the network, only when not yet done: the Python venv target/py-venv
 #     (networkzero==1.0b1 + pyzmq, the interop peer; selenium for the browser tests),
-#     Debian's chromium + chromium-driver (when root with apt-get) and `cargo fetch`.
+#     Debian's chromium + chromium-driver and dnsmasq-base (when root with apt-get) and
+#     `cargo fetch`.
 #     Skipped inside a namespace without network (NW0_SEALED=1, e.g. under
 #     /work/shared/sealed).
 #  2. cargo build --workspace --all-targets (outside the namespace).
@@ -83,6 +84,19 @@ if ! browser_ok || ! selenium_ok; then
   msg="no $CHROMIUM + $CHROMEDRIVER (apt-get install chromium chromium-driver) or no selenium in $VENV (run tests/run.sh outside a sealed namespace)"
   [ -n "$IS_CI" ] && die "$msg"
   loud "$msg: the dashboard's browser tests (tests/tests/dashboard.rs) will SKIP"
+fi
+
+# The embassy-net robot's host test (tests/tests/embassy_robot.rs): a real DHCP server,
+# Debian's dnsmasq.
+if [ "$SEALED" != 1 ] && ! command -v dnsmasq >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  say "installing Debian's dnsmasq-base (the DHCP server of the embassy-net robot's test)"
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends dnsmasq-base >/dev/null; } ||
+    loud "could not install dnsmasq-base"
+fi
+if ! command -v dnsmasq >/dev/null; then
+  msg="no dnsmasq (apt-get install dnsmasq-base, outside a sealed namespace)"
+  [ -n "$IS_CI" ] && die "$msg"
+  loud "$msg: the embassy-net robot's test (tests/tests/embassy_robot.rs) will SKIP"
 fi
 
 if [ "$SEALED" != 1 ]; then
