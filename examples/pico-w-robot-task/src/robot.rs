@@ -54,10 +54,13 @@ const NEWS_EVERY: Duration = Duration::from_millis(500);
 const ACK: &[u8] = br#""ack""#;
 const UNKNOWN: &[u8] = br#""unknown command: use forward, left, right or stop""#;
 
+/// The command in a request: a JSON string, exactly as networkzero peers
+/// (Python's `json.dumps`, nw0, the Rust crate) send these four words.
+/// Matched as bytes, not decoded: a JSON decoder would cost the board more
+/// flash than the rest of this file.
 fn command(data: &[u8]) -> Option<Command> {
-    let mut scratch = [0u8; 16];
-    let word: heapless::String<16> = payload::decode(data, &mut scratch).ok()?;
-    Command::parse(&word)
+    let word = data.trim_ascii().strip_prefix(b"\"")?.strip_suffix(b"\"")?;
+    Command::parse(core::str::from_utf8(word).ok()?)
 }
 
 /// Runs the robot for ever on `stack` (which must have [`SOCKETS`] sockets
@@ -145,5 +148,25 @@ async fn fail<B: Board>(board: &mut B, what: &str, e: Error) -> ! {
         embassy_time::Timer::after_millis(100).await;
         board.set_led(false).await;
         embassy_time::Timer::after_millis(100).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_are_the_json_strings_peers_send() {
+        assert_eq!(command(br#""forward""#), Some(Command::Forward));
+        assert_eq!(command(b" \"stop\"\n"), Some(Command::Stop));
+        for other in [
+            &b"forward"[..],
+            br#""jump""#,
+            br#""left"#,
+            b"",
+            br#"["left"]"#,
+        ] {
+            assert_eq!(command(other), None, "{other:?}");
+        }
     }
 }
