@@ -15,8 +15,9 @@ use core::task::{Context, Poll};
 use embassy_net::tcp::{State, TcpSocket};
 use embassy_net::IpEndpoint;
 use networkzero_core::beacon;
-use networkzero_core::node::{Node, SlotUse, TcpAction, MAX_DATAGRAM};
+use networkzero_core::node::{Node, TcpAction, MAX_DATAGRAM};
 use networkzero_core::Instant;
+use networkzero_smoltcp::SlotSocket;
 
 use crate::{now, Sockets, UDP_PACKETS};
 
@@ -30,6 +31,46 @@ fn endpoint(a: SocketAddr) -> Option<IpEndpoint> {
     match a {
         SocketAddr::V4(v4) => Some(IpEndpoint::from(v4)),
         SocketAddr::V6(_) => None,
+    }
+}
+
+/// An embassy-net TCP socket as the smoltcp adapter's slot code sees it:
+/// listening and reading are futures here, polled once with the task's
+/// context (see the module docs).
+struct Polled<'s, 'a, 'c> {
+    socket: &'s mut TcpSocket<'a>,
+    cx: &'s mut Context<'c>,
+}
+
+impl SlotSocket for Polled<'_, '_, '_> {
+    fn is_open(&self) -> bool {
+        !gone(self.socket)
+    }
+    fn abort(&mut self) {
+        self.socket.abort();
+    }
+    fn listen(&mut self, port: u16) {
+        // accept() listens on its first poll, then waits for a peer.
+        let _ = poll_once(self.socket.accept(port), self.cx);
+    }
+    fn may_send(&self) -> bool {
+        self.socket.may_send()
+    }
+    fn can_recv(&self) -> bool {
+        self.socket.can_recv()
+    }
+    fn may_recv(&self) -> bool {
+        self.socket.may_recv()
+    }
+    fn recv(&mut self, take: impl FnOnce(&[u8]) -> usize) -> usize {
+        let read = self.socket.read_with(|bytes| {
+            let n = take(bytes);
+            (n, n)
+        });
+        match poll_once(read, self.cx) {
+            Poll::Ready(Ok(n)) => n,
+            _ => 0,
+        }
     }
 }
 
@@ -156,7 +197,6 @@ impl<const SLOTS: usize> Sockets<'_, SLOTS> {
     }
 
     /// Socket lifecycle, then bytes in, for one slot.
-    #[inline(never)]
     fn slot_input<const BUF: usize, const ADVERTS: usize>(
         &mut self,
         node: &mut Node<SLOTS, BUF, ADVERTS>,
@@ -164,57 +204,8 @@ impl<const SLOTS: usize> Sockets<'_, SLOTS> {
         t: Instant,
         cx: &mut Context<'_>,
     ) {
-        let Some(socket) = self.tcp.get_mut(i) else {
-            return;
-        };
-        let gone = gone(socket);
-        match node.slot_use(i) {
-            None => {
-                if socket.state() != State::Closed {
-                    socket.abort();
-                }
-                return;
-            }
-            Some(SlotUse::Service { port, .. }) if gone => {
-                node.handle_tcp_closed(i, t);
-                // accept() listens on its first poll, then waits for a peer.
-                let _ = poll_once(socket.accept(port), cx);
-                return;
-            }
-            Some(SlotUse::Client(_)) if gone => {
-                // Refused, reset or closed by the peer.
-                socket.abort();
-                node.handle_tcp_closed(i, t);
-                return;
-            }
-            Some(_) => {
-                if !node.has_connection(i) && socket.may_send() {
-                    node.handle_tcp_connected(i, t);
-                }
-            }
-        }
-        if !node.has_connection(i) {
-            return;
-        }
-        for _ in 0..8 {
-            let took = if socket.can_recv() {
-                let read = socket.read_with(|bytes| {
-                    let n = node.handle_tcp_input(i, bytes, t);
-                    (n, n)
-                });
-                match poll_once(read, cx) {
-                    Poll::Ready(Ok(n)) => n,
-                    _ => 0,
-                }
-            } else {
-                node.handle_tcp_input(i, &[], t)
-            };
-            if took == 0 {
-                break;
-            }
-        }
-        if !socket.may_recv() && !socket.can_recv() {
-            node.handle_tcp_eof(i);
+        if let Some(socket) = self.tcp.get_mut(i) {
+            networkzero_smoltcp::slot_input(node, i, &mut Polled { socket, cx }, t);
         }
     }
 

@@ -439,7 +439,6 @@ impl<const SLOTS: usize> Sockets<SLOTS> {
     }
 
     /// Socket lifecycle, then bytes in, for one slot.
-    #[inline(never)]
     fn slot_input<const BUF: usize, const ADVERTS: usize>(
         &mut self,
         node: &mut Node<SLOTS, BUF, ADVERTS>,
@@ -447,58 +446,8 @@ impl<const SLOTS: usize> Sockets<SLOTS> {
         sockets: &mut SocketSet<'_>,
         t: CoreInstant,
     ) {
-        let Some(&handle) = self.tcp.get(i) else {
-            return;
-        };
-        let socket = sockets.get_mut::<tcp::Socket>(handle);
-        let gone = !socket.is_open() || socket.state() == tcp::State::TimeWait;
-        match node.slot_use(i) {
-            None => {
-                if socket.is_open() {
-                    socket.abort();
-                }
-                return;
-            }
-            Some(SlotUse::Service { port, .. }) if gone => {
-                if socket.is_open() {
-                    socket.abort();
-                }
-                node.handle_tcp_closed(i, t);
-                let _ = socket.listen(port);
-                return;
-            }
-            Some(SlotUse::Client(_)) if gone => {
-                // Refused, reset or closed by the peer.
-                socket.abort();
-                node.handle_tcp_closed(i, t);
-                return;
-            }
-            Some(_) => {
-                if !node.has_connection(i) && socket.may_send() {
-                    node.handle_tcp_connected(i, t);
-                }
-            }
-        }
-        if !node.has_connection(i) {
-            return;
-        }
-        for _ in 0..8 {
-            let took = if socket.can_recv() {
-                socket
-                    .recv(|bytes| {
-                        let n = node.handle_tcp_input(i, bytes, t);
-                        (n, n)
-                    })
-                    .unwrap_or(0)
-            } else {
-                node.handle_tcp_input(i, &[], t)
-            };
-            if took == 0 {
-                break;
-            }
-        }
-        if !socket.may_recv() && !socket.can_recv() {
-            node.handle_tcp_eof(i);
+        if let Some(&handle) = self.tcp.get(i) {
+            slot_input(node, i, sockets.get_mut::<tcp::Socket>(handle), t);
         }
     }
 
@@ -588,6 +537,111 @@ fn sync_interfaces<const SLOTS: usize, const BUF: usize, const ADVERTS: usize>(
         }
     }
     node.set_interfaces(&list, t);
+}
+
+/// What [`slot_input`] needs of a slot's TCP socket: smoltcp's own, or
+/// one seen through another stack built on smoltcp (embassy-net's).
+pub trait SlotSocket {
+    /// Whether it has a connection, or is setting one up or taking one
+    /// down (smoltcp's `is_open`: neither CLOSED nor TIME-WAIT).
+    fn is_open(&self) -> bool;
+    /// Drops the connection at once.
+    fn abort(&mut self);
+    /// Waits for a peer on `port` (a failure shows as a closed socket next time).
+    fn listen(&mut self, port: u16);
+    /// Whether the connection is up for sending.
+    fn may_send(&self) -> bool;
+    /// Whether received bytes wait.
+    fn can_recv(&self) -> bool;
+    /// Whether more bytes may come (the peer has not finished).
+    fn may_recv(&self) -> bool;
+    /// Offers the waiting bytes to `take`, which returns how many it took;
+    /// returns that (0 if none could be offered).
+    fn recv(&mut self, take: impl FnOnce(&[u8]) -> usize) -> usize;
+}
+
+impl SlotSocket for tcp::Socket<'_> {
+    fn is_open(&self) -> bool {
+        tcp::Socket::is_open(self)
+    }
+    fn abort(&mut self) {
+        tcp::Socket::abort(self)
+    }
+    fn listen(&mut self, port: u16) {
+        let _ = tcp::Socket::listen(self, port);
+    }
+    fn may_send(&self) -> bool {
+        tcp::Socket::may_send(self)
+    }
+    fn can_recv(&self) -> bool {
+        tcp::Socket::can_recv(self)
+    }
+    fn may_recv(&self) -> bool {
+        tcp::Socket::may_recv(self)
+    }
+    fn recv(&mut self, take: impl FnOnce(&[u8]) -> usize) -> usize {
+        tcp::Socket::recv(self, |bytes| {
+            let n = take(bytes);
+            (n, n)
+        })
+        .unwrap_or(0)
+    }
+}
+
+/// Step 2 of the node's drive order for TCP slot `i`, whose socket is
+/// `socket`: re-arms a service's socket and reports closed ones, reports a
+/// connection that came up, feeds the bytes that came in (and `&[]`, which
+/// moves buffered events on) while the node takes them, and reports the
+/// peer's end. Shared by this crate's [`Sockets`] and
+/// `networkzero-embassy-net`'s.
+#[inline(never)]
+pub fn slot_input<S: SlotSocket, const SLOTS: usize, const BUF: usize, const ADVERTS: usize>(
+    node: &mut Node<SLOTS, BUF, ADVERTS>,
+    i: usize,
+    socket: &mut S,
+    t: CoreInstant,
+) {
+    let gone = !socket.is_open();
+    match node.slot_use(i) {
+        None => {
+            if !gone {
+                socket.abort();
+            }
+            return;
+        }
+        Some(SlotUse::Service { port, .. }) if gone => {
+            node.handle_tcp_closed(i, t);
+            socket.listen(port);
+            return;
+        }
+        Some(SlotUse::Client(_)) if gone => {
+            // Refused, reset or closed by the peer.
+            socket.abort();
+            node.handle_tcp_closed(i, t);
+            return;
+        }
+        Some(_) => {
+            if !node.has_connection(i) && socket.may_send() {
+                node.handle_tcp_connected(i, t);
+            }
+        }
+    }
+    if !node.has_connection(i) {
+        return;
+    }
+    for _ in 0..8 {
+        let took = if socket.can_recv() {
+            socket.recv(|bytes| node.handle_tcp_input(i, bytes, t))
+        } else {
+            node.handle_tcp_input(i, &[], t)
+        };
+        if took == 0 {
+            break;
+        }
+    }
+    if !socket.may_recv() && !socket.can_recv() {
+        node.handle_tcp_eof(i);
+    }
 }
 
 /// The IPv4 address a node's interface has, for logs and tests.
