@@ -147,8 +147,8 @@ fn require_nft() -> bool {
         return true;
     }
     skip_or_panic(
-        "`nft` (nftables) is missing: run tests/reliability/setup.sh (apt-get install nftables) \
-         outside the namespace",
+        "`nft` (nftables) is missing",
+        "bash tests/reliability/setup.sh (outside the namespace)",
     );
     false
 }
