@@ -12,9 +12,15 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 say() { printf '\033[1mbare-metal/setup.sh:\033[0m %s\n' "$*" >&2; }
 
 if ! command -v qemu-system-arm >/dev/null; then
+  if [ "${NW0_SEALED:-}" = 1 ]; then
+    say "qemu-system-arm is missing and there is no network here (NW0_SEALED=1): run me outside the namespace"
+    exit 1
+  fi
   say "installing qemu-system-arm"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends qemu-system-arm
+  SUDO=()
+  [ "$(id -u)" = 0 ] || SUDO=(sudo)
+  "${SUDO[@]}" apt-get update -qq
+  "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends qemu-system-arm
 fi
 rustup target add thumbv7m-none-eabi thumbv6m-none-eabi >/dev/null
 

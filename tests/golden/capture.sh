@@ -33,7 +33,10 @@ if [ "${NW0_SEALED:-}" != 1 ]; then
     exec bash "$0"' "$0"
 fi
 
-"$PY" -c 'import networkzero, zmq' || { echo "capture.sh: no venv python with networkzero at $PY" >&2; exit 1; }
+"$PY" -c '
+import importlib.metadata as m, networkzero, zmq
+assert m.version("networkzero") == "1.0b1", m.version("networkzero")' ||
+  { echo "capture.sh: no venv python with networkzero 1.0b1 at $PY (bash tests/run.sh --no-run makes it)" >&2; exit 1; }
 
 # ---- the simulated LAN -------------------------------------------------------------------
 PIDS=()

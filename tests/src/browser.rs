@@ -65,7 +65,11 @@ pub fn require_browser() -> bool {
     match browser_status() {
         Ok(_) => true,
         Err(why) => {
-            skip_or_panic(why);
+            skip_or_panic(
+                why,
+                "bash tests/run.sh --no-run (outside any namespace, with network: as root it \
+                 installs chromium and chromium-driver and adds selenium to target/py-venv)",
+            );
             false
         }
     }

@@ -20,8 +20,11 @@
 //!
 //! # Skip or fail
 //! Outside CI a test whose prerequisites (namespaces, python3, the Python networkzero
-//! peer) are missing prints `SKIP: …` to stderr and passes. With `CI=true` nothing may
-//! be skipped: the `require_*` functions panic instead.
+//! peer, QEMU, nftables) are missing prints `SKIP: …` to stderr, records the skip and
+//! the command that fixes it in [`skip_log`] (which `tests/run.sh` lists, loudly, at
+//! the end: cargo's output capture hides the stderr of passing tests), and passes.
+//! With `CI=true` nothing may be skipped: [`skip_or_panic`] and the `require_*`
+//! functions panic instead.
 //!
 //! # Modules
 //! - [`env`](mod@env): [`require_netns`], [`python`], [`require_python`], [`is_ci`];
@@ -60,7 +63,7 @@ pub use child::{ChildGuard, Wanted};
 pub use cli::{address_line, nw0_command, run_nw0, spawn_bin, spawn_nw0, Ran};
 pub use env::{
     is_ci, python, require_lan_maybe_python, require_netns, require_python, require_python_lan,
-    skip_or_panic,
+    skip_log, skip_or_panic, PYTHON_NETWORKZERO,
 };
 pub use netns::{Host, Lan};
 pub use wine::Wine;

@@ -145,7 +145,7 @@ pub fn require() -> Option<WindowsExes> {
     match status() {
         Ok(exes) => Some(exes.clone()),
         Err(why) => {
-            skip_or_panic(why);
+            skip_or_panic(why, "bash tests/windows/setup.sh (outside the namespace)");
             None
         }
     }

@@ -39,7 +39,7 @@ fn firmware() -> Result<PathBuf, String> {
         .map_err(|e| format!("cannot run cargo: {e}"))?;
     if !out.status.success() {
         return Err(format!(
-            "building examples/mps2-an385 failed (run tests/bare-metal/setup.sh first):\n{}",
+            "building examples/mps2-an385 failed:\n{}",
             String::from_utf8_lossy(&out.stderr)
         ));
     }
@@ -61,13 +61,16 @@ fn qemu_mps2_an385_firmware_is_discovered_and_answers() {
         .output()
         .is_err()
     {
-        skip_or_panic("qemu-system-arm is not installed (run tests/bare-metal/setup.sh)");
+        skip_or_panic(
+            "qemu-system-arm is not installed",
+            "bash tests/bare-metal/setup.sh (outside the namespace)",
+        );
         return;
     }
     let elf = match firmware() {
         Ok(elf) => elf,
         Err(e) => {
-            skip_or_panic(&e);
+            skip_or_panic(&e, "bash tests/bare-metal/setup.sh (outside the namespace)");
             return;
         }
     };

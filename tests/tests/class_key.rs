@@ -21,30 +21,71 @@ fn finished(child: ChildGuard) -> Ran {
     Ran::wait_for(child, Duration::from_secs(20))
 }
 
+/// The warning a keyed program prints for an advert of `name` from `ip` it ignored.
+fn ignored(name: &str, ip: impl std::fmt::Display) -> String {
+    format!("ignored an advert for '{name}' from {ip}:")
+}
+
 #[test]
 fn a_name_cannot_be_taken_over_without_the_key() {
-    let Some((lan, python)) = require_lan_maybe_python(3) else {
+    let Some((lan, python)) = require_lan_maybe_python(5) else {
         return;
     };
-    let (ours, theirs, checker) = (&lan.hosts[0], &lan.hosts[1], &lan.hosts[2]);
+    // Each would-be taker on a host of its own, so the warnings name which was ignored.
+    let [ours, impostor_host, spoofer_host, python_host, checker] = &lan.hosts[..] else {
+        unreachable!("five hosts")
+    };
 
     let mut robot = nw0(ours, Some("blue whale"), &["advertise", "robot", "--echo"]);
     let robot_at = address_line(&mut robot);
+    // A keyed name nobody else claims: the control that keyed adverts are heard at all.
+    let mut arm = nw0(ours, Some("blue whale"), &["advertise", "arm", "--echo"]);
+    let arm_at = address_line(&mut arm);
     // Another team, with another key, and someone with no key at all.
-    let mut impostor = nw0(theirs, Some("red fox"), &["advertise", "robot", "--echo"]);
+    let mut impostor = nw0(
+        impostor_host,
+        Some("red fox"),
+        &["advertise", "robot", "--echo"],
+    );
     address_line(&mut impostor);
-    let _python = python.map(|_| py::spawn(theirs, &py::advertiser("robot", None, None, 60.0)));
-    let mut spoofer = nw0(theirs, None, &["advertise", "robot", "--echo"]);
+    let mut spoofer = nw0(spoofer_host, None, &["advertise", "robot", "--echo"]);
     address_line(&mut spoofer);
+    // And a plain Python advert, from a host where Python's own beacon holds 9999.
+    let _python = python.map(|_| {
+        let mut p = py::spawn(python_host, &py::advertiser("robot", None, None, 60.0));
+        let line = p
+            .expect_line(|l| l.starts_with("ADDRESS "), Duration::from_secs(15))
+            .unwrap_or_else(|e| panic!("the Python advertiser: {e}\n{}", p.stderr()));
+        assert!(
+            line.starts_with(&format!("ADDRESS {}:", python_host.ip)),
+            "the Python advertiser did not advertise: {line}\n{}",
+            p.stderr()
+        );
+        p
+    });
 
     // Let several rounds of everyone's adverts go by (Python's every 2 s).
     std::thread::sleep(Duration::from_millis(4500));
     let ran = finished(nw0(checker, Some("blue whale"), &["ls", "--wait", "2"]));
-    ran.expect_code(0, "ls with the key")
-        .expect_stdout(&[format!("robot\t{robot_at}")], "only our robot is heard");
+    ran.expect_code(0, "ls with the key").expect_stdout(
+        &[format!("arm\t{arm_at}"), format!("robot\t{robot_at}")],
+        "only our robot is heard",
+    );
+    let mut takers = vec![("another key", impostor_host), ("no key", spoofer_host)];
+    if _python.is_some() {
+        takers.push(("Python", python_host));
+    }
+    for (who, host) in takers {
+        assert!(
+            ran.stderr.contains(&ignored("robot", host.ip)),
+            "the takeover attempt with {who} from {} is reported:\n{}",
+            host.ip,
+            ran.stderr
+        );
+    }
     assert!(
-        ran.stderr.contains("ignored an advert for 'robot'"),
-        "the takeover attempts are reported:\n{}",
+        !ran.stderr.contains(&ignored("robot", ours.ip)) && !ran.stderr.contains("'arm'"),
+        "our own adverts were ignored:\n{}",
         ran.stderr
     );
     finished(nw0(
@@ -56,8 +97,12 @@ fn a_name_cannot_be_taken_over_without_the_key() {
     .expect_stdout(&["\"hi\""], "send with the key");
 
     // Without the key our robot's adverts are still readable; the key guards
-    // what keyed programs believe, not who may listen.
+    // what keyed programs believe, not who may listen. (Which of the four "robot"s
+    // a keyless program lists is not defined; "arm" has only ours.)
     let ran = finished(nw0(checker, None, &["ls", "--wait", "2"]));
     ran.expect_code(0, "ls without the key");
-    assert!(!ran.stdout.is_empty(), "{ran:#?}");
+    assert!(
+        ran.stdout.contains(&format!("arm\t{arm_at}")),
+        "a keyless program hears our keyed name:\n{ran:#?}"
+    );
 }

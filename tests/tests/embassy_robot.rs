@@ -63,7 +63,9 @@ fn require_dnsmasq() -> bool {
         .is_ok_and(|o| o.status.success());
     if !ok {
         skip_or_panic(
-            "dnsmasq not found: `apt-get install dnsmasq-base` (outside the namespace; .ci/run does)",
+            "dnsmasq not found",
+            "sudo apt-get install dnsmasq-base (outside the namespace; .ci/run and, as root, \
+             tests/run.sh do)",
         );
     }
     ok

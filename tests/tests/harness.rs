@@ -139,13 +139,21 @@ fn parallel_lans_do_not_hear_each_other() {
     if !require_netns() {
         return;
     }
-    let (l1, l2) = (Lan::new(1), Lan::new(1));
+    let (l1, l2) = (Lan::new(2), Lan::new(1));
     assert_ne!(l1.subnet, l2.subnet);
+    let rx1 = bind(&l1.hosts[1], 9999);
     let rx2 = bind(&l2.hosts[0], 9999);
     let tx1 = bind(&l1.hosts[0], 0);
     let msg = advert("harness-other-lan", &l1.hosts[0]);
     tx1.send_to(&msg, (Ipv4Addr::BROADCAST, 9999)).unwrap();
-    assert!(recv_matching(&rx2, &msg, Duration::from_millis(800)).is_none());
+    assert!(
+        recv_matching(&rx1, &msg, Duration::from_secs(3)).is_some(),
+        "control: the sender's own LAN must hear it"
+    );
+    assert!(
+        recv_matching(&rx2, &msg, Duration::from_millis(800)).is_none(),
+        "another LAN heard the broadcast"
+    );
 }
 
 #[test]

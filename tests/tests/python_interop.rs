@@ -505,6 +505,30 @@ fn same_host_hostile_rpc_requests_do_not_stop_our_beacon() {
     );
 }
 
+/// The pid of the process listening on the beacon RPC port (tcp 127.0.0.1:9998) in
+/// `host`, as the kernel says (`ss`), once `want` accepts it (at most `limit`).
+fn rpc_server_pid(host: &Host, want: impl Fn(u32) -> bool, limit: Duration) -> Option<u32> {
+    let deadline = std::time::Instant::now() + limit;
+    let mut last = None;
+    while std::time::Instant::now() < deadline {
+        let out = host
+            .command("ss")
+            .args(["-ltnpH", "sport = :9998"])
+            .output()
+            .expect("run ss (iproute2)");
+        // LISTEN 0 100 127.0.0.1:9998 0.0.0.0:* users:(("nw0-peer",pid=123,fd=9))
+        last = String::from_utf8_lossy(&out.stdout)
+            .split("pid=")
+            .nth(1)
+            .and_then(|rest| rest.split(',').next()?.parse().ok());
+        if last.is_some_and(&want) {
+            return last;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    last.filter(|&pid| want(pid))
+}
+
 /// Only one process can serve the RPC port; when it exits, another of ours on the box
 /// takes over (it retries every 2 s), so a Python program started later still works.
 #[test]
@@ -514,22 +538,37 @@ fn same_host_rpc_is_taken_over_when_its_server_exits() {
     };
     let box_ = &lan.hosts[0];
     let mut first = Repl::start(box_, "first");
-    first.advertise("relay/first");
-    std::thread::sleep(secs(0.5)); // the first one binds the RPC port
+    let first_addr = first.advertise("relay/first");
     let mut second = Repl::start(box_, "second");
     let second_addr = second.advertise("relay/second");
-    first.child.kill();
-    std::thread::sleep(secs(2.5)); // one election round
-    let (mut python, py_addr) = py_advertise_and_find(box_, "relay/py", "relay/second", 10);
+    // Which of the two serves the RPC is theirs to settle: ask the kernel, then stop
+    // that one.
+    let ours = [first.child.id(), second.child.id()];
+    let holder = rpc_server_pid(box_, |pid| ours.contains(&pid), secs(5.0))
+        .unwrap_or_else(|| panic!("neither of {ours:?} serves the RPC port 9998"));
+    let (mut server, mut survivor, survivor_name, survivor_addr) = if holder == ours[0] {
+        (first, second, "relay/second", second_addr)
+    } else {
+        (second, first, "relay/first", first_addr)
+    };
+    server.child.kill();
+    let took_over = rpc_server_pid(box_, |pid| pid == survivor.child.id(), secs(5.0));
+    assert_eq!(
+        took_over,
+        Some(survivor.child.id()),
+        "the survivor did not take over the RPC port within 5 s: {}",
+        survivor.stderr()
+    );
+    let (mut python, py_addr) = py_advertise_and_find(box_, "relay/py", survivor_name, 10);
     assert_ne!(
         py_addr,
         "None",
         "Python could not advertise after the RPC server exited: {}",
         python.stderr()
     );
-    assert_eq!(py_expect(&mut python, "FOUND", secs(15.0)), second_addr);
+    assert_eq!(py_expect(&mut python, "FOUND", secs(15.0)), survivor_addr);
     assert_eq!(
-        second.discover("relay/py", 6.0).as_deref(),
+        survivor.discover("relay/py", 6.0).as_deref(),
         Some(py_addr.as_str())
     );
 }

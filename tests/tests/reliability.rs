@@ -127,6 +127,11 @@ fn assert_alive(node: &mut ChildGuard, what: &str) {
 
 // ---- packet loss with nftables -----------------------------------------------------
 
+/// The p99 of a fresh discover under 30 % loss may reach (ms). README: ≈ 310 ms; a lost
+/// query is repeated after 100, 200, 400 ms… Without that retry path a run whose query
+/// or answer was lost waits for a periodic advert (every 2 s, itself lossy): p99 ≈ 2 s.
+const LOSS_P99_MS: u64 = 1000;
+
 /// `nft`, from PATH or /usr/sbin (not always in a non-root PATH); `None` if missing.
 fn nft_program() -> Option<&'static str> {
     static FOUND: OnceLock<Option<&'static str>> = OnceLock::new();
@@ -147,8 +152,8 @@ fn require_nft() -> bool {
         return true;
     }
     skip_or_panic(
-        "`nft` (nftables) is missing: run tests/reliability/setup.sh (apt-get install nftables) \
-         outside the namespace",
+        "`nft` (nftables) is missing",
+        "bash tests/reliability/setup.sh (outside the namespace)",
     );
     false
 }
@@ -194,16 +199,18 @@ fn dropped(host: &Host) -> u64 {
         .unwrap_or(0)
 }
 
-/// 30 % UDP loss on every host of a LAN: fresh processes discover a running service
-/// within 3 s at p99.
+/// 30 % UDP loss on every host of a LAN: 300 fresh processes each discover a running
+/// service, at p99 within [`LOSS_P99_MS`].
 #[test]
-fn loss_30_percent_fresh_processes_discover_within_3s_p99() {
+fn loss_30_percent_fresh_processes_discover_within_1s_p99() {
     if !require_netns() || !require_nft() {
         return;
     }
     const RUNS: usize = 300;
     const PARALLEL: usize = 4;
-    const BUDGET: Duration = Duration::from_secs(25);
+    // 300 runs take about 16 s on this loaded 2-core machine; the budget only stops a
+    // hung run
+    const BUDGET: Duration = Duration::from_secs(90);
     let lan = Lan::new(1 + PARALLEL);
     for host in &lan.hosts {
         add_loss(host, "udp");
@@ -276,15 +283,16 @@ fn loss_30_percent_fresh_processes_discover_within_3s_p99() {
         "not discovered under 30 % loss: {failures:?}"
     );
     assert!(drops > 0, "the loss rule dropped nothing: is it in force?");
-    assert!(
-        found_ms.len() >= 40,
-        "only {} runs within {BUDGET:?}: too slow a machine to measure",
+    assert_eq!(
+        found_ms.len(),
+        RUNS,
+        "only {} of {RUNS} runs within {BUDGET:?}",
         found_ms.len()
     );
     let p99 = quantile(&sorted, 0.99);
     assert!(
-        p99 <= 3000,
-        "discovery p99 under 30 % loss is {p99} ms (> 3 s): {sorted:?}"
+        p99 <= LOSS_P99_MS,
+        "discovery p99 under 30 % loss is {p99} ms (> {LOSS_P99_MS} ms): {sorted:?}"
     );
     assert_alive(&mut service, "the service");
 }
@@ -536,8 +544,11 @@ fn restart_publisher_mid_stream_subscriber_gets_news_again() {
     let mut w = watcher.finish();
     assert!(more >= 3, "news stopped again: {:?}", w.stdout_seen());
     assert_alive(&mut w, "the subscriber");
+    // README: ≈ 305 ms (a new process's start, then the subscriber's reconnect, every
+    // 100-500 ms); a subscriber that stopped reconnecting, or backed off to seconds,
+    // would miss this
     assert!(
-        back_at - killed < secs(5.0),
+        back_at - killed < secs(2.0),
         "the subscriber needed {:?} to get news again",
         back_at - killed
     );
@@ -585,6 +596,12 @@ fn restart_discoverer_fresh_process_finds_everything_at_once() {
         figure(
             &format!("restart.discoverer.host{i}.discover_all_process_ms"),
             took.as_millis(),
+        );
+        // "at once": within an advert interval (2 s), so from answers to its query,
+        // not from listening to a round of adverts
+        assert!(
+            took < secs(2.0),
+            "a fresh discover_all on host {i} took {took:?} (process start to exit)"
         );
         if i == 2 {
             recovery("discoverer_restart", killed.elapsed());
@@ -641,17 +658,34 @@ fn restart_python_beacon_host_rust_node_discovers_python_again() {
         "a = nw0.advertise('pyre/second')\nprint('ADDRESS', a, flush=True)\n\
          print('FOUND', nw0.discover('pyre/rust', 10), flush=True)\ntime.sleep(60)\n",
     );
-    let found = rust.discover("pyre/second", 20.0);
-    let took = killed.elapsed();
-    let second_addr = py_line(&mut second, "ADDRESS", secs(10.0));
+    // Python's own start (about 1.4 s on this loaded machine) is not ours to bound:
+    // time the Rust node from the moment the new Python program has advertised
+    let second_addr = py_line(&mut second, "ADDRESS", secs(15.0));
+    let advertised = Instant::now();
     assert_ne!(second_addr, "None", "{}", second.stderr());
+    let found = rust.discover("pyre/second", 20.0);
+    let took = advertised.elapsed();
     assert_eq!(
         found.as_deref(),
         Some(second_addr.as_str()),
         "the Rust node finds the new Python process's name: {}",
         rust.stderr()
     );
-    recovery("python_beacon_restart", took);
+    recovery("python_beacon_restart", killed.elapsed());
+    figure(
+        "restart.python_beacon.python_start_ms",
+        (advertised - killed).as_millis(),
+    );
+    figure(
+        "restart.python_beacon.found_after_python_advertised_ms",
+        took.as_millis(),
+    );
+    // the Rust node takes the beacon over, or asks the new Python beacon, at once:
+    // well within one 2 s election round plus a discover
+    assert!(
+        took < secs(3.0),
+        "the Rust node found the new Python name {took:?} after it was advertised"
+    );
     assert_eq!(
         py_line(&mut second, "FOUND", secs(15.0)),
         rust_addr,
@@ -987,6 +1021,13 @@ fn good_client_while<T>(
     (out, results)
 }
 
+/// How slow a good client's round trip may be at p99 during an attack (ms). README:
+/// p99 ≤ 10 ms, on an idle machine; this loaded 2-core one has shown up to 1042 ms
+/// (slowloris, pure-Rust transport, load average far above 20). A node whose I/O
+/// waited on hostile connections (a blocking greeting read, a stall per bad
+/// connection: 3 s seen with a 1.5 s one) shows more, or failures.
+const GOOD_P99_MS: u64 = 2500;
+
 fn report_good(label: &str, results: &[Option<u64>]) {
     let ok: Vec<u64> = results.iter().flatten().copied().collect();
     figure(&format!("hostile.{label}.good_sends"), results.len());
@@ -994,13 +1035,25 @@ fn report_good(label: &str, results: &[Option<u64>]) {
         &format!("hostile.{label}.good_failures"),
         results.len() - ok.len(),
     );
-    distribution(&format!("hostile.{label}.good_latency"), &ok);
+    let sorted = distribution(&format!("hostile.{label}.good_latency"), &ok);
     assert_eq!(
         ok.len(),
         results.len(),
         "a good client's send_message failed during {label}: {results:?}"
     );
+    assert!(!sorted.is_empty(), "no good send during {label}");
+    let p99 = quantile(&sorted, 0.99);
+    assert!(
+        p99 <= GOOD_P99_MS,
+        "a good client's p99 during {label} is {p99} ms (> {GOOD_P99_MS} ms): {sorted:?}"
+    );
 }
+
+/// Malformed inputs a node may leave open until its handshake timeout: their first
+/// bytes are also the start of a ZMTP 1.0 peer's greeting (a length and a flags byte,
+/// not 0xFF), which libzmq accepts for backward compatibility, so nothing yet says
+/// they are wrong. Every other malformed input must be dropped at once.
+const MAY_LOOK_LIKE_ZMTP_1_0: [&str; 2] = ["http_request", "wrong_signature"];
 
 /// Hostile input at the ZMTP port of a Rust node (an echo server): malformed
 /// greetings and frames, slowloris, a connection flood. Meanwhile a good client's
@@ -1011,7 +1064,10 @@ fn hostile_zmtp_input_node_stays_responsive_and_bounded() {
     if !require_netns() {
         return;
     }
-    const PEAK_LIMIT_KIB: u64 = 200 * 1024;
+    // README: peak RSS 8 MiB (8.0 MiB here with libzmq, 12.5 MiB with the pure-Rust
+    // transport). A buffer that grew with a claimed frame length (16 MiB, 2^63) is over
+    // this.
+    const PEAK_LIMIT_KIB: u64 = 24 * 1024;
     let host = Host::isolated();
     let mut node = spawn(
         &host,
@@ -1048,6 +1104,10 @@ fn hostile_zmtp_input_node_stays_responsive_and_bounded() {
         assert!(
             !reaction.starts_with("error"),
             "{what}: the attack itself failed: {reaction}"
+        );
+        assert!(
+            !reaction.starts_with("left_open") || MAY_LOOK_LIKE_ZMTP_1_0.contains(what),
+            "{what}: the node kept a malformed connection open: {reaction}"
         );
     }
     assert_alive(&mut node, "the node after malformed input");
@@ -1124,12 +1184,44 @@ fn stalled_subscriber(target: SocketAddr, limit: Duration) -> io::Result<TcpStre
     }
 }
 
-/// Reads what the stalled subscriber was sent, for at most `limit`: (items, highest seq).
-fn drain_news(s: &mut TcpStream, limit: Duration) -> (u64, u64) {
+/// The `seq` of a flood item (`{"pad":"xxx…","seq":N}`), read from its end: a JSON
+/// parse of every 1 KiB item would make the fast subscriber the bottleneck.
+fn seq_of(data: &[u8]) -> Option<u64> {
+    let at = data.windows(6).rposition(|w| w == b"\"seq\":")?;
+    let digits = &data[at + 6..];
+    let end = digits.iter().position(|b| !b.is_ascii_digit())?;
+    std::str::from_utf8(&digits[..end]).ok()?.parse().ok()
+}
+
+/// What a subscriber was sent: how many items, and the lowest and highest `seq`.
+#[derive(Debug, Default, Clone, Copy)]
+struct Seen {
+    items: u64,
+    first: u64,
+    top: u64,
+}
+
+impl Seen {
+    fn add(&mut self, seq: u64) {
+        if self.items == 0 {
+            self.first = seq;
+        }
+        self.items += 1;
+        self.top = self.top.max(seq);
+    }
+
+    /// Every item from `first` to `top`, once each: nothing in between was dropped.
+    fn gapless(&self) -> bool {
+        self.items > 0 && self.items == self.top - self.first + 1
+    }
+}
+
+/// Reads what the stalled subscriber was sent, for at most `limit`.
+fn drain_news(s: &mut TcpStream, limit: Duration) -> Seen {
     let start = Instant::now();
     let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
     let mut reader = io::BufReader::new(s);
-    let (mut items, mut top) = (0u64, 0u64);
+    let mut seen = Seen::default();
     while start.elapsed() < limit {
         // topic frame (MORE), then the data frame
         let Ok((flags, _topic)) = zmtp::read_frame(&mut reader) else {
@@ -1141,60 +1233,78 @@ fn drain_news(s: &mut TcpStream, limit: Duration) -> (u64, u64) {
         let Ok((_, data)) = zmtp::read_frame(&mut reader) else {
             break;
         };
-        items += 1;
-        if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&data) {
-            top = top.max(v["seq"].as_u64().unwrap_or(0));
-        }
+        seen.add(seq_of(&data).unwrap_or(0));
     }
-    (items, top)
+    seen
 }
 
 /// A subscriber that connects, subscribes and never reads while the publisher
-/// publishes 200 000 items of 1 KiB: the publisher's memory stays bounded (the
-/// high-water mark drops the newest items for that subscriber) and a fast subscriber
-/// still gets the news.
+/// publishes 200 000 items of 1 KiB (5 000 a second): the publisher's memory stays
+/// bounded (the high-water mark drops the newest items for that subscriber) and a fast
+/// subscriber still gets every item.
 #[test]
 fn slow_subscriber_does_not_grow_the_publishers_memory() {
     if !require_netns() {
         return;
     }
     const ITEMS: u64 = 200_000;
-    const PEAK_LIMIT_KIB: u64 = 100 * 1024; // every item kept would be over 200 MiB
+    // README: 7.7 MiB (8.0 MiB here); every item kept would be over 200 MiB, and a
+    // high-water mark ten times the documented 1000 items adds 10 MiB
+    const PEAK_LIMIT_KIB: u64 = 16 * 1024;
+    // the documented high-water mark: items queued for one subscriber
+    const HWM: u64 = 1000;
+    // The publisher's pace. The fast subscriber (a debug build, like the publisher)
+    // keeps up with it; unpaced, a publisher that outruns it (9 000 items/s here when
+    // the machine is quiet) drops items for it at its own high-water mark too, which
+    // says nothing about the stalled one.
+    const PER_S: u64 = 5000;
     let host = Host::isolated();
     let at = "127.0.0.1:47311";
     let target: SocketAddr = at.parse().unwrap();
     // the fast subscriber (libzmq, in this host) and the stalled one wait for the
-    // publisher to listen; the publisher's first item waits 0.3 s for them
+    // publisher to listen; the publisher's first item waits for them
     let stop = Arc::new(AtomicBool::new(false));
     let stop_fast = Arc::clone(&stop);
-    let fast = host.spawn(move || -> (u64, u64, u64) {
+    let fast_seen = Arc::new(Mutex::new(Seen::default()));
+    let fast_progress = Arc::clone(&fast_seen);
+    let fast = host.spawn(move || -> u64 {
         let ctx = zmq::Context::new();
         let sub = ctx.socket(zmq::SUB).unwrap();
         sub.set_linger(0).unwrap();
         sub.set_rcvtimeo(200).unwrap();
         sub.connect(&format!("tcp://{target}")).unwrap();
         sub.set_subscribe(b"").unwrap();
-        let (mut items, mut top, mut bytes) = (0u64, 0u64, 0u64);
+        let mut bytes = 0u64;
         let start = Instant::now();
-        while !stop_fast.load(Ordering::Relaxed) && start.elapsed() < secs(60.0) {
+        // bounded by the stop flag, the last item, and 10 minutes
+        while !stop_fast.load(Ordering::Relaxed) && start.elapsed() < secs(600.0) {
             let Ok(parts) = sub.recv_multipart(0) else {
                 continue;
             };
-            items += 1;
-            if let Some(data) = parts.get(1) {
-                bytes += data.len() as u64;
-                if let Ok(v) = serde_json::from_slice::<serde_json::Value>(data) {
-                    top = top.max(v["seq"].as_u64().unwrap_or(0));
-                }
+            let data = parts.get(1).map_or(&[][..], Vec::as_slice);
+            bytes += data.len() as u64;
+            let seq = seq_of(data).unwrap_or(0);
+            let mut seen = fast_progress.lock().unwrap();
+            seen.add(seq);
+            if seq == ITEMS {
+                break;
             }
         }
-        (items, top, bytes)
+        bytes
     });
     let slow = host.spawn(move || stalled_subscriber(target, secs(20.0)));
     let started = Instant::now();
     let mut publisher = spawn(
         &host,
-        &["flood", at, "news", "1024", &ITEMS.to_string(), "20"],
+        &[
+            "flood",
+            at,
+            "news",
+            "1024",
+            &ITEMS.to_string(),
+            "20",
+            &PER_S.to_string(),
+        ],
     );
     let pid = publisher.id();
     let mut slow = slow
@@ -1215,11 +1325,23 @@ fn slow_subscriber_does_not_grow_the_publishers_memory() {
     }
     let took = started.elapsed();
     expect(&mut publisher, "BYE", secs(5.0));
-    thread::sleep(secs(1.0)); // the fast subscriber empties its queue
+    // the fast subscriber empties its queue: until the last item, or 5 s with none
+    let mut last = (Instant::now(), 0);
+    loop {
+        let now = fast_seen.lock().unwrap().items;
+        if fast.is_finished() || now != last.1 {
+            last = (Instant::now(), now);
+        }
+        if fast.is_finished() || last.0.elapsed() > secs(5.0) {
+            break;
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
     let peak = proc_kib(pid, "VmHWM").expect("VmHWM of the publisher");
     stop.store(true, Ordering::Relaxed);
-    let (fast_items, fast_top, fast_bytes) = fast.join().unwrap();
-    let (slow_items, slow_top) = drain_news(&mut slow, secs(5.0));
+    let fast_bytes = fast.join().unwrap();
+    let fast = *fast_seen.lock().unwrap();
+    let slow = drain_news(&mut slow, secs(5.0));
     figure("slow_sub.items_published", published);
     figure("slow_sub.item_bytes", 1024);
     figure(
@@ -1228,23 +1350,38 @@ fn slow_subscriber_does_not_grow_the_publishers_memory() {
     );
     figure("slow_sub.publisher_peak_rss_kib", peak);
     figure("slow_sub.publisher_rss_max_sampled_kib", peak_during);
-    figure("slow_sub.stalled_subscriber_items_received", slow_items);
-    figure("slow_sub.stalled_subscriber_highest_seq", slow_top);
-    figure("slow_sub.fast_subscriber_items_received", fast_items);
-    figure("slow_sub.fast_subscriber_highest_seq", fast_top);
+    figure("slow_sub.stalled_subscriber_items_received", slow.items);
+    figure("slow_sub.stalled_subscriber_first_seq", slow.first);
+    figure("slow_sub.stalled_subscriber_highest_seq", slow.top);
+    figure("slow_sub.fast_subscriber_items_received", fast.items);
+    figure("slow_sub.fast_subscriber_first_seq", fast.first);
+    figure("slow_sub.fast_subscriber_highest_seq", fast.top);
     figure("slow_sub.fast_subscriber_mib", fast_bytes >> 20);
     assert_eq!(published, ITEMS, "the publisher did not finish");
     assert!(
         peak < PEAK_LIMIT_KIB,
         "the publisher's peak RSS is {peak} KiB with a stalled subscriber (limit {PEAK_LIMIT_KIB})"
     );
+    // The stalled subscriber got the oldest items, with no gap, then nothing: the
+    // newest were dropped for it once its queue (HWM items, plus what the kernel's
+    // socket buffers hold: a few thousand 1 KiB items) was full.
     assert!(
-        slow_items < ITEMS / 2,
-        "the stalled subscriber was sent {slow_items} items: did it stall at all?"
+        slow.gapless(),
+        "the stalled subscriber's items have gaps: {slow:?}"
     );
     assert!(
-        fast_items >= 1000 && fast_top >= ITEMS * 9 / 10,
-        "the fast subscriber got {fast_items} items, up to seq {fast_top}"
+        (HWM..=10 * HWM).contains(&slow.items),
+        "the stalled subscriber was sent {} items, not its {HWM}-item queue and the socket \
+         buffers' worth: {slow:?}",
+        slow.items
+    );
+    // Every item from the one it joined at to the last. It joins while the publisher
+    // starts (libzmq reconnects every 100 ms), and the first item waits only for
+    // subscribers already connected (here the stalled one may win that race): items
+    // published before it joined are not news it could get (49 here once).
+    assert!(
+        fast.first <= ITEMS / 100 && fast.top == ITEMS && fast.gapless(),
+        "the fast subscriber did not get every item from the first 1 % of the stream on: {fast:?}"
     );
     assert_alive(&mut publisher, "the publisher");
 }

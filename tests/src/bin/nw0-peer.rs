@@ -14,7 +14,7 @@
 //! nw0-peer command TARGET TEXT [WAIT_S]
 //! nw0-peer serve-commands NAME COUNT [FOR_S]
 //! nw0-peer publish TARGET TOPIC[,TOPIC…] JSON COUNT EVERY_MS
-//! nw0-peer flood TARGET TOPIC BYTES COUNT HOLD_S
+//! nw0-peer flood TARGET TOPIC BYTES COUNT HOLD_S [PER_S]
 //! nw0-peer watch TARGET PREFIX COUNT WAIT_S
 //! nw0-peer unadvertise NAME
 //! nw0-peer thread-check TARGET
@@ -362,8 +362,17 @@ fn flood(args: &[String]) -> Outcome {
     let bytes: usize = num(args, 3, "BYTES")?;
     let count: u64 = num(args, 4, "COUNT")?;
     let hold: f64 = num(args, 5, "HOLD_S")?;
+    // at most PER_S items a second (0: as fast as it can), paced from the start
+    let per_s: u64 = opt_num(args, 6, "PER_S", 0)?;
     let pad = "x".repeat(bytes);
+    let start = Instant::now();
     for n in 1..=count {
+        if let Some(us) = n.saturating_mul(1_000_000).checked_div(per_s) {
+            let due = Duration::from_micros(us);
+            if let Some(wait) = due.checked_sub(start.elapsed()) {
+                std::thread::sleep(wait);
+            }
+        }
         nw0::publish_news(address, topic, nw0::json!({"seq": n, "pad": pad}))?;
         if n % 10_000 == 0 || n == count {
             say(format!("PUBLISHED {n}"));
