@@ -27,6 +27,15 @@ fn json(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
 }
 
+/// The JSON after `prefix` on each line that starts with it.
+fn json_after(lines: &[String], prefix: &str) -> Vec<serde_json::Value> {
+    lines
+        .iter()
+        .filter_map(|l| l.strip_prefix(prefix))
+        .map(json)
+        .collect()
+}
+
 /// The JSON of a `REPLY <json> <ms>` line's rest (nw0-peer), parsed.
 fn reply_value(rest: &str) -> serde_json::Value {
     json(rest.rsplit_once(' ').map_or(rest, |(j, _ms)| j))
@@ -199,11 +208,7 @@ fn python_news_rust_watches() {
         secs(30.0),
     );
     assert_eq!(code, Some(0), "{lines:?} {stderr}");
-    let news: Vec<serde_json::Value> = lines
-        .iter()
-        .filter_map(|l| l.strip_prefix("NEWS "))
-        .map(json)
-        .collect();
+    let news = json_after(&lines, "NEWS ");
     assert_eq!(news.len(), 3, "{lines:?}");
     for item in &news {
         assert_eq!(item[0], "temp.x", "{news:?}");
@@ -338,11 +343,7 @@ fn python_speaks_json_with_a_typed_rust_program() {
         secs(30.0),
     );
     assert_eq!(code, Some(0), "{lines:?} {stderr}");
-    let items: Vec<serde_json::Value> = lines
-        .iter()
-        .filter_map(|l| l.strip_prefix("ODOMETRY "))
-        .map(json)
-        .collect();
+    let items = json_after(&lines, "ODOMETRY ");
     assert_eq!(items.len(), 3, "{lines:?}");
     for item in items {
         assert_eq!(
