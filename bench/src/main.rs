@@ -453,8 +453,27 @@ fn quantile(ours: &[pubsub::Run], raw: &[pubsub::Run], q: f64) -> f64 {
     v[((v.len() - 1) as f64 * q).round() as usize]
 }
 
-/// PUB/SUB: lossless throughput under flow control (ours, raw libzmq, Python),
-/// then what the high-water mark drops with none.
+/// `a`'s rate over `b`'s, run by run: the median, and its middle 80 %, as text.
+fn paired(a: &[pubsub::Run], b: &[pubsub::Run], baseline: &str) -> String {
+    let ratio = stats(
+        a.iter()
+            .zip(b)
+            .filter(|(_, r)| r.rate > 0.0)
+            .map(|(o, r)| o.rate / r.rate)
+            .collect(),
+    );
+    format!(
+        "{:.2}× {baseline} (median of {} paired runs; {:.2}–{:.2} over the middle 80 %)",
+        ratio.median,
+        ratio.n,
+        quantile(a, b, 0.1),
+        quantile(a, b, 0.9)
+    )
+}
+
+/// PUB/SUB: lossless throughput under flow control (ours, raw libzmq, Python;
+/// typed items as postcard and as JSON), then what the high-water mark drops
+/// with none.
 fn pubsub(report: &mut Report, python: Option<&std::path::Path>) {
     use pubsub::{rate_stats, Kind};
     let items: u64 = if report.quick { 10_000 } else { 100_000 };
@@ -502,28 +521,27 @@ fn pubsub(report: &mut Report, python: Option<&std::path::Path>) {
     };
     let (ours_rate, ours_text) = flow(&ours);
     let (_, raw_text) = flow(&raw);
-    // Each run's ratio to the raw run beside it: robust to the machine's load changing.
-    let ratio = stats(
-        ours.iter()
-            .zip(&raw)
-            .filter(|(_, r)| r.rate > 0.0)
-            .map(|(o, r)| o.rate / r.rate)
-            .collect(),
-    );
     let what = format!(
         "PUB/SUB throughput, {items} small news items, flow-controlled ({inflight}×{window} in flight, lossless)"
     );
+    // Each run's ratio to the raw run beside it: robust to the machine's load changing.
     report.add(
         &what,
         ours_text.clone(),
         format!("raw libzmq: {raw_text}"),
-        format!(
-            "{:.2}× raw libzmq (median of {} paired runs; {:.2}–{:.2} over the middle 80 %)",
-            ratio.median,
-            ratio.n,
-            quantile(&ours, &raw, 0.1),
-            quantile(&ours, &raw, 0.9)
-        ),
+        paired(&ours, &raw, "raw libzmq"),
+    );
+    // The same items as a Rust enum read with wait_for_news_as: postcard, and JSON.
+    let (mut postcard, mut typed) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        postcard.push(pubsub::run(&exe, Kind::Postcard, items, window, inflight));
+        typed.push(pubsub::run(&exe, Kind::Typed, items, window, inflight));
+    }
+    report.add(
+        &format!("{what}, typed (wait_for_news_as): nw0::Postcard vs JSON"),
+        flow(&postcard).1,
+        format!("typed JSON: {}", flow(&typed).1),
+        paired(&postcard, &typed, "typed JSON"),
     );
     if let Some(py) = python {
         let host = Host::isolated();

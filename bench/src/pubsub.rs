@@ -15,6 +15,10 @@
 //! and the high-water mark drops items; the record of what arrived says which.
 //!
 //! Every subscriber uses the prefix `""` and dispatches on the topic.
+//!
+//! The typed kinds send the same content as a Rust enum ([`Out`], read back as
+//! [`In`] with `wait_for_news_as`): as JSON ([`Kind::Typed`]) and as postcard
+//! ([`Kind::Postcard`]), so the two formats compare with nothing else changed.
 
 use std::cell::Cell;
 use std::io::BufReader;
@@ -23,6 +27,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use networkzero as nw0;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::{read_value, spawn_piped, stats, tell, Stats};
@@ -37,6 +42,10 @@ pub(crate) enum Kind {
     Ours,
     /// libzmq from Rust: a PUB and a SUB socket, default options.
     Raw,
+    /// networkzero with a typed item ([`Out`]/[`In`]) as JSON.
+    Typed,
+    /// networkzero with the same typed item as `nw0::Postcard`.
+    Postcard,
 }
 
 impl Kind {
@@ -44,12 +53,96 @@ impl Kind {
         match self {
             Kind::Ours => "ours",
             Kind::Raw => "raw",
+            Kind::Typed => "typed",
+            Kind::Postcard => "postcard",
+        }
+    }
+}
+
+/// An item as the typed kinds publish it: what the JSON kinds send as
+/// `null`, `{"i": SEQ, "topic": "data.temp"}` and `{"w": W, "next": N}`.
+#[derive(Clone, Copy, Serialize)]
+enum Out<'a> {
+    Tick,
+    Data { i: u64, topic: &'a str },
+    Mark { w: u64, next: u64 },
+    End,
+}
+
+/// [`Out`] as a subscriber reads it.
+#[derive(Deserialize)]
+enum In {
+    Tick,
+    Data {
+        i: u64,
+        #[allow(dead_code)] // read, as a program would, but not needed here
+        topic: String,
+    },
+    Mark {
+        w: u64,
+        next: u64,
+    },
+    End,
+}
+
+impl Out<'_> {
+    fn topic(self) -> &'static str {
+        match self {
+            Out::Tick => "tick",
+            Out::Data { .. } => "data",
+            Out::Mark { .. } => "mark",
+            Out::End => "end",
+        }
+    }
+
+    /// What the JSON kinds send for it.
+    fn json(self) -> Value {
+        match self {
+            Out::Tick | Out::End => Value::Null,
+            Out::Data { i, topic } => json!({"i": i, "topic": topic}),
+            Out::Mark { w, next } => json!({"w": w, "next": next}),
+        }
+    }
+}
+
+/// What the run loop takes from an item.
+enum Got {
+    Tick,
+    Data(u64),
+    Mark(u64, u64),
+    End,
+    Other,
+}
+
+impl Got {
+    /// From a JSON item: its topic says which.
+    fn of_json(topic: &str, data: &Value) -> Got {
+        let n = |k: &str| data.get(k).and_then(Value::as_u64);
+        match topic {
+            "tick" => Got::Tick,
+            "data" => n("i").map_or(Got::Other, Got::Data),
+            "mark" => match (n("w"), n("next")) {
+                (Some(w), Some(next)) => Got::Mark(w, next),
+                _ => Got::Other,
+            },
+            "end" => Got::End,
+            _ => Got::Other,
+        }
+    }
+
+    fn of_typed(item: In) -> Got {
+        match item {
+            In::Tick => Got::Tick,
+            In::Data { i, .. } => Got::Data(i),
+            In::Mark { w, next } => Got::Mark(w, next),
+            In::End => Got::End,
         }
     }
 }
 
 enum Publisher {
-    Ours(nw0::Address),
+    /// The address, and the kind (ours, typed or postcard).
+    Ours(nw0::Address, Kind),
     /// The socket, items sent, and whether to read libzmq's drain notices
     /// every [`READ_CREDIT_EVERY`] items.
     Raw(zmq::Socket, Cell<u64>, bool),
@@ -64,9 +157,14 @@ impl Publisher {
     /// A bound publisher on loopback and its `ip:port`.
     fn open(kind: &str, ctx: &zmq::Context) -> Option<(Publisher, String)> {
         match kind {
-            "ours" => {
+            "ours" | "typed" | "postcard" => {
+                let kind = match kind {
+                    "typed" => Kind::Typed,
+                    "postcard" => Kind::Postcard,
+                    _ => Kind::Ours,
+                };
                 let a = nw0::address("127.0.0.1").ok()?;
-                Some((Publisher::Ours(a), a.to_string()))
+                Some((Publisher::Ours(a, kind), a.to_string()))
             }
             "raw" => {
                 let s = ctx.socket(zmq::PUB).ok()?;
@@ -80,17 +178,24 @@ impl Publisher {
         }
     }
 
-    fn send(&self, topic: &str, data: &Value) {
+    fn send(&self, item: Out<'_>) {
+        let topic = item.topic();
         match self {
-            Publisher::Ours(a) => {
-                let _ = nw0::publish_news(*a, topic, data);
+            Publisher::Ours(a, Kind::Typed) => {
+                let _ = nw0::publish_news(*a, topic, item);
+            }
+            Publisher::Ours(a, Kind::Postcard) => {
+                let _ = nw0::publish_news(*a, topic, nw0::Postcard(item));
+            }
+            Publisher::Ours(a, _) => {
+                let _ = nw0::publish_news(*a, topic, item.json());
             }
             Publisher::Raw(s, sent, credit) => {
                 sent.set(sent.get() + 1);
                 if *credit && sent.get().is_multiple_of(READ_CREDIT_EVERY) {
                     let _ = s.get_events();
                 }
-                let bytes = serde_json::to_vec(data).unwrap_or_default();
+                let bytes = serde_json::to_vec(&item.json()).unwrap_or_default();
                 let _ = s.send_multipart([topic.as_bytes(), bytes.as_slice()], 0);
             }
         }
@@ -99,6 +204,7 @@ impl Publisher {
 
 enum Subscriber {
     Ours(nw0::Address),
+    Typed(nw0::Address),
     Raw(zmq::Socket),
 }
 
@@ -107,6 +213,7 @@ impl Subscriber {
         match kind {
             // As a program would: the address parsed once (from discover), not per call.
             Kind::Ours => Some(Subscriber::Ours(address.parse().ok()?)),
+            Kind::Typed | Kind::Postcard => Some(Subscriber::Typed(address.parse().ok()?)),
             Kind::Raw => {
                 let s = ctx.socket(zmq::SUB).ok()?;
                 // libzmq's default high-water mark (1000), as networkzero uses.
@@ -118,14 +225,24 @@ impl Subscriber {
         }
     }
 
-    /// The next item, `(topic, data)`; `None` after [`PATIENCE`] with nothing.
-    fn next(&self) -> Option<(String, Value)> {
+    /// The next item; `None` after [`PATIENCE`] with nothing.
+    fn next(&self) -> Option<Got> {
         match self {
-            Subscriber::Ours(a) => nw0::wait_for_news(*a, "", PATIENCE).ok().flatten(),
+            Subscriber::Ours(a) => {
+                let (topic, data) = nw0::wait_for_news(*a, "", PATIENCE).ok().flatten()?;
+                Some(Got::of_json(&topic, &data))
+            }
+            Subscriber::Typed(a) => {
+                let (_, item) = nw0::wait_for_news_as::<In>(*a, "", PATIENCE)
+                    .ok()
+                    .flatten()?;
+                Some(Got::of_typed(item))
+            }
             Subscriber::Raw(s) => {
                 let parts = s.recv_multipart(0).ok()?;
-                let data = serde_json::from_slice(parts.get(1)?).ok()?;
-                Some((String::from_utf8_lossy(parts.first()?).into_owned(), data))
+                let data: Value = serde_json::from_slice(parts.get(1)?).ok()?;
+                let topic = String::from_utf8_lossy(parts.first()?).into_owned();
+                Some(Got::of_json(&topic, &data))
             }
         }
     }
@@ -153,7 +270,7 @@ pub(crate) fn publish(args: &[String], stdin: Receiver<String>) {
     // are in place, and our first publish_news has had its 0.3 s wait).
     let mut go = false;
     for _ in 0..3000 {
-        publisher.send("tick", &Value::Null);
+        publisher.send(Out::Tick);
         if stdin.recv_timeout(Duration::from_millis(10)).is_ok() {
             go = true;
             break;
@@ -178,16 +295,19 @@ pub(crate) fn publish(args: &[String], stdin: Receiver<String>) {
         }
         let end = (seq + window).min(items);
         while seq < end {
-            publisher.send("data", &json!({"i": seq, "topic": "data.temp"}));
+            publisher.send(Out::Data {
+                i: seq,
+                topic: "data.temp",
+            });
             seq += 1;
         }
-        publisher.send("mark", &json!({"w": w, "next": seq}));
+        publisher.send(Out::Mark { w, next: seq });
     }
     crate::roles::say(format!("SENT {seq}"));
     if inflight == 0 {
         // No acks: repeat the end until the subscriber has drained its queue.
         for _ in 0..400 {
-            publisher.send("end", &Value::Null);
+            publisher.send(Out::End);
             std::thread::sleep(Duration::from_millis(5));
         }
     } else {
@@ -291,8 +411,8 @@ pub(crate) fn run(exe: &str, kind: Kind, items: u64, window: u64, inflight: u64)
         return r;
     };
     let ready = Instant::now() + Duration::from_secs(10);
-    let heard = (0..10_000)
-        .any(|_| matches!(sub.next(), Some((t, _)) if t == "tick") || Instant::now() > ready);
+    let heard =
+        (0..10_000).any(|_| matches!(sub.next(), Some(Got::Tick)) || Instant::now() > ready);
     if !heard || Instant::now() > ready {
         return r;
     }
@@ -304,26 +424,18 @@ pub(crate) fn run(exe: &str, kind: Kind, items: u64, window: u64, inflight: u64)
     let mut prev_mark: Option<(Instant, u64)> = None;
     // Bounded: every pass takes one item or ends the run.
     for _ in 0..(items + windows) * 2 + 10_000 {
-        let Some((topic, data)) = sub.next() else {
+        let Some(got) = sub.next() else {
             break;
         };
-        match topic.as_str() {
-            "data" => {
+        match got {
+            Got::Data(i) => {
                 let now = Instant::now();
                 first.get_or_insert(now);
                 last = now;
-                if let Some(i) = data.get("i").and_then(Value::as_u64) {
-                    r.seqs.push(i);
-                }
+                r.seqs.push(i);
             }
-            "mark" => {
+            Got::Mark(w, next) => {
                 let now = Instant::now();
-                let (Some(w), Some(next)) = (
-                    data.get("w").and_then(Value::as_u64),
-                    data.get("next").and_then(Value::as_u64),
-                ) else {
-                    continue;
-                };
                 if inflight > 0 {
                     tell(&mut h.0, &format!("ack {w}"));
                 }
@@ -339,8 +451,8 @@ pub(crate) fn run(exe: &str, kind: Kind, items: u64, window: u64, inflight: u64)
                     break;
                 }
             }
-            "end" => break,
-            _ => {}
+            Got::End => break,
+            Got::Tick | Got::Other => {}
         }
     }
     let secs = first.map_or(0.0, |f| last.duration_since(f).as_secs_f64());

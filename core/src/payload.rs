@@ -63,16 +63,24 @@ pub enum PayloadError {
     TrailingData,
     /// Base64 text that is not base64, or decodes to more than fits.
     BadBase64,
+    /// The value has a shape the format cannot write (postcard needs the
+    /// length of every list and map before its items).
+    Unsupported,
 }
 
 impl fmt::Display for PayloadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             PayloadError::BufferFull => "the message is too big for the buffer",
-            PayloadError::Malformed => "the message is not valid JSON of the expected shape",
+            PayloadError::Malformed => {
+                "the message is not valid JSON (or postcard) of the expected shape"
+            }
             PayloadError::TooDeep => "the message nests lists or objects too deeply",
             PayloadError::TrailingData => "the message has extra bytes after its value",
             PayloadError::BadBase64 => "the text is not valid base64",
+            PayloadError::Unsupported => {
+                "the value has a shape this format cannot write (postcard needs the length of every list and map up front)"
+            }
         })
     }
 }
@@ -90,11 +98,36 @@ pub fn encode<T: Serialize + ?Sized>(
             *tag = POSTCARD_TAG;
             let used = postcard::to_slice(value, rest).map_err(|e| match e {
                 postcard::Error::SerializeBufferFull => PayloadError::BufferFull,
-                _ => PayloadError::Malformed,
+                _ => PayloadError::Unsupported,
             })?;
             Ok(1 + used.len())
         }
     }
+}
+
+/// Appends the postcard payload of `value` ([`POSTCARD_TAG`], then postcard
+/// bytes) to `out`, which must grow as needed: for a host with a heap (the
+/// std crate hands a `Vec`). Firmware [`encode`]s into a slice instead.
+pub fn extend_postcard<T: Serialize + ?Sized, W: Extend<u8>>(
+    value: &T,
+    mut out: W,
+) -> Result<W, PayloadError> {
+    out.extend([POSTCARD_TAG]);
+    postcard::to_extend(value, out).map_err(|_| PayloadError::Unsupported)
+}
+
+/// Decodes a postcard payload (one that starts with [`POSTCARD_TAG`]); JSON
+/// text, or bytes after the value, are errors. [`decode`] calls it for
+/// postcard; a host that decodes JSON with its own parser calls it directly.
+pub fn decode_postcard<'a, T: Deserialize<'a>>(payload: &'a [u8]) -> Result<T, PayloadError> {
+    let Some((&POSTCARD_TAG, body)) = payload.split_first() else {
+        return Err(PayloadError::Malformed);
+    };
+    let (value, rest) = postcard::take_from_bytes(body).map_err(|_| PayloadError::Malformed)?;
+    if !rest.is_empty() {
+        return Err(PayloadError::TrailingData);
+    }
+    Ok(value)
 }
 
 /// Decodes a payload in whichever format it is. `scratch` holds strings
@@ -105,15 +138,7 @@ pub fn decode<'a, T: Deserialize<'a>>(
     scratch: &mut [u8],
 ) -> Result<T, PayloadError> {
     match Format::of(payload) {
-        Format::Postcard => {
-            let body = payload.get(1..).unwrap_or_default();
-            let (value, rest) =
-                postcard::take_from_bytes(body).map_err(|_| PayloadError::Malformed)?;
-            if !rest.is_empty() {
-                return Err(PayloadError::TrailingData);
-            }
-            Ok(value)
-        }
+        Format::Postcard => decode_postcard(payload),
         Format::Json => {
             check_depth(payload)?;
             let (value, used) =
@@ -406,6 +431,30 @@ mod tests {
         assert_eq!(Format::of(&buf[..n]), Format::Postcard);
         assert_eq!(decode::<Hit>(&buf[..n], &mut []).unwrap(), hit);
         assert!(n < 10);
+    }
+
+    #[test]
+    fn a_growing_buffer_gets_the_same_postcard_bytes() {
+        let hit = Hit {
+            target: 7,
+            score: -300,
+            who: "ロボ".try_into().unwrap(),
+        };
+        let mut buf = [0u8; 64];
+        let n = encode(&hit, Format::Postcard, &mut buf).unwrap();
+        let mut grown = heapless::Vec::<u8, 64>::new();
+        grown.extend([1, 2]); // appended after what is there
+        let grown = extend_postcard(&hit, grown).unwrap();
+        assert_eq!(&grown[2..], &buf[..n]);
+        assert_eq!(decode_postcard::<Hit>(&grown[2..]).unwrap(), hit);
+        // JSON, an empty payload and trailing bytes are not postcard
+        let json = br#"{"target":7,"score":-300,"who":"x"}"#;
+        assert_eq!(decode_postcard::<Hit>(json), Err(PayloadError::Malformed));
+        assert_eq!(decode_postcard::<u8>(&[]), Err(PayloadError::Malformed));
+        assert_eq!(
+            decode_postcard::<u8>(&[POSTCARD_TAG, 5, 6]),
+            Err(PayloadError::TrailingData)
+        );
     }
 
     #[test]

@@ -4,9 +4,13 @@
 //! namespace, with its own address 10.200.K.60.
 //!
 //! The Linux side discovers `qemu-robot` with the std crate (`networkzero::discover`)
-//! and with the `nw0` CLI, sends messages and commands with both and checks the replies,
-//! then sends `"quit"`: the guest answers `"bye"`, says goodbye and exits through
-//! semihosting with status 0, which QEMU passes on.
+//! and with the `nw0` CLI, sends messages and commands with both and checks the replies;
+//! drives it with typed postcard commands, requests and news (`nw0-peer drive-robot`,
+//! the firmware's own `protocol` types: the run tests/tests/typed.rs makes between two
+//! std programs), checks those on the wire with raw libzmq peers, and that a call that
+//! reads JSON given its postcard news says so; then sends `"quit"`: the guest answers
+//! `"bye"`, says goodbye and exits through semihosting with status 0, which QEMU
+//! passes on.
 //!
 //! Needs `qemu-system-arm` and the firmware's crates: `bash tests/bare-metal/setup.sh`
 //! (outside the namespace) installs both and builds the firmware; this test rebuilds it
@@ -18,6 +22,13 @@ use std::time::Duration;
 
 use networkzero as nw0;
 use nw0_tests::*;
+
+#[path = "../src/bin/nw0-peer/drive.rs"]
+mod drive;
+#[path = "shared/robot.rs"]
+mod robot;
+
+use robot::{check_the_wire, drive_robot, expect_postcard_news_warning};
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -122,6 +133,24 @@ fn qemu_mps2_an385_firmware_is_discovered_and_answers() {
             .expect("send object");
         assert_eq!(echo, Some(nw0::json!({"echo": {"speed": [1, 2.5, null]}})));
     });
+
+    // Typed, in postcard: one wheel command ("left") obeyed so far.
+    drive_robot(host, 1, || qemu.stdout_seen().join("\n"));
+    let news = format!("{ip}:5556");
+    check_the_wire(host, &robot, &news, 3);
+    expect_postcard_news_warning(host, &news);
+    // what the guest decoded, and from which format (drive-robot, then the raw peers)
+    for line in [
+        "COMMAND Drive { left: 50, right: -50 } Postcard",
+        "COMMAND Status Postcard",
+        "COMMAND Status Json",
+        "COMMAND Stop Postcard",
+        "COMMAND Status Postcard",
+        "COMMAND Status Json",
+    ] {
+        qemu.expect_line(|l| l == line, Duration::from_secs(5))
+            .unwrap();
+    }
 
     // The nw0 CLI.
     nw0_cli(host, &["discover", "qemu-robot", "--wait", "15"])

@@ -27,6 +27,15 @@ fn json(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
 }
 
+/// The JSON after `prefix` on each line that starts with it.
+fn json_after(lines: &[String], prefix: &str) -> Vec<serde_json::Value> {
+    lines
+        .iter()
+        .filter_map(|l| l.strip_prefix(prefix))
+        .map(json)
+        .collect()
+}
+
 /// The JSON of a `REPLY <json> <ms>` line's rest (nw0-peer), parsed.
 fn reply_value(rest: &str) -> serde_json::Value {
     json(rest.rsplit_once(' ').map_or(rest, |(j, _ms)| j))
@@ -199,11 +208,7 @@ fn python_news_rust_watches() {
         secs(30.0),
     );
     assert_eq!(code, Some(0), "{lines:?} {stderr}");
-    let news: Vec<serde_json::Value> = lines
-        .iter()
-        .filter_map(|l| l.strip_prefix("NEWS "))
-        .map(json)
-        .collect();
+    let news = json_after(&lines, "NEWS ");
     assert_eq!(news.len(), 3, "{lines:?}");
     for item in &news {
         assert_eq!(item[0], "temp.x", "{news:?}");
@@ -286,6 +291,67 @@ fn python_command_rust_acks() {
         serde_json::json!("ack")
     );
     assert_eq!(expect(&mut robot, "COMMAND", secs(2.0)), "\"forward\"");
+}
+
+/// A Rust program that uses typed calls and postcard (`nw0-peer robot`: it reads
+/// commands as its `Command` enum and answers a status with `Postcard(status)`) still
+/// speaks JSON to Python: the status comes back to Python as JSON (postcard would make
+/// Python raise `UnicodeDecodeError` and print nothing), Python's JSON commands are
+/// read as the enum, and Python's JSON news as the Rust `Odometry` struct.
+#[test]
+fn python_speaks_json_with_a_typed_rust_program() {
+    let Some(lan) = require_python_lan(2) else {
+        return;
+    };
+    let mut robot = spawn(&lan.hosts[0], &["robot", "60"]);
+    let addr = address(&mut robot);
+    let mut client = py_ask(
+        &lan.hosts[1],
+        "qemu-robot",
+        &[
+            "'status'",
+            "{'drive': {'left': 10, 'right': -20}}",
+            "'status'",
+        ],
+    );
+    assert_eq!(py_expect(&mut client, "FOUND", secs(15.0)), addr);
+    for reply in [
+        serde_json::json!({"commands": 0, "left": 0, "right": 0}),
+        serde_json::json!("ack"),
+        serde_json::json!({"commands": 1, "left": 10, "right": -20}),
+    ] {
+        let got = py_expect(&mut client, "REPLY", secs(20.0));
+        assert_eq!(json(&got), reply, "{}", client.stderr());
+    }
+    for command in [
+        r#""status""#,
+        r#"{"drive":{"left":10,"right":-20}}"#,
+        r#""status""#,
+    ] {
+        assert_eq!(expect(&mut robot, "COMMAND", secs(2.0)), command);
+    }
+
+    let mut publisher = py::spawn(
+        &lan.hosts[0],
+        "addr = nw0.advertise('py-odometry')\nprint('ADDRESS', addr, flush=True)\n\
+         for i in range(150):\n    nw0.send_news_to(addr, 'odometry', {'n': i, 'left': 1, 'right': -1})\n    time.sleep(0.1)\n",
+    );
+    py_expect(&mut publisher, "ADDRESS", secs(15.0));
+    let (lines, code, stderr) = drive::run(
+        &lan.hosts[1],
+        &["odometry", "py-odometry", "3", "10"],
+        secs(30.0),
+    );
+    assert_eq!(code, Some(0), "{lines:?} {stderr}");
+    let items = json_after(&lines, "ODOMETRY ");
+    assert_eq!(items.len(), 3, "{lines:?}");
+    for item in items {
+        assert_eq!(
+            (&item["left"], &item["right"]),
+            (&1.into(), &(-1).into()),
+            "{lines:?}"
+        );
+    }
 }
 
 #[test]

@@ -4,12 +4,12 @@
 
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::address::{Address, ToAddress};
 use crate::error::Result;
-use crate::messaging::{self, Messaging, COMMAND_WAIT_S};
+use crate::messaging::{self, Messaging, ToMessage, COMMAND_WAIT_S};
 use crate::runtime;
 use crate::wait::Wait;
 
@@ -146,6 +146,8 @@ pub fn discover_group_with(
 
 /// Sends `message` to the service at `address` and waits up to `wait` for
 /// its reply. Returns `None`, with a warning, if no reply comes in time.
+/// The message is any value serde can serialize, sent as JSON, or one
+/// wrapped in [`Postcard`](crate::Postcard) for a Rust program.
 /// A node that could not take the message (a board whose buffers it
 /// outgrows answers with an error reply) makes it a hard
 /// [`crate::Error::BadMessage`] naming the limit.
@@ -160,9 +162,31 @@ pub fn discover_group_with(
 /// ```
 pub fn send_message(
     address: impl ToAddress,
-    message: impl Serialize,
+    message: impl ToMessage,
     wait: impl Into<Wait>,
 ) -> Result<Option<Value>> {
+    messaging::send_message(&messaging, address, message, wait)
+}
+
+/// [`send_message`], with the reply read as a `T` (JSON or postcard). A
+/// reply that is not a `T` gives `None` and a warning that shows it.
+///
+/// ```no_run
+/// use networkzero as nw0;
+/// #[derive(serde::Deserialize)]
+/// struct Position { x: f64, y: f64 }
+///
+/// let robot = nw0::discover("robot", 10)?.expect("robot not found");
+/// if let Some(p) = nw0::send_message_as::<Position>(&robot, "where are you?", 5)? {
+///     println!("at {}, {}", p.x, p.y);
+/// }
+/// # Ok::<(), nw0::Error>(())
+/// ```
+pub fn send_message_as<T: DeserializeOwned>(
+    address: impl ToAddress,
+    message: impl ToMessage,
+    wait: impl Into<Wait>,
+) -> Result<Option<T>> {
     messaging::send_message(&messaging, address, message, wait)
 }
 
@@ -183,7 +207,33 @@ pub fn wait_for_message(address: impl ToAddress, wait: impl Into<Wait>) -> Resul
     messaging::wait_for_message(&messaging, address, wait)
 }
 
-/// Replies to the message last received at `address`.
+/// [`wait_for_message`], with the message read as a `T`: your own type
+/// (`#[derive(serde::Deserialize)]`), JSON or [`Postcard`](crate::Postcard).
+/// A message that is not a `T` is answered with `null` and dropped, with
+/// a warning that names `T` and shows the message; the call waits on for
+/// the next one.
+///
+/// ```no_run
+/// use networkzero as nw0;
+/// #[derive(serde::Deserialize)]
+/// struct Move { x: i32, y: i32 }
+///
+/// let address = nw0::advertise("plotter")?;
+/// while let Some(m) = nw0::wait_for_message_as::<Move>(&address, nw0::FOREVER)? {
+///     nw0::send_reply(&address, format!("moved to {}, {}", m.x, m.y))?;
+/// }
+/// # Ok::<(), nw0::Error>(())
+/// ```
+pub fn wait_for_message_as<T: DeserializeOwned>(
+    address: impl ToAddress,
+    wait: impl Into<Wait>,
+) -> Result<Option<T>> {
+    messaging::wait_for_message(&messaging, address, wait)
+}
+
+/// Replies to the message last received at `address`. A reply wrapped in
+/// [`Postcard`](crate::Postcard) goes as postcard only if the message was
+/// postcard too: a program that asked in JSON (Python, `nw0 send`) gets JSON.
 ///
 /// ```no_run
 /// use networkzero as nw0;
@@ -193,7 +243,7 @@ pub fn wait_for_message(address: impl ToAddress, wait: impl Into<Wait>) -> Resul
 /// }
 /// # Ok::<(), nw0::Error>(())
 /// ```
-pub fn send_reply(address: impl ToAddress, reply: impl Serialize) -> Result<()> {
+pub fn send_reply(address: impl ToAddress, reply: impl ToMessage) -> Result<()> {
     messaging::send_reply(&messaging, address, reply)
 }
 
@@ -208,7 +258,7 @@ pub fn send_reply(address: impl ToAddress, reply: impl Serialize) -> Result<()> 
 /// }
 /// # Ok::<(), nw0::Error>(())
 /// ```
-pub fn send_command(address: impl ToAddress, command: impl Serialize) -> Result<bool> {
+pub fn send_command(address: impl ToAddress, command: impl ToMessage) -> Result<bool> {
     messaging::send_command(&messaging, address, command, COMMAND_WAIT_S)
 }
 
@@ -223,7 +273,7 @@ pub fn send_command(address: impl ToAddress, command: impl Serialize) -> Result<
 /// ```
 pub fn send_command_within(
     address: impl ToAddress,
-    command: impl Serialize,
+    command: impl ToMessage,
     wait: impl Into<Wait>,
 ) -> Result<bool> {
     messaging::send_command(&messaging, address, command, wait)
@@ -245,6 +295,33 @@ pub fn wait_for_command(address: impl ToAddress, wait: impl Into<Wait>) -> Resul
     messaging::wait_for_command(&messaging, address, wait)
 }
 
+/// [`wait_for_command`], with the command read as a `T` (JSON or
+/// [`Postcard`](crate::Postcard)). Only a `T` is acknowledged: anything
+/// else gets `null` (its sender sees no acknowledgement) and a warning that
+/// names `T` and shows what came.
+///
+/// ```no_run
+/// use networkzero as nw0;
+/// #[derive(serde::Deserialize)]
+/// #[serde(rename_all = "lowercase")]
+/// enum Drive { Forward, Left, Right, Stop }
+///
+/// let address = nw0::advertise("turntable")?;
+/// while let Some(drive) = nw0::wait_for_command_as::<Drive>(&address, nw0::FOREVER)? {
+///     match drive {
+///         Drive::Stop => break, // "stop" from Python, or nw0::Postcard(Drive::Stop) from Rust
+///         _ => { /* turn */ }
+///     }
+/// }
+/// # Ok::<(), nw0::Error>(())
+/// ```
+pub fn wait_for_command_as<T: DeserializeOwned>(
+    address: impl ToAddress,
+    wait: impl Into<Wait>,
+) -> Result<Option<T>> {
+    messaging::wait_for_command(&messaging, address, wait)
+}
+
 /// Publishes a news item: `data` under `topic`, to every program waiting for
 /// news at `address` on topics that start with their prefix. News published
 /// before a subscriber connects is not seen by it, so the first call on an
@@ -253,7 +330,10 @@ pub fn wait_for_command(address: impl ToAddress, wait: impl Into<Wait>) -> Resul
 /// retry interval, 100–200 ms, and a handshake) when none comes. A
 /// subscriber that has 1000 items waiting (the high-water mark) misses the
 /// newest; over libzmq, which counts what a subscriber has taken only every
-/// 500 items, that can start from about 470.
+/// 500 items, that can start from about 470. `data` is sent as JSON, or as
+/// postcard when wrapped in [`Postcard`](crate::Postcard) — which every
+/// subscriber must then read with [`wait_for_news_as`]: publish postcard
+/// only where no Python program listens.
 ///
 /// ```no_run
 /// use networkzero as nw0;
@@ -261,7 +341,7 @@ pub fn wait_for_command(address: impl ToAddress, wait: impl Into<Wait>) -> Resul
 /// nw0::publish_news(&address, "hit", nw0::json!({"target": 3, "points": 30}))?;
 /// # Ok::<(), nw0::Error>(())
 /// ```
-pub fn publish_news(address: impl ToAddress, topic: &str, data: impl Serialize) -> Result<()> {
+pub fn publish_news(address: impl ToAddress, topic: &str, data: impl ToMessage) -> Result<()> {
     messaging::publish_news(&messaging, address, topic, data)
 }
 
@@ -284,5 +364,29 @@ pub fn wait_for_news(
     prefix: &str,
     wait: impl Into<Wait>,
 ) -> Result<Option<(String, Value)>> {
+    messaging::wait_for_news(&messaging, address, prefix, wait)
+}
+
+/// [`wait_for_news`], with the data read as a `T` (JSON or
+/// [`Postcard`](crate::Postcard)). An item whose data is not a `T` is
+/// skipped with a warning that names `T` and shows the data (the 1st, 10th,
+/// 100th… such item), and the call waits on.
+///
+/// ```no_run
+/// use networkzero as nw0;
+/// #[derive(serde::Deserialize)]
+/// struct Hit { target: u8, points: u32 }
+///
+/// let detector = nw0::discover("detector", 10)?.expect("detector not found");
+/// while let Some((_, hit)) = nw0::wait_for_news_as::<Hit>(&detector, "hit", nw0::FOREVER)? {
+///     println!("target {} scored {}", hit.target, hit.points);
+/// }
+/// # Ok::<(), nw0::Error>(())
+/// ```
+pub fn wait_for_news_as<T: DeserializeOwned>(
+    address: impl ToAddress,
+    prefix: &str,
+    wait: impl Into<Wait>,
+) -> Result<Option<(String, T)>> {
     messaging::wait_for_news(&messaging, address, prefix, wait)
 }

@@ -28,6 +28,67 @@
 //! fix — an invalid address, a port already in use, a message that is not
 //! JSON — are an [`Error`] whose message says what to do.
 //!
+//! # Typed messages, JSON or postcard
+//! Every call that sends takes any value serde can serialize — text,
+//! numbers, [`json!`], your own `#[derive(Serialize)]` types — and sends it
+//! as JSON, which Python networkzero reads too. Every call that receives
+//! has an `_as` variant that reads the message as your type instead of a
+//! [`Value`]: [`wait_for_message_as`], [`wait_for_command_as`],
+//! [`wait_for_news_as`], [`send_message_as`].
+//!
+//! ```no_run
+//! use networkzero as nw0;
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Serialize, Deserialize)]
+//! struct Hit { target: u8, points: u32 }
+//!
+//! # fn main() -> Result<(), nw0::Error> {
+//! let address = nw0::advertise("detector")?;
+//! nw0::publish_news(&address, "hit", Hit { target: 3, points: 30 })?; // {"target":3,"points":30}
+//! // elsewhere
+//! let detector = nw0::discover("detector", 10)?.expect("detector not found");
+//! if let Some((_, hit)) = nw0::wait_for_news_as::<Hit>(&detector, "hit", 5)? {
+//!     println!("target {}: {} points", hit.target, hit.points);
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Between Rust programs — a laptop and a board running the core, or two
+//! laptops — a value wrapped in [`Postcard`] goes as
+//! [postcard](https://postcard.jamesmunns.com): a few bytes where JSON
+//! takes dozens, decoded on a microcontroller without a JSON parser. The
+//! first byte (0xFF, never the start of UTF-8 text) marks it, so every
+//! receive call of this crate, and the core's `payload::decode` on
+//! firmware, reads either format without being told; postcard has no field
+//! names, so both sides use the same type, and only `_as` calls read it.
+//!
+//! Python networkzero cannot read postcard: its `json.loads` never runs,
+//! because decoding the first byte as UTF-8 raises `UnicodeDecodeError`,
+//! which stops a Python program. So postcard is never sent unless the
+//! program asked for it, message by message, and:
+//! - a reply is postcard only if its request was (a program that asked in
+//!   JSON — Python, `nw0 send`, JSON-only firmware — always gets JSON);
+//! - a command's `"ack"` is always JSON;
+//! - a [`Value`] call given postcard says so and names the `_as` call that
+//!   reads it (a REP answers it with `null`, as any message it cannot read);
+//! - a request that gets no reply warns that postcard may be why.
+//!
+//! For requests and news the sender cannot tell: a Python peer and a Rust
+//! one look the same on the wire (ZeroMQ's handshake could carry a marker,
+//! but libzmq sets one only in its draft API, which neither pyzmq nor the
+//! `zmq` crate builds). Wrap in `Postcard` only what goes to Rust programs;
+//! a name whose news Python programs also read stays JSON.
+//!
+//! A message that is not the type a call asked for is a soft error, like a
+//! message that is not JSON: the call warns (naming the type, showing the
+//! message cut short; for news, the 1st, 10th, 100th… such item), drops it
+//! (a REP answers it with `null`), and waits on.
+//! It came from another program, so no retry here fixes it, and a robot
+//! waiting for commands must not stop because a classmate sent the wrong
+//! thing.
+//!
 //! # What runs behind the scenes
 //! The first discovery call starts a beacon on a background thread (UDP 9999
 //! for adverts, as Python networkzero; UDP 9997 for instant queries and
@@ -98,11 +159,12 @@ compile_error!(
 pub use address::{address, Address, ToAddress};
 pub use api::{
     advertise, advertise_at, discover, discover_all, discover_group, discover_group_with,
-    publish_news, send_command, send_command_within, send_message, send_reply, set_class_key,
-    unadvertise, wait_for_command, wait_for_message, wait_for_news,
+    publish_news, send_command, send_command_within, send_message, send_message_as, send_reply,
+    set_class_key, unadvertise, wait_for_command, wait_for_command_as, wait_for_message,
+    wait_for_message_as, wait_for_news, wait_for_news_as,
 };
 pub use error::{Error, Result};
-pub use messaging::COMMAND_ACK;
+pub use messaging::{Postcard, ToMessage, COMMAND_ACK};
 /// JSON values, for messages of any shape.
 pub use serde_json::{json, Value};
 pub use wait::{Wait, FOREVER};

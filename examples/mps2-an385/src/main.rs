@@ -2,10 +2,15 @@
 //!
 //! Advertises `qemu-robot` (TCP 5555) and answers messages in a plain poll loop
 //! (`networkzero-smoltcp` over smoltcp over the small LAN9118 driver in
-//! `lan9118.rs`): the commands `"forward"`, `"left"`, `"right"`, `"stop"` get
-//! `"ack"`, `"ping"` gets `"pong"`, `"quit"` gets `"bye"` and then the guest
-//! says goodbye to the LAN and exits with status 0 through semihosting; any
-//! other JSON gets `{"echo": MESSAGE}`. Logs go to the semihosting console.
+//! `lan9118.rs`). Messages are the [`protocol`] types, in JSON or postcard
+//! (the core's codec tells them apart): the wheel commands (`"forward"`,
+//! `"left"`, `"right"`, `"stop"`, a drive) get `"ack"`, a status request gets
+//! the [`protocol::Status`] in the request's format, `"ping"` gets `"pong"`,
+//! `"quit"` gets `"bye"` and then the guest says goodbye to the LAN and exits
+//! with status 0 through semihosting; any other JSON gets `{"echo": MESSAGE}`,
+//! other postcard an error in JSON. It publishes its wheels as postcard news
+//! (`qemu-robot/news`, TCP 5556, topic `odometry`) every 100 ms: a name only
+//! Rust programs read. Logs go to the semihosting console.
 //!
 //! Semihosting arguments: `NAME IP GATEWAY` (defaults `nw0 10.200.0.60 10.200.0.254`),
 //! e.g. `-semihosting-config enable=on,target=native,arg=nw0,arg=10.200.3.60,arg=10.200.3.254`.
@@ -15,6 +20,8 @@
 #![no_main]
 
 mod lan9118;
+#[cfg(feature = "networkzero")]
+mod protocol;
 
 use core::net::Ipv4Addr;
 use core::sync::atomic::{AtomicU32, Ordering};
@@ -150,33 +157,74 @@ const UDP_BUF: usize = 512;
 #[cfg(feature = "networkzero")]
 mod app {
     use super::*;
+    use crate::protocol::{Command, Odometry, Status, NAME, NEWS, ODOMETRY};
+    use networkzero_core::beacon;
     use networkzero_core::node::{Event, Node};
-    use networkzero_core::{beacon, payload};
+    use networkzero_core::payload::{self, Format};
     use networkzero_smoltcp::{core_instant, Config as SocketConfig, Sockets, Storage};
 
-    const SLOTS: usize = 2;
-    // The Pico W robot's buffers and advert table (examples/pico-w-robot):
-    // the QEMU test proves that configuration works.
+    // The Pico W robot's slots, buffers and advert table
+    // (examples/pico-w-robot): two command peers and one news subscriber at
+    // once. The QEMU test proves that configuration works.
+    const SLOTS: usize = 3;
+    const COMMAND_PEERS: usize = 2;
+    const NEWS_PEERS: usize = 1;
     type Robot = Node<SLOTS, 256, 4>;
     type Buffers = Storage<SLOTS, TCP_BUF, UDP_BUF>;
 
-    const NAME: &str = "qemu-robot";
     const PORT: u16 = 5555;
+    const NEWS_PORT: u16 = 5556;
+    const NEWS_EVERY: smoltcp::time::Duration = smoltcp::time::Duration::from_millis(100);
 
-    fn reply_for<'b>(data: &[u8], buf: &'b mut [u8; 600]) -> (&'b [u8], bool) {
-        let mut scratch = [0u8; 32];
-        let command: Result<heapless::String<32>, _> = payload::decode(data, &mut scratch);
-        let fixed: &'static [u8] = match command.as_deref() {
-            Ok("forward" | "left" | "right" | "stop") => br#""ack""#,
-            Ok("ping") => br#""pong""#,
-            Ok("quit") => br#""bye""#,
-            _ => b"",
-        };
-        if !fixed.is_empty() {
-            let n = fixed.len();
-            buf[..n].copy_from_slice(fixed);
-            return (&buf[..n], fixed == br#""bye""#);
+    /// The robot's wheels and what it has obeyed.
+    #[derive(Default)]
+    struct Wheels(Status);
+
+    impl Wheels {
+        /// The reply to `data` in `buf`, and whether it was "quit".
+        fn reply_for<'b>(&mut self, data: &[u8], buf: &'b mut [u8; 600]) -> (&'b [u8], bool) {
+            let format = Format::of(data);
+            let mut scratch = [0u8; 32];
+            let command: Result<Command, _> = payload::decode(data, &mut scratch);
+            if let Ok(command) = command {
+                hprintln!("COMMAND {:?} {:?}", command, format);
+            }
+            let fixed: &'static [u8] = match command {
+                Ok(Command::Status) => {
+                    // Answered in kind: postcard only to a postcard request.
+                    return match payload::encode(&self.0, format, &mut buf[..]) {
+                        Ok(n) => (&buf[..n], false),
+                        Err(_) => (b"null", false),
+                    };
+                }
+                Ok(Command::Ping) => br#""pong""#,
+                Ok(Command::Quit) => br#""bye""#,
+                Ok(wheel_command) => {
+                    if let Some((left, right)) = wheel_command.wheels() {
+                        self.0 = Status {
+                            commands: self.0.commands.wrapping_add(1),
+                            left,
+                            right,
+                        };
+                    }
+                    br#""ack""#
+                }
+                Err(_) if format == Format::Postcard => {
+                    br#"{"error": "postcard that is not a protocol::Command"}"#
+                }
+                Err(_) => b"",
+            };
+            if !fixed.is_empty() {
+                let n = fixed.len();
+                buf[..n].copy_from_slice(fixed);
+                return (&buf[..n], fixed == br#""bye""#);
+            }
+            echo(data, buf)
         }
+    }
+
+    /// `{"echo": MESSAGE}` for JSON that is not a command.
+    fn echo<'b>(data: &[u8], buf: &'b mut [u8; 600]) -> (&'b [u8], bool) {
         let ok = payload::check_depth(data).is_ok() && data.len() + 12 <= buf.len();
         if !ok {
             let e = br#"{"error": "too long or too deep"}"#;
@@ -210,10 +258,17 @@ mod app {
             }
         };
         let now = clock.now(nic);
-        if let Err(e) = node.serve(NAME, PORT, SLOTS, core_instant(now)) {
+        if let Err(e) = node.serve(NAME, PORT, COMMAND_PEERS, core_instant(now)) {
             hprintln!("serve: {}", e);
             exit(false);
         }
+        let news = match node.publish_on(NEWS, NEWS_PORT, NEWS_PEERS, core_instant(now)) {
+            Ok(id) => id,
+            Err(e) => {
+                hprintln!("publish_on: {}", e);
+                exit(false)
+            }
+        };
         hprintln!(
             "RAM node {} B, socket storage {} B, socket set {} B (on main's stack)",
             core::mem::size_of::<Robot>(),
@@ -223,6 +278,9 @@ mod app {
         );
         hprintln!("READY {} {}:{}", NAME, ip, PORT);
         let mut reply_buf = [0u8; 600];
+        let mut wheels = Wheels::default();
+        let mut odometry = Odometry::default();
+        let mut next_news = now + NEWS_EVERY;
         let mut quit_at: Option<Instant> = None;
         loop {
             let now = clock.now(nic);
@@ -230,21 +288,41 @@ mod app {
             while let Some(event) = node.poll_event() {
                 match event {
                     Event::Request { request, data, .. } => {
-                        let text = core::str::from_utf8(data).unwrap_or("<not UTF-8>");
-                        hprintln!("REQUEST {}", text);
-                        let (reply, quit) = reply_for(data, &mut reply_buf);
+                        match (Format::of(data), core::str::from_utf8(data)) {
+                            (Format::Json, Ok(text)) => hprintln!("REQUEST {}", text),
+                            (Format::Json, Err(_)) => hprintln!("REQUEST <not UTF-8>"),
+                            (Format::Postcard, _) => hprintln!("REQUEST <postcard {:02x?}>", data),
+                        }
+                        let (reply, quit) = wheels.reply_for(data, &mut reply_buf);
                         if let Err(e) = node.reply(request, reply) {
                             hprintln!("reply failed: {}", e);
                         }
                         if quit {
                             quit_at = Some(now + smoltcp::time::Duration::from_millis(500));
                             node.unadvertise(NAME, core_instant(now));
+                            node.unadvertise(NEWS, core_instant(now));
                         }
                     }
                     Event::Discovered { name, address } => {
                         hprintln!("DISCOVERED {} {}", name.as_str(), address)
                     }
                     _ => {}
+                }
+            }
+            if now >= next_news {
+                next_news = now + NEWS_EVERY;
+                let Status { left, right, .. } = wheels.0;
+                odometry = Odometry {
+                    n: odometry.n.wrapping_add(1),
+                    left,
+                    right,
+                };
+                // Postcard: this name's news are for Rust programs only.
+                let mut buf = [0u8; 16];
+                if let Ok(n) = payload::encode(&odometry, Format::Postcard, &mut buf) {
+                    if let Err(e) = node.publish(news, ODOMETRY.as_bytes(), &buf[..n]) {
+                        hprintln!("publish failed: {}", e);
+                    }
                 }
             }
             if quit_at.is_some_and(|q| now >= q) {
@@ -257,7 +335,7 @@ mod app {
             }
             if sockets
                 .poll_at(&node, iface, &set, now)
-                .is_none_or(|at| at > now)
+                .is_none_or(|at| at > now && next_news > now)
             {
                 cortex_m::asm::wfi();
             }

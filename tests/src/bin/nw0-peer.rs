@@ -17,6 +17,10 @@
 //! nw0-peer flood TARGET TOPIC BYTES COUNT HOLD_S [PER_S]
 //! nw0-peer watch TARGET PREFIX COUNT WAIT_S
 //! nw0-peer unadvertise NAME
+//! nw0-peer robot [FOR_S]            # typed calls and postcard (nw0-peer/robot.rs): the
+//! nw0-peer drive-robot [WAIT_S]     #   QEMU firmware's robot as a std program, the side
+//! nw0-peer odometry TARGET COUNT WAIT_S  # that drives it, its news read as Odometry,
+//! nw0-peer send-postcard TARGET JSON WAIT_S  # and `send` with a Postcard message
 //! nw0-peer thread-check TARGET
 //! nw0-peer sleep MS
 //! nw0-peer repl            # one of the commands above per stdin line (tab- or space-separated)
@@ -41,6 +45,9 @@
 //!                           item and the last, then BYE, then it stays alive HOLD_S
 //!                           seconds so its peak memory can be read)
 //! NEWS <json>               watch: ["topic", data]
+//! NEWS-ADDRESS <addr>       robot: where it publishes its news
+//! ACKED <what> / NOTACKED <what>, STATUS postcard|json <json>, ODOMETRY <json>
+//!                           drive-robot (see nw0-peer/robot.rs); ODOMETRY: odometry too
 //! NONEWS                    watch: nothing more within the wait
 //! UNADVERTISED <name>
 //! SAME <result> / OTHER <result>   thread-check
@@ -56,6 +63,9 @@ use std::time::{Duration, Instant};
 
 use networkzero as nw0;
 use nw0::{Address, Value};
+
+#[path = "nw0-peer/robot.rs"]
+mod robot;
 
 /// Exit code of a command: 0 ok, 1 soft failure, 2 usage, 3 hard error.
 type Outcome = Result<u8, Fail>;
@@ -485,6 +495,10 @@ fn run(args: &[String]) -> Outcome {
         Some("unadvertise") => unadvertise(args),
         Some("thread-check") => thread_check(args),
         Some("sleep") => sleep(args),
+        Some("robot") => robot::robot(args),
+        Some("drive-robot") => robot::drive_robot(args),
+        Some("odometry") => robot::odometry(args),
+        Some("send-postcard") => robot::send_postcard(args),
         Some("repl") => repl(),
         Some(other) => Err(usage(format!("unknown command {other}"))),
         None => Err(usage("no command")),

@@ -1,6 +1,14 @@
-//! The beginner's message calls over whichever transport is in use: one JSON
-//! frame per request and reply, news as two frames (topic, JSON data), the
-//! way Python networkzero sends them; commands acknowledged with "ack".
+//! The beginner's message calls over whichever transport is in use: one
+//! frame per request and reply, news as two frames (topic, data), the way
+//! Python networkzero sends them; commands acknowledged with "ack".
+//!
+//! Each frame is JSON, or postcard when the sender wrapped the value in
+//! [`Postcard`] ([`payload`]); every receive call reads both, as a `Value`
+//! or as the type its `_as` variant names. A reply is postcard only when
+//! the sender chose it and the request was postcard too: a JSON asker
+//! (Python, `nw0 send`, JSON-only firmware) always gets JSON. A message
+//! that is not what the call asked for is warned about and dropped, as a
+//! message that is not JSON always was (a REP answers it with `null`).
 //!
 //! Sockets are made on first use and cached per address and role, as in
 //! Python, and belong to the thread that made them: using one from another
@@ -16,6 +24,7 @@
 //! runtime.
 
 mod news;
+mod payload;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -26,8 +35,8 @@ use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
 
 use log::{debug, warn};
-use networkzero_core::payload::ErrorReply;
-use serde::Serialize;
+use networkzero_core::payload::{ErrorReply, Format};
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::address::{Address, ToAddress};
@@ -38,6 +47,8 @@ use crate::transport::{
 };
 use crate::wait::Wait;
 use news::{same_bytes, Backlog};
+use payload::{decode, shown, to_payload, Unreadables};
+pub use payload::{Postcard, ToMessage};
 
 type Peer = <Socket as TransportSocket>::Peer;
 
@@ -59,19 +70,6 @@ pub const FIRST_NEWS_WAIT: Duration = Duration::from_millis(300);
 /// to be written out.
 pub const EXIT_FLUSH: Duration = Duration::from_millis(1000);
 
-/// A message as its JSON bytes, refusing what no peer would accept.
-pub(crate) fn to_json(message: &(impl Serialize + ?Sized)) -> Result<Vec<u8>> {
-    let bytes = serde_json::to_vec(message).map_err(|e| Error::BadMessage {
-        reason: e.to_string(),
-    })?;
-    if bytes.len() as i64 > MAX_MESSAGE {
-        return Err(Error::BadMessage {
-            reason: format!("it is {} bytes; the most is {MAX_MESSAGE}", bytes.len()),
-        });
-    }
-    Ok(bytes)
-}
-
 /// The transport and every socket made on it: what the message calls share.
 pub(crate) struct Messaging {
     transport: Arc<Running>,
@@ -84,14 +82,17 @@ pub(crate) type Open<'a> = &'a dyn Fn() -> Result<Arc<Messaging>>;
 struct Entry {
     socket: Socket,
     owner: ThreadId,
-    /// REP: the sender of the message not answered yet.
-    awaiting_reply: Option<Peer>,
+    /// REP: the sender of the message not answered yet, and its format
+    /// (the reply's may be postcard only if it was).
+    awaiting_reply: Option<(Peer, Format)>,
     /// SUB: prefixes subscribed so far (a few, so a list).
     subscriptions: Vec<Vec<u8>>,
     /// SUB: news kept for another prefix than the call's.
     backlog: Backlog,
     /// PUB: news items sent so far (libzmq reads its drain notices by it).
     published: u64,
+    /// SUB: news items received that were not the type asked for.
+    unreadable_news: Unreadables,
 }
 
 type Shared = Arc<Mutex<Entry>>;
@@ -234,6 +235,7 @@ impl Messaging {
             subscriptions: Vec::new(),
             backlog: Backlog::default(),
             published: 0,
+            unreadable_news: Unreadables::default(),
         }));
         cache.insert((role, address), Arc::clone(&entry));
         remember(address, role, &entry);
@@ -253,26 +255,31 @@ fn lock(entry: &Shared) -> MutexGuard<'_, Entry> {
     entry.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// [`crate::send_message`]; a REQ that got no reply is reset.
-pub(crate) fn send_message(
+/// [`crate::send_message`]: the reply's bytes; a REQ that got no reply is reset.
+fn request(
     open: Open<'_>,
-    address: impl ToAddress,
-    message: impl Serialize,
+    address: Address,
+    message: &impl ToMessage,
     wait: impl Into<Wait>,
-) -> Result<Option<Value>> {
-    let address = address.to_address()?;
+) -> Result<Option<Vec<u8>>> {
     let wait = wait.into().checked()?;
     let mut deadline = Deadline::new(wait);
     deadline.get(); // counted from the call, not from the first empty read
-    let payload = to_json(&message)?;
+    let payload = to_payload(message)?;
     let (entry, _) = socket(open, address, Role::Request)?;
     let mut guard = lock(&entry);
     guard.socket.request(payload, address)?;
     let Some(reply) = guard.socket.receive(&mut deadline, address)? else {
         drop(guard);
         open()?.reset(address, Role::Request);
+        let postcard = match message.format() {
+            Format::Postcard => {
+                " (it was postcard: a Python program, or one that reads only JSON, cannot read that)"
+            }
+            Format::Json => "",
+        };
         warn!(
-            "no reply from {address} within {}: is the program there waiting for messages?",
+            "no reply from {address} within {}: is the program there waiting for messages?{postcard}",
             wait.describe()
         );
         return Ok(None);
@@ -284,29 +291,55 @@ pub(crate) fn send_message(
             reason: format!("{address} refused it: {refusal}; send less"),
         });
     }
-    match serde_json::from_slice(reply.first()) {
+    Ok(Some(reply.parts.into_iter().next().unwrap_or_default()))
+}
+
+/// [`crate::send_message`] and [`crate::send_message_as`]: the reply as a `T`.
+pub(crate) fn send_message<T: DeserializeOwned>(
+    open: Open<'_>,
+    address: impl ToAddress,
+    message: impl ToMessage,
+    wait: impl Into<Wait>,
+) -> Result<Option<T>> {
+    let address = address.to_address()?;
+    let Some(reply) = request(open, address, &message, wait)? else {
+        return Ok(None);
+    };
+    match decode(&reply) {
         Ok(value) => Ok(Some(value)),
         Err(e) => {
-            warn!("the reply from {address} is not JSON ({e}); ignoring it");
+            warn!(
+                "the reply from {address} {}; ignoring it",
+                e.describe("send_message_as")
+            );
             Ok(None)
         }
     }
 }
 
-/// [`crate::wait_for_message`]: the next JSON message; one left without a
-/// reply gets `null` first.
-pub(crate) fn wait_for_message(
+/// [`crate::wait_for_message`] and [`crate::wait_for_message_as`]: the next
+/// message that is a `T`; one left without a reply gets `null` first.
+/// Others are answered with `null` and dropped, with a warning.
+pub(crate) fn wait_for_message<T: DeserializeOwned>(
     open: Open<'_>,
     address: impl ToAddress,
     wait: impl Into<Wait>,
-) -> Result<Option<Value>> {
-    let address = address.to_address()?;
+) -> Result<Option<T>> {
+    wait_for::<T>(open, address.to_address()?, wait, "wait_for_message_as")
+}
+
+fn wait_for<T: DeserializeOwned>(
+    open: Open<'_>,
+    address: Address,
+    wait: impl Into<Wait>,
+    typed_call: &str,
+) -> Result<Option<T>> {
     let wait = wait.into().checked()?;
     let mut deadline = Deadline::new(wait);
     deadline.get();
     let (entry, _) = socket(open, address, Role::Reply)?;
     let mut guard = lock(&entry);
-    if let Some(peer) = guard.awaiting_reply.take() {
+    if let Some((peer, _)) = guard.awaiting_reply.take() {
         warn!("the last message to {address} got no send_reply; replying null so its sender is not left waiting");
         guard.socket.reply(peer, b"null".to_vec(), address)?;
     }
@@ -317,15 +350,19 @@ pub(crate) fn wait_for_message(
             debug!("no message arrived at {address} within {}", wait.describe());
             return Ok(None);
         };
-        match serde_json::from_slice(message.first()) {
+        match decode(message.first()) {
             Ok(value) => {
-                guard.awaiting_reply = Some(message.from);
+                guard.awaiting_reply = Some((message.from, Format::of(message.first())));
                 return Ok(Some(value));
             }
             Err(e) => {
                 // Answer, so the sender is not stuck and we stay usable
-                // (a Python REP server wedges here).
-                warn!("a message to {address} was not JSON ({e}); it got a null reply and was dropped");
+                // (a Python REP server wedges here). One warning per null
+                // reply: each is a sender told nothing.
+                warn!(
+                    "a message to {address} {}; it got a null reply and was dropped",
+                    e.describe(typed_call)
+                );
                 guard
                     .socket
                     .reply(message.from, b"null".to_vec(), address)?;
@@ -334,20 +371,29 @@ pub(crate) fn wait_for_message(
     }
 }
 
-/// [`crate::send_reply`]: answers the message last received at `address`.
+/// [`crate::send_reply`]: answers the message last received at `address`,
+/// as JSON unless both it and the reply are postcard.
 pub(crate) fn send_reply(
     open: Open<'_>,
     address: impl ToAddress,
-    reply: impl Serialize,
+    reply: impl ToMessage,
 ) -> Result<()> {
     let address = address.to_address()?;
-    let payload = to_json(&reply)?;
     let (entry, _) = socket(open, address, Role::Reply)?;
     let mut guard = lock(&entry);
-    let Some(peer) = guard.awaiting_reply.take() else {
+    let Some((peer, asked_in)) = guard.awaiting_reply.take() else {
         warn!("there is no message at {address} to reply to: call wait_for_message first");
         return Ok(());
     };
+    let format = match (asked_in, reply.format()) {
+        (Format::Postcard, Format::Postcard) => Format::Postcard,
+        (Format::Json, Format::Postcard) => {
+            debug!("replying JSON to {address}: the request was JSON, so its sender may not read postcard");
+            Format::Json
+        }
+        (_, Format::Json) => Format::Json,
+    };
+    let payload = reply.encode(format)?;
     guard.socket.reply(peer, payload, address)?;
     Ok(())
 }
@@ -357,10 +403,10 @@ pub(crate) fn publish_news(
     open: Open<'_>,
     address: impl ToAddress,
     topic: &str,
-    data: impl Serialize,
+    data: impl ToMessage,
 ) -> Result<()> {
     let address = address.to_address()?;
-    let payload = to_json(&data)?;
+    let payload = to_payload(&data)?;
     let (entry, fresh) = socket(open, address, Role::Publish)?;
     let mut guard = lock(&entry);
     if fresh {
@@ -396,14 +442,16 @@ fn first_news_waits(socket: &mut Socket, deadline: Instant) {
     }
 }
 
-/// [`crate::wait_for_news`]: the next item on `prefix`, from the backlog
-/// first; items on other subscribed prefixes are kept for their calls.
-pub(crate) fn wait_for_news(
+/// [`crate::wait_for_news`] and [`crate::wait_for_news_as`]: the next item
+/// on `prefix` whose data is a `T`, from the backlog first; items on other
+/// subscribed prefixes are kept for their calls, items that are not a `T`
+/// are dropped with a warning.
+pub(crate) fn wait_for_news<T: DeserializeOwned>(
     open: Open<'_>,
     address: impl ToAddress,
     prefix: &str,
     wait: impl Into<Wait>,
-) -> Result<Option<(String, Value)>> {
+) -> Result<Option<(String, T)>> {
     let address = address.to_address()?;
     let wait = wait.into().checked()?;
     let mut deadline = Deadline::new(wait);
@@ -417,16 +465,42 @@ pub(crate) fn wait_for_news(
         guard.socket.subscribe(prefix.as_bytes(), address)?;
         guard.subscriptions.push(prefix.as_bytes().to_vec());
     }
-    if let Some(item) = guard.backlog.take(prefix) {
-        return Ok(Some(item));
+    // Each pass takes one item (kept or received), so both loops are
+    // bounded: by the backlog's length, then by the deadline.
+    while let Some(item) = guard.backlog.take(prefix) {
+        if let Some(item) = typed(&mut guard, item, address) {
+            return Ok(Some(item));
+        }
     }
     loop {
         let Some(news) = guard.socket.receive(&mut deadline, address)? else {
             debug!("no news from {address} within {}", wait.describe());
             return Ok(None);
         };
-        if let Some(item) = guard.backlog.sort(&news.parts, prefix, address) {
-            return Ok(Some(item));
+        if let Some(item) = guard.backlog.sort(news.parts, prefix, address) {
+            if let Some(item) = typed(&mut guard, item, address) {
+                return Ok(Some(item));
+            }
+        }
+    }
+}
+
+/// A news item's data as a `T`; `None`, with a warning, if it is not one.
+fn typed<T: DeserializeOwned>(
+    entry: &mut Entry,
+    (topic, data): (String, Vec<u8>),
+    address: Address,
+) -> Option<(String, T)> {
+    match decode(&data) {
+        Ok(value) => Some((topic, value)),
+        Err(e) => {
+            if let Some(so_far) = entry.unreadable_news.count() {
+                warn!(
+                    "news on '{topic}' from {address} {}; skipped{so_far}",
+                    e.describe("wait_for_news_as")
+                );
+            }
+            None
         }
     }
 }
@@ -435,31 +509,40 @@ pub(crate) fn wait_for_news(
 pub(crate) fn send_command(
     open: Open<'_>,
     address: impl ToAddress,
-    command: impl Serialize,
+    command: impl ToMessage,
     wait: impl Into<Wait>,
 ) -> Result<bool> {
     let address = address.to_address()?;
-    match send_message(open, address, command, wait)? {
-        Some(Value::String(ack)) if ack == COMMAND_ACK => Ok(true),
-        Some(other) => {
+    let Some(reply) = request(open, address, &command, wait)? else {
+        return Ok(false);
+    };
+    // "ack" in JSON, or in postcard from firmware that answers in kind.
+    match decode::<String>(&reply) {
+        Ok(ack) if ack == COMMAND_ACK => Ok(true),
+        _ => {
+            let answer = match decode::<Value>(&reply) {
+                Ok(value) => value.to_string(),
+                Err(_) => shown(&reply),
+            };
             warn!(
-                "the command to {address} was answered with {other} instead of \"{COMMAND_ACK}\": \
+                "the command to {address} was answered with {answer} instead of \"{COMMAND_ACK}\": \
                  is the program there using wait_for_command?"
             );
             Ok(false)
         }
-        None => Ok(false),
     }
 }
 
-/// [`crate::wait_for_command`]: a message, acknowledged with [`COMMAND_ACK`].
-pub(crate) fn wait_for_command(
+/// [`crate::wait_for_command`] and [`crate::wait_for_command_as`]: a
+/// message that is a `T`, acknowledged with [`COMMAND_ACK`] (in JSON).
+/// Others get `null`, not an acknowledgement.
+pub(crate) fn wait_for_command<T: DeserializeOwned>(
     open: Open<'_>,
     address: impl ToAddress,
     wait: impl Into<Wait>,
-) -> Result<Option<Value>> {
+) -> Result<Option<T>> {
     let address = address.to_address()?;
-    let command = wait_for_message(open, address, wait)?;
+    let command = wait_for::<T>(open, address, wait, "wait_for_command_as")?;
     if command.is_some() {
         send_reply(open, address, COMMAND_ACK)?;
     }

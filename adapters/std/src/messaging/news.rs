@@ -4,7 +4,6 @@
 use std::collections::VecDeque;
 
 use log::warn;
-use serde_json::Value;
 
 use crate::address::Address;
 use crate::transport::NEWS_HIGH_WATER_MARK;
@@ -31,41 +30,39 @@ fn has_prefix(topic: &str, prefix: &str) -> bool {
 /// kinds on each call. Python hands whatever comes next to either call; we
 /// give each call only its own topics and keep the others here for the call
 /// that asks for them, so nothing is lost. Bounded like the socket's queue:
-/// past [`NEWS_HIGH_WATER_MARK`] items the oldest go, with a warning.
+/// past [`NEWS_HIGH_WATER_MARK`] items the oldest go, with a warning. Data
+/// is kept as it came (JSON or postcard): the call that takes it reads it
+/// as the type it asks for.
 #[derive(Debug, Default)]
 pub(crate) struct Backlog {
-    items: VecDeque<(String, Value)>,
+    items: VecDeque<Item>,
     dropped: u64,
 }
 
+/// A news item: its topic, and its data's bytes.
+pub(crate) type Item = (String, Vec<u8>);
+
 impl Backlog {
     /// The oldest kept item on a topic that starts with `prefix`.
-    pub(crate) fn take(&mut self, prefix: &str) -> Option<(String, Value)> {
+    pub(crate) fn take(&mut self, prefix: &str) -> Option<Item> {
         let i = self.items.iter().position(|(t, _)| has_prefix(t, prefix))?;
         self.items.remove(i)
     }
 
-    /// A received news message (`[topic, JSON]`) as `(topic, data)` if it is
-    /// on `prefix`; `None` if it was kept for another prefix, or skipped
-    /// because its data is not JSON (warned about).
+    /// A received news message (`[topic, data]`) as `(topic, data)` if it
+    /// is on `prefix`; `None` if it was kept for another prefix. An item
+    /// with no data part has `null` (JSON) as its data.
     pub(crate) fn sort(
         &mut self,
-        parts: &[Vec<u8>],
+        parts: Vec<Vec<u8>>,
         prefix: &str,
         address: Address,
-    ) -> Option<(String, Value)> {
-        let topic = parts.first()?;
-        let topic = String::from_utf8_lossy(topic).into_owned();
-        let data = match parts.get(1) {
-            None => Value::Null,
-            Some(bytes) => match serde_json::from_slice(bytes) {
-                Ok(v) => v,
-                Err(e) => {
-                    warn!("news on '{topic}' from {address} was not JSON ({e}); skipped");
-                    return None;
-                }
-            },
-        };
+    ) -> Option<Item> {
+        let mut parts = parts.into_iter();
+        let topic = parts.next()?;
+        let topic = String::from_utf8(topic)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+        let data = parts.next().unwrap_or_else(|| b"null".to_vec());
         if has_prefix(&topic, prefix) {
             return Some((topic, data));
         }
@@ -93,24 +90,29 @@ mod tests {
         vec![topic.as_bytes().to_vec(), n.to_string().into_bytes()]
     }
 
+    fn item(topic: &str, n: i64) -> Option<Item> {
+        Some((topic.into(), n.to_string().into_bytes()))
+    }
+
     #[test]
     fn news_for_another_prefix_is_kept_in_order() {
         let at: Address = "127.0.0.1:5556".parse().unwrap();
         let mut b = Backlog::default();
-        assert_eq!(b.sort(&news("wind", 1), "temp", at), None);
-        assert_eq!(b.sort(&news("wind", 2), "temp", at), None);
+        assert_eq!(b.sort(news("wind", 1), "temp", at), None);
+        assert_eq!(b.sort(news("wind", 2), "temp", at), None);
+        assert_eq!(b.sort(news("temp", 3), "temp", at), item("temp", 3));
+        // kept as they came, to be read as whatever type the taker asks for
+        let postcard = vec![b"wind".to_vec(), vec![0xFF, 7]];
+        assert_eq!(b.sort(postcard, "temp", at), None);
         assert_eq!(
-            b.sort(&news("temp", 3), "temp", at),
-            Some(("temp".into(), 3.into()))
-        );
-        assert_eq!(
-            b.sort(&[b"temp".to_vec(), b"{".to_vec()], "", at),
-            None,
-            "not JSON"
+            b.sort(vec![b"temp".to_vec()], "", at),
+            Some(("temp".into(), b"null".to_vec())),
+            "no data part: null"
         );
         assert_eq!(b.take("temp"), None);
-        assert_eq!(b.take("wi"), Some(("wind".into(), 1.into())));
-        assert_eq!(b.take(""), Some(("wind".into(), 2.into())));
+        assert_eq!(b.take("wi"), item("wind", 1));
+        assert_eq!(b.take(""), item("wind", 2));
+        assert_eq!(b.take(""), Some(("wind".into(), vec![0xFF, 7])));
         assert_eq!(b.take(""), None);
     }
 
@@ -119,13 +121,9 @@ mod tests {
         let at: Address = "127.0.0.1:5556".parse().unwrap();
         let mut b = Backlog::default();
         for n in 0..1500 {
-            assert_eq!(b.sort(&news("other", n), "mine", at), None);
+            assert_eq!(b.sort(news("other", n), "mine", at), None);
         }
         assert_eq!(b.items.len(), NEWS_HIGH_WATER_MARK as usize);
-        assert_eq!(
-            b.take(""),
-            Some(("other".into(), 500.into())),
-            "the oldest went"
-        );
+        assert_eq!(b.take(""), item("other", 500), "the oldest went");
     }
 }
