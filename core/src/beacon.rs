@@ -41,8 +41,24 @@
 //! is told an address it can reach), 255.255.255.255 (some Raspberry Pis only
 //! hear that) and 127.255.255.255, which reaches every process on this host
 //! even with no network at all. An advert for a loopback address goes only to
-//! 127.255.255.255. Queries and goodbyes go the same way to
-//! [`ext::EXT_PORT`]; answers go straight back to the asker.
+//! 127.255.255.255. Queries, answers to a query for one name, and goodbyes go
+//! the same way to [`ext::EXT_PORT`]; answers to a query for every name go
+//! straight back to the asker. A goodbye also goes to port 9999 as an advert
+//! with ttl 0, which a Python beacon drops as soon as it hears it; our
+//! beacons take a ttl-0 advert as a goodbye too.
+//!
+//! # Answers that scale (as mDNS spreads shared answers, RFC 6762 §6)
+//!
+//! A query is never answered at once. An answer to a query for one name is
+//! broadcast after [`Config::answer_delay`] plus a random part of
+//! [`Config::answer_jitter`]; queries for the name that arrive meanwhile (a
+//! whole class pressing Run together, or the copies of one query that came
+//! by two broadcast addresses) are answered by that same broadcast. A query
+//! for every name (a fresh `ls`) is answered straight to the asker, each
+//! beacon at a random moment of [`Config::everything_spread`], so the answers
+//! of hundreds of programs arrive spread out instead of overflowing the
+//! asker's receive buffer. An asker repeats its query with growing gaps
+//! only when no answer comes: that is for real loss.
 //!
 //! # Rates
 //!
@@ -50,8 +66,9 @@
 //! but all broadcast datagrams share one rate limit. With so many names that
 //! the limit stretches the round beyond the interval, the ttl sent in each
 //! advert grows to three rounds, so receivers never expire a live name.
-//! Answers to queries have their own limit: a query flood cannot make a
-//! beacon flood the LAN; extra answers are dropped (the asker repeats).
+//! Answers have their own limit: a query flood cannot make a beacon flood
+//! the LAN; answers over the limit wait their turn. A name's answer is
+//! broadcast at most once per `answer_delay`, however many ask.
 
 use core::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 
@@ -75,8 +92,13 @@ pub const MAX_HEARD_TTL: Duration = Duration::from_secs(3600);
 
 /// Events a beacon queues unless its type says otherwise.
 pub const EVENTS: usize = 8;
-const ANSWERS: usize = 8;
+/// Askers of "every name" whose answers are scheduled at once; more wait
+/// for their own repeat.
+const ASKERS: usize = 4;
 const QUERIES: usize = 4;
+/// Times a query for every name is sent: its answers are spread over a
+/// window, so it is repeated only in case some were lost.
+const EVERYTHING_ATTEMPTS: u8 = 3;
 const RECENT_MOVES: usize = 8;
 
 /// Tunables; the defaults match Python networkzero 1.0b1.
@@ -103,6 +125,15 @@ pub struct Config {
     pub query_retry: Duration,
     /// How many times a query is sent before giving up.
     pub query_attempts: u8,
+    /// Shortest wait before answering a query, so that everyone asking at
+    /// nearly the same moment shares one answer.
+    pub answer_delay: Duration,
+    /// Random extra wait, up to this, before answering a query for one name.
+    pub answer_jitter: Duration,
+    /// Answers to a query for every name are each sent at a random moment of
+    /// this window (after `answer_delay`), so that hundreds of programs do
+    /// not answer one asker in the same millisecond.
+    pub everything_spread: Duration,
 }
 
 impl Default for Config {
@@ -118,6 +149,9 @@ impl Default for Config {
             answer_burst: 16,
             query_retry: Duration::from_millis(50),
             query_attempts: 6,
+            answer_delay: Duration::from_millis(10),
+            answer_jitter: Duration::from_millis(10),
+            everything_spread: Duration::from_millis(150),
         }
     }
 }
@@ -289,9 +323,10 @@ impl core::fmt::Display for DatagramError {
 pub enum Received {
     /// An advert or an answer, recorded in the table.
     Advert,
-    /// A query; `answers` answers were queued.
+    /// A query; `answers` answers were scheduled because of it (none when
+    /// it joined an answer already scheduled).
     Query {
-        /// Answers queued for the asker.
+        /// Answers scheduled.
         answers: usize,
     },
     /// A goodbye.
@@ -305,11 +340,23 @@ struct Own {
     name: Name,
     address: SocketAddrV4,
     next_due: Instant,
+    /// When the broadcast answering the queries for this name goes out.
+    answer_at: Option<Instant>,
+}
+
+/// Someone who asked for every name: each of ours is answered to `to`
+/// from `due` on, `next` being the next to send.
+#[derive(Debug, Clone, Copy)]
+struct Asker {
+    to: SocketAddr,
+    due: Instant,
+    next: usize,
 }
 
 #[derive(Debug, Clone, Copy)]
 enum Payload {
     Advert(usize),
+    Answer(usize),
     Query(usize),
     Goodbye,
 }
@@ -326,6 +373,33 @@ struct Query {
     name: Name,
     next_send: Instant,
     sent: u8,
+}
+
+/// xorshift32: answer delays need to differ between beacons, not to be
+/// unpredictable (32 bits: a Cortex-M0 has no 64-bit multiply). The adapter
+/// seeds it ([`Beacon::seed`]); interface addresses and advertised ports are
+/// mixed in too, so beacons that were given no seed still differ.
+#[derive(Debug, Clone, Copy)]
+struct Rng(u32);
+
+impl Rng {
+    fn mix(&mut self, x: u32) {
+        self.0 = (self.0 ^ x).rotate_left(7).wrapping_mul(0x9E37_79B9) | 1;
+        self.next();
+    }
+
+    fn next(&mut self) -> u32 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 17;
+        self.0 ^= self.0 << 5;
+        self.0
+    }
+
+    /// A random duration from zero up to `span` inclusive.
+    fn up_to(&mut self, span: Duration) -> Duration {
+        let span = u32::try_from(span.as_millis()).unwrap_or(u32::MAX - 1);
+        Duration::from_millis(u64::from(self.next() % span.saturating_add(1)))
+    }
 }
 
 /// A generic cell rate limiter: `interval` between sends, `burst` at once.
@@ -371,9 +445,11 @@ pub struct Beacon<const ADVERTS: usize, const OWN: usize, const QUEUED: usize = 
     own: heapless::Vec<Own, OWN>,
     interfaces: heapless::Vec<Interface, MAX_INTERFACES>,
     fanout: Option<Fanout>,
+    answer_fanout: Option<Fanout>,
     goodbye: heapless::Deque<(Name, SocketAddrV4), 2>,
     queries: heapless::Vec<Query, QUERIES>,
-    answers: heapless::Deque<(SocketAddr, usize), ANSWERS>,
+    askers: heapless::Vec<Asker, ASKERS>,
+    rng: Rng,
     events: heapless::Deque<Event, QUEUED>,
     recent_moves: heapless::Deque<(u32, SocketAddr, Instant), RECENT_MOVES>,
     broadcast_rate: Rate,
@@ -382,6 +458,24 @@ pub struct Beacon<const ADVERTS: usize, const OWN: usize, const QUEUED: usize = 
     wall_offset: Option<i64>,
     /// Newest seal stamp accepted per name (by hash), against replays.
     stamps: heapless::Vec<(u32, u64), ADVERTS>,
+}
+
+/// The two ways out, each with its own rate limit.
+#[derive(Debug, Clone, Copy)]
+enum Lane {
+    /// Adverts, queries and goodbyes.
+    Broadcasts,
+    /// Broadcast answers to queries for one name.
+    Answers,
+}
+
+/// How many times `query` is sent: a query for every name fewer times.
+fn attempts_for(query: &Query, attempts: u8) -> u8 {
+    if query.name.is_empty() {
+        attempts.min(EVERYTHING_ATTEMPTS)
+    } else {
+        attempts
+    }
 }
 
 fn name_hash(name: &str) -> u32 {
@@ -401,9 +495,11 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize> Beacon<ADVERTS
             own: heapless::Vec::new(),
             interfaces: heapless::Vec::new(),
             fanout: None,
+            answer_fanout: None,
             goodbye: heapless::Deque::new(),
             queries: heapless::Vec::new(),
-            answers: heapless::Deque::new(),
+            askers: heapless::Vec::new(),
+            rng: Rng(0x853C_49E7),
             events: heapless::Deque::new(),
             recent_moves: heapless::Deque::new(),
             broadcast_rate: Rate::new(config.max_broadcasts_per_sec, config.broadcast_burst),
@@ -417,6 +513,14 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize> Beacon<ADVERTS
     /// The configuration in use.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// Seeds the random part of answer delays. Give each beacon its own seed
+    /// (from the OS, a hardware RNG, or at least a clock); without one,
+    /// beacons still differ by their addresses and ports.
+    pub fn seed(&mut self, seed: u64) {
+        self.rng.mix((seed >> 32) as u32);
+        self.rng.mix(seed as u32);
     }
 
     /// Tells the beacon which IPv4 interfaces are up, preferred first (the
@@ -435,8 +539,10 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize> Beacon<ADVERTS
         for i in new {
             // `take(MAX_INTERFACES)` keeps this within capacity.
             let _ = self.interfaces.push(*i);
+            self.rng.mix(u32::from(i.ip));
         }
         self.fanout = None;
+        self.answer_fanout = None;
         for own in &mut self.own {
             own.next_due = now;
         }
@@ -486,10 +592,12 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize> Beacon<ADVERTS
         stored
             .push_str(name)
             .map_err(|_| AdvertiseError::Encode(EncodeError::TooLong { len }))?;
+        self.rng.mix(u32::from(address.port()));
         let own = Own {
             name: stored,
             address,
             next_due: now,
+            answer_at: None,
         };
         match self.own.iter_mut().find(|o| o.name == name) {
             Some(existing) => *existing = own,
@@ -499,6 +607,7 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize> Beacon<ADVERTS
                 .map_err(|_| AdvertiseError::TooManyNames { capacity: OWN })?,
         }
         self.fanout = None;
+        self.answer_fanout = None;
         let local = SocketAddr::V4(self.concrete(address, None));
         self.record(name, local, None, now);
         Ok(local)
@@ -512,7 +621,13 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize> Beacon<ADVERTS
         };
         let own = self.own.remove(i);
         self.fanout = None;
-        self.answers.clear();
+        self.answer_fanout = None;
+        // Askers' answers go on with the names after the removed one.
+        for asker in &mut self.askers {
+            if asker.next > i {
+                asker.next -= 1;
+            }
+        }
         if self.goodbye.is_full() {
             self.goodbye.pop_front();
         }
@@ -589,8 +704,7 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize> Beacon<ADVERTS
             if self.key.is_some() {
                 return Err(self.reject(&advert.name, source, auth::Rejected::Unsealed));
             }
-            self.hear(&advert, now);
-            return Ok(Received::Advert);
+            return Ok(self.hear(&advert, now));
         }
         if datagram
             .get(ext::HEADER_LEN - 1)
@@ -602,33 +716,58 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize> Beacon<ADVERTS
             Message::Answer(advert) | Message::Goodbye(advert) if self.key.is_some() => {
                 Err(self.reject(&advert.name, source, auth::Rejected::Unsealed))
             }
-            Message::Answer(advert) => {
-                self.hear(&advert, now);
-                Ok(Received::Advert)
-            }
+            Message::Answer(advert) => Ok(self.hear(&advert, now)),
             Message::Goodbye(advert) => {
                 self.forget(&advert);
                 Ok(Received::Goodbye)
             }
             Message::Query(name) => {
-                let mut answers = 0;
-                // Answers go back to the source; one to the beacon port would
-                // kill a Python beacon there. Real askers use their own port.
+                // A real asker sends from a port of its own; a query from the
+                // beacon port is not one (and an answer sent back there would
+                // kill a Python beacon).
                 if source.port() == self.config.beacon_port {
-                    return Ok(Received::Query { answers });
+                    return Ok(Received::Query { answers: 0 });
                 }
-                for i in 0..self.own.len() {
-                    let matches = self
-                        .own
-                        .get(i)
-                        .is_some_and(|o| name.is_empty() || o.name == name);
-                    if matches && !self.answers.is_full() && self.answer_rate.try_take(now) {
-                        let _ = self.answers.push_back((source, i));
-                        answers += 1;
-                    }
-                }
+                let answers = if name.is_empty() {
+                    self.schedule_everything(source, now)
+                } else {
+                    self.schedule_answer(&name, now)
+                };
                 Ok(Received::Query { answers })
             }
+        }
+    }
+
+    /// Schedules the broadcast answering a query for `name`, unless one is
+    /// scheduled already: that one answers this asker too.
+    fn schedule_answer(&mut self, name: &str, now: Instant) -> usize {
+        let delay = self.config.answer_delay + self.rng.up_to(self.config.answer_jitter);
+        match self.own.iter_mut().find(|o| o.name == name) {
+            Some(own) if own.answer_at.is_none() => {
+                own.answer_at = Some(now + delay);
+                1
+            }
+            _ => 0,
+        }
+    }
+
+    /// Schedules answers with every name to `asker`, at a random moment of
+    /// the spread window; nothing if its answers are scheduled already (the
+    /// copies of one query come by two broadcast addresses).
+    fn schedule_everything(&mut self, asker: SocketAddr, now: Instant) -> usize {
+        if self.own.is_empty() || self.askers.iter().any(|a| a.to == asker) {
+            return 0;
+        }
+        let due = now + self.config.answer_delay + self.rng.up_to(self.config.everything_spread);
+        let scheduled = Asker {
+            to: asker,
+            due,
+            next: 0,
+        };
+        // Full: this asker repeats its query later and is answered then.
+        match self.askers.push(scheduled) {
+            Ok(()) => self.own.len(),
+            Err(_) => 0,
         }
     }
 
@@ -658,8 +797,7 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize> Beacon<ADVERTS
             self.forget(&advert);
             Ok(Received::Goodbye)
         } else {
-            self.hear(&advert, now);
-            Ok(Received::Advert)
+            Ok(self.hear(&advert, now))
         }
     }
 
@@ -672,12 +810,15 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize> Beacon<ADVERTS
         }
     }
 
-    fn hear(&mut self, advert: &Advert, now: Instant) {
+    fn hear(&mut self, advert: &Advert, now: Instant) -> Received {
+        // A ttl of 0 lapses at once: Python drops such an advert as soon as
+        // it hears it, and we send one when saying goodbye. Treat it as one.
+        let goodbye = advert.ttl == Some(Duration::ZERO);
         if let Some(own) = self.own.iter().find(|o| o.name == advert.name) {
             // Our own name: our entry is the truth (and never expires while we
             // advertise). Our own adverts come back on loopback; another
             // program claiming the name on another port is a conflict.
-            if advert.address.port() != own.address.port() {
+            if !goodbye && advert.address.port() != own.address.port() {
                 let first = SocketAddr::V4(self.concrete(own.address, None));
                 let second = advert.address;
                 self.event_with_name(&advert.name, |name| Event::Conflict {
@@ -686,13 +827,22 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize> Beacon<ADVERTS
                     second,
                 });
             }
-            return;
+            return if goodbye {
+                Received::Goodbye
+            } else {
+                Received::Advert
+            };
+        }
+        if goodbye {
+            self.forget(advert);
+            return Received::Goodbye;
         }
         // A `null` ttl means "for ever" to Python; capped, so adverts nobody
         // refreshes cannot fill the table for good.
         let ttl = advert.ttl.unwrap_or(MAX_HEARD_TTL).min(MAX_HEARD_TTL);
         self.record(&advert.name, advert.address, Some(now + ttl), now);
         self.queries.retain(|q| q.name != advert.name);
+        Received::Advert
     }
 
     fn record(&mut self, name: &str, address: SocketAddr, expires: Option<Instant>, now: Instant) {
@@ -766,7 +916,7 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize> Beacon<ADVERTS
         }
         let attempts = self.config.query_attempts;
         self.queries
-            .retain(|q| q.sent < attempts || now < q.next_send);
+            .retain(|q| q.sent < attempts_for(q, attempts) || now < q.next_send);
     }
 
     /// The next event, if any.
@@ -778,32 +928,42 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize> Beacon<ADVERTS
     /// When [`Self::handle_timeout`] or [`Self::poll_transmit`] next has work.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let broadcast_at = self.broadcast_rate.allowed_at();
         let attempts = self.config.query_attempts;
+        // Queries still being sent wait for their turn to broadcast; spent
+        // ones only wait to be retired.
+        let (mut sending, mut retire) = (None::<Instant>, None::<Instant>);
+        for q in &self.queries {
+            let slot = if q.sent < attempts_for(q, attempts) {
+                &mut sending
+            } else {
+                &mut retire
+            };
+            *slot = Some(slot.map_or(q.next_send, |t| t.min(q.next_send)));
+        }
         let pending_broadcast = if self.fanout.is_some() || !self.goodbye.is_empty() {
             Some(Instant::ZERO)
         } else {
-            let adverts = self.own.iter().map(|o| o.next_due);
-            let queries = self
-                .queries
-                .iter()
-                .filter(|q| q.sent < attempts)
-                .map(|q| q.next_send);
-            adverts.chain(queries).min()
+            self.own.iter().map(|o| o.next_due).chain(sending).min()
         };
-        // Queries still being sent are in `pending_broadcast`, rate limit
-        // applied; only spent ones wait here to be retired.
-        let retire = self
-            .queries
-            .iter()
-            .filter(|q| q.sent >= attempts)
-            .map(|q| q.next_send);
-        let answers = (!self.answers.is_empty()).then_some(Instant::ZERO);
+        let pending_answer = if self.answer_fanout.is_some() {
+            Some(Instant::ZERO)
+        } else {
+            let unicasts = self
+                .askers
+                .iter()
+                .filter(|a| a.next < self.own.len())
+                .map(|a| a.due);
+            self.own
+                .iter()
+                .filter_map(|o| o.answer_at)
+                .chain(unicasts)
+                .min()
+        };
         [
-            pending_broadcast.map(|t| t.max(broadcast_at)),
+            pending_broadcast.map(|t| t.max(self.broadcast_rate.allowed_at())),
+            pending_answer.map(|t| t.max(self.answer_rate.allowed_at())),
             self.table.next_expiry(),
-            retire.min(),
-            answers,
+            retire,
         ]
         .into_iter()
         .flatten()
@@ -811,29 +971,51 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize> Beacon<ADVERTS
     }
 
     /// Writes the next datagram to send into `buf`, if one is due at `now`.
+    ///
+    /// Answers and the other broadcasts go out in two lanes, each under its
+    /// own rate limit, so a long round of adverts never holds an answer back.
     #[must_use]
     pub fn poll_transmit(
         &mut self,
         now: Instant,
         buf: &mut [u8; MAX_TRANSMIT],
     ) -> Option<Transmit> {
-        if let Some((to, i)) = self.answers.pop_front() {
-            if let Some(t) = self.write_answer(to, i, now, buf) {
-                return Some(t);
-            }
+        if let Some(t) = self.drive(Lane::Answers, now, buf) {
+            return Some(t);
         }
+        if let Some(t) = self.answer_asker(now, buf) {
+            return Some(t);
+        }
+        self.drive(Lane::Broadcasts, now, buf)
+    }
+
+    /// The next datagram of `lane`'s broadcast, starting the next one due.
+    fn drive(
+        &mut self,
+        lane: Lane,
+        now: Instant,
+        buf: &mut [u8; MAX_TRANSMIT],
+    ) -> Option<Transmit> {
         // Each pass finishes one broadcast, so this many passes cover them all.
         for _ in 0..OWN + QUERIES + 3 {
-            if self.fanout.is_none() {
-                self.fanout = self.next_fanout(now);
-            }
-            let fanout = self.fanout?;
+            let fanout = match *self.lane(lane).0 {
+                Some(fanout) => fanout,
+                None => {
+                    let next = match lane {
+                        Lane::Answers => self.next_answer(now),
+                        Lane::Broadcasts => self.next_fanout(now),
+                    };
+                    *self.lane(lane).0 = next;
+                    next?
+                }
+            };
             match self.write_step(fanout, now, buf) {
                 Some(t) => {
-                    if !self.broadcast_rate.try_take(now) {
+                    let (slot, rate) = self.lane(lane);
+                    if !rate.try_take(now) {
                         return None; // Rate-limited: the same step is retried later.
                     }
-                    self.fanout = Some(Fanout {
+                    *slot = Some(Fanout {
                         step: fanout.step + 1,
                         ..fanout
                     });
@@ -842,11 +1024,59 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize> Beacon<ADVERTS
                 None => {
                     // Every destination done: this broadcast is finished.
                     self.finish(fanout.payload, now);
-                    self.fanout = None;
+                    *self.lane(lane).0 = None;
                 }
             }
         }
         None
+    }
+
+    fn lane(&mut self, lane: Lane) -> (&mut Option<Fanout>, &mut Rate) {
+        match lane {
+            Lane::Answers => (&mut self.answer_fanout, &mut self.answer_rate),
+            Lane::Broadcasts => (&mut self.fanout, &mut self.broadcast_rate),
+        }
+    }
+
+    /// The name whose answer is due soonest, if one is due.
+    fn next_answer(&self, now: Instant) -> Option<Fanout> {
+        self.own
+            .iter()
+            .enumerate()
+            .filter_map(|(i, o)| Some((i, o.answer_at?)))
+            .filter(|&(_, at)| at <= now)
+            .min_by_key(|&(_, at)| at)
+            .map(|(i, _)| Fanout {
+                payload: Payload::Answer(i),
+                step: 0,
+            })
+    }
+
+    /// The next answer to someone who asked for every name, if one is due.
+    fn answer_asker(&mut self, now: Instant, buf: &mut [u8; MAX_TRANSMIT]) -> Option<Transmit> {
+        let own = self.own.len();
+        self.askers.retain(|a| a.next < own);
+        let i = self
+            .askers
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| a.due <= now)
+            .min_by_key(|(_, a)| a.due)
+            .map(|(i, _)| i)?;
+        let asker = *self.askers.get(i)?;
+        if now < self.answer_rate.allowed_at() {
+            return None;
+        }
+        let t = self.write_answer(asker.to, asker.next, now, buf);
+        if let Some(a) = self.askers.get_mut(i) {
+            a.next += 1;
+        }
+        match t {
+            Some(t) if self.answer_rate.try_take(now) => Some(t),
+            // A name that cannot be written (never: names are checked when
+            // advertised) is skipped; the next call goes on.
+            _ => None,
+        }
     }
 
     fn next_fanout(&mut self, now: Instant) -> Option<Fanout> {
@@ -861,7 +1091,7 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize> Beacon<ADVERTS
             .queries
             .iter()
             .enumerate()
-            .filter(|(_, q)| q.sent < attempts && q.next_send <= now)
+            .filter(|(_, q)| q.sent < attempts_for(q, attempts) && q.next_send <= now)
             .min_by_key(|(_, q)| q.next_send)
             .map(|(i, _)| Payload::Query(i));
         let advert = self
@@ -884,11 +1114,23 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize> Beacon<ADVERTS
                     o.next_due = now + self.config.advert_interval;
                 }
             }
+            Payload::Answer(i) => {
+                if let Some(o) = self.own.get_mut(i) {
+                    o.answer_at = None;
+                }
+            }
             Payload::Query(i) => {
-                let base = self.config.query_retry.as_millis();
+                // A query for every name is answered over the spread window:
+                // asking again sooner would only bring the same answers.
+                let base = match self.queries.get(i) {
+                    Some(q) if q.name.is_empty() => {
+                        self.config.answer_delay + self.config.everything_spread
+                    }
+                    _ => self.config.query_retry,
+                };
                 if let Some(q) = self.queries.get_mut(i) {
                     q.sent = q.sent.saturating_add(1);
-                    let gap = base.saturating_mul(1 << q.sent.min(16));
+                    let gap = base.as_millis().saturating_mul(1 << q.sent.min(16));
                     q.next_send = now + Duration::from_millis(gap);
                 }
             }
@@ -924,8 +1166,14 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize> Beacon<ADVERTS
     }
 
     fn destinations_per_broadcast(&self) -> usize {
+        self.destination_count(false)
+    }
+
+    /// How many destinations [`Self::destination`] has.
+    fn destination_count(&self, address_is_loopback: bool) -> usize {
         match self.interfaces.len() {
             0 => 1,
+            _ if address_is_loopback => 1,
             n => n + 2,
         }
     }
@@ -965,11 +1213,15 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize> Beacon<ADVERTS
         let (kind, name, address) = match fanout.payload {
             Payload::Goodbye => {
                 let (name, address) = self.goodbye.front()?;
-                (Kind::Goodbye, name, *address)
+                return self.write_goodbye(fanout.step, name, *address, now, buf);
             }
             Payload::Advert(i) => {
                 let o = self.own.get(i)?;
                 (Kind::Advert, &o.name, o.address)
+            }
+            Payload::Answer(i) => {
+                let o = self.own.get(i)?;
+                (Kind::Answer, &o.name, o.address)
             }
             Payload::Query(i) => {
                 let q = self.queries.get(i)?;
@@ -996,6 +1248,38 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize> Beacon<ADVERTS
             destination,
             len,
             kind,
+        })
+    }
+
+    /// Step `step` of a goodbye: first `NW0 1 B` to the extension port of
+    /// every destination, then (without a class key) an advert with ttl 0 to
+    /// the beacon port of each, which is how a Python beacon hears it.
+    fn write_goodbye(
+        &self,
+        step: usize,
+        name: &str,
+        address: SocketAddrV4,
+        now: Instant,
+        buf: &mut [u8; MAX_TRANSMIT],
+    ) -> Option<Transmit> {
+        let loopback = address.ip().is_loopback();
+        let per = self.destination_count(loopback);
+        let (step, port) = match step.checked_sub(per) {
+            None => (step, self.config.ext_port),
+            Some(later) if self.key.is_none() => (later, self.config.beacon_port),
+            Some(_) => return None,
+        };
+        let (destination, via) = self.destination(step, loopback, port)?;
+        let address = SocketAddr::V4(self.concrete(address, via));
+        let len = if port == self.config.ext_port {
+            self.write_advert(Kind::Goodbye, name, address, now, buf)?
+        } else {
+            advert::encode(name, address, Duration::ZERO, buf).ok()?
+        };
+        Some(Transmit {
+            destination,
+            len,
+            kind: Kind::Goodbye,
         })
     }
 
@@ -1069,6 +1353,7 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize> Beacon<ADVERTS
         self.key = key;
         self.stamps.clear();
         self.fanout = None;
+        self.answer_fanout = None;
     }
 
     /// Whether a class key is in use.
@@ -1393,21 +1678,208 @@ mod tests {
             .advertise("turntable", sa("0.0.0.0:6000"), ms(0))
             .unwrap();
         net.run(0, 500);
-        // Node 2 forgets, as a freshly started process would.
-        net.nodes[2].0 = B::new(Config::default());
-        net.nodes[2].0.set_interfaces(
-            &[Interface {
-                ip: Ipv4Addr::new(10, 200, 1, 3),
-                prefix_len: 24,
-            }],
-            ms(500),
-        );
+        // Nodes 1 and 2 forget, as freshly started processes would.
+        for i in [1u8, 2] {
+            net.nodes[usize::from(i)].0 = B::new(Config::default());
+            net.nodes[usize::from(i)].0.set_interfaces(
+                &[Interface {
+                    ip: Ipv4Addr::new(10, 200, 1, i + 1),
+                    prefix_len: 24,
+                }],
+                ms(500),
+            );
+        }
         net.nodes[2].0.query(Some("turntable"), ms(500));
-        net.step(ms(500));
+        let config = Config::default();
+        let soonest = 500 + config.answer_delay.as_millis();
+        let latest = soonest + config.answer_jitter.as_millis();
+        net.run(500, soonest);
+        assert_eq!(net.nodes[2].0.lookup("turntable", ms(soonest)), None);
+        net.run(soonest, latest + 1);
+        for i in [1, 2] {
+            assert_eq!(
+                net.nodes[i].0.lookup("turntable", ms(latest)),
+                Some(sa("10.200.1.1:6000")),
+                "node {i}: the answer is broadcast, so it reaches everyone"
+            );
+        }
+    }
+
+    /// A whole class asks at once: one broadcast answers every asker, and
+    /// the copies of each query (by two broadcast addresses) add nothing.
+    #[test]
+    fn many_askers_of_one_name_share_one_answer() {
+        let mut b = B::new(Config::default());
+        b.set_interfaces(&[IF_A], ms(0));
+        b.advertise("teacher", sa("0.0.0.0:6000"), ms(0)).unwrap();
+        let _ = drain(&mut b, ms(0));
+        let mut scheduled = 0;
+        for i in 0..20u8 {
+            let asker = SocketAddr::from(([10, 200, 1, 10 + i], 40000));
+            for _copy in 0..2 {
+                match b.handle_datagram(b"NW0\x01Qteacher", asker, ms(100 + u64::from(i % 5))) {
+                    Ok(Received::Query { answers }) => scheduled += answers,
+                    other => panic!("{other:?}"),
+                }
+            }
+        }
+        assert_eq!(scheduled, 1, "one answer for all 40 queries");
+        let mut sent = Vec::new();
+        for t in 100..200 {
+            sent.extend(drain(&mut b, ms(t)).into_iter().map(|d| (t, d)));
+        }
+        let destinations: Vec<_> = sent.iter().map(|(_, (to, _, _))| to.to_string()).collect();
         assert_eq!(
-            net.nodes[2].0.lookup("turntable", ms(500)),
-            Some(sa("10.200.1.1:6000"))
+            destinations,
+            [
+                "10.200.1.255:9997",
+                "255.255.255.255:9997",
+                "127.255.255.255:9997"
+            ]
         );
+        let (t, (_, bytes, kind)) = &sent[0];
+        assert_eq!(*kind, Kind::Answer);
+        assert_eq!(
+            &bytes[..],
+            b"NW0\x01A[\"teacher\", \"10.200.1.1:6000\", 20]"
+        );
+        assert!((110..=124).contains(t), "answered at {t} ms");
+        // Asked again after that answer (someone started late, or it was
+        // lost): answered again.
+        b.handle_datagram(b"NW0\x01Qteacher", sa("10.200.1.99:40000"), ms(300))
+            .unwrap();
+        let again: usize = (300..400).map(|t| drain(&mut b, ms(t)).len()).sum();
+        assert_eq!(again, 3);
+    }
+
+    /// A fresh `ls` asks for every name: each beacon answers straight to the
+    /// asker, at a moment of its own within the spread window.
+    #[test]
+    fn answers_to_everything_go_to_the_asker_spread_out() {
+        let config = Config::default();
+        let soonest = config.answer_delay.as_millis();
+        let latest = soonest + config.everything_spread.as_millis();
+        let asker = sa("10.200.1.99:41000");
+        let mut moments = Vec::new();
+        for seed in 0..40 {
+            let mut b = B::new(config);
+            b.seed(seed);
+            b.set_interfaces(&[IF_A], ms(0));
+            b.advertise("a", sa("0.0.0.0:6000"), ms(0)).unwrap();
+            b.advertise("b", sa("0.0.0.0:6001"), ms(0)).unwrap();
+            let _ = drain(&mut b, ms(0));
+            for _copy in 0..3 {
+                assert!(b.handle_datagram(b"NW0\x01Q", asker, ms(1000)).is_ok());
+            }
+            let mut sent = Vec::new();
+            for t in 1000..1000 + latest + 2 {
+                for (to, bytes, kind) in drain(&mut b, ms(t)) {
+                    sent.push((t - 1000, to, kind, bytes));
+                }
+            }
+            assert_eq!(
+                sent.len(),
+                2,
+                "one answer per name, copies ignored: {sent:?}"
+            );
+            for (t, to, kind, _) in &sent {
+                assert_eq!((*to, *kind), (asker, Kind::Answer));
+                assert!((soonest..=latest).contains(t), "answered at {t} ms");
+            }
+            moments.push(sent[0].0);
+        }
+        moments.sort_unstable();
+        moments.dedup();
+        assert!(moments.len() > 20, "answers are not spread: {moments:?}");
+    }
+
+    /// Askers of everything are answered at a bounded rate, and only a few
+    /// at a time are remembered: a flood of them from many sources costs a
+    /// bounded amount of memory and sending.
+    #[test]
+    fn everything_floods_are_bounded() {
+        let mut b = B::new(Config::default());
+        for i in 0..8 {
+            b.advertise(&format!("n{i}"), sa("0.0.0.0:1"), ms(0))
+                .unwrap();
+        }
+        let _ = drain(&mut b, ms(0));
+        let mut answers = 0;
+        for t in 0..2000u64 {
+            let asker = SocketAddr::from(([10, 0, (t >> 8) as u8, t as u8], 5000));
+            let _ = b.handle_datagram(b"NW0\x01Q", asker, ms(t));
+            answers += drain(&mut b, ms(t)).len();
+        }
+        assert!(answers <= 2 * 50 + 16, "{answers} answers in two seconds");
+        assert!(answers >= 2 * 50 - 16, "{answers} answers in two seconds");
+    }
+
+    /// Python drops an advert whose ttl has passed as soon as it hears it:
+    /// a ttl-0 advert is how a goodbye reaches it, and ours take it so too.
+    #[test]
+    fn a_ttl_0_advert_is_a_goodbye() {
+        let mut b = B::new(Config::default());
+        let src = sa("10.200.1.2:9999");
+        b.handle_datagram(br#"["robot", "10.200.1.2:6000", 20]"#, src, ms(0))
+            .unwrap();
+        let _ = events(&mut b);
+        // For another address (the name has moved on): changes nothing.
+        assert_eq!(
+            b.handle_datagram(br#"["robot", "10.200.1.2:5999", 0]"#, src, ms(1)),
+            Ok(Received::Goodbye)
+        );
+        assert!(b.lookup("robot", ms(1)).is_some());
+        assert_eq!(
+            b.handle_datagram(br#"["robot", "10.200.1.2:6000", 0]"#, src, ms(2)),
+            Ok(Received::Goodbye)
+        );
+        assert_eq!(b.lookup("robot", ms(2)), None);
+        assert_eq!(
+            events(&mut b),
+            [Event::Expired {
+                name: "robot".try_into().unwrap(),
+                address: sa("10.200.1.2:6000")
+            }]
+        );
+        // A ttl-0 advert for a name never heard is not an appearance.
+        b.handle_datagram(br#"["ghost", "10.200.1.2:6000", 0]"#, src, ms(3))
+            .unwrap();
+        assert!(events(&mut b).is_empty());
+        assert_eq!(b.adverts(ms(3)).count(), 0);
+    }
+
+    #[test]
+    fn goodbyes_reach_python_as_a_ttl_0_advert() {
+        let mut b = B::new(Config::default());
+        b.set_interfaces(&[IF_A], ms(0));
+        b.advertise("robot", sa("0.0.0.0:6000"), ms(0)).unwrap();
+        let _ = drain(&mut b, ms(0));
+        assert!(b.unadvertise("robot", ms(5)));
+        let sent: Vec<_> = drain(&mut b, ms(5))
+            .into_iter()
+            .map(|(to, bytes, kind)| {
+                (
+                    to.to_string(),
+                    String::from_utf8_lossy(&bytes).into_owned(),
+                    kind,
+                )
+            })
+            .collect();
+        let ext = "NW0\x01B[\"robot\", \"10.200.1.1:6000\", 0]";
+        let python = r#"["robot", "10.200.1.1:6000", 0]"#;
+        let want = [
+            ("10.200.1.255:9997", ext),
+            ("255.255.255.255:9997", ext),
+            ("127.255.255.255:9997", ext),
+            ("10.200.1.255:9999", python),
+            ("255.255.255.255:9999", python),
+            ("127.255.255.255:9999", python),
+        ];
+        let want: Vec<_> = want
+            .iter()
+            .map(|(to, d)| (to.to_string(), d.to_string(), Kind::Goodbye))
+            .collect();
+        assert_eq!(sent, want);
     }
 
     #[test]
@@ -1578,7 +2050,12 @@ mod tests {
 
         // Goodbyes are sealed too.
         tx.unadvertise("robot", ms(10));
-        let (_, bye, _) = drain(&mut tx, ms(10))[0].clone();
+        let byes = drain(&mut tx, ms(10));
+        assert!(
+            byes.iter().all(|(to, _, _)| to.port() == 9997),
+            "with a key, no plain ttl-0 advert to 9999"
+        );
+        let (_, bye, _) = byes[0].clone();
         assert!(bye.starts_with(b"NW0\x01G"));
         assert_eq!(rx.handle_datagram(&bye, src, ms(11)), Ok(Received::Goodbye));
         assert_eq!(rx.lookup("robot", ms(12)), None);

@@ -245,10 +245,12 @@ fn discovery_survives_thirty_percent_loss() {
     assert!(p99 <= 3_000, "p99 {p99} ms");
 }
 
-/// Without loss a query is answered in one round trip: milliseconds, not the
-/// 2 s a Python beacon makes a fresh process wait.
+/// Without loss a query is answered in one round trip after the answer
+/// delay: milliseconds, not the 2 s a Python beacon makes a fresh process wait.
 #[test]
 fn lossless_discovery_is_one_round_trip() {
+    let config = Config::default();
+    let most = (config.answer_delay + config.answer_jitter).as_millis() + 2 * 5;
     for seed in 0..50 {
         let mut sim = Sim::new(3, seed, 0, 5);
         sim.advertise(1, "svc", "0.0.0.0:6000".parse().unwrap());
@@ -258,7 +260,7 @@ fn lossless_discovery_is_one_round_trip() {
         let t = sim
             .time_to_find(0, "svc", "10.200.1.2:6000".parse().unwrap(), 5_000)
             .unwrap();
-        assert!(t <= 10, "took {t} ms");
+        assert!(t <= most, "took {t} ms");
     }
 }
 
