@@ -75,7 +75,7 @@ use core::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use crate::advert::{self, Advert, EncodeError, Name};
 use crate::auth::{self, ClassKey};
 use crate::ext::{self, ExtError, Message};
-use crate::table::{AdvertTable, Entry, Inserted};
+use crate::table::{name_hash, AdvertTable, Entries, Entry, Fixed, Inserted};
 use crate::time::{Duration, Instant};
 
 /// Bytes `poll_transmit` may write: the largest sealed extension datagram.
@@ -434,14 +434,30 @@ impl Rate {
     }
 }
 
+/// Replay stamps of sealed adverts, one per name: only with a class key.
+#[cfg(feature = "class-key")]
+type Stamps<const N: usize> = heapless::Vec<(u32, u64), N>;
+/// Without the class-key feature there is never a key, so no stamp is kept
+/// (and firmware does not pay 16 bytes of RAM per remembered name for them).
+#[cfg(not(feature = "class-key"))]
+type Stamps<const N: usize> = heapless::Vec<(u32, u64), 0>;
+
 /// The discovery state machine. `ADVERTS` is how many heard names it
 /// remembers, `OWN` how many names this node can advertise, `QUEUED` how
 /// many events wait for [`Beacon::poll_event`] before the oldest is dropped
-/// (each holds a name: about 320 bytes, which a small board feels).
+/// (each holds a name: about 320 bytes, which a small board feels). `S`
+/// stores the heard names: by default [`Fixed`]`<ADVERTS>`; an adapter with
+/// a heap may give storage that grows (then `ADVERTS` only bounds the
+/// class key's replay stamps).
 #[derive(Debug, Clone)]
-pub struct Beacon<const ADVERTS: usize, const OWN: usize, const QUEUED: usize = EVENTS> {
+pub struct Beacon<
+    const ADVERTS: usize,
+    const OWN: usize,
+    const QUEUED: usize = EVENTS,
+    S: Entries = Fixed<ADVERTS>,
+> {
     config: Config,
-    table: AdvertTable<ADVERTS>,
+    table: AdvertTable<S>,
     own: heapless::Vec<Own, OWN>,
     interfaces: heapless::Vec<Interface, MAX_INTERFACES>,
     fanout: Option<Fanout>,
@@ -457,7 +473,7 @@ pub struct Beacon<const ADVERTS: usize, const OWN: usize, const QUEUED: usize = 
     key: Option<ClassKey>,
     wall_offset: Option<i64>,
     /// Newest seal stamp accepted per name (by hash), against replays.
-    stamps: heapless::Vec<(u32, u64), ADVERTS>,
+    stamps: Stamps<ADVERTS>,
 }
 
 /// The two ways out, each with its own rate limit.
@@ -478,20 +494,25 @@ fn attempts_for(query: &Query, attempts: u8) -> u8 {
     }
 }
 
-fn name_hash(name: &str) -> u32 {
-    name.bytes().fold(0x811c_9dc5, |h, b| {
-        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
-    })
+impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize, S: Entries + Default>
+    Beacon<ADVERTS, OWN, QUEUED, S>
+{
+    /// A beacon advertising nothing yet, with no interfaces but loopback.
+    pub fn new(config: Config) -> Self {
+        Self::with_storage(config, S::default())
+    }
 }
 
-impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize> Beacon<ADVERTS, OWN, QUEUED> {
-    /// A beacon advertising nothing yet, with no interfaces but loopback.
-    pub fn new(mut config: Config) -> Self {
+impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize, S: Entries>
+    Beacon<ADVERTS, OWN, QUEUED, S>
+{
+    /// A beacon whose heard names are kept in `storage` (empty).
+    pub fn with_storage(mut config: Config, storage: S) -> Self {
         // A zero interval would re-advertise in a busy loop.
         config.advert_interval = config.advert_interval.max(Duration::from_millis(100));
         Beacon {
             config,
-            table: AdvertTable::new(),
+            table: AdvertTable::with_storage(storage),
             own: heapless::Vec::new(),
             interfaces: heapless::Vec::new(),
             fanout: None,
@@ -677,6 +698,11 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize> Beacon<ADVERTS
     /// Every live advert.
     pub fn adverts(&self, now: Instant) -> impl Iterator<Item = &Entry> + '_ {
         self.table.iter(now)
+    }
+
+    /// The storage of heard names (how full it is, for a warning).
+    pub fn storage(&self) -> &S {
+        self.table.storage()
     }
 
     /// Live adverts named `group` + `separator` + anything, except `exclude`.
@@ -928,46 +954,39 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize> Beacon<ADVERTS
     /// When [`Self::handle_timeout`] or [`Self::poll_transmit`] next has work.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let attempts = self.config.query_attempts;
-        // Queries still being sent wait for their turn to broadcast; spent
-        // ones only wait to be retired.
-        let (mut sending, mut retire) = (None::<Instant>, None::<Instant>);
-        for q in &self.queries {
-            let slot = if q.sent < attempts_for(q, attempts) {
-                &mut sending
-            } else {
-                &mut retire
-            };
-            *slot = Some(slot.map_or(q.next_send, |t| t.min(q.next_send)));
+        fn earliest(a: Option<Instant>, b: Instant) -> Option<Instant> {
+            Some(a.map_or(b, |a| a.min(b)))
         }
-        let pending_broadcast = if self.fanout.is_some() || !self.goodbye.is_empty() {
-            Some(Instant::ZERO)
-        } else {
-            self.own.iter().map(|o| o.next_due).chain(sending).min()
-        };
-        let pending_answer = if self.answer_fanout.is_some() {
-            Some(Instant::ZERO)
-        } else {
-            let unicasts = self
-                .askers
-                .iter()
-                .filter(|a| a.next < self.own.len())
-                .map(|a| a.due);
-            self.own
-                .iter()
-                .filter_map(|o| o.answer_at)
-                .chain(unicasts)
-                .min()
-        };
-        [
-            pending_broadcast.map(|t| t.max(self.broadcast_rate.allowed_at())),
-            pending_answer.map(|t| t.max(self.answer_rate.allowed_at())),
-            self.table.next_expiry(),
-            retire,
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        let attempts = self.config.query_attempts;
+        // Each lane's next send, before its rate limit; then expiries and
+        // the retirement of spent queries.
+        let busy = self.fanout.is_some() || !self.goodbye.is_empty();
+        let mut broadcast = busy.then_some(Instant::ZERO);
+        let mut answer = self.answer_fanout.map(|_| Instant::ZERO);
+        let mut other = self.table.next_expiry();
+        for o in &self.own {
+            broadcast = earliest(broadcast, o.next_due);
+            if let Some(at) = o.answer_at {
+                answer = earliest(answer, at);
+            }
+        }
+        for a in self.askers.iter().filter(|a| a.next < self.own.len()) {
+            answer = earliest(answer, a.due);
+        }
+        for q in &self.queries {
+            if q.sent < attempts_for(q, attempts) {
+                broadcast = earliest(broadcast, q.next_send);
+            } else {
+                other = earliest(other, q.next_send);
+            }
+        }
+        if let Some(t) = broadcast {
+            other = earliest(other, t.max(self.broadcast_rate.allowed_at()));
+        }
+        if let Some(t) = answer {
+            other = earliest(other, t.max(self.answer_rate.allowed_at()));
+        }
+        other
     }
 
     /// Writes the next datagram to send into `buf`, if one is due at `now`.
