@@ -1575,6 +1575,11 @@ mod tests {
         b.handle_datagram(br#"["robot", "10.200.1.3:6000", 20]"#, src, ms(100))
             .unwrap();
         assert!(matches!(events(&mut b)[..], [Event::Moved { .. }]));
+        // The deadline may come early once (the first advert's expiry was
+        // the soonest); then it is exact.
+        assert_eq!(b.poll_timeout(), Some(ms(20_000)));
+        b.handle_timeout(ms(20_000));
+        assert!(events(&mut b).is_empty());
         assert_eq!(b.poll_timeout(), Some(ms(20_100)));
         b.handle_timeout(ms(20_099));
         assert_eq!(b.lookup("robot", ms(20_099)), Some(sa("10.200.1.3:6000")));

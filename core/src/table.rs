@@ -152,6 +152,11 @@ impl<const N: usize> Entries for Fixed<N> {
 #[derive(Debug, Clone, Default)]
 pub struct AdvertTable<S: Entries> {
     storage: S,
+    /// No entry expires before this (`None`: none expires). A lower bound:
+    /// refreshes only move expiries later, so it is exact again after the
+    /// scan [`Self::expire`] makes once it has passed, about once per ttl
+    /// instead of once per call.
+    soonest: Option<Instant>,
 }
 
 fn expires_before(a: Option<Instant>, b: Option<Instant>) -> bool {
@@ -167,6 +172,7 @@ impl<const N: usize> AdvertTable<Fixed<N>> {
     pub const fn new() -> Self {
         AdvertTable {
             storage: Fixed::new(),
+            soonest: None,
         }
     }
 }
@@ -174,7 +180,20 @@ impl<const N: usize> AdvertTable<Fixed<N>> {
 impl<S: Entries> AdvertTable<S> {
     /// A table over `storage` (which should be empty).
     pub fn with_storage(storage: S) -> Self {
-        AdvertTable { storage }
+        let mut table = AdvertTable {
+            storage,
+            soonest: None,
+        };
+        table.soonest = table.exact_soonest();
+        table
+    }
+
+    fn exact_soonest(&self) -> Option<Instant> {
+        self.storage
+            .entries()
+            .iter()
+            .filter_map(|e| e.expires)
+            .min()
     }
 
     /// The storage, e.g. to ask how much room it has left.
@@ -213,6 +232,9 @@ impl<S: Entries> AdvertTable<S> {
         address: SocketAddr,
         expires: Option<Instant>,
     ) -> Inserted {
+        if let Some(t) = expires {
+            self.soonest = Some(self.soonest.map_or(t, |s| s.min(t)));
+        }
         if let Some(i) = self.position(name) {
             if let Some(entry) = self.storage.entries_mut().get_mut(i) {
                 entry.expires = expires;
@@ -283,21 +305,23 @@ impl<S: Entries> AdvertTable<S> {
     /// Removes one entry that has expired at `now` and returns it; call until
     /// `None` to expire them all.
     pub fn expire(&mut self, now: Instant) -> Option<Entry> {
-        let i = self
-            .storage
-            .entries()
-            .iter()
-            .position(|e| !is_live(e, now))?;
-        self.storage.swap_remove(i)
+        if self.soonest.is_none_or(|t| now < t) {
+            return None;
+        }
+        let found = self.storage.entries().iter().position(|e| !is_live(e, now));
+        match found {
+            Some(i) => self.storage.swap_remove(i),
+            None => {
+                self.soonest = self.exact_soonest();
+                None
+            }
+        }
     }
 
-    /// When the next entry expires.
+    /// No entry expires before this (it may be a little early: call
+    /// [`Self::expire`] then, which finds out).
     pub fn next_expiry(&self) -> Option<Instant> {
-        self.storage
-            .entries()
-            .iter()
-            .filter_map(|e| e.expires)
-            .min()
+        self.soonest
     }
 
     /// Every live entry at `now`, for `discover_all`.
@@ -328,6 +352,7 @@ impl<S: Entries> AdvertTable<S> {
     /// Forgets everything.
     pub fn clear(&mut self) {
         self.storage.clear();
+        self.soonest = None;
     }
 }
 
