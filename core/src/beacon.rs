@@ -335,6 +335,19 @@ pub enum Received {
     Duplicate,
 }
 
+/// How long receivers keep a name's adverts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Ttl {
+    /// [`Config::ttl`] (20 s), or longer when the rate limit stretches a
+    /// round of adverts (see the module docs).
+    Default,
+    /// This long: what a Python program passes as `ttl_s`.
+    For(Duration),
+    /// For ever: the advert says `null`, as for Python's `ttl_s=None`.
+    Forever,
+}
+
 #[derive(Debug, Clone)]
 struct Own {
     name: Name,
@@ -342,6 +355,9 @@ struct Own {
     next_due: Instant,
     /// When the broadcast answering the queries for this name goes out.
     answer_at: Option<Instant>,
+    ttl: Ttl,
+    /// Neither advertised nor answered for now (Python's beacon `pause`).
+    paused: bool,
 }
 
 /// Someone who asked for every name: each of ours is answered to `to`
@@ -597,12 +613,26 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize, S: Entries>
         address: SocketAddr,
         now: Instant,
     ) -> Result<SocketAddr, AdvertiseError> {
+        self.advertise_with(name, address, Ttl::Default, false, now)
+    }
+
+    /// Like [`Self::advertise`], with the ttl the adverts carry, and
+    /// `paused` to hold the name back until [`Self::set_paused`] (both as
+    /// Python's beacon RPC offers: `ttl_s`, and advertising while paused).
+    pub fn advertise_with(
+        &mut self,
+        name: &str,
+        address: SocketAddr,
+        ttl: Ttl,
+        paused: bool,
+        now: Instant,
+    ) -> Result<SocketAddr, AdvertiseError> {
         let SocketAddr::V4(address) = address else {
             return Err(AdvertiseError::NotIpv4);
         };
         // The longest form this advert can take on the wire.
         let widest = SocketAddrV4::new(Ipv4Addr::BROADCAST, address.port());
-        let len = advert::encoded_len(name, widest.into(), self.max_ttl());
+        let len = advert::encoded_len_ttl(name, widest.into(), self.ttl_of(ttl, true));
         if name.is_empty() {
             return Err(AdvertiseError::Encode(EncodeError::EmptyName));
         }
@@ -619,6 +649,8 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize, S: Entries>
             address,
             next_due: now,
             answer_at: None,
+            ttl,
+            paused,
         };
         match self.own.iter_mut().find(|o| o.name == name) {
             Some(existing) => *existing = own,
@@ -632,6 +664,44 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize, S: Entries>
         let local = SocketAddr::V4(self.concrete(address, None));
         self.record(name, local, None, now);
         Ok(local)
+    }
+
+    /// Holds `name` back (`paused`): no adverts, answers or goodbye for it,
+    /// though it stays discoverable here; or lets it go again, advertised at
+    /// once. Returns whether this node advertises `name`.
+    pub fn set_paused(&mut self, name: &str, paused: bool, now: Instant) -> bool {
+        let Some(own) = self.own.iter_mut().find(|o| o.name == name) else {
+            return false;
+        };
+        own.paused = paused;
+        own.answer_at = None;
+        if !paused {
+            own.next_due = now;
+        }
+        self.fanout = None;
+        true
+    }
+
+    /// Sends every name again at once (after a change of class key, say).
+    pub fn advertise_again(&mut self, now: Instant) {
+        for own in &mut self.own {
+            own.next_due = now;
+        }
+        self.fanout = None;
+    }
+
+    /// Forgets every name heard, as Python's beacon `reset` does; names
+    /// this node advertises stay discoverable here. Others come back with
+    /// their next advert.
+    pub fn forget_heard(&mut self) {
+        self.table.clear();
+        for i in 0..self.own.len() {
+            if let Some(own) = self.own.get(i) {
+                let local = SocketAddr::V4(self.concrete(own.address, None));
+                let name = own.name.clone();
+                let _ = self.table.insert(&name, local, None);
+            }
+        }
     }
 
     /// Stops advertising `name` and tells peers at once with a goodbye.
@@ -649,10 +719,13 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize, S: Entries>
                 asker.next -= 1;
             }
         }
-        if self.goodbye.is_full() {
-            self.goodbye.pop_front();
+        // A held-back name: peers were not told of it lately, nor are now.
+        if !own.paused {
+            if self.goodbye.is_full() {
+                self.goodbye.pop_front();
+            }
+            let _ = self.goodbye.push_back((own.name, own.address));
         }
-        let _ = self.goodbye.push_back((own.name, own.address));
         self.table.remove(name, None);
         true
     }
@@ -769,7 +842,7 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize, S: Entries>
     fn schedule_answer(&mut self, name: &str, now: Instant) -> usize {
         let delay = self.config.answer_delay + self.rng.up_to(self.config.answer_jitter);
         match self.own.iter_mut().find(|o| o.name == name) {
-            Some(own) if own.answer_at.is_none() => {
+            Some(own) if own.answer_at.is_none() && !own.paused => {
                 own.answer_at = Some(now + delay);
                 1
             }
@@ -964,7 +1037,7 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize, S: Entries>
         let mut broadcast = busy.then_some(Instant::ZERO);
         let mut answer = self.answer_fanout.map(|_| Instant::ZERO);
         let mut other = self.table.next_expiry();
-        for o in &self.own {
+        for o in self.own.iter().filter(|o| !o.paused) {
             broadcast = earliest(broadcast, o.next_due);
             if let Some(at) = o.answer_at {
                 answer = earliest(answer, at);
@@ -1073,29 +1146,29 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize, S: Entries>
 
     /// The next answer to someone who asked for every name, if one is due.
     fn answer_asker(&mut self, now: Instant, buf: &mut [u8; MAX_TRANSMIT]) -> Option<Transmit> {
-        let own = self.own.len();
-        self.askers.retain(|a| a.next < own);
-        let i = self
-            .askers
-            .iter()
-            .enumerate()
-            .filter(|(_, a)| a.due <= now)
-            .min_by_key(|(_, a)| a.due)
-            .map(|(i, _)| i)?;
-        let asker = *self.askers.get(i)?;
         if now < self.answer_rate.allowed_at() {
             return None;
         }
-        let t = self.write_answer(asker.to, asker.next, now, buf);
-        if let Some(a) = self.askers.get_mut(i) {
-            a.next += 1;
+        // Each pass sends one answer or skips one paused name.
+        for _ in 0..=OWN {
+            let own = self.own.len();
+            self.askers.retain(|a| a.next < own);
+            let i = self
+                .askers
+                .iter()
+                .enumerate()
+                .filter(|(_, a)| a.due <= now)
+                .min_by_key(|(_, a)| a.due)
+                .map(|(i, _)| i)?;
+            let asker = self.askers.get_mut(i)?;
+            let (to, name) = (asker.to, asker.next);
+            asker.next += 1;
+            if let Some(t) = self.write_answer(to, name, now, buf) {
+                let _ = self.answer_rate.try_take(now);
+                return Some(t);
+            }
         }
-        match t {
-            Some(t) if self.answer_rate.try_take(now) => Some(t),
-            // A name that cannot be written (never: names are checked when
-            // advertised) is skipped; the next call goes on.
-            _ => None,
-        }
+        None
     }
 
     fn next_fanout(&mut self, now: Instant) -> Option<Fanout> {
@@ -1117,7 +1190,7 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize, S: Entries>
             .own
             .iter()
             .enumerate()
-            .filter(|(_, o)| o.next_due <= now)
+            .filter(|(_, o)| o.next_due <= now && !o.paused)
             .min_by_key(|(_, o)| o.next_due)
             .map(|(i, _)| Payload::Advert(i));
         query.or(advert).map(|payload| Fanout { payload, step: 0 })
@@ -1169,6 +1242,17 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize, S: Entries>
         self.config
             .ttl
             .max(Duration::from_millis(round.saturating_mul(3)))
+    }
+
+    /// What a name advertised with `ttl` carries (`None`: `null`, for ever);
+    /// `widest` gives the longest it could ever be, to check a name fits.
+    fn ttl_of(&self, ttl: Ttl, widest: bool) -> Option<Duration> {
+        match ttl {
+            Ttl::Default if widest => Some(self.max_ttl()),
+            Ttl::Default => Some(self.advert_ttl()),
+            Ttl::For(d) => Some(d),
+            Ttl::Forever => None,
+        }
     }
 
     /// Upper bound of [`Self::advert_ttl`], for checking a name fits.
@@ -1229,18 +1313,18 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize, S: Entries>
         now: Instant,
         buf: &mut [u8; MAX_TRANSMIT],
     ) -> Option<Transmit> {
-        let (kind, name, address) = match fanout.payload {
+        let (kind, own) = match fanout.payload {
             Payload::Goodbye => {
                 let (name, address) = self.goodbye.front()?;
                 return self.write_goodbye(fanout.step, name, *address, now, buf);
             }
             Payload::Advert(i) => {
                 let o = self.own.get(i)?;
-                (Kind::Advert, &o.name, o.address)
+                (Kind::Advert, o)
             }
             Payload::Answer(i) => {
                 let o = self.own.get(i)?;
-                (Kind::Answer, &o.name, o.address)
+                (Kind::Answer, o)
             }
             Payload::Query(i) => {
                 let q = self.queries.get(i)?;
@@ -1260,9 +1344,11 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize, S: Entries>
             (Kind::Advert, None) => self.config.beacon_port,
             _ => self.config.ext_port,
         };
-        let (destination, via) = self.destination(fanout.step, address.ip().is_loopback(), port)?;
-        let address = self.concrete(address, via);
-        let len = self.write_advert(kind, name, address.into(), now, buf)?;
+        let loopback = own.address.ip().is_loopback();
+        let (destination, via) = self.destination(fanout.step, loopback, port)?;
+        let address = self.concrete(own.address, via);
+        let ttl = self.ttl_of(own.ttl, false);
+        let len = self.write_advert(kind, &own.name, address.into(), ttl, now, buf)?;
         Some(Transmit {
             destination,
             len,
@@ -1291,7 +1377,7 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize, S: Entries>
         let (destination, via) = self.destination(step, loopback, port)?;
         let address = SocketAddr::V4(self.concrete(address, via));
         let len = if port == self.config.ext_port {
-            self.write_advert(Kind::Goodbye, name, address, now, buf)?
+            self.write_advert(Kind::Goodbye, name, address, Some(Duration::ZERO), now, buf)?
         } else {
             advert::encode(name, address, Duration::ZERO, buf).ok()?
         };
@@ -1310,13 +1396,10 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize, S: Entries>
         kind: Kind,
         name: &str,
         address: SocketAddr,
+        ttl: Option<Duration>,
         now: Instant,
         buf: &mut [u8; MAX_TRANSMIT],
     ) -> Option<usize> {
-        let ttl = match kind {
-            Kind::Goodbye => Duration::ZERO,
-            _ => self.advert_ttl(),
-        };
         if let Some(key) = &self.key {
             let sealed_kind = match kind {
                 Kind::Advert => auth::KIND_ADVERT,
@@ -1324,15 +1407,15 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize, S: Entries>
                 _ => auth::KIND_GOODBYE,
             };
             let body = buf.get_mut(auth::SEAL_OFFSET..)?;
-            let len = advert::encode(name, address, ttl, body).ok()?;
+            let len = advert::encode_ttl(name, address, ttl, body).ok()?;
             return auth::seal(key, sealed_kind, self.stamp(now), buf, len);
         }
         match kind {
-            Kind::Advert => advert::encode(name, address, ttl, buf).ok(),
+            Kind::Advert => advert::encode_ttl(name, address, ttl, buf).ok(),
             _ => {
                 let ext_kind = if kind == Kind::Answer { b'A' } else { b'B' };
                 let body = ext::write_header(ext_kind, buf)?;
-                Some(ext::HEADER_LEN + advert::encode(name, address, ttl, body).ok()?)
+                Some(ext::HEADER_LEN + advert::encode_ttl(name, address, ttl, body).ok()?)
             }
         }
     }
@@ -1344,13 +1427,14 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize, S: Entries>
         now: Instant,
         buf: &mut [u8; MAX_TRANSMIT],
     ) -> Option<Transmit> {
-        let own = self.own.get(i)?;
+        let own = self.own.get(i).filter(|o| !o.paused)?;
         let via = match to {
             SocketAddr::V4(v4) => self.interfaces.iter().find(|i| i.contains(*v4.ip())),
             SocketAddr::V6(_) => None,
         };
         let address = self.concrete(own.address, via);
-        let len = self.write_advert(Kind::Answer, &own.name, address.into(), now, buf)?;
+        let ttl = self.ttl_of(own.ttl, false);
+        let len = self.write_advert(Kind::Answer, &own.name, address.into(), ttl, now, buf)?;
         Some(Transmit {
             destination: to,
             len,
@@ -1870,6 +1954,120 @@ mod tests {
             .unwrap();
         assert!(events(&mut b).is_empty());
         assert_eq!(b.adverts(ms(3)).count(), 0);
+    }
+
+    /// Python's beacon RPC: `ttl_s` (a number, or None for ever) is what the
+    /// adverts and answers carry.
+    #[test]
+    fn a_name_carries_the_ttl_it_was_given() {
+        let mut b = B::new(Config::default());
+        b.advertise_with(
+            "five",
+            sa("127.0.0.1:1"),
+            Ttl::For(Duration::from_millis(5_500)),
+            false,
+            ms(0),
+        )
+        .unwrap();
+        b.advertise_with("ever", sa("127.0.0.1:2"), Ttl::Forever, false, ms(0))
+            .unwrap();
+        let sent: Vec<_> = drain(&mut b, ms(0))
+            .into_iter()
+            .map(|(_, d, _)| d)
+            .collect();
+        assert_eq!(
+            sent,
+            [
+                br#"["five", "127.0.0.1:1", 5.5]"#.to_vec(),
+                br#"["ever", "127.0.0.1:2", null]"#.to_vec()
+            ]
+        );
+        b.handle_datagram(b"NW0\x01Qever", sa("127.0.0.1:40000"), ms(10))
+            .unwrap();
+        let answers: Vec<_> = (10..40).flat_map(|t| drain(&mut b, ms(t))).collect();
+        assert_eq!(answers[0].1, b"NW0\x01A[\"ever\", \"127.0.0.1:2\", null]");
+        // A name too long for `null` (two bytes more than "20") is refused.
+        let long = "n".repeat(256 - br#"["", "255.255.255.255:1", 20]"#.len());
+        assert!(b.advertise(&long, sa("127.0.0.1:1"), ms(50)).is_ok());
+        assert!(b
+            .advertise_with(&long, sa("127.0.0.1:1"), Ttl::Forever, false, ms(50))
+            .is_err());
+    }
+
+    /// Python's beacon `pause`: a held-back name is neither advertised nor
+    /// answered, nor said goodbye to, but stays discoverable here; on
+    /// `resume` it is advertised at once.
+    #[test]
+    fn a_paused_name_is_silent_until_resumed() {
+        let mut b = B::new(Config::default());
+        b.advertise_with("held", sa("127.0.0.1:1"), Ttl::Default, true, ms(0))
+            .unwrap();
+        b.advertise("mine", sa("127.0.0.1:2"), ms(0)).unwrap();
+        let names = |sent: &[(SocketAddr, Vec<u8>, Kind)]| -> Vec<String> {
+            sent.iter()
+                .map(|(_, d, _)| String::from_utf8_lossy(d).into_owned())
+                .collect()
+        };
+        let mut sent = Vec::new();
+        for t in 0..5_000 {
+            b.handle_timeout(ms(t));
+            if t == 100 {
+                for q in [&b"NW0\x01Qheld"[..], b"NW0\x01Q"] {
+                    b.handle_datagram(q, sa("127.0.0.1:40000"), ms(t)).unwrap();
+                }
+            }
+            sent.extend(drain(&mut b, ms(t)));
+        }
+        assert!(
+            names(&sent).iter().all(|d| !d.contains("held")),
+            "{:?}",
+            names(&sent)
+        );
+        assert!(names(&sent).iter().any(|d| d.contains("mine")));
+        assert_eq!(b.lookup("held", ms(5_000)), Some(sa("127.0.0.1:1")));
+        assert!(
+            b.poll_timeout().is_some_and(|t| t > ms(5_000)),
+            "no busy loop"
+        );
+        assert!(b.set_paused("held", false, ms(5_000)));
+        assert!(names(&drain(&mut b, ms(5_000)))
+            .iter()
+            .any(|d| d.contains("held")));
+        assert!(b.set_paused("held", true, ms(5_001)));
+        assert!(b.unadvertise("held", ms(5_002)));
+        assert!(
+            drain(&mut b, ms(5_002)).is_empty(),
+            "no goodbye while held back"
+        );
+        assert!(!b.set_paused("nobody", true, ms(5_003)));
+    }
+
+    /// Python's beacon `reset`: every heard name is forgotten; names this
+    /// node advertises stay discoverable.
+    #[test]
+    fn forgetting_what_was_heard_keeps_our_own() {
+        let mut b = B::new(Config::default());
+        b.advertise("mine", sa("127.0.0.1:2"), ms(0)).unwrap();
+        b.handle_datagram(
+            br#"["theirs", "10.0.0.9:1", 20]"#,
+            sa("10.0.0.9:9999"),
+            ms(1),
+        )
+        .unwrap();
+        assert_eq!(b.adverts(ms(2)).count(), 2);
+        b.forget_heard();
+        let left: Vec<_> = b.adverts(ms(3)).map(|e| e.name.as_str()).collect();
+        assert_eq!(left, ["mine"]);
+        b.handle_datagram(
+            br#"["theirs", "10.0.0.9:1", 20]"#,
+            sa("10.0.0.9:9999"),
+            ms(4),
+        )
+        .unwrap();
+        assert!(
+            b.lookup("theirs", ms(5)).is_some(),
+            "back with its next advert"
+        );
     }
 
     #[test]
