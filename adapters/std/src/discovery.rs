@@ -15,7 +15,7 @@
 //! knows nothing of messaging, and reaches a Python beacon only through the
 //! lookups the runtime passes in ([`PythonLookups`]).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -26,7 +26,7 @@ use log::{debug, info, warn};
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token, Waker};
 use networkzero_core::auth::ClassKey;
-use networkzero_core::beacon::{self, Beacon, Event, Kind, Received, MAX_TRANSMIT};
+use networkzero_core::beacon::{self, Beacon, Event, Kind, Received, Ttl, MAX_TRANSMIT};
 use networkzero_core::ext::EXT_PORT;
 use networkzero_core::table::{Entries, Entry};
 use networkzero_core::Instant;
@@ -136,6 +136,10 @@ struct State {
     observed: Observed,
     /// Whether the table was full when last looked at (warned once per filling).
     table_full: bool,
+    /// Names Python programs advertised through the beacon RPC we serve.
+    for_python: BTreeSet<String>,
+    /// Whether a Python program paused them (the RPC's `pause`).
+    python_paused: bool,
 }
 
 /// What diagnostics sees of the beacon beyond its table, kept only while a
@@ -338,6 +342,8 @@ fn open() -> Result<(Discovery, Poll, Readers)> {
             observed: Observed::default(),
             opening_query_sent: None,
             table_full: false,
+            for_python: BTreeSet::new(),
+            python_paused: false,
         }),
         heard: Condvar::new(),
         sockets: Sockets {
@@ -670,11 +676,59 @@ impl Discovery {
         Ok(address)
     }
 
-    /// Advertises `name` at exactly `address` (no per-interface addresses):
-    /// for a Python program that asked through the beacon RPC and listens
-    /// there.
-    pub(crate) fn advertise_exactly(&self, name: &str, address: Address) -> Result<Address> {
-        self.advertise_socket(name, address.socket_addr())
+    /// Advertises `name` at exactly `address` (no per-interface addresses)
+    /// with the ttl a Python program asked for through the beacon RPC we
+    /// serve, held back if it paused the RPC's names.
+    pub(crate) fn advertise_for_python(
+        &self,
+        name: &str,
+        address: Address,
+        ttl: Ttl,
+    ) -> Result<Address> {
+        let mut state = lock(self);
+        let paused = state.python_paused;
+        let local = state
+            .beacon
+            .advertise_with(name, address.socket_addr(), ttl, paused, self.now())
+            .map_err(|e| cannot_advertise(name, e))?;
+        state.for_python.insert(name.to_string());
+        self.drain(&mut state);
+        drop(state);
+        let _ = self.waker.wake();
+        info!("advertising '{name}' at {local} for a Python program");
+        Ok(Address::from(local))
+    }
+
+    /// The beacon RPC's `pause` (`true`) and `resume`: the names Python
+    /// programs advertised through it are not broadcast meanwhile.
+    pub(crate) fn pause_python(&self, paused: bool) {
+        let mut state = lock(self);
+        state.python_paused = paused;
+        let names: Vec<String> = state.for_python.iter().cloned().collect();
+        let now = self.now();
+        for name in names {
+            state.beacon.set_paused(&name, paused, now);
+        }
+        self.drain(&mut state);
+        drop(state);
+        let _ = self.waker.wake();
+    }
+
+    /// The beacon RPC's `reset`, as Python 1.0b1's: forgets every name
+    /// heard and every name advertised through the RPC (unpaused). Names
+    /// this program advertises stay; others come back with their next
+    /// advert. Unlike Python's, peers are told with a goodbye.
+    pub(crate) fn reset_python(&self) {
+        self.pause_python(false);
+        let names: Vec<String> = std::mem::take(&mut lock(self).for_python)
+            .into_iter()
+            .collect();
+        self.act(|b, now| {
+            for name in &names {
+                b.unadvertise(name, now);
+            }
+            b.forget_heard();
+        });
     }
 
     /// Whether this process advertises `name`.
@@ -695,18 +749,13 @@ impl Discovery {
     pub(crate) fn set_class_key(&self, key: Option<ClassKey>) {
         self.act(|b, now| {
             b.set_class_key(key);
-            let names: Vec<(String, SocketAddr)> = b
-                .advertised()
-                .map(|(n, a)| (n.to_string(), SocketAddr::V4(a)))
-                .collect();
-            for (name, address) in names {
-                let _ = b.advertise(&name, address, now);
-            }
+            b.advertise_again(now);
         });
     }
 
     /// Stops advertising `name` (warns if it was not advertised here).
     pub(crate) fn unadvertise(&self, name: &str) {
+        lock(self).for_python.remove(name);
         if !self.act(|b, now| b.unadvertise(name, now)) {
             warn!(
                 "'{name}' was not advertised by this program, so there was nothing to unadvertise"
@@ -789,11 +838,12 @@ impl Discovery {
 
     /// Waits, in a fresh process, for the answers to the opening query:
     /// until it has gone out (at most [`QUERY_SENT_WAIT`] after the start),
-    /// then as long as the beacon's own schedule gives the first ask and
-    /// its repeat to be answered (it asks again after 100 ms, and again
-    /// 200 ms later: 300 ms), so an answer lost or late once (a busy peer)
-    /// still comes in. Every networkzero program answers at once, so by
-    /// then the table holds every live name.
+    /// then for as long as the beacons' answers take: each program answers a
+    /// query for every name at a random moment of the answer delay plus the
+    /// spread window (10 + 150 ms, so that a school's hundreds of answers do
+    /// not all arrive at once), plus twice `query_retry` (100 ms) for an
+    /// answer that travels or is sent late (a busy peer). By then the table
+    /// holds every live name; one lost is heard again within 2 s.
     fn warmed_up(&self) {
         let sent = self.wait_for_state(Some(self.started + QUERY_SENT_WAIT), |s| {
             s.opening_query_sent
@@ -802,13 +852,9 @@ impl Discovery {
             debug!("the opening query did not go out (no network?)");
             return;
         };
-        // The gaps after the first and second ask: 2 and 4 times query_retry.
-        let window = lock(self)
-            .beacon
-            .config()
-            .query_retry
-            .as_millis()
-            .saturating_mul(2 + 4);
+        let config = *lock(self).beacon.config();
+        let window = config.answer_delay + config.everything_spread + config.query_retry;
+        let window = window.as_millis() + config.query_retry.as_millis();
         let answered = sent + StdDuration::from_millis(window);
         // Nothing ends this wait early: it is for the answers' deadline.
         self.wait_for_state(Some(answered), |_| None::<()>);
