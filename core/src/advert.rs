@@ -115,28 +115,20 @@ impl From<JsonError> for DecodeError {
     }
 }
 
-/// The ttl as Python's `json.dumps` writes it: seconds (`20`, or `2.5` for
-/// a fractional one, to the millisecond), or `null` for "never expires".
+/// The ttl as Python writes it: whole seconds (`20`), `null` for "never
+/// expires", or to the millisecond (`2.500`, the number `json.dumps` writes
+/// `2.5`) for a fractional one.
 struct TtlText(Option<Duration>);
 
 impl fmt::Display for TtlText {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let Some(ttl) = self.0 else {
-            return f.write_str("null");
-        };
-        let (secs, mut milli) = (ttl.as_secs(), ttl.as_millis() % 1000);
-        write!(f, "{secs}")?;
-        if milli == 0 {
-            return Ok(());
+        match self.0 {
+            None => f.write_str("null"),
+            Some(ttl) => match (ttl.as_secs(), ttl.as_millis() % 1000) {
+                (secs, 0) => write!(f, "{secs}"),
+                (secs, milli) => write!(f, "{secs}.{milli:03}"),
+            },
         }
-        f.write_char('.')?;
-        let mut unit = 100;
-        while milli > 0 {
-            write!(f, "{}", milli / unit)?;
-            milli %= unit;
-            unit /= 10;
-        }
-        Ok(())
     }
 }
 
@@ -280,13 +272,13 @@ mod tests {
     }
 
     #[test]
-    fn writes_ttls_as_json_dumps_does() {
+    fn writes_ttls_python_reads() {
         let mut buf = [0u8; 64];
         let a = "1.2.3.4:5".parse().unwrap();
         for (ttl, text) in [
-            (Some(Duration::from_millis(2_500)), "2.5"),
+            (Some(Duration::from_millis(2_500)), "2.500"),
             (Some(Duration::from_millis(1_005)), "1.005"),
-            (Some(Duration::from_millis(30)), "0.03"),
+            (Some(Duration::from_millis(30)), "0.030"),
             (Some(Duration::from_secs(20)), "20"),
             (None, "null"),
         ] {

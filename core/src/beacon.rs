@@ -358,6 +358,15 @@ struct Own {
     ttl: Ttl,
     /// Neither advertised nor answered for now (Python's beacon `pause`).
     paused: bool,
+    /// Unadvertised: kept only until its goodbye has gone out.
+    leaving: bool,
+}
+
+impl Own {
+    /// Whether it is advertised and answered now.
+    fn on_air(&self) -> bool {
+        !self.paused && !self.leaving
+    }
 }
 
 /// Someone who asked for every name: each of ours is answered to `to`
@@ -374,7 +383,7 @@ enum Payload {
     Advert(usize),
     Answer(usize),
     Query(usize),
-    Goodbye,
+    Goodbye(usize),
 }
 
 /// A broadcast being sent to each destination in turn.
@@ -478,7 +487,9 @@ pub struct Beacon<
     interfaces: heapless::Vec<Interface, MAX_INTERFACES>,
     fanout: Option<Fanout>,
     answer_fanout: Option<Fanout>,
-    goodbye: heapless::Deque<(Name, SocketAddrV4), 2>,
+    /// Saying goodbye for every name as the program ends: goodbyes go out
+    /// without waiting for the rate limit (at most one per name, once).
+    farewell: bool,
     queries: heapless::Vec<Query, QUERIES>,
     askers: heapless::Vec<Asker, ASKERS>,
     rng: Rng,
@@ -533,7 +544,7 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize, S: Entries>
             interfaces: heapless::Vec::new(),
             fanout: None,
             answer_fanout: None,
-            goodbye: heapless::Deque::new(),
+            farewell: false,
             queries: heapless::Vec::new(),
             askers: heapless::Vec::new(),
             rng: Rng(0x853C_49E7),
@@ -651,6 +662,7 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize, S: Entries>
             answer_at: None,
             ttl,
             paused,
+            leaving: false,
         };
         match self.own.iter_mut().find(|o| o.name == name) {
             Some(existing) => *existing = own,
@@ -670,7 +682,7 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize, S: Entries>
     /// though it stays discoverable here; or lets it go again, advertised at
     /// once. Returns whether this node advertises `name`.
     pub fn set_paused(&mut self, name: &str, paused: bool, now: Instant) -> bool {
-        let Some(own) = self.own.iter_mut().find(|o| o.name == name) else {
+        let Some(own) = self.own.iter_mut().find(|o| o.name == name && !o.leaving) else {
             return false;
         };
         own.paused = paused;
@@ -696,7 +708,7 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize, S: Entries>
     pub fn forget_heard(&mut self) {
         self.table.clear();
         for i in 0..self.own.len() {
-            if let Some(own) = self.own.get(i) {
+            if let Some(own) = self.own.get(i).filter(|o| !o.leaving) {
                 let local = SocketAddr::V4(self.concrete(own.address, None));
                 let name = own.name.clone();
                 let _ = self.table.insert(&name, local, None);
@@ -707,32 +719,64 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize, S: Entries>
     /// Stops advertising `name` and tells peers at once with a goodbye.
     /// Returns whether it was advertised.
     pub fn unadvertise(&mut self, name: &str, _now: Instant) -> bool {
-        let Some(i) = self.own.iter().position(|o| o.name == name) else {
+        let Some(i) = self.own.iter().position(|o| o.name == name && !o.leaving) else {
             return false;
         };
-        let own = self.own.remove(i);
+        self.leave(i);
+        self.table.remove(name, None);
+        true
+    }
+
+    /// Unadvertises every name as the program ends: each gets its goodbye,
+    /// sent at once whatever the rate limit (drain `poll_transmit` before
+    /// exiting).
+    pub fn farewell(&mut self) {
+        self.farewell = true;
+        for i in (0..self.own.len()).rev() {
+            if let Some(own) = self.own.get(i).filter(|o| !o.leaving) {
+                let name = own.name.clone();
+                self.leave(i);
+                self.table.remove(&name, None);
+            }
+        }
+    }
+
+    /// Own name `i` leaves: kept, marked, until its goodbye has gone out; a
+    /// held-back one goes at once (peers were not told of it lately, nor
+    /// are now).
+    fn leave(&mut self, i: usize) {
         self.fanout = None;
         self.answer_fanout = None;
-        // Askers' answers go on with the names after the removed one.
+        match self.own.get_mut(i) {
+            Some(own) if !own.paused => {
+                own.leaving = true;
+                own.answer_at = None;
+            }
+            _ => self.forget_own(i),
+        }
+    }
+
+    /// Removes own name `i`; askers' answers go on with the names after it.
+    fn forget_own(&mut self, i: usize) {
+        if i >= self.own.len() {
+            return;
+        }
+        self.own.remove(i);
         for asker in &mut self.askers {
             if asker.next > i {
                 asker.next -= 1;
             }
         }
-        // A held-back name: peers were not told of it lately, nor are now.
-        if !own.paused {
-            if self.goodbye.is_full() {
-                self.goodbye.pop_front();
-            }
-            let _ = self.goodbye.push_back((own.name, own.address));
-        }
-        self.table.remove(name, None);
-        true
+        self.fanout = None;
+        self.answer_fanout = None;
     }
 
     /// Names this node advertises, with their (possibly unspecified) addresses.
     pub fn advertised(&self) -> impl Iterator<Item = (&str, SocketAddrV4)> + '_ {
-        self.own.iter().map(|o| (o.name.as_str(), o.address))
+        self.own
+            .iter()
+            .filter(|o| !o.leaving)
+            .map(|o| (o.name.as_str(), o.address))
     }
 
     /// Asks every beacon on the LAN for `name` (`None`: for every name),
@@ -842,7 +886,7 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize, S: Entries>
     fn schedule_answer(&mut self, name: &str, now: Instant) -> usize {
         let delay = self.config.answer_delay + self.rng.up_to(self.config.answer_jitter);
         match self.own.iter_mut().find(|o| o.name == name) {
-            Some(own) if own.answer_at.is_none() && !own.paused => {
+            Some(own) if own.answer_at.is_none() && own.on_air() => {
                 own.answer_at = Some(now + delay);
                 1
             }
@@ -913,7 +957,11 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize, S: Entries>
         // A ttl of 0 lapses at once: Python drops such an advert as soon as
         // it hears it, and we send one when saying goodbye. Treat it as one.
         let goodbye = advert.ttl == Some(Duration::ZERO);
-        if let Some(own) = self.own.iter().find(|o| o.name == advert.name) {
+        if let Some(own) = self
+            .own
+            .iter()
+            .find(|o| o.name == advert.name && !o.leaving)
+        {
             // Our own name: our entry is the truth (and never expires while we
             // advertise). Our own adverts come back on loopback; another
             // program claiming the name on another port is a conflict.
@@ -1003,7 +1051,7 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize, S: Entries>
     /// Expires lapsed adverts. Call at [`Self::poll_timeout`].
     pub fn handle_timeout(&mut self, now: Instant) {
         while let Some(gone) = self.table.expire(now) {
-            if self.own.iter().any(|o| o.name == gone.name) {
+            if self.own.iter().any(|o| o.name == gone.name && !o.leaving) {
                 // Our own name stays discoverable here while we advertise it.
                 let _ = self.table.insert(&gone.name, gone.address, None);
                 continue;
@@ -1033,11 +1081,11 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize, S: Entries>
         let attempts = self.config.query_attempts;
         // Each lane's next send, before its rate limit; then expiries and
         // the retirement of spent queries.
-        let busy = self.fanout.is_some() || !self.goodbye.is_empty();
+        let busy = self.fanout.is_some() || self.own.iter().any(|o| o.leaving);
         let mut broadcast = busy.then_some(Instant::ZERO);
         let mut answer = self.answer_fanout.map(|_| Instant::ZERO);
         let mut other = self.table.next_expiry();
-        for o in self.own.iter().filter(|o| !o.paused) {
+        for o in self.own.iter().filter(|o| o.on_air()) {
             broadcast = earliest(broadcast, o.next_due);
             if let Some(at) = o.answer_at {
                 answer = earliest(answer, at);
@@ -1103,8 +1151,9 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize, S: Entries>
             };
             match self.write_step(fanout, now, buf) {
                 Some(t) => {
+                    let parting = self.farewell && matches!(fanout.payload, Payload::Goodbye(_));
                     let (slot, rate) = self.lane(lane);
-                    if !rate.try_take(now) {
+                    if !rate.try_take(now) && !parting {
                         return None; // Rate-limited: the same step is retried later.
                     }
                     *slot = Some(Fanout {
@@ -1130,18 +1179,16 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize, S: Entries>
         }
     }
 
-    /// The name whose answer is due soonest, if one is due.
+    /// A name whose answer is due, if any.
     fn next_answer(&self, now: Instant) -> Option<Fanout> {
-        self.own
+        let i = self
+            .own
             .iter()
-            .enumerate()
-            .filter_map(|(i, o)| Some((i, o.answer_at?)))
-            .filter(|&(_, at)| at <= now)
-            .min_by_key(|&(_, at)| at)
-            .map(|(i, _)| Fanout {
-                payload: Payload::Answer(i),
-                step: 0,
-            })
+            .position(|o| o.answer_at.is_some_and(|at| at <= now))?;
+        Some(Fanout {
+            payload: Payload::Answer(i),
+            step: 0,
+        })
     }
 
     /// The next answer to someone who asked for every name, if one is due.
@@ -1153,13 +1200,7 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize, S: Entries>
         for _ in 0..=OWN {
             let own = self.own.len();
             self.askers.retain(|a| a.next < own);
-            let i = self
-                .askers
-                .iter()
-                .enumerate()
-                .filter(|(_, a)| a.due <= now)
-                .min_by_key(|(_, a)| a.due)
-                .map(|(i, _)| i)?;
+            let i = self.askers.iter().position(|a| a.due <= now)?;
             let asker = self.askers.get_mut(i)?;
             let (to, name) = (asker.to, asker.next);
             asker.next += 1;
@@ -1172,9 +1213,9 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize, S: Entries>
     }
 
     fn next_fanout(&mut self, now: Instant) -> Option<Fanout> {
-        if !self.goodbye.is_empty() {
+        if let Some(i) = self.own.iter().position(|o| o.leaving) {
             return Some(Fanout {
-                payload: Payload::Goodbye,
+                payload: Payload::Goodbye(i),
                 step: 0,
             });
         }
@@ -1190,7 +1231,7 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize, S: Entries>
             .own
             .iter()
             .enumerate()
-            .filter(|(_, o)| o.next_due <= now && !o.paused)
+            .filter(|(_, o)| o.next_due <= now && o.on_air())
             .min_by_key(|(_, o)| o.next_due)
             .map(|(i, _)| Payload::Advert(i));
         query.or(advert).map(|payload| Fanout { payload, step: 0 })
@@ -1198,9 +1239,7 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize, S: Entries>
 
     fn finish(&mut self, payload: Payload, now: Instant) {
         match payload {
-            Payload::Goodbye => {
-                self.goodbye.pop_front();
-            }
+            Payload::Goodbye(i) => self.forget_own(i),
             Payload::Advert(i) => {
                 if let Some(o) = self.own.get_mut(i) {
                     o.next_due = now + self.config.advert_interval;
@@ -1232,12 +1271,17 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize, S: Entries>
     /// The ttl adverts carry: the configured one, or three full rounds of
     /// adverts if the rate limit stretches a round past the interval.
     fn advert_ttl(&self) -> Duration {
-        let per_round = (self.own.len() * self.destinations_per_broadcast()) as u64;
+        self.stretched_ttl(self.own.len() * self.destinations_per_broadcast())
+    }
+
+    /// The configured ttl, or three rounds of `per_round` broadcasts at the
+    /// rate limit, whichever is longer.
+    fn stretched_ttl(&self, per_round: usize) -> Duration {
         let round = self
             .broadcast_rate
             .interval
             .as_millis()
-            .saturating_mul(per_round);
+            .saturating_mul(per_round as u64);
         let round = round.max(self.config.advert_interval.as_millis());
         self.config
             .ttl
@@ -1248,24 +1292,12 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize, S: Entries>
     /// `widest` gives the longest it could ever be, to check a name fits.
     fn ttl_of(&self, ttl: Ttl, widest: bool) -> Option<Duration> {
         match ttl {
-            Ttl::Default if widest => Some(self.max_ttl()),
+            // The longest it could be: every name on every interface.
+            Ttl::Default if widest => Some(self.stretched_ttl(OWN * (MAX_INTERFACES + 2))),
             Ttl::Default => Some(self.advert_ttl()),
             Ttl::For(d) => Some(d),
             Ttl::Forever => None,
         }
-    }
-
-    /// Upper bound of [`Self::advert_ttl`], for checking a name fits.
-    fn max_ttl(&self) -> Duration {
-        let per_round = (OWN * (MAX_INTERFACES + 2)) as u64;
-        let round = self
-            .broadcast_rate
-            .interval
-            .as_millis()
-            .saturating_mul(per_round);
-        self.config
-            .ttl
-            .max(Duration::from_millis(round.saturating_mul(3)))
     }
 
     fn destinations_per_broadcast(&self) -> usize {
@@ -1313,19 +1345,10 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize, S: Entries>
         now: Instant,
         buf: &mut [u8; MAX_TRANSMIT],
     ) -> Option<Transmit> {
-        let (kind, own) = match fanout.payload {
-            Payload::Goodbye => {
-                let (name, address) = self.goodbye.front()?;
-                return self.write_goodbye(fanout.step, name, *address, now, buf);
-            }
-            Payload::Advert(i) => {
-                let o = self.own.get(i)?;
-                (Kind::Advert, o)
-            }
-            Payload::Answer(i) => {
-                let o = self.own.get(i)?;
-                (Kind::Answer, o)
-            }
+        let (kind, i) = match fanout.payload {
+            Payload::Advert(i) => (Kind::Advert, i),
+            Payload::Answer(i) => (Kind::Answer, i),
+            Payload::Goodbye(i) => (Kind::Goodbye, i),
             Payload::Query(i) => {
                 let q = self.queries.get(i)?;
                 let (destination, _) =
@@ -1338,53 +1361,37 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize, S: Entries>
                 });
             }
         };
-        // Plain adverts go to Python's port; everything else, and sealed
-        // adverts, to the extension port.
-        let port = match (kind, &self.key) {
-            (Kind::Advert, None) => self.config.beacon_port,
-            _ => self.config.ext_port,
-        };
+        let own = self.own.get(i)?;
         let loopback = own.address.ip().is_loopback();
-        let (destination, via) = self.destination(fanout.step, loopback, port)?;
+        // Plain adverts go to Python's port; everything else, and sealed
+        // adverts, to the extension port. A goodbye goes to the extension
+        // port of every destination, then (without a class key) as an advert
+        // with ttl 0 to the beacon port of each: how a Python beacon hears it.
+        let mut step = fanout.step;
+        let mut plain = kind == Kind::Advert && self.key.is_none();
+        let mut ttl = self.ttl_of(own.ttl, false);
+        if kind == Kind::Goodbye {
+            ttl = Some(Duration::ZERO);
+            if let Some(later) = step.checked_sub(self.destination_count(loopback)) {
+                if self.key.is_some() {
+                    return None;
+                }
+                (step, plain) = (later, true);
+            }
+        }
+        let port = if plain {
+            self.config.beacon_port
+        } else {
+            self.config.ext_port
+        };
+        let (destination, via) = self.destination(step, loopback, port)?;
         let address = self.concrete(own.address, via);
-        let ttl = self.ttl_of(own.ttl, false);
-        let len = self.write_advert(kind, &own.name, address.into(), ttl, now, buf)?;
+        let written = if plain { Kind::Advert } else { kind };
+        let len = self.write_advert(written, &own.name, address.into(), ttl, now, buf)?;
         Some(Transmit {
             destination,
             len,
             kind,
-        })
-    }
-
-    /// Step `step` of a goodbye: first `NW0 1 B` to the extension port of
-    /// every destination, then (without a class key) an advert with ttl 0 to
-    /// the beacon port of each, which is how a Python beacon hears it.
-    fn write_goodbye(
-        &self,
-        step: usize,
-        name: &str,
-        address: SocketAddrV4,
-        now: Instant,
-        buf: &mut [u8; MAX_TRANSMIT],
-    ) -> Option<Transmit> {
-        let loopback = address.ip().is_loopback();
-        let per = self.destination_count(loopback);
-        let (step, port) = match step.checked_sub(per) {
-            None => (step, self.config.ext_port),
-            Some(later) if self.key.is_none() => (later, self.config.beacon_port),
-            Some(_) => return None,
-        };
-        let (destination, via) = self.destination(step, loopback, port)?;
-        let address = SocketAddr::V4(self.concrete(address, via));
-        let len = if port == self.config.ext_port {
-            self.write_advert(Kind::Goodbye, name, address, Some(Duration::ZERO), now, buf)?
-        } else {
-            advert::encode(name, address, Duration::ZERO, buf).ok()?
-        };
-        Some(Transmit {
-            destination,
-            len,
-            kind: Kind::Goodbye,
         })
     }
 
@@ -1427,7 +1434,7 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize, S: Entries>
         now: Instant,
         buf: &mut [u8; MAX_TRANSMIT],
     ) -> Option<Transmit> {
-        let own = self.own.get(i).filter(|o| !o.paused)?;
+        let own = self.own.get(i).filter(|o| o.on_air())?;
         let via = match to {
             SocketAddr::V4(v4) => self.interfaces.iter().find(|i| i.contains(*v4.ip())),
             SocketAddr::V6(_) => None,
@@ -1978,7 +1985,7 @@ mod tests {
         assert_eq!(
             sent,
             [
-                br#"["five", "127.0.0.1:1", 5.5]"#.to_vec(),
+                br#"["five", "127.0.0.1:1", 5.500]"#.to_vec(),
                 br#"["ever", "127.0.0.1:2", null]"#.to_vec()
             ]
         );
@@ -2068,6 +2075,51 @@ mod tests {
             b.lookup("theirs", ms(5)).is_some(),
             "back with its next advert"
         );
+    }
+
+    /// Every unadvertised name gets its goodbye, however many at once; at
+    /// exit (`farewell`) they all go out at once, past the rate limit.
+    #[test]
+    fn every_name_gets_its_goodbye() {
+        let goodbyes = |sent: &[(SocketAddr, Vec<u8>, Kind)]| -> Vec<String> {
+            let mut v: Vec<String> = sent
+                .iter()
+                .filter(|(to, _, k)| *k == Kind::Goodbye && to.port() == 9999)
+                .map(|(_, d, _)| String::from_utf8_lossy(d).into_owned())
+                .collect();
+            v.sort();
+            v
+        };
+        let mut b = B::new(Config::default());
+        b.set_interfaces(&[IF_A], ms(0));
+        for i in 0..8 {
+            b.advertise(&format!("n{i}"), sa("0.0.0.0:7000"), ms(0))
+                .unwrap();
+        }
+        let _ = drain(&mut b, ms(0));
+        for i in 0..5 {
+            assert!(b.unadvertise(&format!("n{i}"), ms(10)));
+        }
+        assert!(!b.unadvertise("n0", ms(10)), "already gone");
+        assert_eq!(b.advertised().count(), 3);
+        let mut sent = Vec::new();
+        for t in 10..2_000 {
+            sent.extend(drain(&mut b, ms(t)));
+        }
+        let want: Vec<String> = (0..5)
+            .flat_map(|i| {
+                let d = format!("[\"n{i}\", \"10.200.1.1:7000\", 0]");
+                [d.clone(), d.clone(), d]
+            })
+            .collect();
+        assert_eq!(goodbyes(&sent), want);
+        // The program ends: the other three, all now, rate limit or not.
+        b.farewell();
+        assert_eq!(b.advertised().count(), 0);
+        let at_exit = drain(&mut b, ms(2_000));
+        assert_eq!(goodbyes(&at_exit).len(), 3 * 3);
+        assert_eq!(at_exit.len(), 3 * 6, "and to 9997");
+        assert_eq!(b.adverts(ms(2_000)).count(), 0);
     }
 
     #[test]

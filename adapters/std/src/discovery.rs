@@ -765,12 +765,9 @@ impl Discovery {
 
     /// Unadvertises every name and sends the goodbyes before returning.
     pub(crate) fn unadvertise_all(&self) {
-        self.act(|b, now| {
-            let names: Vec<String> = b.advertised().map(|(n, _)| n.to_string()).collect();
-            for name in names {
-                b.unadvertise(&name, now);
-            }
-        });
+        // Each name's goodbye (to 9997, and a ttl-0 advert to 9999 that a
+        // Python beacon understands) goes out now, past the rate limit.
+        self.act(|b, _| b.farewell());
     }
 
     /// Finds `name` within `wait`, asking a Python beacon too when one holds
