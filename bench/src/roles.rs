@@ -84,10 +84,14 @@ pub(crate) fn run(role: &str, args: &[String]) {
             // from the start, list.
             let wait: f64 = arg(0).parse().unwrap_or(1.0);
             let _ = nw0::discover_all();
-            let left = Duration::from_secs_f64(wait).saturating_sub(started.elapsed());
+            // When the first query went out: a late start (a loaded machine)
+            // leaves less of the wait for the answers.
+            let asked = started.elapsed();
+            let left = Duration::from_secs_f64(wait).saturating_sub(asked);
             std::thread::sleep(left);
             let all = nw0::discover_all().unwrap_or_default();
             let n = all.iter().filter(|(n, _)| n.starts_with(arg(1))).count();
+            say(format!("ASKED_MS {}", asked.as_secs_f64() * 1000.0));
             say(format!("COUNT {n}"));
         }
         "count-adverts" => {

@@ -162,10 +162,12 @@ pub(crate) fn class(report: &mut Report, python: Option<&std::path::Path>) {
 }
 
 /// Names a fresh `ls` process on `host` lists after `wait_s` (as `nw0 ls
-/// --wait` does), counting those under `prefix`.
-fn ls(host: &Host, wait_s: f64, prefix: &str) -> Option<f64> {
+/// --wait` does), counting those under `prefix`; and how long after its
+/// start it asked (ms).
+fn ls(host: &Host, wait_s: f64, prefix: &str) -> Option<(f64, f64)> {
     let mut p = spawn_in(Some(host), &["ls", &format!("{wait_s}"), prefix]);
-    value(&mut p, "COUNT", Duration::from_secs(30))
+    let asked = value(&mut p, "ASKED_MS", Duration::from_secs(30))?;
+    Some((value(&mut p, "COUNT", Duration::from_secs(30))?, asked))
 }
 
 pub(crate) fn school(report: &mut Report, python: Option<&std::path::Path>) {
@@ -272,9 +274,15 @@ pub(crate) fn school(report: &mut Report, python: Option<&std::path::Path>) {
 
     // Fresh `ls` runs back to back, at 1 s and at 0.5 s.
     for wait_s in [1.0, 0.5] {
-        let counts: Vec<f64> = (0..runs)
+        let (counts, asked): (Vec<f64>, Vec<f64>) = (0..runs)
             .filter_map(|_| ls(lister, wait_s, "school/"))
-            .collect();
+            .unzip();
+        let each = |v: &[f64]| {
+            v.iter()
+                .map(|x| format!("{x:.0}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         let complete = counts.iter().filter(|c| **c as usize == names).count();
         let lowest = counts.iter().copied().fold(f64::INFINITY, f64::min);
         let baseline = python.map(|py| {
@@ -290,9 +298,12 @@ pub(crate) fn school(report: &mut Report, python: Option<&std::path::Path>) {
                  {runs} runs back to back"
             ),
             format!(
-                "{complete}/{} runs listed all {names}; fewest {lowest:.0} ({:.1} %)",
+                "{complete}/{} runs listed all {names}; fewest {lowest:.0} ({:.1} %); \
+                 by run {} (asked {} ms after the process started)",
                 counts.len(),
-                lowest / names as f64 * 100.0
+                lowest / names as f64 * 100.0,
+                each(&counts),
+                each(&asked)
             ),
             match baseline {
                 Some(Some(b)) => format!("Python discover_all after {wait_s} s: {b:.0} of {names}"),
