@@ -58,25 +58,56 @@ pub fn name_hash(name: &str) -> u32 {
 }
 
 /// Storage for an [`AdvertTable`]: entries, each with the [`name_hash`] of
-/// its name, in no particular order.
+/// its name, in no particular order. A storage provides the two columns and
+/// how they grow and shrink; replacing and removing are built on those, once.
 pub trait Entries {
     /// The entries.
     fn entries(&self) -> &[Entry];
-    /// The entries, to change expiries and addresses (never names).
-    fn entries_mut(&mut self) -> &mut [Entry];
     /// The hash of each entry's name, in the same order.
     fn hashes(&self) -> &[u32];
+    /// Both columns, to change entries in place.
+    fn columns_mut(&mut self) -> (&mut [Entry], &mut [u32]);
     /// Whether there is no room for another entry.
     fn is_full(&self) -> bool;
     /// Adds an entry whose name hashes to `hash` (called only when not full;
     /// a full storage drops it).
     fn push(&mut self, entry: Entry, hash: u32);
+    /// Removes the last entry and its hash.
+    fn pop(&mut self) -> Option<Entry>;
+
+    /// The entries, to change expiries and addresses (never names).
+    fn entries_mut(&mut self) -> &mut [Entry] {
+        self.columns_mut().0
+    }
+
     /// Replaces entry `i` (which must exist) and its hash; returns the old one.
-    fn replace(&mut self, i: usize, entry: Entry, hash: u32) -> Option<Entry>;
+    fn replace(&mut self, i: usize, entry: Entry, hash: u32) -> Option<Entry> {
+        let (entries, hashes) = self.columns_mut();
+        let slot = entries.get_mut(i)?;
+        if let Some(h) = hashes.get_mut(i) {
+            *h = hash;
+        }
+        Some(core::mem::replace(slot, entry))
+    }
+
     /// Removes entry `i`, moving the last one into its place.
-    fn swap_remove(&mut self, i: usize) -> Option<Entry>;
+    fn swap_remove(&mut self, i: usize) -> Option<Entry> {
+        let last = self.entries().len().checked_sub(1)?;
+        if i > last {
+            return None;
+        }
+        let hash = self.hashes().get(last).copied().unwrap_or_default();
+        let moved = self.pop()?;
+        if i == last {
+            return Some(moved);
+        }
+        self.replace(i, moved, hash)
+    }
+
     /// Removes everything.
-    fn clear(&mut self);
+    fn clear(&mut self) {
+        while self.pop().is_some() {}
+    }
 }
 
 /// At most `N` entries, no heap.
@@ -107,12 +138,12 @@ impl<const N: usize> Entries for Fixed<N> {
         &self.entries
     }
 
-    fn entries_mut(&mut self) -> &mut [Entry] {
-        &mut self.entries
-    }
-
     fn hashes(&self) -> &[u32] {
         &self.hashes
+    }
+
+    fn columns_mut(&mut self) -> (&mut [Entry], &mut [u32]) {
+        (&mut self.entries, &mut self.hashes)
     }
 
     fn is_full(&self) -> bool {
@@ -126,25 +157,9 @@ impl<const N: usize> Entries for Fixed<N> {
         }
     }
 
-    fn replace(&mut self, i: usize, entry: Entry, hash: u32) -> Option<Entry> {
-        let slot = self.entries.get_mut(i)?;
-        if let Some(h) = self.hashes.get_mut(i) {
-            *h = hash;
-        }
-        Some(core::mem::replace(slot, entry))
-    }
-
-    fn swap_remove(&mut self, i: usize) -> Option<Entry> {
-        if i >= self.entries.len() {
-            return None;
-        }
-        self.hashes.swap_remove(i);
-        Some(self.entries.swap_remove(i))
-    }
-
-    fn clear(&mut self) {
-        self.entries.clear();
-        self.hashes.clear();
+    fn pop(&mut self) -> Option<Entry> {
+        self.hashes.pop();
+        self.entries.pop()
     }
 }
 

@@ -60,12 +60,12 @@ impl Entries for Heard {
         &self.entries
     }
 
-    fn entries_mut(&mut self) -> &mut [Entry] {
-        &mut self.entries
-    }
-
     fn hashes(&self) -> &[u32] {
         &self.hashes
+    }
+
+    fn columns_mut(&mut self) -> (&mut [Entry], &mut [u32]) {
+        (&mut self.entries, &mut self.hashes)
     }
 
     fn is_full(&self) -> bool {
@@ -79,25 +79,14 @@ impl Entries for Heard {
         }
     }
 
-    fn replace(&mut self, i: usize, entry: Entry, hash: u32) -> Option<Entry> {
-        let slot = self.entries.get_mut(i)?;
-        if let Some(h) = self.hashes.get_mut(i) {
-            *h = hash;
-        }
-        Some(std::mem::replace(slot, entry))
-    }
-
-    fn swap_remove(&mut self, i: usize) -> Option<Entry> {
-        if i >= self.entries.len() {
-            return None;
-        }
-        self.hashes.swap_remove(i);
-        Some(self.entries.swap_remove(i))
+    fn pop(&mut self) -> Option<Entry> {
+        self.hashes.pop();
+        self.entries.pop()
     }
 
     fn clear(&mut self) {
-        self.entries.clear();
-        self.hashes.clear();
+        // All at once, and the memory back: a reset may follow a big network.
+        *self = Heard::default();
     }
 }
 
