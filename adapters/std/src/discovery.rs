@@ -100,8 +100,11 @@ const INTERFACE_CHECK: StdDuration = StdDuration::from_secs(2);
 
 /// The longest a fresh process's `discover_all` waits for its opening query
 /// (every name, asked at start) to go out; then it waits for the answers
-/// (see [`Discovery::known`]).
-const QUERY_SENT_WAIT: StdDuration = StdDuration::from_millis(250);
+/// (see [`Discovery::known`]). It goes out within a millisecond or two, but
+/// on a loaded computer the discovery thread can wait its turn for hundreds
+/// of ms (a school's 400 programs on 2 cores, `ls` asked 0.3–1.5 s after
+/// its start): giving up after 250 ms would list only what had come by then.
+const QUERY_SENT_WAIT: StdDuration = StdDuration::from_secs(1);
 
 /// This process's discovery: the core beacon, its sockets, and what the
 /// calls wait on.
