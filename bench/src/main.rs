@@ -19,6 +19,7 @@ use nw0_tests::{ChildGuard, Host, Lan};
 
 mod pubsub;
 mod roles;
+mod scale;
 
 /// Median, p99 and count of a set of samples (any unit).
 #[derive(Clone, Copy, Default)]
@@ -47,7 +48,7 @@ pub(crate) fn wall_ms() -> f64 {
         .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
 }
 
-fn me() -> String {
+pub(crate) fn me() -> String {
     std::env::current_exe()
         .expect("own path")
         .display()
@@ -62,13 +63,13 @@ struct Row {
     ratio: String,
 }
 
-struct Report {
-    quick: bool,
+pub(crate) struct Report {
+    pub(crate) quick: bool,
     rows: Vec<Row>,
 }
 
 impl Report {
-    fn add(&mut self, what: &str, ours: String, baseline: String, ratio: String) {
+    pub(crate) fn add(&mut self, what: &str, ours: String, baseline: String, ratio: String) {
         println!("{what:<58} {ours:<28} {baseline:<34} {ratio}");
         self.rows.push(Row {
             what: what.into(),
@@ -132,12 +133,20 @@ fn main() {
         "{:<58} {:<28} {:<34} ratio",
         "measurement", "networkzero (Rust)", "baseline"
     );
+    if args.iter().any(|a| a == "--scale-only") {
+        // Just the class and school rows (printed, not written).
+        scale::class(&mut report, python.as_deref());
+        scale::school(&mut report, python.as_deref());
+        return;
+    }
     if args.iter().any(|a| a == "--pubsub-only") {
         // Just the PUB/SUB rows (e.g. to compare transports); not written to a file.
         pubsub(&mut report, python.as_deref());
         return;
     }
     discovery(&mut report, python.as_deref());
+    scale::class(&mut report, python.as_deref());
+    scale::school(&mut report, python.as_deref());
     messaging(&mut report, python.as_deref());
     beacon_throughput(&mut report);
     idle(&mut report, python.as_deref());
@@ -160,7 +169,7 @@ fn main() {
     }
 }
 
-fn spawn_in(host: Option<&Host>, args: &[&str]) -> ChildGuard {
+pub(crate) fn spawn_in(host: Option<&Host>, args: &[&str]) -> ChildGuard {
     let mut cmd = match host {
         Some(h) => {
             let mut c = h.command(me());
@@ -177,13 +186,13 @@ fn spawn_in(host: Option<&Host>, args: &[&str]) -> ChildGuard {
     ChildGuard::spawn(&mut cmd).expect("spawn helper")
 }
 
-fn python_in(python: &std::path::Path, host: &Host, code: &str) -> ChildGuard {
+pub(crate) fn python_in(python: &std::path::Path, host: &Host, code: &str) -> ChildGuard {
     let mut cmd = nw0_tests::py::python_script_with(python, host, code);
     ChildGuard::spawn(&mut cmd).expect("spawn python")
 }
 
 /// Reads `KEY value` lines from a child until KEY appears.
-fn value(child: &mut ChildGuard, key: &str, timeout: Duration) -> Option<f64> {
+pub(crate) fn value(child: &mut ChildGuard, key: &str, timeout: Duration) -> Option<f64> {
     let line = child.expect_line(|l| l.starts_with(key), timeout).ok()?;
     line.split_whitespace().nth(1)?.parse().ok()
 }
@@ -682,13 +691,19 @@ fn idle(report: &mut Report, python: Option<&std::path::Path>) {
 }
 
 /// (CPU seconds, context switches, RSS MiB) of a process and its threads.
-fn proc_sample(pid: u32) -> Option<(f64, f64, f64)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
-    let mut switches = 0.0;
+/// CPU time is each thread's `schedstat` (nanoseconds; `stat`'s ticks are
+/// 10 ms, too coarse for an idle process).
+pub(crate) fn proc_sample(pid: u32) -> Option<(f64, f64, f64)> {
+    let (mut cpu_ns, mut switches) = (0.0, 0.0);
     for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
-        let status = std::fs::read_to_string(task.ok()?.path().join("status")).unwrap_or_default();
+        let path = task.ok()?.path();
+        let schedstat = std::fs::read_to_string(path.join("schedstat")).unwrap_or_default();
+        cpu_ns += schedstat
+            .split_whitespace()
+            .next()
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0);
+        let status = std::fs::read_to_string(path.join("status")).unwrap_or_default();
         for line in status.lines() {
             if line.starts_with("voluntary_ctxt_switches")
                 || line.starts_with("nonvoluntary_ctxt_switches")
@@ -709,7 +724,7 @@ fn proc_sample(pid: u32) -> Option<(f64, f64, f64)> {
         .nth(1)?
         .parse()
         .ok()?;
-    Some((ticks / 100.0, switches, rss_kb / 1024.0))
+    Some((cpu_ns / 1e9, switches, rss_kb / 1024.0))
 }
 
 /// Writes one line to a child's stdin.

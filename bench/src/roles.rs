@@ -58,6 +58,69 @@ pub(crate) fn run(role: &str, args: &[String]) {
             let s = stats(v);
             say(format!("WARM_US {} {}", s.median, s.p99));
         }
+        "find-at" => {
+            // Released at a wall-clock moment given on stdin once every
+            // finder is ready, so processes launched one by one start
+            // together; the time counts from that moment.
+            say("READY".into());
+            let mut line = String::new();
+            let _ = std::io::stdin().read_line(&mut line);
+            let at: f64 = line.trim().parse().unwrap_or(0.0);
+            let left = at - wall_ms();
+            if left > 0.0 {
+                std::thread::sleep(Duration::from_secs_f64(left / 1000.0));
+            }
+            let woke = wall_ms() - at.max(0.0);
+            let found = nw0::discover(arg(0), 10).ok().flatten();
+            let ms = wall_ms() - at.max(0.0);
+            say(format!("WOKE_MS {woke:.1}"));
+            say(format!(
+                "FOUND_MS {}",
+                if found.is_some() { ms } else { -1.0 }
+            ));
+        }
+        "ls" => {
+            // What `nw0 ls --wait W` does: start listening (and ask), wait W
+            // from the start, list.
+            let wait: f64 = arg(0).parse().unwrap_or(1.0);
+            let _ = nw0::discover_all();
+            // When the first query went out: a late start (a loaded machine)
+            // leaves less of the wait for the answers.
+            let asked = started.elapsed();
+            let left = Duration::from_secs_f64(wait).saturating_sub(asked);
+            std::thread::sleep(left);
+            let all = nw0::discover_all().unwrap_or_default();
+            let n = all.iter().filter(|(n, _)| n.starts_with(arg(1))).count();
+            say(format!("ASKED_MS {}", asked.as_secs_f64() * 1000.0));
+            say(format!("COUNT {n}"));
+        }
+        "count-adverts" => {
+            // Datagrams arriving on UDP 9999 (shared, as our beacons share it).
+            let secs: f64 = arg(0).parse().unwrap_or(3.0);
+            let socket = socket2::Socket::new(
+                socket2::Domain::IPV4,
+                socket2::Type::DGRAM,
+                Some(socket2::Protocol::UDP),
+            )
+            .expect("socket");
+            let _ = socket.set_reuse_address(true);
+            let _ = socket.set_reuse_port(true);
+            let any = std::net::SocketAddr::from(([0, 0, 0, 0], 9999));
+            socket.bind(&any.into()).expect("bind 9999");
+            let socket = std::net::UdpSocket::from(socket);
+            let _ = socket.set_read_timeout(Some(Duration::from_millis(100)));
+            let mut buf = [0u8; 512];
+            let mut n = 0u64;
+            while started.elapsed().as_secs_f64() < secs {
+                if socket.recv(&mut buf).is_ok() {
+                    n += 1;
+                }
+            }
+            say(format!(
+                "PER_SEC {}",
+                n as f64 / started.elapsed().as_secs_f64()
+            ));
+        }
         "find-cold" => {
             // Start the node first, so "waiting" means waiting for the name.
             let _ = nw0::discover_all();

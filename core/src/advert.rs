@@ -115,16 +115,33 @@ impl From<JsonError> for DecodeError {
     }
 }
 
-/// The ttl as Python writes it: whole seconds.
-fn ttl_secs(ttl: Duration) -> u64 {
-    ttl.as_secs()
+/// The ttl as Python writes it: whole seconds (`20`), `null` for "never
+/// expires", or to the millisecond (`2.500`, the number `json.dumps` writes
+/// `2.5`) for a fractional one.
+struct TtlText(Option<Duration>);
+
+impl fmt::Display for TtlText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            None => f.write_str("null"),
+            Some(ttl) => match (ttl.as_secs(), ttl.as_millis() % 1000) {
+                (secs, 0) => write!(f, "{secs}"),
+                (secs, milli) => write!(f, "{secs}.{milli:03}"),
+            },
+        }
+    }
 }
 
 /// Bytes the advert for `name`, `address`, `ttl` takes on the wire.
 pub fn encoded_len(name: &str, address: SocketAddr, ttl: Duration) -> usize {
+    encoded_len_ttl(name, address, Some(ttl))
+}
+
+/// [`encoded_len`] with a ttl that may be `None`: written `null`, never expires.
+pub fn encoded_len_ttl(name: &str, address: SocketAddr, ttl: Option<Duration>) -> usize {
     let mut counter = Counter(0);
     // Counting cannot fail: Counter never errors.
-    let _ = write!(counter, "{address}\", {}]", ttl_secs(ttl));
+    let _ = write!(counter, "{address}\", {}]", TtlText(ttl));
     1 + json::str_len(name) + 3 + counter.0
 }
 
@@ -136,10 +153,22 @@ pub fn encode(
     ttl: Duration,
     buf: &mut [u8],
 ) -> Result<usize, EncodeError> {
+    encode_ttl(name, address, Some(ttl), buf)
+}
+
+/// [`encode`] with a ttl that may be `None`: written `null`, which Python
+/// takes as "never expires" (as a Python program asking its beacon for
+/// `ttl_s=None` gets).
+pub fn encode_ttl(
+    name: &str,
+    address: SocketAddr,
+    ttl: Option<Duration>,
+    buf: &mut [u8],
+) -> Result<usize, EncodeError> {
     if name.is_empty() {
         return Err(EncodeError::EmptyName);
     }
-    let len = encoded_len(name, address, ttl);
+    let len = encoded_len_ttl(name, address, ttl);
     if len > MAX_DATAGRAM {
         return Err(EncodeError::TooLong { len });
     }
@@ -150,7 +179,7 @@ pub fn encode(
     let written = w
         .write_char('[')
         .and_then(|_| json::write_str(&mut w, name))
-        .and_then(|_| write!(w, ", \"{address}\", {}]", ttl_secs(ttl)));
+        .and_then(|_| write!(w, ", \"{address}\", {}]", TtlText(ttl)));
     match written {
         Ok(()) if w.len == len => Ok(len),
         // encoded_len and the writer disagree: a bug, reported not panicked.
@@ -240,6 +269,25 @@ mod tests {
             &mut buf,
         )?;
         Ok(buf[..n].to_vec())
+    }
+
+    #[test]
+    fn writes_ttls_python_reads() {
+        let mut buf = [0u8; 64];
+        let a = "1.2.3.4:5".parse().unwrap();
+        for (ttl, text) in [
+            (Some(Duration::from_millis(2_500)), "2.500"),
+            (Some(Duration::from_millis(1_005)), "1.005"),
+            (Some(Duration::from_millis(30)), "0.030"),
+            (Some(Duration::from_secs(20)), "20"),
+            (None, "null"),
+        ] {
+            let n = encode_ttl("x", a, ttl, &mut buf).unwrap();
+            let want = std::format!("[\"x\", \"1.2.3.4:5\", {text}]");
+            assert_eq!(core::str::from_utf8(&buf[..n]).unwrap(), want);
+            assert_eq!(n, encoded_len_ttl("x", a, ttl));
+            assert_eq!(decode(&buf[..n]).unwrap().ttl, ttl, "{text} reads back");
+        }
     }
 
     #[test]

@@ -41,8 +41,24 @@
 //! is told an address it can reach), 255.255.255.255 (some Raspberry Pis only
 //! hear that) and 127.255.255.255, which reaches every process on this host
 //! even with no network at all. An advert for a loopback address goes only to
-//! 127.255.255.255. Queries and goodbyes go the same way to
-//! [`ext::EXT_PORT`]; answers go straight back to the asker.
+//! 127.255.255.255. Queries, answers to a query for one name, and goodbyes go
+//! the same way to [`ext::EXT_PORT`]; answers to a query for every name go
+//! straight back to the asker. A goodbye also goes to port 9999 as an advert
+//! with ttl 0, which a Python beacon drops as soon as it hears it; our
+//! beacons take a ttl-0 advert as a goodbye too.
+//!
+//! # Answers that scale (as mDNS spreads shared answers, RFC 6762 §6)
+//!
+//! A query is never answered at once. An answer to a query for one name is
+//! broadcast after [`Config::answer_delay`] plus a random part of
+//! [`Config::answer_jitter`]; queries for the name that arrive meanwhile (a
+//! whole class pressing Run together, or the copies of one query that came
+//! by two broadcast addresses) are answered by that same broadcast. A query
+//! for every name (a fresh `ls`) is answered straight to the asker, each
+//! beacon at a random moment of [`Config::everything_spread`], so the answers
+//! of hundreds of programs arrive spread out instead of overflowing the
+//! asker's receive buffer. An asker repeats its query with growing gaps
+//! only when no answer comes: that is for real loss.
 //!
 //! # Rates
 //!
@@ -50,15 +66,16 @@
 //! but all broadcast datagrams share one rate limit. With so many names that
 //! the limit stretches the round beyond the interval, the ttl sent in each
 //! advert grows to three rounds, so receivers never expire a live name.
-//! Answers to queries have their own limit: a query flood cannot make a
-//! beacon flood the LAN; extra answers are dropped (the asker repeats).
+//! Answers have their own limit: a query flood cannot make a beacon flood
+//! the LAN; answers over the limit wait their turn. A name's answer is
+//! broadcast at most once per `answer_delay`, however many ask.
 
 use core::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 
 use crate::advert::{self, Advert, EncodeError, Name};
 use crate::auth::{self, ClassKey};
 use crate::ext::{self, ExtError, Message};
-use crate::table::{AdvertTable, Entry, Inserted};
+use crate::table::{name_hash, AdvertTable, Entries, Entry, Fixed, Inserted};
 use crate::time::{Duration, Instant};
 
 /// Bytes `poll_transmit` may write: the largest sealed extension datagram.
@@ -75,8 +92,13 @@ pub const MAX_HEARD_TTL: Duration = Duration::from_secs(3600);
 
 /// Events a beacon queues unless its type says otherwise.
 pub const EVENTS: usize = 8;
-const ANSWERS: usize = 8;
+/// Askers of "every name" whose answers are scheduled at once; more wait
+/// for their own repeat.
+const ASKERS: usize = 4;
 const QUERIES: usize = 4;
+/// Times a query for every name is sent: its answers are spread over a
+/// window, so it is repeated only in case some were lost.
+const EVERYTHING_ATTEMPTS: u8 = 3;
 const RECENT_MOVES: usize = 8;
 
 /// Tunables; the defaults match Python networkzero 1.0b1.
@@ -103,6 +125,15 @@ pub struct Config {
     pub query_retry: Duration,
     /// How many times a query is sent before giving up.
     pub query_attempts: u8,
+    /// Shortest wait before answering a query, so that everyone asking at
+    /// nearly the same moment shares one answer.
+    pub answer_delay: Duration,
+    /// Random extra wait, up to this, before answering a query for one name.
+    pub answer_jitter: Duration,
+    /// Answers to a query for every name are each sent at a random moment of
+    /// this window (after `answer_delay`), so that hundreds of programs do
+    /// not answer one asker in the same millisecond.
+    pub everything_spread: Duration,
 }
 
 impl Default for Config {
@@ -118,6 +149,9 @@ impl Default for Config {
             answer_burst: 16,
             query_retry: Duration::from_millis(50),
             query_attempts: 6,
+            answer_delay: Duration::from_millis(10),
+            answer_jitter: Duration::from_millis(10),
+            everything_spread: Duration::from_millis(150),
         }
     }
 }
@@ -289,9 +323,10 @@ impl core::fmt::Display for DatagramError {
 pub enum Received {
     /// An advert or an answer, recorded in the table.
     Advert,
-    /// A query; `answers` answers were queued.
+    /// A query; `answers` answers were scheduled because of it (none when
+    /// it joined an answer already scheduled).
     Query {
-        /// Answers queued for the asker.
+        /// Answers scheduled.
         answers: usize,
     },
     /// A goodbye.
@@ -300,18 +335,55 @@ pub enum Received {
     Duplicate,
 }
 
+/// How long receivers keep a name's adverts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Ttl {
+    /// [`Config::ttl`] (20 s), or longer when the rate limit stretches a
+    /// round of adverts (see the module docs).
+    Default,
+    /// This long: what a Python program passes as `ttl_s`.
+    For(Duration),
+    /// For ever: the advert says `null`, as for Python's `ttl_s=None`.
+    Forever,
+}
+
 #[derive(Debug, Clone)]
 struct Own {
     name: Name,
     address: SocketAddrV4,
     next_due: Instant,
+    /// When the broadcast answering the queries for this name goes out.
+    answer_at: Option<Instant>,
+    ttl: Ttl,
+    /// Neither advertised nor answered for now (Python's beacon `pause`).
+    paused: bool,
+    /// Unadvertised: kept only until its goodbye has gone out.
+    leaving: bool,
+}
+
+impl Own {
+    /// Whether it is advertised and answered now.
+    fn on_air(&self) -> bool {
+        !self.paused && !self.leaving
+    }
+}
+
+/// Someone who asked for every name: each of ours is answered to `to`
+/// from `due` on, `next` being the next to send.
+#[derive(Debug, Clone, Copy)]
+struct Asker {
+    to: SocketAddr,
+    due: Instant,
+    next: usize,
 }
 
 #[derive(Debug, Clone, Copy)]
 enum Payload {
     Advert(usize),
+    Answer(usize),
     Query(usize),
-    Goodbye,
+    Goodbye(usize),
 }
 
 /// A broadcast being sent to each destination in turn.
@@ -326,6 +398,33 @@ struct Query {
     name: Name,
     next_send: Instant,
     sent: u8,
+}
+
+/// xorshift32: answer delays need to differ between beacons, not to be
+/// unpredictable (32 bits: a Cortex-M0 has no 64-bit multiply). The adapter
+/// seeds it ([`Beacon::seed`]); interface addresses and advertised ports are
+/// mixed in too, so beacons that were given no seed still differ.
+#[derive(Debug, Clone, Copy)]
+struct Rng(u32);
+
+impl Rng {
+    fn mix(&mut self, x: u32) {
+        self.0 = (self.0 ^ x).rotate_left(7).wrapping_mul(0x9E37_79B9) | 1;
+        self.next();
+    }
+
+    fn next(&mut self) -> u32 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 17;
+        self.0 ^= self.0 << 5;
+        self.0
+    }
+
+    /// A random duration from zero up to `span` inclusive.
+    fn up_to(&mut self, span: Duration) -> Duration {
+        let span = u32::try_from(span.as_millis()).unwrap_or(u32::MAX - 1);
+        Duration::from_millis(u64::from(self.next() % span.saturating_add(1)))
+    }
 }
 
 /// A generic cell rate limiter: `interval` between sends, `burst` at once.
@@ -360,20 +459,40 @@ impl Rate {
     }
 }
 
+/// Replay stamps of sealed adverts, one per name: only with a class key.
+#[cfg(feature = "class-key")]
+type Stamps<const N: usize> = heapless::Vec<(u32, u64), N>;
+/// Without the class-key feature there is never a key, so no stamp is kept
+/// (and firmware does not pay 16 bytes of RAM per remembered name for them).
+#[cfg(not(feature = "class-key"))]
+type Stamps<const N: usize> = heapless::Vec<(u32, u64), 0>;
+
 /// The discovery state machine. `ADVERTS` is how many heard names it
 /// remembers, `OWN` how many names this node can advertise, `QUEUED` how
 /// many events wait for [`Beacon::poll_event`] before the oldest is dropped
-/// (each holds a name: about 320 bytes, which a small board feels).
+/// (each holds a name: about 320 bytes, which a small board feels). `S`
+/// stores the heard names: by default [`Fixed`]`<ADVERTS>`; an adapter with
+/// a heap may give storage that grows (then `ADVERTS` only bounds the
+/// class key's replay stamps).
 #[derive(Debug, Clone)]
-pub struct Beacon<const ADVERTS: usize, const OWN: usize, const QUEUED: usize = EVENTS> {
+pub struct Beacon<
+    const ADVERTS: usize,
+    const OWN: usize,
+    const QUEUED: usize = EVENTS,
+    S: Entries = Fixed<ADVERTS>,
+> {
     config: Config,
-    table: AdvertTable<ADVERTS>,
+    table: AdvertTable<S>,
     own: heapless::Vec<Own, OWN>,
     interfaces: heapless::Vec<Interface, MAX_INTERFACES>,
     fanout: Option<Fanout>,
-    goodbye: heapless::Deque<(Name, SocketAddrV4), 2>,
+    answer_fanout: Option<Fanout>,
+    /// Saying goodbye for every name as the program ends: goodbyes go out
+    /// without waiting for the rate limit (at most one per name, once).
+    farewell: bool,
     queries: heapless::Vec<Query, QUERIES>,
-    answers: heapless::Deque<(SocketAddr, usize), ANSWERS>,
+    askers: heapless::Vec<Asker, ASKERS>,
+    rng: Rng,
     events: heapless::Deque<Event, QUEUED>,
     recent_moves: heapless::Deque<(u32, SocketAddr, Instant), RECENT_MOVES>,
     broadcast_rate: Rate,
@@ -381,29 +500,54 @@ pub struct Beacon<const ADVERTS: usize, const OWN: usize, const QUEUED: usize = 
     key: Option<ClassKey>,
     wall_offset: Option<i64>,
     /// Newest seal stamp accepted per name (by hash), against replays.
-    stamps: heapless::Vec<(u32, u64), ADVERTS>,
+    stamps: Stamps<ADVERTS>,
 }
 
-fn name_hash(name: &str) -> u32 {
-    name.bytes().fold(0x811c_9dc5, |h, b| {
-        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
-    })
+/// The two ways out, each with its own rate limit.
+#[derive(Debug, Clone, Copy)]
+enum Lane {
+    /// Adverts, queries and goodbyes.
+    Broadcasts,
+    /// Broadcast answers to queries for one name.
+    Answers,
 }
 
-impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize> Beacon<ADVERTS, OWN, QUEUED> {
+/// How many times `query` is sent: a query for every name fewer times.
+fn attempts_for(query: &Query, attempts: u8) -> u8 {
+    if query.name.is_empty() {
+        attempts.min(EVERYTHING_ATTEMPTS)
+    } else {
+        attempts
+    }
+}
+
+impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize, S: Entries + Default>
+    Beacon<ADVERTS, OWN, QUEUED, S>
+{
     /// A beacon advertising nothing yet, with no interfaces but loopback.
-    pub fn new(mut config: Config) -> Self {
+    pub fn new(config: Config) -> Self {
+        Self::with_storage(config, S::default())
+    }
+}
+
+impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize, S: Entries>
+    Beacon<ADVERTS, OWN, QUEUED, S>
+{
+    /// A beacon whose heard names are kept in `storage` (empty).
+    pub fn with_storage(mut config: Config, storage: S) -> Self {
         // A zero interval would re-advertise in a busy loop.
         config.advert_interval = config.advert_interval.max(Duration::from_millis(100));
         Beacon {
             config,
-            table: AdvertTable::new(),
+            table: AdvertTable::with_storage(storage),
             own: heapless::Vec::new(),
             interfaces: heapless::Vec::new(),
             fanout: None,
-            goodbye: heapless::Deque::new(),
+            answer_fanout: None,
+            farewell: false,
             queries: heapless::Vec::new(),
-            answers: heapless::Deque::new(),
+            askers: heapless::Vec::new(),
+            rng: Rng(0x853C_49E7),
             events: heapless::Deque::new(),
             recent_moves: heapless::Deque::new(),
             broadcast_rate: Rate::new(config.max_broadcasts_per_sec, config.broadcast_burst),
@@ -417,6 +561,14 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize> Beacon<ADVERTS
     /// The configuration in use.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// Seeds the random part of answer delays. Give each beacon its own seed
+    /// (from the OS, a hardware RNG, or at least a clock); without one,
+    /// beacons still differ by their addresses and ports.
+    pub fn seed(&mut self, seed: u64) {
+        self.rng.mix((seed >> 32) as u32);
+        self.rng.mix(seed as u32);
     }
 
     /// Tells the beacon which IPv4 interfaces are up, preferred first (the
@@ -435,8 +587,10 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize> Beacon<ADVERTS
         for i in new {
             // `take(MAX_INTERFACES)` keeps this within capacity.
             let _ = self.interfaces.push(*i);
+            self.rng.mix(u32::from(i.ip));
         }
         self.fanout = None;
+        self.answer_fanout = None;
         for own in &mut self.own {
             own.next_due = now;
         }
@@ -470,12 +624,26 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize> Beacon<ADVERTS
         address: SocketAddr,
         now: Instant,
     ) -> Result<SocketAddr, AdvertiseError> {
+        self.advertise_with(name, address, Ttl::Default, false, now)
+    }
+
+    /// Like [`Self::advertise`], with the ttl the adverts carry, and
+    /// `paused` to hold the name back until [`Self::set_paused`] (both as
+    /// Python's beacon RPC offers: `ttl_s`, and advertising while paused).
+    pub fn advertise_with(
+        &mut self,
+        name: &str,
+        address: SocketAddr,
+        ttl: Ttl,
+        paused: bool,
+        now: Instant,
+    ) -> Result<SocketAddr, AdvertiseError> {
         let SocketAddr::V4(address) = address else {
             return Err(AdvertiseError::NotIpv4);
         };
         // The longest form this advert can take on the wire.
         let widest = SocketAddrV4::new(Ipv4Addr::BROADCAST, address.port());
-        let len = advert::encoded_len(name, widest.into(), self.max_ttl());
+        let len = advert::encoded_len_ttl(name, widest.into(), self.ttl_of(ttl, true));
         if name.is_empty() {
             return Err(AdvertiseError::Encode(EncodeError::EmptyName));
         }
@@ -486,10 +654,15 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize> Beacon<ADVERTS
         stored
             .push_str(name)
             .map_err(|_| AdvertiseError::Encode(EncodeError::TooLong { len }))?;
+        self.rng.mix(u32::from(address.port()));
         let own = Own {
             name: stored,
             address,
             next_due: now,
+            answer_at: None,
+            ttl,
+            paused,
+            leaving: false,
         };
         match self.own.iter_mut().find(|o| o.name == name) {
             Some(existing) => *existing = own,
@@ -499,31 +672,111 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize> Beacon<ADVERTS
                 .map_err(|_| AdvertiseError::TooManyNames { capacity: OWN })?,
         }
         self.fanout = None;
+        self.answer_fanout = None;
         let local = SocketAddr::V4(self.concrete(address, None));
         self.record(name, local, None, now);
         Ok(local)
     }
 
+    /// Holds `name` back (`paused`): no adverts, answers or goodbye for it,
+    /// though it stays discoverable here; or lets it go again, advertised at
+    /// once. Returns whether this node advertises `name`.
+    pub fn set_paused(&mut self, name: &str, paused: bool, now: Instant) -> bool {
+        let Some(own) = self.own.iter_mut().find(|o| o.name == name && !o.leaving) else {
+            return false;
+        };
+        own.paused = paused;
+        own.answer_at = None;
+        if !paused {
+            own.next_due = now;
+        }
+        self.fanout = None;
+        true
+    }
+
+    /// Sends every name again at once (after a change of class key, say).
+    pub fn advertise_again(&mut self, now: Instant) {
+        for own in &mut self.own {
+            own.next_due = now;
+        }
+        self.fanout = None;
+    }
+
+    /// Forgets every name heard, as Python's beacon `reset` does; names
+    /// this node advertises stay discoverable here. Others come back with
+    /// their next advert.
+    pub fn forget_heard(&mut self) {
+        self.table.clear();
+        for i in 0..self.own.len() {
+            if let Some(own) = self.own.get(i).filter(|o| !o.leaving) {
+                let local = SocketAddr::V4(self.concrete(own.address, None));
+                let name = own.name.clone();
+                let _ = self.table.insert(&name, local, None);
+            }
+        }
+    }
+
     /// Stops advertising `name` and tells peers at once with a goodbye.
     /// Returns whether it was advertised.
     pub fn unadvertise(&mut self, name: &str, _now: Instant) -> bool {
-        let Some(i) = self.own.iter().position(|o| o.name == name) else {
+        let Some(i) = self.own.iter().position(|o| o.name == name && !o.leaving) else {
             return false;
         };
-        let own = self.own.remove(i);
-        self.fanout = None;
-        self.answers.clear();
-        if self.goodbye.is_full() {
-            self.goodbye.pop_front();
-        }
-        let _ = self.goodbye.push_back((own.name, own.address));
+        self.leave(i);
         self.table.remove(name, None);
         true
     }
 
+    /// Unadvertises every name as the program ends: each gets its goodbye,
+    /// sent at once whatever the rate limit (drain `poll_transmit` before
+    /// exiting).
+    pub fn farewell(&mut self) {
+        self.farewell = true;
+        for i in (0..self.own.len()).rev() {
+            if let Some(own) = self.own.get(i).filter(|o| !o.leaving) {
+                let name = own.name.clone();
+                self.leave(i);
+                self.table.remove(&name, None);
+            }
+        }
+    }
+
+    /// Own name `i` leaves: kept, marked, until its goodbye has gone out; a
+    /// held-back one goes at once (peers were not told of it lately, nor
+    /// are now).
+    fn leave(&mut self, i: usize) {
+        self.fanout = None;
+        self.answer_fanout = None;
+        match self.own.get_mut(i) {
+            Some(own) if !own.paused => {
+                own.leaving = true;
+                own.answer_at = None;
+            }
+            _ => self.forget_own(i),
+        }
+    }
+
+    /// Removes own name `i`; askers' answers go on with the names after it.
+    fn forget_own(&mut self, i: usize) {
+        if i >= self.own.len() {
+            return;
+        }
+        self.own.remove(i);
+        for asker in &mut self.askers {
+            if asker.next > i {
+                asker.next -= 1;
+            }
+        }
+        self.fanout = None;
+        self.answer_fanout = None;
+    }
+
     /// Names this node advertises, with their (possibly unspecified) addresses.
     pub fn advertised(&self) -> impl Iterator<Item = (&str, SocketAddrV4)> + '_ {
-        self.own.iter().map(|o| (o.name.as_str(), o.address))
+        self.own
+            .iter()
+            .filter(|o| !o.leaving)
+            .map(|o| (o.name.as_str(), o.address))
     }
 
     /// Asks every beacon on the LAN for `name` (`None`: for every name),
@@ -564,6 +817,11 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize> Beacon<ADVERTS
         self.table.iter(now)
     }
 
+    /// The storage of heard names (how full it is, for a warning).
+    pub fn storage(&self) -> &S {
+        self.table.storage()
+    }
+
     /// Live adverts named `group` + `separator` + anything, except `exclude`.
     pub fn group<'a>(
         &'a self,
@@ -589,8 +847,7 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize> Beacon<ADVERTS
             if self.key.is_some() {
                 return Err(self.reject(&advert.name, source, auth::Rejected::Unsealed));
             }
-            self.hear(&advert, now);
-            return Ok(Received::Advert);
+            return Ok(self.hear(&advert, now));
         }
         if datagram
             .get(ext::HEADER_LEN - 1)
@@ -602,33 +859,58 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize> Beacon<ADVERTS
             Message::Answer(advert) | Message::Goodbye(advert) if self.key.is_some() => {
                 Err(self.reject(&advert.name, source, auth::Rejected::Unsealed))
             }
-            Message::Answer(advert) => {
-                self.hear(&advert, now);
-                Ok(Received::Advert)
-            }
+            Message::Answer(advert) => Ok(self.hear(&advert, now)),
             Message::Goodbye(advert) => {
                 self.forget(&advert);
                 Ok(Received::Goodbye)
             }
             Message::Query(name) => {
-                let mut answers = 0;
-                // Answers go back to the source; one to the beacon port would
-                // kill a Python beacon there. Real askers use their own port.
+                // A real asker sends from a port of its own; a query from the
+                // beacon port is not one (and an answer sent back there would
+                // kill a Python beacon).
                 if source.port() == self.config.beacon_port {
-                    return Ok(Received::Query { answers });
+                    return Ok(Received::Query { answers: 0 });
                 }
-                for i in 0..self.own.len() {
-                    let matches = self
-                        .own
-                        .get(i)
-                        .is_some_and(|o| name.is_empty() || o.name == name);
-                    if matches && !self.answers.is_full() && self.answer_rate.try_take(now) {
-                        let _ = self.answers.push_back((source, i));
-                        answers += 1;
-                    }
-                }
+                let answers = if name.is_empty() {
+                    self.schedule_everything(source, now)
+                } else {
+                    self.schedule_answer(&name, now)
+                };
                 Ok(Received::Query { answers })
             }
+        }
+    }
+
+    /// Schedules the broadcast answering a query for `name`, unless one is
+    /// scheduled already: that one answers this asker too.
+    fn schedule_answer(&mut self, name: &str, now: Instant) -> usize {
+        let delay = self.config.answer_delay + self.rng.up_to(self.config.answer_jitter);
+        match self.own.iter_mut().find(|o| o.name == name) {
+            Some(own) if own.answer_at.is_none() && own.on_air() => {
+                own.answer_at = Some(now + delay);
+                1
+            }
+            _ => 0,
+        }
+    }
+
+    /// Schedules answers with every name to `asker`, at a random moment of
+    /// the spread window; nothing if its answers are scheduled already (the
+    /// copies of one query come by two broadcast addresses).
+    fn schedule_everything(&mut self, asker: SocketAddr, now: Instant) -> usize {
+        if self.own.is_empty() || self.askers.iter().any(|a| a.to == asker) {
+            return 0;
+        }
+        let due = now + self.config.answer_delay + self.rng.up_to(self.config.everything_spread);
+        let scheduled = Asker {
+            to: asker,
+            due,
+            next: 0,
+        };
+        // Full: this asker repeats its query later and is answered then.
+        match self.askers.push(scheduled) {
+            Ok(()) => self.own.len(),
+            Err(_) => 0,
         }
     }
 
@@ -658,8 +940,7 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize> Beacon<ADVERTS
             self.forget(&advert);
             Ok(Received::Goodbye)
         } else {
-            self.hear(&advert, now);
-            Ok(Received::Advert)
+            Ok(self.hear(&advert, now))
         }
     }
 
@@ -672,12 +953,19 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize> Beacon<ADVERTS
         }
     }
 
-    fn hear(&mut self, advert: &Advert, now: Instant) {
-        if let Some(own) = self.own.iter().find(|o| o.name == advert.name) {
+    fn hear(&mut self, advert: &Advert, now: Instant) -> Received {
+        // A ttl of 0 lapses at once: Python drops such an advert as soon as
+        // it hears it, and we send one when saying goodbye. Treat it as one.
+        let goodbye = advert.ttl == Some(Duration::ZERO);
+        if let Some(own) = self
+            .own
+            .iter()
+            .find(|o| o.name == advert.name && !o.leaving)
+        {
             // Our own name: our entry is the truth (and never expires while we
             // advertise). Our own adverts come back on loopback; another
             // program claiming the name on another port is a conflict.
-            if advert.address.port() != own.address.port() {
+            if !goodbye && advert.address.port() != own.address.port() {
                 let first = SocketAddr::V4(self.concrete(own.address, None));
                 let second = advert.address;
                 self.event_with_name(&advert.name, |name| Event::Conflict {
@@ -686,13 +974,22 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize> Beacon<ADVERTS
                     second,
                 });
             }
-            return;
+            return if goodbye {
+                Received::Goodbye
+            } else {
+                Received::Advert
+            };
+        }
+        if goodbye {
+            self.forget(advert);
+            return Received::Goodbye;
         }
         // A `null` ttl means "for ever" to Python; capped, so adverts nobody
         // refreshes cannot fill the table for good.
         let ttl = advert.ttl.unwrap_or(MAX_HEARD_TTL).min(MAX_HEARD_TTL);
         self.record(&advert.name, advert.address, Some(now + ttl), now);
         self.queries.retain(|q| q.name != advert.name);
+        Received::Advert
     }
 
     fn record(&mut self, name: &str, address: SocketAddr, expires: Option<Instant>, now: Instant) {
@@ -754,7 +1051,7 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize> Beacon<ADVERTS
     /// Expires lapsed adverts. Call at [`Self::poll_timeout`].
     pub fn handle_timeout(&mut self, now: Instant) {
         while let Some(gone) = self.table.expire(now) {
-            if self.own.iter().any(|o| o.name == gone.name) {
+            if self.own.iter().any(|o| o.name == gone.name && !o.leaving) {
                 // Our own name stays discoverable here while we advertise it.
                 let _ = self.table.insert(&gone.name, gone.address, None);
                 continue;
@@ -766,7 +1063,7 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize> Beacon<ADVERTS
         }
         let attempts = self.config.query_attempts;
         self.queries
-            .retain(|q| q.sent < attempts || now < q.next_send);
+            .retain(|q| q.sent < attempts_for(q, attempts) || now < q.next_send);
     }
 
     /// The next event, if any.
@@ -778,62 +1075,88 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize> Beacon<ADVERTS
     /// When [`Self::handle_timeout`] or [`Self::poll_transmit`] next has work.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let broadcast_at = self.broadcast_rate.allowed_at();
+        fn earliest(a: Option<Instant>, b: Instant) -> Option<Instant> {
+            Some(a.map_or(b, |a| a.min(b)))
+        }
         let attempts = self.config.query_attempts;
-        let pending_broadcast = if self.fanout.is_some() || !self.goodbye.is_empty() {
-            Some(Instant::ZERO)
-        } else {
-            let adverts = self.own.iter().map(|o| o.next_due);
-            let queries = self
-                .queries
-                .iter()
-                .filter(|q| q.sent < attempts)
-                .map(|q| q.next_send);
-            adverts.chain(queries).min()
-        };
-        // Queries still being sent are in `pending_broadcast`, rate limit
-        // applied; only spent ones wait here to be retired.
-        let retire = self
-            .queries
-            .iter()
-            .filter(|q| q.sent >= attempts)
-            .map(|q| q.next_send);
-        let answers = (!self.answers.is_empty()).then_some(Instant::ZERO);
-        [
-            pending_broadcast.map(|t| t.max(broadcast_at)),
-            self.table.next_expiry(),
-            retire.min(),
-            answers,
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        // Each lane's next send, before its rate limit; then expiries and
+        // the retirement of spent queries.
+        let busy = self.fanout.is_some() || self.own.iter().any(|o| o.leaving);
+        let mut broadcast = busy.then_some(Instant::ZERO);
+        let mut answer = self.answer_fanout.map(|_| Instant::ZERO);
+        let mut other = self.table.next_expiry();
+        for o in self.own.iter().filter(|o| o.on_air()) {
+            broadcast = earliest(broadcast, o.next_due);
+            if let Some(at) = o.answer_at {
+                answer = earliest(answer, at);
+            }
+        }
+        for a in self.askers.iter().filter(|a| a.next < self.own.len()) {
+            answer = earliest(answer, a.due);
+        }
+        for q in &self.queries {
+            if q.sent < attempts_for(q, attempts) {
+                broadcast = earliest(broadcast, q.next_send);
+            } else {
+                other = earliest(other, q.next_send);
+            }
+        }
+        if let Some(t) = broadcast {
+            other = earliest(other, t.max(self.broadcast_rate.allowed_at()));
+        }
+        if let Some(t) = answer {
+            other = earliest(other, t.max(self.answer_rate.allowed_at()));
+        }
+        other
     }
 
     /// Writes the next datagram to send into `buf`, if one is due at `now`.
+    ///
+    /// Answers and the other broadcasts go out in two lanes, each under its
+    /// own rate limit, so a long round of adverts never holds an answer back.
     #[must_use]
     pub fn poll_transmit(
         &mut self,
         now: Instant,
         buf: &mut [u8; MAX_TRANSMIT],
     ) -> Option<Transmit> {
-        if let Some((to, i)) = self.answers.pop_front() {
-            if let Some(t) = self.write_answer(to, i, now, buf) {
-                return Some(t);
-            }
+        if let Some(t) = self.drive(Lane::Answers, now, buf) {
+            return Some(t);
         }
+        if let Some(t) = self.answer_asker(now, buf) {
+            return Some(t);
+        }
+        self.drive(Lane::Broadcasts, now, buf)
+    }
+
+    /// The next datagram of `lane`'s broadcast, starting the next one due.
+    fn drive(
+        &mut self,
+        lane: Lane,
+        now: Instant,
+        buf: &mut [u8; MAX_TRANSMIT],
+    ) -> Option<Transmit> {
         // Each pass finishes one broadcast, so this many passes cover them all.
         for _ in 0..OWN + QUERIES + 3 {
-            if self.fanout.is_none() {
-                self.fanout = self.next_fanout(now);
-            }
-            let fanout = self.fanout?;
+            let fanout = match *self.lane(lane).0 {
+                Some(fanout) => fanout,
+                None => {
+                    let next = match lane {
+                        Lane::Answers => self.next_answer(now),
+                        Lane::Broadcasts => self.next_fanout(now),
+                    };
+                    *self.lane(lane).0 = next;
+                    next?
+                }
+            };
             match self.write_step(fanout, now, buf) {
                 Some(t) => {
-                    if !self.broadcast_rate.try_take(now) {
+                    let parting = self.farewell && matches!(fanout.payload, Payload::Goodbye(_));
+                    let (slot, rate) = self.lane(lane);
+                    if !rate.try_take(now) && !parting {
                         return None; // Rate-limited: the same step is retried later.
                     }
-                    self.fanout = Some(Fanout {
+                    *slot = Some(Fanout {
                         step: fanout.step + 1,
                         ..fanout
                     });
@@ -842,17 +1165,57 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize> Beacon<ADVERTS
                 None => {
                     // Every destination done: this broadcast is finished.
                     self.finish(fanout.payload, now);
-                    self.fanout = None;
+                    *self.lane(lane).0 = None;
                 }
             }
         }
         None
     }
 
+    fn lane(&mut self, lane: Lane) -> (&mut Option<Fanout>, &mut Rate) {
+        match lane {
+            Lane::Answers => (&mut self.answer_fanout, &mut self.answer_rate),
+            Lane::Broadcasts => (&mut self.fanout, &mut self.broadcast_rate),
+        }
+    }
+
+    /// A name whose answer is due, if any.
+    fn next_answer(&self, now: Instant) -> Option<Fanout> {
+        let i = self
+            .own
+            .iter()
+            .position(|o| o.answer_at.is_some_and(|at| at <= now))?;
+        Some(Fanout {
+            payload: Payload::Answer(i),
+            step: 0,
+        })
+    }
+
+    /// The next answer to someone who asked for every name, if one is due.
+    fn answer_asker(&mut self, now: Instant, buf: &mut [u8; MAX_TRANSMIT]) -> Option<Transmit> {
+        if now < self.answer_rate.allowed_at() {
+            return None;
+        }
+        // Each pass sends one answer or skips one paused name.
+        for _ in 0..=OWN {
+            let own = self.own.len();
+            self.askers.retain(|a| a.next < own);
+            let i = self.askers.iter().position(|a| a.due <= now)?;
+            let asker = self.askers.get_mut(i)?;
+            let (to, name) = (asker.to, asker.next);
+            asker.next += 1;
+            if let Some(t) = self.write_answer(to, name, now, buf) {
+                let _ = self.answer_rate.try_take(now);
+                return Some(t);
+            }
+        }
+        None
+    }
+
     fn next_fanout(&mut self, now: Instant) -> Option<Fanout> {
-        if !self.goodbye.is_empty() {
+        if let Some(i) = self.own.iter().position(|o| o.leaving) {
             return Some(Fanout {
-                payload: Payload::Goodbye,
+                payload: Payload::Goodbye(i),
                 step: 0,
             });
         }
@@ -861,14 +1224,14 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize> Beacon<ADVERTS
             .queries
             .iter()
             .enumerate()
-            .filter(|(_, q)| q.sent < attempts && q.next_send <= now)
+            .filter(|(_, q)| q.sent < attempts_for(q, attempts) && q.next_send <= now)
             .min_by_key(|(_, q)| q.next_send)
             .map(|(i, _)| Payload::Query(i));
         let advert = self
             .own
             .iter()
             .enumerate()
-            .filter(|(_, o)| o.next_due <= now)
+            .filter(|(_, o)| o.next_due <= now && o.on_air())
             .min_by_key(|(_, o)| o.next_due)
             .map(|(i, _)| Payload::Advert(i));
         query.or(advert).map(|payload| Fanout { payload, step: 0 })
@@ -876,19 +1239,29 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize> Beacon<ADVERTS
 
     fn finish(&mut self, payload: Payload, now: Instant) {
         match payload {
-            Payload::Goodbye => {
-                self.goodbye.pop_front();
-            }
+            Payload::Goodbye(i) => self.forget_own(i),
             Payload::Advert(i) => {
                 if let Some(o) = self.own.get_mut(i) {
                     o.next_due = now + self.config.advert_interval;
                 }
             }
+            Payload::Answer(i) => {
+                if let Some(o) = self.own.get_mut(i) {
+                    o.answer_at = None;
+                }
+            }
             Payload::Query(i) => {
-                let base = self.config.query_retry.as_millis();
+                // A query for every name is answered over the spread window:
+                // asking again sooner would only bring the same answers.
+                let base = match self.queries.get(i) {
+                    Some(q) if q.name.is_empty() => {
+                        self.config.answer_delay + self.config.everything_spread
+                    }
+                    _ => self.config.query_retry,
+                };
                 if let Some(q) = self.queries.get_mut(i) {
                     q.sent = q.sent.saturating_add(1);
-                    let gap = base.saturating_mul(1 << q.sent.min(16));
+                    let gap = base.as_millis().saturating_mul(1 << q.sent.min(16));
                     q.next_send = now + Duration::from_millis(gap);
                 }
             }
@@ -898,34 +1271,44 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize> Beacon<ADVERTS
     /// The ttl adverts carry: the configured one, or three full rounds of
     /// adverts if the rate limit stretches a round past the interval.
     fn advert_ttl(&self) -> Duration {
-        let per_round = (self.own.len() * self.destinations_per_broadcast()) as u64;
+        self.stretched_ttl(self.own.len() * self.destinations_per_broadcast())
+    }
+
+    /// The configured ttl, or three rounds of `per_round` broadcasts at the
+    /// rate limit, whichever is longer.
+    fn stretched_ttl(&self, per_round: usize) -> Duration {
         let round = self
             .broadcast_rate
             .interval
             .as_millis()
-            .saturating_mul(per_round);
+            .saturating_mul(per_round as u64);
         let round = round.max(self.config.advert_interval.as_millis());
         self.config
             .ttl
             .max(Duration::from_millis(round.saturating_mul(3)))
     }
 
-    /// Upper bound of [`Self::advert_ttl`], for checking a name fits.
-    fn max_ttl(&self) -> Duration {
-        let per_round = (OWN * (MAX_INTERFACES + 2)) as u64;
-        let round = self
-            .broadcast_rate
-            .interval
-            .as_millis()
-            .saturating_mul(per_round);
-        self.config
-            .ttl
-            .max(Duration::from_millis(round.saturating_mul(3)))
+    /// What a name advertised with `ttl` carries (`None`: `null`, for ever);
+    /// `widest` gives the longest it could ever be, to check a name fits.
+    fn ttl_of(&self, ttl: Ttl, widest: bool) -> Option<Duration> {
+        match ttl {
+            // The longest it could be: every name on every interface.
+            Ttl::Default if widest => Some(self.stretched_ttl(OWN * (MAX_INTERFACES + 2))),
+            Ttl::Default => Some(self.advert_ttl()),
+            Ttl::For(d) => Some(d),
+            Ttl::Forever => None,
+        }
     }
 
     fn destinations_per_broadcast(&self) -> usize {
+        self.destination_count(false)
+    }
+
+    /// How many destinations [`Self::destination`] has.
+    fn destination_count(&self, address_is_loopback: bool) -> usize {
         match self.interfaces.len() {
             0 => 1,
+            _ if address_is_loopback => 1,
             n => n + 2,
         }
     }
@@ -962,15 +1345,10 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize> Beacon<ADVERTS
         now: Instant,
         buf: &mut [u8; MAX_TRANSMIT],
     ) -> Option<Transmit> {
-        let (kind, name, address) = match fanout.payload {
-            Payload::Goodbye => {
-                let (name, address) = self.goodbye.front()?;
-                (Kind::Goodbye, name, *address)
-            }
-            Payload::Advert(i) => {
-                let o = self.own.get(i)?;
-                (Kind::Advert, &o.name, o.address)
-            }
+        let (kind, i) = match fanout.payload {
+            Payload::Advert(i) => (Kind::Advert, i),
+            Payload::Answer(i) => (Kind::Answer, i),
+            Payload::Goodbye(i) => (Kind::Goodbye, i),
             Payload::Query(i) => {
                 let q = self.queries.get(i)?;
                 let (destination, _) =
@@ -983,15 +1361,33 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize> Beacon<ADVERTS
                 });
             }
         };
+        let own = self.own.get(i)?;
+        let loopback = own.address.ip().is_loopback();
         // Plain adverts go to Python's port; everything else, and sealed
-        // adverts, to the extension port.
-        let port = match (kind, &self.key) {
-            (Kind::Advert, None) => self.config.beacon_port,
-            _ => self.config.ext_port,
+        // adverts, to the extension port. A goodbye goes to the extension
+        // port of every destination, then (without a class key) as an advert
+        // with ttl 0 to the beacon port of each: how a Python beacon hears it.
+        let mut step = fanout.step;
+        let mut plain = kind == Kind::Advert && self.key.is_none();
+        let mut ttl = self.ttl_of(own.ttl, false);
+        if kind == Kind::Goodbye {
+            ttl = Some(Duration::ZERO);
+            if let Some(later) = step.checked_sub(self.destination_count(loopback)) {
+                if self.key.is_some() {
+                    return None;
+                }
+                (step, plain) = (later, true);
+            }
+        }
+        let port = if plain {
+            self.config.beacon_port
+        } else {
+            self.config.ext_port
         };
-        let (destination, via) = self.destination(fanout.step, address.ip().is_loopback(), port)?;
-        let address = self.concrete(address, via);
-        let len = self.write_advert(kind, name, address.into(), now, buf)?;
+        let (destination, via) = self.destination(step, loopback, port)?;
+        let address = self.concrete(own.address, via);
+        let written = if plain { Kind::Advert } else { kind };
+        let len = self.write_advert(written, &own.name, address.into(), ttl, now, buf)?;
         Some(Transmit {
             destination,
             len,
@@ -1007,13 +1403,10 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize> Beacon<ADVERTS
         kind: Kind,
         name: &str,
         address: SocketAddr,
+        ttl: Option<Duration>,
         now: Instant,
         buf: &mut [u8; MAX_TRANSMIT],
     ) -> Option<usize> {
-        let ttl = match kind {
-            Kind::Goodbye => Duration::ZERO,
-            _ => self.advert_ttl(),
-        };
         if let Some(key) = &self.key {
             let sealed_kind = match kind {
                 Kind::Advert => auth::KIND_ADVERT,
@@ -1021,15 +1414,15 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize> Beacon<ADVERTS
                 _ => auth::KIND_GOODBYE,
             };
             let body = buf.get_mut(auth::SEAL_OFFSET..)?;
-            let len = advert::encode(name, address, ttl, body).ok()?;
+            let len = advert::encode_ttl(name, address, ttl, body).ok()?;
             return auth::seal(key, sealed_kind, self.stamp(now), buf, len);
         }
         match kind {
-            Kind::Advert => advert::encode(name, address, ttl, buf).ok(),
+            Kind::Advert => advert::encode_ttl(name, address, ttl, buf).ok(),
             _ => {
                 let ext_kind = if kind == Kind::Answer { b'A' } else { b'B' };
                 let body = ext::write_header(ext_kind, buf)?;
-                Some(ext::HEADER_LEN + advert::encode(name, address, ttl, body).ok()?)
+                Some(ext::HEADER_LEN + advert::encode_ttl(name, address, ttl, body).ok()?)
             }
         }
     }
@@ -1041,13 +1434,14 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize> Beacon<ADVERTS
         now: Instant,
         buf: &mut [u8; MAX_TRANSMIT],
     ) -> Option<Transmit> {
-        let own = self.own.get(i)?;
+        let own = self.own.get(i).filter(|o| o.on_air())?;
         let via = match to {
             SocketAddr::V4(v4) => self.interfaces.iter().find(|i| i.contains(*v4.ip())),
             SocketAddr::V6(_) => None,
         };
         let address = self.concrete(own.address, via);
-        let len = self.write_advert(Kind::Answer, &own.name, address.into(), now, buf)?;
+        let ttl = self.ttl_of(own.ttl, false);
+        let len = self.write_advert(Kind::Answer, &own.name, address.into(), ttl, now, buf)?;
         Some(Transmit {
             destination: to,
             len,
@@ -1069,6 +1463,7 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize> Beacon<ADVERTS
         self.key = key;
         self.stamps.clear();
         self.fanout = None;
+        self.answer_fanout = None;
     }
 
     /// Whether a class key is in use.
@@ -1271,6 +1666,11 @@ mod tests {
         b.handle_datagram(br#"["robot", "10.200.1.3:6000", 20]"#, src, ms(100))
             .unwrap();
         assert!(matches!(events(&mut b)[..], [Event::Moved { .. }]));
+        // The deadline may come early once (the first advert's expiry was
+        // the soonest); then it is exact.
+        assert_eq!(b.poll_timeout(), Some(ms(20_000)));
+        b.handle_timeout(ms(20_000));
+        assert!(events(&mut b).is_empty());
         assert_eq!(b.poll_timeout(), Some(ms(20_100)));
         b.handle_timeout(ms(20_099));
         assert_eq!(b.lookup("robot", ms(20_099)), Some(sa("10.200.1.3:6000")));
@@ -1393,21 +1793,367 @@ mod tests {
             .advertise("turntable", sa("0.0.0.0:6000"), ms(0))
             .unwrap();
         net.run(0, 500);
-        // Node 2 forgets, as a freshly started process would.
-        net.nodes[2].0 = B::new(Config::default());
-        net.nodes[2].0.set_interfaces(
-            &[Interface {
-                ip: Ipv4Addr::new(10, 200, 1, 3),
-                prefix_len: 24,
-            }],
-            ms(500),
-        );
+        // Nodes 1 and 2 forget, as freshly started processes would.
+        for i in [1u8, 2] {
+            net.nodes[usize::from(i)].0 = B::new(Config::default());
+            net.nodes[usize::from(i)].0.set_interfaces(
+                &[Interface {
+                    ip: Ipv4Addr::new(10, 200, 1, i + 1),
+                    prefix_len: 24,
+                }],
+                ms(500),
+            );
+        }
         net.nodes[2].0.query(Some("turntable"), ms(500));
-        net.step(ms(500));
+        let config = Config::default();
+        let soonest = 500 + config.answer_delay.as_millis();
+        let latest = soonest + config.answer_jitter.as_millis();
+        net.run(500, soonest);
+        assert_eq!(net.nodes[2].0.lookup("turntable", ms(soonest)), None);
+        net.run(soonest, latest + 1);
+        for i in [1, 2] {
+            assert_eq!(
+                net.nodes[i].0.lookup("turntable", ms(latest)),
+                Some(sa("10.200.1.1:6000")),
+                "node {i}: the answer is broadcast, so it reaches everyone"
+            );
+        }
+    }
+
+    /// A whole class asks at once: one broadcast answers every asker, and
+    /// the copies of each query (by two broadcast addresses) add nothing.
+    #[test]
+    fn many_askers_of_one_name_share_one_answer() {
+        let mut b = B::new(Config::default());
+        b.set_interfaces(&[IF_A], ms(0));
+        b.advertise("teacher", sa("0.0.0.0:6000"), ms(0)).unwrap();
+        let _ = drain(&mut b, ms(0));
+        let mut scheduled = 0;
+        for i in 0..20u8 {
+            let asker = SocketAddr::from(([10, 200, 1, 10 + i], 40000));
+            for _copy in 0..2 {
+                match b.handle_datagram(b"NW0\x01Qteacher", asker, ms(100 + u64::from(i % 5))) {
+                    Ok(Received::Query { answers }) => scheduled += answers,
+                    other => panic!("{other:?}"),
+                }
+            }
+        }
+        assert_eq!(scheduled, 1, "one answer for all 40 queries");
+        let mut sent = Vec::new();
+        for t in 100..200 {
+            sent.extend(drain(&mut b, ms(t)).into_iter().map(|d| (t, d)));
+        }
+        let destinations: Vec<_> = sent.iter().map(|(_, (to, _, _))| to.to_string()).collect();
         assert_eq!(
-            net.nodes[2].0.lookup("turntable", ms(500)),
-            Some(sa("10.200.1.1:6000"))
+            destinations,
+            [
+                "10.200.1.255:9997",
+                "255.255.255.255:9997",
+                "127.255.255.255:9997"
+            ]
         );
+        let (t, (_, bytes, kind)) = &sent[0];
+        assert_eq!(*kind, Kind::Answer);
+        assert_eq!(
+            &bytes[..],
+            b"NW0\x01A[\"teacher\", \"10.200.1.1:6000\", 20]"
+        );
+        assert!((110..=124).contains(t), "answered at {t} ms");
+        // Asked again after that answer (someone started late, or it was
+        // lost): answered again.
+        b.handle_datagram(b"NW0\x01Qteacher", sa("10.200.1.99:40000"), ms(300))
+            .unwrap();
+        let again: usize = (300..400).map(|t| drain(&mut b, ms(t)).len()).sum();
+        assert_eq!(again, 3);
+    }
+
+    /// A fresh `ls` asks for every name: each beacon answers straight to the
+    /// asker, at a moment of its own within the spread window.
+    #[test]
+    fn answers_to_everything_go_to_the_asker_spread_out() {
+        let config = Config::default();
+        let soonest = config.answer_delay.as_millis();
+        let latest = soonest + config.everything_spread.as_millis();
+        let asker = sa("10.200.1.99:41000");
+        let mut moments = Vec::new();
+        for seed in 0..40 {
+            let mut b = B::new(config);
+            b.seed(seed);
+            b.set_interfaces(&[IF_A], ms(0));
+            b.advertise("a", sa("0.0.0.0:6000"), ms(0)).unwrap();
+            b.advertise("b", sa("0.0.0.0:6001"), ms(0)).unwrap();
+            let _ = drain(&mut b, ms(0));
+            for _copy in 0..3 {
+                assert!(b.handle_datagram(b"NW0\x01Q", asker, ms(1000)).is_ok());
+            }
+            let mut sent = Vec::new();
+            for t in 1000..1000 + latest + 2 {
+                for (to, bytes, kind) in drain(&mut b, ms(t)) {
+                    sent.push((t - 1000, to, kind, bytes));
+                }
+            }
+            assert_eq!(
+                sent.len(),
+                2,
+                "one answer per name, copies ignored: {sent:?}"
+            );
+            for (t, to, kind, _) in &sent {
+                assert_eq!((*to, *kind), (asker, Kind::Answer));
+                assert!((soonest..=latest).contains(t), "answered at {t} ms");
+            }
+            moments.push(sent[0].0);
+        }
+        moments.sort_unstable();
+        moments.dedup();
+        assert!(moments.len() > 20, "answers are not spread: {moments:?}");
+    }
+
+    /// Askers of everything are answered at a bounded rate, and only a few
+    /// at a time are remembered: a flood of them from many sources costs a
+    /// bounded amount of memory and sending.
+    #[test]
+    fn everything_floods_are_bounded() {
+        let mut b = B::new(Config::default());
+        for i in 0..8 {
+            b.advertise(&format!("n{i}"), sa("0.0.0.0:1"), ms(0))
+                .unwrap();
+        }
+        let _ = drain(&mut b, ms(0));
+        let mut answers = 0;
+        for t in 0..2000u64 {
+            let asker = SocketAddr::from(([10, 0, (t >> 8) as u8, t as u8], 5000));
+            let _ = b.handle_datagram(b"NW0\x01Q", asker, ms(t));
+            answers += drain(&mut b, ms(t)).len();
+        }
+        assert!(answers <= 2 * 50 + 16, "{answers} answers in two seconds");
+        assert!(answers >= 2 * 50 - 16, "{answers} answers in two seconds");
+    }
+
+    /// Python drops an advert whose ttl has passed as soon as it hears it:
+    /// a ttl-0 advert is how a goodbye reaches it, and ours take it so too.
+    #[test]
+    fn a_ttl_0_advert_is_a_goodbye() {
+        let mut b = B::new(Config::default());
+        let src = sa("10.200.1.2:9999");
+        b.handle_datagram(br#"["robot", "10.200.1.2:6000", 20]"#, src, ms(0))
+            .unwrap();
+        let _ = events(&mut b);
+        // For another address (the name has moved on): changes nothing.
+        assert_eq!(
+            b.handle_datagram(br#"["robot", "10.200.1.2:5999", 0]"#, src, ms(1)),
+            Ok(Received::Goodbye)
+        );
+        assert!(b.lookup("robot", ms(1)).is_some());
+        assert_eq!(
+            b.handle_datagram(br#"["robot", "10.200.1.2:6000", 0]"#, src, ms(2)),
+            Ok(Received::Goodbye)
+        );
+        assert_eq!(b.lookup("robot", ms(2)), None);
+        assert_eq!(
+            events(&mut b),
+            [Event::Expired {
+                name: "robot".try_into().unwrap(),
+                address: sa("10.200.1.2:6000")
+            }]
+        );
+        // A ttl-0 advert for a name never heard is not an appearance.
+        b.handle_datagram(br#"["ghost", "10.200.1.2:6000", 0]"#, src, ms(3))
+            .unwrap();
+        assert!(events(&mut b).is_empty());
+        assert_eq!(b.adverts(ms(3)).count(), 0);
+    }
+
+    /// Python's beacon RPC: `ttl_s` (a number, or None for ever) is what the
+    /// adverts and answers carry.
+    #[test]
+    fn a_name_carries_the_ttl_it_was_given() {
+        let mut b = B::new(Config::default());
+        b.advertise_with(
+            "five",
+            sa("127.0.0.1:1"),
+            Ttl::For(Duration::from_millis(5_500)),
+            false,
+            ms(0),
+        )
+        .unwrap();
+        b.advertise_with("ever", sa("127.0.0.1:2"), Ttl::Forever, false, ms(0))
+            .unwrap();
+        let sent: Vec<_> = drain(&mut b, ms(0))
+            .into_iter()
+            .map(|(_, d, _)| d)
+            .collect();
+        assert_eq!(
+            sent,
+            [
+                br#"["five", "127.0.0.1:1", 5.500]"#.to_vec(),
+                br#"["ever", "127.0.0.1:2", null]"#.to_vec()
+            ]
+        );
+        b.handle_datagram(b"NW0\x01Qever", sa("127.0.0.1:40000"), ms(10))
+            .unwrap();
+        let answers: Vec<_> = (10..40).flat_map(|t| drain(&mut b, ms(t))).collect();
+        assert_eq!(answers[0].1, b"NW0\x01A[\"ever\", \"127.0.0.1:2\", null]");
+        // A name too long for `null` (two bytes more than "20") is refused.
+        let long = "n".repeat(256 - br#"["", "255.255.255.255:1", 20]"#.len());
+        assert!(b.advertise(&long, sa("127.0.0.1:1"), ms(50)).is_ok());
+        assert!(b
+            .advertise_with(&long, sa("127.0.0.1:1"), Ttl::Forever, false, ms(50))
+            .is_err());
+    }
+
+    /// Python's beacon `pause`: a held-back name is neither advertised nor
+    /// answered, nor said goodbye to, but stays discoverable here; on
+    /// `resume` it is advertised at once.
+    #[test]
+    fn a_paused_name_is_silent_until_resumed() {
+        let mut b = B::new(Config::default());
+        b.advertise_with("held", sa("127.0.0.1:1"), Ttl::Default, true, ms(0))
+            .unwrap();
+        b.advertise("mine", sa("127.0.0.1:2"), ms(0)).unwrap();
+        let names = |sent: &[(SocketAddr, Vec<u8>, Kind)]| -> Vec<String> {
+            sent.iter()
+                .map(|(_, d, _)| String::from_utf8_lossy(d).into_owned())
+                .collect()
+        };
+        let mut sent = Vec::new();
+        for t in 0..5_000 {
+            b.handle_timeout(ms(t));
+            if t == 100 {
+                for q in [&b"NW0\x01Qheld"[..], b"NW0\x01Q"] {
+                    b.handle_datagram(q, sa("127.0.0.1:40000"), ms(t)).unwrap();
+                }
+            }
+            sent.extend(drain(&mut b, ms(t)));
+        }
+        assert!(
+            names(&sent).iter().all(|d| !d.contains("held")),
+            "{:?}",
+            names(&sent)
+        );
+        assert!(names(&sent).iter().any(|d| d.contains("mine")));
+        assert_eq!(b.lookup("held", ms(5_000)), Some(sa("127.0.0.1:1")));
+        assert!(
+            b.poll_timeout().is_some_and(|t| t > ms(5_000)),
+            "no busy loop"
+        );
+        assert!(b.set_paused("held", false, ms(5_000)));
+        assert!(names(&drain(&mut b, ms(5_000)))
+            .iter()
+            .any(|d| d.contains("held")));
+        assert!(b.set_paused("held", true, ms(5_001)));
+        assert!(b.unadvertise("held", ms(5_002)));
+        assert!(
+            drain(&mut b, ms(5_002)).is_empty(),
+            "no goodbye while held back"
+        );
+        assert!(!b.set_paused("nobody", true, ms(5_003)));
+    }
+
+    /// Python's beacon `reset`: every heard name is forgotten; names this
+    /// node advertises stay discoverable.
+    #[test]
+    fn forgetting_what_was_heard_keeps_our_own() {
+        let mut b = B::new(Config::default());
+        b.advertise("mine", sa("127.0.0.1:2"), ms(0)).unwrap();
+        b.handle_datagram(
+            br#"["theirs", "10.0.0.9:1", 20]"#,
+            sa("10.0.0.9:9999"),
+            ms(1),
+        )
+        .unwrap();
+        assert_eq!(b.adverts(ms(2)).count(), 2);
+        b.forget_heard();
+        let left: Vec<_> = b.adverts(ms(3)).map(|e| e.name.as_str()).collect();
+        assert_eq!(left, ["mine"]);
+        b.handle_datagram(
+            br#"["theirs", "10.0.0.9:1", 20]"#,
+            sa("10.0.0.9:9999"),
+            ms(4),
+        )
+        .unwrap();
+        assert!(
+            b.lookup("theirs", ms(5)).is_some(),
+            "back with its next advert"
+        );
+    }
+
+    /// Every unadvertised name gets its goodbye, however many at once; at
+    /// exit (`farewell`) they all go out at once, past the rate limit.
+    #[test]
+    fn every_name_gets_its_goodbye() {
+        let goodbyes = |sent: &[(SocketAddr, Vec<u8>, Kind)]| -> Vec<String> {
+            let mut v: Vec<String> = sent
+                .iter()
+                .filter(|(to, _, k)| *k == Kind::Goodbye && to.port() == 9999)
+                .map(|(_, d, _)| String::from_utf8_lossy(d).into_owned())
+                .collect();
+            v.sort();
+            v
+        };
+        let mut b = B::new(Config::default());
+        b.set_interfaces(&[IF_A], ms(0));
+        for i in 0..8 {
+            b.advertise(&format!("n{i}"), sa("0.0.0.0:7000"), ms(0))
+                .unwrap();
+        }
+        let _ = drain(&mut b, ms(0));
+        for i in 0..5 {
+            assert!(b.unadvertise(&format!("n{i}"), ms(10)));
+        }
+        assert!(!b.unadvertise("n0", ms(10)), "already gone");
+        assert_eq!(b.advertised().count(), 3);
+        let mut sent = Vec::new();
+        for t in 10..2_000 {
+            sent.extend(drain(&mut b, ms(t)));
+        }
+        let want: Vec<String> = (0..5)
+            .flat_map(|i| {
+                let d = format!("[\"n{i}\", \"10.200.1.1:7000\", 0]");
+                [d.clone(), d.clone(), d]
+            })
+            .collect();
+        assert_eq!(goodbyes(&sent), want);
+        // The program ends: the other three, all now, rate limit or not.
+        b.farewell();
+        assert_eq!(b.advertised().count(), 0);
+        let at_exit = drain(&mut b, ms(2_000));
+        assert_eq!(goodbyes(&at_exit).len(), 3 * 3);
+        assert_eq!(at_exit.len(), 3 * 6, "and to 9997");
+        assert_eq!(b.adverts(ms(2_000)).count(), 0);
+    }
+
+    #[test]
+    fn goodbyes_reach_python_as_a_ttl_0_advert() {
+        let mut b = B::new(Config::default());
+        b.set_interfaces(&[IF_A], ms(0));
+        b.advertise("robot", sa("0.0.0.0:6000"), ms(0)).unwrap();
+        let _ = drain(&mut b, ms(0));
+        assert!(b.unadvertise("robot", ms(5)));
+        let sent: Vec<_> = drain(&mut b, ms(5))
+            .into_iter()
+            .map(|(to, bytes, kind)| {
+                (
+                    to.to_string(),
+                    String::from_utf8_lossy(&bytes).into_owned(),
+                    kind,
+                )
+            })
+            .collect();
+        let ext = "NW0\x01B[\"robot\", \"10.200.1.1:6000\", 0]";
+        let python = r#"["robot", "10.200.1.1:6000", 0]"#;
+        let want = [
+            ("10.200.1.255:9997", ext),
+            ("255.255.255.255:9997", ext),
+            ("127.255.255.255:9997", ext),
+            ("10.200.1.255:9999", python),
+            ("255.255.255.255:9999", python),
+            ("127.255.255.255:9999", python),
+        ];
+        let want: Vec<_> = want
+            .iter()
+            .map(|(to, d)| (to.to_string(), d.to_string(), Kind::Goodbye))
+            .collect();
+        assert_eq!(sent, want);
     }
 
     #[test]
@@ -1578,7 +2324,12 @@ mod tests {
 
         // Goodbyes are sealed too.
         tx.unadvertise("robot", ms(10));
-        let (_, bye, _) = drain(&mut tx, ms(10))[0].clone();
+        let byes = drain(&mut tx, ms(10));
+        assert!(
+            byes.iter().all(|(to, _, _)| to.port() == 9997),
+            "with a key, no plain ttl-0 advert to 9999"
+        );
+        let (_, bye, _) = byes[0].clone();
         assert!(bye.starts_with(b"NW0\x01G"));
         assert_eq!(rx.handle_datagram(&bye, src, ms(11)), Ok(Received::Goodbye));
         assert_eq!(rx.lookup("robot", ms(12)), None);

@@ -1,13 +1,20 @@
 //! The adverts a node has heard: name → address, until the advert expires.
 //!
-//! Fixed capacity, chosen by the caller (`AdvertTable<64>` on a laptop,
-//! `AdvertTable<8>` on a Pico W). One address per name: the latest advert
-//! wins, as in Python networkzero.
+//! One address per name: the latest advert wins, as in Python networkzero.
+//! Where the entries live is the [`Entries`] trait's business: [`Fixed`]
+//! holds at most `N` with no heap (`Fixed<16>` on a Pico W), and an adapter
+//! with a heap can supply storage that grows with the network up to a limit
+//! of its own (the std crate does).
 //!
 //! **When full**, a new name evicts the entry that would expire soonest (the
 //! one its owner has refreshed least recently, or with the shortest ttl).
 //! A busy classroom LAN therefore keeps the liveliest adverts, and inserting
 //! never fails or panics.
+//!
+//! Finding a name compares a 32-bit hash per entry, kept apart from the
+//! entries: a school's 400 names fit in 1.6 KiB of hashes, where comparing
+//! names would touch one cache line per entry for every advert heard (each
+//! program hears hundreds a second).
 
 use core::net::SocketAddr;
 
@@ -43,16 +50,128 @@ pub enum Inserted {
     Evicted(Entry),
 }
 
-/// Fixed-capacity table of heard adverts.
-#[derive(Debug, Clone)]
-pub struct AdvertTable<const N: usize> {
-    entries: heapless::Vec<Entry, N>,
+/// The hash [`Entries`] index names by (FNV-1a).
+pub fn name_hash(name: &str) -> u32 {
+    name.bytes().fold(0x811c_9dc5, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    })
 }
 
-impl<const N: usize> Default for AdvertTable<N> {
+/// Storage for an [`AdvertTable`]: entries, each with the [`name_hash`] of
+/// its name, in no particular order. A storage provides the two columns and
+/// how they grow and shrink; replacing and removing are built on those, once.
+pub trait Entries {
+    /// The entries.
+    fn entries(&self) -> &[Entry];
+    /// The hash of each entry's name, in the same order.
+    fn hashes(&self) -> &[u32];
+    /// Both columns, to change entries in place.
+    fn columns_mut(&mut self) -> (&mut [Entry], &mut [u32]);
+    /// Whether there is no room for another entry.
+    fn is_full(&self) -> bool;
+    /// Adds an entry whose name hashes to `hash` (called only when not full;
+    /// a full storage drops it).
+    fn push(&mut self, entry: Entry, hash: u32);
+    /// Removes the last entry and its hash.
+    fn pop(&mut self) -> Option<Entry>;
+
+    /// The entries, to change expiries and addresses (never names).
+    fn entries_mut(&mut self) -> &mut [Entry] {
+        self.columns_mut().0
+    }
+
+    /// Replaces entry `i` (which must exist) and its hash; returns the old one.
+    fn replace(&mut self, i: usize, entry: Entry, hash: u32) -> Option<Entry> {
+        let (entries, hashes) = self.columns_mut();
+        let slot = entries.get_mut(i)?;
+        if let Some(h) = hashes.get_mut(i) {
+            *h = hash;
+        }
+        Some(core::mem::replace(slot, entry))
+    }
+
+    /// Removes entry `i`, moving the last one into its place.
+    fn swap_remove(&mut self, i: usize) -> Option<Entry> {
+        let last = self.entries().len().checked_sub(1)?;
+        if i > last {
+            return None;
+        }
+        let hash = self.hashes().get(last).copied().unwrap_or_default();
+        let moved = self.pop()?;
+        if i == last {
+            return Some(moved);
+        }
+        self.replace(i, moved, hash)
+    }
+
+    /// Removes everything.
+    fn clear(&mut self) {
+        while self.pop().is_some() {}
+    }
+}
+
+/// At most `N` entries, no heap.
+#[derive(Debug, Clone)]
+pub struct Fixed<const N: usize> {
+    entries: heapless::Vec<Entry, N>,
+    hashes: heapless::Vec<u32, N>,
+}
+
+impl<const N: usize> Default for Fixed<N> {
     fn default() -> Self {
         Self::new()
     }
+}
+
+impl<const N: usize> Fixed<N> {
+    /// Empty storage.
+    pub const fn new() -> Self {
+        Fixed {
+            entries: heapless::Vec::new(),
+            hashes: heapless::Vec::new(),
+        }
+    }
+}
+
+impl<const N: usize> Entries for Fixed<N> {
+    fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    fn hashes(&self) -> &[u32] {
+        &self.hashes
+    }
+
+    fn columns_mut(&mut self) -> (&mut [Entry], &mut [u32]) {
+        (&mut self.entries, &mut self.hashes)
+    }
+
+    fn is_full(&self) -> bool {
+        self.entries.is_full()
+    }
+
+    fn push(&mut self, entry: Entry, hash: u32) {
+        // Both have capacity N and the same length, so both fit or neither.
+        if self.entries.push(entry).is_ok() {
+            let _ = self.hashes.push(hash);
+        }
+    }
+
+    fn pop(&mut self) -> Option<Entry> {
+        self.hashes.pop();
+        self.entries.pop()
+    }
+}
+
+/// The table of heard adverts, over storage `S`.
+#[derive(Debug, Clone, Default)]
+pub struct AdvertTable<S: Entries> {
+    storage: S,
+    /// No entry expires before this (`None`: none expires). A lower bound:
+    /// refreshes only move expiries later, so it is exact again after the
+    /// scan [`Self::expire`] makes once it has passed, about once per ttl
+    /// instead of once per call.
+    soonest: Option<Instant>,
 }
 
 fn expires_before(a: Option<Instant>, b: Option<Instant>) -> bool {
@@ -63,40 +182,83 @@ fn expires_before(a: Option<Instant>, b: Option<Instant>) -> bool {
     }
 }
 
-impl<const N: usize> AdvertTable<N> {
-    /// An empty table.
+impl<const N: usize> AdvertTable<Fixed<N>> {
+    /// An empty table of at most `N` entries.
     pub const fn new() -> Self {
         AdvertTable {
-            entries: heapless::Vec::new(),
+            storage: Fixed::new(),
+            soonest: None,
         }
+    }
+}
+
+impl<S: Entries> AdvertTable<S> {
+    /// A table over `storage` (which should be empty).
+    pub fn with_storage(storage: S) -> Self {
+        let mut table = AdvertTable {
+            storage,
+            soonest: None,
+        };
+        table.soonest = table.exact_soonest();
+        table
+    }
+
+    fn exact_soonest(&self) -> Option<Instant> {
+        self.storage
+            .entries()
+            .iter()
+            .filter_map(|e| e.expires)
+            .min()
+    }
+
+    /// The storage, e.g. to ask how much room it has left.
+    pub fn storage(&self) -> &S {
+        &self.storage
     }
 
     /// Number of entries (live or not yet expired by [`Self::expire`]).
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.storage.entries().len()
     }
 
     /// Whether the table holds nothing.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.storage.entries().is_empty()
+    }
+
+    fn position(&self, name: &str) -> Option<usize> {
+        let hash = name_hash(name);
+        let entries = self.storage.entries();
+        self.storage
+            .hashes()
+            .iter()
+            .enumerate()
+            .filter(|&(_, &h)| h == hash)
+            .map(|(i, _)| i)
+            .find(|&i| entries.get(i).is_some_and(|e| e.name == name))
     }
 
     /// Records an advert: the latest one for a name wins. When the table is
-    /// full, evicts the entry that expires soonest. With `N == 0` nothing is
-    /// stored and the new entry itself is reported as evicted.
+    /// full, evicts the entry that expires soonest. With no room at all
+    /// nothing is stored and the new entry itself is reported as evicted.
     pub fn insert(
         &mut self,
         name: &str,
         address: SocketAddr,
         expires: Option<Instant>,
     ) -> Inserted {
-        if let Some(entry) = self.entries.iter_mut().find(|e| e.name == name) {
-            entry.expires = expires;
-            if entry.address == address {
-                return Inserted::Refreshed;
+        if let Some(t) = expires {
+            self.soonest = Some(self.soonest.map_or(t, |s| s.min(t)));
+        }
+        if let Some(i) = self.position(name) {
+            if let Some(entry) = self.storage.entries_mut().get_mut(i) {
+                entry.expires = expires;
+                if entry.address == address {
+                    return Inserted::Refreshed;
+                }
+                let previous = core::mem::replace(&mut entry.address, address);
+                return Inserted::Moved { previous };
             }
-            let previous = core::mem::replace(&mut entry.address, address);
-            return Inserted::Moved { previous };
         }
         let mut stored = Name::new();
         // Names come from `advert::decode` or callers holding a `Name`-sized
@@ -113,63 +275,76 @@ impl<const N: usize> AdvertTable<N> {
             address,
             expires,
         };
-        match self.entries.push(entry) {
-            Ok(()) => Inserted::New,
-            Err(entry) => {
-                let soonest = self.entries.iter().enumerate().fold(
-                    None::<(usize, Option<Instant>)>,
-                    |best, (i, e)| match best {
-                        Some((_, t)) if !expires_before(e.expires, t) => best,
-                        _ => Some((i, e.expires)),
-                    },
-                );
-                match soonest {
-                    Some((i, t)) if expires_before(t, entry.expires) || t == entry.expires => {
-                        match self.entries.get_mut(i) {
-                            Some(slot) => Inserted::Evicted(core::mem::replace(slot, entry)),
-                            None => Inserted::Evicted(entry),
-                        }
-                    }
-                    // Everything stored outlives the newcomer: drop it instead.
-                    _ => Inserted::Evicted(entry),
+        let hash = name_hash(name);
+        if !self.storage.is_full() {
+            self.storage.push(entry, hash);
+            return Inserted::New;
+        }
+        let soonest = self.storage.entries().iter().enumerate().fold(
+            None::<(usize, Option<Instant>)>,
+            |best, (i, e)| match best {
+                Some((_, t)) if !expires_before(e.expires, t) => best,
+                _ => Some((i, e.expires)),
+            },
+        );
+        match soonest {
+            Some((i, t)) if expires_before(t, entry.expires) || t == entry.expires => {
+                match self.storage.replace(i, entry.clone(), hash) {
+                    Some(gone) => Inserted::Evicted(gone),
+                    None => Inserted::Evicted(entry),
                 }
             }
+            // Everything stored outlives the newcomer (or there is no room at
+            // all): drop it instead.
+            _ => Inserted::Evicted(entry),
         }
     }
 
     /// The address for `name`, if heard and not expired at `now`.
     pub fn get(&self, name: &str, now: Instant) -> Option<SocketAddr> {
-        self.entries
-            .iter()
-            .find(|e| e.name == name && is_live(e, now))
-            .map(|e| e.address)
+        let entry = self.storage.entries().get(self.position(name)?)?;
+        is_live(entry, now).then_some(entry.address)
     }
 
     /// Removes `name`; with `address`, only if it is still at that address
     /// (so a stale goodbye cannot remove a service that moved).
     pub fn remove(&mut self, name: &str, address: Option<SocketAddr>) -> Option<Entry> {
-        let i = self
-            .entries
-            .iter()
-            .position(|e| e.name == name && address.is_none_or(|a| a == e.address))?;
-        Some(self.entries.swap_remove(i))
+        let i = self.position(name)?;
+        let entry = self.storage.entries().get(i)?;
+        if address.is_some_and(|a| a != entry.address) {
+            return None;
+        }
+        self.storage.swap_remove(i)
     }
 
     /// Removes one entry that has expired at `now` and returns it; call until
     /// `None` to expire them all.
     pub fn expire(&mut self, now: Instant) -> Option<Entry> {
-        let i = self.entries.iter().position(|e| !is_live(e, now))?;
-        Some(self.entries.swap_remove(i))
+        if self.soonest.is_none_or(|t| now < t) {
+            return None;
+        }
+        let found = self.storage.entries().iter().position(|e| !is_live(e, now));
+        match found {
+            Some(i) => self.storage.swap_remove(i),
+            None => {
+                self.soonest = self.exact_soonest();
+                None
+            }
+        }
     }
 
-    /// When the next entry expires.
+    /// No entry expires before this (it may be a little early: call
+    /// [`Self::expire`] then, which finds out).
     pub fn next_expiry(&self) -> Option<Instant> {
-        self.entries.iter().filter_map(|e| e.expires).min()
+        self.soonest
     }
 
     /// Every live entry at `now`, for `discover_all`.
     pub fn iter(&self, now: Instant) -> impl Iterator<Item = &Entry> + '_ {
-        self.entries.iter().filter(move |e| is_live(e, now))
+        self.storage
+            .entries()
+            .iter()
+            .filter(move |e| is_live(e, now))
     }
 
     /// Live entries of a group, for `discover_group`: names that start with
@@ -191,7 +366,8 @@ impl<const N: usize> AdvertTable<N> {
 
     /// Forgets everything.
     pub fn clear(&mut self) {
-        self.entries.clear();
+        self.storage.clear();
+        self.soonest = None;
     }
 }
 
@@ -213,7 +389,7 @@ mod tests {
 
     #[test]
     fn latest_advert_wins_and_expires() {
-        let mut t = AdvertTable::<4>::new();
+        let mut t = AdvertTable::<Fixed<4>>::new();
         assert_eq!(t.insert("a", addr(1), at(100)), Inserted::New);
         assert_eq!(t.insert("a", addr(1), at(200)), Inserted::Refreshed);
         assert_eq!(
@@ -228,7 +404,7 @@ mod tests {
 
     #[test]
     fn full_table_evicts_soonest_expiring() {
-        let mut t = AdvertTable::<2>::new();
+        let mut t = AdvertTable::<Fixed<2>>::new();
         t.insert("a", addr(1), at(500));
         t.insert("b", addr(2), at(100));
         match t.insert("c", addr(3), at(300)) {
@@ -247,7 +423,7 @@ mod tests {
             Inserted::Evicted(e) => assert_eq!(e.name, "c"),
             other => panic!("{other:?}"),
         }
-        let mut zero = AdvertTable::<0>::new();
+        let mut zero = AdvertTable::<Fixed<0>>::new();
         assert!(matches!(
             zero.insert("x", addr(1), None),
             Inserted::Evicted(_)
@@ -256,7 +432,7 @@ mod tests {
 
     #[test]
     fn groups_and_removal() {
-        let mut t = AdvertTable::<8>::new();
+        let mut t = AdvertTable::<Fixed<8>>::new();
         for (i, n) in ["chat/alice", "chat/bob", "chatter", "robot", "chat/"]
             .iter()
             .enumerate()
@@ -282,7 +458,7 @@ mod tests {
     proptest! {
         #[test]
         fn invariants(ops in proptest::collection::vec((0u8..12, 0u16..4, 1u64..1000, any::<bool>()), 0..200)) {
-            let mut t = AdvertTable::<5>::new();
+            let mut t = AdvertTable::<Fixed<5>>::new();
             let mut now = 0;
             for (name, port, ttl, expire) in ops {
                 let name = [b'a' + name];

@@ -509,7 +509,8 @@ fn same_host_hostile_rpc_requests_do_not_stop_our_beacon() {
     let box_ = &lan.hosts[0];
     let mut rust = Repl::start(box_, "rust");
     let rs_addr = rust.advertise("sturdy/rs");
-    let requests: [&[u8]; 12] = [
+    // `pause` holds the RPC's names back until `resume` (as Python's does).
+    let requests: [&[u8]; 13] = [
         b"\xff\xfe not json",
         b"",
         b"[",
@@ -517,6 +518,7 @@ fn same_host_hostile_rpc_requests_do_not_stop_our_beacon() {
         b"\"stop\"",
         b"[\"stop\"]",
         b"[\"pause\"]",
+        b"[\"resume\"]",
         b"[\"advertise\"]",
         b"[\"advertise\", 5, [], \"x\", -1]",
         b"[\"discover\", null, \"soon\"]",

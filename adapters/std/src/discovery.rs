@@ -15,7 +15,7 @@
 //! knows nothing of messaging, and reaches a Python beacon only through the
 //! lookups the runtime passes in ([`PythonLookups`]).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -26,8 +26,9 @@ use log::{debug, info, warn};
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token, Waker};
 use networkzero_core::auth::ClassKey;
-use networkzero_core::beacon::{self, Beacon, Event, Kind, Received, MAX_TRANSMIT};
+use networkzero_core::beacon::{self, Beacon, Event, Kind, Received, Ttl, MAX_TRANSMIT};
 use networkzero_core::ext::EXT_PORT;
+use networkzero_core::table::{Entries, Entry};
 use networkzero_core::Instant;
 
 use crate::address::{self, Address};
@@ -35,9 +36,59 @@ use crate::error::{Error, Result};
 use crate::interfaces;
 use crate::ports;
 use crate::wait::{self, Wait};
+use socket2::Socket;
 
-/// Heard names remembered, and names one process can advertise.
-type CoreBeacon = Beacon<512, 64>;
+/// The beacon: names one process can advertise (64), replay stamps kept with
+/// a class key (512 names), heard names as many as the network has (up to
+/// [`MAX_ADVERTS`]).
+type CoreBeacon = Beacon<512, 64, { beacon::EVENTS }, Heard>;
+
+/// Most heard names one process keeps: about 300 bytes each, so 2.4 MiB at
+/// most (a school of 400 names takes 120 KiB). With more on the network, a
+/// new name replaces the one closest to expiring, and a warning says so.
+pub(crate) const MAX_ADVERTS: usize = 8192;
+
+/// The table of heard names, growing with the network up to [`MAX_ADVERTS`].
+#[derive(Debug, Default)]
+pub(crate) struct Heard {
+    entries: Vec<Entry>,
+    hashes: Vec<u32>,
+}
+
+impl Entries for Heard {
+    fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    fn hashes(&self) -> &[u32] {
+        &self.hashes
+    }
+
+    fn columns_mut(&mut self) -> (&mut [Entry], &mut [u32]) {
+        (&mut self.entries, &mut self.hashes)
+    }
+
+    fn is_full(&self) -> bool {
+        self.entries.len() >= MAX_ADVERTS
+    }
+
+    fn push(&mut self, entry: Entry, hash: u32) {
+        if !self.is_full() {
+            self.entries.push(entry);
+            self.hashes.push(hash);
+        }
+    }
+
+    fn pop(&mut self) -> Option<Entry> {
+        self.hashes.pop();
+        self.entries.pop()
+    }
+
+    fn clear(&mut self) {
+        // All at once, and the memory back: a reset may follow a big network.
+        *self = Heard::default();
+    }
+}
 
 const BEACON: Token = Token(0);
 const EXT: Token = Token(1);
@@ -49,8 +100,11 @@ const INTERFACE_CHECK: StdDuration = StdDuration::from_secs(2);
 
 /// The longest a fresh process's `discover_all` waits for its opening query
 /// (every name, asked at start) to go out; then it waits for the answers
-/// (see [`Discovery::known`]).
-const QUERY_SENT_WAIT: StdDuration = StdDuration::from_millis(250);
+/// (see [`Discovery::known`]). It goes out within a millisecond or two, but
+/// on a loaded computer the discovery thread can wait its turn for hundreds
+/// of ms (a school's 400 programs on 2 cores, `ls` asked 0.3–1.5 s after
+/// its start): giving up after 250 ms would list only what had come by then.
+const QUERY_SENT_WAIT: StdDuration = StdDuration::from_secs(1);
 
 /// This process's discovery: the core beacon, its sockets, and what the
 /// calls wait on.
@@ -72,6 +126,12 @@ struct State {
     warned: HashMap<(String, IpAddr), StdInstant>,
     /// What `diagnostics::NameWatch` (`nw0 dashboard`) sees beyond the table.
     observed: Observed,
+    /// Whether the table was full when last looked at (warned once per filling).
+    table_full: bool,
+    /// Names Python programs advertised through the beacon RPC we serve.
+    for_python: BTreeSet<String>,
+    /// Whether a Python program paused them (the RPC's `pause`).
+    python_paused: bool,
 }
 
 /// What diagnostics sees of the beacon beyond its table, kept only while a
@@ -95,8 +155,26 @@ struct Observed {
 /// looks (it looks within milliseconds of each change).
 const LEFT_KEPT: usize = 1024;
 
+/// Receive buffer asked for each discovery socket. A fresh `ls` in a school
+/// of 400 names gets 400 answers within the beacon's spread window (150 ms),
+/// on top of 400 adverts a second on port 9999; a default buffer (212 992
+/// bytes on Linux) holds 256 small datagrams, this one about 1 200, so a
+/// process that is not scheduled for a while loses none. The kernel caps it
+/// (`net.core.rmem_max`); memory is only used while datagrams wait.
+const RECEIVE_BUFFER: usize = 1 << 20;
+
 /// How often the same rejected advert is warned about.
 const WARN_AGAIN: StdDuration = StdDuration::from_secs(60);
+
+/// A seed from the OS's randomness (what `HashMap` uses), this process's id
+/// and the time.
+fn random_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u32(std::process::id());
+    hasher.write_u64(unix_ms());
+    hasher.finish()
+}
 
 /// Wall-clock milliseconds since 1970, for sealed adverts.
 fn unix_ms() -> u64 {
@@ -107,10 +185,18 @@ fn unix_ms() -> u64 {
 
 struct Sockets {
     /// UDP 9999, shared; `None` when a Python beacon holds it exclusively.
+    beacon: Option<std::net::UdpSocket>,
+    /// This process's own port: queries go out of it, answers come back to it.
+    private: std::net::UdpSocket,
+}
+
+/// The sockets the background loop reads, registered with its `Poll`.
+struct Readers {
+    /// UDP 9999, shared; `None` when a Python beacon holds it exclusively.
     beacon: Option<UdpSocket>,
     /// UDP 9997, shared.
     ext: Option<UdpSocket>,
-    /// This process's own port: queries go out of it, answers come back to it.
+    /// This process's own port.
     private: UdpSocket,
 }
 
@@ -130,26 +216,37 @@ fn lock(node: &Discovery) -> MutexGuard<'_, State> {
 
 /// A non-blocking UDP socket: on `port`, shared with the other programs
 /// here (see [`ports::shared_udp`]), or this process's own.
-fn udp_socket(port: u16, shared: bool) -> io::Result<UdpSocket> {
+fn udp_socket(port: u16, shared: bool) -> io::Result<Socket> {
     let socket = if shared {
         ports::shared_udp(port)?
     } else {
         ports::private_udp()?
     };
     socket.set_nonblocking(true)?;
-    Ok(UdpSocket::from_std(socket.into()))
+    // Best effort: a smaller buffer still works, it just holds fewer.
+    if let Err(e) = socket.set_recv_buffer_size(RECEIVE_BUFFER) {
+        debug!("cannot enlarge the receive buffer of UDP port {port}: {e}");
+    }
+    Ok(socket)
+}
+
+/// A socket to send from, and the same socket for the background loop to
+/// read (a duplicate handle: the loop must be able to deregister it).
+fn send_and_read(socket: Socket) -> io::Result<(std::net::UdpSocket, UdpSocket)> {
+    let send = socket.try_clone()?;
+    Ok((send.into(), UdpSocket::from_std(socket.into())))
 }
 
 impl Discovery {
     /// Opens the discovery sockets and starts the background thread.
     pub(crate) fn start() -> Result<(Arc<Discovery>, JoinHandle<()>)> {
         crate::logging::init();
-        let (discovery, poll) = open()?;
+        let (discovery, poll, readers) = open()?;
         let discovery = Arc::new(discovery);
         let running = Arc::clone(&discovery);
         let thread = thread::Builder::new()
             .name("networkzero-beacon".into())
-            .spawn(move || run(&running, poll))
+            .spawn(move || run(&running, poll, readers))
             .map_err(|e| Error::network("starting the discovery thread", e))?;
         Ok((discovery, thread))
     }
@@ -166,11 +263,12 @@ impl Discovery {
     }
 }
 
-fn open() -> Result<(Discovery, Poll)> {
+fn open() -> Result<(Discovery, Poll, Readers)> {
     let started = StdInstant::now();
     let poll = Poll::new().map_err(|e| Error::network("starting discovery", e))?;
+    let duplicate = |e| Error::network("opening the discovery sockets", e);
     let beacon_socket = match udp_socket(beacon::BEACON_PORT, true) {
-        Ok(s) => Some(s),
+        Ok(s) => Some(send_and_read(s).map_err(duplicate)?),
         // Windows says so with WSAEACCES rather than EADDRINUSE.
         Err(e) if ports::is_held_by_another_program(&e) => {
             info!(
@@ -184,21 +282,25 @@ fn open() -> Result<(Discovery, Poll)> {
         Err(e) => return Err(Error::network("opening the discovery port 9999", e)),
     };
     let ext = match udp_socket(EXT_PORT, true) {
-        Ok(s) => Some(s),
+        Ok(s) => Some(UdpSocket::from_std(s.into())),
         Err(e) => {
             warn!("cannot open UDP port {EXT_PORT} for instant discovery: {e}");
             None
         }
     };
-    let mut private =
-        udp_socket(0, false).map_err(|e| Error::network("opening a UDP socket", e))?;
-    let mut beacon_socket = beacon_socket;
-    let mut ext = ext;
+    let private = udp_socket(0, false).map_err(|e| Error::network("opening a UDP socket", e))?;
+    let (private_send, private) = send_and_read(private).map_err(duplicate)?;
+    let (beacon_send, beacon_read) = beacon_socket.unzip();
+    let mut readers = Readers {
+        beacon: beacon_read,
+        ext,
+        private,
+    };
     let registry = poll.registry();
     for (socket, token) in [
-        (beacon_socket.as_mut(), BEACON),
-        (ext.as_mut(), EXT),
-        (Some(&mut private), PRIVATE),
+        (readers.beacon.as_mut(), BEACON),
+        (readers.ext.as_mut(), EXT),
+        (Some(&mut readers.private), PRIVATE),
     ] {
         if let Some(socket) = socket {
             registry
@@ -209,6 +311,8 @@ fn open() -> Result<(Discovery, Poll)> {
     let waker =
         Waker::new(poll.registry(), WAKE).map_err(|e| Error::network("starting discovery", e))?;
     let mut beacon = Box::new(CoreBeacon::new(beacon::Config::default()));
+    // Answer delays must differ between processes started together.
+    beacon.seed(random_seed());
     let ifaces: Vec<_> = interfaces::list().iter().map(|i| i.to_core()).collect();
     let now = Instant::from_millis(0);
     beacon.set_interfaces(&ifaces, now);
@@ -229,17 +333,19 @@ fn open() -> Result<(Discovery, Poll)> {
             warned: HashMap::new(),
             observed: Observed::default(),
             opening_query_sent: None,
+            table_full: false,
+            for_python: BTreeSet::new(),
+            python_paused: false,
         }),
         heard: Condvar::new(),
         sockets: Sockets {
-            beacon: beacon_socket,
-            ext,
-            private,
+            beacon: beacon_send,
+            private: private_send,
         },
         waker,
         started,
     };
-    Ok((node, poll))
+    Ok((node, poll, readers))
 }
 
 impl Discovery {
@@ -325,6 +431,17 @@ impl Discovery {
         if changed || watched {
             self.heard.notify_all();
         }
+        if changed {
+            let full = state.beacon.storage().is_full();
+            if full && !state.table_full {
+                warn!(
+                    "this program has heard {MAX_ADVERTS} names, the most it keeps: \
+                     each new one now replaces the one closest to expiring, so some names \
+                     on this network may be missing from discover_all"
+                );
+            }
+            state.table_full = full;
+        }
     }
 
     /// Changes the state, sends what that makes due, and tells the loop.
@@ -376,11 +493,37 @@ impl Discovery {
     }
 }
 
+/// Datagrams read from a socket together and handled under one lock.
+struct Batch {
+    slots: Box<[[u8; BATCH_SLOT]; BATCH]>,
+    received: Vec<(usize, SocketAddr)>,
+}
+
+/// Datagrams handled together.
+const BATCH: usize = 64;
+
+/// Bytes kept of each datagram: more than any valid one (an advert is at
+/// most 256 bytes, a sealed extension datagram ~300); a longer one is cut
+/// and then refused as malformed.
+const BATCH_SLOT: usize = 512;
+
+/// Once port 9999 has been read, the next read waits this long: on a LAN
+/// with hundreds of names (a school: 400 datagrams a second) a process wakes
+/// 10 times a second instead of 400, and handles each batch under one lock.
+/// The first advert after a quiet spell is still read at once. Queries and
+/// answers, on the other sockets, are always read at once.
+const ADVERT_BATCH: StdDuration = StdDuration::from_millis(100);
+
 /// The background loop: feed datagrams in, sleep until the next deadline.
-fn run(node: &Discovery, mut poll: Poll) {
+fn run(node: &Discovery, mut poll: Poll, mut readers: Readers) {
     let mut events = Events::with_capacity(64);
-    let mut buf = vec![0u8; 2048];
+    let mut batch = Batch {
+        slots: Box::new([[0; BATCH_SLOT]; BATCH]),
+        received: Vec::with_capacity(BATCH),
+    };
     let mut next_interface_check = StdInstant::now() + INTERFACE_CHECK;
+    // While set, port 9999 is deregistered until then (see ADVERT_BATCH).
+    let mut adverts_held: Option<StdInstant> = None;
     loop {
         let timeout = {
             let mut state = lock(node);
@@ -392,9 +535,16 @@ fn run(node: &Discovery, mut poll: Poll) {
         let until_deadline = timeout.map(|t| {
             StdDuration::from_millis(t.as_millis().saturating_sub(node.now().as_millis()))
         });
-        let until_check = next_interface_check.saturating_duration_since(StdInstant::now());
-        let sleep = until_deadline.map_or(until_check, |d| d.min(until_check));
-        if let Err(e) = poll.poll(&mut events, Some(sleep)) {
+        let now = StdInstant::now();
+        let sleep = [
+            until_deadline,
+            Some(next_interface_check.saturating_duration_since(now)),
+            adverts_held.map(|t| t.saturating_duration_since(now)),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        if let Err(e) = poll.poll(&mut events, sleep) {
             if e.kind() != io::ErrorKind::Interrupted {
                 warn!("discovery stopped: {e}");
                 return;
@@ -402,13 +552,30 @@ fn run(node: &Discovery, mut poll: Poll) {
         }
         for event in &events {
             let socket = match event.token() {
-                BEACON => node.sockets.beacon.as_ref(),
-                EXT => node.sockets.ext.as_ref(),
-                PRIVATE => Some(&node.sockets.private),
+                BEACON => readers.beacon.as_ref(),
+                EXT => readers.ext.as_ref(),
+                PRIVATE => Some(&readers.private),
                 _ => None,
             };
             if let Some(socket) = socket {
-                receive(node, socket, &mut buf);
+                receive(node, socket, &mut batch);
+            }
+            if event.token() == BEACON {
+                if let Some(socket) = readers.beacon.as_mut() {
+                    match poll.registry().deregister(socket) {
+                        Ok(()) => adverts_held = Some(StdInstant::now() + ADVERT_BATCH),
+                        Err(e) => debug!("cannot pause reading port 9999: {e}"),
+                    }
+                }
+            }
+        }
+        if adverts_held.is_some_and(|t| StdInstant::now() >= t) {
+            adverts_held = None;
+            if let Some(socket) = readers.beacon.as_mut() {
+                // Adverts that came meanwhile make it ready at once.
+                if let Err(e) = poll.registry().register(socket, BEACON, Interest::READABLE) {
+                    warn!("cannot read port 9999 any more: {e}");
+                }
             }
         }
         if StdInstant::now() >= next_interface_check {
@@ -423,33 +590,56 @@ fn run(node: &Discovery, mut poll: Poll) {
     }
 }
 
-/// Reads what is waiting on `socket` (edge-triggered: until it would block).
-fn receive(node: &Discovery, socket: &UdpSocket, buf: &mut [u8]) {
+/// Reads what is waiting on `socket` (edge-triggered: until it would block),
+/// [`BATCH`] datagrams at a time, each batch handled under one lock.
+fn receive(node: &Discovery, socket: &UdpSocket, batch: &mut Batch) {
     // Bounded so one flooded socket cannot starve the others.
-    for _ in 0..256 {
-        match socket.recv_from(buf) {
-            Ok((len, source)) => {
-                let datagram = buf.get(..len).unwrap_or_default();
-                let mut state = lock(node);
-                let handled = state.beacon.handle_datagram(datagram, source, node.now());
+    for _ in 0..4 {
+        batch.received.clear();
+        let mut drained = false;
+        for slot in batch.slots.iter_mut() {
+            match socket.recv_from(slot) {
+                Ok((len, source)) => batch.received.push((len, source)),
+                // One datagram's trouble (see `ports`): read on. On Windows
+                // mio arms the socket again only once a read would block, so
+                // stopping here would leave it deaf.
+                Err(e) if ports::is_about_one_datagram(&e) => debug!("receiving: {e}"),
+                Err(e) => {
+                    if e.kind() != io::ErrorKind::WouldBlock {
+                        debug!("receiving: {e}");
+                    }
+                    drained = true;
+                    break;
+                }
+            }
+        }
+        if !batch.received.is_empty() {
+            let mut state = lock(node);
+            let now = node.now();
+            let mut previous: Option<(&[u8], SocketAddr)> = None;
+            for (slot, &(len, source)) in batch.slots.iter().zip(&batch.received) {
+                let datagram = slot.get(..len).unwrap_or_default();
+                // Each broadcast comes twice (to the subnet and to
+                // 255.255.255.255): the second copy would change nothing.
+                if previous == Some((datagram, source)) {
+                    continue;
+                }
+                previous = Some((datagram, source));
+                let handled = state.beacon.handle_datagram(datagram, source, now);
                 state.observed.goodbye = handled == Ok(Received::Goodbye);
                 if let Err(e) = handled {
                     debug!("dropped a datagram from {source}: {e}");
                 }
-                node.drain(&mut state);
+                // A dashboard is told of each datagram, and of which names
+                // left by a goodbye: then drain each one on its own.
+                if state.observed.goodbye || state.observed.watchers > 0 {
+                    node.drain(&mut state);
+                }
             }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-            // One datagram's trouble (see `ports`): read on. On Windows mio
-            // arms the socket again only once a read would block, so stopping
-            // here would leave it deaf.
-            Err(e) if ports::is_about_one_datagram(&e) => {
-                debug!("receiving: {e}");
-                continue;
-            }
-            Err(e) => {
-                debug!("receiving: {e}");
-                return;
-            }
+            node.drain(&mut state);
+        }
+        if drained {
+            return;
         }
     }
     // Still more waiting: mio will not signal again, so wake ourselves.
@@ -478,11 +668,59 @@ impl Discovery {
         Ok(address)
     }
 
-    /// Advertises `name` at exactly `address` (no per-interface addresses):
-    /// for a Python program that asked through the beacon RPC and listens
-    /// there.
-    pub(crate) fn advertise_exactly(&self, name: &str, address: Address) -> Result<Address> {
-        self.advertise_socket(name, address.socket_addr())
+    /// Advertises `name` at exactly `address` (no per-interface addresses)
+    /// with the ttl a Python program asked for through the beacon RPC we
+    /// serve, held back if it paused the RPC's names.
+    pub(crate) fn advertise_for_python(
+        &self,
+        name: &str,
+        address: Address,
+        ttl: Ttl,
+    ) -> Result<Address> {
+        let mut state = lock(self);
+        let paused = state.python_paused;
+        let local = state
+            .beacon
+            .advertise_with(name, address.socket_addr(), ttl, paused, self.now())
+            .map_err(|e| cannot_advertise(name, e))?;
+        state.for_python.insert(name.to_string());
+        self.drain(&mut state);
+        drop(state);
+        let _ = self.waker.wake();
+        info!("advertising '{name}' at {local} for a Python program");
+        Ok(Address::from(local))
+    }
+
+    /// The beacon RPC's `pause` (`true`) and `resume`: the names Python
+    /// programs advertised through it are not broadcast meanwhile.
+    pub(crate) fn pause_python(&self, paused: bool) {
+        let mut state = lock(self);
+        state.python_paused = paused;
+        let names: Vec<String> = state.for_python.iter().cloned().collect();
+        let now = self.now();
+        for name in names {
+            state.beacon.set_paused(&name, paused, now);
+        }
+        self.drain(&mut state);
+        drop(state);
+        let _ = self.waker.wake();
+    }
+
+    /// The beacon RPC's `reset`, as Python 1.0b1's: forgets every name
+    /// heard and every name advertised through the RPC (unpaused). Names
+    /// this program advertises stay; others come back with their next
+    /// advert. Unlike Python's, peers are told with a goodbye.
+    pub(crate) fn reset_python(&self) {
+        self.pause_python(false);
+        let names: Vec<String> = std::mem::take(&mut lock(self).for_python)
+            .into_iter()
+            .collect();
+        self.act(|b, now| {
+            for name in &names {
+                b.unadvertise(name, now);
+            }
+            b.forget_heard();
+        });
     }
 
     /// Whether this process advertises `name`.
@@ -503,18 +741,13 @@ impl Discovery {
     pub(crate) fn set_class_key(&self, key: Option<ClassKey>) {
         self.act(|b, now| {
             b.set_class_key(key);
-            let names: Vec<(String, SocketAddr)> = b
-                .advertised()
-                .map(|(n, a)| (n.to_string(), SocketAddr::V4(a)))
-                .collect();
-            for (name, address) in names {
-                let _ = b.advertise(&name, address, now);
-            }
+            b.advertise_again(now);
         });
     }
 
     /// Stops advertising `name` (warns if it was not advertised here).
     pub(crate) fn unadvertise(&self, name: &str) {
+        lock(self).for_python.remove(name);
         if !self.act(|b, now| b.unadvertise(name, now)) {
             warn!(
                 "'{name}' was not advertised by this program, so there was nothing to unadvertise"
@@ -524,12 +757,9 @@ impl Discovery {
 
     /// Unadvertises every name and sends the goodbyes before returning.
     pub(crate) fn unadvertise_all(&self) {
-        self.act(|b, now| {
-            let names: Vec<String> = b.advertised().map(|(n, _)| n.to_string()).collect();
-            for name in names {
-                b.unadvertise(&name, now);
-            }
-        });
+        // Each name's goodbye (to 9997, and a ttl-0 advert to 9999 that a
+        // Python beacon understands) goes out now, past the rate limit.
+        self.act(|b, _| b.farewell());
     }
 
     /// Finds `name` within `wait`, asking a Python beacon too when one holds
@@ -597,11 +827,12 @@ impl Discovery {
 
     /// Waits, in a fresh process, for the answers to the opening query:
     /// until it has gone out (at most [`QUERY_SENT_WAIT`] after the start),
-    /// then as long as the beacon's own schedule gives the first ask and
-    /// its repeat to be answered (it asks again after 100 ms, and again
-    /// 200 ms later: 300 ms), so an answer lost or late once (a busy peer)
-    /// still comes in. Every networkzero program answers at once, so by
-    /// then the table holds every live name.
+    /// then for as long as the beacons' answers take: each program answers a
+    /// query for every name at a random moment of the answer delay plus the
+    /// spread window (10 + 150 ms, so that a school's hundreds of answers do
+    /// not all arrive at once), plus twice `query_retry` (100 ms) for an
+    /// answer that travels or is sent late (a busy peer). By then the table
+    /// holds every live name; one lost is heard again within 2 s.
     fn warmed_up(&self) {
         let sent = self.wait_for_state(Some(self.started + QUERY_SENT_WAIT), |s| {
             s.opening_query_sent
@@ -610,13 +841,9 @@ impl Discovery {
             debug!("the opening query did not go out (no network?)");
             return;
         };
-        // The gaps after the first and second ask: 2 and 4 times query_retry.
-        let window = lock(self)
-            .beacon
-            .config()
-            .query_retry
-            .as_millis()
-            .saturating_mul(2 + 4);
+        let config = *lock(self).beacon.config();
+        let window = config.answer_delay + config.everything_spread + config.query_retry;
+        let window = window.as_millis() + config.query_retry.as_millis();
         let answered = sent + StdDuration::from_millis(window);
         // Nothing ends this wait early: it is for the answers' deadline.
         self.wait_for_state(Some(answered), |_| None::<()>);
@@ -713,5 +940,45 @@ impl Discovery {
                 .cloned()
                 .collect(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn advert(i: usize) -> Vec<u8> {
+        format!(
+            "[\"n{i}\", \"10.200.{}.{}:6000\", 20]",
+            i / 250,
+            i % 250 + 1
+        )
+        .into_bytes()
+    }
+
+    /// The table grows with the network, past the 512 names it once had,
+    /// up to MAX_ADVERTS; beyond that new names replace the soonest to expire.
+    #[test]
+    fn the_table_grows_to_its_limit() {
+        let mut b = Box::new(CoreBeacon::new(beacon::Config::default()));
+        let src = SocketAddr::from(([10, 200, 0, 1], 9999));
+        for i in 0..MAX_ADVERTS {
+            b.handle_datagram(&advert(i), src, Instant::from_millis(i as u64))
+                .unwrap();
+            while b.poll_event().is_some() {}
+        }
+        let now = Instant::from_millis(MAX_ADVERTS as u64);
+        assert_eq!(b.adverts(now).count(), MAX_ADVERTS);
+        assert!(b.storage().is_full());
+        b.handle_datagram(&advert(MAX_ADVERTS), src, now).unwrap();
+        assert_eq!(b.adverts(now).count(), MAX_ADVERTS);
+        assert!(
+            b.lookup(&format!("n{MAX_ADVERTS}"), now).is_some(),
+            "the newest is kept"
+        );
+        assert!(
+            b.lookup("n0", now).is_none(),
+            "the one heard longest ago made room"
+        );
     }
 }

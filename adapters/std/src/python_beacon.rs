@@ -26,6 +26,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use log::{debug, info, warn};
+use networkzero_core::beacon::Ttl;
+use networkzero_core::Duration as CoreDuration;
 use serde_json::{json, Value};
 
 use crate::address::Address;
@@ -126,16 +128,27 @@ enum Request {
         name: String,
         address: String,
         fail_if_exists: bool,
+        ttl: Ttl,
     },
     Unadvertise(String),
     Discover(String, Duration),
     DiscoverAll,
+    /// Stop broadcasting the names advertised through the RPC.
+    Pause,
+    /// Broadcast them again.
+    Resume,
+    /// Forget every name heard and every name advertised through the RPC.
+    Reset,
 }
 
+/// The longest `ttl_s` taken from a Python caller: a year (a larger one
+/// would make the advert longer than a Python beacon can read).
+const MAX_TTL_S: f64 = 365.0 * 24.0 * 3600.0;
+
 impl Request {
-    /// `[action, args…]`; `None` for anything malformed, and for reset,
-    /// pause, resume and stop: a Python program must not stop the discovery
-    /// every networkzero program here relies on.
+    /// `[action, args…]`; `None` for anything malformed, an unknown action,
+    /// and `stop`: a Python program must not stop the discovery every
+    /// networkzero program here relies on. Each gets a `null` reply.
     fn parse(request: &[u8]) -> Option<Request> {
         let Ok(Value::Array(parts)) = serde_json::from_slice::<Value>(request) else {
             debug!(
@@ -151,6 +164,15 @@ impl Request {
                 name: name?,
                 address: text(2).unwrap_or("").to_string(),
                 fail_if_exists: parts.get(3).and_then(Value::as_bool).unwrap_or(false),
+                // Python always passes ttl_s: seconds, or None for ever.
+                ttl: match parts.get(4) {
+                    None => Ttl::Default,
+                    Some(Value::Null) => Ttl::Forever,
+                    Some(v) => {
+                        let secs = v.as_f64().unwrap_or(0.0).clamp(0.0, MAX_TTL_S);
+                        Ttl::For(CoreDuration::from_millis((secs * 1000.0) as u64))
+                    }
+                },
             },
             "unadvertise" => Request::Unadvertise(name?),
             "discover" => {
@@ -160,6 +182,9 @@ impl Request {
                 Request::Discover(name?, wait)
             }
             "discover_all" => Request::DiscoverAll,
+            "pause" => Request::Pause,
+            "resume" => Request::Resume,
+            "reset" => Request::Reset,
             _ => return None,
         })
     }
@@ -174,13 +199,14 @@ fn answer(discovery: &Discovery, request: &[u8]) -> Value {
             name,
             address,
             fail_if_exists,
+            ttl,
         }) => {
             if fail_if_exists && discovery.is_advertised(&name) {
                 warn!("a Python program asked to advertise '{name}', which is already advertised here");
                 return Value::Null;
             }
             match crate::address::address(&address)
-                .and_then(|a| discovery.advertise_exactly(&name, a))
+                .and_then(|a| discovery.advertise_for_python(&name, a, ttl))
             {
                 Ok(a) => Value::String(a.to_string()),
                 Err(e) => {
@@ -201,6 +227,18 @@ fn answer(discovery: &Discovery, request: &[u8]) -> Value {
             .into_iter()
             .map(|(n, a)| json!([n, a.to_string()]))
             .collect(),
+        Some(Request::Pause) => {
+            discovery.pause_python(true);
+            Value::Null
+        }
+        Some(Request::Resume) => {
+            discovery.pause_python(false);
+            Value::Null
+        }
+        Some(Request::Reset) => {
+            discovery.reset_python();
+            Value::Null
+        }
     }
 }
 
@@ -269,6 +307,31 @@ mod tests {
                 String::from_utf8_lossy(bad)
             );
         }
+    }
+
+    #[test]
+    fn advertise_takes_python_s_ttl() {
+        let parse = |ttl: &str| match Request::parse(
+            format!("[\"advertise\", \"x\", null, false{ttl}]").as_bytes(),
+        ) {
+            Some(Request::Advertise { ttl, .. }) => ttl,
+            other => panic!("{other:?}"),
+        };
+        let secs = |ms| Ttl::For(CoreDuration::from_millis(ms));
+        assert_eq!(parse(", 20"), secs(20_000));
+        assert_eq!(parse(", 2.5"), secs(2_500));
+        assert_eq!(parse(", null"), Ttl::Forever);
+        assert_eq!(parse(""), Ttl::Default);
+        assert_eq!(parse(", -4"), secs(0));
+        assert_eq!(parse(", 1e300"), secs(365 * 24 * 3600 * 1000));
+        for action in ["pause", "resume", "reset"] {
+            assert!(Request::parse(format!("[\"{action}\"]").as_bytes()).is_some());
+        }
+        assert_eq!(
+            Request::parse(b"[\"fly\", 1]"),
+            None,
+            "unknown: a null reply"
+        );
     }
 
     #[test]
