@@ -44,15 +44,13 @@ pub struct Listener<R, T, const N: usize> {
     next: usize,
 }
 
-impl<R: AsRef<[u8]> + AsMut<[u8]>, T: AsRef<[u8]> + AsMut<[u8]>, const N: usize> Default
-    for Listener<R, T, N>
-{
+impl<R: super::Buffer, T: super::Buffer, const N: usize> Default for Listener<R, T, N> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<R: AsRef<[u8]> + AsMut<[u8]>, T: AsRef<[u8]> + AsMut<[u8]>, const N: usize> Listener<R, T, N> {
+impl<R: super::Buffer, T: super::Buffer, const N: usize> Listener<R, T, N> {
     /// No connections.
     pub fn new() -> Self {
         Listener {

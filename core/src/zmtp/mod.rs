@@ -20,6 +20,7 @@
 //! the network is checked against a limit before it is used; a 64-bit frame
 //! length up to `u64::MAX` is a typed [`ZmtpError::MessageTooLarge`].
 
+mod buffer;
 pub mod command;
 mod connection;
 #[cfg(feature = "curve")]
@@ -30,8 +31,11 @@ pub mod greeting;
 mod listener;
 mod security;
 mod socket_type;
-mod subscriptions;
+pub(crate) mod subscriptions;
 
+pub use buffer::Buffer;
+#[cfg(feature = "alloc")]
+pub use buffer::Growable;
 pub use command::{Command, Properties};
 pub use connection::{
     Config, Connection, Event, Part, Received, Sent, TooLarge, CONTROL_RESERVE, MAX_ENVELOPE,

@@ -689,10 +689,10 @@ fn pump_any<A, B, C, D, const S: usize, const U: usize>(
     b: &mut Connection<C, D, U>,
 ) -> (Vec<Ev>, Vec<Ev>)
 where
-    A: AsRef<[u8]> + AsMut<[u8]>,
-    B: AsRef<[u8]> + AsMut<[u8]>,
-    C: AsRef<[u8]> + AsMut<[u8]>,
-    D: AsRef<[u8]> + AsMut<[u8]>,
+    A: Buffer,
+    B: Buffer,
+    C: Buffer,
+    D: Buffer,
 {
     let (mut ea, mut eb) = (vec![], vec![]);
     let mut buf = [0u8; 64];
