@@ -67,12 +67,13 @@ where
         {
             if !s.limit_reached {
                 s.limit_reached = true;
-                s.limit_unreported = true;
+                s.limit_unreported = !s.quiet;
             }
         }
     }
 
-    /// Aborts the oldest peer of `socket` still in its handshake.
+    /// Aborts the oldest peer of `socket` still in its handshake (the one
+    /// whose handshake deadline comes first).
     fn make_room(&mut self, socket: SocketId) -> Result<(), Error> {
         let victim = self
             .peers
@@ -80,7 +81,7 @@ where
             .iter_mut()
             .flatten()
             .filter(|p| p.socket == socket && p.link == Link::Open && !p.up)
-            .min_by_key(|p| p.opened)
+            .min_by_key(|p| p.conn.as_ref().and_then(|c| c.poll_timeout()))
             .ok_or(Error::Full)?;
         victim.clear();
         victim.link = Link::Aborting;

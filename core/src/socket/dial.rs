@@ -38,7 +38,11 @@ where
     /// Like [`Sockets::connect`] at index `i` of the peer table (for a
     /// driver whose transports are numbered).
     pub fn connect_at(&mut self, i: usize, socket: SocketId, now: Instant) -> Result<(), Error> {
-        self.add_peer(i, socket, Link::Waiting(Some(now)), true)
+        self.add_peer(i, socket, Link::Waiting, true)?;
+        if let Some(p) = self.dialled(i) {
+            p.retry_at = now;
+        }
+        Ok(())
     }
 
     /// A dialled peer waits without a deadline (its address is not known
@@ -46,8 +50,8 @@ where
     /// had no transport.
     pub fn park(&mut self, i: usize) -> bool {
         match self.dialled(i) {
-            Some(p) if matches!(p.link, Link::Waiting(_) | Link::Connecting) => {
-                p.link = Link::Waiting(None);
+            Some(p) if matches!(p.link, Link::Waiting | Link::Parked | Link::Connecting) => {
+                p.link = Link::Parked;
                 true
             }
             _ => false,
@@ -56,14 +60,15 @@ where
 
     /// A parked peer may connect now.
     pub fn redial(&mut self, i: usize, now: Instant) {
-        if let Some(p) = self.dialled(i).filter(|p| p.link == Link::Waiting(None)) {
-            p.link = Link::Waiting(Some(now));
+        if let Some(p) = self.dialled(i).filter(|p| p.link == Link::Parked) {
+            p.link = Link::Waiting;
+            p.retry_at = now;
         }
     }
 
     /// Whether index `i` is a parked dialled peer.
     pub fn is_parked(&self, i: usize) -> bool {
-        self.peer(i).is_some_and(|p| p.link == Link::Waiting(None))
+        self.peer(i).is_some_and(|p| p.link == Link::Parked)
     }
 
     fn dialled(&mut self, i: usize) -> Option<&mut Peer<R, T, SUBS>> {

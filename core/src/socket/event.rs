@@ -31,7 +31,8 @@ pub enum Event<'a> {
         /// Which peer.
         peer: PeerId,
     },
-    /// A connection that was [`Event::Connected`] has ended. A REQ's
+    /// A connection that was [`Event::Connected`] has ended (`error`
+    /// [`ZmtpError::PeerError`]: the peer sent a ZMTP ERROR). A REQ's
     /// request in flight on it is lost; a dialled peer reconnects by itself.
     Disconnected {
         /// Which socket.
@@ -60,15 +61,6 @@ pub enum Event<'a> {
         peer: PeerId,
         /// The prefix.
         topic: &'a [u8],
-    },
-    /// A peer sent a ZMTP ERROR with this reason; its connection ends.
-    PeerError {
-        /// Which socket.
-        socket: SocketId,
-        /// Which peer.
-        peer: PeerId,
-        /// The reason it gave.
-        reason: &'a [u8],
     },
     /// A message over the limits was read and dropped (see
     /// [`Settings::max_skipped_message`](super::Settings::max_skipped_message)).

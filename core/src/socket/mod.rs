@@ -264,6 +264,8 @@ pub struct Socket<const TOPICS: usize> {
     /// Listening: the peer limit was reached (told once).
     pub(crate) limit_reached: bool,
     pub(crate) limit_unreported: bool,
+    /// Reports messages only (see [`Sockets::set_quiet`]).
+    pub(crate) quiet: bool,
     /// SUB: its prefixes, which every connection subscribes to.
     pub(crate) topics: Subscriptions<TOPICS>,
 }
@@ -362,6 +364,7 @@ where
             turn: 0,
             limit_reached: false,
             limit_unreported: false,
+            quiet: false,
             topics: Subscriptions::new(),
         });
         Ok(id)
@@ -411,6 +414,11 @@ where
         self.peer(i)
             .filter(|p| p.link != Link::Aborting)
             .map(|p| p.socket)
+    }
+
+    /// Whether index `i` of the peer table is free.
+    pub fn is_free(&self, i: usize) -> bool {
+        self.peers.as_slice().get(i).is_some_and(Option::is_none)
     }
 
     /// Whether the index carries a connection (its transport is open).
@@ -481,6 +489,7 @@ where
     /// connection until [`Sockets::poll_event`]; nothing more is taken
     /// meanwhile, nor while a REP owes its reply.
     pub fn handle_input(&mut self, i: usize, bytes: &[u8], now: Instant) -> usize {
+        let quiet = self.quiet(i);
         let Some(p) = self.open_peer(i) else {
             return 0;
         };
@@ -498,7 +507,7 @@ where
             Ok(n) => n,
             Err(_) => 0,
         };
-        handshake(p);
+        settle(p, quiet);
         used
     }
 
@@ -516,6 +525,7 @@ where
             consumed: 0,
             message: None,
         };
+        let quiet = self.quiet(i);
         let Some(p) = self
             .peers
             .as_mut_slice()
@@ -540,7 +550,7 @@ where
         if got.consumed == 0 && got.part.is_none() && !conn.has_event() {
             p.stalled = true;
         }
-        handshake(p);
+        settle(p, quiet);
         let message = got.part.map(|part| {
             req::delivered(&mut self.sockets, socket, id, part.more);
             Message {
@@ -560,9 +570,11 @@ where
         let Some(p) = self.open_peer(i) else {
             return;
         };
-        if let Some(conn) = p.conn.as_mut() {
-            conn.consume_output(n);
-        }
+        let Some(conn) = p.conn.as_mut() else {
+            return;
+        };
+        let n = n.min(conn.output().len());
+        conn.consume_output(n);
         publish::written(p, n);
     }
 
@@ -593,7 +605,8 @@ where
                     .get_mut(i)
                     .and_then(Option::as_mut)
                 {
-                    p.link = Link::Waiting(Some(now + RECONNECT));
+                    p.link = Link::Waiting;
+                    p.retry_at = now + RECONNECT;
                 }
             }
             _ => {}
@@ -659,7 +672,7 @@ where
                 .iter_mut()
                 .enumerate()
                 .find_map(|(i, p)| match p {
-                    Some(p) if matches!(p.link, Link::Waiting(Some(t)) if t <= now) => Some((i, p)),
+                    Some(p) if p.link == Link::Waiting && p.retry_at <= now => Some((i, p)),
                     _ => None,
                 })?;
         p.link = Link::Connecting;
@@ -679,7 +692,7 @@ where
             .flatten()
             .filter_map(|p| match p.link {
                 Link::Open => p.conn.as_ref().and_then(Connection::poll_timeout),
-                Link::Waiting(at) => at,
+                Link::Waiting => Some(p.retry_at),
                 _ => None,
             })
             .min()
@@ -690,58 +703,47 @@ where
     /// connection until the next call.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event<'_>> {
-        match self.next_report()? {
+        self.poll_event_where(|_| false)
+    }
+
+    /// Like [`Sockets::poll_event`], leaving the messages of the peers
+    /// for which `hold(index)` is true where they are (and their input
+    /// paused) until a later call; their other events still come.
+    #[must_use]
+    pub fn poll_event_where(&mut self, hold: impl Fn(usize) -> bool) -> Option<Event<'_>> {
+        match self.next_report(&hold)? {
             Report::Limit(i) => {
                 let s = self.sockets.as_mut_slice().get_mut(i)?.as_mut()?;
                 s.limit_unreported = false;
                 Some(Event::PeerLimit {
-                    socket: socket_id(i),
+                    socket: SocketId(u32::try_from(i).unwrap_or(u32::MAX)),
                 })
             }
-            Report::Peer(i) => self.poll_event_of(i),
+            Report::Peer(i) => self.report(i, hold(i)),
         }
     }
 
-    /// The event [`Sockets::poll_event`] would return next, left in place.
-    #[must_use]
-    pub fn peek_event(&self) -> Option<Event<'_>> {
-        match self.next_report()? {
-            Report::Limit(i) => Some(Event::PeerLimit {
-                socket: socket_id(i),
-            }),
-            Report::Peer(i) => {
-                let p = self.peer(i)?;
-                let socket = p.socket;
-                if let Some((generation, error)) = p.lost {
-                    return Some(Event::Disconnected {
-                        socket,
-                        peer: PeerId {
-                            index: u32::try_from(i).unwrap_or(u32::MAX),
-                            generation,
-                        },
-                        error,
-                    });
-                }
-                let peer = p.id(i);
-                if p.up && !p.told_up {
-                    return Some(Event::Connected { socket, peer });
-                }
-                let conn = p.conn.as_ref().filter(|_| p.link == Link::Open)?;
-                Some(event(socket, peer, conn.peek_event()?))
-            }
-        }
+    /// Whether [`Sockets::poll_event_where`] with this `hold` has
+    /// something to return.
+    pub fn has_events_where(&self, hold: impl Fn(usize) -> bool) -> bool {
+        self.next_report(hold).is_some()
     }
 
     /// The next event of peer `i` only; `None` when it has none.
     #[must_use]
     pub fn poll_event_of(&mut self, i: usize) -> Option<Event<'_>> {
+        self.report(i, false)
+    }
+
+    /// Peer `i`'s next event (not its message if `held`).
+    fn report(&mut self, i: usize, held: bool) -> Option<Event<'_>> {
         self.turn = i.wrapping_add(1);
         let slot = self.peers.as_mut_slice().get_mut(i)?;
         let p = slot.as_mut()?;
         let socket = p.socket;
         if let Some((generation, error)) = p.lost.take() {
             let peer = PeerId {
-                index: u32::try_from(i).unwrap_or(u32::MAX),
+                index: u16::try_from(i).unwrap_or(u16::MAX),
                 generation,
             };
             if p.link == Link::Gone {
@@ -763,29 +765,46 @@ where
         if p.link != Link::Open {
             return None;
         }
-        let ev = p.conn.as_mut()?.poll_event()?;
-        if let zmtp::Event::HandshakeDone { .. } = ev {
-            p.up = true;
-            p.told_up = true;
+        let conn = p.conn.as_mut()?;
+        if held && conn.has_message() {
+            return None;
         }
-        match ev {
+        match conn.poll_event()? {
             zmtp::Event::Message(part) => {
                 if part.more {
                     self.turn = i;
                 }
                 req::delivered(&mut self.sockets, socket, peer, part.more);
+                Some(Event::Message(Message { socket, peer, part }))
             }
-            // A dropped reply still ends its request.
-            zmtp::Event::TooLarge(_) => req::delivered(&mut self.sockets, socket, peer, false),
-            _ => {}
+            zmtp::Event::Subscribed(topic) => Some(Event::Subscribed {
+                socket,
+                peer,
+                topic,
+            }),
+            zmtp::Event::Unsubscribed(topic) => Some(Event::Unsubscribed {
+                socket,
+                peer,
+                topic,
+            }),
+            zmtp::Event::TooLarge(zmtp::TooLarge { size, limit }) => {
+                // A dropped reply still ends its request.
+                req::delivered(&mut self.sockets, socket, peer, false);
+                Some(Event::TooLarge {
+                    socket,
+                    peer,
+                    size,
+                    limit,
+                })
+            }
+            // Handshakes and errors are taken as input comes (`settle`).
+            _ => None,
         }
-        Some(event(socket, peer, ev))
     }
 
-    /// Peer `i`'s waiting message part, if what it has next is one (its
-    /// connection and disconnection reports stay for
-    /// [`Sockets::poll_event`]): for a driver that handles some parts
-    /// itself as they arrive.
+    /// Peer `i`'s waiting message part, if it has one (its connection
+    /// reports stay for [`Sockets::poll_event`]): for a driver that takes
+    /// some parts itself as they arrive.
     #[must_use]
     pub fn poll_message_of(&mut self, i: usize) -> Option<Message<'_>> {
         let p = self
@@ -797,7 +816,9 @@ where
         let socket = p.socket;
         let peer = p.id(i);
         let conn = p.conn.as_mut()?;
-        if !matches!(conn.peek_event(), Some(zmtp::Event::Message(_))) {
+        // Other events (subscriptions, a skipped message) stay for
+        // `poll_event`.
+        if !conn.has_message() {
             return None;
         }
         let zmtp::Event::Message(part) = conn.poll_event()? else {
@@ -807,9 +828,36 @@ where
         Some(Message { socket, peer, part })
     }
 
+    /// Peer `i`'s waiting [`Event::TooLarge`], if that is what it has next:
+    /// for a driver that answers it before it takes other events (the
+    /// event borrows nothing, so the driver can reply at once).
+    pub fn poll_too_large_of(&mut self, i: usize) -> Option<(SocketId, PeerId, zmtp::TooLarge)> {
+        let p = self.open_peer(i)?;
+        let (socket, peer) = (p.socket, p.id(i));
+        let conn = p.conn.as_mut().filter(|c| c.has_too_large())?;
+        let Some(zmtp::Event::TooLarge(t)) = conn.poll_event() else {
+            return None;
+        };
+        req::delivered(&mut self.sockets, socket, peer, false);
+        Some((socket, peer, t))
+    }
+
+    /// Makes a socket quiet: it reports messages only, no peers coming and
+    /// going, no subscriptions, no limit (a driver that tracks none of them).
+    pub fn set_quiet(&mut self, socket: SocketId, quiet: bool) {
+        if let Some(s) = self
+            .sockets
+            .as_mut_slice()
+            .get_mut(socket.index())
+            .and_then(Option::as_mut)
+        {
+            s.quiet = quiet;
+        }
+    }
+
     /// What [`Sockets::poll_event`] reports next: a socket's peer limit
-    /// first, then peers in turn from `turn`.
-    fn next_report(&self) -> Option<Report> {
+    /// first, then peers in turn from `turn`, passing over those held.
+    fn next_report(&self, hold: impl Fn(usize) -> bool) -> Option<Report> {
         if let Some(i) = self
             .sockets
             .as_slice()
@@ -826,12 +874,19 @@ where
                 peers
                     .get(i)
                     .and_then(Option::as_ref)
-                    .is_some_and(Peer::has_report)
+                    .is_some_and(|p| p.has_report(hold(i)))
             })
             .map(Report::Peer)
     }
 
     // ---- internals -----------------------------------------------------------
+
+    /// Whether peer `i`'s socket is quiet.
+    fn quiet(&self, i: usize) -> bool {
+        self.peer(i)
+            .and_then(|p| self.socket(p.socket))
+            .is_some_and(|s| s.quiet)
+    }
 
     fn open_peer(&mut self, i: usize) -> Option<&mut Peer<R, T, SUBS>> {
         self.peers
@@ -861,7 +916,6 @@ where
         let (rx, tx) = self.settings.buffers(socket.role);
         p.clear();
         p.generation = p.generation.wrapping_add(1);
-        p.opened = now;
         match Connection::with_subscription_store(config, R::new_buffer(rx), T::new_buffer(tx), now)
         {
             Ok(mut conn) => {
@@ -888,13 +942,20 @@ where
             return;
         };
         req::lost(&mut self.sockets, p.socket, p.id(i));
-        let told = p.told_up;
+        let quiet = self
+            .sockets
+            .as_slice()
+            .get(p.socket.index())
+            .and_then(Option::as_ref)
+            .is_some_and(|s| s.quiet);
+        let told = p.told_up && !quiet;
         p.clear();
         if told {
             p.lost = Some((p.generation, error));
         }
+        p.retry_at = now + RECONNECT;
         p.link = match (p.kept, p.dialled) {
-            (true, true) => Link::Waiting(Some(now + RECONNECT)),
+            (true, true) => Link::Waiting,
             (true, false) => Link::Idle,
             (false, _) if told => Link::Gone,
             (false, _) => {
@@ -913,49 +974,23 @@ enum Report {
     Peer(usize),
 }
 
-fn socket_id(i: usize) -> SocketId {
-    SocketId(u32::try_from(i).unwrap_or(u32::MAX))
-}
-
-/// A connection's event as the socket's.
-fn event<'a>(socket: SocketId, peer: PeerId, ev: zmtp::Event<'a>) -> Event<'a> {
-    match ev {
-        zmtp::Event::Message(part) => Event::Message(Message { socket, peer, part }),
-        zmtp::Event::Subscribed(topic) => Event::Subscribed {
-            socket,
-            peer,
-            topic,
-        },
-        zmtp::Event::Unsubscribed(topic) => Event::Unsubscribed {
-            socket,
-            peer,
-            topic,
-        },
-        zmtp::Event::PeerError(reason) => Event::PeerError {
-            socket,
-            peer,
-            reason,
-        },
-        zmtp::Event::HandshakeDone { .. } => Event::Connected { socket, peer },
-        zmtp::Event::TooLarge(zmtp::TooLarge { size, limit }) => Event::TooLarge {
-            socket,
-            peer,
-            size,
-            limit,
-        },
-    }
-}
-
-/// Takes the handshake event off a connection that has just finished it
-/// (it pauses input until then): the socket reports it as `Connected`.
-fn handshake<R: NewBuffer, T: NewBuffer, const SUBS: usize>(p: &mut Peer<R, T, SUBS>) {
-    if p.up {
+/// Takes off a connection, as input comes, the events the socket does not
+/// hand out as they are: the handshake (told as `Connected` from the
+/// peer's flags), an ERROR's reason (the connection is closed: told as
+/// `Disconnected`), and a quiet socket's subscriptions. Each pauses input
+/// until polled.
+fn settle<R: NewBuffer, T: NewBuffer, const SUBS: usize>(p: &mut Peer<R, T, SUBS>, quiet: bool) {
+    let Some(conn) = p.conn.as_mut() else {
+        return;
+    };
+    if !conn.has_event() {
         return;
     }
-    if let Some(conn) = p.conn.as_mut() {
-        if conn.is_established() && conn.has_event() {
-            let _ = conn.poll_event();
-            p.up = true;
-        }
+    if !p.up && conn.is_established() {
+        let _ = conn.poll_event();
+        p.up = true;
+        p.told_up = quiet;
+    } else if conn.is_closed() || (quiet && conn.role() == Role::Pub) {
+        let _ = conn.poll_event();
     }
 }

@@ -15,14 +15,14 @@ use crate::Instant;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct PeerId {
-    pub(crate) index: u32,
+    pub(crate) index: u16,
     pub(crate) generation: u16,
 }
 
 impl PeerId {
     /// Its index in the peer table: the driver's transport for it.
     pub fn index(self) -> usize {
-        self.index as usize
+        usize::from(self.index)
     }
 }
 
@@ -32,9 +32,11 @@ pub(crate) enum Link {
     /// Kept for a listening socket: the driver's next accepted connection
     /// on this index (firmware with one TCP socket per peer).
     Idle,
-    /// Dialled: connect when this instant comes; `None`: parked until
+    /// Dialled: connect at [`Peer::retry_at`].
+    Waiting,
+    /// Dialled, waiting without a deadline until
     /// [`super::Sockets::redial`] (its address is not known yet).
-    Waiting(Option<Instant>),
+    Parked,
     /// Dialled: the driver is connecting.
     Connecting,
     /// A transport carries the connection.
@@ -60,9 +62,8 @@ pub struct Peer<R, T, const SUBS: usize> {
     /// index kept for a listening socket.
     pub(crate) kept: bool,
     pub(crate) conn: Option<Connection<R, T, SUBS>>,
-    /// When its transport opened (a listener at its peer limit drops the
-    /// oldest peer still in its handshake).
-    pub(crate) opened: Instant,
+    /// Dialled and [`Link::Waiting`]: when to connect.
+    pub(crate) retry_at: Instant,
     /// The handshake finished on this connection.
     pub(crate) up: bool,
     /// `Connected` was reported for this connection.
@@ -75,8 +76,6 @@ pub struct Peer<R, T, const SUBS: usize> {
     /// Input waits that the connection takes only after we send (a REP
     /// owing its reply).
     pub(crate) stalled: bool,
-    /// The last message part handed out had more to follow.
-    pub(crate) mid_message: bool,
     /// PUB: bytes of this connection's output written so far, and where
     /// each message still (partly) unwritten ends, oldest first: the
     /// high-water mark counts these.
@@ -101,13 +100,12 @@ impl<R, T, const SUBS: usize> Peer<R, T, SUBS> {
             dialled,
             kept,
             conn: None,
-            opened: now,
+            retry_at: now,
             up: false,
             told_up: false,
             lost: None,
             eof: false,
             stalled: false,
-            mid_message: false,
             #[cfg(feature = "alloc")]
             written: 0,
             #[cfg(feature = "alloc")]
@@ -117,7 +115,7 @@ impl<R, T, const SUBS: usize> Peer<R, T, SUBS> {
 
     pub(crate) fn id(&self, index: usize) -> PeerId {
         PeerId {
-            index: u32::try_from(index).unwrap_or(u32::MAX),
+            index: u16::try_from(index).unwrap_or(u16::MAX),
             generation: self.generation,
         }
     }
@@ -129,7 +127,6 @@ impl<R, T, const SUBS: usize> Peer<R, T, SUBS> {
         self.told_up = false;
         self.eof = false;
         self.stalled = false;
-        self.mid_message = false;
         #[cfg(feature = "alloc")]
         {
             self.written = 0;
@@ -168,11 +165,15 @@ impl<R: Buffer, T: Buffer, const SUBS: usize> Peer<R, T, SUBS> {
                 .is_some_and(|c| !c.is_closed() && !c.has_event())
     }
 
-    /// Whether [`super::Sockets::poll_event`] has something to say about it.
-    pub(crate) fn has_report(&self) -> bool {
+    /// Whether [`super::Sockets::poll_event`] has something to say about
+    /// it (its message only if not `held`).
+    pub(crate) fn has_report(&self, held: bool) -> bool {
         self.lost.is_some()
-            || self.link == Link::Gone
             || (self.up && !self.told_up)
-            || (self.link == Link::Open && self.conn.as_ref().is_some_and(|c| c.has_event()))
+            || (self.link == Link::Open
+                && self
+                    .conn
+                    .as_ref()
+                    .is_some_and(|c| c.has_event() && !(held && c.has_message())))
     }
 }

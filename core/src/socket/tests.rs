@@ -20,7 +20,6 @@ enum Ev {
     Msg(SocketId, PeerId, Vec<u8>, bool),
     Sub(SocketId, PeerId, Vec<u8>),
     Unsub(SocketId, PeerId, Vec<u8>),
-    PeerError(SocketId, PeerId, Vec<u8>),
     Limit(SocketId),
     TooLarge(SocketId, PeerId, usize, usize),
 }
@@ -44,11 +43,6 @@ fn own(e: Event<'_>) -> Ev {
             peer,
             topic,
         } => Ev::Unsub(socket, peer, topic.to_vec()),
-        Event::PeerError {
-            socket,
-            peer,
-            reason,
-        } => Ev::PeerError(socket, peer, reason.to_vec()),
         Event::PeerLimit { socket } => Ev::Limit(socket),
         Event::TooLarge {
             socket,
@@ -927,20 +921,76 @@ fn kept_indices_take_the_next_connection() {
 }
 
 #[test]
-fn peek_event_shows_what_poll_event_takes() {
+fn held_peers_keep_their_messages_but_not_their_reports() {
     let (mut w, _, reqs) = rep_with_requesters(2);
+    let mut js = vec![];
     for (k, &req) in reqs.iter().enumerate() {
         w.sets[k + 1].send(req, &[b"q"]).unwrap();
         let out = w.sets[k + 1].output(0).to_vec();
         w.sets[k + 1].consume_output(0, out.len());
         let j = w.wires[&(k + 1, 0)].0 .1;
         w.sets[0].handle_input(j, &out, w.now);
+        js.push(j);
     }
-    let mut seen = 0;
-    while let Some(peeked) = w.sets[0].peek_event().map(own) {
-        assert_eq!(w.sets[0].peek_event().map(own), Some(peeked.clone()));
-        assert_eq!(w.sets[0].poll_event().map(own), Some(peeked));
-        seen += 1;
+    let held = js[0];
+    let mut got = vec![];
+    while let Some(e) = w.sets[0].poll_event_where(|i| i == held).map(own) {
+        got.push(e);
     }
-    assert_eq!(seen, 2, "one request from each peer");
+    // The message of the other only...
+    let msgs: Vec<_> = got
+        .iter()
+        .filter_map(|e| match e {
+            Ev::Msg(_, p, ..) => Some(p.index()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(msgs, vec![js[1]]);
+    assert!(!w.sets[0].has_events_where(|i| i == held));
+    assert!(w.sets[0].has_events_where(|_| false));
+    // ...while a held peer's other events still come.
+    w.sets[0].handle_closed(held, w.now);
+    assert!(matches!(
+        w.sets[0].poll_event_where(|i| i == held).map(own),
+        Some(Ev::Down(_, p, None)) if p.index() == held
+    ));
+}
+
+#[test]
+fn a_quiet_socket_reports_messages_only() {
+    let mut w = World::new(2, Settings::new());
+    let publ = w.listen(0, Role::Pub);
+    w.sets[0].set_quiet(publ, true);
+    let sub = w.sets[1].open(Role::Sub).unwrap();
+    w.sets[1].subscribe(sub, b"").unwrap();
+    w.dial(1, sub, (0, publ));
+    w.run();
+    assert_eq!(w.take(0), vec![], "no Connected, no Subscribed");
+    assert_eq!(w.sets[0].connected_peers(publ), 1);
+    w.sets[0].publish(publ, &[b"t", b"d"]).unwrap();
+    w.run();
+    assert_eq!(w.news(1), vec![(b"t".to_vec(), b"d".to_vec())]);
+    let end = w.wires[&(1, 0)].0;
+    w.cut(end);
+    w.run();
+    assert_eq!(w.take(0), vec![], "no Disconnected either");
+}
+
+#[test]
+fn an_error_from_the_peer_ends_its_connection_with_that_error() {
+    let (mut w, _, _) = rep_with_requesters(1);
+    w.take(0);
+    let j = w.wires[&(1, 0)].0 .1;
+    // ERROR "bye" (a command frame: flags 0x04, length, name, reason).
+    let mut error = vec![0x04, 10, 5];
+    error.extend_from_slice(b"ERROR\x03bye");
+    w.sets[0].handle_input(j, &error, w.now);
+    w.run();
+    let events = w.take(0);
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Ev::Down(_, p, Some(ZmtpError::PeerError)) if p.index() == j)),
+        "{events:?}"
+    );
 }

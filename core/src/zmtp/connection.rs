@@ -580,6 +580,11 @@ impl<R: Buffer, T: Buffer, const SUBS: usize> Connection<R, T, SUBS> {
         matches!(self.core.pending, Pending::Part { .. })
     }
 
+    /// Whether the waiting event is [`Event::TooLarge`].
+    pub fn has_too_large(&self) -> bool {
+        matches!(self.core.pending, Pending::TooLarge { .. })
+    }
+
     // ---- input ---------------------------------------------------------
 
     /// Feed bytes from the transport; returns how many were consumed.
@@ -683,17 +688,6 @@ impl<R: Buffer, T: Buffer, const SUBS: usize> Connection<R, T, SUBS> {
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event<'_>> {
         let p = mem::replace(&mut self.core.pending, Pending::None);
-        self.event(p)
-    }
-
-    /// The event [`poll_event`](Self::poll_event) would return, left in
-    /// place (input stays paused until it is polled).
-    #[must_use]
-    pub fn peek_event(&self) -> Option<Event<'_>> {
-        self.event(self.core.pending)
-    }
-
-    fn event(&self, p: Pending) -> Option<Event<'_>> {
         let rx = self.rx.as_ref();
         let slice = |off: usize, len: usize| rx.get(off..off.saturating_add(len));
         match p {
