@@ -2,7 +2,7 @@
 //! abstract sockets.
 //!
 //! A [`Node`] owns a discovery [`Beacon`] and a set of the core's
-//! [`socket`](crate::socket)s: a REP or PUB socket per service it serves,
+//! [`socket`]s: a REP or PUB socket per service it serves,
 //! a REQ or SUB socket per client (requester, subscriber) it opened, one
 //! ZMTP connection per TCP slot. Every socket rule (who gets a request,
 //! where a reply goes, what a slow subscriber misses, when to reconnect)
