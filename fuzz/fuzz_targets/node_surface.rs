@@ -20,6 +20,10 @@ use networkzero_core::node::{Event, Node, RequestId, TcpAction, MAX_DATAGRAM};
 use networkzero_core::{Duration, Instant};
 use std::net::{Ipv4Addr, SocketAddr};
 
+#[path = "peer_hello.rs"]
+mod peer_hello;
+use peer_hello::hello;
+
 type Robot = Node<3, 256, 4>;
 
 #[derive(Arbitrary, Debug)]
@@ -77,23 +81,6 @@ enum Op {
     Discover,
     SetInterface(u8),
     Time(u16),
-}
-
-fn hello(minor: u8, peer: &str) -> Vec<u8> {
-    let mut v = vec![0u8; 64];
-    v[0] = 0xFF;
-    v[8] = 1;
-    v[9] = 0x7F;
-    v[10] = 3;
-    v[11] = minor;
-    v[12..16].copy_from_slice(b"NULL");
-    let mut body = b"\x05READY\x0bSocket-Type".to_vec();
-    body.extend_from_slice(&(peer.len() as u32).to_be_bytes());
-    body.extend_from_slice(peer.as_bytes());
-    v.push(0x04);
-    v.push(body.len() as u8);
-    v.extend(body);
-    v
 }
 
 fuzz_target!(|ops: Vec<Op>| {
@@ -178,14 +165,7 @@ fuzz_target!(|ops: Vec<Op>| {
                     let n = node.handle_tcp_input(i, s, t);
                     assert!(n <= s.len());
                     s.drain(..n);
-                    let mut told = 0;
-                    while let Some(e) = node.poll_event() {
-                        told += 1;
-                        assert!(told < 1000, "events never end");
-                        if let Event::Request { request, .. } = e {
-                            requests.push(request);
-                        }
-                    }
+                    drain_events(&mut node, &mut requests);
                     if n == 0 {
                         break;
                     }
@@ -252,14 +232,7 @@ fuzz_target!(|ops: Vec<Op>| {
                 _ => {}
             }
         }
-        let mut told = 0;
-        while let Some(e) = node.poll_event() {
-            told += 1;
-            assert!(told < 1000, "events never end");
-            if let Event::Request { request, .. } = e {
-                requests.push(request);
-            }
-        }
+        drain_events(&mut node, &mut requests);
         if let Some(at) = node.poll_timeout(t) {
             assert!(at >= t);
             if at == t && last_wake == now {
@@ -273,3 +246,15 @@ fuzz_target!(|ops: Vec<Op>| {
         let _ = Duration::ZERO;
     }
 });
+
+/// Takes every event (bounded), keeping the requests to answer.
+fn drain_events(node: &mut Robot, requests: &mut Vec<RequestId>) {
+    let mut told = 0;
+    while let Some(e) = node.poll_event() {
+        told += 1;
+        assert!(told < 1000, "events never end");
+        if let Event::Request { request, .. } = e {
+            requests.push(request);
+        }
+    }
+}

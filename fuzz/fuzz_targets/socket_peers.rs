@@ -20,6 +20,10 @@ use networkzero_core::socket::{Action, Event, Growing, PeerId, Settings, SocketI
 use networkzero_core::zmtp::Role;
 use networkzero_core::{Duration, Instant};
 
+#[path = "peer_hello.rs"]
+mod peer_hello;
+use peer_hello::hello;
+
 #[derive(Arbitrary, Debug)]
 enum Op {
     /// A peer connects to the REP (or the SUB's dialled peer comes up).
@@ -65,23 +69,6 @@ struct Input {
     small_limits: bool,
     heartbeats: bool,
     ops: Vec<Op>,
-}
-
-fn hello(minor: u8, peer: &str) -> Vec<u8> {
-    let mut v = vec![0u8; 64];
-    v[0] = 0xFF;
-    v[8] = 1;
-    v[9] = 0x7F;
-    v[10] = 3;
-    v[11] = minor;
-    v[12..16].copy_from_slice(b"NULL");
-    let mut body = b"\x05READY\x0bSocket-Type".to_vec();
-    body.extend_from_slice(&(peer.len() as u32).to_be_bytes());
-    body.extend_from_slice(peer.as_bytes());
-    v.push(0x04);
-    v.push(body.len() as u8);
-    v.extend(body);
-    v
 }
 
 /// What the driver knows of each peer index.

@@ -966,6 +966,23 @@ where
     }
 }
 
+/// Socket `id` of the table, if it is open and has `role`.
+pub(crate) fn socket_as<const TOPICS: usize>(
+    sockets: &mut impl Slots<Socket<TOPICS>>,
+    id: SocketId,
+    role: Role,
+) -> Result<&mut Socket<TOPICS>, Error> {
+    let s = sockets
+        .as_mut_slice()
+        .get_mut(id.index())
+        .and_then(Option::as_mut)
+        .ok_or(Error::UnknownSocket)?;
+    if s.role != role {
+        return Err(Error::WrongRole);
+    }
+    Ok(s)
+}
+
 /// Who [`Sockets::poll_event`] reports on next.
 enum Report {
     /// The socket at this index reached its peer limit.

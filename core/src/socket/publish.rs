@@ -38,11 +38,7 @@ where
     /// PUB: queues a message for every connected peer whose subscriptions
     /// match its first part.
     pub fn publish(&mut self, socket: SocketId, parts: &[&[u8]]) -> Result<PublishReport, Error> {
-        match self.socket(socket) {
-            Some(s) if s.role == Role::Pub => {}
-            Some(_) => return Err(Error::WrongRole),
-            None => return Err(Error::UnknownSocket),
-        }
+        super::socket_as(&mut self.sockets, socket, Role::Pub)?;
         let first = parts.first().ok_or(Error::Send(SendError::EmptyMessage))?;
         let hwm = self.settings.high_water_mark;
         let mut report = PublishReport::default();

@@ -21,15 +21,7 @@ where
     /// take it; returns that peer. The reply comes as a
     /// [`Message`](super::Message) from it.
     pub fn send(&mut self, socket: SocketId, parts: &[&[u8]]) -> Result<PeerId, Error> {
-        let s = self
-            .sockets
-            .as_mut_slice()
-            .get_mut(socket.index())
-            .and_then(Option::as_mut)
-            .ok_or(Error::UnknownSocket)?;
-        if s.role != Role::Req {
-            return Err(Error::WrongRole);
-        }
+        let s = super::socket_as(&mut self.sockets, socket, Role::Req)?;
         if s.in_flight.is_some() {
             return Err(Error::AwaitingReply);
         }

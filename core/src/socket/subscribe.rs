@@ -70,15 +70,6 @@ where
     }
 
     fn sub_socket(&mut self, socket: SocketId) -> Result<&mut Socket<TOPICS>, Error> {
-        let s = self
-            .sockets
-            .as_mut_slice()
-            .get_mut(socket.index())
-            .and_then(Option::as_mut)
-            .ok_or(Error::UnknownSocket)?;
-        if s.role != Role::Sub {
-            return Err(Error::WrongRole);
-        }
-        Ok(s)
+        super::socket_as(&mut self.sockets, socket, Role::Sub)
     }
 }
