@@ -64,6 +64,20 @@ pub(crate) const MAX_PEERS: usize = socket::DEFAULT_MAX_PEERS;
 /// its engine has not taken yet.
 const READ_CHUNK: usize = 64 * 1024;
 
+/// Whether a read that returns less than asked for shows the kernel had no
+/// more: true of mio's edge-triggered epoll and kqueue selectors, not of
+/// its Windows one.
+const PARTIAL_READ_DRAINS: bool = cfg!(any(
+    target_os = "linux",
+    target_os = "android",
+    target_os = "macos",
+    target_os = "ios",
+    target_os = "freebsd",
+    target_os = "netbsd",
+    target_os = "openbsd",
+    target_os = "dragonfly",
+));
+
 /// A publisher writes a subscriber's output itself once this much is
 /// queued (libzmq's `out_batch_size`); less is left to the I/O thread, so
 /// a burst of news costs a write per batch rather than one per item.
@@ -286,6 +300,8 @@ impl Socket {
     /// connected, as libzmq's does).
     pub(crate) fn request(&self, payload: Vec<u8>) -> io::Result<()> {
         Call::new(&self.cell, &self.io).run(|d, now| {
+            // The reply is the next call's (`next`, which watches again).
+            d.unwatch();
             d.request = Some(payload);
             d.send_request();
             d.turn(now);
@@ -297,27 +313,29 @@ impl Socket {
     /// [`REPLY_FLUSH`]) until the reply is handed to the kernel.
     pub(crate) fn reply(&self, to: PeerId, payload: Vec<u8>) -> io::Result<()> {
         let mut call = Call::new(&self.cell, &self.io);
-        call.run(|d, now| {
+        let written = call.run(|d, now| {
             if let Err(e) = d.set.reply(to, &[&payload]) {
                 debug!("networkzero I/O: reply not sent ({e}): its sender has gone");
             }
             d.turn(now);
+            d.written()
         });
-        call.flushed(Instant::now() + REPLY_FLUSH);
+        if !written {
+            call.flushed(Instant::now() + REPLY_FLUSH);
+        }
         Ok(())
     }
 
     /// PUB: sends a message to every subscriber whose prefix matches its
     /// first part. A batch's worth is written at once; less, by the I/O
     /// thread.
-    pub(crate) fn publish(&self, parts: Vec<Vec<u8>>) -> io::Result<()> {
-        let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+    pub(crate) fn publish(&self, parts: &[&[u8]]) -> io::Result<()> {
         let mut kick = false;
         Call::new(&self.cell, &self.io).run(|d, now| {
             if d.pending_input() {
                 d.turn(now);
             }
-            match d.set.publish(d.sock, &refs) {
+            match d.set.publish(d.sock, parts) {
                 Ok(r) if r.dropped > 0 => d.note_dropped(r.dropped),
                 Ok(_) => {}
                 Err(e) => debug!("networkzero I/O: news not sent: {e}"),
@@ -402,8 +420,9 @@ impl<'a> Call<'a> {
     /// Runs `f` on the socket now.
     fn run<R>(&self, f: impl FnOnce(&mut Driver, CoreInstant) -> R) -> R {
         let mut d = self.lock();
-        let r = f(&mut d, self.io.hub.core_now());
-        self.after(&mut d);
+        let now = self.io.hub.core_now();
+        let r = f(&mut d, now);
+        self.after(&mut d, now);
         r
     }
 
@@ -417,13 +436,13 @@ impl<'a> Call<'a> {
         // Each pass moves bytes or waits once; bounded by the deadline.
         loop {
             if let Some(r) = take(&mut d) {
-                self.after(&mut d);
+                self.done_waiting(&mut d);
                 return Some(r);
             }
             let now = self.io.hub.core_now();
             d.turn(now);
             if let Some(r) = take(&mut d) {
-                self.after(&mut d);
+                self.done_waiting(&mut d);
                 return Some(r);
             }
             let timer = d.set.poll_timeout().map(|t| self.io.hub.to_std(t));
@@ -432,11 +451,23 @@ impl<'a> Call<'a> {
                 (a, b) => a.or(b),
             };
             if deadline.is_some_and(|d| Instant::now() >= d) {
-                self.after(&mut d);
+                self.done_waiting(&mut d);
                 return None;
             }
             d = self.wait(d, wake);
         }
+    }
+
+    /// A wait is over. The I/O thread watches the socket again, unless
+    /// messages wait in its inbox: the caller comes back for those, and
+    /// until it does there is nothing to read for (TCP holds the rest, as
+    /// a full inbox does), and a stream of news would wake the thread for
+    /// every packet.
+    fn done_waiting(&self, d: &mut Driver) {
+        if d.inbox.is_empty() {
+            d.watch();
+        }
+        self.after(d, self.io.hub.core_now());
     }
 
     /// Drives the socket until its output is written or `deadline`
@@ -485,16 +516,19 @@ impl<'a> Call<'a> {
     /// Before the socket is let go: what came for it since it last looked
     /// (the I/O thread saw it come and left it), then its next deadline,
     /// telling the I/O thread if that is earlier than it knows.
-    fn after(&self, d: &mut Driver) {
+    fn after(&self, d: &mut Driver, now: CoreInstant) {
         if self.cell.missed.swap(false, Ordering::SeqCst) {
             if d.own.is_some() {
                 if d.poll_own() {
-                    d.turn(self.io.hub.core_now());
+                    d.turn(now);
                 }
             } else {
                 d.all_ready();
-                d.turn(self.io.hub.core_now());
+                d.turn(now);
             }
+        }
+        if d.set.poll_timeout().is_some_and(|t| t <= now) {
+            d.turn(now);
         }
         let t = d.set.poll_timeout().map_or(u64::MAX, |t| t.as_millis());
         self.cell.timer.store(t, Ordering::SeqCst);
@@ -522,6 +556,9 @@ impl Drop for Call<'_> {
 /// One TCP connection: its socket and the input its engine has not taken.
 struct Stream {
     tcp: TcpStream,
+    token: Token,
+    /// Registered for writability too (see [`Driver::want_writable`]).
+    watch_writable: bool,
     input: Vec<u8>,
     start: usize,
     end: usize,
@@ -532,9 +569,11 @@ struct Stream {
 }
 
 impl Stream {
-    fn new(tcp: TcpStream, connecting: bool) -> Stream {
+    fn new(tcp: TcpStream, connecting: bool, token: Token) -> Stream {
         Stream {
             tcp,
+            token,
+            watch_writable: connecting,
             input: Vec::new(),
             start: 0,
             end: 0,
@@ -557,6 +596,12 @@ struct Driver {
     /// I/O thread's elsewhere.
     own: Option<Poll>,
     registry: Registry,
+    /// The I/O thread's registry (which watches `own`).
+    #[cfg_attr(not(unix), allow(dead_code))]
+    io_registry: Registry,
+    /// The I/O thread does not watch `own` now (see [`Driver::unwatch`]).
+    #[cfg_attr(not(unix), allow(dead_code))]
+    unwatched: bool,
     id: usize,
     listener: Option<TcpListener>,
     listener_ready: bool,
@@ -606,6 +651,8 @@ impl Driver {
             endpoint,
             own,
             registry,
+            io_registry: io_registry.try_clone()?,
+            unwatched: false,
             id,
             listener: None,
             listener_ready: true,
@@ -670,13 +717,49 @@ impl Driver {
         }
     }
 
+    /// The I/O thread stops watching the socket's own `Poll` (Unix): a call
+    /// is about to wait on it, and what comes is that call's; waking the
+    /// thread for it would only cost the other core a wake-up.
+    fn unwatch(&mut self) {
+        #[cfg(unix)]
+        if let (Some(own), false) = (self.own.as_ref(), self.unwatched) {
+            let fd = std::os::unix::io::AsRawFd::as_raw_fd(own);
+            self.unwatched = self
+                .io_registry
+                .deregister(&mut mio::unix::SourceFd(&fd))
+                .is_ok();
+        }
+    }
+
+    /// The I/O thread watches the socket's own `Poll` again.
+    fn watch(&mut self) {
+        #[cfg(unix)]
+        if let (Some(own), true) = (self.own.as_ref(), self.unwatched) {
+            let fd = std::os::unix::io::AsRawFd::as_raw_fd(own);
+            let mut source = mio::unix::SourceFd(&fd);
+            match self
+                .io_registry
+                .register(&mut source, Token(self.id), Interest::READABLE)
+            {
+                Ok(()) => self.unwatched = false,
+                Err(e) => debug!("networkzero I/O: watching a socket again: {e}"),
+            }
+        }
+    }
+
     /// Waits on the socket's own `Poll` (Unix), then records what is ready.
     #[cfg(unix)]
     fn wait_own(&mut self, timeout: Option<Duration>) {
+        let was = self.unwatched;
+        self.unwatch();
         let Some(own) = self.own.as_mut() else {
             return;
         };
-        if let Err(e) = own.poll(&mut self.events, timeout) {
+        let polled = own.poll(&mut self.events, timeout);
+        if !was {
+            self.watch();
+        }
+        if let Err(e) = polled {
             if e.kind() != ErrorKind::Interrupted {
                 debug!("networkzero I/O: poll: {e}");
             }
@@ -785,10 +868,14 @@ impl Driver {
     /// Registers a TCP socket as peer `i`'s.
     fn attach(&mut self, i: usize, mut tcp: TcpStream, connecting: bool, now: CoreInstant) {
         let token = self.token(Token(i));
-        if let Err(e) =
-            self.registry
-                .register(&mut tcp, token, Interest::READABLE | Interest::WRITABLE)
-        {
+        // Writable too only while it matters (connecting, output waiting
+        // for room): every ACK would be an event otherwise.
+        let interest = if connecting {
+            Interest::READABLE | Interest::WRITABLE
+        } else {
+            Interest::READABLE
+        };
+        if let Err(e) = self.registry.register(&mut tcp, token, interest) {
             debug!("networkzero I/O: registering a connection: {e}");
             self.set.handle_closed(i, now);
             return;
@@ -797,7 +884,30 @@ impl Driver {
             self.streams.resize_with(i + 1, || None);
         }
         if let Some(slot) = self.streams.get_mut(i) {
-            *slot = Some(Stream::new(tcp, connecting));
+            *slot = Some(Stream::new(tcp, connecting, token));
+        }
+    }
+
+    /// Whether peer `i`'s TCP socket reports writability: only while it
+    /// connects or has output the kernel would not take.
+    fn want_writable(&mut self, i: usize, want: bool) {
+        let Some(s) = self.streams.get_mut(i).and_then(Option::as_mut) else {
+            return;
+        };
+        if s.watch_writable == want {
+            return;
+        }
+        let interest = if want {
+            Interest::READABLE | Interest::WRITABLE
+        } else {
+            Interest::READABLE
+        };
+        if self
+            .registry
+            .reregister(&mut s.tcp, s.token, interest)
+            .is_ok()
+        {
+            s.watch_writable = want;
         }
     }
 
@@ -838,6 +948,7 @@ impl Driver {
                 s.connecting = false;
                 let _ = s.tcp.set_nodelay(true);
                 self.set.handle_connected(i, now);
+                self.want_writable(i, false);
                 true
             }
             Err(e) if e.kind() == ErrorKind::NotConnected => {
@@ -863,6 +974,9 @@ impl Driver {
             };
             let out = self.set.output(i);
             if s.connecting || !s.writable || out.is_empty() {
+                if !s.connecting && out.is_empty() {
+                    self.want_writable(i, false);
+                }
                 return moved;
             }
             match s.tcp.write(out) {
@@ -874,7 +988,11 @@ impl Driver {
                     self.set.consume_output(i, n);
                     moved = true;
                 }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => s.writable = false,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    s.writable = false;
+                    self.want_writable(i, true);
+                    return moved;
+                }
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => {
                     self.lost(i, now, &e);
@@ -972,6 +1090,12 @@ impl Driver {
                 Ok(n) => {
                     s.start = 0;
                     s.end = n;
+                    // Less than asked for: with epoll or kqueue (edge-
+                    // triggered) the kernel had no more, and more arriving
+                    // later is a new readiness event; saves a read that
+                    // would only say WouldBlock. Windows' selector is not
+                    // edge-triggered that way (tokio does the same).
+                    s.readable = !PARTIAL_READ_DRAINS || n == s.input.len();
                     moved = true;
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
@@ -1189,16 +1313,24 @@ fn run(mut poll: Poll, hub: &Hub) {
             let t = d.set.poll_timeout().map_or(u64::MAX, |t| t.as_millis());
             cell.timer.store(t, Ordering::SeqCst);
         }
-        // The earliest deadline of the sockets no call has (a call runs its
-        // own). A call stores its socket's deadline, lets go, then compares
-        // it with `next_timer`: if it let go after the second look below,
-        // it sees this `next_timer` and wakes the thread if it is earlier;
-        // if before, the second look sees its deadline.
+        // The earliest deadline, leaving out those due on sockets a call has
+        // (the call runs them). A call stores its socket's next deadline
+        // (in the future), lets go, then compares it with `next_timer`: if
+        // it let go after the second look below, it sees this `next_timer`
+        // and wakes the thread if it is earlier; if before, the second look
+        // sees its deadline.
         let earliest = |cells: &[Arc<Cell>]| {
+            let now = hub.core_now().as_millis();
             cells
                 .iter()
-                .filter(|c| !c.busy.load(Ordering::SeqCst))
-                .map(|c| c.timer.load(Ordering::SeqCst))
+                .map(|c| {
+                    (
+                        c.busy.load(Ordering::SeqCst),
+                        c.timer.load(Ordering::SeqCst),
+                    )
+                })
+                .filter(|&(busy, t)| !busy || t > now)
+                .map(|(_, t)| t)
                 .min()
                 .unwrap_or(u64::MAX)
         };

@@ -118,7 +118,7 @@ impl TransportSocket for Socket {
             });
         }
         self.0
-            .publish(vec![topic.as_bytes().to_vec(), payload])
+            .publish(&[topic.as_bytes(), &payload])
             .map_err(|e| io_error("publishing on", address, e))
     }
 
