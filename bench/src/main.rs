@@ -144,6 +144,11 @@ fn main() {
         pubsub(&mut report, python.as_deref());
         return;
     }
+    if args.iter().any(|a| a == "--reqrep-only") {
+        // Just the REQ/REP rows; not written to a file.
+        reqrep(&mut report, None);
+        return;
+    }
     discovery(&mut report, python.as_deref());
     scale::class(&mut report, python.as_deref());
     scale::school(&mut report, python.as_deref());
@@ -157,15 +162,92 @@ fn main() {
         "bench/results.md"
     };
     let header = format!(
-        "# networkzero benchmark results\n\nMade by `../shared/sealed cargo run --release -p nw0-bench`{} on {} cores; \
-         every baseline is measured in the same run.\n\n",
-        if quick { " -- --quick" } else { "" },
+        "# networkzero benchmark results\n\nMade by `bash bench/run.sh{}` on {} cores: both transports (the pure-Rust \
+         rows by the pure-Rust build of the same benchmark); every baseline is measured in the same run.\n\n",
+        if quick { " --quick" } else { "" },
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
     if let Err(e) = std::fs::write(out, header + &table) {
         eprintln!("cannot write {out}: {e}");
     } else {
         println!("\nwritten to {out}");
+    }
+}
+
+/// The transport this binary's networkzero uses.
+const TRANSPORT: &str = if cfg!(feature = "pure-rust") {
+    "pure-Rust"
+} else {
+    "libzmq"
+};
+
+/// The pure-Rust build of this benchmark, which runs the pure-Rust rows as
+/// this one's helper: `NW0_BENCH_PURE`, or `nw0-bench-pure` beside this
+/// binary (bench/run.sh puts it there). `None` in the pure-Rust build.
+fn pure_exe() -> Option<String> {
+    if cfg!(feature = "pure-rust") {
+        return None;
+    }
+    let path = std::env::var_os("NW0_BENCH_PURE")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from(me()).with_file_name("nw0-bench-pure"));
+    path.is_file().then(|| path.display().to_string())
+}
+
+/// Says, loudly, that the pure-Rust rows are missing; fails under CI.
+fn missing_pure() {
+    eprintln!(
+        "\n!!! no pure-Rust build of nw0-bench (nw0-bench-pure beside this binary, or \
+         NW0_BENCH_PURE): its rows are missing. `bash bench/run.sh` builds it.\n"
+    );
+    if std::env::var("CI").is_ok_and(|v| !matches!(v.as_str(), "" | "0" | "false")) {
+        std::process::exit(1);
+    }
+}
+
+/// The 10 % and 90 % quantiles of some ratios.
+fn spread(v: &[f64]) -> (f64, f64) {
+    let mut v = v.to_vec();
+    v.sort_by(|a, b| a.total_cmp(b));
+    let at = |q: f64| {
+        v.get(((v.len().max(1) - 1) as f64 * q).round() as usize)
+            .copied()
+            .unwrap_or(0.0)
+    };
+    (at(0.1), at(0.9))
+}
+
+/// A helper of another binary (the pure-Rust build).
+fn spawn_exe(exe: &str, args: &[&str]) -> ChildGuard {
+    let mut cmd = Command::new(exe);
+    cmd.args(args).env("NW0_LOG", "off");
+    ChildGuard::spawn(&mut cmd).expect("spawn helper")
+}
+
+/// A helper driven over its stdin (the pure-Rust REQ client).
+struct Helper(std::process::Child, BufReader<std::process::ChildStdout>);
+
+impl Helper {
+    fn new(exe: &str, args: &[&str]) -> Helper {
+        let (child, out) = spawn_piped(exe, args);
+        Helper(child, out)
+    }
+
+    /// `n` round trips, in µs, from a `req-rtts` helper.
+    fn rtts(&mut self, n: usize) -> Vec<f64> {
+        tell(&mut self.0, &n.to_string());
+        read_value(&mut self.1, "RTTS ")
+            .unwrap_or_default()
+            .split_whitespace()
+            .filter_map(|x| x.parse().ok())
+            .collect()
+    }
+}
+
+impl Drop for Helper {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
 
@@ -364,10 +446,18 @@ fn discovery(report: &mut Report, python: Option<&std::path::Path>) {
 }
 
 fn messaging(report: &mut Report, python: Option<&std::path::Path>) {
+    reqrep(report, python);
+    pubsub(report, python);
+}
+
+/// REQ/REP round trips: both transports, raw libzmq, the TCP floor, Python.
+fn reqrep(report: &mut Report, python: Option<&std::path::Path>) {
     let n = if report.quick { 600 } else { 10_000 };
-    // REQ/REP round trips on one host (loopback): the API and raw libzmq in
-    // interleaved rounds, so a burst of load on this shared machine hits
-    // both alike; then Python.
+    // REQ/REP round trips on one host (loopback), in interleaved rounds so a
+    // burst of load on this shared machine hits all alike: the API over
+    // this binary's transport (libzmq), over the pure-Rust one (the other
+    // binary, client and server), raw libzmq, and plain TCP carrying the
+    // same bytes (the floor); then Python.
     let rounds = if report.quick { 3 } else { 10 };
     let mut server = spawn_in(None, &["serve-echo", "echo"]);
     let address = server
@@ -375,12 +465,31 @@ fn messaging(report: &mut Report, python: Option<&std::path::Path>) {
         .ok()
         .and_then(|l| l.split_whitespace().nth(1).map(String::from))
         .unwrap_or_default();
+    let mut pure = pure_exe().map(|exe| {
+        let mut server = spawn_exe(&exe, &["serve-echo", "echo-pure"]);
+        let address = server
+            .expect_line(|l| l.starts_with("ADDRESS"), Duration::from_secs(10))
+            .ok()
+            .and_then(|l| l.split_whitespace().nth(1).map(String::from))
+            .unwrap_or_default();
+        let client = Helper::new(&exe, &["req-rtts", &address]);
+        (server, client)
+    });
     let mut raw = spawn_in(None, &["raw-rep"]);
     let port = value(&mut raw, "PORT", Duration::from_secs(10)).unwrap_or(0.0) as u16;
     let raw_req = roles::RawReq::connect(port);
+    let mut tcp = spawn_in(None, &["tcp-echo"]);
+    let tcp_port = value(&mut tcp, "PORT", Duration::from_secs(10)).unwrap_or(0.0) as u16;
+    let mut floor = roles::TcpFloor::connect(tcp_port);
     let _ = nw0::send_message(address.as_str(), "warm-up", 5);
     let _ = raw_req.rtts(10);
-    let (mut ours, mut theirs, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    let _ = floor.rtts(10);
+    if let Some((_, client)) = pure.as_mut() {
+        let _ = client.rtts(10);
+    }
+    let (mut ours, mut pures, mut theirs, mut floors) = (vec![], vec![], vec![], vec![]);
+    let (mut ours_raw, mut ours_floor, mut pure_raw, mut pure_floor, mut raw_floor) =
+        (vec![], vec![], vec![], vec![], vec![]);
     for _ in 0..rounds {
         let mine: Vec<f64> = (0..n / rounds)
             .map(|i| {
@@ -393,25 +502,63 @@ fn messaging(report: &mut Report, python: Option<&std::path::Path>) {
                 t.elapsed().as_secs_f64() * 1e6
             })
             .collect();
+        let other = pure
+            .as_mut()
+            .map(|(_, client)| client.rtts(n / rounds))
+            .unwrap_or_default();
         let raw_round = raw_req.rtts(n / rounds);
-        ratios.push(stats(mine.clone()).median / stats(raw_round.clone()).median.max(1e-9));
+        let floor_round = floor.rtts(n / rounds);
+        let m = |v: &[f64]| stats(v.to_vec()).median.max(1e-9);
+        ours_raw.push(m(&mine) / m(&raw_round));
+        ours_floor.push(m(&mine) / m(&floor_round));
+        raw_floor.push(m(&raw_round) / m(&floor_round));
+        if !other.is_empty() {
+            pure_raw.push(m(&other) / m(&raw_round));
+            pure_floor.push(m(&other) / m(&floor_round));
+        }
         ours.extend(mine);
+        pures.extend(other);
         theirs.extend(raw_round);
+        floors.extend(floor_round);
     }
     drop(server);
+    drop(pure);
     drop(raw);
+    drop(tcp);
     let ours = stats(ours);
     let raw_rtt = stats(theirs);
-    ratios.sort_by(|a, b| a.total_cmp(b));
-    let ratio = stats(ratios.clone()).median;
+    let ratios = |vs_raw: &[f64], vs_floor: &[f64]| {
+        let (r, f) = (stats(vs_raw.to_vec()), stats(vs_floor.to_vec()));
+        let (lo, hi) = spread(vs_raw);
+        format!(
+            "{:.2}× raw libzmq, {:.2}× the TCP floor (medians of {rounds} interleaved rounds; \
+             vs raw {lo:.2}–{hi:.2})",
+            r.median, f.median
+        )
+    };
     report.add(
-        "REQ/REP round trip, small JSON, one host",
+        &format!("REQ/REP round trip, small JSON, one host: {TRANSPORT} transport"),
         us(ours),
         format!("raw libzmq: {}", us(raw_rtt)),
+        ratios(&ours_raw, &ours_floor),
+    );
+    if pures.is_empty() {
+        missing_pure();
+    } else {
+        report.add(
+            "REQ/REP round trip, small JSON, one host: pure-Rust transport",
+            us(stats(pures)),
+            format!("raw libzmq: {}", us(raw_rtt)),
+            ratios(&pure_raw, &pure_floor),
+        );
+    }
+    report.add(
+        "plain TCP ping-pong of the same bytes, one host (the floor)",
+        us(stats(floors)),
+        format!("raw libzmq: {}", us(raw_rtt)),
         format!(
-            "{ratio:.2}× raw libzmq (median of {rounds} interleaved rounds; {:.2}–{:.2})",
-            ratios.first().copied().unwrap_or(0.0),
-            ratios.last().copied().unwrap_or(0.0)
+            "raw libzmq is {:.2}× the floor",
+            stats(raw_floor.clone()).median
         ),
     );
 
@@ -436,20 +583,18 @@ fn messaging(report: &mut Report, python: Option<&std::path::Path>) {
             .collect();
         if let [median, p99] = nums[..] {
             report.add(
-                "REQ/REP round trip vs Python networkzero (Python↔Python)",
+                &format!("REQ/REP round trip, {TRANSPORT} transport, vs Python networkzero (Python↔Python)"),
                 us(ours),
                 format!("Python: {median:.1} µs median, {p99:.1} µs p99"),
                 faster(ours.median, median),
             );
         }
     }
-
-    pubsub(report, python);
 }
 
 /// The `q` quantile of the paired ratios ours/raw.
-fn quantile(ours: &[pubsub::Run], raw: &[pubsub::Run], q: f64) -> f64 {
-    let mut v: Vec<f64> = ours
+fn quantile(ours: &[pubsub::Summary], raw: &[pubsub::Summary], q: f64) -> f64 {
+    let v: Vec<f64> = ours
         .iter()
         .zip(raw)
         .filter(|(_, r)| r.rate > 0.0)
@@ -458,12 +603,17 @@ fn quantile(ours: &[pubsub::Run], raw: &[pubsub::Run], q: f64) -> f64 {
     if v.is_empty() {
         return 0.0;
     }
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[((v.len() - 1) as f64 * q).round() as usize]
+    let (lo, hi) = spread(&v);
+    if q < 0.5 {
+        lo
+    } else {
+        hi
+    }
 }
 
 /// `a`'s rate over `b`'s, run by run: the median, and its middle 80 %, as text.
-fn paired(a: &[pubsub::Run], b: &[pubsub::Run], baseline: &str) -> String {
+/// Each run's ratio to the run beside it is robust to the machine's load changing.
+fn paired(a: &[pubsub::Summary], b: &[pubsub::Summary], baseline: &str) -> String {
     let ratio = stats(
         a.iter()
             .zip(b)
@@ -480,11 +630,20 @@ fn paired(a: &[pubsub::Run], b: &[pubsub::Run], baseline: &str) -> String {
     )
 }
 
-/// PUB/SUB: lossless throughput under flow control (ours, raw libzmq, Python;
-/// typed items as postcard and as JSON), then what the high-water mark drops
-/// with none.
+/// One PUB/SUB run of the pure-Rust build (publisher and subscriber).
+fn pure_run(exe: &str, items: u64, window: u64, inflight: u64) -> pubsub::Summary {
+    let (i, w, f) = (items.to_string(), window.to_string(), inflight.to_string());
+    let mut h = Helper::new(exe, &["pubsub-run", &i, &w, &f]);
+    read_value(&mut h.1, "RUN ")
+        .and_then(|line| pubsub::Summary::from_json(&line))
+        .unwrap_or_default()
+}
+
+/// PUB/SUB: lossless throughput under flow control (both transports, raw
+/// libzmq, Python; typed items as postcard and as JSON), then what the
+/// high-water mark drops with none.
 fn pubsub(report: &mut Report, python: Option<&std::path::Path>) {
-    use pubsub::{rate_stats, Kind};
+    use pubsub::{rate_stats, Kind, Summary};
     let items: u64 = if report.quick { 10_000 } else { 100_000 };
     let runs = if report.quick { 3 } else { 15 };
     // Two windows of 200 in flight (NW0_BENCH_FLOW=2x200): 402 messages with the
@@ -497,21 +656,25 @@ fn pubsub(report: &mut Report, python: Option<&std::path::Path>) {
         })
         .unwrap_or((200, 2));
     let exe = me();
-    let (mut ours, mut raw) = (Vec::new(), Vec::new());
+    let pure = pure_exe();
+    let (mut ours, mut pures, mut raw) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..runs {
-        // Interleaved, so both see the same machine.
-        ours.push(pubsub::run(&exe, Kind::Ours, items, window, inflight));
-        raw.push(pubsub::run(&exe, Kind::Raw, items, window, inflight));
+        // Interleaved, so all see the same machine.
+        ours.push(pubsub::run(&exe, Kind::Ours, items, window, inflight).summary(items));
+        if let Some(p) = &pure {
+            pures.push(pure_run(p, items, window, inflight));
+        }
+        raw.push(pubsub::run(&exe, Kind::Raw, items, window, inflight).summary(items));
     }
-    let flow = |v: &[pubsub::Run]| -> (f64, String) {
+    let flow = |v: &[Summary]| -> (f64, String) {
         let rate = stats(v.iter().map(|r| r.rate).collect()).median;
         let windows: Vec<f64> = v
             .iter()
             .flat_map(|r| r.window_rates.iter().copied())
             .collect();
         let w = rate_stats(&windows);
-        let received: u64 = v.iter().map(|r| r.received()).sum();
-        let lost: u64 = v.iter().map(|r| r.lost(items)).sum();
+        let received: u64 = v.iter().map(|r| r.received).sum();
+        let lost: u64 = v.iter().map(|r| r.lost).sum();
         let sent: u64 = v.iter().map(|r| r.sent.unwrap_or(0)).sum();
         let marks: u64 = v.iter().map(|r| r.marks.0).sum();
         let all_marks: u64 = v.iter().map(|r| r.marks.1).sum();
@@ -533,18 +696,28 @@ fn pubsub(report: &mut Report, python: Option<&std::path::Path>) {
     let what = format!(
         "PUB/SUB throughput, {items} small news items, flow-controlled ({inflight}×{window} in flight, lossless)"
     );
-    // Each run's ratio to the raw run beside it: robust to the machine's load changing.
     report.add(
-        &what,
+        &format!("{what}: {TRANSPORT} transport"),
         ours_text.clone(),
         format!("raw libzmq: {raw_text}"),
         paired(&ours, &raw, "raw libzmq"),
     );
-    // The same items as a Rust enum read with wait_for_news_as: postcard, and JSON.
+    if pures.is_empty() {
+        missing_pure();
+    } else {
+        report.add(
+            &format!("{what}: pure-Rust transport"),
+            flow(&pures).1,
+            format!("raw libzmq: {raw_text}"),
+            paired(&pures, &raw, "raw libzmq"),
+        );
+    }
+    // The same items as a Rust enum read with wait_for_news_as: postcard, and
+    // JSON ({TRANSPORT} transport).
     let (mut postcard, mut typed) = (Vec::new(), Vec::new());
     for _ in 0..runs {
-        postcard.push(pubsub::run(&exe, Kind::Postcard, items, window, inflight));
-        typed.push(pubsub::run(&exe, Kind::Typed, items, window, inflight));
+        postcard.push(pubsub::run(&exe, Kind::Postcard, items, window, inflight).summary(items));
+        typed.push(pubsub::run(&exe, Kind::Typed, items, window, inflight).summary(items));
     }
     report.add(
         &format!("{what}, typed (wait_for_news_as): nw0::Postcard vs JSON"),
@@ -568,7 +741,7 @@ fn pubsub(report: &mut Report, python: Option<&std::path::Path>) {
         };
         if let Some([got, lost, rate, med, slow, n, sent]) = py_flow(inflight).as_deref() {
             report.add(
-                &format!("{what} vs Python networkzero (Python↔Python)"),
+                &format!("{what}, {TRANSPORT} transport, vs Python networkzero (Python↔Python)"),
                 ours_text,
                 format!(
                     "Python: {:.1} k msg/s; windows {:.1} k median, {:.1} k p99-slowest (n={n}); \
@@ -583,23 +756,33 @@ fn pubsub(report: &mut Report, python: Option<&std::path::Path>) {
     }
 
     // No flow control: the publisher outruns the subscriber.
-    let blast = |r: &pubsub::Run| {
+    let blast = |r: &Summary| {
         format!(
             "{:.0} k msg/s, {} received of {} sent: {}",
             r.rate / 1000.0,
-            r.received(),
+            r.received,
             r.sent.unwrap_or(0),
-            r.drops(items)
+            r.drops
         )
     };
-    let ours = pubsub::run(&exe, Kind::Ours, items, window, 0);
-    let raw = pubsub::run(&exe, Kind::Raw, items, window, 0);
+    let ours = pubsub::run(&exe, Kind::Ours, items, window, 0).summary(items);
+    let raw = pubsub::run(&exe, Kind::Raw, items, window, 0).summary(items);
+    let what =
+        format!("PUB/SUB, {items} items, no flow control: what the high-water mark (1000) drops");
     report.add(
-        &format!("PUB/SUB, {items} items, no flow control: what the high-water mark (1000) drops"),
+        &format!("{what}: {TRANSPORT} transport"),
         blast(&ours),
         format!("raw libzmq: {}", blast(&raw)),
         "—".into(),
     );
+    if let Some(p) = &pure {
+        report.add(
+            &format!("{what}: pure-Rust transport"),
+            blast(&pure_run(p, items, window, 0)),
+            format!("raw libzmq: {}", blast(&raw)),
+            "—".into(),
+        );
+    }
     if let Some(py) = python {
         let host = Host::isolated();
         let mut p = python_in(py, &host, &pubsub::python_code(items, window, 0));
@@ -612,7 +795,7 @@ fn pubsub(report: &mut Report, python: Option<&std::path::Path>) {
             .collect();
         if let [got, lost, rate, _, _, _, sent] = nums[..] {
             report.add(
-                &format!("PUB/SUB, {items} items, no flow control, vs Python networkzero (Python↔Python)"),
+                &format!("PUB/SUB, {items} items, no flow control, {TRANSPORT} transport, vs Python networkzero (Python↔Python)"),
                 blast(&ours),
                 format!("Python: {:.1} k msg/s, {got} received of {sent} sent, {lost} lost", rate / 1000.0),
                 "—".into(),

@@ -385,6 +385,70 @@ impl Run {
     }
 }
 
+/// What the report needs of a run, so a run made by the other transport's
+/// binary (`nw0-bench pubsub-run …`) comes back as one line.
+#[derive(Clone, Default)]
+pub(crate) struct Summary {
+    pub rate: f64,
+    pub window_rates: Vec<f64>,
+    pub received: u64,
+    pub lost: u64,
+    pub sent: Option<u64>,
+    pub marks: (u64, u64),
+    pub drops: String,
+}
+
+impl Run {
+    pub fn summary(&self, items: u64) -> Summary {
+        Summary {
+            rate: self.rate,
+            window_rates: self.window_rates.clone(),
+            received: self.received(),
+            lost: self.lost(items),
+            sent: self.sent,
+            marks: self.marks,
+            drops: self.drops(items),
+        }
+    }
+}
+
+impl Summary {
+    pub fn to_json(&self) -> String {
+        json!({
+            "rate": self.rate,
+            "window_rates": self.window_rates,
+            "received": self.received,
+            "lost": self.lost,
+            "sent": self.sent,
+            "marks": [self.marks.0, self.marks.1],
+            "drops": self.drops,
+        })
+        .to_string()
+    }
+
+    pub fn from_json(line: &str) -> Option<Summary> {
+        let v: Value = serde_json::from_str(line).ok()?;
+        let u = |k: &str| v.get(k).and_then(Value::as_u64);
+        Some(Summary {
+            rate: v.get("rate")?.as_f64()?,
+            window_rates: v
+                .get("window_rates")?
+                .as_array()?
+                .iter()
+                .filter_map(Value::as_f64)
+                .collect(),
+            received: u("received")?,
+            lost: u("lost")?,
+            sent: u("sent"),
+            marks: (
+                v.get("marks")?.get(0)?.as_u64()?,
+                v.get("marks")?.get(1)?.as_u64()?,
+            ),
+            drops: v.get("drops")?.as_str()?.to_string(),
+        })
+    }
+}
+
 /// Kills the helper when the run ends, however it ends.
 struct Helper(Child, BufReader<ChildStdout>);
 

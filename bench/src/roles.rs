@@ -174,6 +174,31 @@ pub(crate) fn run(role: &str, args: &[String]) {
             }
         }
         "pub" => crate::pubsub::publish(args, stdin_lines()),
+        "req-rtts" => {
+            // `N` on stdin: N round trips to ADDRESS, answered `RTTS µs µs …`.
+            let address = arg(0).to_string();
+            for line in stdin_lines() {
+                let n: usize = line.trim().parse().unwrap_or(0);
+                let v: Vec<String> = (0..n)
+                    .map(|i| {
+                        let t = Instant::now();
+                        let _ = nw0::send_message(
+                            address.as_str(),
+                            serde_json::json!({"i": i, "text": "hello"}),
+                            5,
+                        );
+                        format!("{:.1}", t.elapsed().as_secs_f64() * 1e6)
+                    })
+                    .collect();
+                say(format!("RTTS {}", v.join(" ")));
+            }
+        }
+        "tcp-echo" => tcp_echo(),
+        "pubsub-run" => {
+            let n = |i: usize| arg(i).parse::<u64>().unwrap_or(0);
+            let run = crate::pubsub::run(&crate::me(), crate::pubsub::Kind::Ours, n(0), n(1), n(2));
+            say(format!("RUN {}", run.summary(n(0)).to_json()));
+        }
         other => {
             eprintln!("unknown role {other}");
             std::process::exit(2);
@@ -208,6 +233,71 @@ impl RawReq {
             let msg = serde_json::to_vec(&serde_json::json!({"i": i, "text": "hello"}))
                 .unwrap_or_default();
             if req.send(msg, 0).is_err() || req.recv_bytes(0).is_err() {
+                break;
+            }
+            v.push(t.elapsed().as_secs_f64() * 1e6);
+        }
+        v
+    }
+}
+
+/// The floor: plain TCP ping-pong of the same bytes. Each message is a
+/// 2-byte length and the bytes; the server writes them back.
+fn tcp_echo() {
+    use std::io::Read;
+    let Ok(listener) = std::net::TcpListener::bind("127.0.0.1:0") else {
+        return;
+    };
+    let port = listener.local_addr().map_or(0, |a| a.port());
+    say(format!("PORT {port}"));
+    for stream in listener.incoming().take(16) {
+        let Ok(mut s) = stream else { continue };
+        let _ = s.set_nodelay(true);
+        std::thread::spawn(move || {
+            let mut buf = vec![0u8; 65_536 + 2];
+            // Each pass echoes one message; ends with the connection.
+            loop {
+                if s.read_exact(&mut buf[..2]).is_err() {
+                    return;
+                }
+                let n = usize::from(u16::from_be_bytes([buf[0], buf[1]]));
+                if s.read_exact(&mut buf[2..2 + n]).is_err() || s.write_all(&buf[..2 + n]).is_err()
+                {
+                    return;
+                }
+            }
+        });
+    }
+}
+
+/// A plain TCP client of the `tcp-echo` helper.
+pub(crate) struct TcpFloor {
+    stream: Option<std::net::TcpStream>,
+}
+
+impl TcpFloor {
+    pub(crate) fn connect(port: u16) -> TcpFloor {
+        let stream = std::net::TcpStream::connect(("127.0.0.1", port))
+            .ok()
+            .filter(|s| s.set_nodelay(true).is_ok());
+        TcpFloor { stream }
+    }
+
+    /// `n` round trips of the same small JSON message, in µs.
+    pub(crate) fn rtts(&mut self, n: usize) -> Vec<f64> {
+        use std::io::Read;
+        let Some(s) = self.stream.as_mut() else {
+            return Vec::new();
+        };
+        let mut v = Vec::with_capacity(n);
+        let mut back = vec![0u8; 65_536 + 2];
+        for i in 0..n {
+            let t = Instant::now();
+            let msg = serde_json::to_vec(&serde_json::json!({"i": i, "text": "hello"}))
+                .unwrap_or_default();
+            let mut frame = (msg.len() as u16).to_be_bytes().to_vec();
+            frame.extend_from_slice(&msg);
+            if s.write_all(&frame).is_err() || s.read_exact(&mut back[..frame.len()]).is_err() {
                 break;
             }
             v.push(t.elapsed().as_secs_f64() * 1e6);

@@ -13,12 +13,18 @@
 //! - [`payload`]: the message payload codec (JSON, or postcard between Rust peers).
 //! - [`zmtp`]: a ZMTP 3.x engine (greeting, NULL and CURVE handshakes, frames, socket roles).
 //! - `kdf` (feature `class-key`): the one derivation of every class secret from the passphrase.
+//! - [`socket`]: multi-peer REQ, REP, PUB and SUB sockets over that engine.
 //! - [`node`]: a whole networkzero node over abstract sockets (services, clients, events).
-// Unit tests use std's test harness; every other build is no_std and never
-// links `alloc` (the thumbv6m-none-eabi build in .ci/run proves it).
+// Unit tests use std's test harness; every other build is no_std and links
+// `alloc` only with the `alloc` feature (the thumbv6m-none-eabi build in
+// .ci/run proves the default does not).
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+// Growable buffers and peer tables for the std crate; firmware leaves it off.
+// One line, so .ci/run can tell it from an ungated one.
+#[rustfmt::skip] #[cfg(feature = "alloc")] extern crate alloc;
 
 pub mod address;
 pub mod advert;
@@ -30,6 +36,7 @@ mod json;
 pub mod kdf;
 pub mod node;
 pub mod payload;
+pub mod socket;
 pub mod table;
 pub mod time;
 pub mod zmtp;

@@ -8,6 +8,10 @@ use libfuzzer_sys::fuzz_target;
 use networkzero_core::zmtp::{Config, Connection, Role};
 use networkzero_core::{Duration, Instant};
 
+#[path = "peer_hello.rs"]
+mod peer_hello;
+use peer_hello::hello as peer_prefix;
+
 #[derive(Arbitrary, Debug)]
 enum Op {
     Feed(Vec<u8>),
@@ -28,23 +32,6 @@ struct Input {
     heartbeat: bool,
     small_limits: bool,
     ops: Vec<Op>,
-}
-
-fn peer_prefix(minor: u8, peer: &str) -> Vec<u8> {
-    let mut v = vec![0u8; 64];
-    v[0] = 0xFF;
-    v[8] = 1;
-    v[9] = 0x7F;
-    v[10] = 3;
-    v[11] = minor;
-    v[12..16].copy_from_slice(b"NULL");
-    let mut body = b"\x05READY\x0bSocket-Type".to_vec();
-    body.extend_from_slice(&(peer.len() as u32).to_be_bytes());
-    body.extend_from_slice(peer.as_bytes());
-    v.push(0x04);
-    v.push(body.len() as u8);
-    v.extend(body);
-    v
 }
 
 fuzz_target!(|input: Input| {

@@ -1,18 +1,16 @@
-//! Outgoing connections: requesters and subscribers, and their reconnects.
+//! Outgoing connections: requesters and subscribers. Each is a REQ or SUB
+//! socket with one dialled peer on a TCP slot it keeps; the socket layer
+//! reconnects it. The node only knows where it goes: an address, or a name
+//! looked up when it connects.
 
-use core::mem;
 use core::net::SocketAddr;
 
-use super::events::Queued;
 use super::ids::{ClientId, Peer};
-use super::slot::Owner;
 use super::{Error, Node, MAX_TOPIC};
 use crate::advert::Name;
-use crate::zmtp::Role;
-use crate::{Duration, Instant};
-
-/// Wait before reconnecting a requester or subscriber (libzmq: 100 ms).
-pub(crate) const RECONNECT: Duration = Duration::from_millis(500);
+use crate::socket::{self, SocketId};
+use crate::zmtp::{Role, SendError};
+use crate::Instant;
 
 // No heap to box the name into; a client is one of four, stored once.
 #[allow(clippy::large_enum_variant)]
@@ -22,22 +20,19 @@ pub(crate) enum Target {
     Address(SocketAddr),
 }
 
+/// A requester or subscriber; its socket's index is its [`ClientId`].
 #[derive(Debug, Clone)]
 pub(crate) struct Client {
     pub(crate) target: Target,
     pub(crate) role: Role,
-    pub(crate) slot: Option<usize>,
-    pub(crate) prefix: heapless::Vec<u8, MAX_TOPIC>,
-    /// Do not (re)connect before this.
-    pub(crate) retry_at: Instant,
-    /// The handshake finished on the current connection.
-    pub(crate) connected: bool,
+    /// The TCP slot its one peer keeps.
+    pub(crate) slot: u8,
 }
 
 impl<const SLOTS: usize, const BUF: usize, const ADVERTS: usize> Node<SLOTS, BUF, ADVERTS> {
     /// Opens a requester to `peer` (a name is discovered first). Once
     /// [`super::Event::Connected`], [`Self::send`] a message; the answer
-    /// comes as [`super::Event::Reply`].
+    /// comes as [`super::Event::Reply`]. It keeps a TCP slot for good.
     pub fn requester<'s>(
         &mut self,
         peer: impl Into<Peer<'s>>,
@@ -47,7 +42,8 @@ impl<const SLOTS: usize, const BUF: usize, const ADVERTS: usize> Node<SLOTS, BUF
     }
 
     /// Subscribes to news at `peer` on topics starting with `prefix` (`b""`
-    /// for all); items come as [`super::Event::News`].
+    /// for all); items come as [`super::Event::News`]. It keeps a TCP slot
+    /// for good.
     pub fn subscriber<'s>(
         &mut self,
         peer: impl Into<Peer<'s>>,
@@ -64,12 +60,12 @@ impl<const SLOTS: usize, const BUF: usize, const ADVERTS: usize> Node<SLOTS, BUF
         prefix: &[u8],
         now: Instant,
     ) -> Result<ClientId, Error> {
-        let index = self
-            .clients
-            .iter()
-            .position(Option::is_none)
-            .ok_or(Error::TooManyClients)?;
-        let id = u8::try_from(index).map_err(|_| Error::TooManyClients)?;
+        if prefix.len() > MAX_TOPIC {
+            return Err(Error::TopicTooLong);
+        }
+        let slot = (0..SLOTS)
+            .find(|&i| self.sockets.is_free(i))
+            .ok_or(Error::NoFreeSocket)?;
         let target = match peer {
             Peer::Address(a) => Target::Address(a),
             Peer::Name(n) => {
@@ -81,99 +77,81 @@ impl<const SLOTS: usize, const BUF: usize, const ADVERTS: usize> Node<SLOTS, BUF
                 Target::Name(name)
             }
         };
-        let prefix = heapless::Vec::from_slice(prefix).map_err(|_| Error::TopicTooLong)?;
-        if let Some(c) = self.clients.get_mut(index) {
-            *c = Some(Client {
-                target,
-                role,
-                slot: None,
-                prefix,
-                retry_at: now,
-                connected: false,
-            });
+        let socket = self.sockets.open(role).map_err(|_| Error::TooManyClients)?;
+        let (Ok(id), Ok(slot_id), Some(row)) = (
+            u8::try_from(socket.index()),
+            u8::try_from(slot),
+            self.clients.get_mut(socket.index()),
+        ) else {
+            self.sockets.close(socket);
+            return Err(Error::TooManyClients);
+        };
+        *row = Some(Client {
+            target,
+            role,
+            slot: slot_id,
+        });
+        let opened = match role {
+            Role::Sub => self.sockets.subscribe(socket, prefix),
+            _ => Ok(()),
+        }
+        .and_then(|()| self.sockets.connect_at(slot, socket, now));
+        if opened.is_err() {
+            self.close(ClientId(id));
+            return Err(Error::TopicTooLong);
         }
         Ok(ClientId(id))
     }
 
     /// Sends a message from a requester (one at a time: wait for its reply).
     pub fn send(&mut self, client: ClientId, data: &[u8]) -> Result<(), Error> {
-        let c = self
-            .clients
-            .get(usize::from(client.0))
-            .and_then(Option::as_ref)
-            .ok_or(Error::UnknownClient)?;
-        let slot = c
-            .slot
-            .and_then(|i| self.slots.get_mut(i))
-            .ok_or(Error::NotConnected)?;
-        let conn = slot
-            .conn
-            .as_mut()
-            .filter(|c| c.is_established())
-            .ok_or(Error::NotConnected)?;
-        conn.send(&[data]).map_err(Error::Send)?;
-        slot.stalled = false;
-        Ok(())
+        self.client(client).ok_or(Error::UnknownClient)?;
+        match self.sockets.send(socket_of(client), &[data]) {
+            Ok(_) => Ok(()),
+            Err(socket::Error::NotConnected) => Err(Error::NotConnected),
+            Err(socket::Error::Send(e)) => Err(Error::Send(e)),
+            Err(_) => Err(Error::Send(SendError::InvalidState)),
+        }
     }
 
     /// Whether a requester or subscriber has finished its handshake.
     pub fn is_connected(&self, client: ClientId) -> bool {
-        self.clients
-            .get(usize::from(client.0))
-            .and_then(Option::as_ref)
-            .and_then(|c| c.slot)
-            .and_then(|i| self.slots.get(i))
-            .and_then(|s| s.conn.as_ref())
-            .is_some_and(|c| c.is_established())
+        self.client(client)
+            .is_some_and(|c| self.sockets.is_established(usize::from(c.slot)))
     }
 
     /// Closes a requester or subscriber (the driver drops its socket on
     /// its next poll). Returns whether it existed.
     pub fn close(&mut self, client: ClientId) -> bool {
-        let Some(c) = self
-            .clients
-            .get_mut(usize::from(client.0))
-            .and_then(Option::take)
-        else {
+        let Some(c) = self.clients.get_mut(client.index()).and_then(Option::take) else {
             return false;
         };
-        if let Some(slot) = c.slot.and_then(|i| self.slots.get_mut(i)) {
-            slot.owner = Owner::Free;
-            slot.reset();
-            slot.abort = true;
-        }
-        true
+        self.news.forget(usize::from(c.slot));
+        self.sockets.close(socket_of(client))
     }
 
-    /// Where a client should connect now, if it should.
-    pub(crate) fn client_due(&self, client: &Client, t: Instant) -> Option<SocketAddr> {
-        if client.slot.is_some() || t < client.retry_at {
-            return None;
-        }
+    pub(crate) fn client(&self, client: ClientId) -> Option<&Client> {
+        self.clients.get(client.index()).and_then(Option::as_ref)
+    }
+
+    /// Where a client connects now, if its address is known.
+    pub(crate) fn resolve(&self, client: &Client, now: Instant) -> Option<SocketAddr> {
         match &client.target {
             Target::Address(a) => Some(*a),
-            Target::Name(n) => self.beacon.lookup(n, t),
+            Target::Name(n) => self.beacon.lookup(n, now),
         }
     }
 
-    /// A client's connection ended or could not be made: reconnect after a
-    /// pause (as libzmq does), telling the app if it had been connected.
-    pub(crate) fn client_lost(&mut self, c: u8, t: Instant) {
-        let Some(Some(client)) = self.clients.get_mut(usize::from(c)) else {
-            return;
-        };
-        client.slot = None;
-        client.retry_at = t + RECONNECT;
-        if mem::replace(&mut client.connected, false) {
-            self.push(Queued::Disconnected(ClientId(c)));
-        }
+    /// The slot of a client parked for want of an address that now has one.
+    pub(crate) fn parked_resolvable(&self, now: Instant) -> Option<usize> {
+        self.clients.iter().flatten().find_map(|c| {
+            let slot = usize::from(c.slot);
+            (self.sockets.is_parked(slot) && self.resolve(c, now).is_some()).then_some(slot)
+        })
     }
+}
 
-    /// The handshake finished on a client's connection.
-    pub(crate) fn client_connected(&mut self, c: u8) {
-        if let Some(Some(client)) = self.clients.get_mut(usize::from(c)) {
-            client.connected = true;
-        }
-        self.push(Queued::Connected(ClientId(c)));
-    }
+/// A client's socket: its id is the socket's index.
+pub(crate) fn socket_of(client: ClientId) -> SocketId {
+    SocketId(u32::from(client.0))
 }

@@ -1,15 +1,15 @@
 //! What the node tells the application, and the queue it keeps for it.
 
-use core::mem;
 use core::net::SocketAddr;
 
 use super::ids::{ClientId, RequestId, ServiceId};
-use super::slot::{Owner, Ready};
-use super::Node;
+use super::services::Service;
+use super::{Node, INPUT_STEPS, MAX_TOPIC};
 use crate::advert::Name;
 use crate::beacon;
-use crate::zmtp::TooLarge;
-use crate::zmtp::{self, Role};
+use crate::payload::ErrorReply;
+use crate::socket::{self, SocketId};
+use crate::zmtp::Role;
 
 /// What happened, from [`Node::poll_event`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,8 +60,9 @@ pub enum Event<'n> {
         more: bool,
     },
     /// A request to a served name was larger than this node takes (`BUF`):
-    /// it was dropped and its sender got an error reply saying so (a
-    /// [`crate::payload::ErrorReply`]). Nothing to answer; worth a log line.
+    /// it was dropped, and polling this event answered its sender with an
+    /// error reply saying so (a [`crate::payload::ErrorReply`], written at
+    /// the next [`Node::tcp_output`]). Nothing to answer; worth a log line.
     RequestTooLarge {
         /// Which service.
         service: ServiceId,
@@ -92,39 +93,98 @@ pub enum Event<'n> {
     },
 }
 
-/// The events the node queues itself. Discovery events wait in the beacon
-/// and messages in their connections: no name or message is copied here.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Queued {
-    Connected(ClientId),
-    Disconnected(ClientId),
-    RequestTooLarge(ServiceId, TooLarge),
-    TooLarge(ClientId, TooLarge),
+/// Where the news item in the making is: `[topic, data]` as Python
+/// networkzero sends it. A subscriber's topic part is taken off its
+/// connection as it arrives and kept here, so its data part can come too;
+/// the item is told once the data part has. One item is made at a time
+/// (one topic buffer for the node); other subscribers' parts wait in their
+/// connections meanwhile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// No item: the next topic part may start one.
+    Free,
+    /// The topic is kept; the data part is the application's.
+    Data,
+    /// A one-part item (its topic is kept) waits for the application.
+    TopicOnly,
+    /// Parts of an item that is not told (extra parts, or a topic longer
+    /// than [`MAX_TOPIC`]).
+    Skip,
+}
+
+/// The news item in the making, of one subscriber slot.
+pub(crate) struct News {
+    topic: heapless::Vec<u8, MAX_TOPIC>,
+    slot: usize,
+    stage: Stage,
+}
+
+impl News {
+    pub(crate) const fn new() -> News {
+        News {
+            topic: heapless::Vec::new(),
+            slot: 0,
+            stage: Stage::Free,
+        }
+    }
+
+    /// Whether slot `i`'s item is in the making and its data part is next.
+    pub(crate) fn assembling(&self, i: usize) -> bool {
+        self.slot == i && self.stage == Stage::Data
+    }
+
+    /// Whether slot `i`'s one-part item waits to be told.
+    pub(crate) fn waits(&self, i: usize) -> bool {
+        self.slot == i && self.stage == Stage::TopicOnly
+    }
+
+    /// Slot `i`'s connection ended: its item is gone.
+    pub(crate) fn forget(&mut self, i: usize) {
+        if self.slot == i {
+            self.stage = Stage::Free;
+        }
+    }
+
+    /// Whether slot `i` may take a topic part (or one to skip) now.
+    fn takes(&self, i: usize) -> bool {
+        self.stage == Stage::Free || (self.slot == i && self.stage == Stage::Skip)
+    }
+
+    /// Takes one more part of slot `i`: a topic (kept if it fits), or one
+    /// to skip.
+    fn part(&mut self, i: usize, data: &[u8], more: bool) {
+        self.slot = i;
+        self.stage = match self.stage {
+            Stage::Free => {
+                self.topic.clear();
+                let fits = self.topic.extend_from_slice(data).is_ok();
+                match (fits, more) {
+                    (true, true) => Stage::Data,
+                    (true, false) => Stage::TopicOnly,
+                    (false, true) => Stage::Skip,
+                    (false, false) => Stage::Free,
+                }
+            }
+            Stage::Skip if !more => Stage::Free,
+            other => other,
+        };
+    }
 }
 
 impl<const SLOTS: usize, const BUF: usize, const ADVERTS: usize> Node<SLOTS, BUF, ADVERTS> {
-    /// The next event; `None` when drained. Connection events come first,
-    /// then discovery events, then one message part per connection in turn.
+    /// The next event; `None` when drained. Discovery events come first,
+    /// then connection events and messages, one peer at a time in turn.
     /// A message borrows from its connection until the next call.
     #[must_use]
     #[inline(never)]
     pub fn poll_event(&mut self) -> Option<Event<'_>> {
-        if let Some(q) = self.queue.pop_front() {
-            return Some(match q {
-                Queued::Connected(client) => Event::Connected { client },
-                Queued::Disconnected(client) => Event::Disconnected { client },
-                Queued::RequestTooLarge(service, TooLarge { size, limit }) => {
-                    Event::RequestTooLarge {
-                        service,
-                        size,
-                        limit,
-                    }
-                }
-                Queued::TooLarge(client, TooLarge { size, limit }) => Event::TooLarge {
-                    client,
-                    size,
-                    limit,
-                },
+        if self.news.stage == Stage::TopicOnly {
+            self.news.stage = Stage::Free;
+            let socket = self.sockets.peer_socket(self.news.slot)?;
+            return Some(Event::News {
+                client: ClientId(u8::try_from(socket.index()).ok()?),
+                topic: &self.news.topic,
+                data: b"null",
             });
         }
         while let Some(event) = self.beacon.poll_event() {
@@ -139,60 +199,115 @@ impl<const SLOTS: usize, const BUF: usize, const ADVERTS: usize> Node<SLOTS, BUF
                 _ => {}
             }
         }
-        let start = self.next_slot;
-        let i = (0..SLOTS)
-            .map(|k| (start + k) % SLOTS)
-            .find(|&i| self.slots.get(i).is_some_and(|s| s.ready != Ready::No))?;
-        self.next_slot = (i + 1) % SLOTS;
-        let slot = self.slots.get_mut(i)?;
-        let ready = mem::replace(&mut slot.ready, Ready::No);
-        let generation = slot.generation;
-        let owner = slot.owner;
-        if ready == Ready::TopicOnly {
-            let Owner::Client(c) = owner else { return None };
-            return Some(Event::News {
-                client: ClientId(c),
-                topic: &slot.topic,
-                data: b"null",
-            });
+        for slot in 0..SLOTS {
+            self.take_topics(slot);
+            if let Some((socket, peer, t)) = self.sockets.poll_too_large_of(slot) {
+                return self.too_large(socket, peer, t.size, t.limit);
+            }
         }
-        let conn = slot.conn.as_mut()?;
-        let role = conn.role();
-        let zmtp::Event::Message(part) = conn.poll_event()? else {
-            return None;
+        let mut held = [false; SLOTS];
+        for (i, h) in held.iter_mut().enumerate() {
+            *h = self.held(i);
+        }
+        let event = self
+            .sockets
+            .poll_event_where(|i| held.get(i).copied().unwrap_or(false))?;
+        let (socket, peer, part) = match event {
+            socket::Event::Connected { socket, peer }
+            | socket::Event::Disconnected { socket, peer, .. } => (socket, peer, None),
+            socket::Event::Message(m) => (m.socket, m.peer, Some(m.part)),
+            _ => return None,
         };
-        match (owner, role) {
-            (Owner::Service(s), _) => Some(Event::Request {
+        let connected = matches!(event, socket::Event::Connected { .. });
+        if let Some(service) = service_index(&self.services, socket) {
+            let part = part?;
+            return Some(Event::Request {
                 request: RequestId {
-                    slot: u8::try_from(i).unwrap_or(u8::MAX),
-                    generation,
-                    service: ServiceId(s),
+                    slot: u8::try_from(peer.index()).unwrap_or(u8::MAX),
+                    generation: peer.generation,
+                    service: ServiceId(service),
                 },
                 data: part.data,
                 more: part.more,
-            }),
-            (Owner::Client(c), Role::Sub) => {
-                slot.sub_part = if part.more { 2 } else { 0 };
+            });
+        }
+        let c = self.clients.get(socket.index())?.as_ref()?;
+        let client = ClientId(u8::try_from(socket.index()).ok()?);
+        match (part, c.role) {
+            (None, _) if connected => Some(Event::Connected { client }),
+            (None, _) => {
+                self.news.forget(peer.index());
+                Some(Event::Disconnected { client })
+            }
+            (Some(part), Role::Sub) => {
+                self.news.stage = if part.more { Stage::Skip } else { Stage::Free };
                 Some(Event::News {
-                    client: ClientId(c),
-                    topic: &slot.topic,
+                    client,
+                    topic: &self.news.topic,
                     data: part.data,
                 })
             }
-            (Owner::Client(c), _) => Some(Event::Reply {
-                client: ClientId(c),
+            (Some(part), _) => Some(Event::Reply {
+                client,
                 data: part.data,
                 more: part.more,
             }),
-            (Owner::Free, _) => None,
         }
     }
 
-    /// Queues an event, dropping the oldest if the queue is full.
-    pub(crate) fn push(&mut self, q: Queued) {
-        if self.queue.is_full() {
-            self.queue.pop_front();
+    /// A message larger than `BUF` was dropped: a request's sender gets an
+    /// error reply (an answer, not silence), a subscriber's news item in
+    /// the making is gone.
+    fn too_large(
+        &mut self,
+        socket: SocketId,
+        peer: socket::PeerId,
+        size: usize,
+        limit: usize,
+    ) -> Option<Event<'_>> {
+        if let Some(service) = service_index(&self.services, socket) {
+            let mut reply = [0u8; 96];
+            let n = ErrorReply::too_large(size, limit)
+                .encode(&mut reply)
+                .unwrap_or(0);
+            let _ = self.sockets.reply(peer, &[reply.get(..n).unwrap_or(&[])]);
+            return Some(Event::RequestTooLarge {
+                service: ServiceId(service),
+                size,
+                limit,
+            });
         }
-        let _ = self.queue.push_back(q);
+        self.news.forget(peer.index());
+        Some(Event::TooLarge {
+            client: ClientId(u8::try_from(socket.index()).ok()?),
+            size,
+            limit,
+        })
     }
+
+    /// A subscriber slot: takes its topic part (and parts to skip) off the
+    /// connection as they come, so the data part can follow.
+    pub(crate) fn take_topics(&mut self, slot: usize) {
+        if !self.sub_slot(slot) {
+            return;
+        }
+        // Each pass takes a part; bounded like the input it came from.
+        for _ in 0..INPUT_STEPS {
+            if !self.news.takes(slot) {
+                return;
+            }
+            let Some(m) = self.sockets.poll_message_of(slot) else {
+                return;
+            };
+            self.news.part(slot, m.part.data, m.part.more);
+        }
+    }
+}
+
+/// The index of the service whose socket this is.
+fn service_index(services: &[Option<Service>], socket: SocketId) -> Option<u8> {
+    let i = services
+        .iter()
+        .position(|s| s.as_ref().is_some_and(|s| s.socket == socket))?;
+    u8::try_from(i).ok()
 }

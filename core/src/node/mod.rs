@@ -1,12 +1,17 @@
 //! A sans-IO networkzero node: discovery, request/reply and news over
 //! abstract sockets.
 //!
-//! A [`Node`] owns a discovery [`Beacon`], `SLOTS` ZMTP connections and the
-//! bookkeeping of the services it serves and the clients (requesters,
-//! subscribers) it opened. It has no sockets and no clock: a driver (the
-//! `Sockets` of the `networkzero-embassy-net`, `networkzero-smoltcp` and
-//! `networkzero-embedded-nal` crates) moves datagrams and TCP bytes between
-//! it and a network stack, naming sockets by index: three UDP sockets ([`UdpSocket`]) and `SLOTS` TCP slots
+//! A [`Node`] owns a discovery [`Beacon`] and a set of the core's
+//! [`socket`]s: a REP or PUB socket per service it serves,
+//! a REQ or SUB socket per client (requester, subscriber) it opened, one
+//! ZMTP connection per TCP slot. Every socket rule (who gets a request,
+//! where a reply goes, what a slow subscriber misses, when to reconnect)
+//! is the socket layer's; the node adds names, addresses and its events.
+//! It has no sockets and no clock: a driver (the `Sockets` of the
+//! `networkzero-embassy-net`, `networkzero-smoltcp` and
+//! `networkzero-embedded-nal` crates) moves
+//! datagrams and TCP bytes between it and a network stack, naming sockets
+//! by index: three UDP sockets ([`UdpSocket`]) and `SLOTS` TCP slots
 //! (`0..SLOTS`), plus one listener per service at [`Node::services`].
 //!
 //! # Methods by kind
@@ -50,7 +55,8 @@ use core::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 
 use crate::advert::Name;
 use crate::beacon::{self, Beacon, DatagramError, Kind, Received, MAX_INTERFACES, MAX_TRANSMIT};
-use crate::zmtp::{self, Role};
+use crate::socket::{self, Action, SocketId};
+use crate::zmtp;
 use crate::Instant;
 
 mod clients;
@@ -58,13 +64,12 @@ mod error;
 mod events;
 mod ids;
 mod services;
-mod slot;
 #[cfg(test)]
 mod tests;
 
-use clients::{Client, Target};
+use clients::Client;
+use events::News;
 use services::Service;
-use slot::{Owner, Pumped, Ready, Slot};
 
 pub use error::Error;
 pub use events::Event;
@@ -79,7 +84,9 @@ pub const MAX_TOPIC: usize = 64;
 /// short topics; more closes that connection), a subscriber needs one
 /// prefix. REQ and REP do not use it; 1 KiB each would be wasted RAM.
 pub const SUBSCRIPTIONS: usize = 128;
-/// Events (discovery, connections) queued before the oldest is dropped.
+/// Once the length of the node's event queue. Connection events now wait
+/// with their peers in the node's sockets and are never dropped; kept so
+/// that drivers which re-export it still build.
 pub const EVENT_QUEUE: usize = 8;
 /// Largest datagram [`Node::poll_transmit`] writes.
 pub const MAX_DATAGRAM: usize = MAX_TRANSMIT;
@@ -89,8 +96,25 @@ pub const MAX_DATAGRAM: usize = MAX_TRANSMIT;
 /// what any networkzero peer sends (the std crate's limit is 32 MiB).
 pub const MAX_SKIPPED_MESSAGE: usize = 64 * 1024 * 1024;
 
+/// The node's socket settings: the defaults, and messages over `BUF`
+/// skipped and reported rather than closing their connection.
+const fn settings() -> socket::Settings {
+    let mut s = socket::Settings::new();
+    s.max_skipped_message = MAX_SKIPPED_MESSAGE;
+    s
+}
+
 /// Events and input chunks one [`Node::handle_tcp_input`] call handles.
 const INPUT_STEPS: usize = 16;
+
+/// Bytes of prefixes each of the node's sockets keeps: one subscriber
+/// prefix of up to [`MAX_TOPIC`] bytes.
+const TOPIC_STORE: usize = MAX_TOPIC + 2;
+
+/// The node's sockets: services and clients, one TCP slot per peer (peer
+/// index = slot), fixed storage.
+type Sockets<const SLOTS: usize, const BUF: usize> =
+    socket::Fixed<SLOTS, SLOTS, BUF, SUBSCRIPTIONS, TOPIC_STORE>;
 
 /// The node's three UDP sockets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,7 +164,7 @@ pub enum SlotUse {
         /// Its TCP port.
         port: u16,
     },
-    /// Carries a requester's or subscriber's connection.
+    /// Kept by a requester or subscriber, connected or waiting to be.
     Client(ClientId),
 }
 
@@ -173,8 +197,8 @@ pub enum TcpAction {
 /// outgoing connections, ZMTP buffers of `BUF` bytes per direction per
 /// connection (the largest message part it can take), and room for
 /// `ADVERTS` names heard from others. See the module docs for the drive
-/// order. It holds up to `SLOTS` requesters and subscribers (each needs a
-/// slot to connect).
+/// order. Each service keeps the slots it asked for, each requester or
+/// subscriber one slot, for as long as they exist.
 ///
 /// `BUF` must be at least [`zmtp::MIN_TX_BUFFER`] (256): a smaller one
 /// would make a node whose connections never start, so it does not build.
@@ -190,13 +214,15 @@ pub enum TcpAction {
 pub struct Node<const SLOTS: usize, const BUF: usize = 1024, const ADVERTS: usize = 16> {
     /// Discovery events wait here, one per remembered name.
     pub(crate) beacon: Beacon<ADVERTS, MAX_SERVICES, ADVERTS>,
-    pub(crate) slots: [Slot<BUF>; SLOTS],
+    /// Every socket rule (routing, reconnects, deadlines) and each slot's
+    /// connection; connection events and messages wait here.
+    pub(crate) sockets: Sockets<SLOTS, BUF>,
     pub(crate) services: [Option<Service>; MAX_SERVICES],
-    /// As many requesters and subscribers as TCP slots: each needs one to
-    /// connect, so more could never all be connected.
+    /// Requesters and subscribers, by socket index (their [`ClientId`]);
+    /// each keeps a TCP slot, so there are never more than `SLOTS`.
     pub(crate) clients: [Option<Client>; SLOTS],
-    pub(crate) queue: heapless::Deque<events::Queued, EVENT_QUEUE>,
-    pub(crate) next_slot: usize,
+    /// A subscriber's news item while its data part comes.
+    pub(crate) news: News,
 }
 
 /// An IPv4-mapped IPv6 address (`::ffff:a.b.c.d`, as dual-stack sockets
@@ -226,11 +252,10 @@ impl<const SLOTS: usize, const BUF: usize, const ADVERTS: usize> Node<SLOTS, BUF
         let () = Self::BUF_HOLDS_HANDSHAKE;
         Node {
             beacon: Beacon::new(config),
-            slots: core::array::from_fn(|_| Slot::new()),
+            sockets: Sockets::new(settings()),
             services: core::array::from_fn(|_| None),
             clients: core::array::from_fn(|_| None),
-            queue: heapless::Deque::new(),
-            next_slot: 0,
+            news: News::new(),
         }
     }
 
@@ -353,11 +378,7 @@ impl<const SLOTS: usize, const BUF: usize, const ADVERTS: usize> Node<SLOTS, BUF
         if self.beacon.poll_timeout().is_some_and(|d| d <= now) {
             self.beacon.handle_timeout(now);
         }
-        for conn in self.slots.iter_mut().filter_map(|s| s.conn.as_mut()) {
-            if conn.poll_timeout().is_some_and(|d| d <= now) {
-                let _ = conn.handle_timeout(now);
-            }
-        }
+        self.sockets.handle_timeout(now);
     }
 
     /// When the node next has work without new input: `Some(now)` for at
@@ -373,30 +394,12 @@ impl<const SLOTS: usize, const BUF: usize, const ADVERTS: usize> Node<SLOTS, BUF
         if let Some(b) = self.beacon.poll_timeout() {
             earliest(b);
         }
-        if !self.queue.is_empty() {
+        if let Some(t) = self.sockets.poll_timeout() {
+            earliest(t);
+        }
+        if self.sockets.has_events_where(|i| self.held(i)) || self.parked_resolvable(now).is_some()
+        {
             earliest(now);
-        }
-        for client in self.clients.iter().flatten() {
-            let resolvable = match &client.target {
-                Target::Address(_) => true,
-                Target::Name(n) => self.beacon.lookup(n, now).is_some(),
-            };
-            if client.slot.is_none() && resolvable {
-                earliest(client.retry_at);
-            }
-        }
-        for slot in &self.slots {
-            if slot.abort || slot.finished() {
-                earliest(now);
-            }
-            if let Some(conn) = &slot.conn {
-                if let Some(d) = conn.poll_timeout() {
-                    earliest(d);
-                }
-                if conn.is_closed() {
-                    earliest(now);
-                }
-            }
         }
         at
     }
@@ -405,57 +408,37 @@ impl<const SLOTS: usize, const BUF: usize, const ADVERTS: usize> Node<SLOTS, BUF
 
     /// What slot `slot` is for; `None` if free (its socket should be closed).
     pub fn slot_use(&self, slot: usize) -> Option<SlotUse> {
-        match self.slots.get(slot)?.owner {
-            Owner::Free => None,
-            Owner::Service(s) => Some(SlotUse::Service {
-                service: ServiceId(s),
-                port: self.services.get(usize::from(s))?.as_ref()?.port,
-            }),
-            Owner::Client(c) => Some(SlotUse::Client(ClientId(c))),
+        let socket = self.sockets.peer_socket(slot)?;
+        if let Some((i, s)) = self.service_of(socket) {
+            return Some(SlotUse::Service {
+                service: ServiceId(i),
+                port: s.port,
+            });
         }
+        self.clients.get(socket.index())?.as_ref()?;
+        Some(SlotUse::Client(ClientId(
+            u8::try_from(socket.index()).ok()?,
+        )))
     }
 
     /// Whether the slot carries a ZMTP connection (since
     /// [`Self::handle_tcp_connected`]).
     pub fn has_connection(&self, slot: usize) -> bool {
-        self.slots.get(slot).is_some_and(|s| s.conn.is_some())
+        self.sockets.has_connection(slot)
     }
 
     /// Whether the slot's connection would take bytes now (no message
     /// waits for the application, no reply is owed, the peer has not
     /// finished). A driver may skip reading its socket when not.
     pub fn wants_input(&self, slot: usize) -> bool {
-        self.slots.get(slot).is_some_and(Slot::wants_input)
+        self.sockets.wants_input(slot) && !self.news.waits(slot)
     }
 
     /// The slot's socket is connected (accepted, or an outgoing connect
     /// succeeded): starts a ZMTP connection on it (a new one if it had one).
     pub fn handle_tcp_connected(&mut self, slot: usize, now: Instant) {
-        let Some(s) = self.slots.get_mut(slot) else {
-            return;
-        };
-        match s.owner {
-            Owner::Free => {}
-            Owner::Service(id) => {
-                let Some(Some(service)) = self.services.get(usize::from(id)) else {
-                    return;
-                };
-                let mut config = zmtp::Config::new(service.role);
-                config.as_server = true;
-                s.start(config, now);
-            }
-            Owner::Client(c) => {
-                let Some(Some(client)) = self.clients.get(usize::from(c)) else {
-                    return;
-                };
-                s.start(zmtp::Config::new(client.role), now);
-                if let Some(conn) = s.conn.as_mut() {
-                    if client.role == Role::Sub {
-                        let _ = conn.subscribe(&client.prefix);
-                    }
-                }
-            }
-        }
+        self.news.forget(slot);
+        self.sockets.handle_connected(slot, now);
     }
 
     /// Feeds bytes received on the slot's socket; returns how many it took
@@ -465,94 +448,46 @@ impl<const SLOTS: usize, const BUF: usize, const ADVERTS: usize> Node<SLOTS, BUF
     /// [`Self::poll_event`] or a REP owes its reply.
     #[inline(never)]
     pub fn handle_tcp_input(&mut self, slot: usize, bytes: &[u8], now: Instant) -> usize {
-        let Some(s) = self.slots.get_mut(slot) else {
-            return 0;
-        };
         let mut used = 0;
-        let mut connected = false;
-        let mut too_large = None;
         for _ in 0..INPUT_STEPS {
-            if s.ready != Ready::No {
-                break;
-            }
-            let Some(conn) = s.conn.as_mut() else {
-                break;
-            };
-            if conn.has_event() {
-                match s.pump() {
-                    Pumped::Handshake => connected = true,
-                    Pumped::Ready => break,
-                    Pumped::TooLarge(t) => too_large = Some(t),
-                    Pumped::Nothing => {}
-                }
-                continue;
-            }
-            if s.stalled || conn.is_closed() {
-                break;
-            }
+            self.take_topics(slot);
             let Some(rest) = bytes.get(used..).filter(|r| !r.is_empty()) else {
                 break;
             };
-            match conn.handle_input(rest, now) {
-                Ok(0) if !conn.has_event() => {
-                    s.stalled = true; // REP owes a reply first
-                    break;
-                }
-                Ok(n) => used += n,
-                Err(_) => break, // the connection failed: it closes itself
+            let n = self.sockets.handle_input(slot, rest, now);
+            if n == 0 {
+                break;
             }
+            used += n;
         }
-        let owner = s.owner;
-        if let (true, Owner::Client(c)) = (connected, owner) {
-            self.client_connected(c);
-        }
-        match (too_large, owner) {
-            (Some(t), Owner::Service(s)) => {
-                self.push(events::Queued::RequestTooLarge(ServiceId(s), t))
-            }
-            (Some(t), Owner::Client(c)) => self.push(events::Queued::TooLarge(ClientId(c), t)),
-            _ => {}
-        }
+        self.take_topics(slot);
         used
     }
 
     /// The peer finished sending (or the socket failed) and every byte it
     /// sent was fed in: the slot closes once its last message is polled.
     pub fn handle_tcp_eof(&mut self, slot: usize) {
-        if let Some(s) = self.slots.get_mut(slot).filter(|s| s.conn.is_some()) {
-            s.eof = true;
-        }
+        self.sockets.handle_eof(slot);
     }
 
     /// The slot's socket is gone (refused, reset, closed, or a connect
     /// failed): its connection is forgotten; a client reconnects later, a
     /// service slot waits for its next peer.
     pub fn handle_tcp_closed(&mut self, slot: usize, now: Instant) {
-        let Some(s) = self.slots.get_mut(slot) else {
-            return;
-        };
-        s.reset();
-        if let Owner::Client(c) = s.owner {
-            s.owner = Owner::Free;
-            self.client_lost(c, now);
-        }
+        self.news.forget(slot);
+        self.sockets.handle_closed(slot, now);
     }
 
     /// Bytes the slot's connection wants sent (empty if none); send what
     /// the socket takes and report it with [`Self::consume_output`].
     #[must_use]
     pub fn tcp_output(&self, slot: usize) -> &[u8] {
-        match self.slots.get(slot).and_then(|s| s.conn.as_ref()) {
-            Some(conn) => conn.output(),
-            None => &[],
-        }
+        self.sockets.output(slot)
     }
 
     /// `n` bytes of [`Self::tcp_output`] were sent.
     pub fn consume_output(&mut self, slot: usize, n: usize) {
-        if let Some(conn) = self.slots.get_mut(slot).and_then(|s| s.conn.as_mut()) {
-            conn.consume_output(n);
-        }
+        self.sockets.consume_output(slot, n);
     }
 
     /// The next thing to do to a TCP socket: aborts first, then closes,
@@ -560,35 +495,51 @@ impl<const SLOTS: usize, const BUF: usize, const ADVERTS: usize> Node<SLOTS, BUF
     #[must_use]
     #[inline(never)]
     pub fn poll_tcp_action(&mut self, now: Instant) -> Option<TcpAction> {
-        for (i, s) in self.slots.iter_mut().enumerate() {
-            if core::mem::replace(&mut s.abort, false) {
-                return Some(TcpAction::Abort { slot: i });
-            }
+        while let Some(slot) = self.parked_resolvable(now) {
+            self.sockets.redial(slot, now);
         }
-        if let Some(i) = self.slots.iter().position(Slot::finished) {
-            self.handle_tcp_closed(i, now);
-            return Some(TcpAction::Close { slot: i });
-        }
-        for ci in 0..SLOTS {
-            let Some(Some(client)) = self.clients.get(ci) else {
-                continue;
-            };
-            let Some(remote) = self.client_due(client, now) else {
-                continue;
-            };
-            let Some(si) = self.slots.iter().position(|s| s.owner == Owner::Free) else {
-                break;
-            };
-            let (Some(slot), Ok(c)) = (self.slots.get_mut(si), u8::try_from(ci)) else {
-                break;
-            };
-            slot.owner = Owner::Client(c);
-            slot.reset();
-            if let Some(Some(client)) = self.clients.get_mut(ci) {
-                client.slot = Some(si);
+        // Each pass takes an action; a connect whose name is not known yet
+        // parks its client until it is.
+        for _ in 0..SLOTS.saturating_add(1) {
+            match self.sockets.poll_action(now)? {
+                Action::Abort { peer } => return Some(TcpAction::Abort { slot: peer }),
+                Action::Close { peer } => return Some(TcpAction::Close { slot: peer }),
+                Action::Connect { socket, peer } => {
+                    let client = self.clients.get(socket.index()).and_then(Option::as_ref);
+                    match client.and_then(|c| self.resolve(c, now)) {
+                        Some(remote) => return Some(TcpAction::Connect { slot: peer, remote }),
+                        None => {
+                            self.sockets.park(peer);
+                        }
+                    }
+                }
             }
-            return Some(TcpAction::Connect { slot: si, remote });
         }
         None
+    }
+
+    // ---- internals ---------------------------------------------------------
+
+    /// The service whose socket this is.
+    pub(crate) fn service_of(&self, socket: SocketId) -> Option<(u8, &Service)> {
+        self.services.iter().enumerate().find_map(|(i, s)| {
+            let s = s.as_ref().filter(|s| s.socket == socket)?;
+            Some((u8::try_from(i).ok()?, s))
+        })
+    }
+
+    /// Whether slot `i` is a subscriber's whose events must wait: a news
+    /// item of another slot is in the making.
+    pub(crate) fn held(&self, i: usize) -> bool {
+        self.sub_slot(i) && !self.news.assembling(i)
+    }
+
+    /// Whether slot `i` carries a subscriber.
+    pub(crate) fn sub_slot(&self, i: usize) -> bool {
+        self.sockets
+            .peer_socket(i)
+            .and_then(|s| self.clients.get(s.index()))
+            .and_then(Option::as_ref)
+            .is_some_and(|c| c.role == zmtp::Role::Sub)
     }
 }

@@ -1,16 +1,17 @@
-//! Served names: REP and PUB services, replies and news.
+//! Served names: REP and PUB services, replies and news. Each is a socket
+//! listening on the TCP slots it keeps, one peer per slot.
 
 use super::ids::{RequestId, ServiceId};
-use super::slot::Owner;
 use super::{Error, Node};
-use crate::zmtp::{self, Role};
+use crate::socket::{self, PeerId, SocketId};
+use crate::zmtp::Role;
 use crate::Instant;
 
-/// One service: the TCP port it listens on and its ZMTP role.
+/// One service: the TCP port it listens on and its socket.
 #[derive(Debug, Clone)]
 pub(crate) struct Service {
     pub(crate) port: u16,
-    pub(crate) role: Role,
+    pub(crate) socket: SocketId,
 }
 
 impl<const SLOTS: usize, const BUF: usize, const ADVERTS: usize> Node<SLOTS, BUF, ADVERTS> {
@@ -55,22 +56,26 @@ impl<const SLOTS: usize, const BUF: usize, const ADVERTS: usize> Node<SLOTS, BUF
             .iter()
             .position(Option::is_none)
             .ok_or(Error::TooManyServices)?;
-        let free = self.slots.iter().filter(|s| s.owner == Owner::Free).count();
+        let id = u8::try_from(index).map_err(|_| Error::TooManyServices)?;
+        let free = (0..SLOTS).filter(|&i| self.sockets.is_free(i)).count();
         if free < peers.max(1) {
             return Err(Error::NoFreeSocket);
         }
         self.advertise(name, port, now)?;
-        let id = u8::try_from(index).map_err(|_| Error::TooManyServices)?;
-        for slot in self
-            .slots
-            .iter_mut()
-            .filter(|s| s.owner == Owner::Free)
-            .take(peers.max(1))
-        {
-            slot.owner = Owner::Service(id);
+        let socket = self.sockets.open(role).map_err(|_| Error::NoFreeSocket)?;
+        // The application hears of requests, not of peers coming and going.
+        self.sockets.set_quiet(socket, true);
+        let mut kept = 0;
+        for i in 0..SLOTS {
+            if kept == peers.max(1) {
+                break;
+            }
+            if self.sockets.listen_at(i, socket).is_ok() {
+                kept += 1;
+            }
         }
         if let Some(s) = self.services.get_mut(index) {
-            *s = Some(Service { port, role });
+            *s = Some(Service { port, socket });
         }
         Ok(ServiceId(id))
     }
@@ -85,20 +90,19 @@ impl<const SLOTS: usize, const BUF: usize, const ADVERTS: usize> Node<SLOTS, BUF
 
     /// Answers a request with one message part.
     pub fn reply(&mut self, request: RequestId, data: &[u8]) -> Result<(), Error> {
-        let slot = self
-            .slots
-            .get_mut(usize::from(request.slot))
-            .filter(|s| {
-                s.generation == request.generation && s.owner == Owner::Service(request.service.0)
-            })
-            .ok_or(Error::StaleRequest)?;
-        let conn = slot.conn.as_mut().ok_or(Error::StaleRequest)?;
-        if !conn.can_send() {
+        let socket = self.service(request.service).ok_or(Error::StaleRequest)?;
+        if self.sockets.peer_socket(usize::from(request.slot)) != Some(socket) {
             return Err(Error::StaleRequest);
         }
-        conn.send(&[data]).map_err(Error::Send)?;
-        slot.stalled = false;
-        Ok(())
+        let peer = PeerId {
+            index: u16::from(request.slot),
+            generation: request.generation,
+        };
+        match self.sockets.reply(peer, &[data]) {
+            Ok(()) => Ok(()),
+            Err(socket::Error::Send(e)) => Err(Error::Send(e)),
+            Err(_) => Err(Error::StaleRequest),
+        }
     }
 
     /// Publishes `data` under `topic` to every subscriber whose prefix
@@ -110,30 +114,23 @@ impl<const SLOTS: usize, const BUF: usize, const ADVERTS: usize> Node<SLOTS, BUF
         topic: &[u8],
         data: &[u8],
     ) -> Result<usize, Error> {
-        match self.services.get(usize::from(service.0)) {
-            Some(Some(s)) if s.role == Role::Pub => {}
-            _ => return Err(Error::NotAPublisher),
-        }
-        let mut queued = 0;
-        for slot in &mut self.slots {
-            if slot.owner != Owner::Service(service.0) {
-                continue;
-            }
-            if let Some(conn) = slot.conn.as_mut().filter(|c| c.is_established()) {
-                if let Ok(zmtp::Sent::Queued) = conn.send(&[topic, data]) {
-                    queued += 1;
-                }
-            }
-        }
-        Ok(queued)
+        let socket = self.service(service).ok_or(Error::NotAPublisher)?;
+        self.sockets
+            .publish(socket, &[topic, data])
+            .map(|r| r.queued)
+            .map_err(|_| Error::NotAPublisher)
     }
 
     /// Subscribers (or requesters) connected to a service now.
     pub fn peers(&self, service: ServiceId) -> usize {
-        self.slots
-            .iter()
-            .filter(|s| s.owner == Owner::Service(service.0))
-            .filter(|s| s.conn.as_ref().is_some_and(|c| c.is_established()))
-            .count()
+        self.service(service)
+            .map_or(0, |s| self.sockets.connected_peers(s))
+    }
+
+    fn service(&self, service: ServiceId) -> Option<SocketId> {
+        self.services
+            .get(usize::from(service.0))
+            .and_then(Option::as_ref)
+            .map(|s| s.socket)
     }
 }

@@ -2,6 +2,7 @@
 
 use core::mem;
 
+use super::buffer::Buffer;
 use super::command::{Command, Properties};
 use super::error::{ConfigError, SendError, ZmtpError};
 use super::frame::{
@@ -274,7 +275,8 @@ enum Outcome {
 ///
 /// The caller owns the transport and both buffers (`rx: R` holds one
 /// incoming part or command, `tx: T` the outgoing bytes; any
-/// `AsRef<[u8]> + AsMut<[u8]>`, e.g. arrays, `&mut [u8]` or a `Vec`) and passes time in as `now`.
+/// [`Buffer`], e.g. arrays, `&mut [u8]`, a `Vec`, or with feature `alloc`
+/// a `Growable`) and passes time in as `now`.
 ///
 /// # Methods by kind
 /// - getters: [`role`](Self::role), [`is_established`](Self::is_established),
@@ -380,7 +382,7 @@ struct Core<B, const SUBS: usize> {
     curve: Option<super::curve::mechanism::Curve>,
 }
 
-impl<R: AsRef<[u8]> + AsMut<[u8]>, T: AsRef<[u8]> + AsMut<[u8]>> Connection<R, T> {
+impl<R: Buffer, T: Buffer> Connection<R, T> {
     /// A connection that has just been opened (either side may have dialled);
     /// queues our greeting. `rx` must hold at least [`MIN_RX_BUFFER`] bytes,
     /// `tx` at least [`MIN_TX_BUFFER`]. Its subscription store holds
@@ -407,9 +409,7 @@ impl<R: AsRef<[u8]> + AsMut<[u8]>, T: AsRef<[u8]> + AsMut<[u8]>> Connection<R, T
     }
 }
 
-impl<R: AsRef<[u8]> + AsMut<[u8]>, T: AsRef<[u8]> + AsMut<[u8]>, const SUBS: usize>
-    Connection<R, T, SUBS>
-{
+impl<R: Buffer, T: Buffer, const SUBS: usize> Connection<R, T, SUBS> {
     /// Like [`Connection::new`], with a subscription store of `SUBS` bytes
     /// (each topic takes its length + 2). REQ and REP never use it, a SUB
     /// keeps its own subscriptions there and a PUB its peer's: a small
@@ -580,6 +580,11 @@ impl<R: AsRef<[u8]> + AsMut<[u8]>, T: AsRef<[u8]> + AsMut<[u8]>, const SUBS: usi
         matches!(self.core.pending, Pending::Part { .. })
     }
 
+    /// Whether the waiting event is [`Event::TooLarge`].
+    pub fn has_too_large(&self) -> bool {
+        matches!(self.core.pending, Pending::TooLarge { .. })
+    }
+
     // ---- input ---------------------------------------------------------
 
     /// Feed bytes from the transport; returns how many were consumed.
@@ -699,7 +704,7 @@ impl<R: AsRef<[u8]> + AsMut<[u8]>, T: AsRef<[u8]> + AsMut<[u8]>, const SUBS: usi
             Pending::PeerError { off, len } => slice(off, len).map(Event::PeerError),
             Pending::TooLarge { size } => Some(Event::TooLarge(TooLarge {
                 size,
-                limit: rx.len().min(self.core.config.max_message_size),
+                limit: self.rx.limit().min(self.core.config.max_message_size),
             })),
         }
     }
@@ -737,7 +742,7 @@ impl<R: AsRef<[u8]> + AsMut<[u8]>, T: AsRef<[u8]> + AsMut<[u8]>, const SUBS: usi
         borrow: bool,
         pos: &mut usize,
     ) -> Result<Option<Part<'a>>, ZmtpError> {
-        let rx_cap = self.rx.as_ref().len();
+        let rx_cap = self.rx.limit();
         // Each iteration consumes input or finishes a frame; bound it anyway.
         let mut guard = input.len().saturating_mul(2).saturating_add(4);
         loop {
@@ -791,6 +796,9 @@ impl<R: AsRef<[u8]> + AsMut<[u8]>, T: AsRef<[u8]> + AsMut<[u8]>, const SUBS: usi
                             }
                         }
                         let n = (len - have).min(rest.len());
+                        if have == 0 && (command || disp != Disp::Skip) && !self.rx.reserve(len) {
+                            return Err(ZmtpError::MessageTooLarge);
+                        }
                         if command || disp != Disp::Skip {
                             let src = rest.get(..n).unwrap_or(&[]);
                             if let Some(dst) = self.rx.as_mut().get_mut(have..have + n) {
@@ -836,7 +844,7 @@ impl<R: AsRef<[u8]> + AsMut<[u8]>, T: AsRef<[u8]> + AsMut<[u8]>, const SUBS: usi
     }
 }
 
-impl<B: AsRef<[u8]> + AsMut<[u8]>, const SUBS: usize> Core<B, SUBS> {
+impl<B: Buffer, const SUBS: usize> Core<B, SUBS> {
     /// What a finished frame of `len` bytes leaves for `poll_event` (a
     /// peer's ERROR is also the connection's end).
     fn pending_of(&mut self, out: Outcome, len: usize) -> Result<Pending, ZmtpError> {
@@ -938,18 +946,20 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const SUBS: usize> Core<B, SUBS> {
         }
     }
 
-    /// Make room for `n` bytes plus `reserve` at the end of `tx`.
+    /// Make room for `n` bytes plus `reserve` at the end of `tx` (moving
+    /// pending output to the front, or growing a growable buffer).
     fn tx_room(&mut self, n: usize, reserve: usize) -> bool {
         let cap = self.tx.as_ref().len();
         let need = n.saturating_add(reserve);
         if cap - self.tx_end >= need {
             return true;
         }
-        if cap - (self.tx_end - self.tx_start) < need {
+        let pending = self.tx_end - self.tx_start;
+        if cap - pending < need && !self.tx.reserve(pending.saturating_add(need)) {
             return false;
         }
         self.tx.as_mut().copy_within(self.tx_start..self.tx_end, 0);
-        self.tx_end -= self.tx_start;
+        self.tx_end = pending;
         self.tx_start = 0;
         true
     }
@@ -1426,7 +1436,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const SUBS: usize> Core<B, SUBS> {
     /// Make room for a message of `total` wire bytes, keeping the control
     /// reserve free.
     fn message_room(&mut self, total: usize) -> Result<(), SendError> {
-        if total.saturating_add(CONTROL_RESERVE) > self.tx.as_ref().len() {
+        if total.saturating_add(CONTROL_RESERVE) > self.tx.limit() {
             return Err(SendError::TooLarge);
         }
         if !self.tx_room(total, CONTROL_RESERVE) {

@@ -11,15 +11,18 @@
 //!   handshake, socket-type check, REQ/REP envelopes and alternation, PUB
 //!   filtering, SUB subscriptions, heartbeats, limits). Its doc comment
 //!   fixes the drain order.
-//! - [`Listener`]: several connections in fixed slots, fair-queued, for a
-//!   REP or PUB serving many peers.
 //! - [`Security`]: which mechanism a [`Config`] asks for; `curve` (feature
 //!   `curve`): CurveZMQ's keys, commands and per-connection mechanism.
 //!
-//! No heap, no `std`, no clock, no recursion, no `unsafe`. Every length from
+//! Several connections per socket (routing, fair queuing, high-water
+//! marks, reconnects) are [`crate::socket`]'s.
+//!
+//! No heap (unless a caller picks the `alloc` feature's [`Buffer`]), no `std`,
+//! no clock, no recursion, no `unsafe`. Every length from
 //! the network is checked against a limit before it is used; a 64-bit frame
 //! length up to `u64::MAX` is a typed [`ZmtpError::MessageTooLarge`].
 
+mod buffer;
 pub mod command;
 mod connection;
 #[cfg(feature = "curve")]
@@ -27,11 +30,13 @@ pub mod curve;
 mod error;
 pub mod frame;
 pub mod greeting;
-mod listener;
 mod security;
 mod socket_type;
-mod subscriptions;
+pub(crate) mod subscriptions;
 
+pub use buffer::Buffer;
+#[cfg(feature = "alloc")]
+pub use buffer::Growable;
 pub use command::{Command, Properties};
 pub use connection::{
     Config, Connection, Event, Part, Received, Sent, TooLarge, CONTROL_RESERVE, MAX_ENVELOPE,
@@ -40,7 +45,6 @@ pub use connection::{
 pub use error::{ConfigError, SendError, ZmtpError};
 pub use frame::{Frame, FrameHeader, FrameHeaderRepr, Status};
 pub use greeting::{Greeting, GreetingRepr, Mechanism, GREETING_LEN};
-pub use listener::{Listener, PublishReport, SlotId};
 pub use security::Security;
 pub use socket_type::{Role, SocketType};
 pub use subscriptions::{MAX_TOPIC_LEN, SUBSCRIPTION_STORE};

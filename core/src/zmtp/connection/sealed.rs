@@ -13,6 +13,7 @@ use core::ops::Range;
 
 use super::{Core, Dec, Disp, Outcome, Sent, State, READY_PROPERTIES};
 use crate::time::Instant;
+use crate::zmtp::buffer::Buffer;
 use crate::zmtp::command::Properties;
 use crate::zmtp::curve::mechanism::{Curve, Side};
 use crate::zmtp::curve::wire::{
@@ -84,7 +85,7 @@ fn envelope_frames(env: &[u8]) -> impl Iterator<Item = (bool, &[u8])> {
     })
 }
 
-impl<B: AsRef<[u8]> + AsMut<[u8]>, const SUBS: usize> Core<B, SUBS> {
+impl<B: Buffer, const SUBS: usize> Core<B, SUBS> {
     /// Frames travel in MESSAGE boxes now.
     pub(super) fn sealing(&self) -> bool {
         self.state == State::Active && self.curve.as_ref().is_some_and(Curve::is_open)

@@ -1,104 +1,105 @@
-//! The I/O thread of the pure-Rust transport, in the manner of libzmq's: one
-//! background thread with a mio `Poll` owns every listener and TCP
-//! connection and runs a `networkzero_core::zmtp::Connection` per
-//! connection. [`start`] starts it and gives the handle ([`Io`]) that the
-//! runtime owns and every [`Socket`] keeps a share of. API calls reach it
-//! through a bounded channel plus a `mio::Waker`; what arrives for a socket is put in that socket's inbox
-//! (a mutex and a condition variable), where the calling thread waits with
-//! its own deadline.
+//! The pure-Rust transport's I/O: bytes and time between mio TCP sockets
+//! and the core's sans-IO sockets (`networkzero_core::socket`), which hold
+//! every rule — who gets a request, where a reply goes, what a slow
+//! subscriber misses, when to reconnect, how many peers a listener takes,
+//! handshake deadlines and heartbeats. Nothing here decides any of that.
 //!
-//! Per socket kind:
-//! - REQ and SUB connect, and reconnect after a failure with a back-off from
-//!   100 ms to 200 ms (libzmq retries every 100 ms; a publisher's first item
-//!   waits 300 ms for subscribers that are already retrying). A REQ request not yet handed completely to the
-//!   kernel when its connection fails is sent again on the next connection;
-//!   one already sent is lost with the connection, as in libzmq (the caller
-//!   times out and resets the socket). A SUB sends every prefix again on
-//!   each new connection.
-//! - REP and PUB listen. A REP takes requests from every peer in turn (each
-//!   peer's engine reads nothing more until its request is answered) and
-//!   routes each reply to the peer that asked; requests of a peer that has
-//!   gone are dropped.
-//! - PUB keeps, per subscriber, at most [`HIGH_WATER_MARK`] messages
-//!   waiting to be written; news for a subscriber whose queue is full is
-//!   dropped for that subscriber only (the newest items are lost, as with
-//!   libzmq's PUB). Subscriptions are read as they arrive, between publish
-//!   calls too.
-//! - SUB keeps at most [`HIGH_WATER_MARK`] received messages; while its
-//!   inbox is full it stops reading, so TCP pushes back on the publisher,
-//!   whose high-water mark then drops news (libzmq's behaviour).
+//! Each [`Socket`] is a core socket set with one socket in it, its mio
+//! sources and an inbox of whole messages, behind a mutex. Two drivers move
+//! its bytes, the same way ([`Driver::turn`]):
+//! - the calling thread, during a call: it sends and writes at once, and
+//!   when it has to wait it waits on the socket's own sources (its own
+//!   `mio::Poll`) with the call's deadline, so a request and its reply cross
+//!   no other thread (on Unix; elsewhere it waits for the I/O thread);
+//! - the I/O thread ([`Io`], owned by the runtime), between calls: it
+//!   watches every socket's `Poll` and timers, takes new connections and
+//!   subscriptions, answers heartbeats, reconnects, and writes what a call
+//!   left unwritten. It leaves a socket alone while a call has it.
 //!
-//! Timers come from each engine's `poll_timeout` (the handshake timeout on
-//! every connection; heartbeats on REQ and SUB connections, so a publisher
-//! or server that vanished is noticed and reconnected to).
+//! Memory follows use: a connection's buffers start at a kilobyte and grow
+//! with what its peer sends, up to [`MAX_MESSAGE`] (the core's
+//! `zmtp::Growable`); a listener takes at most [`MAX_PEERS`] connections
+//! (the core then replaces the oldest still in its handshake, or refuses,
+//! and this warns once). Input is read into one buffer per connection and
+//! parts that arrived whole are handed over borrowed from it (the engine's
+//! zero-copy path): one copy, into the message the caller gets.
 //!
-//! Nothing from the network can panic this thread: every length is checked
-//! by the engine, every loop is bounded.
+//! Nothing from the network can panic a thread: every length is checked by
+//! the engine, every loop is bounded.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use log::debug;
+use log::{debug, warn};
 use mio::net::{TcpListener, TcpStream};
-use mio::{Events, Interest, Poll, Token, Waker};
-use networkzero_core::zmtp::{Config, Connection, Event, Role, SendError};
+use mio::{Events, Interest, Poll, Registry, Token, Waker};
+use networkzero_core::socket::{self, Action, Event, Growing, PeerId, Settings, SocketId};
+use networkzero_core::zmtp::Role;
 use networkzero_core::{Duration as CoreDuration, Instant as CoreInstant};
 
 use crate::transport::Subscribers;
 
 /// Largest incoming message, all parts together (as the libzmq build's
-/// ZMQ_MAXMSGSIZE).
+/// ZMQ_MAXMSGSIZE): the most any connection's buffers grow to.
 const MAX_MESSAGE: usize = crate::transport::MAX_MESSAGE as usize;
 
-/// Messages queued per subscriber (PUB) or received and not yet taken (SUB).
+/// Messages written into a subscriber's connection and not yet taken by
+/// its TCP socket before news is dropped for it (PUB), and whole messages
+/// a socket holds for its caller before it stops reading (SUB, so TCP
+/// pushes back on the publisher, whose high-water mark then drops).
 const HIGH_WATER_MARK: usize = crate::transport::NEWS_HIGH_WATER_MARK as usize;
 
-/// Room in a connection's output buffer beyond one maximal message: routing
-/// envelope, frame headers and the engine's control reserve.
-const TX_SLACK: usize = 64 * 1024;
+/// Connections a listening socket takes at once: a classroom with room to
+/// spare, and well under the usual limit of 1024 open files even for a
+/// program listening on a few addresses. The core decides what happens at
+/// the limit; this warns once per socket.
+pub(crate) const MAX_PEERS: usize = socket::DEFAULT_MAX_PEERS;
 
-/// A PUB moves queued news into the engine only while less than this is
-/// waiting to be written, so a slow subscriber costs the queue and this.
-const TX_SOFT_LIMIT: usize = 256 * 1024;
-
-/// Bytes read but not yet taken by a blocked engine before reading stops.
-const INPUT_LIMIT: usize = 256 * 1024;
-
-/// One read from a socket.
+/// One read from a TCP socket; also how much input a connection keeps that
+/// its engine has not taken yet.
 const READ_CHUNK: usize = 64 * 1024;
 
-/// The big per-connection buffers (a part up to [`MAX_MESSAGE`] in, a
-/// message out). Larger than glibc's largest mmap threshold (32 MiB on
-/// 64-bit, 16 MiB on 32-bit), so each is a fresh anonymous mapping whose
-/// zero pages the kernel supplies on first touch: a connection costs the
-/// pages its messages use. (Smaller ones may come from the heap and be
-/// cleared in full, 32 MiB of writes per connection, which a connection
-/// flood turns into seconds of work and hundreds of MiB.) The engine's
-/// `max_message_size` still limits messages to [`MAX_MESSAGE`].
-const BIG_BUFFER: usize = 32 * 1024 * 1024 + TX_SLACK;
+/// Whether a read that returns less than asked for shows the kernel had no
+/// more: true of mio's edge-triggered epoll and kqueue selectors, not of
+/// its Windows one.
+const PARTIAL_READ_DRAINS: bool = cfg!(any(
+    target_os = "linux",
+    target_os = "android",
+    target_os = "macos",
+    target_os = "ios",
+    target_os = "freebsd",
+    target_os = "netbsd",
+    target_os = "openbsd",
+    target_os = "dragonfly",
+));
 
-/// Small buffers for the directions that only carry commands (a PUB's
-/// input, a SUB's output).
-const SMALL_BUFFER: usize = 8 * 1024;
+/// A publisher writes a subscriber's output itself once this much is
+/// queued (libzmq's `out_batch_size`); less is left to the I/O thread, so
+/// a burst of news costs a write per batch rather than one per item.
+const WRITE_BATCH: usize = 8 * 1024;
 
-const FIRST_RETRY: Duration = Duration::from_millis(100);
-const MAX_RETRY: Duration = Duration::from_millis(200);
+/// Dialled connections send a PING this often, and close if nothing comes
+/// back within [`HEARTBEAT_TIMEOUT`], so a server or publisher that
+/// vanished without a word is noticed and reconnected to.
 const HEARTBEAT_INTERVAL: CoreDuration = CoreDuration::from_secs(5);
 const HEARTBEAT_TIMEOUT: CoreDuration = CoreDuration::from_secs(30);
 
-/// Work done per connection before other connections get their turn.
+/// Work done per call of [`Driver::turn`] before it returns (each round
+/// moves bytes or ends it).
 const ROUNDS: usize = 64;
 
-const WAKER: Token = Token(0);
-
-/// Longest a REP waits for its reply to reach the kernel.
+/// Longest a REP's reply waits to be handed to the kernel before `reply`
+/// returns, so a program that exits right after replying gets it out.
 const REPLY_FLUSH: Duration = Duration::from_secs(1);
+
+const WAKER: Token = Token(usize::MAX);
+/// A socket's listener, in its own `Poll`.
+const LISTENER: Token = Token(usize::MAX - 1);
 
 /// What a socket does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,366 +129,50 @@ impl Kind {
     }
 }
 
-/// A whole message that arrived: the connection it came from (for a REP's
-/// reply) and its parts.
+/// The limits every pure-Rust socket runs with.
+fn settings() -> Settings {
+    let mut s = Settings::new();
+    s.max_message_size = MAX_MESSAGE;
+    s.max_parts = 64;
+    // libzmq keeps every subscription; the engine's store (1 KiB per
+    // connection) takes as many as fit.
+    s.max_subscriptions = 1024;
+    s.max_subscription_len = 255;
+    s.high_water_mark = HIGH_WATER_MARK;
+    s.max_peers = MAX_PEERS;
+    s.heartbeat_interval = Some(HEARTBEAT_INTERVAL);
+    s.heartbeat_timeout = Some(HEARTBEAT_TIMEOUT);
+    s
+}
+
+/// A whole message that arrived: the peer it came from (for a REP's reply)
+/// and its parts.
 #[derive(Debug)]
 pub(crate) struct Incoming {
-    pub(crate) from: u64,
+    pub(crate) from: PeerId,
     pub(crate) parts: Vec<Vec<u8>>,
 }
 
-#[derive(Default)]
-struct Inbox {
-    items: VecDeque<Incoming>,
-    /// Callers blocked in [`Socket::next`] or [`Socket::subscribers`]: with
-    /// none, a push need not wake anyone (std's futex Condvar makes a system
-    /// call on every notify).
-    waiting: usize,
-    /// PUB: its subscribers' connections.
-    subscribers: Subscribers,
-}
+// ---- the I/O thread's handle ------------------------------------------------
 
-/// What the I/O thread and the socket's owner share.
-#[derive(Default)]
-struct Shared {
-    inbox: Mutex<Inbox>,
-    ready: Condvar,
-}
-
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, Inbox> {
-        self.inbox.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn push(&self, item: Incoming) {
-        let mut inbox = self.lock();
-        inbox.items.push_back(item);
-        let waiting = inbox.waiting > 0;
-        drop(inbox);
-        if waiting {
-            self.ready.notify_all();
-        }
-    }
-
-    fn is_full(&self) -> bool {
-        self.lock().items.len() >= HIGH_WATER_MARK
-    }
-
-    /// PUB: a subscriber's connection came, subscribed, or went.
-    fn subscribers_changed(&self, change: impl FnOnce(&mut Subscribers)) {
-        let mut inbox = self.lock();
-        change(&mut inbox.subscribers);
-        let waiting = inbox.waiting > 0;
-        drop(inbox);
-        if waiting {
-            self.ready.notify_all();
-        }
-    }
-}
-
-enum Cmd {
-    Open {
-        id: u64,
-        kind: Kind,
-        addr: SocketAddr,
-        shared: Arc<Shared>,
-        done: SyncSender<io::Result<()>>,
-    },
-    Close(u64),
-    Request(u64, Vec<u8>),
-    Reply(u64, u64, Vec<u8>, SyncSender<()>),
-    Publish(u64, Arc<Vec<Vec<u8>>>),
-    Subscribe(u64, Vec<u8>),
-    Resume(u64),
-    /// Answer once every connection has written what it had queued.
-    Flush(SyncSender<()>),
-}
-
-/// A running I/O thread, as its callers reach it. The runtime owns one and
-/// starts another if this one has stopped ([`Io::is_running`]).
-pub(crate) struct Io {
-    tx: SyncSender<Cmd>,
-    waker: Waker,
-    next_id: AtomicU64,
-    /// Set while a wake-up of the I/O thread is pending. A caller wakes the
-    /// thread only when it is the one to set it, so a burst of commands (a
-    /// publishing loop) costs one eventfd write rather than one each; the
-    /// I/O thread clears it just before it drains the channel, so a command
-    /// sent after that wakes it again.
-    wake_pending: Arc<AtomicBool>,
-    thread: JoinHandle<()>,
-}
-
-/// Starts an I/O thread.
-pub(crate) fn start() -> io::Result<Arc<Io>> {
-    let fail = |doing: &str, e: io::Error| io::Error::new(e.kind(), format!("{doing}: {e}"));
-    let poll = Poll::new().map_err(|e| fail("starting the I/O thread", e))?;
-    let waker = Waker::new(poll.registry(), WAKER).map_err(|e| fail("making a waker", e))?;
-    let (tx, rx) = mpsc::sync_channel(1024);
-    let wake_pending = Arc::new(AtomicBool::new(false));
-    let mut state = IoThread::new(poll, rx, Arc::clone(&wake_pending));
-    let thread = thread::Builder::new()
-        .name("networkzero-io".into())
-        .spawn(move || state.run())
-        .map_err(|e| fail("starting the I/O thread", e))?;
-    Ok(Arc::new(Io {
-        tx,
-        waker,
-        next_id: AtomicU64::new(1),
-        wake_pending,
-        thread,
-    }))
-}
-
-impl Io {
-    /// Whether the thread still runs (it ends only by a panic).
-    pub(crate) fn is_running(&self) -> bool {
-        !self.thread.is_finished()
-    }
-
-    fn send(&self, cmd: Cmd) -> io::Result<()> {
-        self.tx
-            .send(cmd)
-            .map_err(|_| io::Error::other("the networkzero I/O thread has stopped"))?;
-        // AcqRel: the I/O thread's swap that reads this `true` also sees `cmd`.
-        if !self.wake_pending.swap(true, Ordering::AcqRel) {
-            if let Err(e) = self.waker.wake() {
-                // No wake-up is on its way: let the next caller try again.
-                self.wake_pending.store(false, Ordering::Release);
-                return Err(e);
-            }
-        }
-        Ok(())
-    }
-}
-
-/// A socket run by the I/O thread; closed when dropped.
-pub(crate) struct Socket {
-    id: u64,
-    shared: Arc<Shared>,
-    io: Arc<Io>,
-}
-
-impl Socket {
-    /// Listens (REP, PUB) on `addr` — an error if that is impossible — or
-    /// starts connecting (REQ, SUB) to it, in the background.
-    pub(crate) fn open(io: &Arc<Io>, kind: Kind, addr: SocketAddr) -> io::Result<Socket> {
-        let id = io.next_id.fetch_add(1, Ordering::Relaxed);
-        let shared = Arc::new(Shared::default());
-        let (done, result) = mpsc::sync_channel(1);
-        io.send(Cmd::Open {
-            id,
-            kind,
-            addr,
-            shared: Arc::clone(&shared),
-            done,
-        })?;
-        result
-            .recv()
-            .map_err(|_| io::Error::other("the networkzero I/O thread has stopped"))??;
-        Ok(Socket {
-            id,
-            shared,
-            io: Arc::clone(io),
-        })
-    }
-
-    /// REQ: sends a request (queued until connected).
-    pub(crate) fn request(&self, payload: Vec<u8>) -> io::Result<()> {
-        self.io.send(Cmd::Request(self.id, payload))
-    }
-
-    /// REP: answers the request that came from `to`, and waits (up to
-    /// [`REPLY_FLUSH`]) until the reply is handed to the kernel, so a program
-    /// that exits right after replying still gets its reply out.
-    pub(crate) fn reply(&self, to: u64, payload: Vec<u8>) -> io::Result<()> {
-        let (done, written) = mpsc::sync_channel(1);
-        self.io.send(Cmd::Reply(self.id, to, payload, done))?;
-        // Err: the peer has gone, nothing to wait for.
-        let _ = written.recv_timeout(REPLY_FLUSH);
-        Ok(())
-    }
-
-    /// PUB: sends a message to every subscriber whose prefix matches its first part.
-    pub(crate) fn publish(&self, parts: Vec<Vec<u8>>) -> io::Result<()> {
-        self.io.send(Cmd::Publish(self.id, Arc::new(parts)))
-    }
-
-    /// SUB: subscribes to a prefix, now and on every later connection.
-    pub(crate) fn subscribe(&self, prefix: &[u8]) -> io::Result<()> {
-        self.io.send(Cmd::Subscribe(self.id, prefix.to_vec()))
-    }
-
-    /// The next message, waiting until `deadline` (`None`: for ever).
-    pub(crate) fn next(&self, deadline: Option<Instant>) -> Option<Incoming> {
-        let mut inbox = self.shared.lock();
-        // Each pass waits once; bounded by the deadline.
-        loop {
-            let was_full = inbox.items.len() >= HIGH_WATER_MARK;
-            if let Some(item) = inbox.items.pop_front() {
-                drop(inbox);
-                if was_full {
-                    // The I/O thread stopped reading for this socket.
-                    let _ = self.io.send(Cmd::Resume(self.id));
-                }
-                return Some(item);
-            }
-            let left = match deadline {
-                None => None,
-                Some(d) => match d.checked_duration_since(Instant::now()) {
-                    Some(left) if !left.is_zero() => Some(left),
-                    _ => return None,
-                },
-            };
-            inbox.waiting += 1;
-            inbox = match left {
-                None => self
-                    .shared
-                    .ready
-                    .wait(inbox)
-                    .unwrap_or_else(|e| e.into_inner()),
-                Some(left) => {
-                    self.shared
-                        .ready
-                        .wait_timeout(inbox, left)
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0
-                }
-            };
-            inbox.waiting -= 1;
-        }
-    }
-}
-
-impl Socket {
-    /// PUB: its subscribers once they differ from `seen`, or at `deadline`.
-    pub(crate) fn subscribers(&self, seen: Subscribers, deadline: Instant) -> Subscribers {
-        let mut inbox = self.shared.lock();
-        // Each pass waits once; bounded by the deadline.
-        while inbox.subscribers == seen {
-            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
-                break;
-            };
-            inbox.waiting += 1;
-            inbox = self
-                .shared
-                .ready
-                .wait_timeout(inbox, left)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-            inbox.waiting -= 1;
-        }
-        inbox.subscribers
-    }
-}
-
-impl Io {
-    /// Waits until every connection has handed what it had queued to the
-    /// kernel, or until `deadline`; false if the deadline came first.
-    pub(crate) fn flush(&self, deadline: Instant) -> bool {
-        let (done, flushed) = mpsc::sync_channel(1);
-        if self.send(Cmd::Flush(done)).is_err() {
-            return false;
-        }
-        let left = deadline.saturating_duration_since(Instant::now());
-        flushed.recv_timeout(left).is_ok()
-    }
-}
-
-impl Drop for Socket {
-    fn drop(&mut self) {
-        let _ = self.io.send(Cmd::Close(self.id));
-    }
-}
-
-// ---- the I/O thread ---------------------------------------------------------
-
-struct Sock {
-    kind: Kind,
-    addr: SocketAddr,
-    shared: Arc<Shared>,
-    listener: Option<Token>,
-    conns: Vec<Token>,
-    /// Connecting kinds: when to try again, and the next back-off.
-    retry_at: Option<Instant>,
-    backoff: Duration,
-    /// REQ: the request not yet completely handed to the kernel.
-    request: Option<Vec<u8>>,
-    /// SUB: every prefix subscribed.
-    prefixes: Vec<Vec<u8>>,
-}
-
-struct Conn {
-    token: Token,
-    sock: u64,
-    stream: TcpStream,
-    engine: Connection<Vec<u8>>,
-    /// Bytes read that the engine has not taken yet.
-    input: Vec<u8>,
-    readable: bool,
-    writable: bool,
-    /// An outgoing connection whose TCP handshake has not finished.
-    connecting: bool,
-    /// Parts of the message being received.
-    parts: Vec<Vec<u8>>,
-    /// PUB: news waiting for room in the engine.
-    out: VecDeque<Arc<Vec<Vec<u8>>>>,
-    dropped: u64,
-    /// REQ: the pending request was handed to this engine.
-    req_sent: bool,
-    /// REP: callers waiting until the output is written (dropped when it is,
-    /// or when the connection ends).
-    flush_waiters: Vec<SyncSender<()>>,
-    /// PUB: the peer has subscribed (counted in [`Inbox::subscribers`]).
-    subscribed: bool,
-    dead: Option<String>,
-}
-
-impl Conn {
-    fn kill(&mut self, why: impl Into<String>) {
-        if self.dead.is_none() {
-            self.dead = Some(why.into());
-        }
-    }
-}
-
-struct IoThread {
-    poll: Poll,
-    rx: Receiver<Cmd>,
+/// What the I/O thread and the sockets share.
+struct Hub {
+    /// Every open socket, by id (the I/O thread's token for it).
+    sockets: Mutex<HashMap<usize, Weak<Cell>>>,
+    /// Sockets a call left work for (output to write).
+    kicks: Mutex<Vec<usize>>,
+    /// Set while a wake-up of the I/O thread is pending, so a burst of calls
+    /// costs one wake-up, not one each; the thread clears it before it
+    /// looks at what it was woken for.
+    wake_pending: AtomicBool,
+    /// The I/O thread's next timer, in milliseconds since `epoch` (`u64::MAX`:
+    /// none): a call that leaves a socket with an earlier one wakes it.
+    next_timer: AtomicU64,
     epoch: Instant,
-    socks: HashMap<u64, Sock>,
-    conns: HashMap<Token, Conn>,
-    listeners: HashMap<Token, (u64, TcpListener)>,
-    next_token: usize,
-    buf: Vec<u8>,
-    /// Connections with work left over from their last turn.
-    again: Vec<Token>,
-    /// Commands left in the channel after the last turn's bound.
-    more_commands: bool,
-    /// The callers' [`Io::wake_pending`].
-    wake_pending: Arc<AtomicBool>,
-    /// Callers of [`Io::flush`] waiting for every connection's output.
-    flushes: Vec<SyncSender<()>>,
+    next_id: AtomicU64,
 }
 
-impl IoThread {
-    fn new(poll: Poll, rx: Receiver<Cmd>, wake_pending: Arc<AtomicBool>) -> IoThread {
-        IoThread {
-            poll,
-            rx,
-            epoch: Instant::now(),
-            socks: HashMap::new(),
-            conns: HashMap::new(),
-            listeners: HashMap::new(),
-            next_token: 1,
-            buf: vec![0; READ_CHUNK],
-            again: Vec::new(),
-            more_commands: false,
-            wake_pending,
-            flushes: Vec::new(),
-        }
-    }
-
+impl Hub {
     fn core_now(&self) -> CoreInstant {
         CoreInstant::from_millis(
             u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX),
@@ -498,344 +183,659 @@ impl IoThread {
         // Rounded up: waking before the engine's millisecond ticks would spin.
         self.epoch + Duration::from_millis(t.as_millis().saturating_add(1))
     }
+}
 
-    fn token(&mut self) -> Token {
-        self.next_token += 1;
-        Token(self.next_token)
+/// A running I/O thread, as its callers reach it. The runtime owns one and
+/// starts another if this one has stopped ([`Io::is_running`]).
+pub(crate) struct Io {
+    hub: Arc<Hub>,
+    registry: Registry,
+    waker: Waker,
+    thread: JoinHandle<()>,
+}
+
+/// Starts an I/O thread.
+pub(crate) fn start() -> io::Result<Arc<Io>> {
+    let fail = |doing: &str, e: io::Error| io::Error::new(e.kind(), format!("{doing}: {e}"));
+    let poll = Poll::new().map_err(|e| fail("starting the I/O thread", e))?;
+    let waker = Waker::new(poll.registry(), WAKER).map_err(|e| fail("making a waker", e))?;
+    let registry = poll
+        .registry()
+        .try_clone()
+        .map_err(|e| fail("starting the I/O thread", e))?;
+    let hub = Arc::new(Hub {
+        sockets: Mutex::new(HashMap::new()),
+        kicks: Mutex::new(Vec::new()),
+        wake_pending: AtomicBool::new(false),
+        next_timer: AtomicU64::new(u64::MAX),
+        epoch: Instant::now(),
+        next_id: AtomicU64::new(0),
+    });
+    let thread_hub = Arc::clone(&hub);
+    let thread = thread::Builder::new()
+        .name("networkzero-io".into())
+        .spawn(move || run(poll, &thread_hub))
+        .map_err(|e| fail("starting the I/O thread", e))?;
+    Ok(Arc::new(Io {
+        hub,
+        registry,
+        waker,
+        thread,
+    }))
+}
+
+impl Io {
+    /// Whether the thread still runs (it ends only if its `Poll` fails).
+    pub(crate) fn is_running(&self) -> bool {
+        !self.thread.is_finished()
     }
 
-    fn run(&mut self) {
-        let mut events = Events::with_capacity(256);
-        loop {
-            let timeout = if self.again.is_empty() && !self.more_commands {
-                self.next_timer()
-                    .map(|t| t.saturating_duration_since(Instant::now()))
-            } else {
-                Some(Duration::ZERO)
-            };
-            if let Err(e) = self.poll.poll(&mut events, timeout) {
-                if e.kind() != ErrorKind::Interrupted {
-                    // Not a passing condition: end, so the runtime starts
-                    // a new I/O thread on the next call (Io::is_running).
-                    log::warn!("networkzero's I/O thread stopped: {e}");
-                    return;
-                }
-                continue;
-            }
-            let mut touched: Vec<Token> = std::mem::take(&mut self.again);
-            for event in events.iter() {
-                let token = event.token();
-                if token == WAKER {
-                    continue;
-                }
-                if self.listeners.contains_key(&token) {
-                    self.accept(token);
-                    continue;
-                }
-                if let Some(c) = self.conns.get_mut(&token) {
-                    if event.is_readable() || event.is_read_closed() || event.is_error() {
-                        c.readable = true;
-                    }
-                    if event.is_writable() || event.is_write_closed() || event.is_error() {
-                        c.writable = true;
-                    }
-                    touched.push(token);
-                }
-            }
-            self.commands(&mut touched);
-            self.timers(&mut touched);
-            touched.sort_unstable();
-            touched.dedup();
-            for token in touched {
-                self.service(token);
-            }
-            self.reap();
-            if !self.flushes.is_empty() && self.flushed() {
-                for done in self.flushes.drain(..) {
-                    let _ = done.try_send(());
-                }
-            }
+    /// Wakes the I/O thread unless a wake-up is on its way already.
+    fn wake(&self) {
+        // AcqRel: the thread's swap that reads this `true` sees what the
+        // caller did before.
+        if !self.hub.wake_pending.swap(true, Ordering::AcqRel) && self.waker.wake().is_err() {
+            // No wake-up is on its way: let the next caller try again.
+            self.hub.wake_pending.store(false, Ordering::Release);
         }
     }
+}
 
-    /// Whether no live connection has anything left to write.
-    fn flushed(&self) -> bool {
-        self.conns
-            .values()
-            .filter(|c| c.dead.is_none() && !c.connecting)
-            .all(|c| c.out.is_empty() && !c.engine.has_output())
-    }
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
 
-    fn next_timer(&self) -> Option<Instant> {
-        let conns = self
-            .conns
-            .values()
-            .filter(|c| c.dead.is_none() && !self.input_blocked(c))
-            .filter_map(|c| c.engine.poll_timeout())
-            .map(|t| self.to_std(t));
-        let retries = self.socks.values().filter_map(|s| s.retry_at);
-        conns.chain(retries).min()
-    }
+// ---- sockets ------------------------------------------------------------
 
-    fn input_blocked(&self, c: &Conn) -> bool {
-        self.socks
-            .get(&c.sock)
-            .is_some_and(|s| s.kind == Kind::Sub && s.shared.is_full())
-    }
+/// A socket's state and the flags the two drivers share.
+struct Cell {
+    id: usize,
+    driver: Mutex<Driver>,
+    /// A call has the socket: the I/O thread leaves it alone.
+    busy: AtomicBool,
+    /// The I/O thread was woken for the socket while a call had it: the
+    /// call looks at its sources once more before it lets go, or (if this
+    /// came later still) has the I/O thread look.
+    missed: AtomicBool,
+    /// The socket's next deadline in milliseconds since [`Hub::epoch`]
+    /// (`u64::MAX`: none), as whoever drove it last left it.
+    timer: AtomicU64,
+    /// Callers waiting for the I/O thread (where a call cannot wait on
+    /// the socket's own sources).
+    ready: Condvar,
+}
 
-    fn timers(&mut self, touched: &mut Vec<Token>) {
-        let now = Instant::now();
-        let core_now = self.core_now();
-        let due: Vec<Token> = self
-            .conns
-            .values()
-            .filter(|c| c.dead.is_none())
-            .filter(|c| c.engine.poll_timeout().is_some_and(|t| t <= core_now))
-            .map(|c| c.token)
-            .collect();
-        for token in due {
-            let blocked = self
-                .conns
-                .get(&token)
-                .is_some_and(|c| self.input_blocked(c));
-            if blocked {
-                continue;
-            }
-            if let Some(c) = self.conns.get_mut(&token) {
-                if let Err(e) = c.engine.handle_timeout(core_now) {
-                    c.kill(e.as_str());
-                }
-                touched.push(token);
-            }
-        }
-        let retry: Vec<u64> = self
-            .socks
-            .iter()
-            .filter(|(_, s)| s.retry_at.is_some_and(|t| t <= now))
-            .map(|(&id, _)| id)
-            .collect();
-        for id in retry {
-            if let Some(t) = self.connect(id) {
-                touched.push(t);
-            }
-        }
-    }
+/// A socket; closed when dropped.
+pub(crate) struct Socket {
+    cell: Arc<Cell>,
+    io: Arc<Io>,
+}
 
-    fn commands(&mut self, touched: &mut Vec<Token>) {
-        // Bounded: the channel holds at most its capacity plus what callers
-        // add meanwhile; stop after a generous number to serve connections.
-        self.more_commands = false;
-        // Before draining: a command sent from now on wakes the thread again
-        // (see Io::wake_pending); one sent before is in the channel already.
-        self.wake_pending.swap(false, Ordering::AcqRel);
-        for _ in 0..4096 {
-            let cmd = match self.rx.try_recv() {
-                Ok(cmd) => cmd,
-                Err(TryRecvError::Empty | TryRecvError::Disconnected) => return,
-            };
-            self.command(cmd, touched);
-        }
-        self.more_commands = true;
-    }
-
-    fn command(&mut self, cmd: Cmd, touched: &mut Vec<Token>) {
-        match cmd {
-            Cmd::Open {
-                id,
-                kind,
-                addr,
-                shared,
-                done,
-            } => {
-                let mut sock = Sock {
-                    kind,
-                    addr,
-                    shared,
-                    listener: None,
-                    conns: Vec::new(),
-                    retry_at: None,
-                    backoff: FIRST_RETRY,
-                    request: None,
-                    prefixes: Vec::new(),
-                };
-                if kind.listens() {
-                    // Windows' listeners are exclusive: see `ports::tcp_listener`.
-                    let listener = crate::ports::tcp_listener(addr).and_then(|l| {
-                        l.set_nonblocking(true)?;
-                        let mut l = TcpListener::from_std(l);
-                        let token = self.token();
-                        self.poll
-                            .registry()
-                            .register(&mut l, token, Interest::READABLE)?;
-                        Ok((token, l))
-                    });
-                    match listener {
-                        Ok((token, l)) => {
-                            sock.listener = Some(token);
-                            self.listeners.insert(token, (id, l));
-                            self.socks.insert(id, sock);
-                            let _ = done.send(Ok(()));
-                        }
-                        Err(e) => {
-                            let _ = done.send(Err(e));
-                        }
-                    }
-                } else {
-                    sock.retry_at = Some(Instant::now());
-                    self.socks.insert(id, sock);
-                    let _ = done.send(Ok(()));
-                    if let Some(t) = self.connect(id) {
-                        touched.push(t);
-                    }
-                }
-            }
-            Cmd::Close(id) => {
-                if let Some(sock) = self.socks.remove(&id) {
-                    if let Some(token) = sock.listener {
-                        if let Some((_, mut l)) = self.listeners.remove(&token) {
-                            let _ = self.poll.registry().deregister(&mut l);
-                        }
-                    }
-                    for token in sock.conns {
-                        if let Some(mut c) = self.conns.remove(&token) {
-                            let _ = self.poll.registry().deregister(&mut c.stream);
-                        }
-                    }
-                }
-            }
-            Cmd::Request(id, payload) => {
-                let Some(sock) = self.socks.get_mut(&id) else {
-                    return;
-                };
-                sock.request = Some(payload);
-                for token in sock.conns.clone() {
-                    if let Some(c) = self.conns.get_mut(&token) {
-                        send_request(c, sock);
-                        touched.push(token);
-                    }
-                }
-            }
-            Cmd::Reply(id, to, payload, done) => {
-                let token = Token(usize::try_from(to).unwrap_or(usize::MAX));
-                let Some(c) = self.conns.get_mut(&token) else {
-                    debug!("networkzero I/O: the peer to reply to has gone; reply dropped");
-                    return;
-                };
-                if c.sock != id || c.dead.is_some() {
-                    return;
-                }
-                match c.engine.send(&[&payload]) {
-                    Ok(_) => c.flush_waiters.push(done),
-                    Err(e) => debug!("networkzero I/O: reply not sent: {e}"),
-                }
-                touched.push(token);
-            }
-            Cmd::Publish(id, parts) => {
-                let Some(sock) = self.socks.get(&id) else {
-                    return;
-                };
-                let first = parts.first().map_or(&[][..], |p| p.as_slice());
-                for token in &sock.conns {
-                    let Some(c) = self.conns.get_mut(token) else {
-                        continue;
-                    };
-                    // Like libzmq: only peers past the handshake whose
-                    // subscriptions match get the message.
-                    if c.dead.is_some() || !c.engine.is_established() || !c.engine.matches(first) {
-                        continue;
-                    }
-                    if c.out.len() >= HIGH_WATER_MARK {
-                        if c.dropped == 0 {
-                            debug!(
-                                "networkzero I/O: a subscriber of {} is not keeping up; \
-                                 dropping news for it (high-water mark {HIGH_WATER_MARK})",
-                                sock.addr
-                            );
-                        }
-                        c.dropped += 1;
-                        continue;
-                    }
-                    c.out.push_back(Arc::clone(&parts));
-                    touched.push(*token);
-                }
-            }
-            Cmd::Subscribe(id, prefix) => {
-                let Some(sock) = self.socks.get_mut(&id) else {
-                    return;
-                };
-                if sock.prefixes.contains(&prefix) {
-                    return;
-                }
-                for token in &sock.conns {
-                    if let Some(c) = self.conns.get_mut(token) {
-                        if let Err(e) = c.engine.subscribe(&prefix) {
-                            log::warn!("cannot subscribe to news from {}: {e}", sock.addr);
-                        }
-                        touched.push(*token);
-                    }
-                }
-                sock.prefixes.push(prefix);
-            }
-            Cmd::Flush(done) => self.flushes.push(done),
-            Cmd::Resume(id) => {
-                if let Some(sock) = self.socks.get(&id) {
-                    touched.extend(sock.conns.iter().copied());
-                }
-            }
-        }
-    }
-
-    /// Starts a connection for a connecting socket; its token if it started.
-    fn connect(&mut self, id: u64) -> Option<Token> {
-        let now = self.core_now();
-        let token = self.token();
-        let sock = self.socks.get_mut(&id)?;
-        sock.retry_at = None;
-        if !sock.conns.is_empty() {
-            return None;
-        }
-        let started = TcpStream::connect(sock.addr).and_then(|mut stream| {
-            self.poll.registry().register(
-                &mut stream,
-                token,
-                Interest::READABLE | Interest::WRITABLE,
-            )?;
-            Ok(stream)
+impl Socket {
+    /// Listens (REP, PUB) on `addr` — an error if that is impossible — or
+    /// starts connecting (REQ, SUB) to it.
+    pub(crate) fn open(io: &Arc<Io>, kind: Kind, addr: SocketAddr) -> io::Result<Socket> {
+        let id = usize::try_from(io.hub.next_id.fetch_add(1, Ordering::Relaxed))
+            .map_err(|_| io::Error::other("too many sockets"))?;
+        let driver = Driver::new(&io.registry, id, kind, addr, io.hub.core_now())?;
+        let cell = Arc::new(Cell {
+            id,
+            driver: Mutex::new(driver),
+            busy: AtomicBool::new(false),
+            missed: AtomicBool::new(false),
+            timer: AtomicU64::new(0),
+            ready: Condvar::new(),
         });
-        let stream = match started {
-            Ok(s) => s,
-            Err(e) => {
-                debug!("networkzero I/O: connecting to {}: {e}", sock.addr);
-                retry_later(sock);
+        lock(&io.hub.sockets).insert(id, Arc::downgrade(&cell));
+        let socket = Socket {
+            cell,
+            io: Arc::clone(io),
+        };
+        // Start connecting now; the I/O thread takes it from there.
+        Call::new(&socket.cell, &socket.io).run(|d, now| d.turn(now));
+        Ok(socket)
+    }
+
+    /// REQ: sends a request (it waits in the socket until a peer is
+    /// connected, as libzmq's does).
+    pub(crate) fn request(&self, payload: Vec<u8>) -> io::Result<()> {
+        Call::new(&self.cell, &self.io).run(|d, now| {
+            // The reply is the next call's (`next`, which watches again).
+            d.unwatch();
+            d.request = Some(payload);
+            d.send_request();
+            d.turn(now);
+        });
+        Ok(())
+    }
+
+    /// REP: answers the request that came from `to`, and waits (up to
+    /// [`REPLY_FLUSH`]) until the reply is handed to the kernel.
+    pub(crate) fn reply(&self, to: PeerId, payload: Vec<u8>) -> io::Result<()> {
+        let mut call = Call::new(&self.cell, &self.io);
+        let written = call.run(|d, now| {
+            if let Err(e) = d.set.reply(to, &[&payload]) {
+                debug!("networkzero I/O: reply not sent ({e}): its sender has gone");
+            }
+            d.turn(now);
+            d.written()
+        });
+        if !written {
+            call.flushed(Instant::now() + REPLY_FLUSH);
+        }
+        Ok(())
+    }
+
+    /// PUB: sends a message to every subscriber whose prefix matches its
+    /// first part. A batch's worth is written at once; less, by the I/O
+    /// thread.
+    pub(crate) fn publish(&self, parts: &[&[u8]]) -> io::Result<()> {
+        let mut kick = false;
+        Call::new(&self.cell, &self.io).run(|d, now| {
+            if d.pending_input() {
+                d.turn(now);
+            }
+            match d.set.publish(d.sock, parts) {
+                Ok(r) if r.dropped > 0 => d.note_dropped(r.dropped),
+                Ok(_) => {}
+                Err(e) => debug!("networkzero I/O: news not sent: {e}"),
+            }
+            kick = d.write_batches(now);
+        });
+        if kick {
+            self.io.kick(self.cell.id);
+        }
+        Ok(())
+    }
+
+    /// SUB: subscribes to a prefix, now and on every later connection.
+    pub(crate) fn subscribe(&self, prefix: &[u8]) -> io::Result<()> {
+        Call::new(&self.cell, &self.io).run(|d, now| {
+            if let Err(e) = d.set.subscribe(d.sock, prefix) {
+                warn!("cannot subscribe to news from {}: {e}", d.endpoint);
+            }
+            d.turn(now);
+        });
+        Ok(())
+    }
+
+    /// Waits until what the socket queued is handed to the kernel, or until
+    /// `deadline`; false if the deadline came first.
+    pub(crate) fn flush(&self, deadline: Instant) -> bool {
+        Call::new(&self.cell, &self.io).flushed(deadline)
+    }
+
+    /// The next message, waiting until `deadline` (`None`: for ever).
+    pub(crate) fn next(&self, deadline: Option<Instant>) -> Option<Incoming> {
+        let mut call = Call::new(&self.cell, &self.io);
+        call.until(deadline, |d| d.inbox.pop_front())
+    }
+
+    /// PUB: its subscribers once they differ from `seen`, or at `deadline`.
+    pub(crate) fn subscribers(&self, seen: Subscribers, deadline: Instant) -> Subscribers {
+        let mut call = Call::new(&self.cell, &self.io);
+        call.until(Some(deadline), |d| {
+            Some(d.subscribers()).filter(|s| *s != seen)
+        })
+        .unwrap_or_else(|| call.run(|d, _| d.subscribers()))
+    }
+}
+
+impl Drop for Socket {
+    fn drop(&mut self) {
+        lock(&self.io.hub.sockets).remove(&self.cell.id);
+        // The driver and its TCP sockets go with the last reference.
+    }
+}
+
+impl Io {
+    /// Asks the I/O thread to look at a socket (output a call left).
+    fn kick(&self, id: usize) {
+        let mut kicks = lock(&self.hub.kicks);
+        if !kicks.contains(&id) {
+            kicks.push(id);
+        }
+        drop(kicks);
+        self.wake();
+    }
+}
+
+/// A call's hold on a socket: while it lasts the I/O thread leaves the
+/// socket to the calling thread.
+struct Call<'a> {
+    cell: &'a Cell,
+    io: &'a Io,
+}
+
+impl<'a> Call<'a> {
+    fn new(cell: &'a Cell, io: &'a Io) -> Call<'a> {
+        cell.busy.store(true, Ordering::SeqCst);
+        Call { cell, io }
+    }
+
+    fn lock(&self) -> MutexGuard<'a, Driver> {
+        lock(&self.cell.driver)
+    }
+
+    /// Runs `f` on the socket now.
+    fn run<R>(&self, f: impl FnOnce(&mut Driver, CoreInstant) -> R) -> R {
+        let mut d = self.lock();
+        let now = self.io.hub.core_now();
+        let r = f(&mut d, now);
+        self.after(&mut d, now);
+        r
+    }
+
+    /// Drives the socket until `take` gives something or `deadline` comes.
+    fn until<R>(
+        &mut self,
+        deadline: Option<Instant>,
+        mut take: impl FnMut(&mut Driver) -> Option<R>,
+    ) -> Option<R> {
+        let mut d = self.lock();
+        // Each pass moves bytes or waits once; bounded by the deadline.
+        loop {
+            if let Some(r) = take(&mut d) {
+                self.done_waiting(&mut d);
+                return Some(r);
+            }
+            let now = self.io.hub.core_now();
+            d.turn(now);
+            if let Some(r) = take(&mut d) {
+                self.done_waiting(&mut d);
+                return Some(r);
+            }
+            let timer = d.set.poll_timeout().map(|t| self.io.hub.to_std(t));
+            let wake = match (deadline, timer) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                self.done_waiting(&mut d);
                 return None;
             }
-        };
-        let mut config = Config::new(sock.kind.role());
-        config.heartbeat_interval = Some(HEARTBEAT_INTERVAL);
-        config.heartbeat_timeout = Some(HEARTBEAT_TIMEOUT);
-        let mut conn = new_conn(token, id, sock.kind, config, stream, now)?;
-        conn.connecting = true;
-        for prefix in &sock.prefixes {
-            if let Err(e) = conn.engine.subscribe(prefix) {
-                log::warn!("cannot subscribe to news from {}: {e}", sock.addr);
-            }
+            d = self.wait(d, wake);
         }
-        sock.conns.push(token);
-        self.conns.insert(token, conn);
-        Some(token)
     }
 
-    fn accept(&mut self, token: Token) {
-        let now = self.core_now();
+    /// A wait is over. The I/O thread watches the socket again, unless
+    /// messages wait in its inbox: the caller comes back for those, and
+    /// until it does there is nothing to read for (TCP holds the rest, as
+    /// a full inbox does), and a stream of news would wake the thread for
+    /// every packet.
+    fn done_waiting(&self, d: &mut Driver) {
+        if d.inbox.is_empty() {
+            d.watch();
+        }
+        self.after(d, self.io.hub.core_now());
+    }
+
+    /// Drives the socket until its output is written or `deadline`
+    /// comes; whether it was.
+    fn flushed(&mut self, deadline: Instant) -> bool {
+        self.until(Some(deadline), |d| d.written().then_some(()))
+            .is_some()
+    }
+
+    /// Waits for the socket's sources until `until`.
+    #[cfg(unix)]
+    fn wait(
+        &self,
+        mut d: MutexGuard<'a, Driver>,
+        until: Option<Instant>,
+    ) -> MutexGuard<'a, Driver> {
+        let timeout = until.map(|t| t.saturating_duration_since(Instant::now()));
+        d.wait_own(timeout);
+        d
+    }
+
+    /// Waits for the I/O thread until `until` (no waiting on the socket's
+    /// own sources here).
+    #[cfg(not(unix))]
+    fn wait(
+        &self,
+        mut d: MutexGuard<'a, Driver>,
+        until: Option<Instant>,
+    ) -> MutexGuard<'a, Driver> {
+        d.waiting += 1;
+        self.cell.busy.store(false, Ordering::SeqCst);
+        self.io.wake();
+        let left = until.map_or(Duration::from_secs(3600), |t| {
+            t.saturating_duration_since(Instant::now())
+        });
+        let (mut d, _) = self
+            .cell
+            .ready
+            .wait_timeout(d, left)
+            .unwrap_or_else(|e| e.into_inner());
+        self.cell.busy.store(true, Ordering::SeqCst);
+        d.waiting -= 1;
+        d
+    }
+
+    /// Before the socket is let go: what came for it since it last looked
+    /// (the I/O thread saw it come and left it), then its next deadline,
+    /// telling the I/O thread if that is earlier than it knows.
+    fn after(&self, d: &mut Driver, now: CoreInstant) {
+        if self.cell.missed.swap(false, Ordering::SeqCst) {
+            if d.own.is_some() {
+                if d.poll_own() {
+                    d.turn(now);
+                }
+            } else {
+                d.all_ready();
+                d.turn(now);
+            }
+        }
+        if d.set.poll_timeout().is_some_and(|t| t <= now) {
+            d.turn(now);
+        }
+        let t = d.set.poll_timeout().map_or(u64::MAX, |t| t.as_millis());
+        self.cell.timer.store(t, Ordering::SeqCst);
+    }
+}
+
+impl Drop for Call<'_> {
+    fn drop(&mut self) {
+        self.cell.busy.store(false, Ordering::SeqCst);
+        // Woken for this socket after the call's last look: the I/O thread
+        // takes it now. And it skipped this socket's deadline meanwhile:
+        // if that is earlier than its own, wake it (see `run`).
+        if self.cell.missed.load(Ordering::SeqCst) {
+            self.io.kick(self.cell.id);
+        } else if self.cell.timer.load(Ordering::SeqCst)
+            < self.io.hub.next_timer.load(Ordering::SeqCst)
+        {
+            self.io.wake();
+        }
+    }
+}
+
+// ---- one socket's bytes -----------------------------------------------------
+
+/// One TCP connection: its socket and the input its engine has not taken.
+struct Stream {
+    tcp: TcpStream,
+    token: Token,
+    /// Registered for writability too (see [`Driver::want_writable`]).
+    watch_writable: bool,
+    input: Vec<u8>,
+    start: usize,
+    end: usize,
+    /// A connect that has not finished.
+    connecting: bool,
+    readable: bool,
+    writable: bool,
+}
+
+impl Stream {
+    fn new(tcp: TcpStream, connecting: bool, token: Token) -> Stream {
+        Stream {
+            tcp,
+            token,
+            watch_writable: connecting,
+            input: Vec::new(),
+            start: 0,
+            end: 0,
+            connecting,
+            readable: true,
+            writable: true,
+        }
+    }
+}
+
+/// One socket's state: its core socket set, its TCP sockets, and the
+/// messages that arrived for its caller.
+struct Driver {
+    set: Growing,
+    sock: SocketId,
+    kind: Kind,
+    endpoint: SocketAddr,
+    /// Where the socket's sources are registered: its own `Poll` on Unix
+    /// (so a call can wait on it; the I/O thread watches that `Poll`), the
+    /// I/O thread's elsewhere.
+    own: Option<Poll>,
+    registry: Registry,
+    /// The I/O thread's registry (which watches `own`).
+    #[cfg_attr(not(unix), allow(dead_code))]
+    io_registry: Registry,
+    /// The I/O thread does not watch `own` now (see [`Driver::unwatch`]).
+    #[cfg_attr(not(unix), allow(dead_code))]
+    unwatched: bool,
+    id: usize,
+    listener: Option<TcpListener>,
+    listener_ready: bool,
+    /// By peer index.
+    streams: Vec<Option<Stream>>,
+    inbox: VecDeque<Incoming>,
+    /// Parts of messages still arriving, per peer.
+    partial: Vec<(PeerId, Vec<Vec<u8>>)>,
+    /// REQ: the request waiting for a connected peer.
+    request: Option<Vec<u8>>,
+    /// PUB: peers that have subscribed.
+    subscribed: Vec<PeerId>,
+    /// PUB: news dropped for slow subscribers, since the last warning.
+    dropped: u64,
+    /// Callers waiting for the I/O thread.
+    waiting: usize,
+    events: Events,
+}
+
+impl Driver {
+    fn new(
+        io_registry: &Registry,
+        id: usize,
+        kind: Kind,
+        endpoint: SocketAddr,
+        now: CoreInstant,
+    ) -> io::Result<Driver> {
+        let mut set = Growing::new(settings());
+        let sock = set
+            .open(kind.role())
+            .map_err(|e| io::Error::other(e.to_string()))?;
+        // Unix: the socket's own `Poll`, watched by the I/O thread.
+        #[cfg(unix)]
+        let (own, registry) = {
+            let own = Poll::new()?;
+            let registry = own.registry().try_clone()?;
+            let fd = std::os::unix::io::AsRawFd::as_raw_fd(&own);
+            io_registry.register(&mut mio::unix::SourceFd(&fd), Token(id), Interest::READABLE)?;
+            (Some(own), registry)
+        };
+        #[cfg(not(unix))]
+        let (own, registry) = (None, io_registry.try_clone()?);
+        let mut d = Driver {
+            set,
+            sock,
+            kind,
+            endpoint,
+            own,
+            registry,
+            io_registry: io_registry.try_clone()?,
+            unwatched: false,
+            id,
+            listener: None,
+            listener_ready: true,
+            streams: Vec::new(),
+            inbox: VecDeque::new(),
+            partial: Vec::new(),
+            request: None,
+            subscribed: Vec::new(),
+            dropped: 0,
+            waiting: 0,
+            events: Events::with_capacity(256),
+        };
+        if kind.listens() {
+            // Windows' listeners are exclusive: see `ports::tcp_listener`.
+            let std_listener = crate::ports::tcp_listener(endpoint)?;
+            std_listener.set_nonblocking(true)?;
+            let mut listener = TcpListener::from_std(std_listener);
+            let token = d.token(LISTENER);
+            d.registry
+                .register(&mut listener, token, Interest::READABLE)?;
+            d.listener = Some(listener);
+        } else {
+            d.set
+                .connect(sock, now)
+                .map_err(|e| io::Error::other(e.to_string()))?;
+        }
+        Ok(d)
+    }
+
+    /// The token of one of this socket's sources: in its own `Poll`, the
+    /// peer index (or [`LISTENER`]); in the I/O thread's, also the socket.
+    fn token(&self, index: Token) -> Token {
+        if self.own.is_some() {
+            index
+        } else {
+            Token(self.id.wrapping_shl(24) | (index.0 & 0xFF_FFFF))
+        }
+    }
+
+    /// Every source counts as ready once (after readiness the I/O thread
+    /// saw while a call had the socket).
+    fn all_ready(&mut self) {
+        self.listener_ready = true;
+        for s in self.streams.iter_mut().flatten() {
+            s.readable = true;
+            s.writable = true;
+        }
+    }
+
+    /// Records readiness from a `Poll` event.
+    fn ready(&mut self, token: Token, readable: bool, writable: bool) {
+        let index = if self.own.is_some() {
+            token.0
+        } else {
+            token.0 & 0xFF_FFFF
+        };
+        if index == LISTENER.0 || index == LISTENER.0 & 0xFF_FFFF {
+            self.listener_ready = true;
+        } else if let Some(Some(s)) = self.streams.get_mut(index) {
+            s.readable |= readable;
+            s.writable |= writable;
+        }
+    }
+
+    /// The I/O thread stops watching the socket's own `Poll` (Unix): a call
+    /// is about to wait on it, and what comes is that call's; waking the
+    /// thread for it would only cost the other core a wake-up.
+    fn unwatch(&mut self) {
+        #[cfg(unix)]
+        if let (Some(own), false) = (self.own.as_ref(), self.unwatched) {
+            let fd = std::os::unix::io::AsRawFd::as_raw_fd(own);
+            self.unwatched = self
+                .io_registry
+                .deregister(&mut mio::unix::SourceFd(&fd))
+                .is_ok();
+        }
+    }
+
+    /// The I/O thread watches the socket's own `Poll` again.
+    fn watch(&mut self) {
+        #[cfg(unix)]
+        if let (Some(own), true) = (self.own.as_ref(), self.unwatched) {
+            let fd = std::os::unix::io::AsRawFd::as_raw_fd(own);
+            let mut source = mio::unix::SourceFd(&fd);
+            match self
+                .io_registry
+                .register(&mut source, Token(self.id), Interest::READABLE)
+            {
+                Ok(()) => self.unwatched = false,
+                Err(e) => debug!("networkzero I/O: watching a socket again: {e}"),
+            }
+        }
+    }
+
+    /// Waits on the socket's own `Poll` (Unix), then records what is ready.
+    #[cfg(unix)]
+    fn wait_own(&mut self, timeout: Option<Duration>) {
+        let was = self.unwatched;
+        self.unwatch();
+        let Some(own) = self.own.as_mut() else {
+            return;
+        };
+        let polled = own.poll(&mut self.events, timeout);
+        if !was {
+            self.watch();
+        }
+        if let Err(e) = polled {
+            if e.kind() != ErrorKind::Interrupted {
+                debug!("networkzero I/O: poll: {e}");
+            }
+            return;
+        }
+        self.take_events();
+    }
+
+    /// What the socket's own `Poll` has ready now, without waiting;
+    /// whether anything is.
+    fn poll_own(&mut self) -> bool {
+        let Some(own) = self.own.as_mut() else {
+            return false;
+        };
+        if own.poll(&mut self.events, Some(Duration::ZERO)).is_err() {
+            return false;
+        }
+        let any = !self.events.is_empty();
+        self.take_events();
+        any
+    }
+
+    fn take_events(&mut self) {
+        let ready: Vec<(Token, bool, bool)> = self
+            .events
+            .iter()
+            .map(|e| {
+                let r = e.is_readable() || e.is_read_closed() || e.is_error();
+                let w = e.is_writable() || e.is_write_closed() || e.is_error();
+                (e.token(), r, w)
+            })
+            .collect();
+        for (token, r, w) in ready {
+            self.ready(token, r, w);
+        }
+    }
+
+    /// Moves bytes and time between the TCP sockets and the core socket set
+    /// until nothing moves (bounded), following the set's drain contract.
+    fn turn(&mut self, now: CoreInstant) {
+        for _ in 0..ROUNDS {
+            let mut moved = self.accept(now);
+            for i in 0..self.streams.len() {
+                moved |= self.connected(i, now);
+                moved |= self.write(i, now);
+                moved |= self.read(i, now);
+            }
+            if self.set.poll_timeout().is_some_and(|t| t <= now) {
+                self.set.handle_timeout(now);
+                moved = true;
+            }
+            moved |= self.actions(now);
+            moved |= self.events();
+            if !moved {
+                return;
+            }
+        }
+    }
+
+    /// Takes new connections (listening sockets).
+    fn accept(&mut self, now: CoreInstant) -> bool {
+        if !self.listener_ready {
+            return false;
+        }
+        let mut moved = false;
         // Bounded: a listener has at most its backlog waiting.
         for _ in 0..1024 {
-            let Some((id, listener)) = self.listeners.get(&token) else {
-                return;
+            let Some(listener) = self.listener.as_ref() else {
+                return moved;
             };
-            let id = *id;
-            let (mut stream, peer) = match listener.accept() {
-                Ok(s) => s,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+            let tcp = match listener.accept() {
+                Ok((tcp, _)) => tcp,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    self.listener_ready = false;
+                    return moved;
+                }
                 // A peer that gave up before we took its connection.
                 Err(e)
                     if matches!(
@@ -850,354 +850,494 @@ impl IoThread {
                 Err(e) => {
                     // Out of file descriptors, say: try again at the next
                     // connection rather than spin.
-                    debug!("networkzero I/O: accept: {e}");
-                    return;
+                    debug!("networkzero I/O: accept on {}: {e}", self.endpoint);
+                    self.listener_ready = false;
+                    return moved;
                 }
             };
-            let Some(kind) = self.socks.get(&id).map(|s| s.kind) else {
-                return;
-            };
-            let conn_token = self.token();
-            if let Err(e) = self.poll.registry().register(
-                &mut stream,
-                conn_token,
-                Interest::READABLE | Interest::WRITABLE,
-            ) {
-                debug!("networkzero I/O: registering {peer}: {e}");
-                continue;
+            moved = true;
+            // At its limit the set makes room or refuses (dropping `tcp`).
+            if let Ok(i) = self.set.accept(self.sock, now) {
+                let _ = tcp.set_nodelay(true);
+                self.attach(i, tcp, false, now);
             }
-            let _ = stream.set_nodelay(true);
-            let mut config = Config::new(kind.role());
-            config.as_server = true;
-            let Some(mut conn) = new_conn(conn_token, id, kind, config, stream, now) else {
-                continue;
-            };
-            conn.readable = true;
-            conn.writable = true;
-            if let Some(sock) = self.socks.get_mut(&id) {
-                if kind == Kind::Pub {
-                    sock.shared.subscribers_changed(|s| s.joining += 1);
-                }
-                sock.conns.push(conn_token);
-            }
-            self.conns.insert(conn_token, conn);
-            self.again.push(conn_token);
+        }
+        moved
+    }
+
+    /// Registers a TCP socket as peer `i`'s.
+    fn attach(&mut self, i: usize, mut tcp: TcpStream, connecting: bool, now: CoreInstant) {
+        let token = self.token(Token(i));
+        // Writable too only while it matters (connecting, output waiting
+        // for room): every ACK would be an event otherwise.
+        let interest = if connecting {
+            Interest::READABLE | Interest::WRITABLE
+        } else {
+            Interest::READABLE
+        };
+        if let Err(e) = self.registry.register(&mut tcp, token, interest) {
+            debug!("networkzero I/O: registering a connection: {e}");
+            self.set.handle_closed(i, now);
+            return;
+        }
+        if self.streams.len() <= i {
+            self.streams.resize_with(i + 1, || None);
+        }
+        if let Some(slot) = self.streams.get_mut(i) {
+            *slot = Some(Stream::new(tcp, connecting, token));
         }
     }
 
-    fn service(&mut self, token: Token) {
-        let now = self.core_now();
-        let Some(c) = self.conns.get_mut(&token) else {
+    /// Whether peer `i`'s TCP socket reports writability: only while it
+    /// connects or has output the kernel would not take.
+    fn want_writable(&mut self, i: usize, want: bool) {
+        let Some(s) = self.streams.get_mut(i).and_then(Option::as_mut) else {
             return;
         };
-        let Some(sock) = self.socks.get_mut(&c.sock) else {
-            c.kill("socket closed");
+        if s.watch_writable == want {
             return;
+        }
+        let interest = if want {
+            Interest::READABLE | Interest::WRITABLE
+        } else {
+            Interest::READABLE
         };
-        if service(c, sock, &mut self.buf, now) {
-            self.again.push(token);
+        if self
+            .registry
+            .reregister(&mut s.tcp, s.token, interest)
+            .is_ok()
+        {
+            s.watch_writable = want;
         }
     }
 
-    /// Removes failed connections; connecting sockets try again later.
-    fn reap(&mut self) {
-        let dead: Vec<Token> = self
-            .conns
-            .iter()
-            .filter(|(_, c)| c.dead.is_some())
-            .map(|(&t, _)| t)
-            .collect();
-        for token in dead {
-            let Some(mut c) = self.conns.remove(&token) else {
-                continue;
-            };
-            // Best effort: an ERROR command the engine queued.
-            if c.engine.has_output() && !c.connecting {
-                let _ = c.stream.write(c.engine.output());
-            }
-            let _ = self.poll.registry().deregister(&mut c.stream);
-            let Some(sock) = self.socks.get_mut(&c.sock) else {
-                continue;
-            };
-            debug!(
-                "networkzero I/O: connection for {} ended: {}",
-                sock.addr,
-                c.dead.as_deref().unwrap_or("")
-            );
-            sock.conns.retain(|&t| t != token);
-            match sock.kind {
-                Kind::Rep => {
-                    let from = token.0 as u64;
-                    sock.shared.lock().items.retain(|i| i.from != from);
-                }
-                Kind::Req | Kind::Sub => retry_later(sock),
-                Kind::Pub => sock.shared.subscribers_changed(|s| {
-                    if c.subscribed {
-                        s.joined = s.joined.saturating_sub(1);
-                    } else {
-                        s.joining = s.joining.saturating_sub(1);
-                    }
-                }),
-            }
+    /// Drops peer `i`'s TCP socket.
+    fn detach(&mut self, i: usize) {
+        if let Some(mut s) = self.streams.get_mut(i).and_then(Option::take) {
+            let _ = self.registry.deregister(&mut s.tcp);
         }
-        self.again.retain(|t| self.conns.contains_key(t));
     }
-}
 
-fn retry_later(sock: &mut Sock) {
-    sock.retry_at = Some(Instant::now() + sock.backoff);
-    sock.backoff = (sock.backoff * 2).min(MAX_RETRY);
-}
-
-fn new_conn(
-    token: Token,
-    sock: u64,
-    kind: Kind,
-    mut config: Config,
-    stream: TcpStream,
-    now: CoreInstant,
-) -> Option<Conn> {
-    let (rx, tx) = match kind {
-        Kind::Pub => (SMALL_BUFFER, BIG_BUFFER),
-        Kind::Sub => (BIG_BUFFER, SMALL_BUFFER),
-        Kind::Req | Kind::Rep => (BIG_BUFFER, BIG_BUFFER),
-    };
-    config.max_message_size = if kind == Kind::Pub {
-        SMALL_BUFFER
-    } else {
-        MAX_MESSAGE
-    };
-    config.max_parts = 64;
-    // libzmq keeps every subscription; ours live in the engine's fixed store
-    // (1 KiB per peer), so take as many as fit.
-    config.max_subscriptions = 1024;
-    config.max_subscription_len = 255;
-    // Zeroed allocations (see BIG_BUFFER): only touched pages cost memory.
-    let engine = Connection::new(config, vec![0; rx], vec![0; tx], now).ok()?;
-    Some(Conn {
-        token,
-        sock,
-        stream,
-        engine,
-        input: Vec::new(),
-        readable: false,
-        writable: false,
-        connecting: false,
-        parts: Vec::new(),
-        out: VecDeque::new(),
-        dropped: 0,
-        req_sent: false,
-        flush_waiters: Vec::new(),
-        subscribed: false,
-        dead: None,
-    })
-}
-
-/// REQ: hands the pending request to an engine that may send it.
-fn send_request(c: &mut Conn, sock: &Sock) {
-    let Some(request) = &sock.request else {
-        return;
-    };
-    if c.req_sent || c.dead.is_some() || !c.engine.can_send() {
-        return;
+    /// Peer `i`'s TCP socket failed or closed.
+    fn lost(&mut self, i: usize, now: CoreInstant, why: &dyn std::fmt::Display) {
+        debug!(
+            "networkzero I/O: a connection of {} ended: {why}",
+            self.endpoint
+        );
+        self.detach(i);
+        self.set.handle_closed(i, now);
     }
-    match c.engine.send(&[request]) {
-        Ok(_) => c.req_sent = true,
-        Err(SendError::BufferFull | SendError::NotReady) => {}
-        Err(e) => debug!("networkzero I/O: request to {} not sent: {e}", sock.addr),
-    }
-}
 
-/// One turn of a connection: finish connecting, move queued news into the
-/// engine, write, decode what was read, read more. True when work is left
-/// (the turn ended at its bound).
-fn service(c: &mut Conn, sock: &mut Sock, buf: &mut [u8], now: CoreInstant) -> bool {
-    if c.dead.is_some() {
-        return false;
-    }
-    if c.connecting {
-        if !c.readable && !c.writable {
+    /// A dialled connection finished connecting (or failed to).
+    fn connected(&mut self, i: usize, now: CoreInstant) -> bool {
+        let Some(s) = self.streams.get_mut(i).and_then(Option::as_mut) else {
+            return false;
+        };
+        if !s.connecting || !(s.readable || s.writable) {
             return false;
         }
-        match c.stream.take_error() {
+        match s.tcp.take_error() {
             Ok(Some(e)) | Err(e) => {
-                c.kill(format!("connecting: {e}"));
-                return false;
+                self.lost(i, now, &e);
+                return true;
             }
             Ok(None) => {}
         }
-        match c.stream.peer_addr() {
+        match s.tcp.peer_addr() {
             Ok(_) => {
-                c.connecting = false;
-                let _ = c.stream.set_nodelay(true);
+                s.connecting = false;
+                let _ = s.tcp.set_nodelay(true);
+                self.set.handle_connected(i, now);
+                self.want_writable(i, false);
+                true
             }
             Err(e) if e.kind() == ErrorKind::NotConnected => {
                 // Not yet: the next readiness event says more.
-                c.readable = false;
-                c.writable = false;
-                return false;
+                s.readable = false;
+                s.writable = false;
+                false
             }
             Err(e) => {
-                c.kill(format!("connecting: {e}"));
-                return false;
+                self.lost(i, now, &e);
+                true
             }
         }
     }
-    for _ in 0..ROUNDS {
-        let mut progress = false;
-        // PUB: news into the engine while its output is short.
-        while c.engine.output().len() < TX_SOFT_LIMIT {
-            let Some(parts) = c.out.front() else { break };
-            let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
-            match c.engine.send(&refs) {
-                Err(SendError::BufferFull) => break,
-                Err(SendError::NotReady) => break,
-                // Queued, filtered (unsubscribed since) or impossible: done with it.
-                _ => {
-                    c.out.pop_front();
-                }
-            }
-        }
-        // Write.
+
+    /// Writes what peer `i`'s connection has for it.
+    fn write(&mut self, i: usize, now: CoreInstant) -> bool {
+        let mut moved = false;
+        // Each pass writes or stops.
         for _ in 0..ROUNDS {
-            if !c.writable || !c.engine.has_output() {
-                break;
-            }
-            match c.stream.write(c.engine.output()) {
-                Ok(0) => c.kill("the connection was closed"),
-                Ok(n) => {
-                    c.engine.consume_output(n);
-                    progress = true;
+            let Some(s) = self.streams.get_mut(i).and_then(Option::as_mut) else {
+                return moved;
+            };
+            let out = self.set.output(i);
+            if s.connecting || !s.writable || out.is_empty() {
+                if !s.connecting && out.is_empty() {
+                    self.want_writable(i, false);
                 }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => c.writable = false,
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) => c.kill(format!("writing: {e}")),
+                return moved;
             }
-            if c.dead.is_some() {
-                return false;
-            }
-        }
-        if !c.engine.has_output() {
-            for waiter in c.flush_waiters.drain(..) {
-                let _ = waiter.try_send(());
-            }
-        }
-        if sock.kind == Kind::Req && c.req_sent && !c.engine.has_output() {
-            // Handed completely to the kernel: never sent again.
-            sock.request = None;
-            c.req_sent = false;
-        }
-        // Decode what was read.
-        let blocked = sock.kind == Kind::Sub && sock.shared.is_full();
-        if !blocked && !c.input.is_empty() {
-            progress |= feed(c, sock, now);
-        }
-        if c.dead.is_some() {
-            return false;
-        }
-        // Read more.
-        if c.readable && !blocked && c.input.len() < INPUT_LIMIT {
-            match c.stream.read(buf) {
+            match s.tcp.write(out) {
                 Ok(0) => {
-                    c.kill("closed by the peer");
-                    return false;
+                    self.lost(i, now, &"closed");
+                    return true;
                 }
                 Ok(n) => {
-                    c.input.extend_from_slice(buf.get(..n).unwrap_or(&[]));
-                    progress = true;
+                    self.set.consume_output(i, n);
+                    moved = true;
                 }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => c.readable = false,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    s.writable = false;
+                    self.want_writable(i, true);
+                    return moved;
+                }
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => {
-                    c.kill(format!("reading: {e}"));
-                    return false;
+                    self.lost(i, now, &e);
+                    return true;
                 }
             }
         }
-        if let Some(e) = c.engine.error() {
-            // Let a queued ERROR command out first.
-            if c.writable && c.engine.has_output() {
+        moved
+    }
+
+    /// PUB: writes the connections that have a batch queued; whether any
+    /// output is left for the I/O thread.
+    fn write_batches(&mut self, now: CoreInstant) -> bool {
+        let mut left = false;
+        for i in 0..self.streams.len() {
+            let queued = self.set.output(i).len();
+            if queued >= WRITE_BATCH {
+                self.write(i, now);
+            }
+            left |= !self.set.output(i).is_empty();
+        }
+        left
+    }
+
+    /// Whether every connection's output is written.
+    fn written(&self) -> bool {
+        (0..self.streams.len()).all(|i| {
+            self.set.output(i).is_empty()
+                || self
+                    .streams
+                    .get(i)
+                    .and_then(Option::as_ref)
+                    .is_none_or(|s| s.connecting)
+        })
+    }
+
+    /// Whether the caller's inbox is full (SUB): reading stops, so TCP
+    /// pushes back.
+    fn inbox_full(&self) -> bool {
+        self.kind == Kind::Sub && self.inbox.len() >= HIGH_WATER_MARK
+    }
+
+    /// Whether a connection may have input waiting (a PUB reads its
+    /// subscribers' subscriptions before it publishes).
+    fn pending_input(&self) -> bool {
+        self.listener_ready || self.streams.iter().flatten().any(|s| s.readable)
+    }
+
+    /// Feeds what peer `i` sent to its connection, then reads more.
+    fn read(&mut self, i: usize, now: CoreInstant) -> bool {
+        let mut moved = false;
+        // Each pass takes bytes or reads; bounded by the input.
+        for _ in 0..ROUNDS {
+            if self.inbox_full() || !self.set.wants_input(i) {
+                return moved;
+            }
+            let Some(s) = self.streams.get_mut(i).and_then(Option::as_mut) else {
+                return moved;
+            };
+            if s.start < s.end {
+                let input = s.input.get(s.start..s.end).unwrap_or(&[]);
+                let got = self.set.handle_input_borrowed(i, input, now);
+                let consumed = got.consumed;
+                let part = got
+                    .message
+                    .map(|m| (m.peer, m.part.data.to_vec(), m.part.more));
+                s.start += consumed;
+                if s.start >= s.end {
+                    s.start = 0;
+                    s.end = 0;
+                }
+                let delivered = part.is_some();
+                if let Some((peer, data, more)) = part {
+                    self.deliver(peer, data, more);
+                }
+                let told = self.events();
+                if consumed == 0 && !delivered && !told {
+                    return moved;
+                }
+                moved = true;
                 continue;
             }
-            c.kill(e.as_str());
-            return false;
+            if s.connecting || !s.readable {
+                return moved;
+            }
+            if s.input.len() < READ_CHUNK {
+                s.input.resize(READ_CHUNK, 0);
+            }
+            match s.tcp.read(&mut s.input) {
+                Ok(0) => {
+                    s.readable = false;
+                    self.set.handle_eof(i);
+                    return true;
+                }
+                Ok(n) => {
+                    s.start = 0;
+                    s.end = n;
+                    // Less than asked for: with epoll or kqueue (edge-
+                    // triggered) the kernel had no more, and more arriving
+                    // later is a new readiness event; saves a read that
+                    // would only say WouldBlock. Windows' selector is not
+                    // edge-triggered that way (tokio does the same).
+                    s.readable = !PARTIAL_READ_DRAINS || n == s.input.len();
+                    moved = true;
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    s.readable = false;
+                    return moved;
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.lost(i, now, &e);
+                    return true;
+                }
+            }
         }
-        if !progress {
-            return false;
+        moved
+    }
+
+    /// A part arrived: whole messages go to the inbox.
+    fn deliver(&mut self, peer: PeerId, data: Vec<u8>, more: bool) {
+        let at = self.partial.iter().position(|(p, _)| *p == peer);
+        let mut parts = match at {
+            Some(k) => self.partial.swap_remove(k).1,
+            None => Vec::with_capacity(usize::from(more) + 1),
+        };
+        parts.push(data);
+        if more {
+            self.partial.push((peer, parts));
+        } else {
+            self.inbox.push_back(Incoming { from: peer, parts });
         }
     }
-    true
-}
 
-/// Feeds buffered input to the engine and handles its events; true if
-/// anything was consumed.
-fn feed(c: &mut Conn, sock: &mut Sock, now: CoreInstant) -> bool {
-    let mut off = 0;
-    // Each pass consumes input or yields an event.
-    let bound = c.input.len().saturating_mul(2).saturating_add(8);
-    for _ in 0..bound {
-        if sock.kind == Kind::Sub && sock.shared.is_full() {
-            break;
+    /// Does what the set asks of the TCP sockets.
+    fn actions(&mut self, now: CoreInstant) -> bool {
+        let mut moved = false;
+        // Each pass takes one action; the set has a bounded number.
+        for _ in 0..1024 {
+            let Some(action) = self.set.poll_action(now) else {
+                return moved;
+            };
+            moved = true;
+            match action {
+                Action::Connect { peer, .. } => match TcpStream::connect(self.endpoint) {
+                    Ok(tcp) => self.attach(peer, tcp, true, now),
+                    Err(e) => {
+                        debug!("networkzero I/O: connecting to {}: {e}", self.endpoint);
+                        self.set.handle_closed(peer, now);
+                    }
+                },
+                Action::Close { peer } | Action::Abort { peer } => self.detach(peer),
+                _ => {}
+            }
         }
-        let rest = c.input.get(off..).unwrap_or(&[]);
-        let result = c.engine.handle_input(rest, now);
-        let mut handshake = false;
-        let mut any = false;
-        while let Some(event) = c.engine.poll_event() {
-            any = true;
+        moved
+    }
+
+    /// Takes the set's events: messages to the inbox, the rest to what
+    /// this side keeps (a REQ's waiting request, a PUB's subscribers).
+    fn events(&mut self) -> bool {
+        let mut told = false;
+        // Each pass takes one event; the set has a bounded number.
+        for _ in 0..4096 {
+            let Some(event) = self.set.poll_event() else {
+                return told;
+            };
+            told = true;
             match event {
-                Event::HandshakeDone { .. } => handshake = true,
-                Event::Subscribed(_) if sock.kind == Kind::Pub && !c.subscribed => {
-                    c.subscribed = true;
-                    sock.shared.subscribers_changed(|s| {
-                        s.joining = s.joining.saturating_sub(1);
-                        s.joined += 1;
-                    });
+                Event::Message(m) => {
+                    let (peer, data, more) = (m.peer, m.part.data.to_vec(), m.part.more);
+                    self.deliver(peer, data, more);
                 }
-                Event::Message(part) => {
-                    c.parts.push(part.data.to_vec());
-                    if !part.more {
-                        let parts = std::mem::take(&mut c.parts);
-                        deliver(c.token, sock, parts);
+                Event::Connected { .. } => self.send_request(),
+                Event::Subscribed { peer, .. } if !self.subscribed.contains(&peer) => {
+                    self.subscribed.push(peer);
+                }
+                Event::Disconnected { peer, error, .. } => {
+                    if let Some(e) = error {
+                        debug!("networkzero I/O: a peer of {} left: {e}", self.endpoint);
+                    }
+                    self.subscribed.retain(|p| *p != peer);
+                    self.partial.retain(|(p, _)| *p != peer);
+                    // Its requests can no longer be answered.
+                    if self.kind == Kind::Rep {
+                        self.inbox.retain(|m| m.from != peer);
                     }
                 }
-                Event::PeerError(reason) => debug!(
-                    "networkzero I/O: {} sent ERROR: {}",
-                    sock.addr,
-                    String::from_utf8_lossy(reason)
+                Event::PeerLimit { .. } => warn!(
+                    "{} has {MAX_PEERS} connections, the most it takes: newer ones replace \
+                     those still starting, or are refused",
+                    self.endpoint
                 ),
                 _ => {}
             }
         }
-        if handshake {
-            if matches!(sock.kind, Kind::Req | Kind::Sub) {
-                sock.backoff = FIRST_RETRY;
-            }
-            send_request(c, sock);
-        }
-        match result {
-            Ok(n) => {
-                off += n;
-                if n == 0 && !any {
-                    break;
-                }
-            }
+        told
+    }
+
+    /// REQ: hands the waiting request to a connected peer, if one can take it.
+    fn send_request(&mut self) {
+        let Some(request) = self.request.as_ref() else {
+            return;
+        };
+        match self.set.send(self.sock, &[request]) {
+            Ok(_) => self.request = None,
+            Err(socket::Error::NotConnected) => {}
             Err(e) => {
-                c.kill(e.as_str());
-                break;
+                debug!(
+                    "networkzero I/O: request to {} not sent: {e}",
+                    self.endpoint
+                );
+                self.request = None;
             }
         }
     }
-    c.input.drain(..off.min(c.input.len()));
-    off > 0
+
+    /// PUB: counts news dropped for slow subscribers, saying so now and then.
+    fn note_dropped(&mut self, n: usize) {
+        if self.dropped == 0 {
+            debug!(
+                "networkzero I/O: a subscriber of {} is not keeping up; dropping news for it \
+                 (high-water mark {HIGH_WATER_MARK})",
+                self.endpoint
+            );
+        }
+        self.dropped = self.dropped.saturating_add(n as u64);
+    }
+
+    /// PUB: its subscribers' connections.
+    fn subscribers(&self) -> Subscribers {
+        let open = self
+            .streams
+            .iter()
+            .flatten()
+            .filter(|s| !s.connecting)
+            .count();
+        let joined = self.subscribed.len();
+        Subscribers {
+            joining: open.saturating_sub(joined),
+            joined,
+        }
+    }
 }
 
-fn deliver(from: Token, sock: &mut Sock, parts: Vec<Vec<u8>>) {
-    if sock.kind == Kind::Req {
-        sock.request = None;
+// ---- the I/O thread -------------------------------------------------------
+
+fn run(mut poll: Poll, hub: &Hub) {
+    let mut events = Events::with_capacity(256);
+    loop {
+        let next = hub.next_timer.load(Ordering::SeqCst);
+        let timeout = (next != u64::MAX).then(|| {
+            hub.to_std(CoreInstant::from_millis(next))
+                .saturating_duration_since(Instant::now())
+        });
+        if let Err(e) = poll.poll(&mut events, timeout) {
+            if e.kind() != ErrorKind::Interrupted {
+                // Not a passing condition: end, so the runtime starts a new
+                // I/O thread on the next call (Io::is_running).
+                warn!("networkzero's I/O thread stopped: {e}");
+                return;
+            }
+            continue;
+        }
+        hub.wake_pending.store(false, Ordering::SeqCst);
+        // Which sockets to look at, and (without own `Poll`s) what is ready.
+        let mut due: HashMap<usize, Vec<(Token, bool, bool)>> = HashMap::new();
+        for e in events.iter() {
+            if e.token() == WAKER {
+                continue;
+            }
+            let r = e.is_readable() || e.is_read_closed() || e.is_error();
+            let w = e.is_writable() || e.is_write_closed() || e.is_error();
+            let id = if cfg!(unix) {
+                e.token().0
+            } else {
+                e.token().0 >> 24
+            };
+            due.entry(id).or_default().push((e.token(), r, w));
+        }
+        for id in std::mem::take(&mut *lock(&hub.kicks)) {
+            due.entry(id).or_default();
+        }
+        let cells: Vec<Arc<Cell>> = lock(&hub.sockets)
+            .values()
+            .filter_map(Weak::upgrade)
+            .collect();
+        let now = hub.core_now();
+        for cell in &cells {
+            let ready = due.remove(&cell.id);
+            let timer_due = cell.timer.load(Ordering::SeqCst) <= now.as_millis();
+            if ready.is_none() && !timer_due {
+                continue;
+            }
+            // A call has it: the call runs its timers, and looks at its
+            // sources again before it lets go.
+            let d = (!cell.busy.load(Ordering::SeqCst))
+                .then(|| cell.driver.try_lock().ok())
+                .flatten();
+            let Some(mut d) = d else {
+                if ready.is_some() {
+                    cell.missed.store(true, Ordering::SeqCst);
+                }
+                continue;
+            };
+            if cell.missed.swap(false, Ordering::SeqCst) {
+                d.all_ready();
+            }
+            d.poll_own();
+            for (token, r, w) in ready.unwrap_or_default() {
+                d.ready(token, r, w);
+            }
+            let had = d.inbox.len();
+            d.turn(now);
+            if d.waiting > 0 && d.inbox.len() != had {
+                cell.ready.notify_all();
+            }
+            let t = d.set.poll_timeout().map_or(u64::MAX, |t| t.as_millis());
+            cell.timer.store(t, Ordering::SeqCst);
+        }
+        // The earliest deadline, leaving out those due on sockets a call has
+        // (the call runs them). A call stores its socket's next deadline
+        // (in the future), lets go, then compares it with `next_timer`: if
+        // it let go after the second look below, it sees this `next_timer`
+        // and wakes the thread if it is earlier; if before, the second look
+        // sees its deadline.
+        let earliest = |cells: &[Arc<Cell>]| {
+            let now = hub.core_now().as_millis();
+            cells
+                .iter()
+                .map(|c| {
+                    (
+                        c.busy.load(Ordering::SeqCst),
+                        c.timer.load(Ordering::SeqCst),
+                    )
+                })
+                .filter(|&(busy, t)| !busy || t > now)
+                .map(|(_, t)| t)
+                .min()
+                .unwrap_or(u64::MAX)
+        };
+        let next = earliest(&cells);
+        hub.next_timer.store(next, Ordering::SeqCst);
+        if earliest(&cells) < next {
+            hub.next_timer.store(0, Ordering::SeqCst);
+        }
     }
-    sock.shared.push(Incoming {
-        from: from.0 as u64,
-        parts,
-    });
 }

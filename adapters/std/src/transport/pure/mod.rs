@@ -1,8 +1,9 @@
-//! The pure-Rust transport (feature `pure-rust`): the core's sans-IO ZMTP
-//! engine driven over mio TCP sockets by one background I/O thread ([`io`]).
-//! No C or C++ compiler is needed. Each step of the message calls becomes a
-//! command to that thread or a wait on a socket's inbox; the wire is the one
-//! libzmq and Python networkzero use. The runtime owns the thread ([`Io`]).
+//! The pure-Rust transport (feature `pure-rust`): the core's sans-IO
+//! sockets (`networkzero_core::socket`, which hold every socket rule) over
+//! mio TCP sockets ([`io`]). No C or C++ compiler is needed; the wire is the
+//! one libzmq and Python networkzero use. A call drives its socket itself
+//! (sends, and on Unix waits on its own TCP sockets); one background I/O
+//! thread, owned by the runtime ([`Io`]), drives sockets between calls.
 //! News is dropped the way libzmq drops it: per subscriber, once
 //! [`NEWS_HIGH_WATER_MARK`](super::NEWS_HIGH_WATER_MARK) items wait
 //! for it, the newest are dropped for that subscriber (exactly at that
@@ -17,6 +18,7 @@ use super::{Deadline, Received, Role, Subscribers, Transport, TransportSocket, M
 use crate::address::Address;
 use crate::error::{Error, Result};
 use io::Kind;
+use networkzero_core::socket::PeerId;
 use std::time::Instant;
 
 /// Longest subscription prefix the engine takes (ZMTP's SUBSCRIBE limit here).
@@ -53,12 +55,12 @@ impl Transport for Io {
     }
 }
 
-/// A socket run by the I/O thread.
+/// A socket of the pure-Rust transport.
 pub(crate) struct Socket(io::Socket);
 
 impl TransportSocket for Socket {
     /// The connection a REP's request came in on.
-    type Peer = u64;
+    type Peer = PeerId;
     type Transport = Io;
 
     /// (`_max_message`: the engine's limit is [`MAX_MESSAGE`].)
@@ -93,7 +95,7 @@ impl TransportSocket for Socket {
     }
 
     #[inline]
-    fn receive(&mut self, deadline: &mut Deadline, _: Address) -> Result<Option<Received<u64>>> {
+    fn receive(&mut self, deadline: &mut Deadline, _: Address) -> Result<Option<Received<PeerId>>> {
         Ok(self.0.next(deadline.get()).map(|m| Received {
             parts: m.parts,
             from: m.from,
@@ -101,7 +103,7 @@ impl TransportSocket for Socket {
     }
 
     #[inline]
-    fn reply(&mut self, to: u64, payload: Vec<u8>, address: Address) -> Result<()> {
+    fn reply(&mut self, to: PeerId, payload: Vec<u8>, address: Address) -> Result<()> {
         self.0
             .reply(to, payload)
             .map_err(|e| io_error("replying on", address, e))
@@ -116,7 +118,7 @@ impl TransportSocket for Socket {
             });
         }
         self.0
-            .publish(vec![topic.as_bytes().to_vec(), payload])
+            .publish(&[topic.as_bytes(), &payload])
             .map_err(|e| io_error("publishing on", address, e))
     }
 
@@ -139,11 +141,11 @@ impl TransportSocket for Socket {
         self.0.subscribers(seen, deadline)
     }
 
-    /// The I/O thread writes out what every connection queued (news, and
+    /// Every socket writes out what its connections queued (news, and
     /// replies, which [`io::Socket::reply`] already waits for), then the
     /// sockets close.
-    fn flush_and_close(transport: &Io, sockets: Vec<Self>, deadline: Instant) {
-        if !transport.0.flush(deadline) {
+    fn flush_and_close(_: &Io, sockets: Vec<Self>, deadline: Instant) {
+        if !sockets.iter().all(|s| s.0.flush(deadline)) {
             log::debug!("networkzero: not everything sent before exit was written in time");
         }
         drop(sockets);
