@@ -105,6 +105,22 @@ impl ChildGuard {
         self.stderr.lock().unwrap().clone()
     }
 
+    /// Waits at most `timeout` for `needle` to appear in the child's stderr; whether it
+    /// did. Stderr is read by its own thread, so a warning written just before a stdout
+    /// line the test has already seen may not be in [`ChildGuard::stderr`] yet.
+    pub fn stderr_has(&self, needle: &str, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.stderr.lock().unwrap().contains(needle) {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// Every stdout line returned or skipped so far by [`ChildGuard::expect_line`] /
     /// [`ChildGuard::next_line`].
     pub fn stdout_seen(&self) -> &[String] {

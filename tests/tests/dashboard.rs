@@ -700,7 +700,7 @@ fn a_python_beacon_started_first_is_reported() {
         "{events}"
     );
     assert!(
-        dash.stderr().contains("cannot hear adverts"),
+        dash.stderr_has("cannot hear adverts", Duration::from_secs(5)),
         "{}",
         dash.stderr()
     );

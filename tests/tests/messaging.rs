@@ -242,7 +242,7 @@ fn lost_reply_resets_the_socket_and_the_next_send_succeeds() {
     let (kind, rest) = send(&mut client, &spot, "\"first\"", 0.5, 10.0);
     assert_eq!(kind, "NOREPLY", "{rest}");
     assert!(
-        client.stderr().contains("warning"),
+        client.stderr_has("warning", secs(5.0)),
         "no warning for the lost reply: {}",
         client.stderr()
     );
@@ -326,7 +326,7 @@ fn non_json_request_gets_a_reply_and_does_not_wedge_the_server() {
         serde_json::json!([1, 2])
     );
     assert!(
-        server.stderr().contains("not JSON"),
+        server.stderr_has("not JSON", secs(5.0)),
         "no warning about the bad message: {}",
         server.stderr()
     );

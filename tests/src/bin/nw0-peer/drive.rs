@@ -223,6 +223,11 @@ impl Repl {
     pub fn stderr(&self) -> String {
         self.child.stderr()
     }
+
+    /// Waits at most `timeout` for `needle` in stderr: [`ChildGuard::stderr_has`].
+    pub fn stderr_has(&self, needle: &str, timeout: std::time::Duration) -> bool {
+        self.child.stderr_has(needle, timeout)
+    }
 }
 
 /// `[["name","addr"],…]` as pairs.
