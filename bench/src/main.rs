@@ -450,6 +450,15 @@ fn messaging(report: &mut Report, python: Option<&std::path::Path>) {
     pubsub(report, python);
 }
 
+/// The address a `serve-echo` helper printed (empty if none in 10 s).
+fn address_of(server: &mut ChildGuard) -> String {
+    server
+        .expect_line(|l| l.starts_with("ADDRESS"), Duration::from_secs(10))
+        .ok()
+        .and_then(|l| l.split_whitespace().nth(1).map(String::from))
+        .unwrap_or_default()
+}
+
 /// REQ/REP round trips: both transports, raw libzmq, the TCP floor, Python.
 fn reqrep(report: &mut Report, python: Option<&std::path::Path>) {
     let n = if report.quick { 600 } else { 10_000 };
@@ -460,18 +469,10 @@ fn reqrep(report: &mut Report, python: Option<&std::path::Path>) {
     // same bytes (the floor); then Python.
     let rounds = if report.quick { 3 } else { 10 };
     let mut server = spawn_in(None, &["serve-echo", "echo"]);
-    let address = server
-        .expect_line(|l| l.starts_with("ADDRESS"), Duration::from_secs(10))
-        .ok()
-        .and_then(|l| l.split_whitespace().nth(1).map(String::from))
-        .unwrap_or_default();
+    let address = address_of(&mut server);
     let mut pure = pure_exe().map(|exe| {
         let mut server = spawn_exe(&exe, &["serve-echo", "echo-pure"]);
-        let address = server
-            .expect_line(|l| l.starts_with("ADDRESS"), Duration::from_secs(10))
-            .ok()
-            .and_then(|l| l.split_whitespace().nth(1).map(String::from))
-            .unwrap_or_default();
+        let address = address_of(&mut server);
         let client = Helper::new(&exe, &["req-rtts", &address]);
         (server, client)
     });
@@ -479,11 +480,7 @@ fn reqrep(report: &mut Report, python: Option<&std::path::Path>) {
     // sockets on the core's engine whichever the build.
     let mut keyed = {
         let mut server = spawn_in(None, &["serve-echo-keyed", "echo-keyed"]);
-        let address = server
-            .expect_line(|l| l.starts_with("ADDRESS"), Duration::from_secs(10))
-            .ok()
-            .and_then(|l| l.split_whitespace().nth(1).map(String::from))
-            .unwrap_or_default();
+        let address = address_of(&mut server);
         let client = Helper::new(&me(), &["req-rtts-keyed", &address]);
         (server, client)
     };

@@ -17,6 +17,10 @@ use networkzero_core::zmtp::Security;
 use super::io::Kind;
 use crate::transport::refusal::{explain, Refusal};
 
+/// Peers a socket remembers having warned about: a classroom's machines
+/// many times over, and a bound on what a scan of addresses can make it keep.
+const MAX_WARNED: usize = 1024;
+
 /// A socket's key and the peers already warned about.
 pub(super) struct Keyed {
     class: Option<&'static ClassKeys>,
@@ -59,7 +63,8 @@ impl Keyed {
         let Some(text) = explain(kind.transport_role(), self.is_keyed(), peer, why) else {
             return;
         };
-        if self.warned.insert(ip) {
+        // Bounded: past MAX_WARNED peers, new ones go untold.
+        if self.warned.len() < MAX_WARNED && self.warned.insert(ip) {
             warn!("{text}");
         }
     }
