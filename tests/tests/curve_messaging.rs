@@ -14,7 +14,7 @@ mod drive;
 
 use std::time::Duration;
 
-use drive::{expect, secs, PEER};
+use drive::{expect, secs, Repl, PEER};
 use nw0_tests::*;
 
 const KEY: &str = "correct horse battery staple";
@@ -88,7 +88,7 @@ fn keyed_programs_send_command_and_publish() {
     let [server, client] = &lan.hosts[..] else {
         unreachable!()
     };
-    let (echo_server, _) = echo(server, Some(KEY), "robot");
+    let (echo_server, robot_at) = echo(server, Some(KEY), "robot");
     let mut arm = peer(
         server,
         Some(KEY),
@@ -117,6 +117,17 @@ fn keyed_programs_send_command_and_publish() {
             child.stderr()
         );
     }
+
+    // set_class_key, in a program that already has a socket for the address:
+    // nothing without the key, a reply with it.
+    let mut program = Repl::start(client, "set_class_key");
+    let send = format!("send\t{robot_at}\t\"again\"\t1");
+    let (kind, _) = program.run_expect(&send, &["REPLY", "NOREPLY"], secs(10.0));
+    assert_eq!(kind, "NOREPLY", "an unkeyed program got a reply");
+    program.run(&format!("class-key\t{KEY}"), secs(5.0));
+    let (kind, rest) = program.run_expect(&send, &["REPLY", "NOREPLY"], secs(10.0));
+    assert_eq!(kind, "REPLY", "{}", program.stderr());
+    assert!(rest.starts_with("\"again\""), "{rest}");
 }
 
 #[test]
