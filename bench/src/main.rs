@@ -450,6 +450,15 @@ fn messaging(report: &mut Report, python: Option<&std::path::Path>) {
     pubsub(report, python);
 }
 
+/// The address a `serve-echo` helper printed (empty if none in 10 s).
+fn address_of(server: &mut ChildGuard) -> String {
+    server
+        .expect_line(|l| l.starts_with("ADDRESS"), Duration::from_secs(10))
+        .ok()
+        .and_then(|l| l.split_whitespace().nth(1).map(String::from))
+        .unwrap_or_default()
+}
+
 /// REQ/REP round trips: both transports, raw libzmq, the TCP floor, Python.
 fn reqrep(report: &mut Report, python: Option<&std::path::Path>) {
     let n = if report.quick { 600 } else { 10_000 };
@@ -460,21 +469,21 @@ fn reqrep(report: &mut Report, python: Option<&std::path::Path>) {
     // same bytes (the floor); then Python.
     let rounds = if report.quick { 3 } else { 10 };
     let mut server = spawn_in(None, &["serve-echo", "echo"]);
-    let address = server
-        .expect_line(|l| l.starts_with("ADDRESS"), Duration::from_secs(10))
-        .ok()
-        .and_then(|l| l.split_whitespace().nth(1).map(String::from))
-        .unwrap_or_default();
+    let address = address_of(&mut server);
     let mut pure = pure_exe().map(|exe| {
         let mut server = spawn_exe(&exe, &["serve-echo", "echo-pure"]);
-        let address = server
-            .expect_line(|l| l.starts_with("ADDRESS"), Duration::from_secs(10))
-            .ok()
-            .and_then(|l| l.split_whitespace().nth(1).map(String::from))
-            .unwrap_or_default();
+        let address = address_of(&mut server);
         let client = Helper::new(&exe, &["req-rtts", &address]);
         (server, client)
     });
+    // Keyed (CurveZMQ), client and server: this build's, which runs keyed
+    // sockets on the core's engine whichever the build.
+    let mut keyed = {
+        let mut server = spawn_in(None, &["serve-echo-keyed", "echo-keyed"]);
+        let address = address_of(&mut server);
+        let client = Helper::new(&me(), &["req-rtts-keyed", &address]);
+        (server, client)
+    };
     let mut raw = spawn_in(None, &["raw-rep"]);
     let port = value(&mut raw, "PORT", Duration::from_secs(10)).unwrap_or(0.0) as u16;
     let raw_req = roles::RawReq::connect(port);
@@ -487,6 +496,8 @@ fn reqrep(report: &mut Report, python: Option<&std::path::Path>) {
     if let Some((_, client)) = pure.as_mut() {
         let _ = client.rtts(10);
     }
+    let _ = keyed.1.rtts(10);
+    let (mut keyeds, mut keyed_vs) = (vec![], vec![]);
     let (mut ours, mut pures, mut theirs, mut floors) = (vec![], vec![], vec![], vec![]);
     let (mut ours_raw, mut ours_floor, mut pure_raw, mut pure_floor, mut raw_floor) =
         (vec![], vec![], vec![], vec![], vec![]);
@@ -506,9 +517,15 @@ fn reqrep(report: &mut Report, python: Option<&std::path::Path>) {
             .as_mut()
             .map(|(_, client)| client.rtts(n / rounds))
             .unwrap_or_default();
+        let keyed_round = keyed.1.rtts(n / rounds);
         let raw_round = raw_req.rtts(n / rounds);
         let floor_round = floor.rtts(n / rounds);
         let m = |v: &[f64]| stats(v.to_vec()).median.max(1e-9);
+        // Against the same engine unkeyed: the pure-Rust rows (this build's
+        // own without them).
+        let unkeyed = if other.is_empty() { &mine } else { &other };
+        keyed_vs.push(m(&keyed_round) / m(unkeyed));
+        keyeds.extend(keyed_round);
         ours_raw.push(m(&mine) / m(&raw_round));
         ours_floor.push(m(&mine) / m(&floor_round));
         raw_floor.push(m(&raw_round) / m(&floor_round));
@@ -523,6 +540,7 @@ fn reqrep(report: &mut Report, python: Option<&std::path::Path>) {
     }
     drop(server);
     drop(pure);
+    drop(keyed);
     drop(raw);
     drop(tcp);
     let ours = stats(ours);
@@ -552,6 +570,17 @@ fn reqrep(report: &mut Report, python: Option<&std::path::Path>) {
             ratios(&pure_raw, &pure_floor),
         );
     }
+    let (lo, hi) = spread(&keyed_vs);
+    report.add(
+        "REQ/REP round trip, small JSON, one host: keyed (CurveZMQ, the core's engine)",
+        us(stats(keyeds)),
+        format!("raw libzmq: {}", us(raw_rtt)),
+        format!(
+            "{:.2}× the same engine unkeyed (medians of {rounds} interleaved rounds; \
+             {lo:.2}–{hi:.2})",
+            stats(keyed_vs).median
+        ),
+    );
     report.add(
         "plain TCP ping-pong of the same bytes, one host (the floor)",
         us(stats(floors)),
@@ -630,10 +659,11 @@ fn paired(a: &[pubsub::Summary], b: &[pubsub::Summary], baseline: &str) -> Strin
     )
 }
 
-/// One PUB/SUB run of the pure-Rust build (publisher and subscriber).
-fn pure_run(exe: &str, items: u64, window: u64, inflight: u64) -> pubsub::Summary {
+/// One PUB/SUB run of a helper (publisher and subscriber): `role`
+/// `pubsub-run` of the pure-Rust build, or `pubsub-run-keyed` (a class key).
+fn helper_run(exe: &str, role: &str, items: u64, window: u64, inflight: u64) -> pubsub::Summary {
     let (i, w, f) = (items.to_string(), window.to_string(), inflight.to_string());
-    let mut h = Helper::new(exe, &["pubsub-run", &i, &w, &f]);
+    let mut h = Helper::new(exe, &[role, &i, &w, &f]);
     read_value(&mut h.1, "RUN ")
         .and_then(|line| pubsub::Summary::from_json(&line))
         .unwrap_or_default()
@@ -658,12 +688,20 @@ fn pubsub(report: &mut Report, python: Option<&std::path::Path>) {
     let exe = me();
     let pure = pure_exe();
     let (mut ours, mut pures, mut raw) = (Vec::new(), Vec::new(), Vec::new());
+    let mut keyed = Vec::new();
     for _ in 0..runs {
         // Interleaved, so all see the same machine.
         ours.push(pubsub::run(&exe, Kind::Ours, items, window, inflight).summary(items));
         if let Some(p) = &pure {
-            pures.push(pure_run(p, items, window, inflight));
+            pures.push(helper_run(p, "pubsub-run", items, window, inflight));
         }
+        keyed.push(helper_run(
+            &exe,
+            "pubsub-run-keyed",
+            items,
+            window,
+            inflight,
+        ));
         raw.push(pubsub::run(&exe, Kind::Raw, items, window, inflight).summary(items));
     }
     let flow = |v: &[Summary]| -> (f64, String) {
@@ -712,6 +750,15 @@ fn pubsub(report: &mut Report, python: Option<&std::path::Path>) {
             paired(&pures, &raw, "raw libzmq"),
         );
     }
+    // Keyed against the same engine unkeyed, run by run (this build's own
+    // rows without a pure-Rust build).
+    let unkeyed = if pures.is_empty() { &ours } else { &pures };
+    report.add(
+        &format!("{what}: keyed (CurveZMQ, the core's engine)"),
+        flow(&keyed).1,
+        format!("raw libzmq: {raw_text}"),
+        paired(&keyed, unkeyed, "the same engine unkeyed"),
+    );
     // The same items as a Rust enum read with wait_for_news_as: postcard, and
     // JSON ({TRANSPORT} transport).
     let (mut postcard, mut typed) = (Vec::new(), Vec::new());
@@ -778,7 +825,7 @@ fn pubsub(report: &mut Report, python: Option<&std::path::Path>) {
     if let Some(p) = &pure {
         report.add(
             &format!("{what}: pure-Rust transport"),
-            blast(&pure_run(p, items, window, 0)),
+            blast(&helper_run(p, "pubsub-run", items, window, 0)),
             format!("raw libzmq: {}", blast(&raw)),
             "—".into(),
         );

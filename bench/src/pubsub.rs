@@ -46,6 +46,9 @@ pub(crate) enum Kind {
     Typed,
     /// networkzero with the same typed item as `nw0::Postcard`.
     Postcard,
+    /// networkzero with a class key (CurveZMQ): the publisher sets it; the
+    /// subscribing process must have set it already (see `roles::CLASS_KEY`).
+    Keyed,
 }
 
 impl Kind {
@@ -53,6 +56,7 @@ impl Kind {
         match self {
             Kind::Ours => "ours",
             Kind::Raw => "raw",
+            Kind::Keyed => "keyed",
             Kind::Typed => "typed",
             Kind::Postcard => "postcard",
         }
@@ -157,10 +161,14 @@ impl Publisher {
     /// A bound publisher on loopback and its `ip:port`.
     fn open(kind: &str, ctx: &zmq::Context) -> Option<(Publisher, String)> {
         match kind {
-            "ours" | "typed" | "postcard" => {
+            "ours" | "typed" | "postcard" | "keyed" => {
                 let kind = match kind {
                     "typed" => Kind::Typed,
                     "postcard" => Kind::Postcard,
+                    "keyed" => {
+                        nw0::set_class_key(crate::roles::CLASS_KEY).ok()?;
+                        Kind::Keyed
+                    }
                     _ => Kind::Ours,
                 };
                 let a = nw0::address("127.0.0.1").ok()?;
@@ -212,7 +220,7 @@ impl Subscriber {
     fn connect(kind: Kind, ctx: &zmq::Context, address: &str) -> Option<Subscriber> {
         match kind {
             // As a program would: the address parsed once (from discover), not per call.
-            Kind::Ours => Some(Subscriber::Ours(address.parse().ok()?)),
+            Kind::Ours | Kind::Keyed => Some(Subscriber::Ours(address.parse().ok()?)),
             Kind::Typed | Kind::Postcard => Some(Subscriber::Typed(address.parse().ok()?)),
             Kind::Raw => {
                 let s = ctx.socket(zmq::SUB).ok()?;

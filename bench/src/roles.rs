@@ -28,9 +28,21 @@ fn stdin_lines() -> mpsc::Receiver<String> {
     rx
 }
 
+/// The class passphrase of the keyed rows: a role named `ROLE-keyed` is
+/// `ROLE` with it set (every connection CurveZMQ).
+pub(crate) const CLASS_KEY: &str = "bench class passphrase";
+
 pub(crate) fn run(role: &str, args: &[String]) {
     let arg = |i: usize| args.get(i).map(String::as_str).unwrap_or("");
     let started = Instant::now();
+    let keyed = role.ends_with("-keyed");
+    let role = match role.strip_suffix("-keyed") {
+        Some(plain) => {
+            nw0::set_class_key(CLASS_KEY).expect("class key");
+            plain
+        }
+        None => role,
+    };
     match role {
         "advertise" => {
             let address = nw0::advertise(arg(0)).expect("advertise");
@@ -196,7 +208,12 @@ pub(crate) fn run(role: &str, args: &[String]) {
         "tcp-echo" => tcp_echo(),
         "pubsub-run" => {
             let n = |i: usize| arg(i).parse::<u64>().unwrap_or(0);
-            let run = crate::pubsub::run(&crate::me(), crate::pubsub::Kind::Ours, n(0), n(1), n(2));
+            let kind = if keyed {
+                crate::pubsub::Kind::Keyed
+            } else {
+                crate::pubsub::Kind::Ours
+            };
+            let run = crate::pubsub::run(&crate::me(), kind, n(0), n(1), n(2));
             say(format!("RUN {}", run.summary(n(0)).to_json()));
         }
         other => {

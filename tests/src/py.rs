@@ -32,6 +32,47 @@ if not hasattr(logging.Logger, 'warn'):
 import networkzero as nw0
 ";
 
+/// pyzmq with CURVE keys from a class passphrase, derived by the recipe in
+/// `core/src/kdf.rs` (HKDF-SHA256 with Python's `hmac`, public keys with libzmq's
+/// `zmq.curve_public`). `server(sock, p)` makes a CURVE server
+/// whose ZAP handler admits only the class client key; `client(sock, p)` a client of
+/// the class server.
+pub const CURVE: &str = r#"
+import hmac, hashlib, zmq
+from zmq.utils import z85
+from zmq.auth.thread import ThreadAuthenticator
+ctx = zmq.Context()
+def kdf(p, label):
+    prk = hmac.new(b"networkzero class passphrase v1", p.encode(), hashlib.sha256).digest()
+    return hmac.new(prk, label + b"\x01", hashlib.sha256).digest()
+def keys(p):
+    ss = z85.encode(kdf(p, b"curve server"))
+    cs = z85.encode(kdf(p, b"curve client"))
+    return ss, zmq.curve_public(ss), cs, zmq.curve_public(cs)
+class Only:
+    def __init__(self, key): self.key = key
+    def callback(self, domain, key): return key == self.key
+auth = None
+def server(sock, p):
+    global auth
+    ss, sp, cs, cp = keys(p)
+    if auth is None:
+        auth = ThreadAuthenticator(ctx)
+        auth.start()
+    auth.configure_curve_callback('*', Only(cp))
+    sock.curve_server = True
+    sock.curve_secretkey = ss
+def client(sock, p):
+    ss, sp, cs, cp = keys(p)
+    sock.curve_serverkey = sp
+    sock.curve_publickey = cp
+    sock.curve_secretkey = cs
+def sock(kind):
+    s = ctx.socket(kind)
+    s.linger = 0
+    return s
+"#;
+
 /// A `Command` running `python -u -c PRELUDE+code` with the venv python inside `host`.
 /// Panics if there is no venv python: call [`crate::require_python`] first.
 pub fn python_script(host: &Host, code: &str) -> Command {

@@ -23,45 +23,6 @@ use nw0_tests::{py, ChildGuard};
 const PASS: &str = "correct horse battery staple";
 const OTHER: &str = "tr0ub4dor&3";
 
-/// pyzmq with CURVE keys from a passphrase. `server(sock, p)` makes a CURVE server
-/// whose ZAP handler admits only the class client key; `client(sock, p)` a client of
-/// the class server.
-const CURVE_PY: &str = r#"
-import hmac, hashlib, zmq
-from zmq.utils import z85
-from zmq.auth.thread import ThreadAuthenticator
-ctx = zmq.Context()
-def kdf(p, label):
-    prk = hmac.new(b"networkzero class passphrase v1", p.encode(), hashlib.sha256).digest()
-    return hmac.new(prk, label + b"\x01", hashlib.sha256).digest()
-def keys(p):
-    ss = z85.encode(kdf(p, b"curve server"))
-    cs = z85.encode(kdf(p, b"curve client"))
-    return ss, zmq.curve_public(ss), cs, zmq.curve_public(cs)
-class Only:
-    def __init__(self, key): self.key = key
-    def callback(self, domain, key): return key == self.key
-auth = None
-def server(sock, p):
-    global auth
-    ss, sp, cs, cp = keys(p)
-    if auth is None:
-        auth = ThreadAuthenticator(ctx)
-        auth.start()
-    auth.configure_curve_callback('*', Only(cp))
-    sock.curve_server = True
-    sock.curve_secretkey = ss
-def client(sock, p):
-    ss, sp, cs, cp = keys(p)
-    sock.curve_serverkey = sp
-    sock.curve_publickey = cp
-    sock.curve_secretkey = cs
-def sock(kind):
-    s = ctx.socket(kind)
-    s.linger = 0
-    return s
-"#;
-
 fn setup() -> Option<PathBuf> {
     if !nw0_tests::require_netns() {
         return None;
@@ -70,7 +31,7 @@ fn setup() -> Option<PathBuf> {
 }
 
 fn python(py: &Path, code: &str) -> ChildGuard {
-    ChildGuard::spawn(&mut py::local_script(py, &format!("{CURVE_PY}{code}")))
+    ChildGuard::spawn(&mut py::local_script(py, &format!("{}{code}", py::CURVE)))
         .expect("spawn python")
 }
 

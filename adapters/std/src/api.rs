@@ -46,10 +46,15 @@ pub fn advertise_at(name: &str, address: impl ToAddress) -> Result<Address> {
 
 /// Uses a class key: only programs given the same passphrase hear this
 /// program's adverts and are heard by it; adverts without the key (or with
-/// another, or replayed) are ignored with a warning. An empty passphrase
-/// turns the key off. The `NW0_CLASS_KEY` environment variable does the
-/// same for a whole classroom without changing programs. Python
-/// networkzero cannot use a class key.
+/// another, or replayed) are ignored with a warning. Messages, commands and
+/// news travel encrypted (CurveZMQ), and only programs with the same key
+/// can send to this program, command it, read its news or pose as its
+/// servers; others are refused with a warning. An empty passphrase turns
+/// the key off. The `NW0_CLASS_KEY` environment variable does the same for
+/// a whole classroom without changing programs. Set the key before sending
+/// or waiting: the program's open sockets are closed when it changes.
+/// Python networkzero cannot use a class key, so a keyed program refuses
+/// Python programs.
 ///
 /// ```no_run
 /// networkzero::set_class_key("blue whale")?;
@@ -60,6 +65,7 @@ pub fn set_class_key(passphrase: &str) -> Result<()> {
     let key = (!passphrase.is_empty())
         .then(|| networkzero_core::auth::ClassKey::from_passphrase(passphrase));
     runtime::get().discovery()?.set_class_key(key);
+    runtime::get().set_class_key(passphrase);
     Ok(())
 }
 

@@ -125,6 +125,16 @@ struct Row {
     looked: u64,
 }
 
+/// The transport unkeyed sockets use: `"libzmq"` or `"pure-rust"` (keyed
+/// ones always use the core's engine, see the crate docs).
+pub fn transport() -> &'static str {
+    if cfg!(feature = "pure-rust") {
+        "pure-rust"
+    } else {
+        "libzmq"
+    }
+}
+
 /// Whether this program hears adverts (UDP 9999). `false` when a program
 /// that does not share the port holds it (a Python networkzero program
 /// started first): then a [`NameWatch`] sees Rust programs' answers and

@@ -72,6 +72,12 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// A class key is set, but the transport in use has no CurveZMQ: the
+    /// message would travel unencrypted to anyone, so it is not sent.
+    ClassKeyUnsupported {
+        /// The address.
+        address: String,
+    },
     /// The network itself failed (the operating system's message is kept).
     Network {
         /// What we were doing.
@@ -118,6 +124,10 @@ impl fmt::Display for Error {
             Error::BadWait { reason } => write!(
                 f,
                 "cannot wait for that long: {reason}; give a number of seconds (like 5 or 0.5), a Duration, or nw0::FOREVER"
+            ),
+            Error::ClassKeyUnsupported { address } => write!(
+                f,
+                "cannot use {address} with a class key: this build's libzmq has no CurveZMQ, so nothing would be encrypted; build networkzero with the `pure-rust` feature, or unset NW0_CLASS_KEY"
             ),
             Error::Network { doing, cause } => write!(f, "network error while {doing}: {cause}"),
         }
@@ -216,6 +226,13 @@ mod tests {
                 },
                 "10.0.0.1:5000",
                 &["use a different address"],
+            ),
+            (
+                Error::ClassKeyUnsupported {
+                    address: "10.0.0.1:5000".into(),
+                },
+                "10.0.0.1:5000",
+                &["pure-rust", "NW0_CLASS_KEY"],
             ),
             (
                 Error::network("sending to 10.0.0.1:5000", "connection refused"),

@@ -125,7 +125,9 @@
 //!
 //! Both speak the same wire protocol and behave the same (timeouts, socket
 //! reset after a lost reply, high-water marks that drop the newest news for a
-//! slow subscriber). If both features are on, `pure-rust` wins, so
+//! slow subscriber). With a class key ([`set_class_key`]) every connection is
+//! CurveZMQ, on the pure-Rust engine in either build: the bundled libzmq has
+//! no CURVE. If both features are on, `pure-rust` wins, so
 //! `cargo test --workspace --features networkzero/pure-rust` runs everything on
 //! the pure-Rust transport even where another crate enables `libzmq`.
 #![deny(missing_docs)]

@@ -67,7 +67,7 @@ fn serve(discovery: &Discovery, transport: &Running) {
     // (the owner's connection ending); a port that is taken but refuses
     // connections twice in a row (not an RPC server) ends it.
     while transport.is_running() && refused < 2 {
-        match Socket::open(transport, Role::Reply, ENDPOINT, MAX_REQUEST, address) {
+        match Socket::open(transport, Role::Reply, ENDPOINT, MAX_REQUEST, address, None) {
             Ok(socket) => {
                 refused = 0;
                 serve_on(socket, discovery, address);
@@ -247,7 +247,15 @@ fn answer(discovery: &Discovery, request: &[u8]) -> Value {
 fn ask(transport: &Running, request: Value, wait: Duration) -> Option<Value> {
     let request = serde_json::to_vec(&request).ok()?;
     let address = Address::from(ENDPOINT);
-    let mut socket = Socket::open(transport, Role::Request, ENDPOINT, 1024 * 1024, address).ok()?;
+    let mut socket = Socket::open(
+        transport,
+        Role::Request,
+        ENDPOINT,
+        1024 * 1024,
+        address,
+        None,
+    )
+    .ok()?;
     socket.request(request, address).ok()?;
     let mut deadline = Deadline::new(Wait::from(wait));
     let reply = socket.receive(&mut deadline, address).ok()??;

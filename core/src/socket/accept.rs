@@ -9,7 +9,7 @@
 //! [`Settings::max_peers`]: super::Settings::max_peers
 
 use super::peer::Link;
-use super::{slots, Error, NewBuffer, Peer, Slots, Socket, SocketId, Sockets};
+use super::{slots, Error, NewBuffer, Peer, Secure, Slots, Socket, SocketId, Sockets};
 use crate::Instant;
 
 impl<R, T, P, S, const SUBS: usize, const TOPICS: usize> Sockets<R, T, P, S, SUBS, TOPICS>
@@ -22,6 +22,26 @@ where
     /// A transport was accepted for listening `socket`: starts a connection
     /// on it; returns its peer index. [`Error::Full`]: close the transport.
     pub fn accept(&mut self, socket: SocketId, now: Instant) -> Result<usize, Error> {
+        self.accept_with(socket, now, None)
+    }
+
+    /// Like [`Sockets::accept`], with the connection's security chosen by
+    /// the driver (a keyed listener: CURVE as the server).
+    pub fn accept_secured(
+        &mut self,
+        socket: SocketId,
+        now: Instant,
+        secure: Secure,
+    ) -> Result<usize, Error> {
+        self.accept_with(socket, now, Some(secure))
+    }
+
+    fn accept_with(
+        &mut self,
+        socket: SocketId,
+        now: Instant,
+        secure: Option<Secure>,
+    ) -> Result<usize, Error> {
         if self.socket(socket).is_none() {
             return Err(Error::UnknownSocket);
         }
@@ -46,7 +66,7 @@ where
         {
             p.kept = false;
         }
-        self.start(i, now);
+        self.start(i, now, secure);
         Ok(i)
     }
 

@@ -103,8 +103,8 @@ use core::marker::PhantomData;
 
 use crate::zmtp::subscriptions::Subscriptions;
 use crate::zmtp::{
-    self, Connection, Role, SendError, CONTROL_RESERVE, MAX_ENVELOPE, MIN_RX_BUFFER, MIN_TX_BUFFER,
-    SUBSCRIPTION_STORE,
+    self, Connection, Role, Security, SendError, ZmtpError, CONTROL_RESERVE, MAX_ENVELOPE,
+    MIN_RX_BUFFER, MIN_TX_BUFFER, SUBSCRIPTION_STORE,
 };
 use crate::{Duration, Instant};
 
@@ -141,6 +141,28 @@ pub const DEFAULT_HIGH_WATER_MARK: usize = 1000;
 
 /// The most a PUB takes in one message from a peer: subscriptions only.
 const PUB_INPUT: usize = 512;
+
+/// A connection's security mechanism and its randomness, chosen by the
+/// driver for each connection it starts ([`Sockets::accept_secured`],
+/// [`Sockets::handle_connected_secured`]); the plain calls start NULL
+/// connections. The set has no RNG (sans-IO): `seed` is 32 bytes from the
+/// driver's cryptographic RNG, fresh for every connection (see
+/// [`Connection::with_seed`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Secure {
+    /// The mechanism (e.g. `Security::CurveServer` for an accepted
+    /// connection of a keyed listener).
+    pub security: Security,
+    /// The connection's seed.
+    pub seed: [u8; 32],
+}
+
+/// Bytes a secured connection's buffers need beyond a NULL one's, per
+/// frame: CURVE's MESSAGE box and the longer frame header it may need.
+#[cfg(feature = "curve")]
+const SECURE_FRAME: usize = zmtp::curve::MESSAGE_OVERHEAD + 9;
+#[cfg(not(feature = "curve"))]
+const SECURE_FRAME: usize = 0;
 
 /// A socket as a set names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -211,9 +233,10 @@ impl Settings {
     }
 
     /// A new connection's configuration for a peer of a `role` socket.
-    fn connection(&self, role: Role, dialled: bool) -> zmtp::Config {
+    fn connection(&self, role: Role, dialled: bool, security: Security) -> zmtp::Config {
         let mut c = zmtp::Config::new(role);
         c.as_server = !dialled;
+        c.security = security;
         c.max_message_size = match role {
             Role::Pub => PUB_INPUT,
             _ => self.max_message_size,
@@ -230,11 +253,22 @@ impl Settings {
         c
     }
 
-    /// Limits of a new connection's (receive, output) buffers.
-    fn buffers(&self, role: Role) -> (usize, usize) {
+    /// Limits of a new connection's (receive, output) buffers; a secured
+    /// one's frames each carry [`SECURE_FRAME`] more.
+    fn buffers(&self, role: Role, secured: bool) -> (usize, usize) {
+        let frame = if secured { 9 + SECURE_FRAME } else { 9 };
+        let (rx, tx) = self.plain_buffers(role, frame);
+        if secured {
+            (rx.saturating_add(SECURE_FRAME), tx)
+        } else {
+            (rx, tx)
+        }
+    }
+
+    fn plain_buffers(&self, role: Role, frame: usize) -> (usize, usize) {
         let message = self
             .max_message_size
-            .saturating_add(self.max_parts.saturating_mul(9))
+            .saturating_add(self.max_parts.saturating_mul(frame))
             .saturating_add(MAX_ENVELOPE + CONTROL_RESERVE + MIN_TX_BUFFER);
         let subscriptions = self
             .max_subscriptions
@@ -470,6 +504,28 @@ where
     /// The transport at index `i` is up (accepted there, or a connect
     /// succeeded): starts a ZMTP connection on it, ending the one it had.
     pub fn handle_connected(&mut self, i: usize, now: Instant) {
+        self.connected(i, now, None);
+    }
+
+    /// Like [`Sockets::handle_connected`], with the connection's security
+    /// chosen by the driver (a keyed program: CURVE).
+    pub fn handle_connected_secured(&mut self, i: usize, now: Instant, secure: Secure) {
+        self.connected(i, now, Some(secure));
+    }
+
+    /// Why the connection at index `i` failed, while it is still open (its
+    /// last bytes, an ERROR, not yet written, or its events not polled):
+    /// for a driver that tells the user why a peer was refused, e.g. a
+    /// handshake that failed on a key ([`ZmtpError::MechanismMismatch`],
+    /// [`ZmtpError::KeyMismatch`]).
+    pub fn error(&self, i: usize) -> Option<ZmtpError> {
+        self.peer(i)
+            .filter(|p| p.link == Link::Open)
+            .and_then(|p| p.conn.as_ref())
+            .and_then(Connection::error)
+    }
+
+    fn connected(&mut self, i: usize, now: Instant, secure: Option<Secure>) {
         let Some(p) = self.peers.as_slice().get(i).and_then(Option::as_ref) else {
             return;
         };
@@ -478,9 +534,9 @@ where
             Link::Open => {
                 let error = p.conn.as_ref().and_then(Connection::error);
                 self.end(i, error, now);
-                self.start(i, now);
+                self.start(i, now, secure);
             }
-            _ => self.start(i, now),
+            _ => self.start(i, now, secure),
         }
     }
 
@@ -896,8 +952,9 @@ where
             .filter(|p| p.link == Link::Open)
     }
 
-    /// Starts a fresh connection at index `i` (its transport is up).
-    fn start(&mut self, i: usize, now: Instant) {
+    /// Starts a fresh connection at index `i` (its transport is up), NULL
+    /// unless `secure` says otherwise.
+    fn start(&mut self, i: usize, now: Instant, secure: Option<Secure>) {
         let Some(slot) = self.peers.as_mut_slice().get_mut(i) else {
             return;
         };
@@ -912,12 +969,16 @@ where
         else {
             return;
         };
-        let config = self.settings.connection(socket.role, p.dialled);
-        let (rx, tx) = self.settings.buffers(socket.role);
+        let security = secure.map_or(Security::Null, |s| s.security);
+        let seed = secure.map_or([0; 32], |s| s.seed);
+        let config = self.settings.connection(socket.role, p.dialled, security);
+        let (rx, tx) = self
+            .settings
+            .buffers(socket.role, security != Security::Null);
         p.clear();
         p.generation = p.generation.wrapping_add(1);
-        match Connection::with_subscription_store(config, R::new_buffer(rx), T::new_buffer(tx), now)
-        {
+        let (rx, tx) = (R::new_buffer(rx), T::new_buffer(tx));
+        match Connection::with_subscription_store_and_seed(config, rx, tx, now, seed) {
             Ok(mut conn) => {
                 for (_, topic) in socket.topics.iter() {
                     let _ = conn.subscribe(topic);

@@ -994,3 +994,124 @@ fn an_error_from_the_peer_ends_its_connection_with_that_error() {
         "{events:?}"
     );
 }
+
+/// The security hook: a driver that passes CURVE keys and a seed per
+/// connection gets a CURVE conversation; a NULL peer of a keyed listener,
+/// or a peer with another class's keys, completes no handshake, and
+/// [`Sockets::error`] says why while the connection is still open.
+#[cfg(feature = "curve")]
+mod secured {
+    use super::*;
+    use crate::zmtp::curve::ClassKeys;
+
+    type Pair = Fixed<2, 2, 1024>;
+
+    fn keys(pass: &str) -> &'static ClassKeys {
+        std::boxed::Box::leak(std::boxed::Box::new(ClassKeys::from_passphrase(pass)))
+    }
+
+    /// A REP (listening) set and a REQ (dialling) set joined by one
+    /// in-memory transport; `server`/`client`: each side's class, `None`
+    /// for NULL. Returns the sets, their peer indices and the REQ socket.
+    fn pair(
+        server: Option<&'static ClassKeys>,
+        client: Option<&'static ClassKeys>,
+    ) -> (Pair, Pair, usize, usize, SocketId) {
+        let (mut a, mut b) = (Pair::new(Settings::new()), Pair::new(Settings::new()));
+        let rep = a.open(Role::Rep).unwrap();
+        let req = b.open(Role::Req).unwrap();
+        let c = b.connect(req, T0).unwrap();
+        assert!(matches!(b.poll_action(T0), Some(Action::Connect { .. })));
+        let s = match server {
+            Some(k) => a.accept_secured(
+                rep,
+                T0,
+                Secure {
+                    security: Security::CurveServer(&k.server),
+                    seed: [1; 32],
+                },
+            ),
+            None => a.accept(rep, T0),
+        }
+        .unwrap();
+        match client {
+            Some(k) => b.handle_connected_secured(
+                c,
+                T0,
+                Secure {
+                    security: Security::CurveClient(&k.client),
+                    seed: [2; 32],
+                },
+            ),
+            None => b.handle_connected(c, T0),
+        }
+        (a, b, s, c, req)
+    }
+
+    /// Moves bytes both ways until quiet (bounded); the last errors seen.
+    fn pump(
+        a: &mut Pair,
+        b: &mut Pair,
+        s: usize,
+        c: usize,
+    ) -> (Option<ZmtpError>, Option<ZmtpError>) {
+        let mut errors = (None, None);
+        for _ in 0..16 {
+            carry(a, s, b, c);
+            carry(b, c, a, s);
+            errors.0 = errors.0.or(a.error(s));
+            errors.1 = errors.1.or(b.error(c));
+            while a.poll_event().is_some() {}
+            while b.poll_event().is_some() {}
+        }
+        errors
+    }
+
+    /// Hands what `from`'s peer `i` has written to `to`'s peer `j`.
+    fn carry(from: &mut Pair, i: usize, to: &mut Pair, j: usize) {
+        let wire = from.output(i).to_vec();
+        from.consume_output(i, wire.len());
+        to.handle_input(j, &wire, T0);
+    }
+
+    #[test]
+    fn same_class_talks_curve() {
+        let k = keys("blue whale");
+        let (mut a, mut b, s, c, req) = pair(Some(k), Some(k));
+        assert_eq!(pump(&mut a, &mut b, s, c), (None, None));
+        assert!(a.is_established(s) && b.is_established(c));
+        b.send(req, &[b"secret"]).unwrap();
+        let n = b.output(c).len();
+        let wire = b.output(c).to_vec();
+        b.consume_output(c, n);
+        assert!(
+            !wire.windows(6).any(|w| w == b"secret"),
+            "the request crossed the wire in clear"
+        );
+        a.handle_input(s, &wire, T0);
+        let Some(Event::Message(m)) = a.poll_event() else {
+            panic!("no request")
+        };
+        assert_eq!(m.part.data, b"secret");
+    }
+
+    #[test]
+    fn keyed_listener_refuses_null_and_other_classes() {
+        let k = keys("blue whale");
+        let (mut a, mut b, s, c, _) = pair(Some(k), None);
+        let (server, client) = pump(&mut a, &mut b, s, c);
+        assert_eq!(server, Some(ZmtpError::MechanismMismatch));
+        assert_eq!(client, Some(ZmtpError::MechanismMismatch));
+        assert!(!a.is_established(s) && !b.is_established(c));
+
+        let (mut a, mut b, s, c, _) = pair(Some(k), Some(keys("red fox")));
+        let (server, _) = pump(&mut a, &mut b, s, c);
+        assert_eq!(server, Some(ZmtpError::KeyMismatch));
+        assert!(!a.is_established(s) && !b.is_established(c));
+
+        // …and a keyed client refuses a NULL server.
+        let (mut a, mut b, s, c, _) = pair(None, Some(k));
+        let (_, client) = pump(&mut a, &mut b, s, c);
+        assert_eq!(client, Some(ZmtpError::MechanismMismatch));
+    }
+}

@@ -23,6 +23,7 @@
 //! nw0-peer send-postcard TARGET JSON WAIT_S  # and `send` with a Postcard message
 //! nw0-peer thread-check TARGET
 //! nw0-peer sleep MS
+//! nw0-peer class-key PASSPHRASE   # set_class_key (empty: none), for the calls after it
 //! nw0-peer repl            # one of the commands above per stdin line (tab- or space-separated)
 //! ```
 //!
@@ -457,6 +458,11 @@ fn sleep(args: &[String]) -> Outcome {
     Ok(0)
 }
 
+fn class_key(args: &[String]) -> Outcome {
+    nw0::set_class_key(args.get(1).map_or("", String::as_str))?;
+    Ok(0)
+}
+
 fn repl() -> Outcome {
     let stdin = io::stdin();
     let mut last = 0;
@@ -499,6 +505,7 @@ fn run(args: &[String]) -> Outcome {
         Some("drive-robot") => robot::drive_robot(args),
         Some("odometry") => robot::odometry(args),
         Some("send-postcard") => robot::send_postcard(args),
+        Some("class-key") => class_key(args),
         Some("repl") => repl(),
         Some(other) => Err(usage(format!("unknown command {other}"))),
         None => Err(usage("no command")),

@@ -36,6 +36,7 @@ use std::time::{Duration, Instant};
 
 use log::{debug, warn};
 use networkzero_core::payload::{ErrorReply, Format};
+use networkzero_core::zmtp::curve::ClassKeys;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -74,6 +75,8 @@ pub const EXIT_FLUSH: Duration = Duration::from_millis(1000);
 pub(crate) struct Messaging {
     transport: Arc<Running>,
     cache: Mutex<HashMap<(Role, Address), Shared>>,
+    /// The class's keys: every socket made while set speaks CURVE.
+    class: Mutex<Option<&'static ClassKeys>>,
 }
 
 /// The way a call reaches the runtime's [`Messaging`] (starting it if need be).
@@ -98,12 +101,25 @@ struct Entry {
 type Shared = Arc<Mutex<Entry>>;
 
 impl Messaging {
-    /// Starts the transport; no socket yet.
-    pub(crate) fn start() -> Result<Messaging> {
+    /// Starts the transport; no socket yet. With `class` keys every
+    /// socket speaks CURVE.
+    pub(crate) fn start(class: Option<&'static ClassKeys>) -> Result<Messaging> {
         Ok(Messaging {
             transport: Arc::new(Running::start()?),
             cache: Mutex::new(HashMap::new()),
+            class: Mutex::new(class),
         })
+    }
+
+    /// Sockets made from now on use these keys (`None`: none); those made
+    /// before are closed, so no call goes on with the old security.
+    pub(crate) fn set_class_keys(&self, class: Option<&'static ClassKeys>) {
+        let mut slot = self.class.lock().unwrap_or_else(|e| e.into_inner());
+        if *slot != class {
+            *slot = class;
+            let closed: Vec<Shared> = self.cache().drain().map(|(_, e)| e).collect();
+            drop(closed);
+        }
     }
 
     /// Whether the transport still works.
@@ -221,12 +237,14 @@ impl Messaging {
         } else {
             address.socket_addr()
         };
+        let class = *self.class.lock().unwrap_or_else(|e| e.into_inner());
         let socket = Socket::open(
             &self.transport,
             role,
             endpoint,
             MAX_MESSAGE as usize,
             address,
+            class,
         )?;
         let entry = Arc::new(Mutex::new(Entry {
             socket,

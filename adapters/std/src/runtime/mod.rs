@@ -19,6 +19,8 @@ use std::thread::JoinHandle;
 
 use log::warn;
 
+use networkzero_core::zmtp::curve::ClassKeys;
+
 use crate::discovery::{Discovery, PythonLookups};
 use crate::error::{Error, Result};
 use crate::messaging::Messaging;
@@ -33,6 +35,35 @@ pub(crate) struct Runtime {
     exit_hooks: Once,
     /// Set by the exit hook: nothing starts again after it.
     exiting: AtomicBool,
+    /// The class's CURVE keys ([`Runtime::class_keys`]).
+    class: Mutex<Class>,
+}
+
+/// The class key as messaging uses it: derived once per passphrase and
+/// leaked, since every connection borrows its keys for `'static` (the
+/// core's `Security`). `made` holds each leaked set, so a program that sets
+/// the same passphrase again reuses it: the leak is one set of keys per
+/// distinct passphrase a program uses (usually one).
+struct Class {
+    /// `NW0_CLASS_KEY` was read.
+    read_env: bool,
+    keys: Option<&'static ClassKeys>,
+    made: Vec<&'static ClassKeys>,
+}
+
+impl Class {
+    fn keys_for(&mut self, passphrase: &str) -> Option<&'static ClassKeys> {
+        if passphrase.is_empty() {
+            return None;
+        }
+        let keys = ClassKeys::from_passphrase(passphrase);
+        if let Some(made) = self.made.iter().find(|k| ***k == keys) {
+            return Some(*made);
+        }
+        let leaked: &'static ClassKeys = Box::leak(Box::new(keys));
+        self.made.push(leaked);
+        Some(leaked)
+    }
 }
 
 /// The process's runtime. Its parts start on first use, so a program that
@@ -43,6 +74,11 @@ static RUNTIME: Runtime = Runtime {
     python_rpc: Mutex::new(None),
     exit_hooks: Once::new(),
     exiting: AtomicBool::new(false),
+    class: Mutex::new(Class {
+        read_env: false,
+        keys: None,
+        made: Vec::new(),
+    }),
 };
 
 /// The process's runtime.
@@ -94,11 +130,39 @@ impl Runtime {
             warn!("networkzero's transport had stopped; starting it again with fresh sockets");
         }
         // A failed start leaves the slot empty: the next call tries again.
-        let messaging = Arc::new(Messaging::start()?);
+        let messaging = Arc::new(Messaging::start(self.class_keys())?);
         *slot = Some(Arc::clone(&messaging));
         drop(slot);
         self.install_exit_hooks();
         Ok(messaging)
+    }
+
+    /// The class's CURVE keys, if this program has a class key
+    /// (`NW0_CLASS_KEY`, read on first use, or [`Runtime::set_class_key`]).
+    pub(crate) fn class_keys(&self) -> Option<&'static ClassKeys> {
+        let mut class = lock(&self.class);
+        if !class.read_env {
+            class.read_env = true;
+            if let Ok(passphrase) = std::env::var("NW0_CLASS_KEY") {
+                class.keys = class.keys_for(&passphrase);
+            }
+        }
+        class.keys
+    }
+
+    /// Uses the class key of `passphrase` for messages (empty: none). The
+    /// program's open sockets are closed, so every later call speaks as
+    /// the key now says.
+    pub(crate) fn set_class_key(&self, passphrase: &str) {
+        let keys = {
+            let mut class = lock(&self.class);
+            class.read_env = true;
+            class.keys = class.keys_for(passphrase);
+            class.keys
+        };
+        if let Some(messaging) = lock(&self.messaging).as_ref() {
+            messaging.set_class_keys(keys);
+        }
     }
 
     fn serve_python_rpc(&self, discovery: &Arc<Discovery>) {

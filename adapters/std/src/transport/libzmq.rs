@@ -6,9 +6,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::Instant;
 
+use super::refusal::{self, Refusal};
 use super::{
     Deadline, Received, Role, Subscribers, Transport, TransportSocket, NEWS_HIGH_WATER_MARK,
 };
+use networkzero_core::zmtp::curve::ClassKeys;
+use networkzero_core::zmtp::ZmtpError;
+
 use crate::address::Address;
 use crate::error::{Error, Result};
 use crate::wait;
@@ -75,6 +79,10 @@ fn zmq_error(doing: &str, address: Address, e: zmq::Error) -> Error {
 const MONITORED: [zmq::SocketEvent; 2] =
     [zmq::SocketEvent::ACCEPTED, zmq::SocketEvent::DISCONNECTED];
 
+/// libzmq's `ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH`, the value of a
+/// `HANDSHAKE_FAILED_PROTOCOL` event when the peer speaks CURVE and we NULL.
+const MECHANISM_MISMATCH: u32 = 0x1100_0002;
+
 /// Subscription notices read from a publishing socket per call, at most.
 const NOTICES_PER_CALL: usize = 1024;
 
@@ -91,13 +99,12 @@ pub(crate) struct Socket {
 }
 
 impl Socket {
-    /// Publishing: starts the monitor its connections are counted by.
-    fn monitor(&self, context: &Context) -> zmq::Result<zmq::Socket> {
+    /// Starts a monitor of these events: a publishing socket's connections
+    /// are counted by it, a connecting one's refused handshakes told.
+    fn monitor(&self, context: &Context, events: &[zmq::SocketEvent]) -> zmq::Result<zmq::Socket> {
         let n = context.monitors.fetch_add(1, Ordering::Relaxed);
         let endpoint = format!("inproc://networkzero-monitor-{n}");
-        let events = MONITORED
-            .iter()
-            .fold(0, |all, e| all | i32::from(e.to_raw()));
+        let events = events.iter().fold(0, |all, e| all | i32::from(e.to_raw()));
         self.socket.monitor(&endpoint, events)?;
         let pair = context.context.socket(zmq::PAIR)?;
         pair.set_linger(0)?;
@@ -134,6 +141,34 @@ impl Socket {
                 Ok(notice) if notice.first() == Some(&1) => self.subscriptions += 1,
                 Ok(_) => {}
                 Err(_) => break,
+            }
+        }
+    }
+
+    /// Connecting, after a wait that got nothing: if the peer refused our
+    /// handshake because it wants a class key, says so (libzmq would only
+    /// have reconnected, in silence).
+    fn tell_refusal(&self, address: Address) {
+        let Some(monitor) = &self.monitor else {
+            return;
+        };
+        let mut mismatch = false;
+        for _ in 0..NOTICES_PER_CALL {
+            let Ok(event) = monitor.recv_multipart(zmq::DONTWAIT) else {
+                break;
+            };
+            // Event (u16) and value (u32), little-endian.
+            let first = event.first().map_or(&[][..], Vec::as_slice);
+            let value = first
+                .get(2..6)
+                .and_then(|v| <[u8; 4]>::try_from(v).ok())
+                .map(u32::from_le_bytes);
+            mismatch |= value == Some(MECHANISM_MISMATCH);
+        }
+        if mismatch {
+            let why = Refusal::Failed(ZmtpError::MechanismMismatch);
+            if let Some(text) = refusal::explain(Role::Request, false, address, why) {
+                log::warn!("{text}");
             }
         }
     }
@@ -181,7 +216,15 @@ impl TransportSocket for Socket {
         endpoint: SocketAddr,
         max_message: usize,
         address: Address,
+        class: Option<&'static ClassKeys>,
     ) -> Result<Self> {
+        if class.is_some() {
+            // The vendored libzmq has no CURVE: never fall back to NULL
+            // (`super::routed` sends keyed sockets to the pure transport).
+            return Err(Error::ClassKeyUnsupported {
+                address: address.to_string(),
+            });
+        }
         let kind = match role {
             Role::Request => zmq::REQ,
             Role::Reply => zmq::REP,
@@ -225,8 +268,14 @@ impl TransportSocket for Socket {
         if role == Role::Publish {
             socket.monitor = Some(
                 socket
-                    .monitor(context)
+                    .monitor(context, &MONITORED)
                     .map_err(|e| zmq_error("watching for subscribers of", address, e))?,
+            );
+        } else if !role.binds() {
+            socket.monitor = Some(
+                socket
+                    .monitor(context, &[zmq::SocketEvent::HANDSHAKE_FAILED_PROTOCOL])
+                    .map_err(|e| zmq_error("watching the handshakes of", address, e))?,
             );
         }
         Ok(socket)
@@ -260,6 +309,7 @@ impl TransportSocket for Socket {
                 Err(e) => return Err(zmq_error("receiving from", address, e)),
             }
             if !self.readable(deadline.get(), address)? {
+                self.tell_refusal(address);
                 return Ok(None);
             }
         }

@@ -1,7 +1,9 @@
 //! How bytes travel: ZeroMQ's wire protocol (ZMTP) through one of two
 //! transports, each a [`Transport`] with its [`TransportSocket`]s.
 //!
-//! - [`libzmq`] (the default `libzmq` feature): sockets of the C++ libzmq.
+//! - [`libzmq`] (the default `libzmq` feature): sockets of the C++ libzmq;
+//!   with a class key, the core's engine instead ([`routed`]: the vendored
+//!   libzmq has no CurveZMQ).
 //! - [`pure`] (feature `pure-rust`): the core's sans-IO ZMTP engine over mio,
 //!   one background I/O thread, no C or C++ compiler.
 //!
@@ -12,19 +14,24 @@
 
 #[cfg(all(feature = "libzmq", not(feature = "pure-rust")))]
 pub(crate) mod libzmq;
-#[cfg(feature = "pure-rust")]
 pub(crate) mod pure;
+pub(crate) mod refusal;
+#[cfg(all(feature = "libzmq", not(feature = "pure-rust")))]
+pub(crate) mod routed;
 
 use std::net::SocketAddr;
 use std::time::Instant;
+
+use networkzero_core::zmtp::curve::ClassKeys;
 
 use crate::address::Address;
 use crate::error::Result;
 use crate::wait::Wait;
 
 /// The transport in use: `pure-rust` wins when both features are on.
+/// Keyed sockets go to the core's engine, which has CURVE ([`routed`]).
 #[cfg(all(feature = "libzmq", not(feature = "pure-rust")))]
-pub(crate) type Socket = libzmq::Socket;
+pub(crate) type Socket = routed::Socket;
 /// The transport in use: `pure-rust` wins when both features are on.
 #[cfg(feature = "pure-rust")]
 pub(crate) type Socket = pure::Socket;
@@ -128,13 +135,16 @@ pub(crate) trait TransportSocket: Sized + Send + 'static {
     type Transport: Transport;
 
     /// Listens (REP, PUB) on `endpoint` or connects (REQ, SUB) to it, taking
-    /// messages of up to `max_message` bytes.
+    /// messages of up to `max_message` bytes. With a class's keys every
+    /// connection is CURVE (listening: as the server, connecting: as the
+    /// client); without, NULL (what Python networkzero speaks).
     fn open(
         transport: &Self::Transport,
         role: Role,
         endpoint: SocketAddr,
         max_message: usize,
         address: Address,
+        class: Option<&'static ClassKeys>,
     ) -> Result<Self>;
     /// REQ: sends a request.
     fn request(&mut self, payload: Vec<u8>, address: Address) -> Result<()>;

@@ -42,7 +42,10 @@ use networkzero_core::socket::{self, Action, Event, Growing, PeerId, Settings, S
 use networkzero_core::zmtp::Role;
 use networkzero_core::{Duration as CoreDuration, Instant as CoreInstant};
 
+use super::keyed::Keyed;
+use crate::transport::refusal::Refusal;
 use crate::transport::Subscribers;
+use networkzero_core::zmtp::curve::ClassKeys;
 
 /// Largest incoming message, all parts together (as the libzmq build's
 /// ZMQ_MAXMSGSIZE): the most any connection's buffers grow to.
@@ -124,7 +127,18 @@ impl Kind {
         }
     }
 
-    fn listens(self) -> bool {
+    /// The same role as the message calls name it.
+    pub(super) fn transport_role(self) -> crate::transport::Role {
+        use crate::transport::Role as R;
+        match self {
+            Kind::Req => R::Request,
+            Kind::Rep => R::Reply,
+            Kind::Pub => R::Publish,
+            Kind::Sub => R::Subscribe,
+        }
+    }
+
+    pub(super) fn listens(self) -> bool {
         matches!(self, Kind::Rep | Kind::Pub)
     }
 }
@@ -274,10 +288,16 @@ pub(crate) struct Socket {
 impl Socket {
     /// Listens (REP, PUB) on `addr` — an error if that is impossible — or
     /// starts connecting (REQ, SUB) to it.
-    pub(crate) fn open(io: &Arc<Io>, kind: Kind, addr: SocketAddr) -> io::Result<Socket> {
+    /// With a class's keys, every connection is CURVE.
+    pub(crate) fn open(
+        io: &Arc<Io>,
+        kind: Kind,
+        addr: SocketAddr,
+        class: Option<&'static ClassKeys>,
+    ) -> io::Result<Socket> {
         let id = usize::try_from(io.hub.next_id.fetch_add(1, Ordering::Relaxed))
             .map_err(|_| io::Error::other("too many sockets"))?;
-        let driver = Driver::new(&io.registry, id, kind, addr, io.hub.core_now())?;
+        let driver = Driver::new(&io.registry, id, kind, addr, io.hub.core_now(), class)?;
         let cell = Arc::new(Cell {
             id,
             driver: Mutex::new(driver),
@@ -564,12 +584,14 @@ struct Stream {
     end: usize,
     /// A connect that has not finished.
     connecting: bool,
+    /// Who it is (kept: a reset socket no longer says).
+    peer: SocketAddr,
     readable: bool,
     writable: bool,
 }
 
 impl Stream {
-    fn new(tcp: TcpStream, connecting: bool, token: Token) -> Stream {
+    fn new(tcp: TcpStream, peer: SocketAddr, connecting: bool, token: Token) -> Stream {
         Stream {
             tcp,
             token,
@@ -578,6 +600,7 @@ impl Stream {
             start: 0,
             end: 0,
             connecting,
+            peer,
             readable: true,
             writable: true,
         }
@@ -619,6 +642,8 @@ struct Driver {
     /// Callers waiting for the I/O thread.
     waiting: usize,
     events: Events,
+    /// The class key: CURVE or NULL, and who was refused over it.
+    keyed: Keyed,
 }
 
 impl Driver {
@@ -628,6 +653,7 @@ impl Driver {
         kind: Kind,
         endpoint: SocketAddr,
         now: CoreInstant,
+        class: Option<&'static ClassKeys>,
     ) -> io::Result<Driver> {
         let mut set = Growing::new(settings());
         let sock = set
@@ -664,6 +690,7 @@ impl Driver {
             dropped: 0,
             waiting: 0,
             events: Events::with_capacity(256),
+            keyed: Keyed::new(class),
         };
         if kind.listens() {
             // Windows' listeners are exclusive: see `ports::tcp_listener`.
@@ -830,8 +857,8 @@ impl Driver {
             let Some(listener) = self.listener.as_ref() else {
                 return moved;
             };
-            let tcp = match listener.accept() {
-                Ok((tcp, _)) => tcp,
+            let (tcp, peer) = match listener.accept() {
+                Ok(accepted) => accepted,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
                     self.listener_ready = false;
                     return moved;
@@ -856,17 +883,35 @@ impl Driver {
                 }
             };
             moved = true;
+            let accepted = match self.keyed.secure(true) {
+                Ok(None) => self.set.accept(self.sock, now),
+                Ok(Some(secure)) => self.set.accept_secured(self.sock, now, secure),
+                Err(e) => {
+                    warn!(
+                        "no random numbers for a keyed connection on {}: {e}",
+                        self.endpoint
+                    );
+                    continue;
+                }
+            };
             // At its limit the set makes room or refuses (dropping `tcp`).
-            if let Ok(i) = self.set.accept(self.sock, now) {
+            if let Ok(i) = accepted {
                 let _ = tcp.set_nodelay(true);
-                self.attach(i, tcp, false, now);
+                self.attach(i, tcp, peer, false, now);
             }
         }
         moved
     }
 
     /// Registers a TCP socket as peer `i`'s.
-    fn attach(&mut self, i: usize, mut tcp: TcpStream, connecting: bool, now: CoreInstant) {
+    fn attach(
+        &mut self,
+        i: usize,
+        mut tcp: TcpStream,
+        peer: SocketAddr,
+        connecting: bool,
+        now: CoreInstant,
+    ) {
         let token = self.token(Token(i));
         // Writable too only while it matters (connecting, output waiting
         // for room): every ACK would be an event otherwise.
@@ -884,7 +929,7 @@ impl Driver {
             self.streams.resize_with(i + 1, || None);
         }
         if let Some(slot) = self.streams.get_mut(i) {
-            *slot = Some(Stream::new(tcp, connecting, token));
+            *slot = Some(Stream::new(tcp, peer, connecting, token));
         }
     }
 
@@ -924,6 +969,7 @@ impl Driver {
             "networkzero I/O: a connection of {} ended: {why}",
             self.endpoint
         );
+        self.closed_in_handshake(i);
         self.detach(i);
         self.set.handle_closed(i, now);
     }
@@ -947,7 +993,18 @@ impl Driver {
             Ok(_) => {
                 s.connecting = false;
                 let _ = s.tcp.set_nodelay(true);
-                self.set.handle_connected(i, now);
+                match self.keyed.secure(false) {
+                    Ok(None) => self.set.handle_connected(i, now),
+                    Ok(Some(secure)) => self.set.handle_connected_secured(i, now, secure),
+                    Err(e) => {
+                        warn!(
+                            "no random numbers for a keyed connection to {}: {e}",
+                            self.endpoint
+                        );
+                        self.lost(i, now, &e);
+                        return true;
+                    }
+                }
                 self.want_writable(i, false);
                 true
             }
@@ -1068,6 +1125,9 @@ impl Driver {
                 if let Some((peer, data, more)) = part {
                     self.deliver(peer, data, more);
                 }
+                if let Some(e) = self.set.error(i) {
+                    self.refused(i, Refusal::Failed(e));
+                }
                 let told = self.events();
                 if consumed == 0 && !delivered && !told {
                     return moved;
@@ -1084,6 +1144,7 @@ impl Driver {
             match s.tcp.read(&mut s.input) {
                 Ok(0) => {
                     s.readable = false;
+                    self.closed_in_handshake(i);
                     self.set.handle_eof(i);
                     return true;
                 }
@@ -1112,6 +1173,39 @@ impl Driver {
         moved
     }
 
+    /// Peer `i`'s connection was refused over `why`: the user hears once
+    /// per peer if the class key is the likely cause.
+    fn refused(&mut self, i: usize, why: Refusal) {
+        let Some(peer) = self.streams.get(i).and_then(Option::as_ref).map(|s| s.peer) else {
+            return;
+        };
+        let shown: &dyn std::fmt::Display = if self.kind.listens() {
+            &peer.ip()
+        } else {
+            &peer
+        };
+        self.keyed.refused(self.kind, peer.ip(), shown, why);
+    }
+
+    /// A keyed connection that the peer ends during its handshake, once
+    /// the TCP connection was up, was most likely refused over the key (see
+    /// [`Refusal::Closed`]).
+    fn closed_in_handshake(&mut self, i: usize) {
+        let begun = self
+            .streams
+            .get(i)
+            .and_then(Option::as_ref)
+            .is_some_and(|s| !s.connecting);
+        if self.keyed.is_keyed()
+            && begun
+            && self.set.has_connection(i)
+            && !self.set.is_established(i)
+            && self.set.error(i).is_none()
+        {
+            self.refused(i, Refusal::Closed);
+        }
+    }
+
     /// A part arrived: whole messages go to the inbox.
     fn deliver(&mut self, peer: PeerId, data: Vec<u8>, more: bool) {
         let at = self.partial.iter().position(|(p, _)| *p == peer);
@@ -1138,7 +1232,7 @@ impl Driver {
             moved = true;
             match action {
                 Action::Connect { peer, .. } => match TcpStream::connect(self.endpoint) {
-                    Ok(tcp) => self.attach(peer, tcp, true, now),
+                    Ok(tcp) => self.attach(peer, tcp, self.endpoint, true, now),
                     Err(e) => {
                         debug!("networkzero I/O: connecting to {}: {e}", self.endpoint);
                         self.set.handle_closed(peer, now);

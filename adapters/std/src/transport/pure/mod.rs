@@ -10,6 +10,7 @@
 //! count: no 500-item reporting step as in libzmq).
 
 mod io;
+mod keyed;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,6 +20,7 @@ use crate::address::Address;
 use crate::error::{Error, Result};
 use io::Kind;
 use networkzero_core::socket::PeerId;
+use networkzero_core::zmtp::curve::ClassKeys;
 use std::time::Instant;
 
 /// Longest subscription prefix the engine takes (ZMTP's SUBSCRIBE limit here).
@@ -70,6 +72,7 @@ impl TransportSocket for Socket {
         endpoint: SocketAddr,
         _max_message: usize,
         address: Address,
+        class: Option<&'static ClassKeys>,
     ) -> Result<Self> {
         let kind = match role {
             Role::Request => Kind::Req,
@@ -82,7 +85,7 @@ impl TransportSocket for Socket {
         } else {
             "connecting to"
         };
-        io::Socket::open(&transport.0, kind, endpoint)
+        io::Socket::open(&transport.0, kind, endpoint, class)
             .map(Socket)
             .map_err(|e| io_error(doing, address, e))
     }
