@@ -6,8 +6,8 @@
 # (missed.txt, caught.txt, timeout.txt, unviable.txt, outcomes.json).
 #
 #   bash tests/mutants.sh core [CARGO-MUTANTS ARGS...]
-#       networkzero-core (with the class key) against its unit tests, netsim and golden:
-#       no sockets, runs anywhere. The full run has ~1400 mutants; `--file core/src/time.rs`
+#       networkzero-core (class key, CURVE, alloc) against its unit tests, netsim and golden:
+#       no sockets, runs anywhere. The full run has ~2200 mutants; `--file core/src/time.rs`
 #       or `--re NAME` picks a few, `--list` only lists them.
 #   bash tests/mutants.sh diff [CAP_MINUTES]
 #       what CI runs: the core mutants in lines changed since the previous main (BASE below),
@@ -34,8 +34,10 @@ loud() { printf '\n\033[1;31m!!!!!!!! mutants.sh: %s\033[0m\n\n' "$*" >&2; }
 command -v cargo-mutants >/dev/null ||
   { loud "cargo-mutants is missing: cargo install cargo-mutants --locked (outside any namespace)"; exit 1; }
 
-# networkzero-core against its unit tests, netsim and golden (doc tests are examples).
-CORE=(cargo mutants -p networkzero-core --features class-key
+# networkzero-core against its unit tests, netsim and golden (doc tests are examples),
+# with every feature that compiles code of its own (class-key, curve, alloc): a mutant in
+# code the build leaves out is never compiled, so no test could catch it.
+CORE=(cargo mutants -p networkzero-core --features class-key,curve,alloc
       --cargo-test-arg=--lib --cargo-test-arg=--tests)
 
 mode="${1:-}"
