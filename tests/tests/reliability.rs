@@ -1364,12 +1364,15 @@ fn slow_subscriber_does_not_grow_the_publishers_memory() {
         peak < PEAK_LIMIT_KIB,
         "the publisher's peak RSS is {peak} KiB with a stalled subscriber (limit {PEAK_LIMIT_KIB})"
     );
-    // The stalled subscriber got the oldest items, with no gap, then nothing: the
-    // newest were dropped for it once its queue (HWM items, plus what the kernel's
-    // socket buffers hold: a few thousand 1 KiB items) was full.
+    // The stalled subscriber got the oldest items (from when it joined), then only
+    // the odd newer one: the newest were dropped for it while its queue (HWM items,
+    // plus what the kernel's socket buffers hold: a few thousand 1 KiB items) was
+    // full, as libzmq does. Not always gapless: whenever a little room opens in the
+    // kernel's buffers a newer item gets in (CI, pure-Rust transport: 3825 items up to
+    // seq 20524 of 200 000). Dropping the oldest instead would end near the last.
     assert!(
-        slow.gapless(),
-        "the stalled subscriber's items have gaps: {slow:?}"
+        slow.first <= ITEMS / 100 && slow.top < ITEMS / 2,
+        "the stalled subscriber did not keep the oldest items and lose the newest: {slow:?}"
     );
     assert!(
         (HWM..=10 * HWM).contains(&slow.items),
