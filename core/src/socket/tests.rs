@@ -903,6 +903,23 @@ fn a_peer_that_finishes_is_closed_after_its_last_message() {
 }
 
 #[test]
+fn a_connection_wants_input_while_nothing_waits_for_the_application() {
+    let (mut w, _, reqs) = rep_with_requesters(1);
+    w.take(0);
+    let j = w.wires[&(1, 0)].0 .1;
+    assert!(w.sets[0].wants_input(j) && w.sets[1].wants_input(0));
+    w.sets[1].send(reqs[0], &[b"ping"]).unwrap();
+    let out = w.sets[1].output(0).to_vec();
+    w.sets[1].consume_output(0, out.len());
+    w.sets[0].handle_input(j, &out, w.now);
+    assert!(!w.sets[0].wants_input(j), "a request waits to be polled");
+    assert!(matches!(w.sets[0].poll_event(), Some(Event::Message(_))));
+    assert!(w.sets[0].wants_input(j), "told: it reads again");
+    w.sets[0].handle_eof(j);
+    assert!(!w.sets[0].wants_input(j), "the peer has finished");
+}
+
+#[test]
 fn kept_indices_take_the_next_connection() {
     // Firmware: one transport per index, kept for a listening socket.
     let mut set = Set::new(Settings::new());
