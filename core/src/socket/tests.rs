@@ -919,6 +919,24 @@ fn a_connection_wants_input_while_nothing_waits_for_the_application() {
     assert!(!w.sets[0].wants_input(j), "the peer has finished");
 }
 
+#[cfg(feature = "alloc")]
+#[test]
+fn a_growing_sub_with_tiny_subscription_limits_still_connects() {
+    // A SUB's output buffer is sized from its subscription limits; with one
+    // short topic allowed it must still hold the greeting, READY and the
+    // control reserve, or the connection could never start.
+    let mut settings = Settings::new();
+    settings.max_subscriptions = 1;
+    settings.max_subscription_len = 4;
+    let mut set = Growing::new(settings);
+    let sub = set.open(Role::Sub).unwrap();
+    let i = set.connect(sub, T0).unwrap();
+    assert!(matches!(set.poll_action(T0), Some(Action::Connect { peer, .. }) if peer == i));
+    set.handle_connected(i, T0);
+    assert!(set.has_connection(i));
+    assert!(!set.output(i).is_empty(), "the greeting goes out");
+}
+
 #[test]
 fn kept_indices_take_the_next_connection() {
     // Firmware: one transport per index, kept for a listening socket.
