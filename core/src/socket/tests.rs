@@ -921,20 +921,25 @@ fn a_connection_wants_input_while_nothing_waits_for_the_application() {
 
 #[cfg(feature = "alloc")]
 #[test]
-fn a_growing_sub_with_tiny_subscription_limits_still_connects() {
-    // A SUB's output buffer is sized from its subscription limits; with one
-    // short topic allowed it must still hold the greeting, READY and the
+fn growing_sockets_with_tiny_limits_still_connect() {
+    // Output buffers are sized from the limits (a SUB's from its
+    // subscriptions, the others' from the message size); however small
+    // those are, a buffer must still hold the greeting, READY and the
     // control reserve, or the connection could never start.
     let mut settings = Settings::new();
     settings.max_subscriptions = 1;
     settings.max_subscription_len = 4;
+    settings.max_message_size = 16;
+    settings.max_parts = 1;
     let mut set = Growing::new(settings);
-    let sub = set.open(Role::Sub).unwrap();
-    let i = set.connect(sub, T0).unwrap();
-    assert!(matches!(set.poll_action(T0), Some(Action::Connect { peer, .. }) if peer == i));
-    set.handle_connected(i, T0);
-    assert!(set.has_connection(i));
-    assert!(!set.output(i).is_empty(), "the greeting goes out");
+    for role in [Role::Sub, Role::Req] {
+        let socket = set.open(role).unwrap();
+        let i = set.connect(socket, T0).unwrap();
+        assert!(matches!(set.poll_action(T0), Some(Action::Connect { peer, .. }) if peer == i));
+        set.handle_connected(i, T0);
+        assert!(set.has_connection(i), "{role:?}");
+        assert!(!set.output(i).is_empty(), "{role:?}: the greeting goes out");
+    }
 }
 
 #[test]
