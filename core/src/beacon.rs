@@ -1548,6 +1548,19 @@ mod tests {
         s.parse().unwrap()
     }
 
+    #[test]
+    fn an_interface_contains_its_subnet_only() {
+        assert!(IF_A.contains(Ipv4Addr::new(10, 200, 1, 77)));
+        assert!(IF_A.contains(IF_A.ip));
+        assert!(!IF_A.contains(Ipv4Addr::new(10, 200, 2, 77)));
+        assert!(!IF_A.contains(Ipv4Addr::new(0, 0, 0, 0)));
+        let everything = Interface {
+            ip: Ipv4Addr::new(10, 200, 1, 1),
+            prefix_len: 0,
+        };
+        assert!(everything.contains(Ipv4Addr::new(192, 168, 0, 1)));
+    }
+
     fn drain(b: &mut B, now: Instant) -> Vec<(SocketAddr, Vec<u8>, Kind)> {
         let mut out = Vec::new();
         let mut buf = [0u8; MAX_TRANSMIT];

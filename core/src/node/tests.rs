@@ -421,3 +421,35 @@ fn a_request_over_buf_gets_an_error_reply_and_an_event() {
     server.reply(got.0, b"1").unwrap();
     assert_eq!(shuttle(&mut server, s, &mut req), [b"1".to_vec()]);
 }
+
+#[test]
+fn a_one_part_news_item_holds_its_slot_until_told() {
+    // Python networkzero may publish a topic alone: the node keeps it and
+    // reads nothing more from that slot until the application has it.
+    let mut client = node();
+    let at = SocketAddr::from(([10, 0, 0, 1], 5555));
+    let id = client.subscriber(at, b"", T0).unwrap();
+    let Some(TcpAction::Connect { slot: c, .. }) = client.poll_tcp_action(T0) else {
+        panic!("the client should connect");
+    };
+    client.handle_tcp_connected(c, T0);
+    let cfg = zmtp::Config::new(zmtp::Role::Pub);
+    let mut publisher = zmtp::Connection::new(cfg, vec![0; 4096], vec![0; 4096], T0).unwrap();
+    shuttle(&mut client, c, &mut publisher);
+    assert!(publisher.is_established());
+    assert_eq!(client.poll_event(), Some(Event::Connected { client: id }));
+    assert!(client.wants_input(c), "an idle subscriber reads");
+
+    publisher.send(&[b"alarm"]).unwrap();
+    shuttle(&mut client, c, &mut publisher);
+    assert!(!client.wants_input(c), "the item waits for the application");
+    assert_eq!(
+        client.poll_event(),
+        Some(Event::News {
+            client: id,
+            topic: b"alarm",
+            data: b"null"
+        })
+    );
+    assert!(client.wants_input(c), "told: the slot reads again");
+}

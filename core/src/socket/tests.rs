@@ -903,6 +903,46 @@ fn a_peer_that_finishes_is_closed_after_its_last_message() {
 }
 
 #[test]
+fn a_connection_wants_input_while_nothing_waits_for_the_application() {
+    let (mut w, _, reqs) = rep_with_requesters(1);
+    w.take(0);
+    let j = w.wires[&(1, 0)].0 .1;
+    assert!(w.sets[0].wants_input(j) && w.sets[1].wants_input(0));
+    w.sets[1].send(reqs[0], &[b"ping"]).unwrap();
+    let out = w.sets[1].output(0).to_vec();
+    w.sets[1].consume_output(0, out.len());
+    w.sets[0].handle_input(j, &out, w.now);
+    assert!(!w.sets[0].wants_input(j), "a request waits to be polled");
+    assert!(matches!(w.sets[0].poll_event(), Some(Event::Message(_))));
+    assert!(w.sets[0].wants_input(j), "told: it reads again");
+    w.sets[0].handle_eof(j);
+    assert!(!w.sets[0].wants_input(j), "the peer has finished");
+}
+
+#[cfg(feature = "alloc")]
+#[test]
+fn growing_sockets_with_tiny_limits_still_connect() {
+    // Output buffers are sized from the limits (a SUB's from its
+    // subscriptions, the others' from the message size); however small
+    // those are, a buffer must still hold the greeting, READY and the
+    // control reserve, or the connection could never start.
+    let mut settings = Settings::new();
+    settings.max_subscriptions = 1;
+    settings.max_subscription_len = 4;
+    settings.max_message_size = 16;
+    settings.max_parts = 1;
+    let mut set = Growing::new(settings);
+    for role in [Role::Sub, Role::Req] {
+        let socket = set.open(role).unwrap();
+        let i = set.connect(socket, T0).unwrap();
+        assert!(matches!(set.poll_action(T0), Some(Action::Connect { peer, .. }) if peer == i));
+        set.handle_connected(i, T0);
+        assert!(set.has_connection(i), "{role:?}");
+        assert!(!set.output(i).is_empty(), "{role:?}: the greeting goes out");
+    }
+}
+
+#[test]
 fn kept_indices_take_the_next_connection() {
     // Firmware: one transport per index, kept for a listening socket.
     let mut set = Set::new(Settings::new());

@@ -328,5 +328,8 @@ mod tests {
         let mut out = [0u8; 64];
         let n = Command::Pong(&ctx).emit(&mut out).unwrap();
         assert_eq!(n, 5 + 16);
+        // …and parses back as a PONG (answering no PING), not as another command.
+        assert_eq!(Command::parse(&out[..n]), Ok(Command::Pong(&ctx[..16])));
+        assert_eq!(Command::parse(b"\x04PONG"), Ok(Command::Pong(b"")));
     }
 }

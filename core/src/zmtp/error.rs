@@ -191,3 +191,23 @@ impl fmt::Display for ConfigError {
         f.write_str(self.as_str())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A refused configuration says which buffer, or what is missing: an
+    /// adapter shows this text to the programmer who chose the sizes.
+    #[test]
+    fn config_errors_say_what_to_fix() {
+        assert_eq!(
+            ConfigError::TxBufferTooSmall.as_str(),
+            "output buffer too small"
+        );
+        assert_eq!(
+            ConfigError::RxBufferTooSmall.as_str(),
+            "receive buffer too small"
+        );
+        assert!(ConfigError::NeedsSeed.as_str().contains("with_seed"));
+    }
+}

@@ -299,6 +299,33 @@ mod tests {
                 5
             ))
         );
+        // 255 bytes still take the short header (libzmq's choice): its one
+        // size byte, then the body at once.
+        let mut edge = [0u8; 2 + 256];
+        assert_eq!(
+            FrameHeaderRepr {
+                more: false,
+                command: false,
+                body_len: 255
+            }
+            .buffer_len(),
+            2
+        );
+        let n = encode_frame(&mut edge, false, false, &[7u8; 255]).unwrap();
+        assert_eq!((n, edge[..3].to_vec()), (257, vec![0x00, 0xFF, 7]));
+        match Frame::parse(&edge, 1000) {
+            Ok(Status::Complete(f, 257)) => assert_eq!(f.body, &[7u8; 255][..]),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            Frame {
+                more: false,
+                command: false,
+                body: &[0; 256]
+            }
+            .buffer_len(),
+            9 + 256
+        );
         let mut long = [0u8; 9 + 300];
         let n = encode_frame(&mut long, false, false, &[7u8; 300]).unwrap();
         assert_eq!(n, 309);

@@ -142,12 +142,16 @@ mod tests {
         let mut s: Subscriptions = Subscriptions::new();
         assert_eq!(s.add(b"data", 4), Ok(true));
         assert_eq!(s.add(b"data", 4), Ok(false));
+        assert_eq!(s.refs(b"data"), 2);
         assert_eq!(s.add(b"", 4), Ok(true));
+        assert_eq!(s.refs(b""), 1);
+        assert_eq!(s.refs(b"dat"), 0);
         assert!(s.matches(b"anything"));
         assert!(s.remove(b""));
         assert!(s.matches(b"data.temp"));
         assert!(!s.matches(b"dat"));
         assert!(!s.remove(b"data"));
+        assert_eq!(s.refs(b"data"), 1);
         assert!(s.matches(b"data"));
         assert!(s.remove(b"data"));
         assert!(!s.matches(b"data"));
@@ -169,5 +173,10 @@ mod tests {
         }
         assert_eq!(s.add(&[9; 255], 100), Err(AddError::Full));
         assert!(s.contains(&[1; 255]));
+        // A topic that fills the store exactly fits; one byte more does not.
+        let mut s: Subscriptions<8> = Subscriptions::new();
+        assert_eq!(s.add(&[1; 7], 4), Err(AddError::Full));
+        assert_eq!(s.add(&[1; 6], 4), Ok(true));
+        assert_eq!(s.add(b"", 4), Err(AddError::Full));
     }
 }
