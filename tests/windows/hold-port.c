@@ -23,8 +23,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: hold-port PORT SECONDS\n");
         return 2;
     }
-    if (WSAStartup(MAKEWORD(2, 2), &wsa) != 0)
+    if (WSAStartup(MAKEWORD(2, 2), &wsa) != 0) {
+        fprintf(stderr, "hold-port: WSAStartup failed\n");
         return 1;
+    }
     s = socket(AF_INET, SOCK_DGRAM, IPPROTO_UDP);
     address.sin_family = AF_INET;
     address.sin_port = htons((u_short)atoi(argv[1]));
