@@ -139,16 +139,37 @@ enum Heard {
 
 #[derive(Arbitrary, Debug)]
 enum Op {
-    Advertise { name: NameSel, ip: Ip, port: u16 },
-    Unadvertise { name: NameSel },
-    Query { name: Option<NameSel> },
+    Advertise {
+        name: NameSel,
+        ip: Ip,
+        port: u16,
+    },
+    Unadvertise {
+        name: NameSel,
+    },
+    Query {
+        name: Option<NameSel>,
+    },
     /// Raw bytes from the network.
-    Datagram { bytes: Vec<u8>, source: Source },
+    Datagram {
+        bytes: Vec<u8>,
+        source: Source,
+    },
     /// A well-formed advert, answer or goodbye from a peer (ttl in seconds,
     /// `None` for Python's `null`).
-    Hear { kind: Heard, name: NameSel, ip: Ip, port: u16, ttl: Option<u16>, source: Source },
+    Hear {
+        kind: Heard,
+        name: NameSel,
+        ip: Ip,
+        port: u16,
+        ttl: Option<u16>,
+        source: Source,
+    },
     /// A well-formed query from a peer.
-    Ask { name: Option<NameSel>, source: Source },
+    Ask {
+        name: Option<NameSel>,
+        source: Source,
+    },
     SetInterfaces(Vec<Iface>),
     AdvanceTime(u16),
     /// Sleep to each deadline in turn, as an adapter does.
@@ -188,29 +209,42 @@ impl Sim {
     fn check_transmit(&self, to: SocketAddr, kind: Kind, bytes: &[u8]) {
         let text = String::from_utf8_lossy(bytes);
         if to.port() == BEACON_PORT {
-            // Python's beacon thread dies on anything else.
-            assert_eq!(kind, Kind::Advert, "{kind:?} sent to the beacon port {to}: {text:?}");
+            // Python's beacon thread dies on anything but an advert; a goodbye goes
+            // there as an advert with ttl 0 (Python drops the name at once).
+            assert!(
+                matches!(kind, Kind::Advert | Kind::Goodbye),
+                "{kind:?} sent to the beacon port {to}: {text:?}"
+            );
             assert!(bytes.len() <= MAX_DATAGRAM, "{}-byte advert", bytes.len());
             let a = advert::decode(bytes)
                 .unwrap_or_else(|e| panic!("invalid advert {text:?} to {to}: {e:?}"));
             assert!(!a.address.ip().is_unspecified(), "advertised {}", a.address);
-            assert!(
-                self.beacon.advertised().any(|(n, _)| n == a.name.as_str()),
-                "advert for {:?}, which is not advertised",
-                a.name
-            );
+            if kind == Kind::Goodbye {
+                assert_eq!(a.ttl, Some(Duration::ZERO), "a goodbye advert: {text:?}");
+            } else {
+                assert!(
+                    self.beacon.advertised().any(|(n, _)| n == a.name.as_str()),
+                    "advert for {:?}, which is not advertised",
+                    a.name
+                );
+            }
         }
         match kind {
             Kind::Advert => {
                 assert_eq!(to.port(), BEACON_PORT, "advert to {to}");
             }
+            Kind::Goodbye if to.port() == BEACON_PORT => {}
             Kind::Query | Kind::Goodbye | Kind::Answer => {
                 let m = ext::decode(bytes)
                     .unwrap_or_else(|e| panic!("invalid {kind:?} {text:?} to {to}: {e:?}"));
                 match (kind, m) {
                     (Kind::Query, Message::Query(_)) => {}
                     (Kind::Goodbye, Message::Goodbye(a)) | (Kind::Answer, Message::Answer(a)) => {
-                        assert!(!a.address.ip().is_unspecified(), "{kind:?} for {}", a.address);
+                        assert!(
+                            !a.address.ip().is_unspecified(),
+                            "{kind:?} for {}",
+                            a.address
+                        );
                     }
                     (k, m) => panic!("{k:?} transmit holds {m:?}"),
                 }
@@ -317,7 +351,14 @@ impl Sim {
             Op::Datagram { bytes, source } => {
                 let _ = self.beacon.handle_datagram(bytes, source.get(), now);
             }
-            Op::Hear { kind, name, ip, port, ttl, source } => {
+            Op::Hear {
+                kind,
+                name,
+                ip,
+                port,
+                ttl,
+                source,
+            } => {
                 let mut buf = [0u8; MAX_TRANSMIT];
                 let body_at = match kind {
                     Heard::Advert => 0,
@@ -342,7 +383,10 @@ impl Sim {
                 let r = self.beacon.handle_datagram(&datagram, source.get(), now);
                 // Well-formed input is never refused; a null ttl may only
                 // push it past 256 bytes.
-                assert!(r.is_ok() || datagram.len() > MAX_DATAGRAM + body_at, "{r:?}");
+                assert!(
+                    r.is_ok() || datagram.len() > MAX_DATAGRAM + body_at,
+                    "{r:?}"
+                );
             }
             Op::Ask { name, source } => {
                 let mut buf = [0u8; MAX_TRANSMIT];
