@@ -462,7 +462,10 @@ fn percentile(mut v: Vec<u64>, p: usize) -> u64 {
 }
 
 /// Issue 9: with 30 % loss, a fresh process discovers a running service
-/// within 3 s at the 99th percentile.
+/// within 1 s at the 99th percentile (the README quotes this run's p99,
+/// 510 ms). A lost query is asked again after 100, 200, 400 ms…; without
+/// that retry path a lost query or answer waits for a periodic advert
+/// (every 2 s, itself lossy): p99 1760 ms.
 #[test]
 fn discovery_survives_thirty_percent_loss() {
     let mut times = Vec::new();
@@ -480,7 +483,7 @@ fn discovery_survives_thirty_percent_loss() {
         "30% loss: discovery p50 {p50} ms, p99 {p99} ms, max {} ms",
         times.iter().max().unwrap()
     );
-    assert!(p99 <= 3_000, "p99 {p99} ms");
+    assert!(p99 <= 1_000, "p99 {p99} ms");
 }
 
 /// Without loss a query is answered in one round trip after the answer

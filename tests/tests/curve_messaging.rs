@@ -204,8 +204,17 @@ fn outsiders_get_nothing_and_each_side_is_told_why() {
     ran.expect_code(1, "watch with another key")
         .expect_stdout::<&str>(&[], "watch with another key");
 
-    // A keyed program does not talk to an unkeyed server either.
+    // A keyed program does not talk to an unkeyed server either. First the
+    // control: an unkeyed client is served, and no one warns.
     let (plain, plain_at) = echo(nokey, None, "plain");
+    nw0_ran(ours, None, &["send", &plain_at, "\"hi\""])
+        .expect_code(0, "unkeyed send to an unkeyed server")
+        .expect_stdout(&["\"hi\""], "unkeyed send to an unkeyed server");
+    assert!(
+        !plain.stderr().contains("class key"),
+        "the unkeyed server warned about an unkeyed client:\n{}",
+        plain.stderr()
+    );
     let ran = nw0_ran(
         ours,
         Some(KEY),
@@ -223,17 +232,28 @@ fn outsiders_get_nothing_and_each_side_is_told_why() {
         "the keyed sender is told the server has no key:\n{}",
         ran.stderr
     );
-    if networkzero::diagnostics::transport() == "pure-rust" {
-        // libzmq, serving unkeyed sockets in the default build, says nothing.
-        warned(
-            &plain,
-            &format!(
-                "{} tried to send messages with a class key, and this program has none",
-                ours.ip
-            ),
-            "the unkeyed server",
-        );
-    }
+    // The unkeyed server is told too: the core's engine names the peer; libzmq
+    // (the default build's unkeyed sockets) does not say who it was, so it names
+    // its own address, once.
+    let tried = if networkzero::diagnostics::transport() == "pure-rust" {
+        format!("{} tried to send messages with a class key", ours.ip)
+    } else {
+        format!("a program (connecting to {plain_at}) tried to send messages with a class key")
+    };
+    let tried = format!("{tried}, and this program has none: refused; set NW0_CLASS_KEY");
+    warned(&plain, &tried, "the unkeyed server");
+    nw0_ran(
+        ours,
+        Some(KEY),
+        &["send", &plain_at, "\"again\"", "--wait", "1"],
+    )
+    .expect_code(1, "keyed send to an unkeyed server, again");
+    assert_eq!(
+        plain.stderr().matches(&tried).count(),
+        1,
+        "the unkeyed server warned more than once:\n{}",
+        plain.stderr()
+    );
 
     // Plain pyzmq (NULL, as Python networkzero speaks): no reply, no news.
     if python.is_some() {

@@ -68,6 +68,26 @@ fn hello_on_two_computers() {
     expect(&mut server, "got a message from Ada");
 }
 
+/// The README's Python snippet ("Talking to Python networkzero"), as written, against
+/// the hello example's server on another computer: Python networkzero 1.0b1 finds it
+/// and prints `Hello, Python`.
+#[test]
+fn readme_python_snippet_asks_the_hello_example() {
+    let Some(lan) = require_python_lan(2) else {
+        return;
+    };
+    let mut server = spawn_bin(&lan.hosts[0], "hello", &["serve"]);
+    expect(&mut server, "hello is advertised at");
+    let mut python = py::spawn(
+        &lan.hosts[1],
+        "hello = nw0.discover(\"hello\")\n\
+         print(nw0.send_message_to(hello, \"Python\"))  # Hello, Python\n",
+    );
+    let said = expect(&mut python, "Hello");
+    assert_eq!(said, "Hello, Python", "{}", python.stderr());
+    expect(&mut server, "got a message from Python");
+}
+
 /// The seed's club project, unchanged, on one computer and on three.
 fn turntable_trio(hosts: [&Host; 3]) {
     let mut turntable = spawn_bin(hosts[0], "turntable", &[]);

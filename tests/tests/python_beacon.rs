@@ -189,7 +189,7 @@ fn rpc_reset_forgets_what_python_s_does() {
 /// A Rust program stopped with Ctrl-C says goodbye with a ttl-0 advert to UDP 9999
 /// too: a Python program polling `discover_all()` on another host sees its name go
 /// within 1 s (it used to stay 20 s), and its beacon neither dies nor prints a
-/// traceback.
+/// traceback, only the line it prints for any name that expires.
 #[test]
 fn python_sees_a_rust_name_go_at_ctrl_c() {
     let Some(lan) = require_python_lan(2) else {
@@ -229,6 +229,12 @@ fn python_sees_a_rust_name_go_at_ctrl_c() {
     let stderr = python.stderr();
     println!("Python's stderr:\n{stderr}");
     assert!(!stderr.contains("Traceback"), "{stderr}");
+    // The goodbye is a ttl-0 advert: Python's beacon drops it as it drops any name
+    // that expires, with its usual line.
+    assert!(
+        stderr.contains("Removing advert for bye/rust which expired at"),
+        "Python's beacon did not say it dropped the name:\n{stderr}"
+    );
 }
 
 /// Writes one line to a child's stdin.

@@ -75,13 +75,42 @@ fn zmq_error(doing: &str, address: Address, e: zmq::Error) -> Error {
     }
 }
 
-/// The monitor events a publishing socket's connections are counted by.
-const MONITORED: [zmq::SocketEvent; 2] =
-    [zmq::SocketEvent::ACCEPTED, zmq::SocketEvent::DISCONNECTED];
+/// The monitor events a publishing socket watches: its connections are
+/// counted by the first two, and the third tells of a keyed subscriber
+/// refused.
+const MONITORED: [zmq::SocketEvent; 3] = [
+    zmq::SocketEvent::ACCEPTED,
+    zmq::SocketEvent::DISCONNECTED,
+    zmq::SocketEvent::HANDSHAKE_FAILED_PROTOCOL,
+];
 
 /// libzmq's `ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH`, the value of a
 /// `HANDSHAKE_FAILED_PROTOCOL` event when the peer speaks CURVE and we NULL.
 const MECHANISM_MISMATCH: u32 = 0x1100_0002;
+
+/// A monitor event: its number and value (libzmq 4.3's first frame, a
+/// little-endian u16 and u32). The second frame, the endpoint, names the
+/// listening socket's own address for an accepted connection, never the
+/// peer's: a listener cannot say who was refused.
+fn event(parts: &[Vec<u8>]) -> Option<(u16, u32)> {
+    let first = parts.first()?;
+    let number = u16::from_le_bytes([*first.first()?, *first.get(1)?]);
+    let value = u32::from_le_bytes(first.get(2..6)?.try_into().ok()?);
+    Some((number, value))
+}
+
+/// Whether a monitor event says a peer spoke CURVE to our NULL (or the
+/// other way round).
+fn is_mechanism_mismatch(number: u16, value: u32) -> bool {
+    number == zmq::SocketEvent::HANDSHAKE_FAILED_PROTOCOL.to_raw() && value == MECHANISM_MISMATCH
+}
+
+/// A libzmq socket's file descriptor, as `zmq::Socket::get_fd` gives it
+/// (the `zmq` crate does not export its name for it).
+#[cfg(unix)]
+type RawFd = std::os::unix::io::RawFd;
+#[cfg(windows)]
+type RawFd = std::os::windows::io::RawSocket;
 
 /// Subscription notices read from a publishing socket per call, at most.
 const NOTICES_PER_CALL: usize = 1024;
@@ -89,9 +118,19 @@ const NOTICES_PER_CALL: usize = 1024;
 /// A libzmq socket.
 pub(crate) struct Socket {
     socket: zmq::Socket,
-    /// Publishing: the other end of its monitor, where libzmq reports
-    /// connections (it reports no subscriptions there).
+    /// The other end of its monitor, where libzmq reports a publishing
+    /// socket's connections (it reports no subscriptions there) and any
+    /// socket's handshakes refused over the mechanism (a class key).
     monitor: Option<zmq::Socket>,
+    /// Replying: the monitor's file descriptor, polled beside the socket
+    /// while it waits for a request, so a refusal is told while the server
+    /// waits, at no cost per message.
+    monitor_fd: Option<RawFd>,
+    /// Listening: a keyed peer's refusal was told. libzmq does not say which
+    /// peer it was, so a listening socket tells it once.
+    told_refusal: bool,
+    /// What the socket listens on or connects to, as warnings name it.
+    address: Address,
     /// Publishing: connections (accepted minus gone) and subscription
     /// notices seen.
     connections: usize,
@@ -118,22 +157,25 @@ impl Socket {
     /// XPUB's queue of them short: it is called on every publishing call
     /// that lets libzmq take in new ones.
     fn read_notices(&mut self) {
+        let mut mismatch = false;
         if let Some(monitor) = &self.monitor {
             for _ in 0..NOTICES_PER_CALL {
-                let Ok(event) = monitor.recv_multipart(zmq::DONTWAIT) else {
+                let Ok(parts) = monitor.recv_multipart(zmq::DONTWAIT) else {
                     break;
                 };
-                let first = event.first().map_or(&[][..], Vec::as_slice);
-                let (Some(&lo), Some(&hi)) = (first.first(), first.get(1)) else {
+                let Some((number, value)) = event(&parts) else {
                     continue;
                 };
-                let raw = u16::from_le_bytes([lo, hi]);
-                if raw == zmq::SocketEvent::ACCEPTED.to_raw() {
+                if number == zmq::SocketEvent::ACCEPTED.to_raw() {
                     self.connections += 1;
-                } else if raw == zmq::SocketEvent::DISCONNECTED.to_raw() {
+                } else if number == zmq::SocketEvent::DISCONNECTED.to_raw() {
                     self.connections = self.connections.saturating_sub(1);
                 }
+                mismatch |= is_mechanism_mismatch(number, value);
             }
+        }
+        if mismatch {
+            self.tell_listener_refusal(Role::Publish);
         }
         for _ in 0..NOTICES_PER_CALL {
             match self.socket.recv_bytes(zmq::DONTWAIT) {
@@ -145,31 +187,47 @@ impl Socket {
         }
     }
 
+    /// Reads the monitor's events (at most [`NOTICES_PER_CALL`]): whether
+    /// one was a handshake refused over the mechanism. For a socket whose
+    /// monitor watches only that.
+    fn refused(&self) -> bool {
+        let Some(monitor) = &self.monitor else {
+            return false;
+        };
+        let mut mismatch = false;
+        for _ in 0..NOTICES_PER_CALL {
+            let Ok(parts) = monitor.recv_multipart(zmq::DONTWAIT) else {
+                break;
+            };
+            mismatch |= event(&parts).is_some_and(|(n, v)| is_mechanism_mismatch(n, v));
+        }
+        mismatch
+    }
+
     /// Connecting, after a wait that got nothing: if the peer refused our
     /// handshake because it wants a class key, says so (libzmq would only
     /// have reconnected, in silence).
     fn tell_refusal(&self, address: Address) {
-        let Some(monitor) = &self.monitor else {
-            return;
-        };
-        let mut mismatch = false;
-        for _ in 0..NOTICES_PER_CALL {
-            let Ok(event) = monitor.recv_multipart(zmq::DONTWAIT) else {
-                break;
-            };
-            // Event (u16) and value (u32), little-endian.
-            let first = event.first().map_or(&[][..], Vec::as_slice);
-            let value = first
-                .get(2..6)
-                .and_then(|v| <[u8; 4]>::try_from(v).ok())
-                .map(u32::from_le_bytes);
-            mismatch |= value == Some(MECHANISM_MISMATCH);
-        }
-        if mismatch {
+        if self.refused() {
             let why = Refusal::Failed(ZmtpError::MechanismMismatch);
             if let Some(text) = refusal::explain(Role::Request, false, address, why) {
                 log::warn!("{text}");
             }
+        }
+    }
+
+    /// Listening: a keyed peer was refused (libzmq with NULL ends a CURVE
+    /// handshake in silence). Says so once for this socket, as libzmq does
+    /// not say who the peer was.
+    fn tell_listener_refusal(&mut self, role: Role) {
+        if self.told_refusal {
+            return;
+        }
+        self.told_refusal = true;
+        let why = Refusal::Failed(ZmtpError::MechanismMismatch);
+        let peer = format!("a program (connecting to {})", self.address);
+        if let Some(text) = refusal::explain(role, false, peer, why) {
+            log::warn!("{text}");
         }
     }
 
@@ -186,13 +244,37 @@ impl Socket {
 }
 
 impl Socket {
-    /// Waits until the socket has something to read; false on timeout.
-    fn readable(&self, deadline: Option<std::time::Instant>, address: Address) -> Result<bool> {
+    /// Waits until the socket has something to read; false on timeout. A
+    /// replying socket also wakes for its monitor's events, tells a refusal,
+    /// and waits on.
+    fn readable(&mut self, deadline: Option<std::time::Instant>, address: Address) -> Result<bool> {
         loop {
             let timeout = wait::remaining(deadline)
                 .map_or(-1, |d| d.as_millis().min(i64::MAX as u128) as i64);
-            match self.socket.poll(zmq::POLLIN, timeout) {
-                Ok(n) => return Ok(n > 0),
+            let polled = match self.monitor_fd {
+                None => self.socket.poll(zmq::POLLIN, timeout).map(|n| n > 0),
+                Some(fd) => {
+                    let mut items = [
+                        self.socket.as_poll_item(zmq::POLLIN),
+                        zmq::PollItem::from_fd(fd, zmq::POLLIN),
+                    ];
+                    let polled = zmq::poll(&mut items, timeout);
+                    let (message, event) = (items[0].is_readable(), items[1].is_readable());
+                    if polled.is_ok() && event && !message {
+                        // Reading the monitor also clears its descriptor.
+                        if self.refused() {
+                            self.tell_listener_refusal(Role::Reply);
+                        }
+                        if timeout == 0 {
+                            return Ok(false);
+                        }
+                        continue;
+                    }
+                    polled.map(|_| message)
+                }
+            };
+            match polled {
+                Ok(readable) => return Ok(readable),
                 // A signal (Ctrl-C being handled, say): keep waiting until the deadline.
                 Err(zmq::Error::EINTR) if timeout != 0 => continue,
                 Err(zmq::Error::EINTR) => return Ok(false),
@@ -262,6 +344,9 @@ impl TransportSocket for Socket {
         let mut socket = Socket {
             socket,
             monitor: None,
+            monitor_fd: None,
+            told_refusal: false,
+            address,
             connections: 0,
             subscriptions: 0,
         };
@@ -271,12 +356,21 @@ impl TransportSocket for Socket {
                     .monitor(context, &MONITORED)
                     .map_err(|e| zmq_error("watching for subscribers of", address, e))?,
             );
-        } else if !role.binds() {
-            socket.monitor = Some(
-                socket
-                    .monitor(context, &[zmq::SocketEvent::HANDSHAKE_FAILED_PROTOCOL])
-                    .map_err(|e| zmq_error("watching the handshakes of", address, e))?,
-            );
+        } else {
+            let monitor = socket
+                .monitor(context, &[zmq::SocketEvent::HANDSHAKE_FAILED_PROTOCOL])
+                .map_err(|e| zmq_error("watching the handshakes of", address, e))?;
+            if role == Role::Reply {
+                socket.monitor_fd = Some(
+                    monitor
+                        .get_fd()
+                        .map_err(|e| zmq_error("watching the handshakes of", address, e))?,
+                );
+            }
+            socket.monitor = Some(monitor);
+            // libzmq signals the monitor's descriptor for an event only once
+            // a read found its queue empty: read it, to nothing, now.
+            socket.refused();
         }
         Ok(socket)
     }
