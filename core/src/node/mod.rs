@@ -40,7 +40,8 @@
 //! 3. [`Node::handle_timeout`];
 //! 4. [`Node::poll_transmit`] until `None`;
 //! 5. per slot: send [`Node::tcp_output`], then [`Node::consume_output`];
-//! 6. [`Node::poll_tcp_action`] until `None` (close, abort, connect);
+//! 6. [`Node::poll_tcp_action`] until `None` (close, abort, connect), or
+//!    [`Node::drain_tcp_actions`] for the same, slot by slot;
 //! 7. the application drains [`Node::poll_event`] until `None`;
 //! 8. sleep until [`Node::poll_timeout`] or socket activity.
 //!
@@ -191,6 +192,19 @@ pub enum TcpAction {
         /// Where to.
         remote: SocketAddr,
     },
+}
+
+/// What to do to one slot's TCP socket: a [`TcpAction`] without its slot
+/// (see [`Node::poll_slot_action`], [`Node::drain_tcp_actions`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlotAction {
+    /// Close the socket gracefully (after sending what it holds).
+    Close,
+    /// Drop the socket at once.
+    Abort,
+    /// Connect the socket to this address; then report
+    /// [`Node::handle_tcp_connected`] or [`Node::handle_tcp_closed`].
+    Connect(SocketAddr),
 }
 
 /// A networkzero node with `SLOTS` TCP slots shared by services and
@@ -493,8 +507,18 @@ impl<const SLOTS: usize, const BUF: usize, const ADVERTS: usize> Node<SLOTS, BUF
     /// The next thing to do to a TCP socket: aborts first, then closes,
     /// then connects; `None` when there is nothing.
     #[must_use]
-    #[inline(never)]
     pub fn poll_tcp_action(&mut self, now: Instant) -> Option<TcpAction> {
+        Some(match self.poll_slot_action(now)? {
+            (slot, SlotAction::Close) => TcpAction::Close { slot },
+            (slot, SlotAction::Abort) => TcpAction::Abort { slot },
+            (slot, SlotAction::Connect(remote)) => TcpAction::Connect { slot, remote },
+        })
+    }
+
+    /// [`Self::poll_tcp_action`] as the slot and what to do to its socket.
+    #[must_use]
+    #[inline(never)]
+    pub fn poll_slot_action(&mut self, now: Instant) -> Option<(usize, SlotAction)> {
         while let Some(slot) = self.parked_resolvable(now) {
             self.sockets.redial(slot, now);
         }
@@ -502,12 +526,12 @@ impl<const SLOTS: usize, const BUF: usize, const ADVERTS: usize> Node<SLOTS, BUF
         // parks its client until it is.
         for _ in 0..SLOTS.saturating_add(1) {
             match self.sockets.poll_action(now)? {
-                Action::Abort { peer } => return Some(TcpAction::Abort { slot: peer }),
-                Action::Close { peer } => return Some(TcpAction::Close { slot: peer }),
+                Action::Abort { peer } => return Some((peer, SlotAction::Abort)),
+                Action::Close { peer } => return Some((peer, SlotAction::Close)),
                 Action::Connect { socket, peer } => {
                     let client = self.clients.get(socket.index()).and_then(Option::as_ref);
                     match client.and_then(|c| self.resolve(c, now)) {
-                        Some(remote) => return Some(TcpAction::Connect { slot: peer, remote }),
+                        Some(remote) => return Some((peer, SlotAction::Connect(remote))),
                         None => {
                             self.sockets.park(peer);
                         }
@@ -516,6 +540,25 @@ impl<const SLOTS: usize, const BUF: usize, const ADVERTS: usize> Node<SLOTS, BUF
             }
         }
         None
+    }
+
+    /// Step 6 of the drive order for a driver: takes every pending
+    /// [`Self::poll_tcp_action`] (at most `3 × SLOTS` a call, so a turn is
+    /// bounded) and hands `apply` the node, the slot and what to do to its
+    /// socket. The driver only maps the slot to its socket (and reports a
+    /// connect that fails at once with [`Self::handle_tcp_closed`]).
+    #[inline]
+    pub fn drain_tcp_actions(
+        &mut self,
+        now: Instant,
+        mut apply: impl FnMut(&mut Self, usize, SlotAction),
+    ) {
+        for _ in 0..3 * SLOTS {
+            let Some((slot, what)) = self.poll_slot_action(now) else {
+                break;
+            };
+            apply(self, slot, what);
+        }
     }
 
     // ---- internals ---------------------------------------------------------

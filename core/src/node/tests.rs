@@ -174,6 +174,27 @@ fn closing_a_client_aborts_its_socket() {
     assert_eq!(p.client.send(client, b"x"), Err(Error::UnknownClient));
 }
 
+/// The drain hands each action over as its slot and what to do, the
+/// same actions `poll_tcp_action` gives, abort before connect.
+#[test]
+fn drain_tcp_actions_yields_each_slot_once() {
+    let at: SocketAddr = "10.0.0.1:5555".parse().unwrap();
+    let mut n = node();
+    let a = n.requester(at, T0).unwrap();
+    n.requester(at, T0).unwrap();
+    let Some(TcpAction::Connect { slot: first, .. }) = n.poll_tcp_action(T0) else {
+        panic!("the first requester should connect");
+    };
+    n.handle_tcp_connected(first, T0);
+    assert!(n.close(a));
+    let mut seen = std::vec::Vec::new();
+    n.drain_tcp_actions(T0, |_, slot, what| seen.push((slot, what)));
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert_eq!(seen[0], (first, SlotAction::Abort));
+    assert!(matches!(seen[1], (s, SlotAction::Connect(r)) if s != first && r == at));
+    n.drain_tcp_actions(T0, |_, _, _| panic!("nothing is left"));
+}
+
 #[test]
 fn refusals_are_typed() {
     let mut n = node();
