@@ -64,6 +64,8 @@ mod clients;
 mod error;
 mod events;
 mod ids;
+#[cfg(feature = "curve")]
+mod keyed;
 mod services;
 #[cfg(test)]
 mod tests;
@@ -75,6 +77,8 @@ use services::Service;
 pub use error::Error;
 pub use events::Event;
 pub use ids::{ClientId, Peer, RequestId, ServiceId};
+#[cfg(feature = "curve")]
+pub use keyed::KEY_RETRY;
 
 /// Services (served or published names) a node can hold.
 pub const MAX_SERVICES: usize = 4;
@@ -237,6 +241,9 @@ pub struct Node<const SLOTS: usize, const BUF: usize = 1024, const ADVERTS: usiz
     pub(crate) clients: [Option<Client>; SLOTS],
     /// A subscriber's news item while its data part comes.
     pub(crate) news: News,
+    /// The class key on its connections, their seeds, refusals to tell.
+    #[cfg(feature = "curve")]
+    pub(crate) keyed: keyed::Keyed<SLOTS>,
 }
 
 /// An IPv4-mapped IPv6 address (`::ffff:a.b.c.d`, as dual-stack sockets
@@ -270,6 +277,8 @@ impl<const SLOTS: usize, const BUF: usize, const ADVERTS: usize> Node<SLOTS, BUF
             services: core::array::from_fn(|_| None),
             clients: core::array::from_fn(|_| None),
             news: News::new(),
+            #[cfg(feature = "curve")]
+            keyed: keyed::Keyed::new(),
         }
     }
 
@@ -415,6 +424,15 @@ impl<const SLOTS: usize, const BUF: usize, const ADVERTS: usize> Node<SLOTS, BUF
         {
             earliest(now);
         }
+        #[cfg(feature = "curve")]
+        {
+            if self.has_refusal() {
+                earliest(now);
+            }
+            if let Some(t) = self.next_redial(now) {
+                earliest(t);
+            }
+        }
         at
     }
 
@@ -449,9 +467,15 @@ impl<const SLOTS: usize, const BUF: usize, const ADVERTS: usize> Node<SLOTS, BUF
     }
 
     /// The slot's socket is connected (accepted, or an outgoing connect
-    /// succeeded): starts a ZMTP connection on it (a new one if it had one).
+    /// succeeded): starts a ZMTP connection on it (a new one if it had one),
+    /// CURVE with the class keys if the node is keyed (feature `curve`).
     pub fn handle_tcp_connected(&mut self, slot: usize, now: Instant) {
         self.news.forget(slot);
+        #[cfg(feature = "curve")]
+        if let Some(secure) = self.secure(slot) {
+            self.sockets.handle_connected_secured(slot, now, secure);
+            return;
+        }
         self.sockets.handle_connected(slot, now);
     }
 
@@ -462,6 +486,8 @@ impl<const SLOTS: usize, const BUF: usize, const ADVERTS: usize> Node<SLOTS, BUF
     /// [`Self::poll_event`] or a REP owes its reply.
     #[inline(never)]
     pub fn handle_tcp_input(&mut self, slot: usize, bytes: &[u8], now: Instant) -> usize {
+        #[cfg(feature = "curve")]
+        let before = self.sockets.error(slot);
         let mut used = 0;
         for _ in 0..INPUT_STEPS {
             self.take_topics(slot);
@@ -475,6 +501,8 @@ impl<const SLOTS: usize, const BUF: usize, const ADVERTS: usize> Node<SLOTS, BUF
             used += n;
         }
         self.take_topics(slot);
+        #[cfg(feature = "curve")]
+        self.check_refusal(slot, before, now);
         used
     }
 
@@ -530,6 +558,11 @@ impl<const SLOTS: usize, const BUF: usize, const ADVERTS: usize> Node<SLOTS, BUF
                 Action::Close { peer } => return Some((peer, SlotAction::Close)),
                 Action::Connect { socket, peer } => {
                     let client = self.clients.get(socket.index()).and_then(Option::as_ref);
+                    #[cfg(feature = "curve")]
+                    if self.held_back(peer, now) {
+                        self.sockets.park(peer);
+                        continue;
+                    }
                     match client.and_then(|c| self.resolve(c, now)) {
                         Some(remote) => return Some((peer, SlotAction::Connect(remote))),
                         None => {
