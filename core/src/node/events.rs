@@ -84,7 +84,7 @@ pub enum Event<'n> {
     },
     /// A peer completed no handshake over the class key (feature `curve`):
     /// it has no key or another class's (this node keyed), or it wants a
-    /// key (this node unkeyed). Told at most once per slot every
+    /// key (this node unkeyed), or it hung up in a keyed handshake. Told at most once per slot every
     /// [`super::KEY_RETRY`]; [`Node::key_refusals`] counts them all.
     #[cfg(feature = "curve")]
     KeyRefused {
@@ -93,8 +93,11 @@ pub enum Event<'n> {
         /// What the slot is for (`None`: closed since).
         at: Option<super::SlotUse>,
         /// [`crate::zmtp::ZmtpError::MechanismMismatch`]: one side has no
-        /// key; [`crate::zmtp::ZmtpError::KeyMismatch`]: another class's.
-        error: crate::zmtp::ZmtpError,
+        /// key; [`crate::zmtp::ZmtpError::KeyMismatch`] or
+        /// [`crate::zmtp::ZmtpError::ClientKeyRefused`]: another class's;
+        /// `None`: the peer hung up in the handshake (libzmq with NULL
+        /// does, on seeing a CURVE greeting).
+        error: Option<crate::zmtp::ZmtpError>,
     },
     /// A news item for a subscriber.
     News {

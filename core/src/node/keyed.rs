@@ -4,8 +4,10 @@
 //! subscriber's as the class client), the same keys a std program derives
 //! from the same passphrase; without it they stay NULL.
 //!
-//! A peer without the key (or with another class's) completes no handshake:
-//! the node counts each such refusal ([`Node::key_refusals`]) and tells it
+//! A peer without the key (or with another class's) completes no handshake
+//! (or, keyed, hangs up in it: libzmq with NULL closes on seeing a CURVE
+//! greeting, at times before it has sent its own mechanism): the node counts
+//! each such refusal ([`Node::key_refusals`]) and tells it
 //! as [`Event::KeyRefused`](super::Event::KeyRefused), at most once per slot
 //! every [`KEY_RETRY`]; a requester or subscriber refused over the key
 //! waits [`KEY_RETRY`] (not the usual 100 ms) before it dials again.
@@ -41,8 +43,11 @@ pub(crate) struct Keyed<const SLOTS: usize> {
     pool: [u8; 32],
     /// Refusals over the key since boot (saturating).
     refusals: u32,
-    /// Per slot: a refusal not told yet.
-    untold: [Option<ZmtpError>; SLOTS],
+    /// Per slot: a refusal not told yet (`Some(None)`: the peer hung up).
+    untold: [Option<Option<ZmtpError>>; SLOTS],
+    /// The latest `now` the node was given with input (for a hang-up
+    /// reported without one).
+    now: Instant,
     /// Per slot: no refusal is told, nor a client redialled, before this.
     quiet_until: [Instant; SLOTS],
 }
@@ -54,6 +59,7 @@ impl<const SLOTS: usize> Keyed<SLOTS> {
             pool: [0; 32],
             refusals: 0,
             untold: [None; SLOTS],
+            now: Instant::ZERO,
             quiet_until: [Instant::ZERO; SLOTS],
         }
     }
@@ -75,7 +81,12 @@ impl<const SLOTS: usize> Keyed<SLOTS> {
 /// Whether a connection error means the peer has no key, another key, or
 /// wants one we lack.
 fn over_the_key(error: Option<ZmtpError>) -> Option<ZmtpError> {
-    error.filter(|e| matches!(e, ZmtpError::MechanismMismatch | ZmtpError::KeyMismatch))
+    error.filter(|e| {
+        matches!(
+            e,
+            ZmtpError::MechanismMismatch | ZmtpError::KeyMismatch | ZmtpError::ClientKeyRefused
+        )
+    })
 }
 
 impl<const SLOTS: usize, const BUF: usize, const ADVERTS: usize> Node<SLOTS, BUF, ADVERTS> {
@@ -129,12 +140,36 @@ impl<const SLOTS: usize, const BUF: usize, const ADVERTS: usize> Node<SLOTS, BUF
     /// before the input): a refusal over the key is counted, and told
     /// unless the slot told one less than [`KEY_RETRY`] ago.
     pub(crate) fn check_refusal(&mut self, slot: usize, before: Option<ZmtpError>, now: Instant) {
+        self.keyed.now = now;
         if before.is_some() {
             return;
         }
-        let Some(error) = over_the_key(self.sockets.error(slot)) else {
+        if let Some(error) = over_the_key(self.sockets.error(slot)) {
+            self.refused(slot, Some(error), now);
+        }
+    }
+
+    /// The slot's transport is ending (EOF, or gone): if the node is keyed
+    /// and the peer hangs up in the handshake, before either side failed
+    /// it, the key is the likely cause (see the module docs). Checked once
+    /// per connection: after the first EOF its connection takes no input.
+    pub(crate) fn check_hangup(&mut self, slot: usize, now: Option<Instant>) {
+        let s = &self.sockets;
+        if self.keyed.class.is_none()
+            || !s.has_connection(slot)
+            || s.is_established(slot)
+            || s.error(slot).is_some()
+            || !s.wants_input(slot)
+        {
             return;
-        };
+        }
+        let now = now.unwrap_or(self.keyed.now);
+        self.refused(slot, None, now);
+    }
+
+    /// Counts a refusal on `slot`; tells it unless the slot told one less
+    /// than [`KEY_RETRY`] ago.
+    fn refused(&mut self, slot: usize, error: Option<ZmtpError>, now: Instant) {
         self.keyed.refusals = self.keyed.refusals.saturating_add(1);
         let (Some(untold), Some(quiet)) = (
             self.keyed.untold.get_mut(slot),
@@ -149,7 +184,7 @@ impl<const SLOTS: usize, const BUF: usize, const ADVERTS: usize> Node<SLOTS, BUF
     }
 
     /// A refusal to tell: its slot, what the slot is for and why.
-    pub(crate) fn poll_refusal(&mut self) -> Option<(usize, Option<SlotUse>, ZmtpError)> {
+    pub(crate) fn poll_refusal(&mut self) -> Option<(usize, Option<SlotUse>, Option<ZmtpError>)> {
         let (slot, error) = self
             .keyed
             .untold

@@ -509,6 +509,8 @@ impl<const SLOTS: usize, const BUF: usize, const ADVERTS: usize> Node<SLOTS, BUF
     /// The peer finished sending (or the socket failed) and every byte it
     /// sent was fed in: the slot closes once its last message is polled.
     pub fn handle_tcp_eof(&mut self, slot: usize) {
+        #[cfg(feature = "curve")]
+        self.check_hangup(slot, None);
         self.sockets.handle_eof(slot);
     }
 
@@ -516,6 +518,8 @@ impl<const SLOTS: usize, const BUF: usize, const ADVERTS: usize> Node<SLOTS, BUF
     /// failed): its connection is forgotten; a client reconnects later, a
     /// service slot waits for its next peer.
     pub fn handle_tcp_closed(&mut self, slot: usize, now: Instant) {
+        #[cfg(feature = "curve")]
+        self.check_hangup(slot, Some(now));
         self.news.forget(slot);
         self.sockets.handle_closed(slot, now);
     }
