@@ -146,6 +146,17 @@ fn boot(lan: &Lan, tap: &str, last: u8, elf: &Path) -> (ChildGuard, std::net::Ip
     (qemu, ip)
 }
 
+/// After "quit": the guest says BYE and exits by itself, successfully.
+fn exits_cleanly(qemu: &mut ChildGuard) {
+    qemu.expect_line(|l| l == "BYE", Duration::from_secs(10))
+        .unwrap();
+    let status = qemu
+        .wait_timeout(Duration::from_secs(10))
+        .expect("wait for qemu")
+        .expect("the guest did not exit after \"quit\"");
+    assert!(status.success(), "guest exit status {status:?}");
+}
+
 #[test]
 fn qemu_mps2_an385_firmware_is_discovered_and_answers() {
     if !can_run() {
@@ -206,13 +217,7 @@ fn qemu_mps2_an385_firmware_is_discovered_and_answers() {
         .expect_stdout(&[r#""bye""#], "quit");
 
     // The guest exits by itself, successfully.
-    qemu.expect_line(|l| l == "BYE", Duration::from_secs(10))
-        .unwrap();
-    let status = qemu
-        .wait_timeout(Duration::from_secs(10))
-        .expect("wait for qemu")
-        .expect("the guest did not exit after \"quit\"");
-    assert!(status.success(), "guest exit status {status:?}");
+    exits_cleanly(&mut qemu);
     eprintln!("guest said:\n{}", qemu.stdout_seen().join("\n"));
 }
 
@@ -314,13 +319,7 @@ fn qemu_keyed_firmware_talks_only_to_keyed_programs() {
         nw0_keyed(host, key, &["send", at, "quit"])
             .expect_code(0, "quit")
             .expect_stdout(&[r#""bye""#], "quit");
-        qemu.expect_line(|l| l == "BYE", Duration::from_secs(10))
-            .unwrap();
-        let status = qemu
-            .wait_timeout(Duration::from_secs(10))
-            .expect("wait for qemu")
-            .expect("the guest did not exit after \"quit\"");
-        assert!(status.success(), "guest exit status {status:?}");
+        exits_cleanly(qemu);
     }
     eprintln!("keyed guest said:\n{}", keyed.stdout_seen().join("\n"));
 }

@@ -515,6 +515,14 @@ mod keyed {
         n.set_class_keys(class, [entropy; 32]).unwrap();
     }
 
+    /// A node keyed with `class` serving `echo` at 5555 (slot 0).
+    fn keyed_server(class: Option<&'static ClassKeys>, entropy: u8) -> N {
+        let mut server = node();
+        keyed(&mut server, class, entropy);
+        server.serve("echo", 5555, 1, T0).unwrap();
+        server
+    }
+
     #[test]
     fn a_small_buf_cannot_be_keyed() {
         let mut n: Node<1, 256> = Node::new(beacon::Config::default());
@@ -583,9 +591,7 @@ mod keyed {
     #[test]
     fn a_keyed_node_answers_the_keyed_engine() {
         let k = class("blue whale");
-        let mut server = node();
-        keyed(&mut server, Some(k), 7);
-        server.serve("echo", 5555, 1, T0).unwrap();
+        let mut server = keyed_server(Some(k), 7);
         let s = 0;
         server.handle_tcp_connected(s, T0);
         let mut set: socket::Fixed<1, 1, 1024> = socket::Fixed::new(socket::Settings::new());
@@ -705,9 +711,7 @@ mod keyed {
     fn a_hang_up_in_a_keyed_handshake_is_a_refusal() {
         let k = class("blue whale");
         for key in [Some(k), None] {
-            let mut server = node();
-            keyed(&mut server, key, 5);
-            server.serve("echo", 5555, 1, T0).unwrap();
+            let mut server = keyed_server(key, 5);
             server.handle_tcp_connected(0, T0);
             // The signature and the major version, then the end.
             let partial = [0xff, 0, 0, 0, 0, 0, 0, 0, 1, 0x7f, 3];
@@ -728,9 +732,7 @@ mod keyed {
     #[test]
     fn refusals_are_all_counted_and_told_once_per_slot_per_key_retry() {
         let k = class("blue whale");
-        let mut server = node();
-        keyed(&mut server, Some(k), 3);
-        server.serve("echo", 5555, 1, T0).unwrap();
+        let mut server = keyed_server(Some(k), 3);
         let s = 0;
         let second = T0 + Duration::from_secs(1);
         let later = second + KEY_RETRY;
