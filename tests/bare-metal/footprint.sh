@@ -6,7 +6,9 @@
 # Flash = .vector_table + .text + .rodata + .data (load image); static RAM = .data + .bss.
 # The firmware keeps the node and its buffers in main's stack frame (no statics): the
 # firmware prints those sizes at boot ("RAM node … B").
-# Fails when networkzero's part outgrows its budget (below).
+# Fails when networkzero's part outgrows its budget (below). The keyed build (feature
+# `curve`: CURVE, the class keys and the node's keyed path, 384-byte ZMTP buffers) is
+# measured too, into target/baremetal-keyed, with what the key adds.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT/examples/mps2-an385"
@@ -44,3 +46,9 @@ if [ $((flash - base_flash)) -gt "$BUDGET_FLASH" ] || [ $((ram - base_ram)) -gt 
   echo "footprint.sh: OVER BUDGET: networkzero's part of the mps2-an385 firmware must stay within $BUDGET_FLASH B of flash and $BUDGET_RAM B of static RAM" >&2
   exit 1
 fi
+export CARGO_TARGET_DIR="$ROOT/target/baremetal-keyed"
+ELF="$CARGO_TARGET_DIR/thumbv7m-none-eabi/release/nw0-mps2-an385"
+NW0_CLASS_KEY="correct horse battery staple" cargo build --release --quiet --features curve
+read -r keyed_flash keyed_ram < <(sizes)
+show "keyed (CURVE):" "$keyed_flash" "$keyed_ram"
+show "the key's part:" $((keyed_flash - flash)) $((keyed_ram - ram))

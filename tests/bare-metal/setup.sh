@@ -28,3 +28,7 @@ cd "$ROOT/examples/mps2-an385"      # its .cargo/config.toml picks the target an
 cargo fetch
 CARGO_TARGET_DIR="$ROOT/target/baremetal" cargo build --release
 say "firmware: $ROOT/target/baremetal/thumbv7m-none-eabi/release/nw0-mps2-an385"
+# The keyed build, with the passphrase tests/tests/bare_metal.rs gives it.
+NW0_CLASS_KEY="correct horse battery staple" CARGO_TARGET_DIR="$ROOT/target/baremetal-keyed" \
+  cargo build --release --features curve
+say "keyed firmware: $ROOT/target/baremetal-keyed/thumbv7m-none-eabi/release/nw0-mps2-an385"

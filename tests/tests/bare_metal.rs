@@ -12,6 +12,11 @@
 //! `"bye"`, says goodbye and exits through semihosting with status 0, which QEMU
 //! passes on.
 //!
+//! The keyed build (feature `curve`, passphrase in `NW0_CLASS_KEY` at build time) runs
+//! against keyed std programs: a keyed `nw0` sends it a command and a message and gets
+//! the reply, a keyed `nw0-peer` reads its news; an unkeyed `nw0` gets nothing from it
+//! (and it logs the refusal), and a keyed `nw0` gets nothing from the unkeyed build.
+//!
 //! Needs `qemu-system-arm` and the firmware's crates: `bash tests/bare-metal/setup.sh`
 //! (outside the namespace) installs both and builds the firmware; this test rebuilds it
 //! offline if it is stale.
@@ -37,12 +42,26 @@ fn workspace() -> PathBuf {
         .to_path_buf()
 }
 
-/// Builds the firmware (offline: setup.sh fetched its crates) and returns the ELF.
-fn firmware() -> Result<PathBuf, String> {
+/// The class passphrase of the keyed firmware and the keyed std programs.
+const KEY: &str = "correct horse battery staple";
+
+/// Builds the firmware (offline: setup.sh fetched its crates), keyed with [`KEY`] (feature `curve`, its own target
+/// directory) or not, and returns the ELF.
+fn build_firmware(keyed: bool) -> Result<PathBuf, String> {
     let dir = workspace().join("examples/mps2-an385");
-    let target_dir = workspace().join("target/baremetal");
-    let out = Command::new("cargo")
-        .args(["build", "--release", "--offline"])
+    let target_dir = workspace().join(if keyed {
+        "target/baremetal-keyed"
+    } else {
+        "target/baremetal"
+    });
+    let mut cargo = Command::new("cargo");
+    cargo.args(["build", "--release", "--offline"]);
+    if keyed {
+        cargo
+            .args(["--features", "curve"])
+            .env("NW0_CLASS_KEY", KEY);
+    }
+    let out = cargo
         .current_dir(&dir)
         .env("CARGO_TARGET_DIR", &target_dir)
         .env_remove("RUSTFLAGS")
@@ -62,10 +81,10 @@ fn nw0_cli(host: &Host, args: &[&str]) -> Ran {
     run_nw0(host, args, Duration::from_secs(30))
 }
 
-#[test]
-fn qemu_mps2_an385_firmware_is_discovered_and_answers() {
+/// Whether the test can run (namespaces, QEMU); skips or panics (CI) if not.
+fn can_run() -> bool {
     if !require_netns() {
-        return;
+        return false;
     }
     if Command::new("qemu-system-arm")
         .arg("--version")
@@ -76,19 +95,27 @@ fn qemu_mps2_an385_firmware_is_discovered_and_answers() {
             "qemu-system-arm is not installed",
             "bash tests/bare-metal/setup.sh (outside the namespace)",
         );
-        return;
+        return false;
     }
-    let elf = match firmware() {
-        Ok(elf) => elf,
+    true
+}
+
+/// The firmware, built keyed or not; skips or panics (CI) if it cannot be.
+fn elf_or_skip(keyed: bool) -> Option<PathBuf> {
+    match build_firmware(keyed) {
+        Ok(elf) => Some(elf),
         Err(e) => {
             skip_or_panic(&e, "bash tests/bare-metal/setup.sh (outside the namespace)");
-            return;
+            None
         }
-    };
+    }
+}
 
-    let lan = Lan::new(1);
-    lan.add_tap("qtap0").expect("make and bridge qtap0");
-    let ip = lan.ip(60);
+/// Boots `elf` in QEMU with its NIC on a new tap `tap` of `lan`, at
+/// `lan.ip(last)`; returns it once it says READY, and its address.
+fn boot(lan: &Lan, tap: &str, last: u8, elf: &Path) -> (ChildGuard, std::net::Ipv4Addr) {
+    lan.add_tap(tap).expect("make and bridge the tap");
+    let ip = lan.ip(last);
     let gateway = lan.gateway().to_string();
     let mut qemu_cmd = lan.switch.command("qemu-system-arm");
     qemu_cmd
@@ -101,21 +128,46 @@ fn qemu_mps2_an385_firmware_is_discovered_and_answers() {
             "-serial",
             "none",
         ])
-        .args([
-            "-nic",
-            "tap,ifname=qtap0,script=no,downscript=no,model=lan9118",
-        ])
+        .arg("-nic")
+        .arg(format!(
+            "tap,ifname={tap},script=no,downscript=no,model=lan9118"
+        ))
         .arg("-semihosting-config")
         .arg(format!(
             "enable=on,target=native,arg=nw0,arg={ip},arg={gateway}"
         ))
         .arg("-kernel")
-        .arg(&elf);
+        .arg(elf);
     let mut qemu = ChildGuard::spawn(&mut qemu_cmd).expect("spawn qemu-system-arm");
     let ready = qemu
         .expect_line(|l| l.starts_with("READY"), Duration::from_secs(30))
         .unwrap();
     assert_eq!(ready, format!("READY qemu-robot {ip}:5555"));
+    (qemu, ip)
+}
+
+/// After "quit": the guest says BYE and exits by itself, successfully.
+fn exits_cleanly(qemu: &mut ChildGuard) {
+    qemu.expect_line(|l| l == "BYE", Duration::from_secs(10))
+        .unwrap();
+    let status = qemu
+        .wait_timeout(Duration::from_secs(10))
+        .expect("wait for qemu")
+        .expect("the guest did not exit after \"quit\"");
+    assert!(status.success(), "guest exit status {status:?}");
+}
+
+#[test]
+fn qemu_mps2_an385_firmware_is_discovered_and_answers() {
+    if !can_run() {
+        return;
+    }
+    let Some(elf) = elf_or_skip(false) else {
+        return;
+    };
+
+    let lan = Lan::new(1);
+    let (mut qemu, ip) = boot(&lan, "qtap0", 60, &elf);
     let robot = format!("{ip}:5555");
 
     // The std crate, from a thread inside host 0.
@@ -165,12 +217,109 @@ fn qemu_mps2_an385_firmware_is_discovered_and_answers() {
         .expect_stdout(&[r#""bye""#], "quit");
 
     // The guest exits by itself, successfully.
-    qemu.expect_line(|l| l == "BYE", Duration::from_secs(10))
-        .unwrap();
-    let status = qemu
-        .wait_timeout(Duration::from_secs(10))
-        .expect("wait for qemu")
-        .expect("the guest did not exit after \"quit\"");
-    assert!(status.success(), "guest exit status {status:?}");
+    exits_cleanly(&mut qemu);
     eprintln!("guest said:\n{}", qemu.stdout_seen().join("\n"));
+}
+
+/// `cmd` with `NW0_CLASS_KEY` set to `key` (or unset), run to its end (at most 30 s).
+fn keyed_ran(mut cmd: Command, key: Option<&str>) -> Ran {
+    match key {
+        Some(k) => cmd.env("NW0_CLASS_KEY", k),
+        None => cmd.env_remove("NW0_CLASS_KEY"),
+    };
+    Ran::wait_for(
+        ChildGuard::spawn(&mut cmd).expect("spawn"),
+        Duration::from_secs(30),
+    )
+}
+
+/// `nw0 ARGS…` in `host` with the class key `key`, to its end.
+fn nw0_keyed(host: &Host, key: Option<&str>, args: &[&str]) -> Ran {
+    keyed_ran(nw0_command(host, args), key)
+}
+
+/// `nw0-peer odometry NEWS 2 5` in `host` with the class key `key`, to its end.
+fn odometry(host: &Host, key: Option<&str>, news: &str) -> Ran {
+    let mut cmd = host.command(drive::PEER);
+    cmd.args(["odometry", news, "2", "5"]);
+    keyed_ran(cmd, key)
+}
+
+#[test]
+fn qemu_keyed_firmware_talks_only_to_keyed_programs() {
+    if !can_run() {
+        return;
+    }
+    let (Some(keyed_elf), Some(plain_elf)) = (elf_or_skip(true), elf_or_skip(false)) else {
+        return;
+    };
+    let lan = Lan::new(1);
+    let (mut keyed, ip) = boot(&lan, "qtap0", 60, &keyed_elf);
+    assert!(
+        keyed.stdout_seen().iter().any(|l| l == "KEYED"),
+        "the keyed build did not key its node: {:?}",
+        keyed.stdout_seen()
+    );
+    let (mut plain, plain_ip) = boot(&lan, "qtap1", 61, &plain_elf);
+    let host = &lan.hosts[0];
+    let (robot, news) = (format!("{ip}:5555"), format!("{ip}:5556"));
+
+    // A keyed program: a command, a message and its reply, the news.
+    nw0_keyed(host, Some(KEY), &["command", &robot, "forward"]).expect_code(0, "keyed command");
+    nw0_keyed(host, Some(KEY), &["send", &robot, "ping"])
+        .expect_code(0, "keyed send")
+        .expect_stdout(&[r#""pong""#], "keyed send");
+    let ran = odometry(host, Some(KEY), &news);
+    ran.expect_code(0, "keyed news");
+    assert_eq!(ran.stdout.len(), 2, "{ran:#?}");
+    assert!(
+        ran.stdout
+            .iter()
+            .all(|l| l.starts_with("ODOMETRY") && l.contains(r#""left":50"#)),
+        "news after \"forward\": {ran:#?}"
+    );
+    keyed
+        .expect_line(|l| l == "COMMAND Forward Json", Duration::from_secs(5))
+        .unwrap();
+
+    // Without the key: nothing, and the board logs the refusal.
+    let ran = nw0_keyed(host, None, &["send", &robot, "ping", "--wait", "3"]);
+    ran.expect_code(1, "unkeyed send")
+        .expect_stdout::<&str>(&[], "unkeyed send");
+    assert!(
+        ran.stderr.contains(&format!("{robot} wants a class key")),
+        "the unkeyed sender is told the board wants a key:\n{}",
+        ran.stderr
+    );
+    odometry(host, None, &news)
+        .expect_code(1, "unkeyed news")
+        .expect_stdout(&["NONEWS"], "unkeyed news");
+    keyed
+        .expect_line(|l| l.starts_with("REFUSED slot"), Duration::from_secs(10))
+        .unwrap();
+
+    // A keyed program gets nothing from the unkeyed board.
+    let plain_robot = format!("{plain_ip}:5555");
+    let ran = nw0_keyed(
+        host,
+        Some(KEY),
+        &["send", &plain_robot, "ping", "--wait", "3"],
+    );
+    ran.expect_code(1, "keyed send to the unkeyed board")
+        .expect_stdout::<&str>(&[], "keyed send to the unkeyed board");
+    odometry(host, Some(KEY), &format!("{plain_ip}:5556"))
+        .expect_code(1, "keyed news from the unkeyed board")
+        .expect_stdout(&["NONEWS"], "keyed news from the unkeyed board");
+
+    // Both boards still answer their own kind, and exit cleanly.
+    for (qemu, key, at) in [
+        (&mut keyed, Some(KEY), &robot),
+        (&mut plain, None, &plain_robot),
+    ] {
+        nw0_keyed(host, key, &["send", at, "quit"])
+            .expect_code(0, "quit")
+            .expect_stdout(&[r#""bye""#], "quit");
+        exits_cleanly(qemu);
+    }
+    eprintln!("keyed guest said:\n{}", keyed.stdout_seen().join("\n"));
 }

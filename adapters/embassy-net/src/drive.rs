@@ -15,7 +15,7 @@ use core::task::{Context, Poll};
 use embassy_net::tcp::{State, TcpSocket};
 use embassy_net::IpEndpoint;
 use networkzero_core::beacon;
-use networkzero_core::node::{Node, TcpAction, MAX_DATAGRAM};
+use networkzero_core::node::{Node, SlotAction, MAX_DATAGRAM};
 use networkzero_core::Instant;
 use networkzero_smoltcp::SlotSocket;
 
@@ -237,23 +237,14 @@ impl<const SLOTS: usize> Sockets<'_, SLOTS> {
         t: Instant,
         cx: &mut Context<'_>,
     ) {
-        for _ in 0..3 * SLOTS {
-            let Some(action) = node.poll_tcp_action(t) else {
-                break;
-            };
-            let slot = match action {
-                TcpAction::Close { slot }
-                | TcpAction::Abort { slot }
-                | TcpAction::Connect { slot, .. } => slot,
-                _ => continue,
-            };
+        node.drain_tcp_actions(t, |node, slot, action| {
             let Some(socket) = self.tcp.get_mut(slot) else {
-                continue;
+                return;
             };
             match action {
-                TcpAction::Close { .. } => socket.close(),
-                TcpAction::Abort { .. } => socket.abort(),
-                TcpAction::Connect { remote, .. } => {
+                SlotAction::Close => socket.close(),
+                SlotAction::Abort => socket.abort(),
+                SlotAction::Connect(remote) => {
                     if socket.state() != State::Closed {
                         socket.abort();
                     }
@@ -270,8 +261,7 @@ impl<const SLOTS: usize> Sockets<'_, SLOTS> {
                         node.handle_tcp_closed(slot, t);
                     }
                 }
-                _ => {}
             }
-        }
+        });
     }
 }

@@ -96,7 +96,7 @@ use core::net::SocketAddr;
 
 use embedded_nal::nb;
 use embedded_nal::{TcpClientStack, TcpFullStack, UdpClientStack, UdpFullStack};
-use networkzero_core::node::{Node, SlotUse, TcpAction, MAX_DATAGRAM, MAX_SERVICES};
+use networkzero_core::node::{Node, SlotAction, SlotUse, MAX_DATAGRAM, MAX_SERVICES};
 
 /// Why [`Sockets::new`] failed (the node's error type: `Error::Bind`).
 pub use networkzero_core::node::Error;
@@ -565,20 +565,14 @@ impl<S: Stack, const SLOTS: usize> Sockets<S, SLOTS> {
         stack: &mut S,
         t: Instant,
     ) {
-        for _ in 0..3 * SLOTS {
-            let Some(action) = node.poll_tcp_action(t) else {
-                break;
-            };
-            match action {
-                TcpAction::Close { slot } | TcpAction::Abort { slot } => {
-                    if let Some(s) = self.slots.get_mut(slot) {
-                        close_tcp(stack, s.reset());
-                    }
+        node.drain_tcp_actions(t, |node, slot, action| match action {
+            SlotAction::Close | SlotAction::Abort => {
+                if let Some(s) = self.slots.get_mut(slot) {
+                    close_tcp(stack, s.reset());
                 }
-                TcpAction::Connect { slot, remote } => self.connect(node, slot, remote, stack, t),
-                _ => {}
             }
-        }
+            SlotAction::Connect(remote) => self.connect(node, slot, remote, stack, t),
+        });
     }
 
     fn connect<const BUF: usize, const ADVERTS: usize>(

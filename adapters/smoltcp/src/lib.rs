@@ -67,7 +67,7 @@
 use core::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use networkzero_core::beacon::{self, MAX_INTERFACES};
-use networkzero_core::node::{Node, SlotUse, TcpAction, MAX_DATAGRAM};
+use networkzero_core::node::{Node, SlotAction, SlotUse, MAX_DATAGRAM};
 pub use networkzero_core::Instant as CoreInstant;
 use smoltcp::iface::{Interface, SocketHandle, SocketSet};
 use smoltcp::phy::Device;
@@ -482,24 +482,15 @@ impl<const SLOTS: usize> Sockets<SLOTS> {
         sockets: &mut SocketSet<'_>,
         t: CoreInstant,
     ) {
-        for _ in 0..3 * SLOTS {
-            let Some(action) = node.poll_tcp_action(t) else {
-                break;
-            };
-            let slot = match action {
-                TcpAction::Close { slot }
-                | TcpAction::Abort { slot }
-                | TcpAction::Connect { slot, .. } => slot,
-                _ => continue,
-            };
+        node.drain_tcp_actions(t, |node, slot, action| {
             let Some(&handle) = self.tcp.get(slot) else {
-                continue;
+                return;
             };
             let socket = sockets.get_mut::<tcp::Socket>(handle);
             match action {
-                TcpAction::Close { .. } => socket.close(),
-                TcpAction::Abort { .. } => socket.abort(),
-                TcpAction::Connect { remote, .. } => {
+                SlotAction::Close => socket.close(),
+                SlotAction::Abort => socket.abort(),
+                SlotAction::Connect(remote) => {
                     if socket.is_open() {
                         socket.abort();
                     }
@@ -515,9 +506,8 @@ impl<const SLOTS: usize> Sockets<SLOTS> {
                         node.handle_tcp_closed(slot, t);
                     }
                 }
-                _ => {}
             }
-        }
+        });
     }
 }
 

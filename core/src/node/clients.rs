@@ -142,10 +142,15 @@ impl<const SLOTS: usize, const BUF: usize, const ADVERTS: usize> Node<SLOTS, BUF
         }
     }
 
-    /// The slot of a client parked for want of an address that now has one.
+    /// The slot of a client parked for want of an address that now has
+    /// one (and, feature `curve`, not held back after a refusal over the key).
     pub(crate) fn parked_resolvable(&self, now: Instant) -> Option<usize> {
         self.clients.iter().flatten().find_map(|c| {
             let slot = usize::from(c.slot);
+            #[cfg(feature = "curve")]
+            if self.held_back(slot, now) {
+                return None;
+            }
             (self.sockets.is_parked(slot) && self.resolve(c, now).is_some()).then_some(slot)
         })
     }

@@ -36,6 +36,9 @@ pub enum Error {
     Send(SendError),
     /// The service is not a publisher, or the id is unknown.
     NotAPublisher,
+    /// A keyed node's `BUF` is below what a CURVE handshake needs
+    /// ([`crate::zmtp::MIN_RX_BUFFER_CURVE`], 384 bytes).
+    KeyNeedsBuffer,
 }
 
 impl core::fmt::Display for Error {
@@ -64,6 +67,9 @@ impl core::fmt::Display for Error {
             Error::NotConnected => f.write_str("not connected yet; wait for Event::Connected"),
             Error::Send(e) => f.write_str(e.as_str()),
             Error::NotAPublisher => f.write_str("that service does not publish news"),
+            Error::KeyNeedsBuffer => {
+                f.write_str("a keyed Node needs BUF of at least 384 bytes (CURVE's handshake)")
+            }
         }
     }
 }

@@ -82,6 +82,23 @@ pub enum Event<'n> {
         /// The longest message part this node takes.
         limit: usize,
     },
+    /// A peer completed no handshake over the class key (feature `curve`):
+    /// it has no key or another class's (this node keyed), or it wants a
+    /// key (this node unkeyed), or it hung up in a keyed handshake. Told at most once per slot every
+    /// [`super::KEY_RETRY`]; [`Node::key_refusals`] counts them all.
+    #[cfg(feature = "curve")]
+    KeyRefused {
+        /// The TCP slot.
+        slot: usize,
+        /// What the slot is for (`None`: closed since).
+        at: Option<super::SlotUse>,
+        /// [`crate::zmtp::ZmtpError::MechanismMismatch`]: one side has no
+        /// key; [`crate::zmtp::ZmtpError::KeyMismatch`] or
+        /// [`crate::zmtp::ZmtpError::ClientKeyRefused`]: another class's;
+        /// `None`: the peer hung up in the handshake (libzmq with NULL
+        /// does, on seeing a CURVE greeting).
+        error: Option<crate::zmtp::ZmtpError>,
+    },
     /// A news item for a subscriber.
     News {
         /// Which subscriber.
@@ -186,6 +203,10 @@ impl<const SLOTS: usize, const BUF: usize, const ADVERTS: usize> Node<SLOTS, BUF
                 topic: &self.news.topic,
                 data: b"null",
             });
+        }
+        #[cfg(feature = "curve")]
+        if let Some((slot, at, error)) = self.poll_refusal() {
+            return Some(Event::KeyRefused { slot, at, error });
         }
         while let Some(event) = self.beacon.poll_event() {
             match event {

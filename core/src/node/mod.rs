@@ -40,7 +40,8 @@
 //! 3. [`Node::handle_timeout`];
 //! 4. [`Node::poll_transmit`] until `None`;
 //! 5. per slot: send [`Node::tcp_output`], then [`Node::consume_output`];
-//! 6. [`Node::poll_tcp_action`] until `None` (close, abort, connect);
+//! 6. [`Node::poll_tcp_action`] until `None` (close, abort, connect), or
+//!    [`Node::drain_tcp_actions`] for the same, slot by slot;
 //! 7. the application drains [`Node::poll_event`] until `None`;
 //! 8. sleep until [`Node::poll_timeout`] or socket activity.
 //!
@@ -63,6 +64,8 @@ mod clients;
 mod error;
 mod events;
 mod ids;
+#[cfg(feature = "curve")]
+mod keyed;
 mod services;
 #[cfg(test)]
 mod tests;
@@ -74,6 +77,8 @@ use services::Service;
 pub use error::Error;
 pub use events::Event;
 pub use ids::{ClientId, Peer, RequestId, ServiceId};
+#[cfg(feature = "curve")]
+pub use keyed::KEY_RETRY;
 
 /// Services (served or published names) a node can hold.
 pub const MAX_SERVICES: usize = 4;
@@ -193,6 +198,19 @@ pub enum TcpAction {
     },
 }
 
+/// What to do to one slot's TCP socket: a [`TcpAction`] without its slot
+/// (see [`Node::poll_slot_action`], [`Node::drain_tcp_actions`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlotAction {
+    /// Close the socket gracefully (after sending what it holds).
+    Close,
+    /// Drop the socket at once.
+    Abort,
+    /// Connect the socket to this address; then report
+    /// [`Node::handle_tcp_connected`] or [`Node::handle_tcp_closed`].
+    Connect(SocketAddr),
+}
+
 /// A networkzero node with `SLOTS` TCP slots shared by services and
 /// outgoing connections, ZMTP buffers of `BUF` bytes per direction per
 /// connection (the largest message part it can take), and room for
@@ -223,6 +241,9 @@ pub struct Node<const SLOTS: usize, const BUF: usize = 1024, const ADVERTS: usiz
     pub(crate) clients: [Option<Client>; SLOTS],
     /// A subscriber's news item while its data part comes.
     pub(crate) news: News,
+    /// The class key on its connections, their seeds, refusals to tell.
+    #[cfg(feature = "curve")]
+    pub(crate) keyed: keyed::Keyed<SLOTS>,
 }
 
 /// An IPv4-mapped IPv6 address (`::ffff:a.b.c.d`, as dual-stack sockets
@@ -256,6 +277,8 @@ impl<const SLOTS: usize, const BUF: usize, const ADVERTS: usize> Node<SLOTS, BUF
             services: core::array::from_fn(|_| None),
             clients: core::array::from_fn(|_| None),
             news: News::new(),
+            #[cfg(feature = "curve")]
+            keyed: keyed::Keyed::new(),
         }
     }
 
@@ -401,6 +424,15 @@ impl<const SLOTS: usize, const BUF: usize, const ADVERTS: usize> Node<SLOTS, BUF
         {
             earliest(now);
         }
+        #[cfg(feature = "curve")]
+        {
+            if self.has_refusal() {
+                earliest(now);
+            }
+            if let Some(t) = self.next_redial(now) {
+                earliest(t);
+            }
+        }
         at
     }
 
@@ -435,9 +467,15 @@ impl<const SLOTS: usize, const BUF: usize, const ADVERTS: usize> Node<SLOTS, BUF
     }
 
     /// The slot's socket is connected (accepted, or an outgoing connect
-    /// succeeded): starts a ZMTP connection on it (a new one if it had one).
+    /// succeeded): starts a ZMTP connection on it (a new one if it had one),
+    /// CURVE with the class keys if the node is keyed (feature `curve`).
     pub fn handle_tcp_connected(&mut self, slot: usize, now: Instant) {
         self.news.forget(slot);
+        #[cfg(feature = "curve")]
+        if let Some(secure) = self.secure(slot) {
+            self.sockets.handle_connected_secured(slot, now, secure);
+            return;
+        }
         self.sockets.handle_connected(slot, now);
     }
 
@@ -448,6 +486,8 @@ impl<const SLOTS: usize, const BUF: usize, const ADVERTS: usize> Node<SLOTS, BUF
     /// [`Self::poll_event`] or a REP owes its reply.
     #[inline(never)]
     pub fn handle_tcp_input(&mut self, slot: usize, bytes: &[u8], now: Instant) -> usize {
+        #[cfg(feature = "curve")]
+        let before = self.sockets.error(slot);
         let mut used = 0;
         for _ in 0..INPUT_STEPS {
             self.take_topics(slot);
@@ -461,12 +501,16 @@ impl<const SLOTS: usize, const BUF: usize, const ADVERTS: usize> Node<SLOTS, BUF
             used += n;
         }
         self.take_topics(slot);
+        #[cfg(feature = "curve")]
+        self.check_refusal(slot, before, now);
         used
     }
 
     /// The peer finished sending (or the socket failed) and every byte it
     /// sent was fed in: the slot closes once its last message is polled.
     pub fn handle_tcp_eof(&mut self, slot: usize) {
+        #[cfg(feature = "curve")]
+        self.check_hangup(slot, None);
         self.sockets.handle_eof(slot);
     }
 
@@ -474,6 +518,8 @@ impl<const SLOTS: usize, const BUF: usize, const ADVERTS: usize> Node<SLOTS, BUF
     /// failed): its connection is forgotten; a client reconnects later, a
     /// service slot waits for its next peer.
     pub fn handle_tcp_closed(&mut self, slot: usize, now: Instant) {
+        #[cfg(feature = "curve")]
+        self.check_hangup(slot, Some(now));
         self.news.forget(slot);
         self.sockets.handle_closed(slot, now);
     }
@@ -493,8 +539,18 @@ impl<const SLOTS: usize, const BUF: usize, const ADVERTS: usize> Node<SLOTS, BUF
     /// The next thing to do to a TCP socket: aborts first, then closes,
     /// then connects; `None` when there is nothing.
     #[must_use]
-    #[inline(never)]
     pub fn poll_tcp_action(&mut self, now: Instant) -> Option<TcpAction> {
+        Some(match self.poll_slot_action(now)? {
+            (slot, SlotAction::Close) => TcpAction::Close { slot },
+            (slot, SlotAction::Abort) => TcpAction::Abort { slot },
+            (slot, SlotAction::Connect(remote)) => TcpAction::Connect { slot, remote },
+        })
+    }
+
+    /// [`Self::poll_tcp_action`] as the slot and what to do to its socket.
+    #[must_use]
+    #[inline(never)]
+    pub fn poll_slot_action(&mut self, now: Instant) -> Option<(usize, SlotAction)> {
         while let Some(slot) = self.parked_resolvable(now) {
             self.sockets.redial(slot, now);
         }
@@ -502,12 +558,17 @@ impl<const SLOTS: usize, const BUF: usize, const ADVERTS: usize> Node<SLOTS, BUF
         // parks its client until it is.
         for _ in 0..SLOTS.saturating_add(1) {
             match self.sockets.poll_action(now)? {
-                Action::Abort { peer } => return Some(TcpAction::Abort { slot: peer }),
-                Action::Close { peer } => return Some(TcpAction::Close { slot: peer }),
+                Action::Abort { peer } => return Some((peer, SlotAction::Abort)),
+                Action::Close { peer } => return Some((peer, SlotAction::Close)),
                 Action::Connect { socket, peer } => {
                     let client = self.clients.get(socket.index()).and_then(Option::as_ref);
+                    #[cfg(feature = "curve")]
+                    if self.held_back(peer, now) {
+                        self.sockets.park(peer);
+                        continue;
+                    }
                     match client.and_then(|c| self.resolve(c, now)) {
-                        Some(remote) => return Some(TcpAction::Connect { slot: peer, remote }),
+                        Some(remote) => return Some((peer, SlotAction::Connect(remote))),
                         None => {
                             self.sockets.park(peer);
                         }
@@ -516,6 +577,25 @@ impl<const SLOTS: usize, const BUF: usize, const ADVERTS: usize> Node<SLOTS, BUF
             }
         }
         None
+    }
+
+    /// Step 6 of the drive order for a driver: takes every pending
+    /// [`Self::poll_tcp_action`] (at most `3 × SLOTS` a call, so a turn is
+    /// bounded) and hands `apply` the node, the slot and what to do to its
+    /// socket. The driver only maps the slot to its socket (and reports a
+    /// connect that fails at once with [`Self::handle_tcp_closed`]).
+    #[inline]
+    pub fn drain_tcp_actions(
+        &mut self,
+        now: Instant,
+        mut apply: impl FnMut(&mut Self, usize, SlotAction),
+    ) {
+        for _ in 0..3 * SLOTS {
+            let Some((slot, what)) = self.poll_slot_action(now) else {
+                break;
+            };
+            apply(self, slot, what);
+        }
     }
 
     // ---- internals ---------------------------------------------------------

@@ -24,8 +24,27 @@ struct Pair {
 impl Pair {
     /// `server` serves REP (or PUB) on 5555; the client opens `open`.
     fn new(pubsub: bool) -> (Pair, ServiceId, ClientId) {
+        Pair::build(pubsub, |_, _| {})
+    }
+
+    /// Like [`Pair::new`], each node keyed with its class (`None`: NULL).
+    #[cfg(feature = "curve")]
+    fn keyed(
+        pubsub: bool,
+        server: Option<&'static crate::zmtp::curve::ClassKeys>,
+        client: Option<&'static crate::zmtp::curve::ClassKeys>,
+    ) -> (Pair, ServiceId, ClientId) {
+        Pair::build(pubsub, |s, c| {
+            s.set_class_keys(server, [1; 32]).unwrap();
+            c.set_class_keys(client, [2; 32]).unwrap();
+        })
+    }
+
+    /// Like [`Pair::new`], `setup` run on the server and client first.
+    fn build(pubsub: bool, setup: impl FnOnce(&mut N, &mut N)) -> (Pair, ServiceId, ClientId) {
         let mut server = node();
         let mut client = node();
+        setup(&mut server, &mut client);
         let service = if pubsub {
             server.publish_on("news", 5555, 1, T0).unwrap()
         } else {
@@ -172,6 +191,27 @@ fn closing_a_client_aborts_its_socket() {
     );
     assert_eq!(p.client.poll_tcp_action(T0), None);
     assert_eq!(p.client.send(client, b"x"), Err(Error::UnknownClient));
+}
+
+/// The drain hands each action over as its slot and what to do, the
+/// same actions `poll_tcp_action` gives, abort before connect.
+#[test]
+fn drain_tcp_actions_yields_each_slot_once() {
+    let at: SocketAddr = "10.0.0.1:5555".parse().unwrap();
+    let mut n = node();
+    let a = n.requester(at, T0).unwrap();
+    n.requester(at, T0).unwrap();
+    let Some(TcpAction::Connect { slot: first, .. }) = n.poll_tcp_action(T0) else {
+        panic!("the first requester should connect");
+    };
+    n.handle_tcp_connected(first, T0);
+    assert!(n.close(a));
+    let mut seen = std::vec::Vec::new();
+    n.drain_tcp_actions(T0, |_, slot, what| seen.push((slot, what)));
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert_eq!(seen[0], (first, SlotAction::Abort));
+    assert!(matches!(seen[1], (s, SlotAction::Connect(r)) if s != first && r == at));
+    n.drain_tcp_actions(T0, |_, _, _| panic!("nothing is left"));
 }
 
 #[test]
@@ -452,4 +492,305 @@ fn a_one_part_news_item_holds_its_slot_until_told() {
         })
     );
     assert!(client.wants_input(c), "told: the slot reads again");
+}
+
+/// A class key on the node (feature `curve`): keyed nodes talk CURVE with
+/// each other and with the socket layer as the std crate keys it; a peer
+/// without the key, or with another class's, completes no handshake, is
+/// counted and told (once per slot per `KEY_RETRY`), and a refused client
+/// waits `KEY_RETRY` before it dials again.
+#[cfg(feature = "curve")]
+mod keyed {
+    use super::*;
+    use crate::socket::{self, Secure};
+    use crate::zmtp::curve::ClassKeys;
+    use crate::zmtp::{Security, ZmtpError};
+    use crate::Duration;
+
+    fn class(pass: &str) -> &'static ClassKeys {
+        std::boxed::Box::leak(std::boxed::Box::new(ClassKeys::from_passphrase(pass)))
+    }
+
+    fn keyed(n: &mut N, class: Option<&'static ClassKeys>, entropy: u8) {
+        n.set_class_keys(class, [entropy; 32]).unwrap();
+    }
+
+    /// A node keyed with `class` serving `echo` at 5555 (slot 0).
+    fn keyed_server(class: Option<&'static ClassKeys>, entropy: u8) -> N {
+        let mut server = node();
+        keyed(&mut server, class, entropy);
+        server.serve("echo", 5555, 1, T0).unwrap();
+        server
+    }
+
+    #[test]
+    fn a_small_buf_cannot_be_keyed() {
+        let mut n: Node<1, 256> = Node::new(beacon::Config::default());
+        let k = class("blue whale");
+        assert_eq!(
+            n.set_class_keys(Some(k), [1; 32]),
+            Err(Error::KeyNeedsBuffer)
+        );
+        assert!(!n.is_keyed());
+        assert_eq!(n.set_class_keys(None, [1; 32]), Ok(()));
+    }
+
+    #[test]
+    fn keyed_nodes_ask_and_answer_in_curve() {
+        let k = class("blue whale");
+        let (mut p, _, client) = Pair::keyed(false, Some(k), Some(k));
+        assert_eq!(p.client.poll_event(), Some(Event::Connected { client }));
+        p.client.send(client, br#""secret""#).unwrap();
+        let wire = p.client.tcp_output(p.c).to_vec();
+        assert!(!wire.is_empty());
+        assert!(
+            !wire.windows(6).any(|w| w == b"secret"),
+            "the request crossed the wire in clear"
+        );
+        p.run();
+        let request = loop {
+            match p.server.poll_event() {
+                Some(Event::Request { request, data, .. }) => {
+                    assert_eq!(data, br#""secret""#);
+                    break request;
+                }
+                Some(_) => {}
+                None => panic!("no request"),
+            }
+        };
+        p.server.reply(request, br#""ok""#).unwrap();
+        p.run();
+        assert!(
+            matches!(p.client.poll_event(), Some(Event::Reply { data, .. }) if data == br#""ok""#)
+        );
+        assert_eq!((p.server.key_refusals(), p.client.key_refusals()), (0, 0));
+    }
+
+    #[test]
+    fn keyed_news_reaches_a_keyed_subscriber() {
+        let k = class("blue whale");
+        let (mut p, service, client) = Pair::keyed(true, Some(k), Some(k));
+        assert_eq!(p.client.poll_event(), Some(Event::Connected { client }));
+        p.run();
+        assert_eq!(p.server.publish(service, b"distance", b"12").unwrap(), 1);
+        let wire = p.server.tcp_output(p.s).to_vec();
+        assert!(!wire.windows(8).any(|w| w == b"distance"), "news in clear");
+        p.run();
+        assert_eq!(
+            p.client.poll_event(),
+            Some(Event::News {
+                client,
+                topic: b"distance",
+                data: b"12"
+            })
+        );
+    }
+
+    /// The std crate's keyed sockets are the socket layer with
+    /// `Secure` per connection: a keyed node answers one.
+    #[test]
+    fn a_keyed_node_answers_the_keyed_engine() {
+        let k = class("blue whale");
+        let mut server = keyed_server(Some(k), 7);
+        let s = 0;
+        server.handle_tcp_connected(s, T0);
+        let mut set: socket::Fixed<1, 1, 1024> = socket::Fixed::new(socket::Settings::new());
+        let req = set.open(zmtp::Role::Req).unwrap();
+        let c = set.connect(req, T0).unwrap();
+        let _ = set.poll_action(T0);
+        let secure = Secure {
+            security: Security::CurveClient(&k.client),
+            seed: [9; 32],
+        };
+        set.handle_connected_secured(c, T0, secure);
+        let mut sent = false;
+        let mut answer = None;
+        for _ in 0..20 {
+            let out = set.output(c).to_vec();
+            let n = server.handle_tcp_input(s, &out, T0);
+            set.consume_output(c, n);
+            let back = server.tcp_output(s).to_vec();
+            server.consume_output(s, back.len());
+            set.handle_input(c, &back, T0);
+            while let Some(e) = set.poll_event() {
+                if let socket::Event::Message(m) = e {
+                    answer = Some(m.part.data.to_vec());
+                }
+            }
+            if !sent && set.is_established(c) {
+                set.send(req, &[b"\"ping\""]).unwrap();
+                sent = true;
+            }
+            while let Some(e) = server.poll_event() {
+                if let Event::Request { request, .. } = e {
+                    server.reply(request, b"\"pong\"").unwrap();
+                }
+            }
+        }
+        assert_eq!(answer.as_deref(), Some(&b"\"pong\""[..]));
+        assert_eq!(server.key_refusals(), 0);
+    }
+
+    /// The server's refusal as the application sees it.
+    fn refused(n: &mut N) -> Option<(usize, Option<SlotUse>, Option<ZmtpError>)> {
+        loop {
+            match n.poll_event()? {
+                Event::KeyRefused { slot, at, error } => return Some((slot, at, error)),
+                Event::Connected { .. } | Event::Request { .. } | Event::News { .. } => {
+                    panic!("a refused peer got through")
+                }
+                _ => {}
+            }
+        }
+    }
+
+    #[test]
+    fn a_keyed_node_refuses_unkeyed_and_other_class_peers() {
+        let k = class("blue whale");
+        let (mut p, service, _) = Pair::keyed(false, Some(k), None);
+        assert!(!p.server.sockets.is_established(p.s));
+        let (slot, at, error) = refused(&mut p.server).expect("told");
+        assert_eq!(slot, p.s);
+        assert_eq!(
+            at,
+            Some(SlotUse::Service {
+                service,
+                port: 5555
+            })
+        );
+        assert_eq!(error, Some(ZmtpError::MechanismMismatch));
+        assert_eq!(p.server.key_refusals(), 1);
+        // The unkeyed side (with the feature) says the peer wants a key.
+        assert_eq!(p.client.key_refusals(), 1);
+        assert!(matches!(
+            refused(&mut p.client),
+            Some((_, _, Some(ZmtpError::MechanismMismatch)))
+        ));
+
+        let (mut p, _, _) = Pair::keyed(true, Some(k), Some(class("red fox")));
+        assert_eq!(
+            refused(&mut p.server).map(|r| r.2),
+            Some(Some(ZmtpError::KeyMismatch))
+        );
+        assert!(!p.client.sockets.is_established(p.c));
+
+        // …and a keyed client refuses an unkeyed server.
+        let (mut p, _, client) = Pair::keyed(false, None, Some(k));
+        assert_eq!(
+            refused(&mut p.client),
+            Some((
+                p.c,
+                Some(SlotUse::Client(client)),
+                Some(ZmtpError::MechanismMismatch)
+            ))
+        );
+    }
+
+    /// An unkeyed peer dials the keyed server's slot `s` at `t` afresh.
+    fn unkeyed_try(server: &mut N, s: usize, t: Instant) {
+        server.handle_tcp_closed(s, t);
+        server.handle_tcp_connected(s, t);
+        let mut client = node();
+        client
+            .requester("10.0.0.1:5555".parse::<SocketAddr>().unwrap(), t)
+            .unwrap();
+        let Some(TcpAction::Connect { slot: c, .. }) = client.poll_tcp_action(t) else {
+            panic!("the client should connect");
+        };
+        client.handle_tcp_connected(c, t);
+        for _ in 0..8 {
+            shift(&mut client, c, server, s, t);
+            shift(server, s, &mut client, c, t);
+        }
+    }
+
+    /// libzmq with NULL may close on our CURVE greeting before it sends
+    /// its mechanism: a keyed node counts that hang-up once; an unkeyed
+    /// node does not (nothing says it is the key).
+    #[test]
+    fn a_hang_up_in_a_keyed_handshake_is_a_refusal() {
+        let k = class("blue whale");
+        for key in [Some(k), None] {
+            let mut server = keyed_server(key, 5);
+            server.handle_tcp_connected(0, T0);
+            // The signature and the major version, then the end.
+            let partial = [0xff, 0, 0, 0, 0, 0, 0, 0, 1, 0x7f, 3];
+            assert_eq!(server.handle_tcp_input(0, &partial, T0), partial.len());
+            server.handle_tcp_eof(0);
+            server.handle_tcp_eof(0);
+            server.handle_tcp_closed(0, T0);
+            if key.is_some() {
+                assert_eq!(refused(&mut server), Some((0, server.slot_use(0), None)));
+                assert_eq!(server.key_refusals(), 1, "counted once");
+            } else {
+                assert_eq!(refused(&mut server), None);
+                assert_eq!(server.key_refusals(), 0);
+            }
+        }
+    }
+
+    #[test]
+    fn refusals_are_all_counted_and_told_once_per_slot_per_key_retry() {
+        let k = class("blue whale");
+        let mut server = keyed_server(Some(k), 3);
+        let s = 0;
+        let second = T0 + Duration::from_secs(1);
+        let later = second + KEY_RETRY;
+        unkeyed_try(&mut server, s, T0);
+        assert_eq!(server.poll_timeout(T0), Some(T0), "a refusal to tell");
+        assert!(refused(&mut server).is_some());
+        unkeyed_try(&mut server, s, second);
+        assert_eq!(refused(&mut server), None, "told already");
+        unkeyed_try(&mut server, s, later);
+        assert!(refused(&mut server).is_some(), "told again after KEY_RETRY");
+        assert_eq!(server.key_refusals(), 3);
+    }
+
+    #[test]
+    fn a_refused_client_redials_after_key_retry_not_at_once() {
+        let k = class("blue whale");
+        let (mut p, _, _) = Pair::keyed(false, None, Some(k));
+        assert!(refused(&mut p.client).is_some());
+        // The connection closes once its last bytes are sent…
+        let n = p.client.tcp_output(p.c).len();
+        p.client.consume_output(p.c, n);
+        let mut closed = false;
+        for _ in 0..4 {
+            if p.client.poll_tcp_action(T0) == Some(TcpAction::Close { slot: p.c }) {
+                closed = true;
+                break;
+            }
+        }
+        assert!(closed, "the refused connection closes");
+        // …and the next dial waits KEY_RETRY, not RECONNECT.
+        let soon = T0 + crate::socket::RECONNECT;
+        assert_eq!(p.client.poll_tcp_action(soon), None);
+        assert_eq!(p.client.poll_timeout(soon), Some(T0 + KEY_RETRY));
+        assert_eq!(
+            p.client
+                .poll_tcp_action(T0 + KEY_RETRY - Duration::from_millis(1)),
+            None
+        );
+        assert!(matches!(
+            p.client.poll_tcp_action(T0 + KEY_RETRY),
+            Some(TcpAction::Connect { slot, .. }) if slot == p.c
+        ));
+    }
+
+    /// Each connection gets its own seed, from the caller's entropy.
+    #[test]
+    fn seeds_differ_per_connection_and_per_entropy() {
+        let k = class("blue whale");
+        let mut a = node();
+        keyed(&mut a, Some(k), 1);
+        let mut b = node();
+        keyed(&mut b, Some(k), 2);
+        a.serve("x", 1, 2, T0).unwrap();
+        b.serve("x", 1, 2, T0).unwrap();
+        let (a0, a1) = (a.secure(0).unwrap().seed, a.secure(1).unwrap().seed);
+        let b0 = b.secure(0).unwrap().seed;
+        assert_ne!(a0, a1);
+        assert_ne!(a0, b0);
+        assert_ne!(a0, [1; 32]);
+    }
 }

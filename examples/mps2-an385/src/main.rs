@@ -12,6 +12,17 @@
 //! (`qemu-robot/news`, TCP 5556, topic `odometry`) every 100 ms: a name only
 //! Rust programs read. Logs go to the semihosting console.
 //!
+//! Built with feature `curve` (and the class passphrase in `NW0_CLASS_KEY` at
+//! build time) it is a keyed robot: its connections are CURVE with the class
+//! keys, a program without the passphrase gets nothing, and each refusal is
+//! logged (`REFUSED …`). Its adverts stay unsealed (sealing needs the wall
+//! clock the board lacks), so keyed programs reach it by address.
+//! QEMU has no entropy source: the keyed build's CURVE seeds come from a
+//! seed written at build time mixed with the NIC's free-running counter at
+//! boot. That is enough for a test and NOT for a real board, which must give
+//! `Node::set_class_keys` 32 bytes from a real entropy source (on an RP2040,
+//! the ROSC's random bit, whitened) at every boot.
+//!
 //! Semihosting arguments: `NAME IP GATEWAY` (defaults `nw0 10.200.0.60 10.200.0.254`),
 //! e.g. `-semihosting-config enable=on,target=native,arg=nw0,arg=10.200.3.60,arg=10.200.3.254`.
 //! Run it only with its NIC on a tap inside a network namespace
@@ -169,7 +180,39 @@ mod app {
     const SLOTS: usize = 3;
     const COMMAND_PEERS: usize = 2;
     const NEWS_PEERS: usize = 1;
-    type Robot = Node<SLOTS, 256, 4>;
+    /// ZMTP buffers per direction: CURVE's handshake needs 384 bytes.
+    #[cfg(not(feature = "curve"))]
+    const BUF: usize = 256;
+    #[cfg(feature = "curve")]
+    const BUF: usize = networkzero_core::zmtp::MIN_RX_BUFFER_CURVE;
+    type Robot = Node<SLOTS, BUF, 4>;
+
+    /// The class passphrase, given at build time.
+    #[cfg(feature = "curve")]
+    const CLASS_KEY: &str = env!(
+        "NW0_CLASS_KEY",
+        "the keyed build (feature curve) takes the class passphrase from NW0_CLASS_KEY"
+    );
+
+    /// Keys the node: the class keys derived once into a static, and the
+    /// stand-in entropy (see the crate docs: a test's, not a board's).
+    #[cfg(feature = "curve")]
+    fn key(node: &mut Robot, nic: &Lan9118) {
+        use networkzero_core::zmtp::curve::ClassKeys;
+        let Some(keys) = cortex_m::singleton!(: ClassKeys = ClassKeys::from_passphrase(CLASS_KEY))
+        else {
+            exit(false)
+        };
+        let mut entropy = *include_bytes!(concat!(env!("OUT_DIR"), "/seed.bin"));
+        for (e, t) in entropy.iter_mut().zip(nic.free_run().to_le_bytes()) {
+            *e ^= t;
+        }
+        if let Err(e) = node.set_class_keys(Some(keys), entropy) {
+            hprintln!("set_class_keys: {}", e);
+            exit(false);
+        }
+        hprintln!("KEYED");
+    }
     type Buffers = Storage<SLOTS, TCP_BUF, UDP_BUF>;
 
     const PORT: u16 = 5555;
@@ -243,6 +286,8 @@ mod app {
     pub fn run(iface: &mut Interface, nic: &mut Lan9118, clock: &mut Clock, ip: Ipv4Addr) -> ! {
         // Everything lives in this never-returning frame: no statics, no heap.
         let mut node: Robot = Node::new(beacon::Config::default());
+        #[cfg(feature = "curve")]
+        key(&mut node, nic);
         let mut storage: Buffers = Storage::new();
         let mut entries = [SocketStorage::EMPTY; Sockets::<SLOTS>::COUNT];
         let mut set = SocketSet::new(&mut entries[..]);
@@ -305,6 +350,17 @@ mod app {
                     }
                     Event::Discovered { name, address } => {
                         hprintln!("DISCOVERED {} {}", name.as_str(), address)
+                    }
+                    // A peer without the class key (or with another's): told
+                    // at most once per slot every KEY_RETRY, all counted.
+                    #[cfg(feature = "curve")]
+                    Event::KeyRefused { slot, error, .. } => {
+                        hprintln!(
+                            "REFUSED slot {} {} ({} so far)",
+                            slot,
+                            error.map_or("the peer hung up in the handshake", |e| e.as_str()),
+                            node.key_refusals()
+                        )
                     }
                     _ => {}
                 }

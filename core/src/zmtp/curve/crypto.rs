@@ -90,7 +90,7 @@ pub(super) fn open(key: &BoxKey, nonce: &Nonce, boxed: &mut [u8]) -> bool {
 
 /// Fills `out` with the Salsa20 keystream of `seed`: the caller's 32 random
 /// bytes become as many per-connection keys and nonces as a handshake needs.
-pub(super) fn expand(seed: &[u8; 32], out: &mut [u8]) {
+pub(crate) fn expand(seed: &[u8; 32], out: &mut [u8]) {
     out.fill(0);
     let mut s = Salsa20::new(GenericArray::from_slice(seed), b"nw0curve".into());
     s.apply_keystream(out);

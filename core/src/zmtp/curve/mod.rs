@@ -70,6 +70,7 @@ pub mod keys;
 pub(crate) mod mechanism;
 pub mod wire;
 
+pub(crate) use crypto::expand;
 pub use keys::{ClassKeys, CurveClient, CurveServer, KeyPair, PublicKey, KEY_LEN};
 pub use mechanism::COOKIE_LIFETIME;
 pub use wire::MESSAGE_OVERHEAD;
