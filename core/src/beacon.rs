@@ -363,7 +363,8 @@ struct Own {
     /// When the last one went out, and who asked first for it (a copy of
     /// that query by another broadcast address needs no answer of its own).
     answered: Option<Instant>,
-    asked_by: Option<SocketAddr>,
+    /// (IPv4 only: 8 bytes of RAM per name, not 32, on a small board.)
+    asked_by: Option<SocketAddrV4>,
     ttl: Ttl,
     /// Neither advertised nor answered for now (Python's beacon `pause`).
     paused: bool,
@@ -897,17 +898,22 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize, S: Entries>
     /// one. Nothing when one is scheduled already (it answers this asker
     /// too), or when this is a copy of the query just answered.
     fn schedule_answer(&mut self, name: &str, asker: SocketAddr, now: Instant) -> usize {
+        let asker = match asker {
+            SocketAddr::V4(v4) => Some(v4),
+            SocketAddr::V6(_) => None,
+        };
         let gap = self.config.answer_delay + self.rng.up_to(self.config.answer_jitter);
         let delay = self.config.answer_delay;
         match self.own.iter_mut().find(|o| o.name == name) {
             Some(own) if own.answer_at.is_none() && own.on_air() => {
-                let copy =
-                    own.asked_by == Some(asker) && own.answered.is_some_and(|at| now < at + delay);
+                let copy = asker.is_some()
+                    && own.asked_by == asker
+                    && own.answered.is_some_and(|at| now < at + delay);
                 if copy {
                     return 0;
                 }
                 own.answer_at = Some(own.answered.map_or(now, |at| now.max(at + gap)));
-                own.asked_by = Some(asker);
+                own.asked_by = asker;
                 1
             }
             _ => 0,
