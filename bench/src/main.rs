@@ -136,7 +136,23 @@ fn main() {
     if args.iter().any(|a| a == "--scale-only") {
         // Just the class and school rows (printed, not written).
         scale::class(&mut report, python.as_deref());
-        scale::school(&mut report, python.as_deref());
+        scale::school(&mut report, python.as_deref(), None);
+        return;
+    }
+    if let Some(i) = args.iter().position(|a| a == "--school-only") {
+        // Only the school's rows, with RUNS fresh `ls` runs at each wait.
+        let runs = args.get(i + 1).and_then(|r| r.parse().ok()).unwrap_or(10);
+        scale::school(&mut report, python.as_deref(), Some(runs));
+        return;
+    }
+    if args.iter().any(|a| a == "--discovery-only") {
+        // Only the discovery rows (a fresh process finds a running service…).
+        discovery(&mut report, python.as_deref());
+        return;
+    }
+    if args.iter().any(|a| a == "--class-only") {
+        // Only the class row (and one discoverer alone beside it).
+        scale::class(&mut report, python.as_deref());
         return;
     }
     if args.iter().any(|a| a == "--pubsub-only") {
@@ -151,7 +167,7 @@ fn main() {
     }
     discovery(&mut report, python.as_deref());
     scale::class(&mut report, python.as_deref());
-    scale::school(&mut report, python.as_deref());
+    scale::school(&mut report, python.as_deref(), None);
     messaging(&mut report, python.as_deref());
     beacon_throughput(&mut report);
     idle(&mut report, python.as_deref());

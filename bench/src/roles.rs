@@ -101,10 +101,19 @@ pub(crate) fn run(role: &str, args: &[String]) {
             let asked = started.elapsed();
             let left = Duration::from_secs_f64(wait).saturating_sub(asked);
             std::thread::sleep(left);
-            let all = nw0::discover_all().unwrap_or_default();
-            let n = all.iter().filter(|(n, _)| n.starts_with(arg(1))).count();
+            let count = || {
+                let all = nw0::discover_all().unwrap_or_default();
+                all.iter().filter(|(n, _)| n.starts_with(arg(1))).count()
+            };
+            let n = count();
             say(format!("ASKED_MS {}", asked.as_secs_f64() * 1000.0));
             say(format!("COUNT {n}"));
+            // Why a listing is short: datagrams the kernel dropped on this
+            // host's UDP sockets (a full receive buffer), and what the same
+            // process lists a moment later (late answers, not lost ones).
+            say(format!("DROPS {}", udp_drops()));
+            std::thread::sleep(Duration::from_millis(500));
+            say(format!("LATER {}", count()));
         }
         "count-adverts" => {
             // Datagrams arriving on UDP 9999 (shared, as our beacons share it).
@@ -321,4 +330,15 @@ impl TcpFloor {
         }
         v
     }
+}
+
+/// Datagrams dropped so far on the UDP sockets of this network namespace
+/// (the last column of /proc/net/udp), 0 where there is no such file.
+fn udp_drops() -> u64 {
+    std::fs::read_to_string("/proc/net/udp")
+        .unwrap_or_default()
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().last()?.parse::<u64>().ok())
+        .sum()
 }

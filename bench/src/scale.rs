@@ -28,14 +28,15 @@ use crate::{proc_sample, python_in, spawn_in, stats, value, wall_ms, Report};
 const TEACHER: &str = "teacher";
 
 /// Discoverers on `hosts`, released at once: their times in ms from the
-/// release (those found within 10 s), and how late the last one woke up
-/// (the scheduler's share: on a busy machine it is most of the spread).
+/// release (those found within 10 s), how late the last one woke up
+/// (the scheduler's share: on a busy machine it is most of the spread), and
+/// each one's time from its own wake-up.
 /// Each finder says READY, then reads the release moment (wall-clock ms)
 /// from stdin, which it is sent once all are ready.
 fn class_round<'a>(
     hosts: impl Iterator<Item = &'a Host>,
     mut command: impl FnMut(&Host) -> Command,
-) -> (Vec<f64>, f64) {
+) -> (Vec<f64>, f64, Vec<f64>) {
     let mut finders: Vec<ChildGuard> = hosts
         .map(|host| {
             let child = command(host)
@@ -56,17 +57,18 @@ fn class_round<'a>(
         crate::tell(f.child_mut(), &release);
     }
     let mut last_woke = 0.0_f64;
+    let mut after_waking = Vec::new();
     let times = finders
         .iter_mut()
         .filter_map(|f| {
-            if let Some(w) = value(f, "WOKE_MS", Duration::from_secs(30)) {
-                last_woke = last_woke.max(w);
-            }
-            value(f, "FOUND_MS", Duration::from_secs(30))
+            let woke = value(f, "WOKE_MS", Duration::from_secs(30));
+            last_woke = last_woke.max(woke.unwrap_or(0.0));
+            let found = value(f, "FOUND_MS", Duration::from_secs(30)).filter(|t| *t >= 0.0)?;
+            after_waking.push(found - woke.unwrap_or(0.0));
+            Some(found)
         })
-        .filter(|t| *t >= 0.0)
         .collect();
-    (times, last_woke)
+    (times, last_woke, after_waking)
 }
 
 /// Slowest, median and fastest of a round, and slowest / fastest.
@@ -86,11 +88,13 @@ pub(crate) fn class(report: &mut Report, python: Option<&std::path::Path>) {
     std::thread::sleep(Duration::from_millis(300));
 
     let (mut ratios, mut found, mut slowest, mut woke) = (Vec::new(), 0, Vec::new(), Vec::new());
+    // Slowest / fastest of the times from each finder's own wake-up.
+    let mut awake = Vec::new();
     // No protocol can beat the last wake-up / the fastest find.
     let mut floors = Vec::new();
     let mut all = Vec::new();
     for _ in 0..rounds {
-        let (times, last_woke) = class_round(lan.hosts[1..].iter(), |host| {
+        let (times, last_woke, after_waking) = class_round(lan.hosts[1..].iter(), |host| {
             let mut cmd = host.command(crate::me());
             cmd.args(["find-at", TEACHER]);
             cmd
@@ -98,6 +102,7 @@ pub(crate) fn class(report: &mut Report, python: Option<&std::path::Path>) {
         found += times.len();
         let (min, _, max, ratio) = spread(&times);
         ratios.push(format!("{ratio:.2}"));
+        awake.push(format!("{:.2}", spread(&after_waking).3));
         floors.push(format!("{:.2}", last_woke / min.max(1e-9)));
         slowest.push(max);
         woke.push(format!("{last_woke:.0}"));
@@ -121,11 +126,12 @@ pub(crate) fn class(report: &mut Report, python: Option<&std::path::Path>) {
         format!(
             "{found}/{} found; {min:.1} ms fastest, {median:.1} ms median, {max:.1} ms slowest; \
              slowest/fastest by round {} (the scheduler's floor, last wake-up/fastest: {}; \
-             last wake-up after the release: {} ms)",
+             last wake-up after the release: {} ms; counted from each one's wake-up: {})",
             N * rounds,
             ratios.join(", "),
             floors.join(", "),
-            woke.join(", ")
+            woke.join(", "),
+            awake.join(", ")
         ),
         format!("one alone: {:.1} ms median (n={})", alone.median, alone.n),
         format!(
@@ -144,7 +150,7 @@ pub(crate) fn class(report: &mut Report, python: Option<&std::path::Path>) {
                 print('WOKE_MS', (time.time() - at) * 1000, flush=True)\n\
                 a = nw0.discover('teacher', 10)\n\
                 print('FOUND_MS', (time.time() - at) * 1000 if a else -1, flush=True)";
-    let (times, last_woke) = class_round(lan.hosts[1..].iter(), |host| {
+    let (times, last_woke, _) = class_round(lan.hosts[1..].iter(), |host| {
         nw0_tests::py::python_script_with(py, host, code)
     });
     let (min, median, max, ratio) = spread(&times);
@@ -161,20 +167,37 @@ pub(crate) fn class(report: &mut Report, python: Option<&std::path::Path>) {
     drop(teacher);
 }
 
-/// Names a fresh `ls` process on `host` lists after `wait_s` (as `nw0 ls
-/// --wait` does), counting those under `prefix`; and how long after its
-/// start it asked (ms).
-fn ls(host: &Host, wait_s: f64, prefix: &str) -> Option<(f64, f64)> {
-    let mut p = spawn_in(Some(host), &["ls", &format!("{wait_s}"), prefix]);
-    let asked = value(&mut p, "ASKED_MS", Duration::from_secs(30))?;
-    Some((value(&mut p, "COUNT", Duration::from_secs(30))?, asked))
+/// One fresh `ls` run: what it listed, when it first asked (ms after its
+/// start), datagrams its host's kernel dropped, and what it listed 0.5 s
+/// later.
+struct Listing {
+    count: f64,
+    asked: f64,
+    drops: f64,
+    later: f64,
 }
 
-pub(crate) fn school(report: &mut Report, python: Option<&std::path::Path>) {
+/// Names a fresh `ls` process on `host` lists after `wait_s` (as `nw0 ls
+/// --wait` does), counting those under `prefix`.
+fn ls(host: &Host, wait_s: f64, prefix: &str) -> Option<Listing> {
+    let mut p = spawn_in(Some(host), &["ls", &format!("{wait_s}"), prefix]);
+    let mut next = |key| value(&mut p, key, Duration::from_secs(30));
+    Some(Listing {
+        asked: next("ASKED_MS")?,
+        count: next("COUNT")?,
+        drops: next("DROPS")?,
+        later: next("LATER")?,
+    })
+}
+
+/// The school; `runs` fresh `ls` runs at each wait instead of 10, to show
+/// "every time" with many runs. The idle row comes first either way: its
+/// 30 s let the start of 400 programs settle (each asks for every name as
+/// it starts: 400 × 400 answers) before the first `ls`.
+pub(crate) fn school(report: &mut Report, python: Option<&std::path::Path>, runs: Option<usize>) {
     let (hosts, per_host) = if report.quick { (8, 5) } else { (40, 10) };
     let names = hosts * per_host;
-    let runs = if report.quick { 2 } else { 10 };
-    let idle_secs = if report.quick { 3 } else { 30 };
+    let runs = runs.unwrap_or(if report.quick { 2 } else { 10 });
     let lan = Lan::new(hosts + 1);
     let lister = &lan.hosts[hosts];
     let started = std::time::Instant::now();
@@ -206,8 +229,23 @@ pub(crate) fn school(report: &mut Report, python: Option<&std::path::Path>) {
         value(&mut c, "PER_SEC", Duration::from_secs(20)).unwrap_or(-1.0)
     };
 
-    // An idle advertiser in the school, and one alone on a host of its own,
-    // measured at the same time (and Python's, beside them).
+    idle_in_school(report, python, &lan, &programs, names, heard);
+    fresh_ls(report, python, lister, names, hosts, up, runs);
+    drop(programs);
+}
+
+/// An idle advertiser in the school, and one alone on a host of its own,
+/// measured at the same time (and Python's, beside them).
+fn idle_in_school(
+    report: &mut Report,
+    python: Option<&std::path::Path>,
+    lan: &Lan,
+    programs: &[ChildGuard],
+    names: usize,
+    heard: f64,
+) {
+    let lister = &lan.hosts[lan.hosts.len() - 1];
+    let idle_secs = if report.quick { 3 } else { 30 };
     let isolated = Host::isolated();
     let mut alone = spawn_in(Some(&isolated), &["advertise", "idle-alone"]);
     let mut py_idle = python.filter(|_| !report.quick).map(|py| {
@@ -271,12 +309,35 @@ pub(crate) fn school(report: &mut Report, python: Option<&std::path::Path>) {
         ),
         ratio,
     );
+}
 
-    // Fresh `ls` runs back to back, at 1 s and at 0.5 s.
+/// Fresh `ls` runs back to back, at 1 s and at 0.5 s.
+fn fresh_ls(
+    report: &mut Report,
+    python: Option<&std::path::Path>,
+    lister: &Host,
+    names: usize,
+    hosts: usize,
+    up: usize,
+    runs: usize,
+) {
     for wait_s in [1.0, 0.5] {
-        let (counts, asked): (Vec<f64>, Vec<f64>) = (0..runs)
+        let listings: Vec<Listing> = (0..runs)
             .filter_map(|_| ls(lister, wait_s, "school/"))
-            .unzip();
+            .collect();
+        let counts: Vec<f64> = listings.iter().map(|l| l.count).collect();
+        let asked: Vec<f64> = listings.iter().map(|l| l.asked).collect();
+        // Short runs: how many the kernel dropped, and what came later.
+        let short: Vec<String> = listings
+            .iter()
+            .filter(|l| (l.count as usize) < names)
+            .map(|l| {
+                format!(
+                    "{:.0} (dropped {:.0}, {:.0} 0.5 s later)",
+                    l.count, l.drops, l.later
+                )
+            })
+            .collect();
         let each = |v: &[f64]| {
             v.iter()
                 .map(|x| format!("{x:.0}"))
@@ -299,11 +360,16 @@ pub(crate) fn school(report: &mut Report, python: Option<&std::path::Path>) {
             ),
             format!(
                 "{complete}/{} runs listed all {names}; fewest {lowest:.0} ({:.1} %); \
-                 by run {} (asked {} ms after the process started)",
+                 by run {} (asked {} ms after the process started){}",
                 counts.len(),
                 lowest / names as f64 * 100.0,
                 each(&counts),
-                each(&asked)
+                each(&asked),
+                if short.is_empty() {
+                    String::new()
+                } else {
+                    format!("; short runs: {}", short.join(", "))
+                }
             ),
             match baseline {
                 Some(Some(b)) => format!("Python discover_all after {wait_s} s: {b:.0} of {names}"),
@@ -316,5 +382,4 @@ pub(crate) fn school(report: &mut Report, python: Option<&std::path::Path>) {
             },
         );
     }
-    drop(programs);
 }

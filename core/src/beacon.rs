@@ -49,11 +49,14 @@
 //!
 //! # Answers that scale (as mDNS spreads shared answers, RFC 6762 §6)
 //!
-//! A query is never answered at once. An answer to a query for one name is
-//! broadcast after [`Config::answer_delay`] plus a random part of
-//! [`Config::answer_jitter`]; queries for the name that arrive meanwhile (a
-//! whole class pressing Run together, or the copies of one query that came
-//! by two broadcast addresses) are answered by that same broadcast. A query
+//! A query for one name after a quiet spell is answered at once, with a
+//! broadcast: a lone fresh discoverer waits one round trip. That broadcast
+//! answers everyone asking meanwhile, and the copies of the query that come
+//! by the other broadcast addresses add nothing. Queries for the name that
+//! come after it (a whole class pressing Run together, each a few ms apart)
+//! share the next broadcast, sent [`Config::answer_delay`] plus a random
+//! part of [`Config::answer_jitter`] after the last one: however many ask,
+//! a name is answered at most once per `answer_delay`. A query
 //! for every name (a fresh `ls`) is answered straight to the asker, each
 //! beacon at a random moment of [`Config::everything_spread`], so the answers
 //! of hundreds of programs arrive spread out instead of overflowing the
@@ -125,10 +128,12 @@ pub struct Config {
     pub query_retry: Duration,
     /// How many times a query is sent before giving up.
     pub query_attempts: u8,
-    /// Shortest wait before answering a query, so that everyone asking at
-    /// nearly the same moment shares one answer.
+    /// Shortest gap between two answers for one name: the queries that
+    /// come after an answer share the next one. (A query after a quiet
+    /// spell is answered at once.) Also the wait before answers to a query
+    /// for every name begin.
     pub answer_delay: Duration,
-    /// Random extra wait, up to this, before answering a query for one name.
+    /// Random extra gap, up to this, before a shared answer for one name.
     pub answer_jitter: Duration,
     /// Answers to a query for every name are each sent at a random moment of
     /// this window (after `answer_delay`), so that hundreds of programs do
@@ -355,6 +360,11 @@ struct Own {
     next_due: Instant,
     /// When the broadcast answering the queries for this name goes out.
     answer_at: Option<Instant>,
+    /// When the last one went out, and who asked first for it (a copy of
+    /// that query by another broadcast address needs no answer of its own).
+    answered: Option<Instant>,
+    /// (IPv4 only: 8 bytes of RAM per name, not 32, on a small board.)
+    asked_by: Option<SocketAddrV4>,
     ttl: Ttl,
     /// Neither advertised nor answered for now (Python's beacon `pause`).
     paused: bool,
@@ -660,6 +670,8 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize, S: Entries>
             address,
             next_due: now,
             answer_at: None,
+            answered: None,
+            asked_by: None,
             ttl,
             paused,
             leaving: false,
@@ -874,20 +886,34 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize, S: Entries>
                 let answers = if name.is_empty() {
                     self.schedule_everything(source, now)
                 } else {
-                    self.schedule_answer(&name, now)
+                    self.schedule_answer(&name, source, now)
                 };
                 Ok(Received::Query { answers })
             }
         }
     }
 
-    /// Schedules the broadcast answering a query for `name`, unless one is
-    /// scheduled already: that one answers this asker too.
-    fn schedule_answer(&mut self, name: &str, now: Instant) -> usize {
-        let delay = self.config.answer_delay + self.rng.up_to(self.config.answer_jitter);
+    /// Schedules the broadcast answering `asker`'s query for `name`: at once
+    /// after a quiet spell, else `answer_delay` (and jitter) after the last
+    /// one. Nothing when one is scheduled already (it answers this asker
+    /// too), or when this is a copy of the query just answered.
+    fn schedule_answer(&mut self, name: &str, asker: SocketAddr, now: Instant) -> usize {
+        let asker = match asker {
+            SocketAddr::V4(v4) => Some(v4),
+            SocketAddr::V6(_) => None,
+        };
+        let gap = self.config.answer_delay + self.rng.up_to(self.config.answer_jitter);
+        let delay = self.config.answer_delay;
         match self.own.iter_mut().find(|o| o.name == name) {
             Some(own) if own.answer_at.is_none() && own.on_air() => {
-                own.answer_at = Some(now + delay);
+                let copy = asker.is_some()
+                    && own.asked_by == asker
+                    && own.answered.is_some_and(|at| now < at + delay);
+                if copy {
+                    return 0;
+                }
+                own.answer_at = Some(own.answered.map_or(now, |at| now.max(at + gap)));
+                own.asked_by = asker;
                 1
             }
             _ => 0,
@@ -1248,6 +1274,7 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize, S: Entries>
             Payload::Answer(i) => {
                 if let Some(o) = self.own.get_mut(i) {
                     o.answer_at = None;
+                    o.answered = Some(now);
                 }
             }
             Payload::Query(i) => {
@@ -1818,15 +1845,11 @@ mod tests {
             );
         }
         net.nodes[2].0.query(Some("turntable"), ms(500));
-        let config = Config::default();
-        let soonest = 500 + config.answer_delay.as_millis();
-        let latest = soonest + config.answer_jitter.as_millis();
-        net.run(500, soonest);
-        assert_eq!(net.nodes[2].0.lookup("turntable", ms(soonest)), None);
-        net.run(soonest, latest + 1);
+        // A lone asker is answered at once (in the same millisecond here).
+        net.run(500, 501);
         for i in [1, 2] {
             assert_eq!(
-                net.nodes[i].0.lookup("turntable", ms(latest)),
+                net.nodes[i].0.lookup("turntable", ms(500)),
                 Some(sa("10.200.1.1:6000")),
                 "node {i}: the answer is broadcast, so it reaches everyone"
             );
@@ -1853,7 +1876,7 @@ mod tests {
         }
         assert_eq!(scheduled, 1, "one answer for all 40 queries");
         let mut sent = Vec::new();
-        for t in 100..200 {
+        for t in 100..105 {
             sent.extend(drain(&mut b, ms(t)).into_iter().map(|d| (t, d)));
         }
         let destinations: Vec<_> = sent.iter().map(|(_, (to, _, _))| to.to_string()).collect();
@@ -1871,13 +1894,62 @@ mod tests {
             &bytes[..],
             b"NW0\x01A[\"teacher\", \"10.200.1.1:6000\", 20]"
         );
-        assert!((110..=124).contains(t), "answered at {t} ms");
-        // Asked again after that answer (someone started late, or it was
-        // lost): answered again.
+        assert_eq!(
+            *t, 100,
+            "the first query after a quiet spell is answered at once"
+        );
+        // Asked again long after that answer (someone started late, or it
+        // was lost): answered again, at once.
         b.handle_datagram(b"NW0\x01Qteacher", sa("10.200.1.99:40000"), ms(300))
             .unwrap();
-        let again: usize = (300..400).map(|t| drain(&mut b, ms(t)).len()).sum();
-        assert_eq!(again, 3);
+        assert_eq!(drain(&mut b, ms(300)).len(), 3);
+    }
+
+    /// A class whose queries come a few ms apart (the first answered at
+    /// once): those after the first answer share the next broadcast, sent
+    /// `answer_delay` plus jitter after it; a copy of the first query (by
+    /// the other broadcast address) after its answer asks for nothing.
+    #[test]
+    fn askers_after_an_answer_share_the_next_one() {
+        let config = Config::default();
+        let (delay, jitter) = (
+            config.answer_delay.as_millis(),
+            config.answer_jitter.as_millis(),
+        );
+        let mut b = B::new(config);
+        b.set_interfaces(&[IF_A], ms(0));
+        b.advertise("teacher", sa("0.0.0.0:6000"), ms(0)).unwrap();
+        let _ = drain(&mut b, ms(0));
+        let first = sa("10.200.1.10:40000");
+        let query = |b: &mut B, asker, t| match b.handle_datagram(b"NW0\x01Qteacher", asker, ms(t))
+        {
+            Ok(Received::Query { answers }) => answers,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(query(&mut b, first, 100), 1);
+        assert_eq!(drain(&mut b, ms(100)).len(), 3, "answered at once");
+        assert_eq!(
+            query(&mut b, first, 101),
+            0,
+            "a copy of the query just answered"
+        );
+        let mut scheduled = 0;
+        for i in 0..20u8 {
+            let asker = SocketAddr::from(([10, 200, 1, 11 + i], 40000));
+            scheduled += query(&mut b, asker, 109 + u64::from(i % 4));
+        }
+        assert_eq!(scheduled, 1, "the 20 askers after it share one answer");
+        let mut sent = Vec::new();
+        for t in 109..200 {
+            sent.extend(drain(&mut b, ms(t)).into_iter().map(|(_, _, k)| (t, k)));
+        }
+        assert_eq!(sent.len(), 3, "one more broadcast: {sent:?}");
+        let t = sent[0].0;
+        assert!(
+            (100 + delay..=100 + delay + jitter).contains(&t),
+            "the shared answer at {t} ms: {delay} ms and jitter after the last one"
+        );
+        assert!(sent.iter().all(|&(_, k)| k == Kind::Answer));
     }
 
     /// A fresh `ls` asks for every name: each beacon answers straight to the

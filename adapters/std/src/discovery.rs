@@ -98,14 +98,6 @@ const WAKE: Token = Token(3);
 /// How often the list of interfaces is read again (Wi-Fi joins, DHCP).
 const INTERFACE_CHECK: StdDuration = StdDuration::from_secs(2);
 
-/// The longest a fresh process's `discover_all` waits for its opening query
-/// (every name, asked at start) to go out; then it waits for the answers
-/// (see [`Discovery::known`]). It goes out within a millisecond or two, but
-/// on a loaded computer the discovery thread can wait its turn for hundreds
-/// of ms (a school's 400 programs on 2 cores, `ls` asked 0.3–1.5 s after
-/// its start): giving up after 250 ms would list only what had come by then.
-const QUERY_SENT_WAIT: StdDuration = StdDuration::from_secs(1);
-
 /// This process's discovery: the core beacon, its sockets, and what the
 /// calls wait on.
 pub(crate) struct Discovery {
@@ -183,9 +175,13 @@ fn unix_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+/// The sockets again (duplicate handles): to send from, and for a caller
+/// listing names to read what waits in them (see [`Discovery::catch_up`]).
 struct Sockets {
     /// UDP 9999, shared; `None` when a Python beacon holds it exclusively.
     beacon: Option<std::net::UdpSocket>,
+    /// UDP 9997, shared.
+    ext: Option<std::net::UdpSocket>,
     /// This process's own port: queries go out of it, answers come back to it.
     private: std::net::UdpSocket,
 }
@@ -242,6 +238,11 @@ impl Discovery {
     pub(crate) fn start() -> Result<(Arc<Discovery>, JoinHandle<()>)> {
         crate::logging::init();
         let (discovery, poll, readers) = open()?;
+        // The opening query (every name) goes out now, from this thread:
+        // a new thread, and the transport started next, can wait their turn
+        // for a second on a loaded computer (a school's 400 programs on 2
+        // cores), and a fresh `ls` would list only what came by then.
+        discovery.drain(&mut lock(&discovery));
         let discovery = Arc::new(discovery);
         let running = Arc::clone(&discovery);
         let thread = thread::Builder::new()
@@ -282,12 +283,13 @@ fn open() -> Result<(Discovery, Poll, Readers)> {
         Err(e) => return Err(Error::network("opening the discovery port 9999", e)),
     };
     let ext = match udp_socket(EXT_PORT, true) {
-        Ok(s) => Some(UdpSocket::from_std(s.into())),
+        Ok(s) => Some(send_and_read(s).map_err(duplicate)?),
         Err(e) => {
             warn!("cannot open UDP port {EXT_PORT} for instant discovery: {e}");
             None
         }
     };
+    let (ext_handle, ext) = ext.unzip();
     let private = udp_socket(0, false).map_err(|e| Error::network("opening a UDP socket", e))?;
     let (private_send, private) = send_and_read(private).map_err(duplicate)?;
     let (beacon_send, beacon_read) = beacon_socket.unzip();
@@ -340,6 +342,7 @@ fn open() -> Result<(Discovery, Poll, Readers)> {
         heard: Condvar::new(),
         sockets: Sockets {
             beacon: beacon_send,
+            ext: ext_handle,
             private: private_send,
         },
         waker,
@@ -517,10 +520,7 @@ const ADVERT_BATCH: StdDuration = StdDuration::from_millis(100);
 /// The background loop: feed datagrams in, sleep until the next deadline.
 fn run(node: &Discovery, mut poll: Poll, mut readers: Readers) {
     let mut events = Events::with_capacity(64);
-    let mut batch = Batch {
-        slots: Box::new([[0; BATCH_SLOT]; BATCH]),
-        received: Vec::with_capacity(BATCH),
-    };
+    let mut batch = Batch::new();
     let mut next_interface_check = StdInstant::now() + INTERFACE_CHECK;
     // While set, port 9999 is deregistered until then (see ADVERT_BATCH).
     let mut adverts_held: Option<StdInstant> = None;
@@ -558,7 +558,12 @@ fn run(node: &Discovery, mut poll: Poll, mut readers: Readers) {
                 _ => None,
             };
             if let Some(socket) = socket {
-                receive(node, socket, &mut batch);
+                // Bounded so one flooded socket cannot starve the others.
+                let drained = (0..4).any(|_| receive(node, |b| socket.recv_from(b), &mut batch));
+                if !drained {
+                    // Still more waiting: mio will not signal again, so wake ourselves.
+                    let _ = node.waker.wake();
+                }
             }
             if event.token() == BEACON {
                 if let Some(socket) = readers.beacon.as_mut() {
@@ -590,60 +595,67 @@ fn run(node: &Discovery, mut poll: Poll, mut readers: Readers) {
     }
 }
 
-/// Reads what is waiting on `socket` (edge-triggered: until it would block),
-/// [`BATCH`] datagrams at a time, each batch handled under one lock.
-fn receive(node: &Discovery, socket: &UdpSocket, batch: &mut Batch) {
-    // Bounded so one flooded socket cannot starve the others.
-    for _ in 0..4 {
-        batch.received.clear();
-        let mut drained = false;
-        for slot in batch.slots.iter_mut() {
-            match socket.recv_from(slot) {
-                Ok((len, source)) => batch.received.push((len, source)),
-                // One datagram's trouble (see `ports`): read on. On Windows
-                // mio arms the socket again only once a read would block, so
-                // stopping here would leave it deaf.
-                Err(e) if ports::is_about_one_datagram(&e) => debug!("receiving: {e}"),
-                Err(e) => {
-                    if e.kind() != io::ErrorKind::WouldBlock {
-                        debug!("receiving: {e}");
-                    }
-                    drained = true;
-                    break;
-                }
-            }
-        }
-        if !batch.received.is_empty() {
-            let mut state = lock(node);
-            let now = node.now();
-            let mut previous: Option<(&[u8], SocketAddr)> = None;
-            for (slot, &(len, source)) in batch.slots.iter().zip(&batch.received) {
-                let datagram = slot.get(..len).unwrap_or_default();
-                // Each broadcast comes twice (to the subnet and to
-                // 255.255.255.255): the second copy would change nothing.
-                if previous == Some((datagram, source)) {
-                    continue;
-                }
-                previous = Some((datagram, source));
-                let handled = state.beacon.handle_datagram(datagram, source, now);
-                state.observed.goodbye = handled == Ok(Received::Goodbye);
-                if let Err(e) = handled {
-                    debug!("dropped a datagram from {source}: {e}");
-                }
-                // A dashboard is told of each datagram, and of which names
-                // left by a goodbye: then drain each one on its own.
-                if state.observed.goodbye || state.observed.watchers > 0 {
-                    node.drain(&mut state);
-                }
-            }
-            node.drain(&mut state);
-        }
-        if drained {
-            return;
+impl Batch {
+    fn new() -> Batch {
+        Batch {
+            slots: Box::new([[0; BATCH_SLOT]; BATCH]),
+            received: Vec::with_capacity(BATCH),
         }
     }
-    // Still more waiting: mio will not signal again, so wake ourselves.
-    let _ = node.waker.wake();
+}
+
+/// Reads up to [`BATCH`] datagrams with `recv_from` and handles them under
+/// one lock. Returns whether the socket is drained (a read would block):
+/// edge-triggered, it must be read until then.
+fn receive(
+    node: &Discovery,
+    recv_from: impl Fn(&mut [u8]) -> io::Result<(usize, SocketAddr)>,
+    batch: &mut Batch,
+) -> bool {
+    batch.received.clear();
+    let mut drained = false;
+    for slot in batch.slots.iter_mut() {
+        match recv_from(slot) {
+            Ok((len, source)) => batch.received.push((len, source)),
+            // One datagram's trouble (see `ports`): read on. On Windows
+            // mio arms the socket again only once a read would block, so
+            // stopping here would leave it deaf.
+            Err(e) if ports::is_about_one_datagram(&e) => debug!("receiving: {e}"),
+            Err(e) => {
+                if e.kind() != io::ErrorKind::WouldBlock {
+                    debug!("receiving: {e}");
+                }
+                drained = true;
+                break;
+            }
+        }
+    }
+    if !batch.received.is_empty() {
+        let mut state = lock(node);
+        let now = node.now();
+        let mut previous: Option<(&[u8], SocketAddr)> = None;
+        for (slot, &(len, source)) in batch.slots.iter().zip(&batch.received) {
+            let datagram = slot.get(..len).unwrap_or_default();
+            // Each broadcast comes twice (to the subnet and to
+            // 255.255.255.255): the second copy would change nothing.
+            if previous == Some((datagram, source)) {
+                continue;
+            }
+            previous = Some((datagram, source));
+            let handled = state.beacon.handle_datagram(datagram, source, now);
+            state.observed.goodbye = handled == Ok(Received::Goodbye);
+            if let Err(e) = handled {
+                debug!("dropped a datagram from {source}: {e}");
+            }
+            // A dashboard is told of each datagram, and of which names
+            // left by a goodbye: then drain each one on its own.
+            if state.observed.goodbye || state.observed.watchers > 0 {
+                node.drain(&mut state);
+            }
+        }
+        node.drain(&mut state);
+    }
+    drained
 }
 
 impl Discovery {
@@ -825,19 +837,15 @@ impl Discovery {
             .map(Address::from)
     }
 
-    /// Waits, in a fresh process, for the answers to the opening query:
-    /// until it has gone out (at most [`QUERY_SENT_WAIT`] after the start),
-    /// then for as long as the beacons' answers take: each program answers a
+    /// Waits, in a fresh process, for the answers to the opening query (sent
+    /// as discovery started) for as long as they take: each program answers a
     /// query for every name at a random moment of the answer delay plus the
     /// spread window (10 + 150 ms, so that a school's hundreds of answers do
     /// not all arrive at once), plus twice `query_retry` (100 ms) for an
     /// answer that travels or is sent late (a busy peer). By then the table
     /// holds every live name; one lost is heard again within 2 s.
     fn warmed_up(&self) {
-        let sent = self.wait_for_state(Some(self.started + QUERY_SENT_WAIT), |s| {
-            s.opening_query_sent
-        });
-        let Some(sent) = sent else {
+        let Some(sent) = lock(self).opening_query_sent else {
             debug!("the opening query did not go out (no network?)");
             return;
         };
@@ -847,6 +855,32 @@ impl Discovery {
         let answered = sent + StdDuration::from_millis(window);
         // Nothing ends this wait early: it is for the answers' deadline.
         self.wait_for_state(Some(answered), |_| None::<()>);
+    }
+
+    /// Handles, on the calling thread, what waits in the sockets: a listing
+    /// holds every name that had arrived by now, even when the discovery
+    /// thread has not had its turn (a loaded computer; in a school a fresh
+    /// `ls` gets 400 answers in 160 ms, and the thread handles them 64 at a
+    /// time). Both threads may read a socket: each datagram reaches one.
+    fn catch_up(&self) {
+        let mut batch = Batch::new();
+        let sockets = [
+            Some(&self.sockets.private),
+            self.sockets.ext.as_ref(),
+            self.sockets.beacon.as_ref(),
+        ];
+        for socket in sockets.into_iter().flatten() {
+            // Never block here (a duplicate handle may not share the mode
+            // on every OS); if it cannot be made non-blocking, leave it to
+            // the loop.
+            if socket.set_nonblocking(true).is_err() {
+                continue;
+            }
+            // Datagrams keep coming while we read: at most what a receive
+            // buffer holds (RECEIVE_BUFFER), then the loop reads on.
+            let batches = RECEIVE_BUFFER / 512 / BATCH;
+            (0..batches).any(|_| receive(self, |b| socket.recv_from(b), &mut batch));
+        }
     }
 
     /// Every name advertised on the network now, with its address, sorted
@@ -864,9 +898,11 @@ impl Discovery {
         all
     }
 
-    /// Every name this process has heard (after the warm-up).
+    /// Every name this process has heard (after the warm-up), and every
+    /// one waiting in its sockets.
     pub(crate) fn known(&self) -> Vec<(String, Address)> {
         self.warmed_up();
+        self.catch_up();
         lock(self)
             .beacon
             .adverts(self.now())
