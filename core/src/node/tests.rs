@@ -266,6 +266,35 @@ fn a_name_is_discovered_from_a_mapped_source_and_resolved() {
 }
 
 #[test]
+fn a_requester_waits_for_its_name_then_connects() {
+    // Asked for before anyone advertised it: the client is parked, and
+    // the advert that names it is what starts the connection.
+    let mut n = node();
+    let _ = n.requester("late-echo", T0).unwrap();
+    assert_eq!(n.poll_tcp_action(T0), None, "no address yet");
+    let from: SocketAddr = "10.0.0.8:9999".parse().unwrap();
+    n.handle_datagram(br#"["late-echo", "10.0.0.8:4321", 20]"#, from, T0)
+        .unwrap();
+    n.handle_timeout(T0);
+    while n.poll_event().is_some() {}
+    let mut buf = [0; MAX_DATAGRAM];
+    for _ in 0..16 {
+        if n.poll_transmit(T0, &mut buf).is_none() {
+            break;
+        }
+    }
+    // With the beacon's datagrams sent, what is due now is the connect.
+    assert_eq!(n.poll_timeout(T0), Some(T0));
+    assert_eq!(
+        n.poll_tcp_action(T0),
+        Some(TcpAction::Connect {
+            slot: 0,
+            remote: "10.0.0.8:4321".parse().unwrap()
+        })
+    );
+}
+
+#[test]
 fn adverts_go_out_of_the_beacon_socket_queries_out_of_the_query_socket() {
     let mut n = node();
     n.set_interface(Ipv4Addr::new(10, 0, 0, 5), 24, T0);

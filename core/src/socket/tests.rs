@@ -942,6 +942,79 @@ fn growing_sockets_with_tiny_limits_still_connect() {
     }
 }
 
+/// Moves bytes between two growing sets' ends `a` and `b` (polling their
+/// events) until nothing moves; bounded.
+#[cfg(feature = "alloc")]
+fn shuttle(x: &mut Growing, a: usize, y: &mut Growing, b: usize) {
+    fn pass(from: &mut Growing, i: usize, to: &mut Growing, j: usize) -> usize {
+        let out = from.output(i).to_vec();
+        let mut off = 0;
+        for _ in 0..100 {
+            off += to.handle_input(j, &out[off..], T0);
+            let mut any = false;
+            while to.poll_event().is_some() {
+                any = true;
+            }
+            if off == out.len() || !any {
+                break;
+            }
+        }
+        from.consume_output(i, off);
+        off
+    }
+    for _ in 0..50 {
+        if pass(x, a, y, b) + pass(y, b, x, a) == 0 {
+            return;
+        }
+    }
+    panic!("the sets never went quiet");
+}
+
+#[cfg(feature = "alloc")]
+#[test]
+fn a_stalled_subscriber_costs_a_growing_publisher_one_bounded_buffer() {
+    // A PUB's output to one subscriber grows to hold its largest message
+    // plus the envelope, control reserve and minimum, and no further:
+    // past that, news for a subscriber that stopped reading is dropped.
+    let mut settings = Settings::new();
+    settings.max_message_size = 16;
+    settings.max_parts = 2;
+    settings.high_water_mark = 10_000;
+    let mut publisher = Growing::new(settings.clone());
+    let mut subscriber = Growing::new(settings);
+    let news = publisher.open(Role::Pub).unwrap();
+    let sub = subscriber.open(Role::Sub).unwrap();
+    subscriber.subscribe(sub, b"").unwrap();
+    let j = subscriber.connect(sub, T0).unwrap();
+    assert!(matches!(
+        subscriber.poll_action(T0),
+        Some(Action::Connect { .. })
+    ));
+    subscriber.handle_connected(j, T0);
+    let i = publisher.accept(news, T0).unwrap();
+    shuttle(&mut publisher, i, &mut subscriber, j);
+    let first = publisher.publish(news, &[b"topic", b"data"]).unwrap();
+    assert_eq!(first.queued, 1, "subscribed and connected");
+    // The subscriber reads no more.
+    let mut dropped = 0;
+    for _ in 0..100 {
+        dropped += publisher
+            .publish(news, &[b"topic", b"data"])
+            .unwrap()
+            .dropped;
+    }
+    let limit = 16 + 2 * 9 + MAX_ENVELOPE + CONTROL_RESERVE + MIN_TX_BUFFER;
+    // News may fill all but the control reserve; an item is two short frames.
+    let room = limit - CONTROL_RESERVE;
+    let item = (2 + 5) + (2 + 4);
+    let queued = publisher.output(i).len();
+    assert!(
+        queued <= room && queued + item > room,
+        "{queued} bytes queued, room {room}"
+    );
+    assert!(dropped > 0);
+}
+
 #[test]
 fn kept_indices_take_the_next_connection() {
     // Firmware: one transport per index, kept for a listening socket.

@@ -332,4 +332,40 @@ mod tests {
         assert_eq!(Command::parse(&out[..n]), Ok(Command::Pong(&ctx[..16])));
         assert_eq!(Command::parse(b"\x04PONG"), Ok(Command::Pong(b"")));
     }
+
+    #[test]
+    fn buffer_len_is_what_emit_writes() {
+        // A caller sizes its output by buffer_len; emit refuses a shorter
+        // buffer up front, so a wrong count refuses a command that fits.
+        let long = [7u8; 300];
+        let mut props = [0u8; 64];
+        let n = Properties::encode(&mut props, &[(b"Socket-Type", b"SUB")]).unwrap();
+        let commands = [
+            Command::Ready(Properties::parse(&props[..n]).unwrap()),
+            Command::Error(b"bad"),
+            Command::Error(&long),
+            Command::Subscribe(b"topic"),
+            Command::Cancel(b""),
+            Command::Ping {
+                ttl_ds: 100,
+                context: b"ctx",
+            },
+            Command::Ping {
+                ttl_ds: 0,
+                context: &long,
+            },
+            Command::Pong(b"c"),
+            Command::Pong(&long),
+            Command::Other {
+                name: b"X-MINE",
+                data: b"data",
+            },
+        ];
+        for cmd in commands {
+            let mut out = [0u8; 320];
+            let written = cmd.emit(&mut out).unwrap();
+            assert_eq!(cmd.buffer_len(), written, "{cmd:?}");
+            assert_eq!(cmd.emit(&mut out[..written]), Ok(written), "{cmd:?}");
+        }
+    }
 }

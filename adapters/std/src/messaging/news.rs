@@ -124,6 +124,19 @@ mod tests {
             assert_eq!(b.sort(news("other", n), "mine", at), None);
         }
         assert_eq!(b.items.len(), NEWS_HIGH_WATER_MARK as usize);
+        assert_eq!(
+            b.dropped, 500,
+            "counted, so that only the first is warned of"
+        );
         assert_eq!(b.take(""), item("other", 500), "the oldest went");
+    }
+
+    #[test]
+    fn same_bytes_is_equality() {
+        assert!(same_bytes(b"", b""));
+        assert!(same_bytes(b"temp", b"temp"));
+        assert!(!same_bytes(b"temp", b"wind"), "same length, other bytes");
+        assert!(!same_bytes(b"temp", b"tempo"));
+        assert!(!same_bytes(b"", b"t"));
     }
 }
