@@ -1228,3 +1228,23 @@ mod secured {
         assert_eq!(client, Some(ZmtpError::MechanismMismatch));
     }
 }
+
+/// Each role's buffers hold what it reads and writes, and no more: a PUB
+/// reads only subscriptions, so whatever the message size its receive buffer
+/// stays small (a subscriber cannot make it grow to a message); a SUB writes
+/// only subscriptions, so its output buffer holds its subscriptions at their
+/// longest, a SUBSCRIBE command's framing (≤ 12 bytes) each, plus the
+/// connection's fixed reserve.
+#[test]
+fn each_roles_buffers_hold_what_it_reads_and_writes() {
+    let s = Settings::new();
+    let (pub_rx, pub_tx) = s.buffers(Role::Pub, false);
+    assert_eq!(pub_rx, PUB_INPUT.max(MIN_RX_BUFFER));
+    assert!(pub_rx < s.max_message_size);
+    assert!(pub_tx > s.max_message_size, "a PUB writes whole messages");
+    let (sub_rx, sub_tx) = s.buffers(Role::Sub, false);
+    assert!(sub_rx >= s.max_message_size, "a SUB reads whole messages");
+    let subscriptions = s.max_subscriptions * (s.max_subscription_len + 12);
+    assert!(sub_tx >= subscriptions + MIN_TX_BUFFER);
+    assert!(sub_tx <= subscriptions + MIN_TX_BUFFER + CONTROL_RESERVE);
+}
