@@ -18,7 +18,15 @@ use drive::{expect, secs, Repl, PEER};
 use nw0_tests::*;
 
 const KEY: &str = "correct horse battery staple";
+
 const OTHER: &str = "tr0ub4dor&3";
+
+/// How long a Python peer's script may take to print its next line: a guard
+/// against a hang, not a timing claim. On this 2-core machine under load,
+/// starting Python (imports, keys) alone took 14 s and one pyzmq CURVE
+/// request and its reply 5 s (load average ~50: every step of the handshake
+/// waits its turn for a core), so a tighter bound fails healthy runs.
+const PY_LINE: f64 = 60.0;
 
 /// `cmd` with `NW0_CLASS_KEY` set to `key` (or unset).
 fn keyed(mut cmd: std::process::Command, key: Option<&str>) -> ChildGuard {
@@ -275,7 +283,7 @@ print("NEWS" if sub.poll(2000) else "NONEWS", flush=True)
             ),
         );
         let said = |p: &mut ChildGuard| {
-            p.next_line(secs(10.0))
+            p.next_line(secs(PY_LINE))
                 .unwrap_or_else(|e| panic!("python: {e}\n{}", p.stderr()))
         };
         assert_eq!(said(&mut p), "NOREPLY", "plain pyzmq got a reply");
@@ -314,7 +322,17 @@ fn pyzmq_curve_peers_with_the_derived_keys_talk_both_ways() {
     let [ours, theirs] = &lan.hosts[..] else {
         unreachable!()
     };
-    let (_robot, robot_at) = echo(ours, Some(KEY), "robot");
+    // With its debug log, shown if pyzmq gets no reply: whether the
+    // connection ended (and why) or the request simply had not come yet.
+    let mut robot = keyed(
+        {
+            let mut cmd = nw0_command(ours, &["advertise", "robot", "--echo"]);
+            cmd.env("NW0_LOG", "debug");
+            cmd
+        },
+        Some(KEY),
+    );
+    let robot_at = address_line(&mut robot);
     let (_news, news_at) = publisher(ours, Some(KEY), "weather");
     let pass = py::str_lit(KEY);
     // pyzmq as the client of our REP and the subscriber of our PUB; then as a REP
@@ -323,16 +341,24 @@ fn pyzmq_curve_peers_with_the_derived_keys_talk_both_ways() {
         theirs,
         &format!(
             r#"{curve}
+def took(what, t0):
+    sys.stderr.write("%s after %.3f s\n" % (what, time.time() - t0))
 req = sock(zmq.REQ); client(req, {pass}); req.connect("tcp://{robot_at}")
+t0 = time.time()
 req.send(b'"from pyzmq"')
-print("REPLY " + (req.recv().decode() if req.poll(5000) else "none"), flush=True)
+got = req.poll({wait})
+took("REQ -> REP: " + ("a reply" if got else "no reply"), t0)
+print("REPLY " + (req.recv().decode() if got else "none"), flush=True)
 sub = sock(zmq.SUB); client(sub, {pass}); sub.setsockopt(zmq.SUBSCRIBE, b"t")
+t0 = time.time()
 sub.connect("tcp://{news_at}")
-print("NEWS " + (" ".join(f.decode() for f in sub.recv_multipart()) if sub.poll(5000) else "none"), flush=True)
+got = sub.poll({wait})
+took("SUB: " + ("news" if got else "no news"), t0)
+print("NEWS " + (" ".join(f.decode() for f in sub.recv_multipart()) if got else "none"), flush=True)
 rep = sock(zmq.REP); server(rep, {pass}); rep.bind("tcp://0.0.0.0:7001")
 pub = sock(zmq.PUB); server(pub, {pass}); pub.bind("tcp://0.0.0.0:7002")
 print("SERVING", flush=True)
-end = time.time() + 15
+end = time.time() + {serve}
 while time.time() < end:
     if rep.poll(100):
         got = rep.recv()
@@ -341,37 +367,51 @@ while time.time() < end:
     pub.send_multipart([b"py", b'"news from pyzmq"'])
 "#,
             curve = py::CURVE,
+            // Python's own waits end before the test's, so it says what it
+            // missed; it serves until the test is done with it.
+            wait = (PY_LINE * 1000.0 / 2.0) as u64,
+            serve = PY_LINE * 2.0,
         ),
     );
-    let mut line = || {
-        p.next_line(secs(15.0))
-            .unwrap_or_else(|e| panic!("pyzmq: {e}\n{}", p.stderr()))
+    // Both sides' stderr: pyzmq's timings, our server's debug log.
+    let sides = |p: &ChildGuard| {
+        format!(
+            "pyzmq:\n{}\nour keyed echo server:\n{}",
+            p.stderr(),
+            robot.stderr()
+        )
     };
+    let line = |p: &mut ChildGuard| {
+        p.next_line(secs(PY_LINE))
+            .unwrap_or_else(|e| panic!("pyzmq: {e}\n{}", sides(p)))
+    };
+    let reply = line(&mut p);
     assert_eq!(
-        line(),
+        reply,
         "REPLY \"from pyzmq\"",
-        "pyzmq CURVE REQ -> our keyed REP"
+        "pyzmq CURVE REQ -> our keyed REP\n{}",
+        sides(&p)
     );
     assert_eq!(
-        line(),
+        line(&mut p),
         "NEWS t \"tick\"",
         "our keyed PUB -> pyzmq CURVE SUB"
     );
-    assert_eq!(line(), "SERVING");
+    assert_eq!(line(&mut p), "SERVING");
     let rep_at = format!("{}:7001", theirs.ip);
     let pub_at = format!("{}:7002", theirs.ip);
-    nw0_ran(ours, Some(KEY), &["send", &rep_at, "\"ping\""])
+    // Our side's waits are hang guards too (the same handshakes, the other
+    // way round).
+    let wait = (PY_LINE / 2.0).to_string();
+    let ran = |args: &[&str]| Ran::wait_for(nw0(ours, Some(KEY), args), secs(PY_LINE));
+    ran(&["send", &rep_at, "\"ping\"", "--wait", &wait])
         .expect_code(0, "our keyed REQ -> pyzmq CURVE REP")
         .expect_stdout(&["\"pong\""], "our keyed REQ -> pyzmq CURVE REP");
-    assert_eq!(line(), "ASKED \"ping\"");
-    nw0_ran(
-        ours,
-        Some(KEY),
-        &["watch", &pub_at, "--count", "1", "--wait", "10"],
-    )
-    .expect_code(0, "pyzmq CURVE PUB -> our keyed SUB")
-    .expect_stdout(
-        &["py\t\"news from pyzmq\""],
-        "pyzmq CURVE PUB -> our keyed SUB",
-    );
+    assert_eq!(line(&mut p), "ASKED \"ping\"");
+    ran(&["watch", &pub_at, "--count", "1", "--wait", &wait])
+        .expect_code(0, "pyzmq CURVE PUB -> our keyed SUB")
+        .expect_stdout(
+            &["py\t\"news from pyzmq\""],
+            "pyzmq CURVE PUB -> our keyed SUB",
+        );
 }
