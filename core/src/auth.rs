@@ -19,7 +19,32 @@
 //!
 //! Replays: a receiver accepts a stamp only within [`MAX_SKEW`] of its own
 //! clock and only if it is newer than the last one it accepted for that name.
-//! Boards need roughly correct time (SNTP) to use a key.
+//!
+//! # A board without a clock learns its class's time
+//! A program given the wall-clock time (std: the OS; firmware: SNTP or an
+//! RTC, through `set_wall_clock`) uses it. A keyed beacon never given it
+//! takes it from its class: its clock is the newest stamp of a sealed
+//! advert it has *verified* (the MAC checks with the class key), plus the
+//! time since it heard that advert. Until it has heard one it seals
+//! nothing, so it neither advertises nor answers (`Beacon::wall_clock` is
+//! `None`); the first one sends its names at once. A keyed std program
+//! that advertises anything seals an advert every 2 s, so a board learns
+//! the time within one advert interval of it starting.
+//!
+//! Why that is safe: only a holder of the class key can make a stamp the
+//! board accepts, and a holder can already advertise any name, so letting
+//! one set the board's time gives away nothing new. An outsider can only
+//! replay a recorded advert, whose stamp is older than the class's time: a
+//! learned clock never goes back (a newer stamp moves it forward, an older
+//! one never), and once learned, a stamp over [`MAX_SKEW`] behind it is
+//! stale, as with a real clock. Before the board has learned anything a
+//! replay can teach it an old time (and the replayed advert is heard, as
+//! with no clock at all); that delays, never stops, its adverts: the next
+//! fresh advert of the class moves its clock forward. What it does not
+//! stop: a class member whose clock is far ahead pulls the board's clock
+//! forward with it, and then the board's seals are stale to the rest of
+//! the class until it restarts (as the two programs' seals already are to
+//! each other).
 //!
 //! Sealing needs the `class-key` feature (HMAC-SHA256 from RustCrypto).
 //! Without it [`ClassKey`] has no values, so no key can be set, and sealed

@@ -508,9 +508,24 @@ pub struct Beacon<
     broadcast_rate: Rate,
     answer_rate: Rate,
     key: Option<ClassKey>,
-    wall_offset: Option<i64>,
+    wall: WallClock,
     /// Newest seal stamp accepted per name (by hash), against replays.
     stamps: Stamps<ADVERTS>,
+}
+
+/// Where the wall-clock time that seals carry comes from (see
+/// [`crate::auth`]): an offset in milliseconds from the caller's `now`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WallClock {
+    /// None yet: a keyed beacon seals nothing, so sends no advert.
+    Unknown,
+    /// Given by the application ([`Beacon::set_wall_clock`]: the OS, SNTP,
+    /// an RTC). Stamps further than [`auth::MAX_SKEW`] from it either way
+    /// are stale.
+    Given(i64),
+    /// Learned from the class's verified seals: the newest stamp heard plus
+    /// the time since. It only moves forward.
+    Learned(i64),
 }
 
 /// The two ways out, each with its own rate limit.
@@ -563,7 +578,7 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize, S: Entries>
             broadcast_rate: Rate::new(config.max_broadcasts_per_sec, config.broadcast_burst),
             answer_rate: Rate::new(config.max_answers_per_sec, config.answer_burst),
             key: None,
-            wall_offset: None,
+            wall: WallClock::Unknown,
             stamps: heapless::Vec::new(),
         }
     }
@@ -1442,7 +1457,7 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize, S: Entries>
             };
             let body = buf.get_mut(auth::SEAL_OFFSET..)?;
             let len = advert::encode_ttl(name, address, ttl, body).ok()?;
-            return auth::seal(key, sealed_kind, self.stamp(now), buf, len);
+            return auth::seal(key, sealed_kind, self.stamp(now)?, buf, len);
         }
         match kind {
             Kind::Advert => advert::encode_ttl(name, address, ttl, buf).ok(),
@@ -1476,19 +1491,33 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize, S: Entries>
         })
     }
 
-    /// The wall-clock time for a seal, in Unix milliseconds (the beacon's own
-    /// clock if none was given: receivers with real time will refuse it).
-    fn stamp(&self, now: Instant) -> u64 {
-        match self.wall_offset {
-            Some(offset) => now.as_millis().saturating_add_signed(offset),
-            None => now.as_millis(),
+    /// The wall-clock time for a seal, in Unix milliseconds: none before
+    /// it was given or learned.
+    fn stamp(&self, now: Instant) -> Option<u64> {
+        match self.wall {
+            WallClock::Given(offset) | WallClock::Learned(offset) => {
+                Some(now.as_millis().saturating_add_signed(offset))
+            }
+            WallClock::Unknown => None,
         }
+    }
+
+    /// The wall-clock time at `now` (Unix milliseconds) if the beacon has
+    /// one: given by [`Self::set_wall_clock`], or learned from its class's
+    /// sealed adverts. With a class key and none, it seals nothing, so it
+    /// neither advertises nor answers yet: firmware may log that.
+    pub fn wall_clock(&self, now: Instant) -> Option<u64> {
+        self.stamp(now)
     }
 
     /// Uses a class key from now on (`None`: none). See [`crate::auth`].
     pub fn set_class_key(&mut self, key: Option<ClassKey>) {
         self.key = key;
         self.stamps.clear();
+        // A time learned from another class's seals is not this class's.
+        if matches!(self.wall, WallClock::Learned(_)) {
+            self.wall = WallClock::Unknown;
+        }
         self.fanout = None;
         self.answer_fanout = None;
     }
@@ -1499,10 +1528,26 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize, S: Entries>
     }
 
     /// Tells the beacon the wall-clock time (Unix milliseconds) at `now`,
-    /// which sealed adverts carry. Needed only with a class key.
+    /// which sealed adverts carry. Needed only with a class key; a beacon
+    /// never given it learns it from its class (see [`crate::auth`]).
     pub fn set_wall_clock(&mut self, now: Instant, unix_ms: u64) {
-        let offset = i128::from(unix_ms) - i128::from(now.as_millis());
-        self.wall_offset = Some(offset.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64);
+        self.wall = WallClock::Given(offset_of(now, unix_ms));
+    }
+
+    /// Learns the class's time from a verified seal's `stamp` heard at
+    /// `now`, unless the application gives the time: only ever forward.
+    /// The first time learned sends every name at once.
+    fn learn(&mut self, stamp: u64, now: Instant) {
+        let offset = offset_of(now, stamp);
+        match self.wall {
+            WallClock::Given(_) => {}
+            WallClock::Learned(known) if known >= offset => {}
+            WallClock::Learned(_) => self.wall = WallClock::Learned(offset),
+            WallClock::Unknown => {
+                self.wall = WallClock::Learned(offset);
+                self.advertise_again(now);
+            }
+        }
     }
 
     /// Checks a sealed datagram's freshness; `Ok(false)` for a duplicate or
@@ -1511,12 +1556,17 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize, S: Entries>
         if self.key.is_none() {
             return Ok(true);
         }
-        if self.wall_offset.is_some() {
-            let ours = self.stamp(now);
-            if ours.abs_diff(stamp) > auth::MAX_SKEW.as_millis() {
-                return Err(auth::Rejected::Stale);
-            }
+        let skew = auth::MAX_SKEW.as_millis();
+        let stale = match (self.wall, self.stamp(now)) {
+            (WallClock::Given(_), Some(ours)) => ours.abs_diff(stamp) > skew,
+            // A learned clock follows its class forward, never back.
+            (WallClock::Learned(_), Some(ours)) => stamp.saturating_add(skew) < ours,
+            _ => false,
+        };
+        if stale {
+            return Err(auth::Rejected::Stale);
         }
+        self.learn(stamp, now);
         let hash = name_hash(name);
         match self.stamps.iter_mut().find(|(h, _)| *h == hash) {
             Some((_, last)) if stamp <= *last => Ok(false),
@@ -1551,6 +1601,12 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize, S: Entries>
         });
         DatagramError::Rejected(reason)
     }
+}
+
+/// The offset from `now` to the wall-clock time `unix_ms`, clamped.
+fn offset_of(now: Instant, unix_ms: u64) -> i64 {
+    let offset = i128::from(unix_ms) - i128::from(now.as_millis());
+    offset.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
 }
 
 #[cfg(test)]
@@ -2432,6 +2488,110 @@ mod tests {
             Ok(Received::Advert)
         );
         assert_eq!(open.lookup("robot", ms(1)), Some(sa("10.0.0.1:5000")));
+    }
+
+    /// A keyed beacon with no wall clock (a board without SNTP or RTC).
+    #[cfg(feature = "class-key")]
+    fn keyed_board(passphrase: &str) -> B {
+        let mut b = B::new(Config::default());
+        b.set_class_key(Some(ClassKey::from_passphrase(passphrase)));
+        b
+    }
+
+    /// A sealed advert of `name` from a beacon whose clock reads `unix_ms`.
+    #[cfg(feature = "class-key")]
+    fn sealed_advert(passphrase: &str, name: &str, unix_ms: u64) -> Vec<u8> {
+        let mut tx = keyed(passphrase, unix_ms);
+        tx.advertise(name, sa("10.0.0.1:5000"), ms(0)).unwrap();
+        drain(&mut tx, ms(0))[0].1.clone()
+    }
+
+    #[cfg(feature = "class-key")]
+    #[test]
+    fn a_board_without_a_clock_seals_nothing_until_it_learns_the_class_time() {
+        const T: u64 = 1_764_000_000_000;
+        let mut board = keyed_board("blue whale");
+        board
+            .advertise("robot", sa("10.0.0.2:5555"), ms(1_000))
+            .unwrap();
+        assert_eq!(board.wall_clock(ms(1_000)), None);
+        assert!(
+            drain(&mut board, ms(1_000)).is_empty(),
+            "nothing to seal with"
+        );
+        // Asked for its name, it cannot answer yet either.
+        let query = b"NW0\x01Qrobot";
+        let _ = board.handle_datagram(query, sa("10.0.0.1:40000"), ms(1_100));
+        board.handle_timeout(ms(1_200));
+        assert!(drain(&mut board, ms(1_200)).is_empty());
+
+        // A keyed laptop's advert teaches it the time: the stamp plus the
+        // time since, and its name goes out at once, sealed.
+        let heard = sealed_advert("blue whale", "laptop", T);
+        assert_eq!(
+            board.handle_datagram(&heard, sa("10.0.0.1:9997"), ms(5_000)),
+            Ok(Received::Advert)
+        );
+        assert_eq!(board.wall_clock(ms(5_000)), Some(T));
+        assert_eq!(board.wall_clock(ms(5_250)), Some(T + 250));
+        let sent = drain(&mut board, ms(5_250));
+        assert!(!sent.is_empty() && sent.iter().all(|(_, d, _)| d.starts_with(b"NW0\x01k")));
+        // The laptop, with real time, accepts the board's seal.
+        let mut laptop = keyed("blue whale", T + 250);
+        assert_eq!(
+            laptop.handle_datagram(&sent[0].1, sa("10.0.0.2:9997"), ms(0)),
+            Ok(Received::Advert)
+        );
+        assert_eq!(laptop.lookup("robot", ms(1)), Some(sa("10.0.0.2:5555")));
+    }
+
+    #[cfg(feature = "class-key")]
+    #[test]
+    fn a_learned_clock_never_goes_back_and_only_the_class_moves_it() {
+        const T: u64 = 1_764_000_000_000;
+        let src = sa("10.0.0.1:9997");
+        // What `board` makes of the class's advert of `name` stamped `stamp`.
+        let hear = |board: &mut B, name: &str, stamp: u64, t: u64| {
+            board.handle_datagram(&sealed_advert("blue whale", name, stamp), src, ms(t))
+        };
+        let mut board = keyed_board("blue whale");
+        // Unsealed or another class's seals teach nothing, however new.
+        let plain = br#"["x", "10.0.0.66:5000", 20]"#;
+        let _ = board.handle_datagram(plain, sa("10.0.0.66:9999"), ms(0));
+        let forged = sealed_advert("red fox", "x", T + 3_600_000);
+        assert_eq!(
+            board.handle_datagram(&forged, src, ms(0)),
+            Err(DatagramError::Rejected(auth::Rejected::BadSeal))
+        );
+        assert_eq!(board.wall_clock(ms(0)), None);
+
+        let _ = hear(&mut board, "a", T, 0);
+        assert_eq!(board.wall_clock(ms(1_000)), Some(T + 1_000));
+        // An older stamp (a slower clock within the skew) is heard, but
+        // does not pull the clock back.
+        assert_eq!(
+            hear(&mut board, "b", T - 30_000, 1_000),
+            Ok(Received::Advert)
+        );
+        assert_eq!(board.wall_clock(ms(1_000)), Some(T + 1_000));
+        // A replay from long ago is stale and changes nothing.
+        assert_eq!(
+            hear(&mut board, "c", T - 600_000, 1_000),
+            Err(DatagramError::Rejected(auth::Rejected::Stale))
+        );
+        assert_eq!(board.lookup("c", ms(1_000)), None);
+        assert_eq!(board.wall_clock(ms(1_000)), Some(T + 1_000));
+        // A newer stamp moves it forward, even past the skew.
+        let _ = hear(&mut board, "d", T + 120_000, 1_000);
+        assert_eq!(board.wall_clock(ms(2_000)), Some(T + 121_000));
+
+        // Time given by the application is never moved by what is heard.
+        let mut sntp = keyed("blue whale", T);
+        let _ = hear(&mut sntp, "a", T + 30_000, 0);
+        assert_eq!(sntp.wall_clock(ms(0)), Some(T));
+        // Another class key forgets a learned time.
+        board.set_class_key(Some(ClassKey::from_passphrase("red fox")));
+        assert_eq!(board.wall_clock(ms(2_000)), None);
     }
 
     /// Found by fuzzing: a query from port 9999 would have been answered to

@@ -16,6 +16,10 @@
 //! against keyed std programs: a keyed `nw0` sends it a command and a message and gets
 //! the reply, a keyed `nw0-peer` reads its news; an unkeyed `nw0` gets nothing from it
 //! (and it logs the refusal), and a keyed `nw0` gets nothing from the unkeyed build.
+//! By name: the keyed board, with no wall clock, advertises nothing until a keyed
+//! program's sealed advert teaches it the class's time (`CLOCK …`); then a keyed `nw0
+//! discover` / `nw0 ls` finds it and a keyed `nw0 command` drives it by name, while an
+//! unkeyed `nw0 command` by name still gets nothing.
 //!
 //! Needs `qemu-system-arm` and the firmware's crates: `bash tests/bare-metal/setup.sh`
 //! (outside the namespace) installs both and builds the firmware; this test rebuilds it
@@ -260,7 +264,6 @@ fn qemu_keyed_firmware_talks_only_to_keyed_programs() {
         "the keyed build did not key its node: {:?}",
         keyed.stdout_seen()
     );
-    let (mut plain, plain_ip) = boot(&lan, "qtap1", 61, &plain_elf);
     let host = &lan.hosts[0];
     let (robot, news) = (format!("{ip}:5555"), format!("{ip}:5556"));
 
@@ -282,6 +285,53 @@ fn qemu_keyed_firmware_talks_only_to_keyed_programs() {
         .expect_line(|l| l == "COMMAND Forward Json", Duration::from_secs(5))
         .unwrap();
 
+    // By name. The board has no wall clock, so it seals (and advertises)
+    // nothing until it has heard a sealed advert of its class: a keyed
+    // program finds no qemu-robot yet.
+    nw0_keyed(host, Some(KEY), &["discover", "qemu-robot", "--wait", "2"])
+        .expect_code(1, "keyed discover before the board knows the time")
+        .expect_stdout::<&str>(&[], "keyed discover before the board knows the time");
+    // A keyed program advertising anything teaches it the class's time...
+    let mut teacher = nw0_command(host, &["advertise", "classroom"]);
+    teacher.env("NW0_CLASS_KEY", KEY);
+    let _teacher = ChildGuard::spawn(&mut teacher).expect("spawn nw0 advertise");
+    keyed
+        .expect_line(|l| l.starts_with("CLOCK "), Duration::from_secs(15))
+        .unwrap();
+    // ... and from then on keyed programs find it, list it and command it
+    // by name.
+    nw0_keyed(host, Some(KEY), &["discover", "qemu-robot", "--wait", "15"])
+        .expect_code(0, "keyed discover")
+        .expect_stdout(&[&robot], "keyed discover");
+    let ran = nw0_keyed(host, Some(KEY), &["ls", "--wait", "3"]);
+    ran.expect_code(0, "keyed ls");
+    assert!(
+        ran.stdout.contains(&format!("qemu-robot\t{robot}")),
+        "keyed ls: {ran:#?}"
+    );
+    nw0_keyed(host, Some(KEY), &["command", "qemu-robot", "left"])
+        .expect_code(0, "keyed command by name");
+    keyed
+        .expect_line(|l| l == "COMMAND Left Json", Duration::from_secs(5))
+        .unwrap();
+    // A program without the key still commands nothing, by name either:
+    // the board refuses it.
+    let ran = nw0_keyed(
+        host,
+        None,
+        &["command", "qemu-robot", "right", "--wait", "3"],
+    );
+    let said = keyed.expect_line(
+        |l| l.starts_with("REFUSED") || l.starts_with("COMMAND"),
+        Duration::from_secs(10),
+    );
+    assert!(
+        said.as_deref().is_ok_and(|l| l.starts_with("REFUSED")),
+        "the board: {said:?}\nunkeyed command by name: {ran:#?}"
+    );
+    ran.expect_code(1, "unkeyed command by name")
+        .expect_stdout::<&str>(&[], "unkeyed command by name");
+
     // Without the key: nothing, and the board logs the refusal.
     let ran = nw0_keyed(host, None, &["send", &robot, "ping", "--wait", "3"]);
     ran.expect_code(1, "unkeyed send")
@@ -298,7 +348,13 @@ fn qemu_keyed_firmware_talks_only_to_keyed_programs() {
         .expect_line(|l| l.starts_with("REFUSED slot"), Duration::from_secs(10))
         .unwrap();
 
-    // A keyed program gets nothing from the unkeyed board.
+    // The unkeyed board, also "qemu-robot", cannot take the name from keyed
+    // programs (its adverts are not sealed), and a keyed program gets
+    // nothing from it.
+    let (mut plain, plain_ip) = boot(&lan, "qtap1", 61, &plain_elf);
+    nw0_keyed(host, Some(KEY), &["discover", "qemu-robot", "--wait", "15"])
+        .expect_code(0, "keyed discover beside the unkeyed board")
+        .expect_stdout(&[&robot], "keyed discover beside the unkeyed board");
     let plain_robot = format!("{plain_ip}:5555");
     let ran = nw0_keyed(
         host,

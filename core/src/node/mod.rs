@@ -355,6 +355,24 @@ impl<const SLOTS: usize, const BUF: usize, const ADVERTS: usize> Node<SLOTS, BUF
             .map(|e| (e.name.as_str(), e.address))
     }
 
+    /// Seals the node's adverts with a class key and hears only its
+    /// class's sealed adverts (`None`: no key). See [`crate::auth`]: a
+    /// board with no wall clock ([`Self::set_wall_clock`]) learns its
+    /// class's time from the first sealed advert it verifies and seals
+    /// nothing (so advertises nothing) before; [`Beacon::wall_clock`] tells.
+    #[cfg(feature = "class-key")]
+    pub fn set_class_key(&mut self, key: Option<crate::auth::ClassKey>, now: Instant) {
+        self.beacon.set_class_key(key);
+        self.beacon.advertise_again(now);
+    }
+
+    /// Gives the node the wall-clock time (Unix milliseconds) at `now`, from
+    /// SNTP or an RTC; only a class key needs it.
+    #[cfg(feature = "class-key")]
+    pub fn set_wall_clock(&mut self, now: Instant, unix_ms: u64) {
+        self.beacon.set_wall_clock(now, unix_ms);
+    }
+
     /// The discovery state machine, for anything not wrapped here.
     pub fn beacon(&self) -> &Beacon<ADVERTS, MAX_SERVICES, ADVERTS> {
         &self.beacon

@@ -15,8 +15,11 @@
 //! Built with feature `curve` (and the class passphrase in `NW0_CLASS_KEY` at
 //! build time) it is a keyed robot: its connections are CURVE with the class
 //! keys, a program without the passphrase gets nothing, and each refusal is
-//! logged (`REFUSED …`). Its adverts stay unsealed (sealing needs the wall
-//! clock the board lacks), so keyed programs reach it by address.
+//! logged (`REFUSED …`). Its adverts are sealed with the class key; having
+//! no wall clock, it learns its class's time from the first sealed advert of
+//! a keyed program it verifies (`CLOCK …`), and seals and advertises only
+//! from then on, so keyed programs find it by name (see networkzero_core's
+//! `auth` module for why that is safe).
 //! QEMU has no entropy source: the keyed build's CURVE seeds come from a
 //! seed written at build time mixed with the NIC's free-running counter at
 //! boot. That is enough for a test and NOT for a real board, which must give
@@ -195,9 +198,11 @@ mod app {
     );
 
     /// Keys the node: the class keys derived once into a static, and the
-    /// stand-in entropy (see the crate docs: a test's, not a board's).
+    /// stand-in entropy (see the crate docs: a test's, not a board's); its
+    /// adverts sealed with the class key, once it has learned the time.
     #[cfg(feature = "curve")]
-    fn key(node: &mut Robot, nic: &Lan9118) {
+    fn key(node: &mut Robot, nic: &Lan9118, now: networkzero_core::Instant) {
+        use networkzero_core::auth::ClassKey;
         use networkzero_core::zmtp::curve::ClassKeys;
         let Some(keys) = cortex_m::singleton!(: ClassKeys = ClassKeys::from_passphrase(CLASS_KEY))
         else {
@@ -211,7 +216,21 @@ mod app {
             hprintln!("set_class_keys: {}", e);
             exit(false);
         }
+        node.set_class_key(Some(ClassKey::from_passphrase(CLASS_KEY)), now);
         hprintln!("KEYED");
+        hprintln!("NO CLOCK: adverts wait for the class's time");
+    }
+
+    /// Says once when the node has learned its class's time (and so seals
+    /// and advertises from now on); `told`: said already.
+    #[cfg(feature = "curve")]
+    fn tell_clock(node: &Robot, now: networkzero_core::Instant, told: &mut bool) {
+        if !*told {
+            if let Some(unix_ms) = node.beacon().wall_clock(now) {
+                *told = true;
+                hprintln!("CLOCK {} (learned from the class)", unix_ms);
+            }
+        }
     }
     type Buffers = Storage<SLOTS, TCP_BUF, UDP_BUF>;
 
@@ -287,7 +306,9 @@ mod app {
         // Everything lives in this never-returning frame: no statics, no heap.
         let mut node: Robot = Node::new(beacon::Config::default());
         #[cfg(feature = "curve")]
-        key(&mut node, nic);
+        key(&mut node, nic, core_instant(clock.now(nic)));
+        #[cfg(feature = "curve")]
+        let mut clock_told = false;
         let mut storage: Buffers = Storage::new();
         let mut entries = [SocketStorage::EMPTY; Sockets::<SLOTS>::COUNT];
         let mut set = SocketSet::new(&mut entries[..]);
@@ -330,6 +351,8 @@ mod app {
         loop {
             let now = clock.now(nic);
             sockets.poll(&mut node, iface, nic, &mut set, now);
+            #[cfg(feature = "curve")]
+            tell_clock(&node, core_instant(now), &mut clock_told);
             while let Some(event) = node.poll_event() {
                 match event {
                     Event::Request { request, data, .. } => {

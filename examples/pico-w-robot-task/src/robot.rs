@@ -24,7 +24,11 @@ const COMMAND_PEERS: usize = 2;
 const NEWS_PEERS: usize = 1;
 /// ZMTP buffer per direction per connection: the longest message part the
 /// robot takes (its messages are a few bytes; the handshake needs under 128).
+#[cfg(not(feature = "curve"))]
 pub const BUF: usize = 256;
+/// ZMTP buffer per direction per connection: CURVE's handshake needs 384.
+#[cfg(feature = "curve")]
+pub const BUF: usize = networkzero_core::zmtp::MIN_RX_BUFFER_CURVE;
 /// TCP buffer per direction per socket: no message is longer than the ZMTP
 /// buffer anyway.
 pub const TCP_BUF: usize = 192;
@@ -33,6 +37,21 @@ pub const TCP_BUF: usize = 192;
 pub const UDP_BUF: usize = 512;
 /// Names heard from other nodes that we keep.
 pub const ADVERTS: usize = 4;
+
+/// What a keyed robot (feature `curve`) runs with: the class's CURVE keys,
+/// derived once into a `static`, its advert key, and 32 bytes of entropy
+/// fresh at this boot (the RP2040's ROSC; see networkzero_core's
+/// `node::keyed` docs for why it must not repeat).
+#[cfg(feature = "curve")]
+pub struct ClassKeying {
+    /// The class's CURVE keys.
+    pub keys: &'static networkzero_core::zmtp::curve::ClassKeys,
+    /// The class's advert key: adverts sealed once the class's time is
+    /// learned (the board has no clock).
+    pub advert: networkzero_core::auth::ClassKey,
+    /// Fresh entropy for the connections' transient keys.
+    pub entropy: [u8; 32],
+}
 
 /// The robot's node.
 pub type RobotNode = Node<SLOTS, BUF, ADVERTS>;
@@ -65,9 +84,22 @@ fn command(data: &[u8]) -> Option<Command> {
 
 /// Runs the robot for ever on `stack` (which must have [`SOCKETS`] sockets
 /// free) and `board`, with the node's socket buffers in `storage`.
-pub async fn run<B: Board>(stack: Stack<'_>, board: &mut B, storage: &mut RobotStorage) -> ! {
+pub async fn run<B: Board>(
+    stack: Stack<'_>,
+    board: &mut B,
+    storage: &mut RobotStorage,
+    #[cfg(feature = "curve")] keying: ClassKeying,
+) -> ! {
     let mut bringup = Bringup::new();
     let mut node: RobotNode = Node::new(beacon::Config::default());
+    #[cfg(feature = "curve")]
+    {
+        if let Err(e) = node.set_class_keys(Some(keying.keys), keying.entropy) {
+            fail(board, "class keys", e).await
+        }
+        node.set_class_key(Some(keying.advert), now());
+        info!("keyed: adverts wait for the class's time");
+    }
     let started = Sockets::new(stack, storage, &node, Config::default())
         .map_err(|e| ("sockets", e))
         .and_then(|sockets| {

@@ -82,6 +82,24 @@ fn seed() -> u64 {
     (0..8).fold(0, |acc, _| (acc << 8) | u64::from(RoscRng::next_u8()))
 }
 
+/// The class keys (derived once into a static) from the passphrase given at
+/// build time, and 32 bytes of the ROSC's random bits, fresh at each boot.
+#[cfg(all(feature = "curve", not(feature = "baseline")))]
+fn keying() -> pico_w_robot_task::robot::ClassKeying {
+    use networkzero_core::auth::ClassKey;
+    use networkzero_core::zmtp::curve::ClassKeys;
+    const CLASS_KEY: &str = env!(
+        "NW0_CLASS_KEY",
+        "the keyed build (feature curve) takes the class passphrase from NW0_CLASS_KEY"
+    );
+    static KEYS: StaticCell<ClassKeys> = StaticCell::new();
+    pico_w_robot_task::robot::ClassKeying {
+        keys: KEYS.init(ClassKeys::from_passphrase(CLASS_KEY)),
+        advert: ClassKey::from_passphrase(CLASS_KEY),
+        entropy: core::array::from_fn(|_| RoscRng::next_u8()),
+    }
+}
+
 #[embassy_executor::main]
 async fn main(spawner: Spawner) {
     let p = embassy_rp::init(Default::default());
@@ -146,7 +164,14 @@ async fn main(spawner: Spawner) {
     {
         use pico_w_robot_task::robot::{self, RobotStorage};
         static STORAGE: StaticCell<RobotStorage> = StaticCell::new();
-        robot::run(stack, &mut board, STORAGE.init(RobotStorage::new())).await
+        robot::run(
+            stack,
+            &mut board,
+            STORAGE.init(RobotStorage::new()),
+            #[cfg(feature = "curve")]
+            keying(),
+        )
+        .await
     }
     #[cfg(feature = "baseline")]
     pico_w_robot_task::baseline::run(stack, &mut board).await
