@@ -577,6 +577,15 @@ fn restarted_advertisers_are_followed() {
 const RX_CAPACITY: usize = 256;
 const RX_PER_MS: usize = 20;
 
+/// 21 hosts on one LAN, host 0 advertising "teacher" for a while (a
+/// seed-dependent 3–5 s) before the class of hosts 1..=20 starts.
+fn class_with_a_teacher(seed: u64) -> Sim {
+    let mut sim = Sim::new(21, seed, 0, 2).with_receive_buffers(RX_CAPACITY, RX_PER_MS);
+    sim.advertise(0, "teacher", "0.0.0.0:6000".parse().unwrap());
+    sim.run_until(3_000 + seed * 37 % 2_000);
+    sim
+}
+
 /// Issue 16: the whole class presses Run at once. One host advertises
 /// `teacher`; 20 fresh programs on 20 other hosts ask for it in the same
 /// millisecond. All find it, the slowest within 2.5× the fastest (answers
@@ -589,9 +598,7 @@ fn a_whole_class_discovers_one_name_at_once() {
     let mut worst: (f64, u64) = (0.0, 0);
     let mut slowest = 0;
     for seed in 0..40 {
-        let mut sim = Sim::new(21, seed, 0, 2).with_receive_buffers(RX_CAPACITY, RX_PER_MS);
-        sim.advertise(0, "teacher", "0.0.0.0:6000".parse().unwrap());
-        sim.run_until(3_000 + seed * 37 % 2_000);
+        let mut sim = class_with_a_teacher(seed);
         let answers_before = sim.nodes[0].sent[2];
         let start = sim.now;
         for i in 1..=20 {
@@ -644,9 +651,7 @@ fn a_class_starting_over_30_ms_shares_a_few_answers() {
     let want: SocketAddr = "10.200.1.1:6000".parse().unwrap();
     let mut worst = (0, 0);
     for seed in 0..40 {
-        let mut sim = Sim::new(21, seed, 0, 2).with_receive_buffers(RX_CAPACITY, RX_PER_MS);
-        sim.advertise(0, "teacher", "0.0.0.0:6000".parse().unwrap());
-        sim.run_until(3_000 + seed * 37 % 2_000);
+        let mut sim = class_with_a_teacher(seed);
         let answers_before = sim.nodes[0].sent[2];
         let start = sim.now;
         let mut starts: Vec<(u64, usize)> = (1..=20).map(|i| (sim.rng.below(30), i)).collect();
