@@ -2006,6 +2006,10 @@ mod tests {
             "the shared answer at {t} ms: {delay} ms and jitter after the last one"
         );
         assert!(sent.iter().all(|&(_, k)| k == Kind::Answer));
+        // Its asker asking again `answer_delay` after it is a new query (a
+        // retry), not a copy of the one answered.
+        let again = SocketAddr::from(([10, 200, 1, 11], 40000));
+        assert_eq!(query(&mut b, again, t + delay), 1, "a retry is answered");
     }
 
     /// A fresh `ls` asks for every name: each beacon answers straight to the
@@ -2543,6 +2547,29 @@ mod tests {
             Ok(Received::Advert)
         );
         assert_eq!(laptop.lookup("robot", ms(1)), Some(sa("10.0.0.2:5555")));
+    }
+
+    /// "Within MAX_SKEW" includes MAX_SKEW itself: of a given clock either
+    /// way, and behind a learned one.
+    #[cfg(feature = "class-key")]
+    #[test]
+    fn a_stamp_max_skew_off_is_fresh_and_one_ms_more_is_stale() {
+        const T: u64 = 1_764_000_000_000;
+        let skew = auth::MAX_SKEW.as_millis();
+        let src = sa("10.0.0.1:9997");
+        let hear = |b: &mut B, name: &str, stamp: u64| {
+            b.handle_datagram(&sealed_advert("blue whale", name, stamp), src, ms(0))
+        };
+        let stale = Err(DatagramError::Rejected(auth::Rejected::Stale));
+        let mut sntp = keyed("blue whale", T);
+        assert_eq!(hear(&mut sntp, "a", T - skew), Ok(Received::Advert));
+        assert_eq!(hear(&mut sntp, "b", T + skew), Ok(Received::Advert));
+        assert_eq!(hear(&mut sntp, "c", T - skew - 1), stale);
+        assert_eq!(hear(&mut sntp, "d", T + skew + 1), stale);
+        let mut board = keyed_board("blue whale");
+        assert_eq!(hear(&mut board, "a", T), Ok(Received::Advert));
+        assert_eq!(hear(&mut board, "b", T - skew), Ok(Received::Advert));
+        assert_eq!(hear(&mut board, "c", T - skew - 1), stale);
     }
 
     #[cfg(feature = "class-key")]

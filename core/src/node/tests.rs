@@ -294,6 +294,37 @@ fn a_requester_waits_for_its_name_then_connects() {
     );
 }
 
+/// With a class key and no wall clock a node seals nothing, so it sends no
+/// advert (a board learns its class's time first, see `crate::auth`); given
+/// the wall clock, its adverts go out sealed.
+#[cfg(feature = "class-key")]
+#[test]
+fn a_keyed_node_advertises_sealed_and_only_with_a_clock() {
+    fn sent(n: &mut N, at: Instant) -> std::vec::Vec<std::vec::Vec<u8>> {
+        n.handle_timeout(at);
+        let mut buf = [0; MAX_DATAGRAM];
+        let mut out = std::vec::Vec::new();
+        while let Some(tx) = n.poll_transmit(at, &mut buf) {
+            out.push(buf[..tx.len].to_vec());
+            assert!(out.len() < 64, "a bounded burst");
+        }
+        out
+    }
+    let mut n = node();
+    n.set_interface(Ipv4Addr::new(10, 0, 0, 5), 24, T0);
+    n.set_class_key(Some(crate::auth::ClassKey::from_passphrase("class")), T0);
+    n.serve("robot", 5555, 1, T0).unwrap();
+    assert_eq!(sent(&mut n, T0), std::vec::Vec::<std::vec::Vec<u8>>::new());
+    let later = T0 + crate::Duration::from_secs(1);
+    n.set_wall_clock(later, 1_800_000_000_000);
+    let mut adverts = sent(&mut n, later);
+    for s in 2..=5 {
+        adverts.extend(sent(&mut n, T0 + crate::Duration::from_secs(s)));
+    }
+    assert!(!adverts.is_empty(), "given the time, it advertises");
+    assert!(adverts.iter().all(|d| d.starts_with(b"NW0\x01k")), "sealed");
+}
+
 #[test]
 fn adverts_go_out_of_the_beacon_socket_queries_out_of_the_query_socket() {
     let mut n = node();
@@ -763,7 +794,7 @@ mod keyed {
         let k = class("blue whale");
         let mut server = keyed_server(Some(k), 3);
         let s = 0;
-        let second = T0 + Duration::from_secs(1);
+        let second = T0 + crate::Duration::from_secs(1);
         let later = second + KEY_RETRY;
         unkeyed_try(&mut server, s, T0);
         assert_eq!(server.poll_timeout(T0), Some(T0), "a refusal to tell");
