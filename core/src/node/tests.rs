@@ -179,6 +179,22 @@ fn a_lost_connection_is_told_and_retried_later() {
     ));
 }
 
+/// A socket that is gone (reset, refused) is forgotten at once, without a
+/// Close to do: the client is told and dials again after the pause.
+#[test]
+fn a_reset_connection_is_told_and_redialled_later() {
+    let (mut p, _, client) = Pair::new(false);
+    let _ = p.client.poll_event();
+    p.client.handle_tcp_closed(p.c, T0);
+    assert_eq!(p.client.poll_event(), Some(Event::Disconnected { client }));
+    assert_eq!(p.client.poll_tcp_action(T0), None, "not before the pause");
+    let later = T0 + crate::socket::RECONNECT;
+    assert!(matches!(
+        p.client.poll_tcp_action(later),
+        Some(TcpAction::Connect { .. })
+    ));
+}
+
 #[test]
 fn closing_a_client_aborts_its_socket() {
     let (mut p, _, client) = Pair::new(false);
