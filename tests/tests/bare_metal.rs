@@ -16,6 +16,9 @@
 //! against keyed std programs: a keyed `nw0` sends it a command and a message and gets
 //! the reply, a keyed `nw0-peer` reads its news; an unkeyed `nw0` gets nothing from it
 //! (and it logs the refusal), and a keyed `nw0` gets nothing from the unkeyed build.
+//! pyzmq with the class's derived CURVE keys (`py::CURVE`) commands it, is answered and
+//! reads its odometry news; a plain pyzmq peer gets no reply and no news (it logs the
+//! refusal, and never logs the plain peer's request).
 //! By name: the keyed board, with no wall clock, advertises nothing until a keyed
 //! program's sealed advert teaches it the class's time (`CLOCK …`); then a keyed `nw0
 //! discover` / `nw0 ls` finds it and a keyed `nw0 command` drives it by name, while an
@@ -37,6 +40,8 @@ mod drive;
 #[path = "shared/robot.rs"]
 mod robot;
 
+use networkzero_core::payload;
+use robot::protocol::{Odometry, ODOMETRY};
 use robot::{check_the_wire, drive_robot, expect_postcard_news_warning};
 
 fn workspace() -> PathBuf {
@@ -348,6 +353,12 @@ fn qemu_keyed_firmware_talks_only_to_keyed_programs() {
         .expect_line(|l| l.starts_with("REFUSED slot"), Duration::from_secs(10))
         .unwrap();
 
+    // pyzmq: with the class's CURVE keys it commands the board, is answered and
+    // reads its news; plain, it gets nothing.
+    if require_python().is_some() {
+        pyzmq_with_and_without_the_key(host, KEY, &robot, &news, &mut keyed);
+    }
+
     // The unkeyed board, also "qemu-robot", cannot take the name from keyed
     // programs (its adverts are not sealed), and a keyed program gets
     // nothing from it.
@@ -378,4 +389,115 @@ fn qemu_keyed_firmware_talks_only_to_keyed_programs() {
         exits_cleanly(qemu);
     }
     eprintln!("keyed guest said:\n{}", keyed.stdout_seen().join("\n"));
+    // Everything the keyed board said, up to BYE: it never served the plain
+    // pyzmq peer's request.
+    assert!(
+        !keyed.stdout_seen().iter().any(|l| l.contains(PLAIN_PYZMQ)),
+        "the keyed board served a plain pyzmq peer"
+    );
+}
+
+/// The message the plain (unkeyed) pyzmq peer sends the keyed board: logged by the
+/// board (`REQUEST …`) if it were ever served.
+const PLAIN_PYZMQ: &str = "from plain pyzmq";
+
+/// How long pyzmq waits for a reply or news item that should come (a hang guard,
+/// the machine is loaded), in seconds; the test waits twice as long for its line.
+const PY_WAIT: f64 = 30.0;
+
+/// How long the plain pyzmq peer waits for what must never come, in seconds.
+const PLAIN_WAIT: f64 = 5.0;
+
+/// A pyzmq peer in `host`, with the CURVE keys derived from `pass` (`py::CURVE`),
+/// commands the keyed board at `robot` (`"right"`, acknowledged and obeyed), asks it
+/// a message (echoed) and reads an odometry item from `news` (the new wheels); then a
+/// plain pyzmq peer sends it a message and subscribes to everything, and gets neither
+/// a reply nor news.
+fn pyzmq_with_and_without_the_key(
+    host: &Host,
+    pass: &str,
+    robot: &str,
+    news: &str,
+    board: &mut ChildGuard,
+) {
+    let mut p = py::spawn(
+        host,
+        &format!(
+            r#"{curve}
+def ask(req, msg, wait):
+    req.send(msg)
+    return req.recv().decode() if req.poll(wait) else "none"
+def item(sub, wait):
+    return " ".join(f.hex() for f in sub.recv_multipart()) if sub.poll(wait) else "none"
+req = sock(zmq.REQ); client(req, {pass}); req.connect("tcp://{robot}")
+print("ACK " + ask(req, b'"right"', {wait}), flush=True)
+print("REPLY " + ask(req, b'{{"from": "keyed pyzmq"}}', {wait}), flush=True)
+sub = sock(zmq.SUB); client(sub, {pass}); sub.setsockopt(zmq.SUBSCRIBE, b"odometry")
+sub.connect("tcp://{news}")
+print("NEWS " + item(sub, {wait}), flush=True)
+req.close(); sub.close()
+req = sock(zmq.REQ); req.connect("tcp://{robot}")
+print("PLAIN REPLY " + ask(req, b'"{plain}"', {plain_wait}), flush=True)
+sub = sock(zmq.SUB); sub.setsockopt(zmq.SUBSCRIBE, b""); sub.connect("tcp://{news}")
+print("PLAIN NEWS " + item(sub, {plain_wait}), flush=True)
+"#,
+            curve = py::CURVE,
+            pass = py::str_lit(pass),
+            plain = PLAIN_PYZMQ,
+            wait = (PY_WAIT * 1000.0) as u64,
+            plain_wait = (PLAIN_WAIT * 1000.0) as u64,
+        ),
+    );
+    let mut line = |what: &str| {
+        p.next_line(drive::secs(PY_WAIT * 2.0))
+            .unwrap_or_else(|e| panic!("pyzmq, {what}: {e}"))
+    };
+    assert_eq!(
+        line("keyed command"),
+        r#"ACK "ack""#,
+        "pyzmq CURVE REQ -> the keyed board"
+    );
+    assert_eq!(
+        line("keyed message"),
+        r#"REPLY {"echo": {"from": "keyed pyzmq"}}"#,
+        "pyzmq CURVE REQ -> the keyed board"
+    );
+    let item = line("keyed news");
+    let frames: Vec<Vec<u8>> = item
+        .strip_prefix("NEWS ")
+        .unwrap_or_else(|| panic!("pyzmq CURVE SUB <- the keyed board: {item}"))
+        .split(' ')
+        .map(|f| {
+            (0..f.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&f[i..i + 2], 16))
+                .collect::<Result<_, _>>()
+                .unwrap_or_else(|e| panic!("{item}: {e}"))
+        })
+        .collect();
+    assert_eq!(
+        frames.len(),
+        2,
+        "pyzmq CURVE SUB <- the keyed board: {item}"
+    );
+    assert_eq!(frames[0], ODOMETRY.as_bytes(), "{item}");
+    let odometry: Odometry =
+        payload::decode_postcard(&frames[1]).unwrap_or_else(|e| panic!("{item}: {e:?}"));
+    assert_eq!(
+        Some((odometry.left, odometry.right)),
+        robot::protocol::Command::Right.wheels(),
+        "news after \"right\": {odometry:?}"
+    );
+    for said in ["COMMAND Right Json", r#"REQUEST {"from": "keyed pyzmq"}"#] {
+        board
+            .expect_line(|l| l == said, Duration::from_secs(10))
+            .unwrap();
+    }
+    assert_eq!(line("plain message"), "PLAIN REPLY none");
+    assert_eq!(line("plain news"), "PLAIN NEWS none");
+    // ... and the board logged the refusal (its lines come in order: this one
+    // is after the keyed peer's request).
+    board
+        .expect_line(|l| l.starts_with("REFUSED"), Duration::from_secs(30))
+        .unwrap();
 }
