@@ -609,6 +609,10 @@ mod keyed {
         );
         assert!(!n.is_keyed());
         assert_eq!(n.set_class_keys(None, [1; 32]), Ok(()));
+        // The least it needs is enough.
+        let mut n: Node<1, 384> = Node::new(beacon::Config::default());
+        assert_eq!(n.set_class_keys(Some(k), [1; 32]), Ok(()));
+        assert!(n.is_keyed());
     }
 
     #[test]
@@ -640,6 +644,10 @@ mod keyed {
             matches!(p.client.poll_event(), Some(Event::Reply { data, .. }) if data == br#""ok""#)
         );
         assert_eq!((p.server.key_refusals(), p.client.key_refusals()), (0, 0));
+        // An established connection's end is no refusal.
+        p.server.handle_tcp_eof(p.s);
+        p.server.handle_tcp_closed(p.s, T0);
+        assert_eq!(p.server.key_refusals(), 0);
     }
 
     #[test]
