@@ -155,12 +155,7 @@ impl<const SLOTS: usize, const BUF: usize, const ADVERTS: usize> Node<SLOTS, BUF
     /// per connection: after the first EOF its connection takes no input.
     pub(crate) fn check_hangup(&mut self, slot: usize, now: Option<Instant>) {
         let s = &self.sockets;
-        if self.keyed.class.is_none()
-            || !s.has_connection(slot)
-            || s.is_established(slot)
-            || s.error(slot).is_some()
-            || !s.wants_input(slot)
-        {
+        if self.keyed.class.is_none() || !s.in_handshake(slot) || !s.wants_input(slot) {
             return;
         }
         let now = now.unwrap_or(self.keyed.now);

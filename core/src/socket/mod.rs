@@ -468,6 +468,15 @@ where
         })
     }
 
+    /// Whether the index's connection is still in its handshake and has not
+    /// failed: a peer ending it now hung up in the handshake, which on a
+    /// keyed connection is most likely a refusal over the key (a CURVE
+    /// server drops another class's HELLO without a word; libzmq with NULL
+    /// closes on seeing a CURVE greeting).
+    pub fn in_handshake(&self, i: usize) -> bool {
+        self.has_connection(i) && !self.is_established(i) && self.error(i).is_none()
+    }
+
     /// Connected peers of a socket (past their handshake).
     pub fn connected_peers(&self, socket: SocketId) -> usize {
         self.peers

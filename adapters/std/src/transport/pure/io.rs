@@ -1196,12 +1196,7 @@ impl Driver {
             .get(i)
             .and_then(Option::as_ref)
             .is_some_and(|s| !s.connecting);
-        if self.keyed.is_keyed()
-            && begun
-            && self.set.has_connection(i)
-            && !self.set.is_established(i)
-            && self.set.error(i).is_none()
-        {
+        if self.keyed.is_keyed() && begun && self.set.in_handshake(i) {
             self.refused(i, Refusal::Closed);
         }
     }
