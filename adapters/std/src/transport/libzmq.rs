@@ -331,16 +331,6 @@ impl TransportSocket for Socket {
             Ok(())
         };
         configure().map_err(|e| zmq_error("configuring the socket for", address, e))?;
-        let endpoint = format!("tcp://{endpoint}");
-        if role.binds() {
-            socket
-                .bind(&endpoint)
-                .map_err(|e| zmq_error("listening on", address, e))?;
-        } else {
-            socket
-                .connect(&endpoint)
-                .map_err(|e| zmq_error("connecting to", address, e))?;
-        }
         let mut socket = Socket {
             socket,
             monitor: None,
@@ -371,6 +361,22 @@ impl TransportSocket for Socket {
             // libzmq signals the monitor's descriptor for an event only once
             // a read found its queue empty: read it, to nothing, now.
             socket.refused();
+        }
+        // Only now, with the monitor watching: libzmq tells a refused
+        // handshake once and then gives the connection up for good, so an
+        // event before the monitor started would be lost, and with it the
+        // "wants a class key" warning (CI saw that under load).
+        let endpoint = format!("tcp://{endpoint}");
+        if role.binds() {
+            socket
+                .socket
+                .bind(&endpoint)
+                .map_err(|e| zmq_error("listening on", address, e))?;
+        } else {
+            socket
+                .socket
+                .connect(&endpoint)
+                .map_err(|e| zmq_error("connecting to", address, e))?;
         }
         Ok(socket)
     }
