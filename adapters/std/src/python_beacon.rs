@@ -256,8 +256,10 @@ fn ask(transport: &Running, request: Value, wait: Duration) -> Option<Value> {
         None,
     )
     .ok()?;
-    socket.request(request, address).ok()?;
     let mut deadline = Deadline::new(Wait::from(wait));
+    if !socket.request(request, &mut deadline, address).ok()? {
+        return None;
+    }
     let reply = socket.receive(&mut deadline, address).ok()??;
     serde_json::from_slice(reply.first()).ok()
 }

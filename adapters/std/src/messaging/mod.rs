@@ -286,8 +286,12 @@ fn request(
     let payload = to_payload(message)?;
     let (entry, _) = socket(open, address, Role::Request)?;
     let mut guard = lock(&entry);
-    guard.socket.request(payload, address)?;
-    let Some(reply) = guard.socket.receive(&mut deadline, address)? else {
+    let reply = if guard.socket.request(payload, &mut deadline, address)? {
+        guard.socket.receive(&mut deadline, address)?
+    } else {
+        None
+    };
+    let Some(reply) = reply else {
         drop(guard);
         open()?.reset(address, Role::Request);
         let postcard = match message.format() {

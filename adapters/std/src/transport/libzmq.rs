@@ -381,11 +381,36 @@ impl TransportSocket for Socket {
         Ok(socket)
     }
 
+    /// Never blocks past the deadline: libzmq gives up a connection whose
+    /// handshake the peer refused (a keyed server, say) and a REQ with no
+    /// connection would block a plain send for ever.
     #[inline]
-    fn request(&mut self, payload: Vec<u8>, address: Address) -> Result<()> {
-        self.socket
-            .send(payload, 0)
-            .map_err(|e| zmq_error("sending to", address, e))
+    fn request(
+        &mut self,
+        payload: Vec<u8>,
+        deadline: &mut Deadline,
+        address: Address,
+    ) -> Result<bool> {
+        let message = zmq::Message::from(payload);
+        loop {
+            match self.socket.send(&*message, zmq::DONTWAIT) {
+                Ok(()) => return Ok(true),
+                Err(zmq::Error::EAGAIN) => {}
+                Err(e) => return Err(zmq_error("sending to", address, e)),
+            }
+            let timeout = wait::remaining(deadline.get())
+                .map_or(-1, |d| d.as_millis().min(i64::MAX as u128) as i64);
+            match self.socket.poll(zmq::POLLOUT, timeout) {
+                Ok(n) if n > 0 => continue,
+                Ok(_) => {
+                    self.tell_refusal(address);
+                    return Ok(false);
+                }
+                Err(zmq::Error::EINTR) if timeout != 0 => continue,
+                Err(zmq::Error::EINTR) => return Ok(false),
+                Err(e) => return Err(zmq_error("sending to", address, e)),
+            }
+        }
     }
 
     /// Something already queued is taken without a poll system call or a

@@ -146,8 +146,14 @@ pub(crate) trait TransportSocket: Sized + Send + 'static {
         address: Address,
         class: Option<&'static ClassKeys>,
     ) -> Result<Self>;
-    /// REQ: sends a request.
-    fn request(&mut self, payload: Vec<u8>, address: Address) -> Result<()>;
+    /// REQ: sends a request, waiting until the deadline for a peer to take
+    /// it; false if none did (a peer that refused the handshake leaves none).
+    fn request(
+        &mut self,
+        payload: Vec<u8>,
+        deadline: &mut Deadline,
+        address: Address,
+    ) -> Result<bool>;
     /// The next message, waiting until the deadline; `None` on timeout.
     fn receive(
         &mut self,

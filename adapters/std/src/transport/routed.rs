@@ -105,10 +105,15 @@ impl TransportSocket for Socket {
         }
     }
 
-    fn request(&mut self, payload: Vec<u8>, address: Address) -> Result<()> {
+    fn request(
+        &mut self,
+        payload: Vec<u8>,
+        deadline: &mut Deadline,
+        address: Address,
+    ) -> Result<bool> {
         match self {
-            Socket::Zmq(s) => s.request(payload, address),
-            Socket::Pure(s) => s.request(payload, address),
+            Socket::Zmq(s) => s.request(payload, deadline, address),
+            Socket::Pure(s) => s.request(payload, deadline, address),
         }
     }
 

@@ -91,9 +91,11 @@ impl TransportSocket for Socket {
     }
 
     #[inline]
-    fn request(&mut self, payload: Vec<u8>, address: Address) -> Result<()> {
+    fn request(&mut self, payload: Vec<u8>, _: &mut Deadline, address: Address) -> Result<bool> {
+        // Queued in the socket until a peer connects: `receive` waits.
         self.0
             .request(payload)
+            .map(|()| true)
             .map_err(|e| io_error("sending to", address, e))
     }
 
