@@ -813,6 +813,32 @@ mod keyed {
         }
     }
 
+    /// An untold refusal alone makes the node due at once: a driver that
+    /// sleeps until `poll_timeout` must wake to tell it.
+    #[test]
+    fn an_untold_refusal_is_work_for_now() {
+        let k = class("blue whale");
+        let mut server = keyed_server(Some(k), 5);
+        let t = T0 + Duration::from_millis(1);
+        // Nothing else due at `t`: the beacon's opening adverts sent.
+        let mut buf = [0; MAX_DATAGRAM];
+        for _ in 0..64 {
+            server.handle_timeout(t);
+            if server.poll_transmit(t, &mut buf).is_none() {
+                break;
+            }
+        }
+        assert_ne!(server.poll_timeout(t), Some(t), "idle before");
+        server.handle_tcp_connected(0, t);
+        let partial = [0xff, 0, 0, 0, 0, 0, 0, 0, 1, 0x7f, 3];
+        assert_eq!(server.handle_tcp_input(0, &partial, t), partial.len());
+        server.handle_tcp_eof(0);
+        server.handle_tcp_closed(0, t);
+        assert_eq!(server.poll_timeout(t), Some(t), "a refusal to tell");
+        assert!(refused(&mut server).is_some());
+        assert_ne!(server.poll_timeout(t), Some(t), "told: idle again");
+    }
+
     #[test]
     fn refusals_are_all_counted_and_told_once_per_slot_per_key_retry() {
         let k = class("blue whale");
