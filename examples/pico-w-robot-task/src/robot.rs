@@ -38,18 +38,20 @@ pub const UDP_BUF: usize = 512;
 /// Names heard from other nodes that we keep.
 pub const ADVERTS: usize = 4;
 
-/// What a keyed robot (feature `curve`) runs with: the class's CURVE keys,
-/// derived once into a `static`, its advert key, and 32 bytes of entropy
-/// fresh at this boot (the RP2040's ROSC; see networkzero_core's
-/// `node::keyed` docs for why it must not repeat).
-#[cfg(feature = "curve")]
+/// What a keyed robot runs with: its advert key (feature `class-key`) and,
+/// with feature `curve`, the class's CURVE keys, derived once into a
+/// `static`, and 32 bytes of entropy fresh at this boot (the RP2040's ROSC;
+/// see networkzero_core's `node::keyed` docs for why it must not repeat).
+#[cfg(feature = "class-key")]
 pub struct ClassKeying {
     /// The class's CURVE keys.
+    #[cfg(feature = "curve")]
     pub keys: &'static networkzero_core::zmtp::curve::ClassKeys,
     /// The class's advert key: adverts sealed once the class's time is
     /// learned (the board has no clock).
     pub advert: networkzero_core::auth::ClassKey,
     /// Fresh entropy for the connections' transient keys.
+    #[cfg(feature = "curve")]
     pub entropy: [u8; 32],
 }
 
@@ -88,12 +90,13 @@ pub async fn run<B: Board>(
     stack: Stack<'_>,
     board: &mut B,
     storage: &mut RobotStorage,
-    #[cfg(feature = "curve")] keying: ClassKeying,
+    #[cfg(feature = "class-key")] keying: ClassKeying,
 ) -> ! {
     let mut bringup = Bringup::new();
     let mut node: RobotNode = Node::new(beacon::Config::default());
-    #[cfg(feature = "curve")]
+    #[cfg(feature = "class-key")]
     {
+        #[cfg(feature = "curve")]
         if let Err(e) = node.set_class_keys(Some(keying.keys), keying.entropy) {
             fail(board, "class keys", e).await
         }

@@ -82,20 +82,25 @@ fn seed() -> u64 {
     (0..8).fold(0, |acc, _| (acc << 8) | u64::from(RoscRng::next_u8()))
 }
 
-/// The class keys (derived once into a static) from the passphrase given at
-/// build time, and 32 bytes of the ROSC's random bits, fresh at each boot.
-#[cfg(all(feature = "curve", not(feature = "baseline")))]
+/// The class keys from the passphrase given at build time: the advert key
+/// and, with feature `curve`, the CURVE keys (derived once into a static) and
+/// 32 bytes of the ROSC's random bits, fresh at each boot.
+#[cfg(all(feature = "class-key", not(feature = "baseline")))]
 fn keying() -> pico_w_robot_task::robot::ClassKeying {
     use networkzero_core::auth::ClassKey;
+    #[cfg(feature = "curve")]
     use networkzero_core::zmtp::curve::ClassKeys;
     const CLASS_KEY: &str = env!(
         "NW0_CLASS_KEY",
-        "the keyed build (feature curve) takes the class passphrase from NW0_CLASS_KEY"
+        "the keyed builds (features class-key, curve) take the class passphrase from NW0_CLASS_KEY"
     );
+    #[cfg(feature = "curve")]
     static KEYS: StaticCell<ClassKeys> = StaticCell::new();
     pico_w_robot_task::robot::ClassKeying {
+        #[cfg(feature = "curve")]
         keys: KEYS.init(ClassKeys::from_passphrase(CLASS_KEY)),
         advert: ClassKey::from_passphrase(CLASS_KEY),
+        #[cfg(feature = "curve")]
         entropy: core::array::from_fn(|_| RoscRng::next_u8()),
     }
 }
@@ -168,7 +173,7 @@ async fn main(spawner: Spawner) {
             stack,
             &mut board,
             STORAGE.init(RobotStorage::new()),
-            #[cfg(feature = "curve")]
+            #[cfg(feature = "class-key")]
             keying(),
         )
         .await
