@@ -885,6 +885,61 @@ mod keyed {
             p.client.poll_tcp_action(T0 + KEY_RETRY),
             Some(TcpAction::Connect { slot, .. }) if slot == p.c
         ));
+        // That dial fails at TCP: an ordinary reconnect, RECONNECT later;
+        // the hold-back, over, no longer makes the node due.
+        let t1 = T0 + KEY_RETRY + Duration::from_millis(1);
+        p.client.handle_tcp_closed(p.c, t1);
+        assert_eq!(p.client.poll_tcp_action(t1), None);
+        let due = p.client.poll_timeout(t1);
+        assert!(due.is_some_and(|d| d > t1), "{due:?}");
+    }
+
+    /// A client by name, refused, whose name then expires: once the
+    /// hold-back is over it waits for an advert, and nothing is due.
+    #[test]
+    fn a_refused_client_whose_name_expired_waits_quietly() {
+        let k = class("blue whale");
+        let mut server = keyed_server(Some(k), 5);
+        let mut client = node();
+        let _ = client.requester("robot", T0).unwrap();
+        let from: SocketAddr = "10.0.0.8:9999".parse().unwrap();
+        client
+            .handle_datagram(br#"["robot", "10.0.0.8:5555", 1]"#, from, T0)
+            .unwrap();
+        client.handle_timeout(T0);
+        let Some(TcpAction::Connect { slot: c, .. }) = client.poll_tcp_action(T0) else {
+            panic!("the client should connect");
+        };
+        client.handle_tcp_connected(c, T0);
+        server.handle_tcp_connected(0, T0);
+        for _ in 0..8 {
+            shift(&mut client, c, &mut server, 0, T0);
+            shift(&mut server, 0, &mut client, c, T0);
+        }
+        assert_eq!(client.key_refusals(), 1, "the server wants a key");
+        while client.poll_event().is_some() {}
+        let n = client.tcp_output(c).len();
+        client.consume_output(c, n);
+        for _ in 0..4 {
+            if client.poll_tcp_action(T0).is_none() {
+                break;
+            }
+        }
+        client.handle_tcp_closed(c, T0);
+        // Past the hold-back and the advert's 1 s: parked for want of an
+        // address, with only the beacon's own timers to run.
+        let t = T0 + KEY_RETRY + Duration::from_secs(2);
+        let mut buf = [0; MAX_DATAGRAM];
+        for _ in 0..64 {
+            client.handle_timeout(t);
+            while client.poll_event().is_some() {}
+            if client.poll_tcp_action(t).is_none() && client.poll_transmit(t, &mut buf).is_none() {
+                break;
+            }
+        }
+        assert_eq!(client.lookup("robot", t), None, "the name expired");
+        let due = client.poll_timeout(t);
+        assert!(due.is_none_or(|d| d > t), "nothing due at once: {due:?}");
     }
 
     /// Each connection gets its own seed, from the caller's entropy.
