@@ -136,13 +136,16 @@ fn main() {
     if args.iter().any(|a| a == "--scale-only") {
         // Just the class and school rows (printed, not written).
         scale::class(&mut report, python.as_deref());
-        scale::school(&mut report, python.as_deref(), None);
+        scale::school(&mut report, python.as_deref(), None, false);
         return;
     }
     if let Some(i) = args.iter().position(|a| a == "--school-only") {
-        // Only the school's rows, with RUNS fresh `ls` runs at each wait.
+        // Only the school's rows, with RUNS fresh `ls` runs at each wait;
+        // `busy` after RUNS: the `ls` runs start as soon as the 400
+        // programs are up (see scale::school).
         let runs = args.get(i + 1).and_then(|r| r.parse().ok()).unwrap_or(10);
-        scale::school(&mut report, python.as_deref(), Some(runs));
+        let busy = args.get(i + 2).is_some_and(|a| a == "busy");
+        scale::school(&mut report, python.as_deref(), Some(runs), busy);
         return;
     }
     if args.iter().any(|a| a == "--discovery-only") {
@@ -167,7 +170,7 @@ fn main() {
     }
     discovery(&mut report, python.as_deref());
     scale::class(&mut report, python.as_deref());
-    scale::school(&mut report, python.as_deref(), None);
+    scale::school(&mut report, python.as_deref(), None, false);
     messaging(&mut report, python.as_deref());
     beacon_throughput(&mut report);
     idle(&mut report, python.as_deref());

@@ -60,8 +60,12 @@
 //! for every name (a fresh `ls`) is answered straight to the asker, each
 //! beacon at a random moment of [`Config::everything_spread`], so the answers
 //! of hundreds of programs arrive spread out instead of overflowing the
-//! asker's receive buffer. An asker repeats its query with growing gaps
-//! only when no answer comes: that is for real loss.
+//! asker's receive buffer. A beacon answers only a few askers of every name
+//! one by one; when more ask (a crowd of programs starting), each name is
+//! broadcast instead, once for all of them, at most once per
+//! [`Config::crowd_gap`], so a late asker is answered too. An asker
+//! repeats its query with growing gaps only when no answer comes: that is
+//! for real loss.
 //!
 //! # Rates
 //!
@@ -139,6 +143,11 @@ pub struct Config {
     /// this window (after `answer_delay`), so that hundreds of programs do
     /// not answer one asker in the same millisecond.
     pub everything_spread: Duration,
+    /// Shortest gap between two broadcasts of a name that answer a crowd
+    /// asking for every name (more askers than a beacon answers one by
+    /// one). mDNS multicasts a record at most once a second (RFC 6762 §6);
+    /// half that keeps a fresh `ls` among a crowd within its 1 s.
+    pub crowd_gap: Duration,
 }
 
 impl Default for Config {
@@ -157,6 +166,7 @@ impl Default for Config {
             answer_delay: Duration::from_millis(10),
             answer_jitter: Duration::from_millis(10),
             everything_spread: Duration::from_millis(150),
+            crowd_gap: Duration::from_millis(500),
         }
     }
 }
@@ -937,7 +947,11 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize, S: Entries>
 
     /// Schedules answers with every name to `asker`, at a random moment of
     /// the spread window; nothing if its answers are scheduled already (the
-    /// copies of one query come by two broadcast addresses).
+    /// copies of one query come by two broadcast addresses). When more ask
+    /// than this beacon answers one by one (`ASKERS`: a crowd of fresh
+    /// programs), each name is broadcast instead, once for every asker, at
+    /// most once per [`Config::crowd_gap`]: a late asker is never left
+    /// waiting for a slot.
     fn schedule_everything(&mut self, asker: SocketAddr, now: Instant) -> usize {
         if self.own.is_empty() || self.askers.iter().any(|a| a.to == asker) {
             return 0;
@@ -948,11 +962,18 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize, S: Entries>
             due,
             next: 0,
         };
-        // Full: this asker repeats its query later and is answered then.
-        match self.askers.push(scheduled) {
-            Ok(()) => self.own.len(),
-            Err(_) => 0,
+        if self.askers.push(scheduled).is_ok() {
+            return self.own.len();
         }
+        let gap = self.config.crowd_gap;
+        let mut shared = 0;
+        for own in self.own.iter_mut().filter(|o| o.on_air()) {
+            if own.answer_at.is_none() {
+                own.answer_at = Some(own.answered.map_or(due, |at| due.max(at + gap)));
+                shared += 1;
+            }
+        }
+        shared
     }
 
     fn handle_sealed(
@@ -2072,6 +2093,62 @@ mod tests {
         }
         assert!(answers <= 2 * 50 + 16, "{answers} answers in two seconds");
         assert!(answers >= 2 * 50 - 16, "{answers} answers in two seconds");
+    }
+
+    /// More askers of every name than a beacon answers one by one (a crowd
+    /// of programs starting) share a broadcast of each name, at most one
+    /// per `crowd_gap`: every asker, the last too, is answered within the
+    /// gap plus the spread window, by an answer to it or a broadcast.
+    #[test]
+    fn a_crowd_asking_for_everything_shares_a_broadcast() {
+        let config = Config::default();
+        let within =
+            (config.crowd_gap + config.answer_delay + config.everything_spread).as_millis();
+        let subnet = SocketAddr::from((IF_A.broadcast(), ext::EXT_PORT));
+        for seed in 0..10 {
+            let mut b = B::new(config);
+            b.seed(seed);
+            b.set_interfaces(&[IF_A], ms(0));
+            b.advertise("a", sa("0.0.0.0:6000"), ms(0)).unwrap();
+            let _ = drain(&mut b, ms(0));
+            // 100 fresh askers over a second, each on a port of its own.
+            let asker = |i: u64| SocketAddr::from(([10, 200, 1, 100], 41000 + i as u16));
+            let mut asked = Vec::new();
+            let mut sent = Vec::new();
+            for t in 1000..3000u64 {
+                if t < 2000 && t % 10 == 0 {
+                    let who = asker(t / 10);
+                    let _ = b.handle_datagram(b"NW0\x01Q", who, ms(t)).unwrap();
+                    asked.push((t, who));
+                }
+                for (to, _, kind) in drain(&mut b, ms(t)) {
+                    if kind == Kind::Answer {
+                        sent.push((t, to));
+                    }
+                }
+            }
+            let broadcasts: Vec<u64> = sent
+                .iter()
+                .filter(|(_, to)| *to == subnet)
+                .map(|(t, _)| *t)
+                .collect();
+            for (t, who) in asked {
+                let answered = sent
+                    .iter()
+                    .find(|(at, to)| *at >= t && (*to == who || *to == subnet));
+                assert!(
+                    answered.is_some_and(|(at, _)| at - t <= within),
+                    "seed {seed}: asked at {t} ms, answered {answered:?}"
+                );
+            }
+            assert!(broadcasts.len() >= 2, "seed {seed}: {broadcasts:?}");
+            for pair in broadcasts.windows(2) {
+                assert!(
+                    pair[1] - pair[0] >= config.crowd_gap.as_millis(),
+                    "seed {seed}: broadcasts at {broadcasts:?}"
+                );
+            }
+        }
     }
 
     /// Python drops an advert whose ttl has passed as soon as it hears it:

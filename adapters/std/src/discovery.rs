@@ -111,8 +111,9 @@ pub(crate) struct Discovery {
 
 struct State {
     beacon: Box<CoreBeacon>,
-    /// When the first query (the opening one, for every name) went out.
-    opening_query_sent: Option<StdInstant>,
+    /// When this process asked every program for every name (once, for
+    /// its first listing: see [`Discovery::ask_everyone`]).
+    asked_everyone: Option<StdInstant>,
     /// When each (name, sender) was last warned about, so a Python peer
     /// advertising every 2 s does not flood the terminal.
     warned: HashMap<(String, IpAddr), StdInstant>,
@@ -238,11 +239,6 @@ impl Discovery {
     pub(crate) fn start() -> Result<(Arc<Discovery>, JoinHandle<()>)> {
         crate::logging::init();
         let (discovery, poll, readers) = open()?;
-        // The opening query (every name) goes out now, from this thread:
-        // a new thread, and the transport started next, can wait their turn
-        // for a second on a loaded computer (a school's 400 programs on 2
-        // cores), and a fresh `ls` would list only what came by then.
-        discovery.drain(&mut lock(&discovery));
         let discovery = Arc::new(discovery);
         let running = Arc::clone(&discovery);
         let thread = thread::Builder::new()
@@ -326,15 +322,12 @@ fn open() -> Result<(Discovery, Poll, Readers)> {
         beacon.set_class_key(Some(ClassKey::from_passphrase(&passphrase)));
         info!("using the class key from NW0_CLASS_KEY: only programs with the same key are heard");
     }
-    // Ask the LAN for every name at once, so even a fresh process's
-    // `discover_all` sees what is running.
-    beacon.query(None, now);
     let node = Discovery {
         state: Mutex::new(State {
             beacon,
             warned: HashMap::new(),
             observed: Observed::default(),
-            opening_query_sent: None,
+            asked_everyone: None,
             table_full: false,
             for_python: BTreeSet::new(),
             python_paused: false,
@@ -357,7 +350,6 @@ impl Discovery {
     fn drain(&self, state: &mut State) {
         let now = self.now();
         let mut buf = [0u8; MAX_TRANSMIT];
-        let mut sent_query = false;
         // Bounded: the beacon itself rate-limits, this only guards the loop.
         for _ in 0..1024 {
             let Some(t) = state.beacon.poll_transmit(now, &mut buf) else {
@@ -375,12 +367,8 @@ impl Discovery {
             if let Err(e) = socket.send_to(bytes, t.destination) {
                 debug!("sending {:?} to {}: {e}", t.kind, t.destination);
             }
-            if t.kind == Kind::Query && state.opening_query_sent.is_none() {
-                state.opening_query_sent = Some(StdInstant::now());
-                sent_query = true;
-            }
         }
-        let mut changed = sent_query;
+        let mut changed = false;
         let watched = state.observed.watchers > 0;
         while let Some(event) = state.beacon.poll_event() {
             changed = true;
@@ -837,16 +825,45 @@ impl Discovery {
             .map(Address::from)
     }
 
-    /// Waits, in a fresh process, for the answers to the opening query (sent
-    /// as discovery started) for as long as they take: each program answers a
-    /// query for every name at a random moment of the answer delay plus the
-    /// spread window (10 + 150 ms, so that a school's hundreds of answers do
-    /// not all arrive at once), plus twice `query_retry` (100 ms) for an
-    /// answer that travels or is sent late (a busy peer). By then the table
-    /// holds every live name; one lost is heard again within 2 s.
+    /// Asks every program for every name, once per process, for a listing
+    /// (`discover_all`, `nw0 ls`, the dashboard); returns when it asked.
+    /// Only listings need it: a process that advertises or looks up one
+    /// name never sends it, so a class or a school starting its programs is
+    /// not a crowd of askers that every advertiser answers one by one.
+    /// Not asked either by a process that has heard port 9999 for two advert
+    /// rounds: it has heard every name's advert by then (twice, so one can
+    /// be lost). The query goes out from the calling thread: the discovery
+    /// thread can wait its turn for a second on a loaded computer (a
+    /// school's 400 programs on 2 cores), and a fresh `ls` would list only
+    /// what came by then.
+    fn ask_everyone(&self) -> Option<StdInstant> {
+        let mut state = lock(self);
+        if state.asked_everyone.is_some() {
+            return state.asked_everyone;
+        }
+        let round = StdDuration::from_millis(state.beacon.config().advert_interval.as_millis());
+        if self.hears_adverts() && self.started.elapsed() >= 2 * round {
+            return None;
+        }
+        state.beacon.query(None, self.now());
+        self.drain(&mut state);
+        let asked = StdInstant::now();
+        state.asked_everyone = Some(asked);
+        drop(state);
+        // The loop recomputes its deadline (the query's repeats).
+        let _ = self.waker.wake();
+        Some(asked)
+    }
+
+    /// Waits, in a fresh process, for the answers to its query for every
+    /// name for as long as they take: each program answers it at a random
+    /// moment of the answer delay plus the spread window (10 + 150 ms, so
+    /// that a school's hundreds of answers do not all arrive at once), plus
+    /// twice `query_retry` (100 ms) for an answer that travels or is sent
+    /// late (a busy peer). By then the table holds every live name; one lost
+    /// is heard again within 2 s.
     fn warmed_up(&self) {
-        let Some(sent) = lock(self).opening_query_sent else {
-            debug!("the opening query did not go out (no network?)");
+        let Some(sent) = self.ask_everyone() else {
             return;
         };
         let config = *lock(self).beacon.config();
@@ -941,6 +958,11 @@ impl Discovery {
         };
         if o.watchers == 0 {
             o.left.clear();
+        }
+        drop(state);
+        if on {
+            // A watcher lists every name: ask for them, as a listing does.
+            self.ask_everyone();
         }
     }
 
