@@ -14,22 +14,48 @@
 //!
 //! Layout: `NW0 1 kind` (5 bytes) · stamp (u64 big-endian, Unix milliseconds)
 //! · MAC (the first 16 bytes of HMAC-SHA256 over everything before it and the
-//! advert) · the advert JSON exactly as [`crate::advert`] writes it. Kinds:
-//! `k` advert, `K` answer, `G` goodbye.
+//! body) · the body: the advert JSON exactly as [`crate::advert`] writes it,
+//! or for a query the name asked for (UTF-8, empty: every name), exactly the
+//! body of a plain query ([`crate::ext`]). Kinds: `k` advert, `K` answer,
+//! `G` goodbye, `q` query.
 //!
 //! Replays: a receiver accepts a stamp only within [`MAX_SKEW`] of its own
 //! clock and only if it is newer than the last one it accepted for that name.
+//!
+//! # Sealed queries
+//! A keyed beacon that knows its class's time seals its queries too (before
+//! it knows it, it asks plainly: an answer it verifies teaches it the time).
+//! A query reveals nothing and asks for what every holder of the key hears
+//! every 2 s anyway, so its seal is not about who may ask: it carries the
+//! class's time to a board that has not learned it, so a keyed program that
+//! only discovers finds a keyed board by name at once. A sealed query's
+//! stamp is checked and learned by exactly the rule of an advert's (below),
+//! but never enters the per-name replay record: many askers query one name,
+//! and a query's stamp must not make that name's next advert look replayed.
+//!
+//! A sealed query whose seal does not check (another class's key, altered)
+//! or whose stamp is stale teaches nothing, and is answered as a plain
+//! query is: anyone may send a plain query and be answered, so refusing it
+//! would keep nobody out, and the answer is sealed, useless to an outsider.
+//! No warning is raised for it: queries claim no name, and two classes
+//! sharing a room would warn each other on every `discover`. A beacon
+//! without a key drops sealed queries as a kind it does not read (so do
+//! releases from before them): its plain answer would be refused by the
+//! keyed asker, which learns of an unkeyed service of that name from its
+//! plain adverts anyway.
 //!
 //! # A board without a clock learns its class's time
 //! A program given the wall-clock time (std: the OS; firmware: SNTP or an
 //! RTC, through `set_wall_clock`) uses it. A keyed beacon never given it
 //! takes it from its class: its clock is the newest stamp of a sealed
-//! advert it has *verified* (the MAC checks with the class key), plus the
-//! time since it heard that advert. Until it has heard one it seals
+//! advert, answer or query it has *verified* (the MAC checks with the class
+//! key), plus the time since it heard it. Until it has heard one it seals
 //! nothing, so it neither advertises nor answers (`Beacon::wall_clock` is
-//! `None`); the first one sends its names at once. A keyed std program
-//! that advertises anything seals an advert every 2 s, so a board learns
-//! the time within one advert interval of it starting.
+//! `None`); the first one sends its names at once, and answers the query
+//! that taught it. A keyed std program that advertises anything seals an
+//! advert every 2 s, and one that discovers seals its queries, so a board
+//! learns the time within one advert interval of such a program starting,
+//! or from the first query of a keyed `discover`.
 //!
 //! Why that is safe: only a holder of the class key can make a stamp the
 //! board accepts, and a holder can already advertise any name, so letting
@@ -75,6 +101,8 @@ pub const KIND_ADVERT: u8 = b'k';
 pub const KIND_ANSWER: u8 = b'K';
 /// Kind byte of a sealed goodbye.
 pub const KIND_GOODBYE: u8 = b'G';
+/// Kind byte of a sealed query (the body is the name asked for).
+pub const KIND_QUERY: u8 = b'q';
 
 /// A class key, derived from a passphrase.
 #[cfg(feature = "class-key")]
@@ -189,8 +217,9 @@ fn verify(key: &ClassKey, _: &[u8], _: &[u8], _: &[u8]) -> Result<(), Rejected> 
 pub const SEAL_OFFSET: usize = crate::ext::HEADER_LEN + SEAL_LEN;
 
 /// Checks a sealed datagram (`NW0 1` + a sealed kind); returns its kind,
-/// stamp and advert bytes. Without a key the seal is not checked.
-pub(crate) fn open<'a>(
+/// stamp and body (advert or queried name). Without a key the seal is not
+/// checked; the stamp's freshness never is (that needs a clock: the beacon's).
+pub fn open<'a>(
     key: Option<&ClassKey>,
     datagram: &'a [u8],
 ) -> Result<(u8, u64, &'a [u8]), Rejected> {
@@ -216,7 +245,20 @@ pub(crate) fn open<'a>(
     Ok((kind, u64::from_be_bytes(stamp), advert))
 }
 
-/// Whether `kind` is a sealed kind.
+/// Seals a query for `name` (empty: every name) stamped `stamp`; returns
+/// its length, `None` if `buf` is too short or the name too long.
+#[cfg(feature = "class-key")]
+pub(crate) fn seal_query(key: &ClassKey, stamp: u64, name: &str, buf: &mut [u8]) -> Option<usize> {
+    if name.len() > crate::advert::MAX_NAME {
+        return None;
+    }
+    let body = buf.get_mut(SEAL_OFFSET..)?.get_mut(..name.len())?;
+    body.copy_from_slice(name.as_bytes());
+    seal(key, KIND_QUERY, stamp, buf, name.len())
+}
+
+/// Whether `kind` is a sealed advert, answer or goodbye (a sealed query is
+/// read only by a keyed beacon: see the module docs).
 pub(crate) fn is_sealed_kind(kind: u8) -> bool {
     matches!(kind, KIND_ADVERT | KIND_ANSWER | KIND_GOODBYE)
 }
@@ -241,6 +283,35 @@ mod tests {
         let (kind, stamp, advert) = open(Some(&key), &d).unwrap();
         assert_eq!((kind, stamp), (KIND_ADVERT, 1234));
         assert_eq!(advert, br#"["robot", "10.0.0.1:5000", 20]"#);
+    }
+
+    #[test]
+    fn a_sealed_query_is_a_plain_query_s_body_behind_a_seal() {
+        let key = ClassKey::from_passphrase("blue whale");
+        let mut buf = [0u8; 300];
+        let n = seal_query(&key, 1234, "robot", &mut buf).unwrap();
+        assert_eq!(&buf[..5], b"NW0\x01q");
+        assert_eq!(&buf[5..13], &1234u64.to_be_bytes());
+        assert_eq!(&buf[SEAL_OFFSET..n], b"robot");
+        assert_eq!(
+            open(Some(&key), &buf[..n]),
+            Ok((KIND_QUERY, 1234, &b"robot"[..]))
+        );
+        let other = ClassKey::from_passphrase("red fox");
+        assert_eq!(open(Some(&other), &buf[..n]), Err(Rejected::BadSeal));
+        // Every name: an empty body.
+        let n = seal_query(&key, 1234, "", &mut buf).unwrap();
+        assert_eq!(n, SEAL_OFFSET);
+        assert_eq!(
+            open(Some(&key), &buf[..n]),
+            Ok((KIND_QUERY, 1234, &b""[..]))
+        );
+        let long = "x".repeat(crate::advert::MAX_NAME + 1);
+        assert_eq!(seal_query(&key, 1, &long, &mut buf), None);
+        assert_eq!(
+            seal_query(&key, 1, "robot", &mut buf[..SEAL_OFFSET + 4]),
+            None
+        );
     }
 
     #[test]

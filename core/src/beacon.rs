@@ -886,10 +886,12 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize, S: Entries>
             }
             return Ok(self.hear(&advert, now));
         }
-        if datagram
-            .get(ext::HEADER_LEN - 1)
-            .is_some_and(|&k| auth::is_sealed_kind(k))
-        {
+        let kind = datagram.get(ext::HEADER_LEN - 1).copied();
+        #[cfg(feature = "class-key")]
+        if kind == Some(auth::KIND_QUERY) && self.key.is_some() {
+            return self.handle_sealed_query(datagram, source, now);
+        }
+        if kind.is_some_and(auth::is_sealed_kind) {
             return self.handle_sealed(datagram, source, now);
         }
         match ext::decode(datagram).map_err(DatagramError::Ext)? {
@@ -901,21 +903,48 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize, S: Entries>
                 self.forget(&advert);
                 Ok(Received::Goodbye)
             }
-            Message::Query(name) => {
-                // A real asker sends from a port of its own; a query from the
-                // beacon port is not one (and an answer sent back there would
-                // kill a Python beacon).
-                if source.port() == self.config.beacon_port {
-                    return Ok(Received::Query { answers: 0 });
-                }
-                let answers = if name.is_empty() {
-                    self.schedule_everything(source, now)
-                } else {
-                    self.schedule_answer(&name, source, now)
-                };
-                Ok(Received::Query { answers })
-            }
+            Message::Query(name) => Ok(self.answer_query(&name, source, now)),
         }
+    }
+
+    /// Schedules the answers to `source`'s query for `name` (empty: every
+    /// name), plain or sealed alike.
+    fn answer_query(&mut self, name: &str, source: SocketAddr, now: Instant) -> Received {
+        // A real asker sends from a port of its own; a query from the
+        // beacon port is not one (and an answer sent back there would
+        // kill a Python beacon).
+        if source.port() == self.config.beacon_port {
+            return Received::Query { answers: 0 };
+        }
+        let answers = if name.is_empty() {
+            self.schedule_everything(source, now)
+        } else {
+            self.schedule_answer(name, source, now)
+        };
+        Received::Query { answers }
+    }
+
+    /// A sealed query, to a keyed beacon: one that verifies and is fresh
+    /// teaches the class's time as an advert's seal does (so a board that
+    /// had none answers it at once, sealed); any well-formed one is then
+    /// answered as a plain query is (see [`crate::auth`] for why).
+    #[cfg(feature = "class-key")]
+    fn handle_sealed_query(
+        &mut self,
+        datagram: &[u8],
+        source: SocketAddr,
+        now: Instant,
+    ) -> Result<Received, DatagramError> {
+        let bad = DatagramError::Ext(ExtError::BadQuery);
+        let body = datagram.get(auth::SEAL_OFFSET..).ok_or(bad)?;
+        let text = core::str::from_utf8(body).map_err(|_| bad)?;
+        let mut name = Name::new();
+        name.push_str(text).map_err(|_| bad)?;
+        if let Ok((_, stamp, _)) = auth::open(self.key.as_ref(), datagram) {
+            // Stale: taught nothing, answered all the same.
+            let _ = self.accept_stamp(stamp, now);
+        }
+        Ok(self.answer_query(&name, source, now))
     }
 
     /// Schedules the broadcast answering `asker`'s query for `name`: at once
@@ -1416,7 +1445,7 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize, S: Entries>
                 let q = self.queries.get(i)?;
                 let (destination, _) =
                     self.destination(fanout.step, false, self.config.ext_port)?;
-                let len = ext::encode_query(&q.name, buf)?;
+                let len = self.write_query(&q.name, now, buf)?;
                 return Some(Transmit {
                     destination,
                     len,
@@ -1488,6 +1517,19 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize, S: Entries>
                 Some(ext::HEADER_LEN + advert::encode_ttl(name, address, ttl, body).ok()?)
             }
         }
+    }
+
+    /// Writes a query for `name`: sealed with a class key once this beacon
+    /// knows its class's time, plain otherwise (an unclocked board asks
+    /// plainly; a sealed answer then teaches it the time).
+    fn write_query(&self, name: &str, now: Instant, buf: &mut [u8; MAX_TRANSMIT]) -> Option<usize> {
+        #[cfg(feature = "class-key")]
+        if let (Some(key), Some(stamp)) = (&self.key, self.stamp(now)) {
+            return auth::seal_query(key, stamp, name, buf);
+        }
+        #[cfg(not(feature = "class-key"))]
+        let _ = now;
+        ext::encode_query(name, buf)
     }
 
     fn write_answer(
@@ -1571,12 +1613,11 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize, S: Entries>
         }
     }
 
-    /// Checks a sealed datagram's freshness; `Ok(false)` for a duplicate or
-    /// a replay of one already accepted.
-    fn fresh(&mut self, name: &str, stamp: u64, now: Instant) -> Result<bool, auth::Rejected> {
-        if self.key.is_none() {
-            return Ok(true);
-        }
+    /// The one rule for the stamp of every verified seal (advert, answer,
+    /// goodbye, query): stale if over [`auth::MAX_SKEW`] from a given clock
+    /// either way, or behind a learned one; a fresh one teaches the class's
+    /// time ([`Self::learn`]: forward only).
+    fn accept_stamp(&mut self, stamp: u64, now: Instant) -> Result<(), auth::Rejected> {
         let skew = auth::MAX_SKEW.as_millis();
         let stale = match (self.wall, self.stamp(now)) {
             (WallClock::Given(_), Some(ours)) => ours.abs_diff(stamp) > skew,
@@ -1588,6 +1629,16 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize, S: Entries>
             return Err(auth::Rejected::Stale);
         }
         self.learn(stamp, now);
+        Ok(())
+    }
+
+    /// Checks a sealed advert's, answer's or goodbye's freshness; `Ok(false)`
+    /// for a duplicate or a replay of one already accepted for its name.
+    fn fresh(&mut self, name: &str, stamp: u64, now: Instant) -> Result<bool, auth::Rejected> {
+        if self.key.is_none() {
+            return Ok(true);
+        }
+        self.accept_stamp(stamp, now)?;
         let hash = name_hash(name);
         match self.stamps.iter_mut().find(|(h, _)| *h == hash) {
             Some((_, last)) if stamp <= *last => Ok(false),
@@ -2696,6 +2747,192 @@ mod tests {
         // Another class key forgets a learned time.
         board.set_class_key(Some(ClassKey::from_passphrase("red fox")));
         assert_eq!(board.wall_clock(ms(2_000)), None);
+    }
+
+    /// Whether `b` has raised a class-key warning since last asked.
+    #[cfg(feature = "class-key")]
+    fn warned(b: &mut B) -> bool {
+        events(b)
+            .iter()
+            .any(|e| matches!(e, Event::Rejected { .. }))
+    }
+
+    /// What a keyed program whose clock reads `unix_ms` sends to ask for
+    /// `name`: its first query datagram.
+    #[cfg(feature = "class-key")]
+    fn sealed_query(passphrase: &str, name: &str, unix_ms: u64) -> Vec<u8> {
+        let mut asker = keyed(passphrase, unix_ms);
+        asker.query(Some(name), ms(0));
+        let sent = drain(&mut asker, ms(0));
+        assert!(sent
+            .iter()
+            .all(|(to, _, k)| *k == Kind::Query && to.port() == 9997));
+        sent[0].1.clone()
+    }
+
+    #[cfg(feature = "class-key")]
+    #[test]
+    fn a_keyed_beacon_seals_its_queries_once_it_knows_the_time() {
+        const T: u64 = 1_764_000_000_000;
+        let query = sealed_query("blue whale", "robot", T);
+        assert!(query.starts_with(b"NW0\x01q"), "{query:?}");
+        assert!(query.ends_with(b"robot"));
+        // A board that has not learned the time asks plainly, as without a key.
+        let mut board = keyed_board("blue whale");
+        board.query(Some("robot"), ms(0));
+        let sent = drain(&mut board, ms(0));
+        assert_eq!(sent[0].1, b"NW0\x01Qrobot");
+        // Without a key, queries are exactly as they always were.
+        let mut open = B::new(Config::default());
+        open.query(None, ms(0));
+        assert_eq!(drain(&mut open, ms(0))[0].1, b"NW0\x01Q");
+    }
+
+    /// The case sealed queries exist for: a keyed program that only
+    /// discovers, and a board that has not learned the time.
+    #[cfg(feature = "class-key")]
+    #[test]
+    fn a_board_learns_the_time_from_a_sealed_query_and_answers_it_at_once() {
+        const T: u64 = 1_764_000_000_000;
+        let mut board = keyed_board("blue whale");
+        board
+            .advertise("robot", sa("10.0.0.2:5555"), ms(1_000))
+            .unwrap();
+        assert!(drain(&mut board, ms(1_000)).is_empty());
+        let asker = sa("10.0.0.1:40000");
+        assert_eq!(
+            board.handle_datagram(&sealed_query("blue whale", "robot", T), asker, ms(5_000)),
+            Ok(Received::Query { answers: 1 })
+        );
+        assert_eq!(board.wall_clock(ms(5_000)), Some(T));
+        assert_eq!(board.wall_clock(ms(5_100)), Some(T + 100));
+        // First out, in the same millisecond: the sealed answer; then its
+        // adverts, which it could not send before.
+        let sent = drain(&mut board, ms(5_000));
+        assert_eq!(sent[0].2, Kind::Answer);
+        assert!(sent[0].1.starts_with(b"NW0\x01K"), "{:?}", sent[0]);
+        assert!(sent
+            .iter()
+            .any(|(_, d, k)| *k == Kind::Advert && d.starts_with(b"NW0\x01k")));
+        // The asker, with real time, takes the answer.
+        let mut laptop = keyed("blue whale", T);
+        assert_eq!(
+            laptop.handle_datagram(&sent[0].1, sa("10.0.0.2:9997"), ms(0)),
+            Ok(Received::Advert)
+        );
+        assert_eq!(laptop.lookup("robot", ms(1)), Some(sa("10.0.0.2:5555")));
+        assert!(!warned(&mut board));
+    }
+
+    #[cfg(feature = "class-key")]
+    #[test]
+    fn unsealed_or_foreign_queries_teach_nothing() {
+        const T: u64 = 1_764_000_000_000;
+        let mut board = keyed_board("blue whale");
+        board
+            .advertise("robot", sa("10.0.0.2:5555"), ms(0))
+            .unwrap();
+        let asker = sa("10.0.0.66:40000");
+        let _ = board.handle_datagram(b"NW0\x01Qrobot", asker, ms(10));
+        // Another class's key, or one bit altered: still a query (it is
+        // answered once the board can seal), but no time.
+        let foreign = sealed_query("red fox", "robot", T);
+        assert_eq!(
+            board.handle_datagram(&foreign, asker, ms(20)),
+            Ok(Received::Query { answers: 0 }),
+            "the answer to the plain query is still scheduled"
+        );
+        let mut altered = sealed_query("blue whale", "robot", T);
+        altered[6] ^= 1; // in the stamp
+        let _ = board.handle_datagram(&altered, asker, ms(30));
+        assert_eq!(board.wall_clock(ms(40)), None);
+        assert!(drain(&mut board, ms(40)).is_empty(), "nothing to seal with");
+        // Malformed: a typed error, nothing changed.
+        let mut bad = sealed_query("blue whale", "robot", T);
+        bad.push(0xff);
+        assert_eq!(
+            board.handle_datagram(&bad, asker, ms(50)),
+            Err(DatagramError::Ext(ExtError::BadQuery))
+        );
+        assert_eq!(
+            board.handle_datagram(&bad[..auth::SEAL_OFFSET - 1], asker, ms(50)),
+            Err(DatagramError::Ext(ExtError::BadQuery))
+        );
+        assert_eq!(board.wall_clock(ms(60)), None);
+        assert!(!warned(&mut board), "no warning: a query claims no name");
+    }
+
+    #[cfg(feature = "class-key")]
+    #[test]
+    fn a_sealed_query_never_moves_a_learned_clock_back() {
+        const T: u64 = 1_764_000_000_000;
+        let skew = auth::MAX_SKEW.as_millis();
+        let asker = sa("10.0.0.1:40000");
+        let mut board = keyed_board("blue whale");
+        board
+            .advertise("robot", sa("10.0.0.2:5555"), ms(0))
+            .unwrap();
+        let ask = |b: &mut B, stamp: u64, t: u64| {
+            let r = b.handle_datagram(&sealed_query("blue whale", "robot", stamp), asker, ms(t));
+            let _ = drain(b, ms(t));
+            r
+        };
+        let _ = ask(&mut board, T, 0);
+        assert_eq!(board.wall_clock(ms(1_000)), Some(T + 1_000));
+        // Older, within the skew: heard, but the clock stays.
+        let _ = ask(&mut board, T - 30_000, 1_000);
+        assert_eq!(board.wall_clock(ms(1_000)), Some(T + 1_000));
+        // A replay from long ago: stale, teaches nothing, answered anyway
+        // (its seal is the class's; a plain query would be answered too).
+        assert_eq!(
+            ask(&mut board, T - 10 * skew, 2_000),
+            Ok(Received::Query { answers: 1 })
+        );
+        assert_eq!(board.wall_clock(ms(2_000)), Some(T + 2_000));
+        // Newer: forward.
+        let _ = ask(&mut board, T + 120_000, 3_000);
+        assert_eq!(board.wall_clock(ms(3_000)), Some(T + 120_000));
+        // A clock the application gives is never moved by a query.
+        let mut sntp = keyed("blue whale", T);
+        let _ = ask(&mut sntp, T + 30_000, 0);
+        assert_eq!(sntp.wall_clock(ms(0)), Some(T));
+    }
+
+    /// A query's stamp is not an advert's: a class member asking for
+    /// "robot" with a clock ahead must not make robot's own next advert
+    /// look like a replay.
+    #[cfg(feature = "class-key")]
+    #[test]
+    fn a_query_s_stamp_does_not_shadow_the_name_s_adverts() {
+        const T: u64 = 1_764_000_000_000;
+        let mut rx = keyed("blue whale", T);
+        let asker = sa("10.0.0.1:40000");
+        let _ = rx.handle_datagram(
+            &sealed_query("blue whale", "robot", T + 5_000),
+            asker,
+            ms(0),
+        );
+        let advert = sealed_advert("blue whale", "robot", T + 1_000);
+        assert_eq!(
+            rx.handle_datagram(&advert, sa("10.0.0.2:9997"), ms(1)),
+            Ok(Received::Advert)
+        );
+    }
+
+    /// A beacon without a key drops a sealed query, as a kind it does not
+    /// read: its plain answer would be refused by the keyed asker.
+    #[cfg(feature = "class-key")]
+    #[test]
+    fn an_unkeyed_beacon_drops_sealed_queries() {
+        let mut open = B::new(Config::default());
+        open.advertise("robot", sa("10.0.0.2:5555"), ms(0)).unwrap();
+        let _ = drain(&mut open, ms(0));
+        let query = sealed_query("blue whale", "robot", 1_764_000_000_000);
+        assert_eq!(
+            open.handle_datagram(&query, sa("10.0.0.1:40000"), ms(10)),
+            Err(DatagramError::Ext(ExtError::UnknownKind(auth::KIND_QUERY)))
+        );
+        assert!(drain(&mut open, ms(10)).is_empty());
     }
 
     /// Found by fuzzing: a query from port 9999 would have been answered to

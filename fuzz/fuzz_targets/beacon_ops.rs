@@ -4,7 +4,10 @@
 //! The invariants that matter most: nothing but a valid advert of at most
 //! 256 bytes ever goes to the beacon port (a Python beacon thread dies on
 //! anything else), every extension datagram decodes, output is bounded, and
-//! a beacon that advertises something always has a deadline.
+//! a beacon that advertises something always has a deadline. With a class
+//! key: everything on the extension port is sealed with it (queries once the
+//! beacon knows its class's time), nothing goes to the beacon port, and the
+//! beacon's time never goes back nor is moved by another class's seal.
 #![no_main]
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -12,10 +15,12 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use networkzero_core::advert::{self, MAX_DATAGRAM};
+use networkzero_core::auth::{self, ClassKey};
 use networkzero_core::beacon::{
-    AdvertiseError, Beacon, Config, Interface, Kind, BEACON_PORT, MAX_INTERFACES, MAX_TRANSMIT,
+    AdvertiseError, Beacon, Config, DatagramError, Interface, Kind, Received, BEACON_PORT,
+    MAX_INTERFACES, MAX_TRANSMIT,
 };
-use networkzero_core::ext::{self, Message, EXT_PORT, HEADER_LEN};
+use networkzero_core::ext::{self, ExtError, Message, EXT_PORT, HEADER_LEN};
 use networkzero_core::{Duration, Instant};
 
 const ADVERTS: usize = 8;
@@ -170,16 +175,64 @@ enum Op {
         name: Option<NameSel>,
         source: Source,
     },
+    /// A sealed query from a keyed peer of this class (`own_class`) or
+    /// another, its clock `offset_s` seconds from [`WALL`] at time zero.
+    AskSealed {
+        name: Option<NameSel>,
+        own_class: bool,
+        offset_s: i16,
+        source: Source,
+    },
+    /// The class key (`None`: none; `Some(true)`: this class's), and the
+    /// wall-clock time given (`None`: none given, to be learned).
+    SetClassKey {
+        key: Option<bool>,
+        clock_offset_s: Option<i16>,
+    },
     SetInterfaces(Vec<Iface>),
     AdvanceTime(u16),
     /// Sleep to each deadline in turn, as an adapter does.
     Drain,
 }
 
+/// Unix milliseconds the keyed peers' clocks are set around.
+const WALL: u64 = 1_764_000_000_000;
+const CLASS: &str = "blue whale";
+const OTHER_CLASS: &str = "red fox";
+
+/// The beacon's wall clock ms from WALL, as an i64 offset.
+fn wall_at(offset_s: i16) -> u64 {
+    WALL.saturating_add_signed(i64::from(offset_s) * 1000)
+}
+
+/// The first datagram of a query for `name` from a keyed beacon of
+/// `passphrase` whose clock reads `unix_ms`: a sealed query.
+fn sealed_query(passphrase: &str, name: Option<&str>, unix_ms: u64) -> Option<Vec<u8>> {
+    let mut peer = B::new(Config::default());
+    peer.set_class_key(Some(ClassKey::from_passphrase(passphrase)));
+    let zero = Instant::from_millis(0);
+    peer.set_wall_clock(zero, unix_ms);
+    peer.query(name, zero);
+    let mut buf = [0u8; MAX_TRANSMIT];
+    let t = peer.poll_transmit(zero, &mut buf)?;
+    assert_eq!(t.kind, Kind::Query);
+    assert_eq!(
+        auth::open(Some(&ClassKey::from_passphrase(passphrase)), &buf[..t.len])
+            .map(|(kind, stamp, _)| (kind, stamp)),
+        Ok((auth::KIND_QUERY, unix_ms))
+    );
+    Some(buf[..t.len].to_vec())
+}
+
 struct Sim {
     beacon: B,
     now: u64,
     sent: u64,
+    /// The class key set, if any.
+    key: Option<ClassKey>,
+    /// The beacon's wall clock when last checked: it never goes back while
+    /// the key and given clock stay.
+    wall: Option<u64>,
 }
 
 impl Sim {
@@ -208,6 +261,9 @@ impl Sim {
 
     fn check_transmit(&self, to: SocketAddr, kind: Kind, bytes: &[u8]) {
         let text = String::from_utf8_lossy(bytes);
+        if let Some(key) = &self.key {
+            return self.check_sealed(to, kind, bytes, key);
+        }
         if to.port() == BEACON_PORT {
             // Python's beacon thread dies on anything but an advert; a goodbye goes
             // there as an advert with ttl 0 (Python drops the name at once).
@@ -265,8 +321,45 @@ impl Sim {
         }
     }
 
-    fn check(&self) {
+    /// A keyed beacon's transmit: to the extension port, sealed with its
+    /// key (a query plain only while it does not know the time), its body
+    /// what a plain one's would be.
+    fn check_sealed(&self, to: SocketAddr, kind: Kind, bytes: &[u8], key: &ClassKey) {
+        assert!(
+            kind == Kind::Answer || to.port() == EXT_PORT,
+            "{kind:?} to {to} with a class key"
+        );
+        let clock = self.beacon.wall_clock(self.now());
+        if kind == Kind::Query && clock.is_none() {
+            assert!(matches!(ext::decode(bytes), Ok(Message::Query(_))));
+            return;
+        }
+        let (sealed_kind, stamp, body) = auth::open(Some(key), bytes)
+            .unwrap_or_else(|e| panic!("{kind:?} to {to} not sealed with the key: {e:?}"));
+        assert_eq!(Some(stamp), clock, "sealed with another time than its clock");
+        let want = match kind {
+            Kind::Advert => auth::KIND_ADVERT,
+            Kind::Answer => auth::KIND_ANSWER,
+            Kind::Goodbye => auth::KIND_GOODBYE,
+            Kind::Query => auth::KIND_QUERY,
+        };
+        assert_eq!(sealed_kind, want, "{kind:?}");
+        if kind == Kind::Query {
+            assert!(std::str::from_utf8(body).is_ok_and(|n| n.len() <= advert::MAX_NAME));
+        } else {
+            let a = advert::decode(body).unwrap_or_else(|e| panic!("sealed {kind:?}: {e:?}"));
+            assert!(!a.address.ip().is_unspecified(), "{kind:?} for {}", a.address);
+        }
+    }
+
+    fn check(&mut self) {
         let now = self.now();
+        let wall = self.beacon.wall_clock(now);
+        if let (Some(before), Some(after)) = (self.wall, wall) {
+            assert!(after >= before, "the wall clock went back: {before} to {after}");
+        }
+        assert!(self.wall.is_none() || wall.is_some(), "the wall clock was lost");
+        self.wall = wall;
         assert!(self.beacon.adverts(now).count() <= ADVERTS);
         assert!(self.beacon.advertised().count() <= OWN);
         assert!(self.beacon.interfaces().len() <= MAX_INTERFACES);
@@ -381,10 +474,14 @@ impl Sim {
                     Heard::Goodbye => datagram[..HEADER_LEN].copy_from_slice(b"NW0\x01B"),
                 }
                 let r = self.beacon.handle_datagram(&datagram, source.get(), now);
-                // Well-formed input is never refused; a null ttl may only
-                // push it past 256 bytes.
+                // Well-formed input is never refused but for being unsealed
+                // with a class key set; a null ttl may only push it past 256
+                // bytes.
+                let unsealed = Err(DatagramError::Rejected(auth::Rejected::Unsealed));
                 assert!(
-                    r.is_ok() || datagram.len() > MAX_DATAGRAM + body_at,
+                    r.is_ok()
+                        || (self.key.is_some() && r == unsealed)
+                        || datagram.len() > MAX_DATAGRAM + body_at,
                     "{r:?}"
                 );
             }
@@ -395,6 +492,46 @@ impl Sim {
                     let r = self.beacon.handle_datagram(&buf[..n], source.get(), now);
                     assert!(r.is_ok(), "{r:?}");
                 }
+            }
+            Op::AskSealed {
+                name,
+                own_class,
+                offset_s,
+                source,
+            } => {
+                let name = name.as_ref().map(NameSel::get);
+                let passphrase = if *own_class { CLASS } else { OTHER_CLASS };
+                let Some(query) = sealed_query(passphrase, name.as_deref(), wall_at(*offset_s))
+                else {
+                    return;
+                };
+                let before = self.beacon.wall_clock(now);
+                let r = self.beacon.handle_datagram(&query, source.get(), now);
+                if self.key.is_some() {
+                    assert!(matches!(r, Ok(Received::Query { .. })), "{r:?}");
+                } else {
+                    assert_eq!(
+                        r,
+                        Err(DatagramError::Ext(ExtError::UnknownKind(auth::KIND_QUERY)))
+                    );
+                }
+                if self.key != Some(ClassKey::from_passphrase(passphrase)) {
+                    assert_eq!(self.beacon.wall_clock(now), before, "taught by a foreign seal");
+                }
+            }
+            Op::SetClassKey {
+                key,
+                clock_offset_s,
+            } => {
+                self.key = key.map(|ours| {
+                    ClassKey::from_passphrase(if ours { CLASS } else { OTHER_CLASS })
+                });
+                self.beacon.set_class_key(self.key.clone());
+                if let Some(offset) = clock_offset_s {
+                    self.beacon.set_wall_clock(now, wall_at(*offset));
+                }
+                // A new key or clock may set the time anywhere.
+                self.wall = None;
             }
             Op::SetInterfaces(list) => {
                 let list: Vec<Interface> = list.iter().take(12).map(|i| i.get()).collect();
@@ -414,6 +551,8 @@ fuzz_target!(|ops: Vec<Op>| {
         beacon: B::new(Config::default()),
         now: 0,
         sent: 0,
+        key: None,
+        wall: None,
     };
     for op in ops.iter().take(MAX_OPS) {
         sim.apply(op);

@@ -16,10 +16,11 @@
 //! build time) it is a keyed robot: its connections are CURVE with the class
 //! keys, a program without the passphrase gets nothing, and each refusal is
 //! logged (`REFUSED …`). Its adverts are sealed with the class key; having
-//! no wall clock, it learns its class's time from the first sealed advert of
-//! a keyed program it verifies (`CLOCK …`), and seals and advertises only
-//! from then on, so keyed programs find it by name (see networkzero_core's
-//! `auth` module for why that is safe).
+//! no wall clock, it learns its class's time from the first sealed advert or
+//! query of a keyed program it verifies (`CLOCK …`), and seals, advertises
+//! and answers only from then on, so keyed programs find it by name, even one
+//! that only discovers (see networkzero_core's `auth` module for why that is
+//! safe).
 //! QEMU has no entropy source: the keyed build's CURVE seeds come from a
 //! seed written at build time mixed with the NIC's free-running counter at
 //! boot. That is enough for a test and NOT for a real board, which must give
