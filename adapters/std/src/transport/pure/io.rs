@@ -96,6 +96,13 @@ const HEARTBEAT_TIMEOUT: CoreDuration = CoreDuration::from_secs(30);
 /// moves bytes or ends it).
 const ROUNDS: usize = 64;
 
+/// New connections a listener takes per [`Driver::turn`]. A turn does not
+/// look for new readiness, so under a flood of connections (thousands a
+/// second) a good peer's request or reply waits for one turn's accepts: a
+/// few, not as many as keep coming. The next turn, which looks first,
+/// takes more.
+const ACCEPTS_PER_TURN: usize = 16;
+
 /// Longest a REP's reply waits to be handed to the kernel before `reply`
 /// returns, so a program that exits right after replying gets it out.
 const REPLY_FLUSH: Duration = Duration::from_secs(1);
@@ -474,6 +481,17 @@ impl<'a> Call<'a> {
                 self.done_waiting(&mut d);
                 return None;
             }
+            if d.unfinished {
+                // Work is left that no readiness event will report again
+                // (edge-triggered): turn again rather than wait, with what
+                // else is ready now (a good peer's request amid a flood).
+                if d.own.is_some() {
+                    d.poll_own();
+                } else if self.cell.missed.swap(false, Ordering::SeqCst) {
+                    d.all_ready();
+                }
+                continue;
+            }
             d = self.wait(d, wake);
         }
     }
@@ -549,6 +567,14 @@ impl<'a> Call<'a> {
         }
         if d.set.poll_timeout().is_some_and(|t| t <= now) {
             d.turn(now);
+        }
+        if d.unfinished && d.inbox.is_empty() {
+            // The last turn left work (see `Driver::turn_until`): the I/O
+            // thread takes the socket once the call lets go (see `drop`).
+            // While messages wait in the inbox the caller comes back for
+            // them, and its call turns the socket once they are taken.
+            d.unfinished = false;
+            self.cell.missed.store(true, Ordering::SeqCst);
         }
         let t = d.set.poll_timeout().map_or(u64::MAX, |t| t.as_millis());
         self.cell.timer.store(t, Ordering::SeqCst);
@@ -641,6 +667,9 @@ struct Driver {
     dropped: u64,
     /// Callers waiting for the I/O thread.
     waiting: usize,
+    /// The last [`Driver::turn`] stopped with work left: whoever drives the
+    /// socket next turns it again before waiting for readiness.
+    unfinished: bool,
     events: Events,
     /// The class key: CURVE or NULL, and who was refused over it.
     keyed: Keyed,
@@ -689,6 +718,7 @@ impl Driver {
             subscribed: Vec::new(),
             dropped: 0,
             waiting: 0,
+            unfinished: false,
             events: Events::with_capacity(256),
             keyed: Keyed::new(class),
         };
@@ -825,10 +855,24 @@ impl Driver {
     }
 
     /// Moves bytes and time between the TCP sockets and the core socket set
-    /// until nothing moves (bounded), following the set's drain contract.
+    /// until nothing moves, following the set's drain contract; see
+    /// [`Driver::turn_until`].
     fn turn(&mut self, now: CoreInstant) {
+        self.turn_until(now, || false);
+    }
+
+    /// [`Driver::turn`], stopping early once a message for the caller has
+    /// arrived (it need not wait for the rest: a flood of connections would
+    /// otherwise keep a request from its REP, or a reply from its peer, for
+    /// as long as it lasts), after [`ROUNDS`] rounds, or when `stop` says
+    /// (a call wants the socket). [`Driver::unfinished`] then says whether
+    /// work is left.
+    fn turn_until(&mut self, now: CoreInstant, stop: impl Fn() -> bool) {
+        let had = self.inbox.len();
+        self.unfinished = false;
+        let mut accepts = ACCEPTS_PER_TURN;
         for _ in 0..ROUNDS {
-            let mut moved = self.accept(now);
+            let mut moved = self.accept(now, &mut accepts);
             for i in 0..self.streams.len() {
                 moved |= self.connected(i, now);
                 moved |= self.write(i, now);
@@ -843,17 +887,37 @@ impl Driver {
             if !moved {
                 return;
             }
+            if self.inbox.len() > had || stop() {
+                break;
+            }
         }
+        self.unfinished = self.work_left();
     }
 
-    /// Takes new connections (listening sockets).
-    fn accept(&mut self, now: CoreInstant) -> bool {
+    /// Whether a source has work this side knows of and has not done (a
+    /// turn stopped early): connections waiting to be taken, input read or
+    /// readable, output the kernel would take. Readiness is edge-triggered,
+    /// so nothing reports it again.
+    fn work_left(&self) -> bool {
+        (self.listener.is_some() && self.listener_ready)
+            || self.streams.iter().enumerate().any(|(i, s)| {
+                s.as_ref().is_some_and(|s| {
+                    s.start < s.end
+                        || (s.readable && !self.inbox_full())
+                        || (s.writable && !self.set.output(i).is_empty())
+                })
+            })
+    }
+
+    /// Takes new connections (listening sockets), at most `budget` of them
+    /// (the rest wait for the next turn: the listener stays ready).
+    fn accept(&mut self, now: CoreInstant, budget: &mut usize) -> bool {
         if !self.listener_ready {
             return false;
         }
         let mut moved = false;
-        // Bounded: a listener has at most its backlog waiting.
-        for _ in 0..1024 {
+        while *budget > 0 {
+            *budget -= 1;
             let Some(listener) = self.listener.as_ref() else {
                 return moved;
             };
@@ -1331,12 +1395,19 @@ impl Driver {
 
 fn run(mut poll: Poll, hub: &Hub) {
     let mut events = Events::with_capacity(256);
+    // Sockets whose last turn left work (`Driver::unfinished`): turned again
+    // without waiting.
+    let mut again: Vec<usize> = Vec::new();
     loop {
         let next = hub.next_timer.load(Ordering::SeqCst);
-        let timeout = (next != u64::MAX).then(|| {
-            hub.to_std(CoreInstant::from_millis(next))
-                .saturating_duration_since(Instant::now())
-        });
+        let timeout = if again.is_empty() {
+            (next != u64::MAX).then(|| {
+                hub.to_std(CoreInstant::from_millis(next))
+                    .saturating_duration_since(Instant::now())
+            })
+        } else {
+            Some(Duration::ZERO)
+        };
         if let Err(e) = poll.poll(&mut events, timeout) {
             if e.kind() != ErrorKind::Interrupted {
                 // Not a passing condition: end, so the runtime starts a new
@@ -1362,7 +1433,10 @@ fn run(mut poll: Poll, hub: &Hub) {
             };
             due.entry(id).or_default().push((e.token(), r, w));
         }
-        for id in std::mem::take(&mut *lock(&hub.kicks)) {
+        for id in std::mem::take(&mut *lock(&hub.kicks))
+            .into_iter()
+            .chain(again.drain(..))
+        {
             due.entry(id).or_default();
         }
         let cells: Vec<Arc<Cell>> = lock(&hub.sockets)
@@ -1395,9 +1469,13 @@ fn run(mut poll: Poll, hub: &Hub) {
                 d.ready(token, r, w);
             }
             let had = d.inbox.len();
-            d.turn(now);
+            // A call that wants the socket waits for this turn's round.
+            d.turn_until(now, || cell.busy.load(Ordering::SeqCst));
             if d.waiting > 0 && d.inbox.len() != had {
                 cell.ready.notify_all();
+            }
+            if std::mem::take(&mut d.unfinished) {
+                again.push(cell.id);
             }
             let t = d.set.poll_timeout().map_or(u64::MAX, |t| t.as_millis());
             cell.timer.store(t, Ordering::SeqCst);
