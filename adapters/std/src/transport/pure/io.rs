@@ -10,7 +10,11 @@
 //! - the calling thread, during a call: it sends and writes at once, and
 //!   when it has to wait it waits on the socket's own sources (its own
 //!   `mio::Poll`) with the call's deadline, so a request and its reply cross
-//!   no other thread (on Unix; elsewhere it waits for the I/O thread);
+//!   no other thread (on Unix; elsewhere it waits for the I/O thread). The
+//!   I/O thread stops watching a socket a call waits on, and watches it
+//!   again only once no call has come for [`WATCH_AGAIN`], so a loop of
+//!   calls costs the system calls a plain blocking socket would, plus one
+//!   `epoll_wait` per wait;
 //! - the I/O thread ([`Io`], owned by the runtime), between calls: it
 //!   watches every socket's `Poll` and timers, takes new connections and
 //!   subscriptions, answers heartbeats, reconnects, and writes what a call
@@ -102,6 +106,15 @@ const ROUNDS: usize = 64;
 /// few, not as many as keep coming. The next turn, which looks first,
 /// takes more.
 const ACCEPTS_PER_TURN: usize = 16;
+
+/// How long a socket a call left unwatched (see [`Driver::unwatch`]) stays
+/// so once no call has it: then the I/O thread watches it again. A program
+/// that calls in a loop (requests, or waits for messages or news) keeps its
+/// socket to itself and pays no `epoll_ctl` per call; one that stops
+/// calling has its connections' events (a new peer, a lost connection,
+/// heartbeats) taken by the I/O thread at most this late. Timers are not
+/// delayed: the I/O thread runs them whether it watches the socket or not.
+const WATCH_AGAIN: CoreDuration = CoreDuration::from_millis(25);
 
 /// Longest a REP's reply waits to be handed to the kernel before `reply`
 /// returns, so a program that exits right after replying gets it out.
@@ -327,8 +340,9 @@ impl Socket {
     /// connected, as libzmq's does).
     pub(crate) fn request(&self, payload: Vec<u8>) -> io::Result<()> {
         Call::new(&self.cell, &self.io).run(|d, now| {
-            // The reply is the next call's (`next`, which watches again).
+            // The reply is the next call's (`next`).
             d.unwatch();
+            d.watch_later(now);
             d.request = Some(payload);
             d.send_request();
             d.turn(now);
@@ -496,16 +510,15 @@ impl<'a> Call<'a> {
         }
     }
 
-    /// A wait is over. The I/O thread watches the socket again, unless
-    /// messages wait in its inbox: the caller comes back for those, and
-    /// until it does there is nothing to read for (TCP holds the rest, as
-    /// a full inbox does), and a stream of news would wake the thread for
-    /// every packet.
+    /// A wait is over. The socket stays unwatched by the I/O thread (the
+    /// caller is likely to wait again soon: see [`WATCH_AGAIN`]). Only
+    /// waits put that off: a call that does not wait (publish, say) leaves
+    /// the socket to the I/O thread when its time comes, or it would never
+    /// see a new subscriber of a program that publishes often.
     fn done_waiting(&self, d: &mut Driver) {
-        if d.inbox.is_empty() {
-            d.watch();
-        }
-        self.after(d, self.io.hub.core_now());
+        let now = self.io.hub.core_now();
+        d.watch_later(now);
+        self.after(d, now);
     }
 
     /// Drives the socket until its output is written or `deadline`
@@ -576,7 +589,8 @@ impl<'a> Call<'a> {
             d.unfinished = false;
             self.cell.missed.store(true, Ordering::SeqCst);
         }
-        let t = d.set.poll_timeout().map_or(u64::MAX, |t| t.as_millis());
+        d.watch_if_due(now);
+        let t = d.next_deadline().map_or(u64::MAX, |t| t.as_millis());
         self.cell.timer.store(t, Ordering::SeqCst);
     }
 }
@@ -651,6 +665,12 @@ struct Driver {
     /// The I/O thread does not watch `own` now (see [`Driver::unwatch`]).
     #[cfg_attr(not(unix), allow(dead_code))]
     unwatched: bool,
+    /// When the I/O thread watches `own` again if no call has come
+    /// ([`WATCH_AGAIN`]); `None` while it watches, or while messages wait in
+    /// the inbox (the caller comes back for those, and until it does there
+    /// is nothing to read for: TCP holds the rest, as a full inbox does, and
+    /// a stream of news would wake the thread for every packet).
+    watch_at: Option<CoreInstant>,
     id: usize,
     listener: Option<TcpListener>,
     listener_ready: bool,
@@ -708,6 +728,7 @@ impl Driver {
             registry,
             io_registry: io_registry.try_clone()?,
             unwatched: false,
+            watch_at: None,
             id,
             listener: None,
             listener_ready: true,
@@ -804,19 +825,41 @@ impl Driver {
         }
     }
 
+    /// A wait ends (or is about to begin): if the socket is unwatched, when
+    /// the I/O thread is to watch it again ([`WATCH_AGAIN`] from `now`, or
+    /// never while the inbox holds messages).
+    fn watch_later(&mut self, now: CoreInstant) {
+        self.watch_at = (self.unwatched && self.inbox.is_empty()).then(|| now + WATCH_AGAIN);
+    }
+
+    /// Watches the socket again if its time has come (the I/O thread, or a
+    /// call letting go of it).
+    fn watch_if_due(&mut self, now: CoreInstant) {
+        if self.watch_at.is_some_and(|t| t <= now) {
+            self.watch();
+            // Should registering fail, it is tried again later.
+            self.watch_at = self.unwatched.then(|| now + WATCH_AGAIN);
+        }
+    }
+
+    /// The earliest of the socket set's deadline and [`Driver::watch_at`]:
+    /// when the I/O thread is to look at the socket with no event for it.
+    fn next_deadline(&self) -> Option<CoreInstant> {
+        match (self.set.poll_timeout(), self.watch_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
     /// Waits on the socket's own `Poll` (Unix), then records what is ready.
     #[cfg(unix)]
     fn wait_own(&mut self, timeout: Option<Duration>) {
-        let was = self.unwatched;
+        // Left unwatched after the wait too: see [`WATCH_AGAIN`].
         self.unwatch();
         let Some(own) = self.own.as_mut() else {
             return;
         };
-        let polled = own.poll(&mut self.events, timeout);
-        if !was {
-            self.watch();
-        }
-        if let Err(e) = polled {
+        if let Err(e) = own.poll(&mut self.events, timeout) {
             if e.kind() != ErrorKind::Interrupted {
                 debug!("networkzero I/O: poll: {e}");
             }
@@ -1477,7 +1520,10 @@ fn run(mut poll: Poll, hub: &Hub) {
             if std::mem::take(&mut d.unfinished) {
                 again.push(cell.id);
             }
-            let t = d.set.poll_timeout().map_or(u64::MAX, |t| t.as_millis());
+            // After the turn: what arrives from here on is in `own`'s
+            // ready list, which registering it again reports.
+            d.watch_if_due(now);
+            let t = d.next_deadline().map_or(u64::MAX, |t| t.as_millis());
             cell.timer.store(t, Ordering::SeqCst);
         }
         // The earliest deadline, leaving out those due on sockets a call has
@@ -1506,5 +1552,46 @@ fn run(mut poll: Poll, hub: &Hub) {
         if earliest(&cells) < next {
             hub.next_timer.store(0, Ordering::SeqCst);
         }
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+
+    /// A REQ's driver on a throwaway `Poll` standing for the I/O thread's;
+    /// it opens no TCP socket until it is turned.
+    fn req(io: &Poll) -> Driver {
+        let endpoint = SocketAddr::from(([127, 0, 0, 1], 9));
+        Driver::new(
+            io.registry(),
+            7,
+            Kind::Req,
+            endpoint,
+            CoreInstant::ZERO,
+            None,
+        )
+        .expect("a driver")
+    }
+
+    #[test]
+    fn a_socket_left_unwatched_is_watched_again_after_watch_again() {
+        let io = Poll::new().unwrap();
+        let mut d = req(&io);
+        let now = CoreInstant::from_millis(1000);
+        d.watch_later(now);
+        assert_eq!(d.watch_at, None, "watched: nothing to do later");
+        d.unwatch();
+        assert!(d.unwatched);
+        d.watch_later(now);
+        let due = now + WATCH_AGAIN;
+        assert_eq!(d.watch_at, Some(due));
+        assert!(d.next_deadline().is_some_and(|t| t <= due));
+        d.watch_if_due(CoreInstant::from_millis(due.as_millis() - 1));
+        assert!(d.unwatched, "not before its time");
+        d.watch_if_due(due);
+        assert!(!d.unwatched, "watched again");
+        assert_eq!(d.watch_at, None);
+        assert_eq!(d.next_deadline(), d.set.poll_timeout());
     }
 }
