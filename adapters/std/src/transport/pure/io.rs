@@ -340,6 +340,13 @@ impl Socket {
     /// connected, as libzmq's does).
     pub(crate) fn request(&self, payload: Vec<u8>) -> io::Result<()> {
         Call::new(&self.cell, &self.io).run(|d, now| {
+            // Unwatched since the last call, nobody has looked at the
+            // socket's sources: what came meanwhile (its server ended, say)
+            // is taken in first, so the request waits for the next
+            // connection rather than going into one that has ended.
+            if d.unwatched && d.poll_own() {
+                d.turn(now);
+            }
             // The reply is the next call's (`next`).
             d.unwatch();
             d.watch_later(now);
