@@ -306,6 +306,10 @@ mod tests {
             open(Some(&key), &buf[..n]),
             Ok((KIND_QUERY, 1234, &b""[..]))
         );
+        // The longest name an advert may carry can be asked for sealed.
+        let longest = "x".repeat(crate::advert::MAX_NAME);
+        let n = seal_query(&key, 1, &longest, &mut buf).expect("the longest name");
+        assert_eq!(&buf[SEAL_OFFSET..n], longest.as_bytes());
         let long = "x".repeat(crate::advert::MAX_NAME + 1);
         assert_eq!(seal_query(&key, 1, &long, &mut buf), None);
         assert_eq!(

@@ -2146,6 +2146,30 @@ mod tests {
         assert!(answers >= 2 * 50 - 16, "{answers} answers in two seconds");
     }
 
+    /// What the beacon says it scheduled for each asker of every name: its
+    /// names for each of the first `ASKERS`, then one shared broadcast of
+    /// each for the crowd, then nothing more while that is pending.
+    #[test]
+    fn a_crowd_s_shared_broadcast_is_counted_once() {
+        let mut b = B::new(Config::default());
+        b.set_interfaces(&[IF_A], ms(0));
+        b.advertise("a", sa("0.0.0.0:6000"), ms(0)).unwrap();
+        b.advertise("b", sa("0.0.0.0:6001"), ms(0)).unwrap();
+        let _ = drain(&mut b, ms(0));
+        let answers: Vec<usize> = (0..ASKERS as u16 + 2)
+            .map(|i| {
+                let who = SocketAddr::from(([10, 200, 1, 100], 41000 + i));
+                match b.handle_datagram(b"NW0\x01Q", who, ms(1000)) {
+                    Ok(Received::Query { answers }) => answers,
+                    other => panic!("{other:?}"),
+                }
+            })
+            .collect();
+        let mut want = vec![2; ASKERS];
+        want.extend([2, 0]);
+        assert_eq!(answers, want);
+    }
+
     /// More askers of every name than a beacon answers one by one (a crowd
     /// of programs starting) share a broadcast of each name, at most one
     /// per `crowd_gap`: every asker, the last too, is answered within the
