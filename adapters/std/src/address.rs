@@ -172,12 +172,15 @@ fn main_ip(host: HostSpec<'_>, text: &str) -> Result<IpAddr> {
     }
 }
 
-/// A port from the dynamic range that nothing on this host listens on now.
+/// A port from the dynamic range that nothing on this host listens on now,
+/// outside the range the system gives outgoing connections where it can
+/// ([`ports::listening_range`]): nobody's `connect` takes it before we listen.
 pub(crate) fn free_port() -> Result<u16> {
-    let span = u32::from(DYNAMIC_PORTS.end() - DYNAMIC_PORTS.start()) + 1;
+    let range = ports::listening_range(DYNAMIC_PORTS, ports::outgoing_range());
+    let span = u32::from(range.end() - range.start()) + 1;
     let start = (RandomState::new().hash_one(std::process::id()) % u64::from(span)) as u32;
     for i in 0..200u32 {
-        let port = DYNAMIC_PORTS.start() + ((start + i * 7919) % span) as u16;
+        let port = range.start() + ((start + i * 7919) % span) as u16;
         // Listening as our transports will: on Windows that also finds a
         // port another program holds on one address only.
         if ports::tcp_listener(SocketAddr::from((Ipv4Addr::UNSPECIFIED, port))).is_ok() {
@@ -186,14 +189,15 @@ pub(crate) fn free_port() -> Result<u16> {
     }
     Err(Error::network(
         "looking for a free port",
-        "no free port found in 49152–65535",
+        format!("no free port found in {}–{}", range.start(), range.end()),
     ))
 }
 
 /// Turns any of: nothing, a port, an IP, a host name, an IP pattern like
 /// `"192.168.*"`, or `"ip:port"` into a full address on this computer, as
 /// Python networkzero's `address()` does. A missing IP becomes this
-/// computer's main address; a missing port a free one from 49152–65535.
+/// computer's main address; a missing port a free one from 49152–65535
+/// (on Linux, from the part of it outside the ports of outgoing connections).
 ///
 /// ```
 /// let a = networkzero::address("127.0.0.1:5555").unwrap();

@@ -6,6 +6,7 @@
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::ops::RangeInclusive;
 
 use socket2::{Domain, Protocol, Socket, Type};
 
@@ -204,9 +205,80 @@ mod linux {
     }
 }
 
+/// Where to look for a port to listen on: the part of `dynamic` that the
+/// system does not hand out as the local port of outgoing connections
+/// (`outgoing`), when there is one. A port found free there stays free
+/// until we listen on it; one inside the outgoing range can be taken in
+/// between by any program's `connect` (a publisher's port is bound at its
+/// first item, a second or more after it was picked). Above the outgoing
+/// range first (Linux's default, 32768–60999, leaves 61000–65535), then
+/// below it; all of `dynamic` when the outgoing range covers it (Windows
+/// and macOS hand out 49152–65535).
+pub(crate) fn listening_range(
+    dynamic: RangeInclusive<u16>,
+    outgoing: Option<RangeInclusive<u16>>,
+) -> RangeInclusive<u16> {
+    let Some(out) = outgoing else {
+        return dynamic;
+    };
+    let (first, last) = (*dynamic.start(), *dynamic.end());
+    if *out.end() < last && *out.end() >= first {
+        return (*out.end() + 1)..=last;
+    }
+    if *out.start() > first && *out.start() <= last {
+        return first..=(*out.start() - 1);
+    }
+    dynamic
+}
+
+/// The system's range of local ports for outgoing connections, where it
+/// says (Linux: `/proc/sys/net/ipv4/ip_local_port_range`).
+pub(crate) fn outgoing_range() -> Option<RangeInclusive<u16>> {
+    #[cfg(target_os = "linux")]
+    {
+        let text = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?;
+        let mut numbers = text.split_whitespace().map(str::parse::<u16>);
+        let (Some(Ok(first)), Some(Ok(last))) = (numbers.next(), numbers.next()) else {
+            return None;
+        };
+        (first <= last).then_some(first..=last)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn listening_ports_avoid_the_outgoing_range() {
+        let dynamic = 49152..=65535;
+        // Linux's default: above it.
+        assert_eq!(
+            listening_range(dynamic.clone(), Some(32768..=60999)),
+            61000..=65535
+        );
+        // A range starting inside the dynamic one and reaching its end: below it.
+        assert_eq!(
+            listening_range(dynamic.clone(), Some(50000..=65535)),
+            49152..=49999
+        );
+        // Covering all of it (Windows, macOS), or no range known: all of it.
+        assert_eq!(
+            listening_range(dynamic.clone(), Some(49152..=65535)),
+            dynamic
+        );
+        assert_eq!(
+            listening_range(dynamic.clone(), Some(1024..=65535)),
+            dynamic
+        );
+        assert_eq!(listening_range(dynamic.clone(), None), dynamic);
+        // Entirely below or above it: all of it.
+        assert_eq!(listening_range(dynamic.clone(), Some(1024..=2048)), dynamic);
+    }
 
     #[test]
     fn held_means_in_use_and_on_windows_access_denied() {
