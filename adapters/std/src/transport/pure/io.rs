@@ -517,6 +517,12 @@ impl<'a> Call<'a> {
         mut d: MutexGuard<'a, Driver>,
         until: Option<Instant>,
     ) -> MutexGuard<'a, Driver> {
+        // What the I/O thread saw for this socket while the call had it
+        // (edge-triggered: not reported again): the caller's loop turns it.
+        if self.cell.missed.swap(false, Ordering::SeqCst) {
+            d.all_ready();
+            return d;
+        }
         d.waiting += 1;
         self.cell.busy.store(false, Ordering::SeqCst);
         self.io.wake();
@@ -1378,9 +1384,18 @@ fn run(mut poll: Poll, hub: &Hub) {
             }
             // A call has it: the call runs its timers, and looks at its
             // sources again before it lets go.
-            let d = (!cell.busy.load(Ordering::SeqCst))
-                .then(|| cell.driver.try_lock().ok())
-                .flatten();
+            let d = if cell.busy.load(Ordering::SeqCst) {
+                None
+            } else if cfg!(unix) {
+                cell.driver.try_lock().ok()
+            } else {
+                // Without own `Poll`s a call that is not busy waits for this
+                // thread and holds the lock only for a moment (until its
+                // condition wait): take it. Passing by would leave what is
+                // ready unread, and edge-triggered readiness is not
+                // reported again (a reply waited for in vain).
+                Some(lock(&cell.driver))
+            };
             let Some(mut d) = d else {
                 if ready.is_some() {
                     cell.missed.store(true, Ordering::SeqCst);
