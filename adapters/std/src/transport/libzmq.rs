@@ -391,9 +391,8 @@ impl TransportSocket for Socket {
         deadline: &mut Deadline,
         address: Address,
     ) -> Result<bool> {
-        let message = zmq::Message::from(payload);
         loop {
-            match self.socket.send(&*message, zmq::DONTWAIT) {
+            match self.socket.send(payload.as_slice(), zmq::DONTWAIT) {
                 Ok(()) => return Ok(true),
                 Err(zmq::Error::EAGAIN) => {}
                 Err(e) => return Err(zmq_error("sending to", address, e)),
