@@ -79,6 +79,7 @@ pub(crate) fn run(role: &str, args: &[String]) {
             let wait: f64 = args.get(1).and_then(|w| w.parse().ok()).unwrap_or(10.0);
             // Read before the release: the reading costs nothing measured.
             let (_, cpu_before) = cpu_now();
+            let caller_before = thread_cpu_ms();
             say("READY".into());
             let mut line = String::new();
             let _ = std::io::stdin().read_line(&mut line);
@@ -99,6 +100,12 @@ pub(crate) fn run(role: &str, args: &[String]) {
             // (none has ended yet), and how many threads it runs.
             let (threads, cpu) = cpu_now();
             say(format!("CPU_MS {:.3}", cpu - cpu_before));
+            // The calling thread's share: with WAIT 0, what it spent until
+            // its query left.
+            say(format!(
+                "CALLER_CPU_MS {:.3}",
+                thread_cpu_ms() - caller_before
+            ));
             say(format!("THREADS {threads}"));
         }
         "ls" => {
@@ -353,9 +360,26 @@ fn udp_drops() -> u64 {
         .sum()
 }
 
+/// Lets the calling thread be scheduled out for a moment: the kernel adds a
+/// running thread's time to its `schedstat` only then (or at a tick, every
+/// few ms), so without it its own reading would lag by up to a tick.
+fn settle() {
+    std::thread::sleep(Duration::from_micros(1));
+}
+
+/// The CPU milliseconds the calling thread has used (its `schedstat`).
+fn thread_cpu_ms() -> f64 {
+    settle();
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<f64>().ok())
+        .map_or(0.0, |ns| ns / 1e6)
+}
+
 /// This process's threads and the CPU milliseconds they have used (their
 /// `schedstat`, in nanoseconds: exact, unlike `stat`'s 10 ms ticks).
 fn cpu_now() -> (usize, f64) {
+    settle();
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
         return (0, 0.0);
     };
