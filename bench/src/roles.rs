@@ -74,6 +74,12 @@ pub(crate) fn run(role: &str, args: &[String]) {
             // Released at a wall-clock moment given on stdin once every
             // finder is ready, so processes launched one by one start
             // together; the time counts from that moment.
+            // The wait (10 s unless given): a missing name with 0 measures
+            // the discover until its query has left.
+            let wait: f64 = args.get(1).and_then(|w| w.parse().ok()).unwrap_or(10.0);
+            // Read before the release: the reading costs nothing measured.
+            let (_, cpu_before) = cpu_now();
+            let caller_before = thread_cpu_ms();
             say("READY".into());
             let mut line = String::new();
             let _ = std::io::stdin().read_line(&mut line);
@@ -83,13 +89,24 @@ pub(crate) fn run(role: &str, args: &[String]) {
                 std::thread::sleep(Duration::from_secs_f64(left / 1000.0));
             }
             let woke = wall_ms() - at.max(0.0);
-            let found = nw0::discover(arg(0), 10).ok().flatten();
+            let found = nw0::discover(arg(0), wait).ok().flatten();
             let ms = wall_ms() - at.max(0.0);
             say(format!("WOKE_MS {woke:.1}"));
             say(format!(
                 "FOUND_MS {}",
                 if found.is_some() { ms } else { -1.0 }
             ));
+            // What the discover cost this process in CPU, every thread
+            // (none has ended yet), and how many threads it runs.
+            let (threads, cpu) = cpu_now();
+            say(format!("CPU_MS {:.3}", cpu - cpu_before));
+            // The calling thread's share: with WAIT 0, what it spent until
+            // its query left.
+            say(format!(
+                "CALLER_CPU_MS {:.3}",
+                thread_cpu_ms() - caller_before
+            ));
+            say(format!("THREADS {threads}"));
         }
         "ls" => {
             // What `nw0 ls --wait W` does: start listening (and ask), wait W
@@ -341,4 +358,38 @@ fn udp_drops() -> u64 {
         .skip(1)
         .filter_map(|l| l.split_whitespace().last()?.parse::<u64>().ok())
         .sum()
+}
+
+/// Lets the calling thread be scheduled out for a moment: the kernel adds a
+/// running thread's time to its `schedstat` only then (or at a tick, every
+/// few ms), so without it its own reading would lag by up to a tick.
+fn settle() {
+    std::thread::sleep(Duration::from_micros(1));
+}
+
+/// The CPU milliseconds the calling thread has used (its `schedstat`).
+fn thread_cpu_ms() -> f64 {
+    settle();
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<f64>().ok())
+        .map_or(0.0, |ns| ns / 1e6)
+}
+
+/// This process's threads and the CPU milliseconds they have used (their
+/// `schedstat`, in nanoseconds: exact, unlike `stat`'s 10 ms ticks).
+fn cpu_now() -> (usize, f64) {
+    settle();
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return (0, 0.0);
+    };
+    tasks.flatten().fold((0, 0.0), |(n, ms), task| {
+        let stat = std::fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
+        let ns = stat
+            .split_whitespace()
+            .next()
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0);
+        (n + 1, ms + ns / 1e6)
+    })
 }

@@ -27,16 +27,27 @@ use crate::{proc_sample, python_in, spawn_in, stats, value, wall_ms, Report};
 /// The advertiser every discoverer of the class looks for.
 const TEACHER: &str = "teacher";
 
-/// Discoverers on `hosts`, released at once: their times in ms from the
-/// release (those found within 10 s), how late the last one woke up
-/// (the scheduler's share: on a busy machine it is most of the spread), and
-/// each one's time from its own wake-up.
-/// Each finder says READY, then reads the release moment (wall-clock ms)
-/// from stdin, which it is sent once all are ready.
+/// One class round: each finder's time in ms from the release (those found
+/// within 10 s), how late the last one woke up (the scheduler's share: on a
+/// busy machine it is most of the spread), each one's time from its own
+/// wake-up, and (our finders) the CPU each discover cost, in ms, and the
+/// threads each process ran.
+struct Round {
+    times: Vec<f64>,
+    last_woke: f64,
+    after_waking: Vec<f64>,
+    cpu: Vec<f64>,
+    threads: Vec<f64>,
+}
+
+/// Discoverers on `hosts`, released at once (`ours`: our `find-at` role,
+/// which also says its CPU). Each finder says READY, then reads the release
+/// moment (wall-clock ms) from stdin, which it is sent once all are ready.
 fn class_round<'a>(
     hosts: impl Iterator<Item = &'a Host>,
+    ours: bool,
     mut command: impl FnMut(&Host) -> Command,
-) -> (Vec<f64>, f64, Vec<f64>) {
+) -> Round {
     let mut finders: Vec<ChildGuard> = hosts
         .map(|host| {
             let child = command(host)
@@ -56,19 +67,29 @@ fn class_round<'a>(
     for f in &mut finders {
         crate::tell(f.child_mut(), &release);
     }
-    let mut last_woke = 0.0_f64;
-    let mut after_waking = Vec::new();
-    let times = finders
-        .iter_mut()
-        .filter_map(|f| {
-            let woke = value(f, "WOKE_MS", Duration::from_secs(30));
-            last_woke = last_woke.max(woke.unwrap_or(0.0));
-            let found = value(f, "FOUND_MS", Duration::from_secs(30)).filter(|t| *t >= 0.0)?;
-            after_waking.push(found - woke.unwrap_or(0.0));
-            Some(found)
-        })
-        .collect();
-    (times, last_woke, after_waking)
+    let mut round = Round {
+        times: Vec::new(),
+        last_woke: 0.0,
+        after_waking: Vec::new(),
+        cpu: Vec::new(),
+        threads: Vec::new(),
+    };
+    for f in &mut finders {
+        let woke = value(f, "WOKE_MS", Duration::from_secs(30));
+        round.last_woke = round.last_woke.max(woke.unwrap_or(0.0));
+        let found = value(f, "FOUND_MS", Duration::from_secs(30)).filter(|t| *t >= 0.0);
+        if ours {
+            round.cpu.extend(value(f, "CPU_MS", Duration::from_secs(5)));
+            round
+                .threads
+                .extend(value(f, "THREADS", Duration::from_secs(5)));
+        }
+        if let Some(found) = found {
+            round.after_waking.push(found - woke.unwrap_or(0.0));
+            round.times.push(found);
+        }
+    }
+    round
 }
 
 /// Slowest, median and fastest of a round, and slowest / fastest.
@@ -93,47 +114,58 @@ pub(crate) fn class(report: &mut Report, python: Option<&std::path::Path>) {
     // No protocol can beat the last wake-up / the fastest find.
     let mut floors = Vec::new();
     let mut all = Vec::new();
+    let (mut cpu, mut threads) = (Vec::new(), Vec::new());
     for _ in 0..rounds {
-        let (times, last_woke, after_waking) = class_round(lan.hosts[1..].iter(), |host| {
+        let round = class_round(lan.hosts[1..].iter(), true, |host| {
             let mut cmd = host.command(crate::me());
             cmd.args(["find-at", TEACHER]);
             cmd
         });
-        found += times.len();
-        let (min, _, max, ratio) = spread(&times);
+        found += round.times.len();
+        let (min, _, max, ratio) = spread(&round.times);
         ratios.push(format!("{ratio:.2}"));
-        awake.push(format!("{:.2}", spread(&after_waking).3));
-        floors.push(format!("{:.2}", last_woke / min.max(1e-9)));
+        awake.push(format!("{:.2}", spread(&round.after_waking).3));
+        floors.push(format!("{:.2}", round.last_woke / min.max(1e-9)));
         slowest.push(max);
-        woke.push(format!("{last_woke:.0}"));
-        all.extend(times);
+        woke.push(format!("{:.0}", round.last_woke));
+        all.extend(round.times);
+        cpu.extend(round.cpu);
+        threads.extend(round.threads);
     }
     // The baseline: one fresh discoverer alone, on the same LAN, same run.
-    let alone: Vec<f64> = (0..rounds * 3)
-        .flat_map(|_| {
-            class_round(lan.hosts[1..2].iter(), |host| {
-                let mut cmd = host.command(crate::me());
-                cmd.args(["find-at", TEACHER]);
-                cmd
-            })
-            .0
-        })
-        .collect();
+    let (mut alone, mut alone_cpu) = (Vec::new(), Vec::new());
+    for _ in 0..rounds * 3 {
+        let round = class_round(lan.hosts[1..2].iter(), true, |host| {
+            let mut cmd = host.command(crate::me());
+            cmd.args(["find-at", TEACHER]);
+            cmd
+        });
+        alone.extend(round.times);
+        alone_cpu.extend(round.cpu);
+    }
     let alone = stats(alone);
     let (min, median, max, _) = spread(&all);
+    let threads = threads.iter().copied().fold(0.0, f64::max);
     report.add(
         &format!("{N} fresh processes on {N} hosts discover one name at once ({rounds} rounds)"),
         format!(
             "{found}/{} found; {min:.1} ms fastest, {median:.1} ms median, {max:.1} ms slowest; \
              slowest/fastest by round {} (the scheduler's floor, last wake-up/fastest: {}; \
-             last wake-up after the release: {} ms; counted from each one's wake-up: {})",
+             last wake-up after the release: {} ms; counted from each one's wake-up: {}); \
+             CPU per discover {:.2} ms median ({threads:.0} threads)",
             N * rounds,
             ratios.join(", "),
             floors.join(", "),
             woke.join(", "),
-            awake.join(", ")
+            awake.join(", "),
+            stats(cpu).median,
         ),
-        format!("one alone: {:.1} ms median (n={})", alone.median, alone.n),
+        format!(
+            "one alone: {:.1} ms median (n={}), CPU {:.2} ms",
+            alone.median,
+            alone.n,
+            stats(alone_cpu).median
+        ),
         format!(
             "slowest of {N} at once {:.1}× one alone",
             stats(slowest).median / alone.median.max(1e-9)
@@ -150,7 +182,9 @@ pub(crate) fn class(report: &mut Report, python: Option<&std::path::Path>) {
                 print('WOKE_MS', (time.time() - at) * 1000, flush=True)\n\
                 a = nw0.discover('teacher', 10)\n\
                 print('FOUND_MS', (time.time() - at) * 1000 if a else -1, flush=True)";
-    let (times, last_woke, _) = class_round(lan.hosts[1..].iter(), |host| {
+    let Round {
+        times, last_woke, ..
+    } = class_round(lan.hosts[1..].iter(), false, |host| {
         nw0_tests::py::python_script_with(py, host, code)
     });
     let (min, median, max, ratio) = spread(&times);
