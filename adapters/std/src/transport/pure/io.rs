@@ -10,7 +10,11 @@
 //! - the calling thread, during a call: it sends and writes at once, and
 //!   when it has to wait it waits on the socket's own sources (its own
 //!   `mio::Poll`) with the call's deadline, so a request and its reply cross
-//!   no other thread (on Unix; elsewhere it waits for the I/O thread);
+//!   no other thread (on Unix; elsewhere it waits for the I/O thread). The
+//!   I/O thread stops watching a socket a call waits on, and watches it
+//!   again only once no call has come for [`WATCH_AGAIN`], so a loop of
+//!   calls costs the system calls a plain blocking socket would, plus one
+//!   `epoll_wait` per wait;
 //! - the I/O thread ([`Io`], owned by the runtime), between calls: it
 //!   watches every socket's `Poll` and timers, takes new connections and
 //!   subscriptions, answers heartbeats, reconnects, and writes what a call
@@ -95,6 +99,22 @@ const HEARTBEAT_TIMEOUT: CoreDuration = CoreDuration::from_secs(30);
 /// Work done per call of [`Driver::turn`] before it returns (each round
 /// moves bytes or ends it).
 const ROUNDS: usize = 64;
+
+/// New connections a listener takes per [`Driver::turn`]. A turn does not
+/// look for new readiness, so under a flood of connections (thousands a
+/// second) a good peer's request or reply waits for one turn's accepts: a
+/// few, not as many as keep coming. The next turn, which looks first,
+/// takes more.
+const ACCEPTS_PER_TURN: usize = 16;
+
+/// How long a socket a call left unwatched (see [`Driver::unwatch`]) stays
+/// so once no call has it: then the I/O thread watches it again. A program
+/// that calls in a loop (requests, or waits for messages or news) keeps its
+/// socket to itself and pays no `epoll_ctl` per call; one that stops
+/// calling has its connections' events (a new peer, a lost connection,
+/// heartbeats) taken by the I/O thread at most this late. Timers are not
+/// delayed: the I/O thread runs them whether it watches the socket or not.
+const WATCH_AGAIN: CoreDuration = CoreDuration::from_millis(25);
 
 /// Longest a REP's reply waits to be handed to the kernel before `reply`
 /// returns, so a program that exits right after replying gets it out.
@@ -320,8 +340,16 @@ impl Socket {
     /// connected, as libzmq's does).
     pub(crate) fn request(&self, payload: Vec<u8>) -> io::Result<()> {
         Call::new(&self.cell, &self.io).run(|d, now| {
-            // The reply is the next call's (`next`, which watches again).
+            // Unwatched since the last call, nobody has looked at the
+            // socket's sources: what came meanwhile (its server ended, say)
+            // is taken in first, so the request waits for the next
+            // connection rather than going into one that has ended.
+            if d.unwatched && d.poll_own() {
+                d.turn(now);
+            }
+            // The reply is the next call's (`next`).
             d.unwatch();
+            d.watch_later(now);
             d.request = Some(payload);
             d.send_request();
             d.turn(now);
@@ -474,20 +502,30 @@ impl<'a> Call<'a> {
                 self.done_waiting(&mut d);
                 return None;
             }
+            if d.unfinished {
+                // Work is left that no readiness event will report again
+                // (edge-triggered): turn again rather than wait, with what
+                // else is ready now (a good peer's request amid a flood).
+                if d.own.is_some() {
+                    d.poll_own();
+                } else if self.cell.missed.swap(false, Ordering::SeqCst) {
+                    d.all_ready();
+                }
+                continue;
+            }
             d = self.wait(d, wake);
         }
     }
 
-    /// A wait is over. The I/O thread watches the socket again, unless
-    /// messages wait in its inbox: the caller comes back for those, and
-    /// until it does there is nothing to read for (TCP holds the rest, as
-    /// a full inbox does), and a stream of news would wake the thread for
-    /// every packet.
+    /// A wait is over. The socket stays unwatched by the I/O thread (the
+    /// caller is likely to wait again soon: see [`WATCH_AGAIN`]). Only
+    /// waits put that off: a call that does not wait (publish, say) leaves
+    /// the socket to the I/O thread when its time comes, or it would never
+    /// see a new subscriber of a program that publishes often.
     fn done_waiting(&self, d: &mut Driver) {
-        if d.inbox.is_empty() {
-            d.watch();
-        }
-        self.after(d, self.io.hub.core_now());
+        let now = self.io.hub.core_now();
+        d.watch_later(now);
+        self.after(d, now);
     }
 
     /// Drives the socket until its output is written or `deadline`
@@ -556,7 +594,16 @@ impl<'a> Call<'a> {
         if d.set.poll_timeout().is_some_and(|t| t <= now) {
             d.turn(now);
         }
-        let t = d.set.poll_timeout().map_or(u64::MAX, |t| t.as_millis());
+        if d.unfinished && d.inbox.is_empty() {
+            // The last turn left work (see `Driver::turn_until`): the I/O
+            // thread takes the socket once the call lets go (see `drop`).
+            // While messages wait in the inbox the caller comes back for
+            // them, and its call turns the socket once they are taken.
+            d.unfinished = false;
+            self.cell.missed.store(true, Ordering::SeqCst);
+        }
+        d.watch_if_due(now);
+        let t = d.next_deadline().map_or(u64::MAX, |t| t.as_millis());
         self.cell.timer.store(t, Ordering::SeqCst);
     }
 }
@@ -631,6 +678,12 @@ struct Driver {
     /// The I/O thread does not watch `own` now (see [`Driver::unwatch`]).
     #[cfg_attr(not(unix), allow(dead_code))]
     unwatched: bool,
+    /// When the I/O thread watches `own` again if no call has come
+    /// ([`WATCH_AGAIN`]); `None` while it watches, or while messages wait in
+    /// the inbox (the caller comes back for those, and until it does there
+    /// is nothing to read for: TCP holds the rest, as a full inbox does, and
+    /// a stream of news would wake the thread for every packet).
+    watch_at: Option<CoreInstant>,
     id: usize,
     listener: Option<TcpListener>,
     listener_ready: bool,
@@ -647,6 +700,9 @@ struct Driver {
     dropped: u64,
     /// Callers waiting for the I/O thread.
     waiting: usize,
+    /// The last [`Driver::turn`] stopped with work left: whoever drives the
+    /// socket next turns it again before waiting for readiness.
+    unfinished: bool,
     events: Events,
     /// The class key: CURVE or NULL, and who was refused over it.
     keyed: Keyed,
@@ -685,6 +741,7 @@ impl Driver {
             registry,
             io_registry: io_registry.try_clone()?,
             unwatched: false,
+            watch_at: None,
             id,
             listener: None,
             listener_ready: true,
@@ -695,6 +752,7 @@ impl Driver {
             subscribed: Vec::new(),
             dropped: 0,
             waiting: 0,
+            unfinished: false,
             events: Events::with_capacity(256),
             keyed: Keyed::new(class),
         };
@@ -780,19 +838,41 @@ impl Driver {
         }
     }
 
+    /// A wait ends (or is about to begin): if the socket is unwatched, when
+    /// the I/O thread is to watch it again ([`WATCH_AGAIN`] from `now`, or
+    /// never while the inbox holds messages).
+    fn watch_later(&mut self, now: CoreInstant) {
+        self.watch_at = (self.unwatched && self.inbox.is_empty()).then(|| now + WATCH_AGAIN);
+    }
+
+    /// Watches the socket again if its time has come (the I/O thread, or a
+    /// call letting go of it).
+    fn watch_if_due(&mut self, now: CoreInstant) {
+        if self.watch_at.is_some_and(|t| t <= now) {
+            self.watch();
+            // Should registering fail, it is tried again later.
+            self.watch_at = self.unwatched.then(|| now + WATCH_AGAIN);
+        }
+    }
+
+    /// The earliest of the socket set's deadline and [`Driver::watch_at`]:
+    /// when the I/O thread is to look at the socket with no event for it.
+    fn next_deadline(&self) -> Option<CoreInstant> {
+        match (self.set.poll_timeout(), self.watch_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
     /// Waits on the socket's own `Poll` (Unix), then records what is ready.
     #[cfg(unix)]
     fn wait_own(&mut self, timeout: Option<Duration>) {
-        let was = self.unwatched;
+        // Left unwatched after the wait too: see [`WATCH_AGAIN`].
         self.unwatch();
         let Some(own) = self.own.as_mut() else {
             return;
         };
-        let polled = own.poll(&mut self.events, timeout);
-        if !was {
-            self.watch();
-        }
-        if let Err(e) = polled {
+        if let Err(e) = own.poll(&mut self.events, timeout) {
             if e.kind() != ErrorKind::Interrupted {
                 debug!("networkzero I/O: poll: {e}");
             }
@@ -831,10 +911,24 @@ impl Driver {
     }
 
     /// Moves bytes and time between the TCP sockets and the core socket set
-    /// until nothing moves (bounded), following the set's drain contract.
+    /// until nothing moves, following the set's drain contract; see
+    /// [`Driver::turn_until`].
     fn turn(&mut self, now: CoreInstant) {
+        self.turn_until(now, || false);
+    }
+
+    /// [`Driver::turn`], stopping early once a message for the caller has
+    /// arrived (it need not wait for the rest: a flood of connections would
+    /// otherwise keep a request from its REP, or a reply from its peer, for
+    /// as long as it lasts), after [`ROUNDS`] rounds, or when `stop` says
+    /// (a call wants the socket). [`Driver::unfinished`] then says whether
+    /// work is left.
+    fn turn_until(&mut self, now: CoreInstant, stop: impl Fn() -> bool) {
+        let had = self.inbox.len();
+        self.unfinished = false;
+        let mut accepts = ACCEPTS_PER_TURN;
         for _ in 0..ROUNDS {
-            let mut moved = self.accept(now);
+            let mut moved = self.accept(now, &mut accepts);
             for i in 0..self.streams.len() {
                 moved |= self.connected(i, now);
                 moved |= self.write(i, now);
@@ -849,17 +943,37 @@ impl Driver {
             if !moved {
                 return;
             }
+            if self.inbox.len() > had || stop() {
+                break;
+            }
         }
+        self.unfinished = self.work_left();
     }
 
-    /// Takes new connections (listening sockets).
-    fn accept(&mut self, now: CoreInstant) -> bool {
+    /// Whether a source has work this side knows of and has not done (a
+    /// turn stopped early): connections waiting to be taken, input read or
+    /// readable, output the kernel would take. Readiness is edge-triggered,
+    /// so nothing reports it again.
+    fn work_left(&self) -> bool {
+        (self.listener.is_some() && self.listener_ready)
+            || self.streams.iter().enumerate().any(|(i, s)| {
+                s.as_ref().is_some_and(|s| {
+                    s.start < s.end
+                        || (s.readable && !self.inbox_full())
+                        || (s.writable && !self.set.output(i).is_empty())
+                })
+            })
+    }
+
+    /// Takes new connections (listening sockets), at most `budget` of them
+    /// (the rest wait for the next turn: the listener stays ready).
+    fn accept(&mut self, now: CoreInstant, budget: &mut usize) -> bool {
         if !self.listener_ready {
             return false;
         }
         let mut moved = false;
-        // Bounded: a listener has at most its backlog waiting.
-        for _ in 0..1024 {
+        while *budget > 0 {
+            *budget -= 1;
             let Some(listener) = self.listener.as_ref() else {
                 return moved;
             };
@@ -1337,12 +1451,19 @@ impl Driver {
 
 fn run(mut poll: Poll, hub: &Hub) {
     let mut events = Events::with_capacity(256);
+    // Sockets whose last turn left work (`Driver::unfinished`): turned again
+    // without waiting.
+    let mut again: Vec<usize> = Vec::new();
     loop {
         let next = hub.next_timer.load(Ordering::SeqCst);
-        let timeout = (next != u64::MAX).then(|| {
-            hub.to_std(CoreInstant::from_millis(next))
-                .saturating_duration_since(Instant::now())
-        });
+        let timeout = if again.is_empty() {
+            (next != u64::MAX).then(|| {
+                hub.to_std(CoreInstant::from_millis(next))
+                    .saturating_duration_since(Instant::now())
+            })
+        } else {
+            Some(Duration::ZERO)
+        };
         if let Err(e) = poll.poll(&mut events, timeout) {
             if e.kind() != ErrorKind::Interrupted {
                 // Not a passing condition: end, so the runtime starts a new
@@ -1368,7 +1489,10 @@ fn run(mut poll: Poll, hub: &Hub) {
             };
             due.entry(id).or_default().push((e.token(), r, w));
         }
-        for id in std::mem::take(&mut *lock(&hub.kicks)) {
+        for id in std::mem::take(&mut *lock(&hub.kicks))
+            .into_iter()
+            .chain(again.drain(..))
+        {
             due.entry(id).or_default();
         }
         let cells: Vec<Arc<Cell>> = lock(&hub.sockets)
@@ -1410,11 +1534,18 @@ fn run(mut poll: Poll, hub: &Hub) {
                 d.ready(token, r, w);
             }
             let had = d.inbox.len();
-            d.turn(now);
+            // A call that wants the socket waits for this turn's round.
+            d.turn_until(now, || cell.busy.load(Ordering::SeqCst));
             if d.waiting > 0 && d.inbox.len() != had {
                 cell.ready.notify_all();
             }
-            let t = d.set.poll_timeout().map_or(u64::MAX, |t| t.as_millis());
+            if std::mem::take(&mut d.unfinished) {
+                again.push(cell.id);
+            }
+            // After the turn: what arrives from here on is in `own`'s
+            // ready list, which registering it again reports.
+            d.watch_if_due(now);
+            let t = d.next_deadline().map_or(u64::MAX, |t| t.as_millis());
             cell.timer.store(t, Ordering::SeqCst);
         }
         // The earliest deadline, leaving out those due on sockets a call has
@@ -1443,5 +1574,46 @@ fn run(mut poll: Poll, hub: &Hub) {
         if earliest(&cells) < next {
             hub.next_timer.store(0, Ordering::SeqCst);
         }
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+
+    /// A REQ's driver on a throwaway `Poll` standing for the I/O thread's;
+    /// it opens no TCP socket until it is turned.
+    fn req(io: &Poll) -> Driver {
+        let endpoint = SocketAddr::from(([127, 0, 0, 1], 9));
+        Driver::new(
+            io.registry(),
+            7,
+            Kind::Req,
+            endpoint,
+            CoreInstant::ZERO,
+            None,
+        )
+        .expect("a driver")
+    }
+
+    #[test]
+    fn a_socket_left_unwatched_is_watched_again_after_watch_again() {
+        let io = Poll::new().unwrap();
+        let mut d = req(&io);
+        let now = CoreInstant::from_millis(1000);
+        d.watch_later(now);
+        assert_eq!(d.watch_at, None, "watched: nothing to do later");
+        d.unwatch();
+        assert!(d.unwatched);
+        d.watch_later(now);
+        let due = now + WATCH_AGAIN;
+        assert_eq!(d.watch_at, Some(due));
+        assert!(d.next_deadline().is_some_and(|t| t <= due));
+        d.watch_if_due(CoreInstant::from_millis(due.as_millis() - 1));
+        assert!(d.unwatched, "not before its time");
+        d.watch_if_due(due);
+        assert!(!d.unwatched, "watched again");
+        assert_eq!(d.watch_at, None);
+        assert_eq!(d.next_deadline(), d.set.poll_timeout());
     }
 }
