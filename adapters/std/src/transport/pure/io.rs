@@ -506,11 +506,7 @@ impl<'a> Call<'a> {
                 // Work is left that no readiness event will report again
                 // (edge-triggered): turn again rather than wait, with what
                 // else is ready now (a good peer's request amid a flood).
-                if d.own.is_some() {
-                    d.poll_own();
-                } else if self.cell.missed.swap(false, Ordering::SeqCst) {
-                    d.all_ready();
-                }
+                d.catch_up(self.cell.missed.swap(false, Ordering::SeqCst));
                 continue;
             }
             d = self.wait(d, wake);
@@ -557,8 +553,7 @@ impl<'a> Call<'a> {
     ) -> MutexGuard<'a, Driver> {
         // What the I/O thread saw for this socket while the call had it
         // (edge-triggered: not reported again): the caller's loop turns it.
-        if self.cell.missed.swap(false, Ordering::SeqCst) {
-            d.all_ready();
+        if d.catch_up(self.cell.missed.swap(false, Ordering::SeqCst)) {
             return d;
         }
         d.waiting += 1;
@@ -581,15 +576,10 @@ impl<'a> Call<'a> {
     /// (the I/O thread saw it come and left it), then its next deadline,
     /// telling the I/O thread if that is earlier than it knows.
     fn after(&self, d: &mut Driver, now: CoreInstant) {
-        if self.cell.missed.swap(false, Ordering::SeqCst) {
-            if d.own.is_some() {
-                if d.poll_own() {
-                    d.turn(now);
-                }
-            } else {
-                d.all_ready();
-                d.turn(now);
-            }
+        // Only if the I/O thread saw something: a look at the own `Poll`
+        // on every call would cost a system call each.
+        if self.cell.missed.swap(false, Ordering::SeqCst) && d.catch_up(true) {
+            d.turn(now);
         }
         if d.set.poll_timeout().is_some_and(|t| t <= now) {
             d.turn(now);
@@ -783,8 +773,23 @@ impl Driver {
         }
     }
 
-    /// Every source counts as ready once (after readiness the I/O thread
-    /// saw while a call had the socket).
+    /// Takes in readiness of the socket's sources that nobody has recorded
+    /// yet (edge-triggered: it is reported once); whether any may be there.
+    /// With its own `Poll` (Unix) that is what the `Poll` holds, whoever
+    /// was woken for it. Without one, `missed` says the I/O thread saw
+    /// some while a call had the socket ([`Cell::missed`]): which sources
+    /// it was for is lost, so every source counts as ready once.
+    fn catch_up(&mut self, missed: bool) -> bool {
+        if self.own.is_some() {
+            return self.poll_own();
+        }
+        if missed {
+            self.all_ready();
+        }
+        missed
+    }
+
+    /// Every source counts as ready once (see [`Driver::catch_up`]).
     fn all_ready(&mut self) {
         self.listener_ready = true;
         for s in self.streams.iter_mut().flatten() {
@@ -1526,10 +1531,7 @@ fn run(mut poll: Poll, hub: &Hub) {
                 }
                 continue;
             };
-            if cell.missed.swap(false, Ordering::SeqCst) {
-                d.all_ready();
-            }
-            d.poll_own();
+            d.catch_up(cell.missed.swap(false, Ordering::SeqCst));
             for (token, r, w) in ready.unwrap_or_default() {
                 d.ready(token, r, w);
             }
