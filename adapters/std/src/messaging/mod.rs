@@ -35,7 +35,7 @@ use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
 
 use log::{debug, warn};
-use networkzero_core::payload::{ErrorReply, Format};
+use networkzero_core::payload::{ErrorReply, Format, ERROR_KEY};
 use networkzero_core::zmtp::curve::ClassKeys;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -306,7 +306,7 @@ fn request(
         );
         return Ok(None);
     };
-    if let Some(refusal) = ErrorReply::parse(reply.first()) {
+    if let Some(refusal) = refusal(reply.first()) {
         // A networkzero node could not take the message (e.g. a board's
         // 256-byte buffers): no retry fixes that.
         return Err(Error::BadMessage {
@@ -314,6 +314,19 @@ fn request(
         });
     }
     Ok(Some(reply.parts.into_iter().next().unwrap_or_default()))
+}
+
+/// The node's refusal ([`ErrorReply`]) that `reply` is, if it is one.
+/// Every reply is looked at, and few are refusals: only one that has
+/// [`ERROR_KEY`] between quotes is parsed as one (parsing each reply as a
+/// refusal cost a tenth of a round trip's instructions; this scan, a
+/// couple per byte).
+fn refusal(reply: &[u8]) -> Option<ErrorReply<'_>> {
+    let key = ERROR_KEY.as_bytes();
+    if !reply.split(|&b| b == b'"').any(|piece| piece == key) {
+        return None;
+    }
+    ErrorReply::parse(reply)
 }
 
 /// [`crate::send_message`] and [`crate::send_message_as`]: the reply as a `T`.
@@ -569,4 +582,25 @@ pub(crate) fn wait_for_command<T: DeserializeOwned>(
         send_reply(open, address, COMMAND_ACK)?;
     }
     Ok(command)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_is_found_and_an_ordinary_reply_is_not_one() {
+        let mut buf = [0u8; 96];
+        let n = ErrorReply::too_large(300, 256).encode(&mut buf).unwrap();
+        let found = refusal(&buf[..n]).expect("a refusal");
+        assert_eq!(found, ErrorReply::too_large(300, 256));
+        // Spaced and reordered as another encoder might write it.
+        let spaced = br#"{ "size": 300, "networkzero_error" : "message too large", "limit": 256 }"#;
+        assert_eq!(refusal(spaced), Some(ErrorReply::too_large(300, 256)));
+        assert_eq!(refusal(br#"{"i": 1, "text": "hello"}"#), None);
+        // The key's name as a value, or without its quotes, is no refusal.
+        assert_eq!(refusal(br#"{"text": "networkzero_error"}"#), None);
+        assert_eq!(refusal(b"networkzero_error"), None);
+        assert_eq!(refusal(b""), None);
+    }
 }
