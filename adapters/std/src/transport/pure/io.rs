@@ -581,8 +581,12 @@ impl<'a> Call<'a> {
         if self.cell.missed.swap(false, Ordering::SeqCst) && d.catch_up(true) {
             d.turn(now);
         }
-        if d.set.poll_timeout().is_some_and(|t| t <= now) {
+        // Asked once (it looks at every connection), again only if a turn
+        // may have changed it.
+        let mut timeout = d.set.poll_timeout();
+        if timeout.is_some_and(|t| t <= now) {
             d.turn(now);
+            timeout = d.set.poll_timeout();
         }
         if d.unfinished && d.inbox.is_empty() {
             // The last turn left work (see `Driver::turn_until`): the I/O
@@ -593,7 +597,7 @@ impl<'a> Call<'a> {
             self.cell.missed.store(true, Ordering::SeqCst);
         }
         d.watch_if_due(now);
-        let t = d.next_deadline().map_or(u64::MAX, |t| t.as_millis());
+        let t = d.next_deadline(timeout).map_or(u64::MAX, |t| t.as_millis());
         self.cell.timer.store(t, Ordering::SeqCst);
     }
 }
@@ -800,17 +804,13 @@ impl Driver {
 
     /// Records readiness from a `Poll` event.
     fn ready(&mut self, token: Token, readable: bool, writable: bool) {
-        let index = if self.own.is_some() {
-            token.0
-        } else {
-            token.0 & 0xFF_FFFF
-        };
-        if index == LISTENER.0 || index == LISTENER.0 & 0xFF_FFFF {
-            self.listener_ready = true;
-        } else if let Some(Some(s)) = self.streams.get_mut(index) {
-            s.readable |= readable;
-            s.writable |= writable;
-        }
+        mark_ready(
+            &mut self.listener_ready,
+            &mut self.streams,
+            self.own.is_some(),
+            token,
+            (readable, writable),
+        );
     }
 
     /// The I/O thread stops watching the socket's own `Poll` (Unix): a call
@@ -860,10 +860,11 @@ impl Driver {
         }
     }
 
-    /// The earliest of the socket set's deadline and [`Driver::watch_at`]:
-    /// when the I/O thread is to look at the socket with no event for it.
-    fn next_deadline(&self) -> Option<CoreInstant> {
-        match (self.set.poll_timeout(), self.watch_at) {
+    /// The earliest of the socket set's deadline (`set_timeout`, its
+    /// `poll_timeout()`) and [`Driver::watch_at`]: when the I/O thread is
+    /// to look at the socket with no event for it.
+    fn next_deadline(&self, set_timeout: Option<CoreInstant>) -> Option<CoreInstant> {
+        match (set_timeout, self.watch_at) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
@@ -900,18 +901,18 @@ impl Driver {
         any
     }
 
+    /// Records what the last poll of `own` reported (straight from the
+    /// events buffer, which every poll reuses: no allocation per wait).
     fn take_events(&mut self) {
-        let ready: Vec<(Token, bool, bool)> = self
-            .events
-            .iter()
-            .map(|e| {
-                let r = e.is_readable() || e.is_read_closed() || e.is_error();
-                let w = e.is_writable() || e.is_write_closed() || e.is_error();
-                (e.token(), r, w)
-            })
-            .collect();
-        for (token, r, w) in ready {
-            self.ready(token, r, w);
+        let own = self.own.is_some();
+        for e in self.events.iter() {
+            mark_ready(
+                &mut self.listener_ready,
+                &mut self.streams,
+                own,
+                e.token(),
+                readiness(e),
+            );
         }
     }
 
@@ -1452,6 +1453,34 @@ impl Driver {
     }
 }
 
+/// What an event says of its source: (readable, writable). A closed side
+/// or an error counts as both, so the read or write that follows finds it.
+fn readiness(e: &mio::event::Event) -> (bool, bool) {
+    (
+        e.is_readable() || e.is_read_closed() || e.is_error(),
+        e.is_writable() || e.is_write_closed() || e.is_error(),
+    )
+}
+
+/// Records readiness for the source `token` names (in the socket's own
+/// `Poll` when `own`, else in the I/O thread's). Takes the fields it sets,
+/// so [`Driver::take_events`] can read its events buffer meanwhile.
+fn mark_ready(
+    listener_ready: &mut bool,
+    streams: &mut [Option<Stream>],
+    own: bool,
+    token: Token,
+    (readable, writable): (bool, bool),
+) {
+    let index = if own { token.0 } else { token.0 & 0xFF_FFFF };
+    if index == LISTENER.0 || index == LISTENER.0 & 0xFF_FFFF {
+        *listener_ready = true;
+    } else if let Some(Some(s)) = streams.get_mut(index) {
+        s.readable |= readable;
+        s.writable |= writable;
+    }
+}
+
 // ---- the I/O thread -------------------------------------------------------
 
 fn run(mut poll: Poll, hub: &Hub) {
@@ -1485,8 +1514,7 @@ fn run(mut poll: Poll, hub: &Hub) {
             if e.token() == WAKER {
                 continue;
             }
-            let r = e.is_readable() || e.is_read_closed() || e.is_error();
-            let w = e.is_writable() || e.is_write_closed() || e.is_error();
+            let (r, w) = readiness(e);
             let id = if cfg!(unix) {
                 e.token().0
             } else {
@@ -1547,7 +1575,9 @@ fn run(mut poll: Poll, hub: &Hub) {
             // After the turn: what arrives from here on is in `own`'s
             // ready list, which registering it again reports.
             d.watch_if_due(now);
-            let t = d.next_deadline().map_or(u64::MAX, |t| t.as_millis());
+            let t = d
+                .next_deadline(d.set.poll_timeout())
+                .map_or(u64::MAX, |t| t.as_millis());
             cell.timer.store(t, Ordering::SeqCst);
         }
         // The earliest deadline, leaving out those due on sockets a call has
@@ -1610,12 +1640,14 @@ mod tests {
         d.watch_later(now);
         let due = now + WATCH_AGAIN;
         assert_eq!(d.watch_at, Some(due));
-        assert!(d.next_deadline().is_some_and(|t| t <= due));
+        assert!(d
+            .next_deadline(d.set.poll_timeout())
+            .is_some_and(|t| t <= due));
         d.watch_if_due(CoreInstant::from_millis(due.as_millis() - 1));
         assert!(d.unwatched, "not before its time");
         d.watch_if_due(due);
         assert!(!d.unwatched, "watched again");
         assert_eq!(d.watch_at, None);
-        assert_eq!(d.next_deadline(), d.set.poll_timeout());
+        assert_eq!(d.next_deadline(d.set.poll_timeout()), d.set.poll_timeout());
     }
 }
