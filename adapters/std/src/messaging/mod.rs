@@ -273,13 +273,16 @@ fn lock(entry: &Shared) -> MutexGuard<'_, Entry> {
     entry.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// [`crate::send_message`]: the reply's bytes; a REQ that got no reply is reset.
-fn request(
+/// [`crate::send_message`]: what `read` makes of the reply's bytes; a REQ
+/// that got no reply is reset. The reply's buffers then go back to the
+/// socket, for the next reply.
+fn request<R>(
     open: Open<'_>,
     address: Address,
     message: &impl ToMessage,
     wait: impl Into<Wait>,
-) -> Result<Option<Vec<u8>>> {
+    read: impl FnOnce(&[u8]) -> R,
+) -> Result<Option<R>> {
     let wait = wait.into().checked()?;
     let mut deadline = Deadline::new(wait);
     deadline.get(); // counted from the call, not from the first empty read
@@ -313,7 +316,9 @@ fn request(
             reason: format!("{address} refused it: {refusal}; send less"),
         });
     }
-    Ok(Some(reply.parts.into_iter().next().unwrap_or_default()))
+    let answer = read(reply.first());
+    guard.socket.recycle(reply.parts);
+    Ok(Some(answer))
 }
 
 /// The node's refusal ([`ErrorReply`]) that `reply` is, if it is one.
@@ -337,19 +342,17 @@ pub(crate) fn send_message<T: DeserializeOwned>(
     wait: impl Into<Wait>,
 ) -> Result<Option<T>> {
     let address = address.to_address()?;
-    let Some(reply) = request(open, address, &message, wait)? else {
-        return Ok(None);
-    };
-    match decode(&reply) {
-        Ok(value) => Ok(Some(value)),
+    let read = |reply: &[u8]| match decode(reply) {
+        Ok(value) => Some(value),
         Err(e) => {
             warn!(
                 "the reply from {address} {}; ignoring it",
                 e.describe("send_message_as")
             );
-            Ok(None)
+            None
         }
-    }
+    };
+    Ok(request(open, address, &message, wait, read)?.flatten())
 }
 
 /// [`crate::wait_for_message`] and [`crate::wait_for_message_as`]: the next
@@ -385,9 +388,13 @@ fn wait_for<T: DeserializeOwned>(
             debug!("no message arrived at {address} within {}", wait.describe());
             return Ok(None);
         };
-        match decode(message.first()) {
+        let decoded = decode(message.first());
+        let format = Format::of(message.first());
+        // Read: its buffers go back to the socket for the next message.
+        guard.socket.recycle(message.parts);
+        match decoded {
             Ok(value) => {
-                guard.awaiting_reply = Some((message.from, Format::of(message.first())));
+                guard.awaiting_reply = Some((message.from, format));
                 return Ok(Some(value));
             }
             Err(e) => {
@@ -502,8 +509,8 @@ pub(crate) fn wait_for_news<T: DeserializeOwned>(
     }
     // Each pass takes one item (kept or received), so both loops are
     // bounded: by the backlog's length, then by the deadline.
-    while let Some(item) = guard.backlog.take(prefix) {
-        if let Some(item) = typed(&mut guard, item, address) {
+    while let Some((topic, data)) = guard.backlog.take(prefix) {
+        if let Some(item) = typed(&mut guard, topic, &data, address) {
             return Ok(Some(item));
         }
     }
@@ -512,10 +519,14 @@ pub(crate) fn wait_for_news<T: DeserializeOwned>(
             debug!("no news from {address} within {}", wait.describe());
             return Ok(None);
         };
-        if let Some(item) = guard.backlog.sort(news.parts, prefix, address) {
-            if let Some(item) = typed(&mut guard, item, address) {
-                return Ok(Some(item));
-            }
+        let item = guard
+            .backlog
+            .sort(&news.parts, prefix, address)
+            .and_then(|topic| typed(&mut guard, topic, news::data(&news.parts), address));
+        // Read (or kept): its buffers go back to the socket.
+        guard.socket.recycle(news.parts);
+        if let Some(item) = item {
+            return Ok(Some(item));
         }
     }
 }
@@ -523,10 +534,11 @@ pub(crate) fn wait_for_news<T: DeserializeOwned>(
 /// A news item's data as a `T`; `None`, with a warning, if it is not one.
 fn typed<T: DeserializeOwned>(
     entry: &mut Entry,
-    (topic, data): (String, Vec<u8>),
+    topic: String,
+    data: &[u8],
     address: Address,
 ) -> Option<(String, T)> {
-    match decode(&data) {
+    match decode(data) {
         Ok(value) => Some((topic, value)),
         Err(e) => {
             if let Some(so_far) = entry.unreadable_news.count() {
@@ -548,24 +560,22 @@ pub(crate) fn send_command(
     wait: impl Into<Wait>,
 ) -> Result<bool> {
     let address = address.to_address()?;
-    let Some(reply) = request(open, address, &command, wait)? else {
-        return Ok(false);
-    };
     // "ack" in JSON, or in postcard from firmware that answers in kind.
-    match decode::<String>(&reply) {
-        Ok(ack) if ack == COMMAND_ACK => Ok(true),
+    let read = |reply: &[u8]| match decode::<String>(reply) {
+        Ok(ack) if ack == COMMAND_ACK => true,
         _ => {
-            let answer = match decode::<Value>(&reply) {
+            let answer = match decode::<Value>(reply) {
                 Ok(value) => value.to_string(),
-                Err(_) => shown(&reply),
+                Err(_) => shown(reply),
             };
             warn!(
                 "the command to {address} was answered with {answer} instead of \"{COMMAND_ACK}\": \
                  is the program there using wait_for_command?"
             );
-            Ok(false)
+            false
         }
-    }
+    };
+    Ok(request(open, address, &command, wait, read)?.unwrap_or(false))
 }
 
 /// [`crate::wait_for_command`] and [`crate::wait_for_command_as`]: a

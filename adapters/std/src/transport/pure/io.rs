@@ -47,6 +47,7 @@ use networkzero_core::zmtp::Role;
 use networkzero_core::{Duration as CoreDuration, Instant as CoreInstant};
 
 use super::keyed::Keyed;
+use super::spare::Spare;
 use crate::transport::refusal::Refusal;
 use crate::transport::Subscribers;
 use networkzero_core::zmtp::curve::ClassKeys;
@@ -59,7 +60,7 @@ const MAX_MESSAGE: usize = crate::transport::MAX_MESSAGE as usize;
 /// its TCP socket before news is dropped for it (PUB), and whole messages
 /// a socket holds for its caller before it stops reading (SUB, so TCP
 /// pushes back on the publisher, whose high-water mark then drops).
-const HIGH_WATER_MARK: usize = crate::transport::NEWS_HIGH_WATER_MARK as usize;
+pub(super) const HIGH_WATER_MARK: usize = crate::transport::NEWS_HIGH_WATER_MARK as usize;
 
 /// Connections a listening socket takes at once: a classroom with room to
 /// spare, and well under the usual limit of 1024 open files even for a
@@ -396,6 +397,16 @@ impl Socket {
         Ok(())
     }
 
+    /// Takes back a message's buffers once its caller has read them: the
+    /// next messages' parts are copied into them, not into new ones. If a
+    /// call or the I/O thread has the socket this moment, they are freed
+    /// instead (never a wait for a lock).
+    pub(crate) fn recycle(&self, parts: Vec<Vec<u8>>) {
+        if let Ok(mut d) = self.cell.driver.try_lock() {
+            d.spare.keep(parts);
+        }
+    }
+
     /// SUB: subscribes to a prefix, now and on every later connection.
     pub(crate) fn subscribe(&self, prefix: &[u8]) -> io::Result<()> {
         Call::new(&self.cell, &self.io).run(|d, now| {
@@ -686,6 +697,8 @@ struct Driver {
     inbox: VecDeque<Incoming>,
     /// Parts of messages still arriving, per peer.
     partial: Vec<(PeerId, Vec<Vec<u8>>)>,
+    /// Buffers callers gave back ([`Socket::recycle`]), for parts.
+    spare: Spare,
     /// REQ: the request waiting for a connected peer.
     request: Option<Vec<u8>>,
     /// PUB: peers that have subscribed.
@@ -742,6 +755,7 @@ impl Driver {
             streams: Vec::new(),
             inbox: VecDeque::new(),
             partial: Vec::new(),
+            spare: Spare::default(),
             request: None,
             subscribed: Vec::new(),
             dropped: 0,
@@ -1241,7 +1255,7 @@ impl Driver {
                 let consumed = got.consumed;
                 let part = got
                     .message
-                    .map(|m| (m.peer, m.part.data.to_vec(), m.part.more));
+                    .map(|m| (m.peer, self.spare.part(m.part.data), m.part.more));
                 s.start += consumed;
                 if s.start >= s.end {
                     s.start = 0;
@@ -1332,7 +1346,7 @@ impl Driver {
         let at = self.partial.iter().position(|(p, _)| *p == peer);
         let mut parts = match at {
             Some(k) => self.partial.swap_remove(k).1,
-            None => Vec::with_capacity(usize::from(more) + 1),
+            None => self.spare.list(),
         };
         parts.push(data);
         if more {
@@ -1378,7 +1392,7 @@ impl Driver {
             told = true;
             match event {
                 Event::Message(m) => {
-                    let (peer, data, more) = (m.peer, m.part.data.to_vec(), m.part.more);
+                    let (peer, data, more) = (m.peer, self.spare.part(m.part.data), m.part.more);
                     self.deliver(peer, data, more);
                 }
                 Event::Connected { .. } => self.send_request(),
