@@ -35,7 +35,7 @@ use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
 
 use log::{debug, warn};
-use networkzero_core::payload::{ErrorReply, Format};
+use networkzero_core::payload::{ErrorReply, Format, ERROR_KEY};
 use networkzero_core::zmtp::curve::ClassKeys;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -273,13 +273,16 @@ fn lock(entry: &Shared) -> MutexGuard<'_, Entry> {
     entry.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// [`crate::send_message`]: the reply's bytes; a REQ that got no reply is reset.
-fn request(
+/// [`crate::send_message`]: what `read` makes of the reply's bytes; a REQ
+/// that got no reply is reset. The reply's buffers then go back to the
+/// socket, for the next reply.
+fn request<R>(
     open: Open<'_>,
     address: Address,
     message: &impl ToMessage,
     wait: impl Into<Wait>,
-) -> Result<Option<Vec<u8>>> {
+    read: impl FnOnce(&[u8]) -> R,
+) -> Result<Option<R>> {
     let wait = wait.into().checked()?;
     let mut deadline = Deadline::new(wait);
     deadline.get(); // counted from the call, not from the first empty read
@@ -306,14 +309,29 @@ fn request(
         );
         return Ok(None);
     };
-    if let Some(refusal) = ErrorReply::parse(reply.first()) {
+    if let Some(refusal) = refusal(reply.first()) {
         // A networkzero node could not take the message (e.g. a board's
         // 256-byte buffers): no retry fixes that.
         return Err(Error::BadMessage {
             reason: format!("{address} refused it: {refusal}; send less"),
         });
     }
-    Ok(Some(reply.parts.into_iter().next().unwrap_or_default()))
+    let answer = read(reply.first());
+    guard.socket.recycle(reply.parts);
+    Ok(Some(answer))
+}
+
+/// The node's refusal ([`ErrorReply`]) that `reply` is, if it is one.
+/// Every reply is looked at, and few are refusals: only one that has
+/// [`ERROR_KEY`] between quotes is parsed as one (parsing each reply as a
+/// refusal cost a tenth of a round trip's instructions; this scan, a
+/// couple per byte).
+fn refusal(reply: &[u8]) -> Option<ErrorReply<'_>> {
+    let key = ERROR_KEY.as_bytes();
+    if !reply.split(|&b| b == b'"').any(|piece| piece == key) {
+        return None;
+    }
+    ErrorReply::parse(reply)
 }
 
 /// [`crate::send_message`] and [`crate::send_message_as`]: the reply as a `T`.
@@ -324,19 +342,17 @@ pub(crate) fn send_message<T: DeserializeOwned>(
     wait: impl Into<Wait>,
 ) -> Result<Option<T>> {
     let address = address.to_address()?;
-    let Some(reply) = request(open, address, &message, wait)? else {
-        return Ok(None);
-    };
-    match decode(&reply) {
-        Ok(value) => Ok(Some(value)),
+    let read = |reply: &[u8]| match decode(reply) {
+        Ok(value) => Some(value),
         Err(e) => {
             warn!(
                 "the reply from {address} {}; ignoring it",
                 e.describe("send_message_as")
             );
-            Ok(None)
+            None
         }
-    }
+    };
+    Ok(request(open, address, &message, wait, read)?.flatten())
 }
 
 /// [`crate::wait_for_message`] and [`crate::wait_for_message_as`]: the next
@@ -372,9 +388,13 @@ fn wait_for<T: DeserializeOwned>(
             debug!("no message arrived at {address} within {}", wait.describe());
             return Ok(None);
         };
-        match decode(message.first()) {
+        let decoded = decode(message.first());
+        let format = Format::of(message.first());
+        // Read: its buffers go back to the socket for the next message.
+        guard.socket.recycle(message.parts);
+        match decoded {
             Ok(value) => {
-                guard.awaiting_reply = Some((message.from, Format::of(message.first())));
+                guard.awaiting_reply = Some((message.from, format));
                 return Ok(Some(value));
             }
             Err(e) => {
@@ -489,8 +509,8 @@ pub(crate) fn wait_for_news<T: DeserializeOwned>(
     }
     // Each pass takes one item (kept or received), so both loops are
     // bounded: by the backlog's length, then by the deadline.
-    while let Some(item) = guard.backlog.take(prefix) {
-        if let Some(item) = typed(&mut guard, item, address) {
+    while let Some((topic, data)) = guard.backlog.take(prefix) {
+        if let Some(item) = typed(&mut guard, topic, &data, address) {
             return Ok(Some(item));
         }
     }
@@ -499,10 +519,14 @@ pub(crate) fn wait_for_news<T: DeserializeOwned>(
             debug!("no news from {address} within {}", wait.describe());
             return Ok(None);
         };
-        if let Some(item) = guard.backlog.sort(news.parts, prefix, address) {
-            if let Some(item) = typed(&mut guard, item, address) {
-                return Ok(Some(item));
-            }
+        let item = guard
+            .backlog
+            .sort(&news.parts, prefix, address)
+            .and_then(|topic| typed(&mut guard, topic, news::data(&news.parts), address));
+        // Read (or kept): its buffers go back to the socket.
+        guard.socket.recycle(news.parts);
+        if let Some(item) = item {
+            return Ok(Some(item));
         }
     }
 }
@@ -510,10 +534,11 @@ pub(crate) fn wait_for_news<T: DeserializeOwned>(
 /// A news item's data as a `T`; `None`, with a warning, if it is not one.
 fn typed<T: DeserializeOwned>(
     entry: &mut Entry,
-    (topic, data): (String, Vec<u8>),
+    topic: String,
+    data: &[u8],
     address: Address,
 ) -> Option<(String, T)> {
-    match decode(&data) {
+    match decode(data) {
         Ok(value) => Some((topic, value)),
         Err(e) => {
             if let Some(so_far) = entry.unreadable_news.count() {
@@ -535,24 +560,22 @@ pub(crate) fn send_command(
     wait: impl Into<Wait>,
 ) -> Result<bool> {
     let address = address.to_address()?;
-    let Some(reply) = request(open, address, &command, wait)? else {
-        return Ok(false);
-    };
     // "ack" in JSON, or in postcard from firmware that answers in kind.
-    match decode::<String>(&reply) {
-        Ok(ack) if ack == COMMAND_ACK => Ok(true),
+    let read = |reply: &[u8]| match decode::<String>(reply) {
+        Ok(ack) if ack == COMMAND_ACK => true,
         _ => {
-            let answer = match decode::<Value>(&reply) {
+            let answer = match decode::<Value>(reply) {
                 Ok(value) => value.to_string(),
-                Err(_) => shown(&reply),
+                Err(_) => shown(reply),
             };
             warn!(
                 "the command to {address} was answered with {answer} instead of \"{COMMAND_ACK}\": \
                  is the program there using wait_for_command?"
             );
-            Ok(false)
+            false
         }
-    }
+    };
+    Ok(request(open, address, &command, wait, read)?.unwrap_or(false))
 }
 
 /// [`crate::wait_for_command`] and [`crate::wait_for_command_as`]: a
@@ -569,4 +592,25 @@ pub(crate) fn wait_for_command<T: DeserializeOwned>(
         send_reply(open, address, COMMAND_ACK)?;
     }
     Ok(command)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_is_found_and_an_ordinary_reply_is_not_one() {
+        let mut buf = [0u8; 96];
+        let n = ErrorReply::too_large(300, 256).encode(&mut buf).unwrap();
+        let found = refusal(&buf[..n]).expect("a refusal");
+        assert_eq!(found, ErrorReply::too_large(300, 256));
+        // Spaced and reordered as another encoder might write it.
+        let spaced = br#"{ "size": 300, "networkzero_error" : "message too large", "limit": 256 }"#;
+        assert_eq!(refusal(spaced), Some(ErrorReply::too_large(300, 256)));
+        assert_eq!(refusal(br#"{"i": 1, "text": "hello"}"#), None);
+        // The key's name as a value, or without its quotes, is no refusal.
+        assert_eq!(refusal(br#"{"text": "networkzero_error"}"#), None);
+        assert_eq!(refusal(b"networkzero_error"), None);
+        assert_eq!(refusal(b""), None);
+    }
 }

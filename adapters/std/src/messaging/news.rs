@@ -42,6 +42,11 @@ pub(crate) struct Backlog {
 /// A news item: its topic, and its data's bytes.
 pub(crate) type Item = (String, Vec<u8>);
 
+/// A news message's data: its second part, or `null` (JSON) if it has none.
+pub(crate) fn data(parts: &[Vec<u8>]) -> &[u8] {
+    parts.get(1).map_or(b"null", Vec::as_slice)
+}
+
 impl Backlog {
     /// The oldest kept item on a topic that starts with `prefix`.
     pub(crate) fn take(&mut self, prefix: &str) -> Option<Item> {
@@ -49,23 +54,22 @@ impl Backlog {
         self.items.remove(i)
     }
 
-    /// A received news message (`[topic, data]`) as `(topic, data)` if it
-    /// is on `prefix`; `None` if it was kept for another prefix. An item
-    /// with no data part has `null` (JSON) as its data.
+    /// A received news message (`[topic, data]`): its topic if it is on
+    /// `prefix` (its data is [`data`]`(parts)`); `None` if it was kept for
+    /// another prefix. What is kept (the topic, and a kept item's data) is
+    /// copied at its own size: the parts' buffers go back to the socket
+    /// for reuse (a small part may have come in a large buffer).
     pub(crate) fn sort(
         &mut self,
-        parts: Vec<Vec<u8>>,
+        parts: &[Vec<u8>],
         prefix: &str,
         address: Address,
-    ) -> Option<Item> {
-        let mut parts = parts.into_iter();
-        let topic = parts.next()?;
-        let topic = String::from_utf8(topic)
-            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
-        let data = parts.next().unwrap_or_else(|| b"null".to_vec());
+    ) -> Option<String> {
+        let topic = String::from_utf8_lossy(parts.first()?).into_owned();
         if has_prefix(&topic, prefix) {
-            return Some((topic, data));
+            return Some(topic);
         }
+        let data = data(parts).to_vec();
         if self.items.len() >= NEWS_HIGH_WATER_MARK as usize {
             self.items.pop_front();
             if self.dropped == 0 {
@@ -94,18 +98,24 @@ mod tests {
         Some((topic.into(), n.to_string().into_bytes()))
     }
 
+    /// What `sort` hands its caller: the topic and the data, if on `prefix`.
+    fn sort(b: &mut Backlog, parts: Vec<Vec<u8>>, prefix: &str, at: Address) -> Option<Item> {
+        let topic = b.sort(&parts, prefix, at)?;
+        Some((topic, data(&parts).to_vec()))
+    }
+
     #[test]
     fn news_for_another_prefix_is_kept_in_order() {
         let at: Address = "127.0.0.1:5556".parse().unwrap();
         let mut b = Backlog::default();
-        assert_eq!(b.sort(news("wind", 1), "temp", at), None);
-        assert_eq!(b.sort(news("wind", 2), "temp", at), None);
-        assert_eq!(b.sort(news("temp", 3), "temp", at), item("temp", 3));
+        assert_eq!(sort(&mut b, news("wind", 1), "temp", at), None);
+        assert_eq!(sort(&mut b, news("wind", 2), "temp", at), None);
+        assert_eq!(sort(&mut b, news("temp", 3), "temp", at), item("temp", 3));
         // kept as they came, to be read as whatever type the taker asks for
         let postcard = vec![b"wind".to_vec(), vec![0xFF, 7]];
-        assert_eq!(b.sort(postcard, "temp", at), None);
+        assert_eq!(sort(&mut b, postcard, "temp", at), None);
         assert_eq!(
-            b.sort(vec![b"temp".to_vec()], "", at),
+            sort(&mut b, vec![b"temp".to_vec()], "", at),
             Some(("temp".into(), b"null".to_vec())),
             "no data part: null"
         );
@@ -121,7 +131,7 @@ mod tests {
         let at: Address = "127.0.0.1:5556".parse().unwrap();
         let mut b = Backlog::default();
         for n in 0..1500 {
-            assert_eq!(b.sort(news("other", n), "mine", at), None);
+            assert_eq!(sort(&mut b, news("other", n), "mine", at), None);
         }
         assert_eq!(b.items.len(), NEWS_HIGH_WATER_MARK as usize);
         assert_eq!(

@@ -128,6 +128,13 @@ impl TransportSocket for Socket {
         })
     }
 
+    fn recycle(&mut self, parts: Vec<Vec<u8>>) {
+        match self {
+            Socket::Zmq(s) => s.recycle(parts),
+            Socket::Pure(s) => s.recycle(parts),
+        }
+    }
+
     fn reply(&mut self, to: Peer, payload: Vec<u8>, address: Address) -> Result<()> {
         match (self, to) {
             (Socket::Zmq(s), Peer::Zmq(p)) => s.reply(p, payload, address),

@@ -10,7 +10,11 @@
 //! - the calling thread, during a call: it sends and writes at once, and
 //!   when it has to wait it waits on the socket's own sources (its own
 //!   `mio::Poll`) with the call's deadline, so a request and its reply cross
-//!   no other thread (on Unix; elsewhere it waits for the I/O thread);
+//!   no other thread (on Unix; elsewhere it waits for the I/O thread). The
+//!   I/O thread stops watching a socket a call waits on, and watches it
+//!   again only once no call has come for [`WATCH_AGAIN`], so a loop of
+//!   calls costs the system calls a plain blocking socket would, plus one
+//!   `epoll_wait` per wait;
 //! - the I/O thread ([`Io`], owned by the runtime), between calls: it
 //!   watches every socket's `Poll` and timers, takes new connections and
 //!   subscriptions, answers heartbeats, reconnects, and writes what a call
@@ -43,6 +47,7 @@ use networkzero_core::zmtp::Role;
 use networkzero_core::{Duration as CoreDuration, Instant as CoreInstant};
 
 use super::keyed::Keyed;
+use super::spare::Spare;
 use crate::transport::refusal::Refusal;
 use crate::transport::Subscribers;
 use networkzero_core::zmtp::curve::ClassKeys;
@@ -55,7 +60,7 @@ const MAX_MESSAGE: usize = crate::transport::MAX_MESSAGE as usize;
 /// its TCP socket before news is dropped for it (PUB), and whole messages
 /// a socket holds for its caller before it stops reading (SUB, so TCP
 /// pushes back on the publisher, whose high-water mark then drops).
-const HIGH_WATER_MARK: usize = crate::transport::NEWS_HIGH_WATER_MARK as usize;
+pub(super) const HIGH_WATER_MARK: usize = crate::transport::NEWS_HIGH_WATER_MARK as usize;
 
 /// Connections a listening socket takes at once: a classroom with room to
 /// spare, and well under the usual limit of 1024 open files even for a
@@ -95,6 +100,22 @@ const HEARTBEAT_TIMEOUT: CoreDuration = CoreDuration::from_secs(30);
 /// Work done per call of [`Driver::turn`] before it returns (each round
 /// moves bytes or ends it).
 const ROUNDS: usize = 64;
+
+/// New connections a listener takes per [`Driver::turn`]. A turn does not
+/// look for new readiness, so under a flood of connections (thousands a
+/// second) a good peer's request or reply waits for one turn's accepts: a
+/// few, not as many as keep coming. The next turn, which looks first,
+/// takes more.
+const ACCEPTS_PER_TURN: usize = 16;
+
+/// How long a socket a call left unwatched (see [`Driver::unwatch`]) stays
+/// so once no call has it: then the I/O thread watches it again. A program
+/// that calls in a loop (requests, or waits for messages or news) keeps its
+/// socket to itself and pays no `epoll_ctl` per call; one that stops
+/// calling has its connections' events (a new peer, a lost connection,
+/// heartbeats) taken by the I/O thread at most this late. Timers are not
+/// delayed: the I/O thread runs them whether it watches the socket or not.
+const WATCH_AGAIN: CoreDuration = CoreDuration::from_millis(25);
 
 /// Longest a REP's reply waits to be handed to the kernel before `reply`
 /// returns, so a program that exits right after replying gets it out.
@@ -320,8 +341,16 @@ impl Socket {
     /// connected, as libzmq's does).
     pub(crate) fn request(&self, payload: Vec<u8>) -> io::Result<()> {
         Call::new(&self.cell, &self.io).run(|d, now| {
-            // The reply is the next call's (`next`, which watches again).
+            // Unwatched since the last call, nobody has looked at the
+            // socket's sources: what came meanwhile (its server ended, say)
+            // is taken in first, so the request waits for the next
+            // connection rather than going into one that has ended.
+            if d.unwatched && d.poll_own() {
+                d.turn(now);
+            }
+            // The reply is the next call's (`next`).
             d.unwatch();
+            d.watch_later(now);
             d.request = Some(payload);
             d.send_request();
             d.turn(now);
@@ -366,6 +395,16 @@ impl Socket {
             self.io.kick(self.cell.id);
         }
         Ok(())
+    }
+
+    /// Takes back a message's buffers once its caller has read them: the
+    /// next messages' parts are copied into them, not into new ones. If a
+    /// call or the I/O thread has the socket this moment, they are freed
+    /// instead (never a wait for a lock).
+    pub(crate) fn recycle(&self, parts: Vec<Vec<u8>>) {
+        if let Ok(mut d) = self.cell.driver.try_lock() {
+            d.spare.keep(parts);
+        }
     }
 
     /// SUB: subscribes to a prefix, now and on every later connection.
@@ -474,20 +513,26 @@ impl<'a> Call<'a> {
                 self.done_waiting(&mut d);
                 return None;
             }
+            if d.unfinished {
+                // Work is left that no readiness event will report again
+                // (edge-triggered): turn again rather than wait, with what
+                // else is ready now (a good peer's request amid a flood).
+                d.catch_up(self.cell.missed.swap(false, Ordering::SeqCst));
+                continue;
+            }
             d = self.wait(d, wake);
         }
     }
 
-    /// A wait is over. The I/O thread watches the socket again, unless
-    /// messages wait in its inbox: the caller comes back for those, and
-    /// until it does there is nothing to read for (TCP holds the rest, as
-    /// a full inbox does), and a stream of news would wake the thread for
-    /// every packet.
+    /// A wait is over. The socket stays unwatched by the I/O thread (the
+    /// caller is likely to wait again soon: see [`WATCH_AGAIN`]). Only
+    /// waits put that off: a call that does not wait (publish, say) leaves
+    /// the socket to the I/O thread when its time comes, or it would never
+    /// see a new subscriber of a program that publishes often.
     fn done_waiting(&self, d: &mut Driver) {
-        if d.inbox.is_empty() {
-            d.watch();
-        }
-        self.after(d, self.io.hub.core_now());
+        let now = self.io.hub.core_now();
+        d.watch_later(now);
+        self.after(d, now);
     }
 
     /// Drives the socket until its output is written or `deadline`
@@ -519,8 +564,7 @@ impl<'a> Call<'a> {
     ) -> MutexGuard<'a, Driver> {
         // What the I/O thread saw for this socket while the call had it
         // (edge-triggered: not reported again): the caller's loop turns it.
-        if self.cell.missed.swap(false, Ordering::SeqCst) {
-            d.all_ready();
+        if d.catch_up(self.cell.missed.swap(false, Ordering::SeqCst)) {
             return d;
         }
         d.waiting += 1;
@@ -543,20 +587,28 @@ impl<'a> Call<'a> {
     /// (the I/O thread saw it come and left it), then its next deadline,
     /// telling the I/O thread if that is earlier than it knows.
     fn after(&self, d: &mut Driver, now: CoreInstant) {
-        if self.cell.missed.swap(false, Ordering::SeqCst) {
-            if d.own.is_some() {
-                if d.poll_own() {
-                    d.turn(now);
-                }
-            } else {
-                d.all_ready();
-                d.turn(now);
-            }
-        }
-        if d.set.poll_timeout().is_some_and(|t| t <= now) {
+        // Only if the I/O thread saw something: a look at the own `Poll`
+        // on every call would cost a system call each.
+        if self.cell.missed.swap(false, Ordering::SeqCst) && d.catch_up(true) {
             d.turn(now);
         }
-        let t = d.set.poll_timeout().map_or(u64::MAX, |t| t.as_millis());
+        // Asked once (it looks at every connection), again only if a turn
+        // may have changed it.
+        let mut timeout = d.set.poll_timeout();
+        if timeout.is_some_and(|t| t <= now) {
+            d.turn(now);
+            timeout = d.set.poll_timeout();
+        }
+        if d.unfinished && d.inbox.is_empty() {
+            // The last turn left work (see `Driver::turn_until`): the I/O
+            // thread takes the socket once the call lets go (see `drop`).
+            // While messages wait in the inbox the caller comes back for
+            // them, and its call turns the socket once they are taken.
+            d.unfinished = false;
+            self.cell.missed.store(true, Ordering::SeqCst);
+        }
+        d.watch_if_due(now);
+        let t = d.next_deadline(timeout).map_or(u64::MAX, |t| t.as_millis());
         self.cell.timer.store(t, Ordering::SeqCst);
     }
 }
@@ -631,6 +683,12 @@ struct Driver {
     /// The I/O thread does not watch `own` now (see [`Driver::unwatch`]).
     #[cfg_attr(not(unix), allow(dead_code))]
     unwatched: bool,
+    /// When the I/O thread watches `own` again if no call has come
+    /// ([`WATCH_AGAIN`]); `None` while it watches, or while messages wait in
+    /// the inbox (the caller comes back for those, and until it does there
+    /// is nothing to read for: TCP holds the rest, as a full inbox does, and
+    /// a stream of news would wake the thread for every packet).
+    watch_at: Option<CoreInstant>,
     id: usize,
     listener: Option<TcpListener>,
     listener_ready: bool,
@@ -639,6 +697,8 @@ struct Driver {
     inbox: VecDeque<Incoming>,
     /// Parts of messages still arriving, per peer.
     partial: Vec<(PeerId, Vec<Vec<u8>>)>,
+    /// Buffers callers gave back ([`Socket::recycle`]), for parts.
+    spare: Spare,
     /// REQ: the request waiting for a connected peer.
     request: Option<Vec<u8>>,
     /// PUB: peers that have subscribed.
@@ -647,6 +707,9 @@ struct Driver {
     dropped: u64,
     /// Callers waiting for the I/O thread.
     waiting: usize,
+    /// The last [`Driver::turn`] stopped with work left: whoever drives the
+    /// socket next turns it again before waiting for readiness.
+    unfinished: bool,
     events: Events,
     /// The class key: CURVE or NULL, and who was refused over it.
     keyed: Keyed,
@@ -685,16 +748,19 @@ impl Driver {
             registry,
             io_registry: io_registry.try_clone()?,
             unwatched: false,
+            watch_at: None,
             id,
             listener: None,
             listener_ready: true,
             streams: Vec::new(),
             inbox: VecDeque::new(),
             partial: Vec::new(),
+            spare: Spare::default(),
             request: None,
             subscribed: Vec::new(),
             dropped: 0,
             waiting: 0,
+            unfinished: false,
             events: Events::with_capacity(256),
             keyed: Keyed::new(class),
         };
@@ -725,8 +791,23 @@ impl Driver {
         }
     }
 
-    /// Every source counts as ready once (after readiness the I/O thread
-    /// saw while a call had the socket).
+    /// Takes in readiness of the socket's sources that nobody has recorded
+    /// yet (edge-triggered: it is reported once); whether any may be there.
+    /// With its own `Poll` (Unix) that is what the `Poll` holds, whoever
+    /// was woken for it. Without one, `missed` says the I/O thread saw
+    /// some while a call had the socket ([`Cell::missed`]): which sources
+    /// it was for is lost, so every source counts as ready once.
+    fn catch_up(&mut self, missed: bool) -> bool {
+        if self.own.is_some() {
+            return self.poll_own();
+        }
+        if missed {
+            self.all_ready();
+        }
+        missed
+    }
+
+    /// Every source counts as ready once (see [`Driver::catch_up`]).
     fn all_ready(&mut self) {
         self.listener_ready = true;
         for s in self.streams.iter_mut().flatten() {
@@ -737,17 +818,13 @@ impl Driver {
 
     /// Records readiness from a `Poll` event.
     fn ready(&mut self, token: Token, readable: bool, writable: bool) {
-        let index = if self.own.is_some() {
-            token.0
-        } else {
-            token.0 & 0xFF_FFFF
-        };
-        if index == LISTENER.0 || index == LISTENER.0 & 0xFF_FFFF {
-            self.listener_ready = true;
-        } else if let Some(Some(s)) = self.streams.get_mut(index) {
-            s.readable |= readable;
-            s.writable |= writable;
-        }
+        mark_ready(
+            &mut self.listener_ready,
+            &mut self.streams,
+            self.own.is_some(),
+            token,
+            (readable, writable),
+        );
     }
 
     /// The I/O thread stops watching the socket's own `Poll` (Unix): a call
@@ -780,19 +857,42 @@ impl Driver {
         }
     }
 
+    /// A wait ends (or is about to begin): if the socket is unwatched, when
+    /// the I/O thread is to watch it again ([`WATCH_AGAIN`] from `now`, or
+    /// never while the inbox holds messages).
+    fn watch_later(&mut self, now: CoreInstant) {
+        self.watch_at = (self.unwatched && self.inbox.is_empty()).then(|| now + WATCH_AGAIN);
+    }
+
+    /// Watches the socket again if its time has come (the I/O thread, or a
+    /// call letting go of it).
+    fn watch_if_due(&mut self, now: CoreInstant) {
+        if self.watch_at.is_some_and(|t| t <= now) {
+            self.watch();
+            // Should registering fail, it is tried again later.
+            self.watch_at = self.unwatched.then(|| now + WATCH_AGAIN);
+        }
+    }
+
+    /// The earliest of the socket set's deadline (`set_timeout`, its
+    /// `poll_timeout()`) and [`Driver::watch_at`]: when the I/O thread is
+    /// to look at the socket with no event for it.
+    fn next_deadline(&self, set_timeout: Option<CoreInstant>) -> Option<CoreInstant> {
+        match (set_timeout, self.watch_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
     /// Waits on the socket's own `Poll` (Unix), then records what is ready.
     #[cfg(unix)]
     fn wait_own(&mut self, timeout: Option<Duration>) {
-        let was = self.unwatched;
+        // Left unwatched after the wait too: see [`WATCH_AGAIN`].
         self.unwatch();
         let Some(own) = self.own.as_mut() else {
             return;
         };
-        let polled = own.poll(&mut self.events, timeout);
-        if !was {
-            self.watch();
-        }
-        if let Err(e) = polled {
+        if let Err(e) = own.poll(&mut self.events, timeout) {
             if e.kind() != ErrorKind::Interrupted {
                 debug!("networkzero I/O: poll: {e}");
             }
@@ -815,26 +915,40 @@ impl Driver {
         any
     }
 
+    /// Records what the last poll of `own` reported (straight from the
+    /// events buffer, which every poll reuses: no allocation per wait).
     fn take_events(&mut self) {
-        let ready: Vec<(Token, bool, bool)> = self
-            .events
-            .iter()
-            .map(|e| {
-                let r = e.is_readable() || e.is_read_closed() || e.is_error();
-                let w = e.is_writable() || e.is_write_closed() || e.is_error();
-                (e.token(), r, w)
-            })
-            .collect();
-        for (token, r, w) in ready {
-            self.ready(token, r, w);
+        let own = self.own.is_some();
+        for e in self.events.iter() {
+            mark_ready(
+                &mut self.listener_ready,
+                &mut self.streams,
+                own,
+                e.token(),
+                readiness(e),
+            );
         }
     }
 
     /// Moves bytes and time between the TCP sockets and the core socket set
-    /// until nothing moves (bounded), following the set's drain contract.
+    /// until nothing moves, following the set's drain contract; see
+    /// [`Driver::turn_until`].
     fn turn(&mut self, now: CoreInstant) {
+        self.turn_until(now, || false);
+    }
+
+    /// [`Driver::turn`], stopping early once a message for the caller has
+    /// arrived (it need not wait for the rest: a flood of connections would
+    /// otherwise keep a request from its REP, or a reply from its peer, for
+    /// as long as it lasts), after [`ROUNDS`] rounds, or when `stop` says
+    /// (a call wants the socket). [`Driver::unfinished`] then says whether
+    /// work is left.
+    fn turn_until(&mut self, now: CoreInstant, stop: impl Fn() -> bool) {
+        let had = self.inbox.len();
+        self.unfinished = false;
+        let mut accepts = ACCEPTS_PER_TURN;
         for _ in 0..ROUNDS {
-            let mut moved = self.accept(now);
+            let mut moved = self.accept(now, &mut accepts);
             for i in 0..self.streams.len() {
                 moved |= self.connected(i, now);
                 moved |= self.write(i, now);
@@ -849,17 +963,37 @@ impl Driver {
             if !moved {
                 return;
             }
+            if self.inbox.len() > had || stop() {
+                break;
+            }
         }
+        self.unfinished = self.work_left();
     }
 
-    /// Takes new connections (listening sockets).
-    fn accept(&mut self, now: CoreInstant) -> bool {
+    /// Whether a source has work this side knows of and has not done (a
+    /// turn stopped early): connections waiting to be taken, input read or
+    /// readable, output the kernel would take. Readiness is edge-triggered,
+    /// so nothing reports it again.
+    fn work_left(&self) -> bool {
+        (self.listener.is_some() && self.listener_ready)
+            || self.streams.iter().enumerate().any(|(i, s)| {
+                s.as_ref().is_some_and(|s| {
+                    s.start < s.end
+                        || (s.readable && !self.inbox_full())
+                        || (s.writable && !self.set.output(i).is_empty())
+                })
+            })
+    }
+
+    /// Takes new connections (listening sockets), at most `budget` of them
+    /// (the rest wait for the next turn: the listener stays ready).
+    fn accept(&mut self, now: CoreInstant, budget: &mut usize) -> bool {
         if !self.listener_ready {
             return false;
         }
         let mut moved = false;
-        // Bounded: a listener has at most its backlog waiting.
-        for _ in 0..1024 {
+        while *budget > 0 {
+            *budget -= 1;
             let Some(listener) = self.listener.as_ref() else {
                 return moved;
             };
@@ -1121,7 +1255,7 @@ impl Driver {
                 let consumed = got.consumed;
                 let part = got
                     .message
-                    .map(|m| (m.peer, m.part.data.to_vec(), m.part.more));
+                    .map(|m| (m.peer, self.spare.part(m.part.data), m.part.more));
                 s.start += consumed;
                 if s.start >= s.end {
                     s.start = 0;
@@ -1212,7 +1346,7 @@ impl Driver {
         let at = self.partial.iter().position(|(p, _)| *p == peer);
         let mut parts = match at {
             Some(k) => self.partial.swap_remove(k).1,
-            None => Vec::with_capacity(usize::from(more) + 1),
+            None => self.spare.list(),
         };
         parts.push(data);
         if more {
@@ -1258,7 +1392,7 @@ impl Driver {
             told = true;
             match event {
                 Event::Message(m) => {
-                    let (peer, data, more) = (m.peer, m.part.data.to_vec(), m.part.more);
+                    let (peer, data, more) = (m.peer, self.spare.part(m.part.data), m.part.more);
                     self.deliver(peer, data, more);
                 }
                 Event::Connected { .. } => self.send_request(),
@@ -1333,16 +1467,51 @@ impl Driver {
     }
 }
 
+/// What an event says of its source: (readable, writable). A closed side
+/// or an error counts as both, so the read or write that follows finds it.
+fn readiness(e: &mio::event::Event) -> (bool, bool) {
+    (
+        e.is_readable() || e.is_read_closed() || e.is_error(),
+        e.is_writable() || e.is_write_closed() || e.is_error(),
+    )
+}
+
+/// Records readiness for the source `token` names (in the socket's own
+/// `Poll` when `own`, else in the I/O thread's). Takes the fields it sets,
+/// so [`Driver::take_events`] can read its events buffer meanwhile.
+fn mark_ready(
+    listener_ready: &mut bool,
+    streams: &mut [Option<Stream>],
+    own: bool,
+    token: Token,
+    (readable, writable): (bool, bool),
+) {
+    let index = if own { token.0 } else { token.0 & 0xFF_FFFF };
+    if index == LISTENER.0 || index == LISTENER.0 & 0xFF_FFFF {
+        *listener_ready = true;
+    } else if let Some(Some(s)) = streams.get_mut(index) {
+        s.readable |= readable;
+        s.writable |= writable;
+    }
+}
+
 // ---- the I/O thread -------------------------------------------------------
 
 fn run(mut poll: Poll, hub: &Hub) {
     let mut events = Events::with_capacity(256);
+    // Sockets whose last turn left work (`Driver::unfinished`): turned again
+    // without waiting.
+    let mut again: Vec<usize> = Vec::new();
     loop {
         let next = hub.next_timer.load(Ordering::SeqCst);
-        let timeout = (next != u64::MAX).then(|| {
-            hub.to_std(CoreInstant::from_millis(next))
-                .saturating_duration_since(Instant::now())
-        });
+        let timeout = if again.is_empty() {
+            (next != u64::MAX).then(|| {
+                hub.to_std(CoreInstant::from_millis(next))
+                    .saturating_duration_since(Instant::now())
+            })
+        } else {
+            Some(Duration::ZERO)
+        };
         if let Err(e) = poll.poll(&mut events, timeout) {
             if e.kind() != ErrorKind::Interrupted {
                 // Not a passing condition: end, so the runtime starts a new
@@ -1359,8 +1528,7 @@ fn run(mut poll: Poll, hub: &Hub) {
             if e.token() == WAKER {
                 continue;
             }
-            let r = e.is_readable() || e.is_read_closed() || e.is_error();
-            let w = e.is_writable() || e.is_write_closed() || e.is_error();
+            let (r, w) = readiness(e);
             let id = if cfg!(unix) {
                 e.token().0
             } else {
@@ -1368,7 +1536,10 @@ fn run(mut poll: Poll, hub: &Hub) {
             };
             due.entry(id).or_default().push((e.token(), r, w));
         }
-        for id in std::mem::take(&mut *lock(&hub.kicks)) {
+        for id in std::mem::take(&mut *lock(&hub.kicks))
+            .into_iter()
+            .chain(again.drain(..))
+        {
             due.entry(id).or_default();
         }
         let cells: Vec<Arc<Cell>> = lock(&hub.sockets)
@@ -1402,19 +1573,25 @@ fn run(mut poll: Poll, hub: &Hub) {
                 }
                 continue;
             };
-            if cell.missed.swap(false, Ordering::SeqCst) {
-                d.all_ready();
-            }
-            d.poll_own();
+            d.catch_up(cell.missed.swap(false, Ordering::SeqCst));
             for (token, r, w) in ready.unwrap_or_default() {
                 d.ready(token, r, w);
             }
             let had = d.inbox.len();
-            d.turn(now);
+            // A call that wants the socket waits for this turn's round.
+            d.turn_until(now, || cell.busy.load(Ordering::SeqCst));
             if d.waiting > 0 && d.inbox.len() != had {
                 cell.ready.notify_all();
             }
-            let t = d.set.poll_timeout().map_or(u64::MAX, |t| t.as_millis());
+            if std::mem::take(&mut d.unfinished) {
+                again.push(cell.id);
+            }
+            // After the turn: what arrives from here on is in `own`'s
+            // ready list, which registering it again reports.
+            d.watch_if_due(now);
+            let t = d
+                .next_deadline(d.set.poll_timeout())
+                .map_or(u64::MAX, |t| t.as_millis());
             cell.timer.store(t, Ordering::SeqCst);
         }
         // The earliest deadline, leaving out those due on sockets a call has
@@ -1443,5 +1620,48 @@ fn run(mut poll: Poll, hub: &Hub) {
         if earliest(&cells) < next {
             hub.next_timer.store(0, Ordering::SeqCst);
         }
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+
+    /// A REQ's driver on a throwaway `Poll` standing for the I/O thread's;
+    /// it opens no TCP socket until it is turned.
+    fn req(io: &Poll) -> Driver {
+        let endpoint = SocketAddr::from(([127, 0, 0, 1], 9));
+        Driver::new(
+            io.registry(),
+            7,
+            Kind::Req,
+            endpoint,
+            CoreInstant::ZERO,
+            None,
+        )
+        .expect("a driver")
+    }
+
+    #[test]
+    fn a_socket_left_unwatched_is_watched_again_after_watch_again() {
+        let io = Poll::new().unwrap();
+        let mut d = req(&io);
+        let now = CoreInstant::from_millis(1000);
+        d.watch_later(now);
+        assert_eq!(d.watch_at, None, "watched: nothing to do later");
+        d.unwatch();
+        assert!(d.unwatched);
+        d.watch_later(now);
+        let due = now + WATCH_AGAIN;
+        assert_eq!(d.watch_at, Some(due));
+        assert!(d
+            .next_deadline(d.set.poll_timeout())
+            .is_some_and(|t| t <= due));
+        d.watch_if_due(CoreInstant::from_millis(due.as_millis() - 1));
+        assert!(d.unwatched, "not before its time");
+        d.watch_if_due(due);
+        assert!(!d.unwatched, "watched again");
+        assert_eq!(d.watch_at, None);
+        assert_eq!(d.next_deadline(d.set.poll_timeout()), d.set.poll_timeout());
     }
 }

@@ -11,6 +11,7 @@
 
 mod io;
 mod keyed;
+mod spare;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -105,6 +106,11 @@ impl TransportSocket for Socket {
             parts: m.parts,
             from: m.from,
         }))
+    }
+
+    #[inline]
+    fn recycle(&mut self, parts: Vec<Vec<u8>>) {
+        self.0.recycle(parts);
     }
 
     #[inline]

@@ -1,0 +1,111 @@
+//! Buffers of messages a caller has read, kept by its socket for the next
+//! messages' parts ([`Spare`]): in steady state a message costs no
+//! allocation in the transport, only the copy out of the connection's
+//! input (the engine's zero-copy path ends there: the caller owns what it
+//! gets).
+
+/// Most buffers (and lists of parts) kept: a full inbox's worth twice
+/// over, since news is delivered in bursts of up to a read's worth of
+/// messages before its caller reads any.
+const MAX_KEPT: usize = 2 * super::io::HIGH_WATER_MARK;
+
+/// Most bytes of capacity kept, all buffers together: memory follows use,
+/// so a burst of large messages does not stay held.
+const MAX_BYTES: usize = 256 * 1024;
+
+/// Largest buffer kept, and longest list of parts.
+const MAX_BUFFER: usize = 64 * 1024;
+const MAX_PARTS: usize = 4;
+
+/// The buffers a socket keeps (see the module docs).
+#[derive(Debug, Default)]
+pub(super) struct Spare {
+    buffers: Vec<Vec<u8>>,
+    lists: Vec<Vec<Vec<u8>>>,
+    /// The buffers' capacity, together.
+    bytes: usize,
+}
+
+impl Spare {
+    /// `data` in a kept buffer, or in a new one.
+    pub(super) fn part(&mut self, data: &[u8]) -> Vec<u8> {
+        let mut buffer = match self.buffers.pop() {
+            Some(b) => {
+                self.bytes -= b.capacity();
+                b
+            }
+            None => Vec::new(),
+        };
+        buffer.clear();
+        buffer.extend_from_slice(data);
+        buffer
+    }
+
+    /// An empty list for a message's parts, kept or new.
+    pub(super) fn list(&mut self) -> Vec<Vec<u8>> {
+        self.lists.pop().unwrap_or_default()
+    }
+
+    /// Keeps a read message's buffers and list, within the limits; frees
+    /// the rest.
+    pub(super) fn keep(&mut self, mut parts: Vec<Vec<u8>>) {
+        for buffer in parts.drain(..) {
+            let size = buffer.capacity();
+            if self.buffers.len() < MAX_KEPT
+                && (1..=MAX_BUFFER).contains(&size)
+                && self.bytes + size <= MAX_BYTES
+            {
+                self.bytes += size;
+                self.buffers.push(buffer);
+            }
+        }
+        if self.lists.len() < MAX_KEPT && parts.capacity() <= MAX_PARTS {
+            self.lists.push(parts);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_kept_buffer_is_reused_and_holds_only_the_new_bytes() {
+        let mut spare = Spare::default();
+        let first = spare.part(b"a long first message");
+        let at = first.as_ptr();
+        let mut list = spare.list();
+        list.push(first);
+        spare.keep(list);
+        assert_eq!(spare.buffers.len(), 1);
+        let second = spare.part(b"short");
+        assert_eq!(second, b"short");
+        assert_eq!(second.as_ptr(), at, "the same allocation");
+        assert_eq!(spare.bytes, 0);
+        assert!(spare.list().capacity() >= 1, "the list came back too");
+    }
+
+    #[test]
+    fn what_is_kept_is_bounded() {
+        let mut spare = Spare::default();
+        // Too large to keep, and empty (nothing to reuse).
+        spare.keep(vec![vec![0; MAX_BUFFER + 1], Vec::new()]);
+        assert!(spare.buffers.is_empty());
+        // Many small ones: up to MAX_KEPT, and MAX_BYTES together.
+        for _ in 0..3 * MAX_KEPT {
+            spare.keep(vec![vec![0; 200]]);
+        }
+        assert!(spare.buffers.len() <= MAX_KEPT);
+        assert!(spare.lists.len() <= MAX_KEPT);
+        assert!(spare.bytes <= MAX_BYTES);
+        assert_eq!(
+            spare.bytes,
+            spare.buffers.iter().map(Vec::capacity).sum::<usize>()
+        );
+        // A long list of parts is not kept.
+        let before = spare.lists.len();
+        spare.lists.clear();
+        spare.keep(Vec::with_capacity(MAX_PARTS + 1));
+        assert!(spare.lists.is_empty(), "{before} lists before");
+    }
+}
