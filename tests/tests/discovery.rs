@@ -432,6 +432,48 @@ fn discovery_across_hosts_both_ways() {
     fresh_processes_find_at_once(&lan.hosts[2], "lan/zero", &addr_zero);
 }
 
+/// `advertise_at` with another computer's address (a program that names a service
+/// running elsewhere) advertises exactly that address; only an address of this
+/// computer is replaced by each interface's own. A peer finds the name at the address
+/// given, on a LAN where the advertiser has one interface.
+#[test]
+fn an_address_of_another_computer_is_advertised_as_given() {
+    if !require_netns() {
+        return;
+    }
+    let lan = Lan::new(2);
+    let elsewhere = format!("{}:7000", lan.hosts[1].ip);
+    let mut proxy = spawn(
+        &lan.hosts[0],
+        &[
+            "advertise",
+            "lan/proxied",
+            "--at",
+            &elsewhere,
+            "--for",
+            "60",
+        ],
+    );
+    assert_eq!(address(&mut proxy), elsewhere, "advertise_at's answer");
+    // positive control: an address of the advertiser itself is advertised too
+    let own = format!("{}:7001", lan.hosts[0].ip);
+    let mut direct = spawn(
+        &lan.hosts[0],
+        &["advertise", "lan/direct", "--at", &own, "--for", "60"],
+    );
+    assert_eq!(address(&mut direct), own);
+    let mut peer = Repl::start(&lan.hosts[1], "peer");
+    assert_eq!(
+        peer.discover("lan/direct", 5.0).as_deref(),
+        Some(own.as_str())
+    );
+    assert_eq!(
+        peer.discover("lan/proxied", 5.0).as_deref(),
+        Some(elsewhere.as_str()),
+        "a name advertised at another computer's address, found at"
+    );
+}
+
 #[test]
 fn fresh_process_on_another_host_sees_all_names_and_groups() {
     if !require_netns() {
