@@ -255,6 +255,43 @@ fn clean_unadvertise_is_seen_by_peers_at_once() {
     assert!(names(&watcher.discover_all()).contains(&"staying"));
 }
 
+/// A process that listed every name (`discover_all`, as `nw0 ls` and the dashboard do)
+/// drops a name at its goodbye and does not list it again: the answers to its query's
+/// repeats, which come after the listing returned, are read as they come, not left
+/// in its socket to bring the name back (with a fresh ttl) after the goodbye.
+#[test]
+fn a_name_gone_by_goodbye_stays_gone_for_a_process_that_listed_it() {
+    if !require_netns() {
+        return;
+    }
+    let host = Host::isolated();
+    let mut owner = Repl::start(&host, "owner");
+    owner.advertise("leaving");
+    let addr_staying = owner.advertise("staying");
+    // past the advert burst, so that the listing asks and is answered
+    std::thread::sleep(secs(2.5));
+    let mut lister = Repl::start(&host, "lister");
+    let all = lister.discover_all();
+    assert!(names(&all).contains(&"leaving"), "{all:?}");
+    // the query's repeats and their answers (well within a second)
+    std::thread::sleep(secs(2.0));
+    let (kind, _) = owner.run_expect(
+        "unadvertise\tleaving",
+        &["UNADVERTISED", "ERROR"],
+        secs(5.0),
+    );
+    assert_eq!(kind, "UNADVERTISED");
+    let gone = lister.time_until_gone("leaving", secs(5.0));
+    let gone = gone.expect("a name that said goodbye was still listed after 5 s");
+    assert!(gone < secs(1.0), "gone only after {gone:?}");
+    let all = lister.discover_all();
+    assert_eq!(
+        all,
+        vec![("staying".to_string(), addr_staying)],
+        "listed again after its goodbye"
+    );
+}
+
 /// A small deterministic generator of junk (no rand crate needed).
 struct Lcg(u64);
 
