@@ -469,6 +469,57 @@ fn discovery_across_hosts_both_ways() {
     fresh_processes_find_at_once(&lan.hosts[2], "lan/zero", &addr_zero);
 }
 
+/// A fresh listing waits for late answers too: a peer answers a query for every name
+/// within the answer delay and spread (10 + 150 ms); a listing waits twice
+/// `query_retry` (100 ms) more for one that travels or is sent late (a busy peer).
+/// Here a bare UDP peer (holding port 9997 alone, so it hears the query) answers 250 ms
+/// after the query: a fresh process's `discover_all` lists its name.
+#[test]
+fn a_fresh_listing_waits_for_a_late_answer() {
+    if !require_netns() {
+        return;
+    }
+    const LATE: Duration = Duration::from_millis(250);
+    let host = Host::isolated();
+    // made in the host's namespace, used from this one (a socket keeps its namespace)
+    let peer = host.run(|| UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 9997)).expect("bind 9997"));
+    peer.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let answerer = std::thread::spawn(move || {
+        let deadline = Instant::now() + secs(10.0);
+        let mut buf = [0u8; 1024];
+        // the first query for every name (`NW0 1 'Q'` with no name); bounded by the deadline
+        while Instant::now() < deadline {
+            let Ok((n, asker)) = peer.recv_from(&mut buf) else {
+                continue;
+            };
+            if buf[..n] == *b"NW0\x01Q" {
+                std::thread::sleep(LATE);
+                let answer = b"NW0\x01A[\"late\", \"127.0.0.1:6000\", 20]";
+                peer.send_to(answer, asker).expect("answer");
+                return true;
+            }
+        }
+        false
+    });
+    let (lines, code, stderr) = drive::run(&host, &["discover_all"], secs(10.0));
+    assert!(
+        answerer.join().unwrap(),
+        "no query for every name came: {stderr}"
+    );
+    assert_eq!(code, Some(0), "{lines:?} {stderr}");
+    let all = drive::parse_pairs(
+        lines[0]
+            .strip_prefix("ALL ")
+            .unwrap_or_else(|| panic!("{lines:?}")),
+    );
+    assert_eq!(
+        all,
+        vec![("late".to_string(), "127.0.0.1:6000".to_string())],
+        "a fresh discover_all, with an answer {LATE:?} after its query"
+    );
+}
+
 /// `advertise_at` with another computer's address (a program that names a service
 /// running elsewhere) advertises exactly that address; only an address of this
 /// computer is replaced by each interface's own. A peer finds the name at the address
