@@ -21,10 +21,13 @@
 #       discovery messaging cli), inside a private network namespace (it makes one, or
 #       uses /work/shared/sealed's). The suites must pass unmutated first (checked here:
 #       cargo-mutants' own baseline would run only the crate's tests). `nw0` is rebuilt for
-#       each mutant (NW0_BUILD_BINS=1). Slow: the first mutant builds everything (~15 min
-#       here), then each takes minutes (rebuild, nw0, the suites); adapters/std/src/
-#       discovery.rs has 100 mutants. Narrow it with `-- --re NAME`. For the pure-Rust
-#       transport: `-- --features networkzero/pure-rust`.
+#       each mutant (NW0_BUILD_BINS=1). Slow: the first mutant rebuilds our crates and
+#       some dependencies (4.5 min here), then each takes about a minute (median 48 s
+#       with the discovery and messaging suites: rebuild, nw0, the suites; an unviable one
+#       a second); adapters/std/src/discovery.rs has ~145 mutants. Narrow it with
+#       `-- --re NAME`; more files: `-- --file PATH`. Suites with Python peers (cli)
+#       need the venv tests/run.sh makes. For the pure-Rust transport:
+#       `-- --features networkzero/pure-rust`.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
