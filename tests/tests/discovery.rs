@@ -18,6 +18,19 @@ fn names(list: &[(String, String)]) -> Vec<&str> {
     list.iter().map(|(n, _)| n.as_str()).collect()
 }
 
+/// Runs a fresh `nw0-peer ARGS…` listing (`discover_all`, `discover_group G`) on `host`
+/// and returns the pairs of its `KIND …` line.
+fn fresh_listing(host: &Host, args: &[&str], kind: &str) -> Vec<(String, String)> {
+    let (lines, code, stderr) = drive::run(host, args, secs(10.0));
+    assert_eq!(code, Some(0), "{lines:?} {stderr}");
+    let pairs = lines
+        .first()
+        .and_then(|l| l.strip_prefix(kind))
+        .and_then(|l| l.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("no {kind} line: {lines:?} {stderr}"));
+    drive::parse_pairs(pairs)
+}
+
 /// Instant discovery, i.e. the beacons' answers to queries: fresh processes on `host`,
 /// started one after another well after `name`'s advert burst, each find it at `want`
 /// within [`ANSWERED_MS`]. Periodic adverts (every 2 s) cannot do that every time: the
@@ -502,17 +515,8 @@ fn a_fresh_listing_waits_for_a_late_answer() {
         }
         false
     });
-    let (lines, code, stderr) = drive::run(&host, &["discover_all"], secs(10.0));
-    assert!(
-        answerer.join().unwrap(),
-        "no query for every name came: {stderr}"
-    );
-    assert_eq!(code, Some(0), "{lines:?} {stderr}");
-    let all = drive::parse_pairs(
-        lines[0]
-            .strip_prefix("ALL ")
-            .unwrap_or_else(|| panic!("{lines:?}")),
-    );
+    let all = fresh_listing(&host, &["discover_all"], "ALL");
+    assert!(answerer.join().unwrap(), "no query for every name came");
     assert_eq!(
         all,
         vec![("late".to_string(), "127.0.0.1:6000".to_string())],
@@ -581,22 +585,10 @@ fn fresh_process_on_another_host_sees_all_names_and_groups() {
         ("other/carol".to_string(), carol),
     ];
 
-    let (lines, code, stderr) = drive::run(&lan.hosts[2], &["discover_all"], secs(10.0));
-    assert_eq!(code, Some(0), "{lines:?} {stderr}");
-    let all = drive::parse_pairs(
-        lines[0]
-            .strip_prefix("ALL ")
-            .unwrap_or_else(|| panic!("{lines:?}")),
-    );
+    let all = fresh_listing(&lan.hosts[2], &["discover_all"], "ALL");
     assert_eq!(all, want_all, "a fresh process's discover_all");
 
-    let (lines, code, stderr) = drive::run(&lan.hosts[2], &["discover_group", "class"], secs(10.0));
-    assert_eq!(code, Some(0), "{lines:?} {stderr}");
-    let group = drive::parse_pairs(
-        lines[0]
-            .strip_prefix("GROUP ")
-            .unwrap_or_else(|| panic!("{lines:?}")),
-    );
+    let group = fresh_listing(&lan.hosts[2], &["discover_group", "class"], "GROUP");
     assert_eq!(
         group,
         want_all[..3].to_vec(),
