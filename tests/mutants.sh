@@ -21,10 +21,13 @@
 #       discovery messaging cli), inside a private network namespace (it makes one, or
 #       uses /work/shared/sealed's). The suites must pass unmutated first (checked here:
 #       cargo-mutants' own baseline would run only the crate's tests). `nw0` is rebuilt for
-#       each mutant (NW0_BUILD_BINS=1). Slow: the first mutant builds everything (~15 min
-#       here), then each takes minutes (rebuild, nw0, the suites); adapters/std/src/
-#       discovery.rs has 100 mutants. Narrow it with `-- --re NAME`. For the pure-Rust
-#       transport: `-- --features networkzero/pure-rust`.
+#       each mutant (NW0_BUILD_BINS=1). Slow: the first mutant rebuilds our crates and
+#       some dependencies (4.5 min here), then each takes about a minute (median 48 s
+#       with the discovery and messaging suites: rebuild, nw0, the suites; an unviable one
+#       a second); adapters/std/src/discovery.rs has ~145 mutants. Narrow it with
+#       `-- --re NAME`; more files: `-- --file PATH`. Suites with Python peers (cli)
+#       need the venv tests/run.sh makes. For the pure-Rust transport:
+#       `-- --features networkzero/pure-rust`.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -125,17 +128,20 @@ std)
   }
   # cargo-mutants' own baseline runs only the mutated package's tests, not the suites
   # of nw0-tests, so it is skipped (--baseline skip) and done here, in this tree
-  say "the unmutated tree first: cargo test -p networkzero -p nw0-tests ${cargo_test_args[*]} ${feature_args[*]}"
-  cargo build --workspace --bins "${feature_args[@]}"
+  # It is built with the profile cargo-mutants builds with, and that target/ is copied
+  # to cargo-mutants' scratch tree (--copy-target): the first mutant then rebuilds only
+  # our crates, not every dependency (~15 min here).
+  say "the unmutated tree first: cargo test --profile mutants -p networkzero -p nw0-tests ${cargo_test_args[*]} ${feature_args[*]}"
+  cargo build --profile mutants --workspace --bins "${feature_args[@]}"
   in_ns env NW0_PY_VENV="$ROOT/target/py-venv" \
-    cargo test -p networkzero -p nw0-tests "${feature_args[@]}" "${cargo_test_args[@]}" ||
+    cargo test --profile mutants -p networkzero -p nw0-tests "${feature_args[@]}" "${cargo_test_args[@]}" ||
     { loud "the suites fail without any mutant: fix that first"; exit 1; }
   mutants_test_args=()
   for a in "${cargo_test_args[@]}"; do mutants_test_args+=("--cargo-test-arg=$a"); done
   # --timeout: a test run includes the rebuild of nw0 by the first test (NW0_BUILD_BINS)
   in_ns env NW0_BUILD_BINS=1 NW0_BUILD_FEATURES="$features" NW0_PY_VENV="$ROOT/target/py-venv" \
     cargo mutants -p networkzero --test-package networkzero --test-package nw0-tests \
-      --baseline skip --timeout 1200 --file "$file" "${mutants_test_args[@]}" \
+      --baseline skip --timeout 1200 --copy-target=true --file "$file" "${mutants_test_args[@]}" \
       -o target/mutants-std "$@"
   ;;
 

@@ -276,6 +276,10 @@ mod tests {
         );
         assert_eq!(ok("pi4.local:80").host, HostSpec::Name("pi4.local"));
         assert!(ok("localhost").needs_resolving());
+        // only a name does: an IP, a pattern or a bare port is used as it is
+        for as_is in ["10.0.0.1:80", "192.168.*", "8080", ""] {
+            assert!(!ok(as_is).needs_resolving(), "{as_is:?}");
+        }
         assert_eq!(ok("192.168.*").host, HostSpec::Pattern("192.168.*"));
         assert_eq!(ok(":99").port, Some(99));
         assert_eq!(ok("0").port, Some(0));

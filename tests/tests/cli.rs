@@ -616,6 +616,16 @@ fn same_host_python_peer_and_nw0() {
         rust_address,
         "Python discovers nw0 on its own host"
     );
+    // A listing merges what it heard (rust-second, by asking on port 9997) with the
+    // Python beacon's names (py-first, and rust-second again): each once.
+    let ran = run_nw0(a, &["ls", "--wait", "3"], t);
+    for line in [
+        format!("py-first\t{address}"),
+        format!("rust-second\t{rust_address}"),
+    ] {
+        let times = ran.stdout.iter().filter(|l| **l == line).count();
+        assert_eq!(times, 1, "{line:?} listed {times} times: {ran:#?}");
+    }
     let ran = run_nw0(a, &["doctor"], t);
     let text = ran.stdout.join("\n");
     assert!(

@@ -18,6 +18,19 @@ fn names(list: &[(String, String)]) -> Vec<&str> {
     list.iter().map(|(n, _)| n.as_str()).collect()
 }
 
+/// Runs a fresh `nw0-peer ARGS…` listing (`discover_all`, `discover_group G`) on `host`
+/// and returns the pairs of its `KIND …` line.
+fn fresh_listing(host: &Host, args: &[&str], kind: &str) -> Vec<(String, String)> {
+    let (lines, code, stderr) = drive::run(host, args, secs(10.0));
+    assert_eq!(code, Some(0), "{lines:?} {stderr}");
+    let pairs = lines
+        .first()
+        .and_then(|l| l.strip_prefix(kind))
+        .and_then(|l| l.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("no {kind} line: {lines:?} {stderr}"));
+    drive::parse_pairs(pairs)
+}
+
 /// Instant discovery, i.e. the beacons' answers to queries: fresh processes on `host`,
 /// started one after another well after `name`'s advert burst, each find it at `want`
 /// within [`ANSWERED_MS`]. Periodic adverts (every 2 s) cannot do that every time: the
@@ -255,6 +268,43 @@ fn clean_unadvertise_is_seen_by_peers_at_once() {
     assert!(names(&watcher.discover_all()).contains(&"staying"));
 }
 
+/// A process that listed every name (`discover_all`, as `nw0 ls` and the dashboard do)
+/// drops a name at its goodbye and does not list it again: the answers to its query's
+/// repeats, which come after the listing returned, are read as they come, not left
+/// in its socket to bring the name back (with a fresh ttl) after the goodbye.
+#[test]
+fn a_name_gone_by_goodbye_stays_gone_for_a_process_that_listed_it() {
+    if !require_netns() {
+        return;
+    }
+    let host = Host::isolated();
+    let mut owner = Repl::start(&host, "owner");
+    owner.advertise("leaving");
+    let addr_staying = owner.advertise("staying");
+    // past the advert burst, so that the listing asks and is answered
+    std::thread::sleep(secs(2.5));
+    let mut lister = Repl::start(&host, "lister");
+    let all = lister.discover_all();
+    assert!(names(&all).contains(&"leaving"), "{all:?}");
+    // the query's repeats and their answers (well within a second)
+    std::thread::sleep(secs(2.0));
+    let (kind, _) = owner.run_expect(
+        "unadvertise\tleaving",
+        &["UNADVERTISED", "ERROR"],
+        secs(5.0),
+    );
+    assert_eq!(kind, "UNADVERTISED");
+    let gone = lister.time_until_gone("leaving", secs(5.0));
+    let gone = gone.expect("a name that said goodbye was still listed after 5 s");
+    assert!(gone < secs(1.0), "gone only after {gone:?}");
+    let all = lister.discover_all();
+    assert_eq!(
+        all,
+        vec![("staying".to_string(), addr_staying)],
+        "listed again after its goodbye"
+    );
+}
+
 /// A small deterministic generator of junk (no rand crate needed).
 struct Lcg(u64);
 
@@ -432,6 +482,90 @@ fn discovery_across_hosts_both_ways() {
     fresh_processes_find_at_once(&lan.hosts[2], "lan/zero", &addr_zero);
 }
 
+/// A fresh listing waits for late answers too: a peer answers a query for every name
+/// within the answer delay and spread (10 + 150 ms); a listing waits twice
+/// `query_retry` (100 ms) more for one that travels or is sent late (a busy peer).
+/// Here a bare UDP peer (holding port 9997 alone, so it hears the query) answers 250 ms
+/// after the query: a fresh process's `discover_all` lists its name.
+#[test]
+fn a_fresh_listing_waits_for_a_late_answer() {
+    if !require_netns() {
+        return;
+    }
+    const LATE: Duration = Duration::from_millis(250);
+    let host = Host::isolated();
+    // made in the host's namespace, used from this one (a socket keeps its namespace)
+    let peer = host.run(|| UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 9997)).expect("bind 9997"));
+    peer.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let answerer = std::thread::spawn(move || {
+        let deadline = Instant::now() + secs(10.0);
+        let mut buf = [0u8; 1024];
+        // the first query for every name (`NW0 1 'Q'` with no name); bounded by the deadline
+        while Instant::now() < deadline {
+            let Ok((n, asker)) = peer.recv_from(&mut buf) else {
+                continue;
+            };
+            if buf[..n] == *b"NW0\x01Q" {
+                std::thread::sleep(LATE);
+                let answer = b"NW0\x01A[\"late\", \"127.0.0.1:6000\", 20]";
+                peer.send_to(answer, asker).expect("answer");
+                return true;
+            }
+        }
+        false
+    });
+    let all = fresh_listing(&host, &["discover_all"], "ALL");
+    assert!(answerer.join().unwrap(), "no query for every name came");
+    assert_eq!(
+        all,
+        vec![("late".to_string(), "127.0.0.1:6000".to_string())],
+        "a fresh discover_all, with an answer {LATE:?} after its query"
+    );
+}
+
+/// `advertise_at` with another computer's address (a program that names a service
+/// running elsewhere) advertises exactly that address; only an address of this
+/// computer is replaced by each interface's own. A peer finds the name at the address
+/// given, on a LAN where the advertiser has one interface.
+#[test]
+fn an_address_of_another_computer_is_advertised_as_given() {
+    if !require_netns() {
+        return;
+    }
+    let lan = Lan::new(2);
+    let elsewhere = format!("{}:7000", lan.hosts[1].ip);
+    let mut proxy = spawn(
+        &lan.hosts[0],
+        &[
+            "advertise",
+            "lan/proxied",
+            "--at",
+            &elsewhere,
+            "--for",
+            "60",
+        ],
+    );
+    assert_eq!(address(&mut proxy), elsewhere, "advertise_at's answer");
+    // positive control: an address of the advertiser itself is advertised too
+    let own = format!("{}:7001", lan.hosts[0].ip);
+    let mut direct = spawn(
+        &lan.hosts[0],
+        &["advertise", "lan/direct", "--at", &own, "--for", "60"],
+    );
+    assert_eq!(address(&mut direct), own);
+    let mut peer = Repl::start(&lan.hosts[1], "peer");
+    assert_eq!(
+        peer.discover("lan/direct", 5.0).as_deref(),
+        Some(own.as_str())
+    );
+    assert_eq!(
+        peer.discover("lan/proxied", 5.0).as_deref(),
+        Some(elsewhere.as_str()),
+        "a name advertised at another computer's address, found at"
+    );
+}
+
 #[test]
 fn fresh_process_on_another_host_sees_all_names_and_groups() {
     if !require_netns() {
@@ -451,22 +585,10 @@ fn fresh_process_on_another_host_sees_all_names_and_groups() {
         ("other/carol".to_string(), carol),
     ];
 
-    let (lines, code, stderr) = drive::run(&lan.hosts[2], &["discover_all"], secs(10.0));
-    assert_eq!(code, Some(0), "{lines:?} {stderr}");
-    let all = drive::parse_pairs(
-        lines[0]
-            .strip_prefix("ALL ")
-            .unwrap_or_else(|| panic!("{lines:?}")),
-    );
+    let all = fresh_listing(&lan.hosts[2], &["discover_all"], "ALL");
     assert_eq!(all, want_all, "a fresh process's discover_all");
 
-    let (lines, code, stderr) = drive::run(&lan.hosts[2], &["discover_group", "class"], secs(10.0));
-    assert_eq!(code, Some(0), "{lines:?} {stderr}");
-    let group = drive::parse_pairs(
-        lines[0]
-            .strip_prefix("GROUP ")
-            .unwrap_or_else(|| panic!("{lines:?}")),
-    );
+    let group = fresh_listing(&lan.hosts[2], &["discover_group", "class"], "GROUP");
     assert_eq!(
         group,
         want_all[..3].to_vec(),
