@@ -857,7 +857,7 @@ impl Discovery {
 
     /// Waits, in a fresh process, for the answers to its query for every
     /// name for as long as they take: each program answers it at a random
-    /// moment of the answer delay plus the spread window (10 + 150 ms, so
+    /// moment of the answer delay plus the spread window (5 + 150 ms, so
     /// that a school's hundreds of answers do not all arrive at once), plus
     /// twice `query_retry` (100 ms) for an answer that travels or is sent
     /// late (a busy peer). By then the table holds every live name; one lost
