@@ -11,7 +11,7 @@
 
 mod io;
 mod keyed;
-mod spare;
+pub(super) mod spare;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

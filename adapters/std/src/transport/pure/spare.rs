@@ -19,7 +19,7 @@ const MAX_PARTS: usize = 4;
 
 /// The buffers a socket keeps (see the module docs).
 #[derive(Debug, Default)]
-pub(super) struct Spare {
+pub(in crate::transport) struct Spare {
     buffers: Vec<Vec<u8>>,
     lists: Vec<Vec<Vec<u8>>>,
     /// The buffers' capacity, together.
@@ -28,7 +28,7 @@ pub(super) struct Spare {
 
 impl Spare {
     /// `data` in a kept buffer, or in a new one.
-    pub(super) fn part(&mut self, data: &[u8]) -> Vec<u8> {
+    pub(in crate::transport) fn part(&mut self, data: &[u8]) -> Vec<u8> {
         let mut buffer = match self.buffers.pop() {
             Some(b) => {
                 self.bytes -= b.capacity();
@@ -42,13 +42,13 @@ impl Spare {
     }
 
     /// An empty list for a message's parts, kept or new.
-    pub(super) fn list(&mut self) -> Vec<Vec<u8>> {
+    pub(in crate::transport) fn list(&mut self) -> Vec<Vec<u8>> {
         self.lists.pop().unwrap_or_default()
     }
 
     /// Keeps a read message's buffers and list, within the limits; frees
     /// the rest.
-    pub(super) fn keep(&mut self, mut parts: Vec<Vec<u8>>) {
+    pub(in crate::transport) fn keep(&mut self, mut parts: Vec<Vec<u8>>) {
         for buffer in parts.drain(..) {
             let size = buffer.capacity();
             if self.buffers.len() < MAX_KEPT
