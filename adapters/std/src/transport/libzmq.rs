@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::Instant;
 
-use super::pure::spare::Spare;
 use super::refusal::{self, Refusal};
+use super::spare::Spare;
 use super::{
     Deadline, Received, Role, Subscribers, Transport, TransportSocket, NEWS_HIGH_WATER_MARK,
 };

@@ -18,6 +18,7 @@ pub(crate) mod pure;
 pub(crate) mod refusal;
 #[cfg(all(feature = "libzmq", not(feature = "pure-rust")))]
 pub(crate) mod routed;
+mod spare;
 
 use std::net::SocketAddr;
 use std::time::Instant;

@@ -11,7 +11,6 @@
 
 mod io;
 mod keyed;
-pub(super) mod spare;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

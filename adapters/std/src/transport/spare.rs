@@ -1,13 +1,13 @@
 //! Buffers of messages a caller has read, kept by its socket for the next
-//! messages' parts ([`Spare`]): in steady state a message costs no
-//! allocation in the transport, only the copy out of the connection's
-//! input (the engine's zero-copy path ends there: the caller owns what it
-//! gets).
+//! messages' parts ([`Spare`]), in both transports: in steady state a
+//! message costs no allocation in the transport, only the copy out of the
+//! connection's input (the pure-Rust engine's) or out of libzmq's message
+//! (the caller owns what it gets).
 
 /// Most buffers (and lists of parts) kept: a full inbox's worth twice
 /// over, since news is delivered in bursts of up to a read's worth of
 /// messages before its caller reads any.
-const MAX_KEPT: usize = 2 * super::io::HIGH_WATER_MARK;
+const MAX_KEPT: usize = 2 * super::NEWS_HIGH_WATER_MARK as usize;
 
 /// Most bytes of capacity kept, all buffers together: memory follows use,
 /// so a burst of large messages does not stay held.
