@@ -18,6 +18,7 @@ pub(crate) mod pure;
 pub(crate) mod refusal;
 #[cfg(all(feature = "libzmq", not(feature = "pure-rust")))]
 pub(crate) mod routed;
+mod spare;
 
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -74,7 +75,8 @@ impl Role {
 }
 
 /// A deadline read from the clock only when a call has to wait: taking what
-/// is already queued costs no clock reading.
+/// is already queued costs no clock reading (libzmq's REQ and SUB read it on
+/// every receive, to give libzmq the time left).
 pub(crate) struct Deadline {
     wait: Wait,
     at: Option<Option<Instant>>,

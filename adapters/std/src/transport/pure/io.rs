@@ -47,8 +47,8 @@ use networkzero_core::zmtp::Role;
 use networkzero_core::{Duration as CoreDuration, Instant as CoreInstant};
 
 use super::keyed::Keyed;
-use super::spare::Spare;
 use crate::transport::refusal::Refusal;
+use crate::transport::spare::Spare;
 use crate::transport::Subscribers;
 use networkzero_core::zmtp::curve::ClassKeys;
 

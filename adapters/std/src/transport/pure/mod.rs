@@ -11,7 +11,6 @@
 
 mod io;
 mod keyed;
-mod spare;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

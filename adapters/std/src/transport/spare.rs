@@ -1,13 +1,13 @@
 //! Buffers of messages a caller has read, kept by its socket for the next
-//! messages' parts ([`Spare`]): in steady state a message costs no
-//! allocation in the transport, only the copy out of the connection's
-//! input (the engine's zero-copy path ends there: the caller owns what it
-//! gets).
+//! messages' parts ([`Spare`]), in both transports: in steady state a
+//! message costs no allocation in the transport, only the copy out of the
+//! connection's input (the pure-Rust engine's) or out of libzmq's message
+//! (the caller owns what it gets).
 
 /// Most buffers (and lists of parts) kept: a full inbox's worth twice
 /// over, since news is delivered in bursts of up to a read's worth of
 /// messages before its caller reads any.
-const MAX_KEPT: usize = 2 * super::io::HIGH_WATER_MARK;
+const MAX_KEPT: usize = 2 * super::NEWS_HIGH_WATER_MARK as usize;
 
 /// Most bytes of capacity kept, all buffers together: memory follows use,
 /// so a burst of large messages does not stay held.
@@ -19,7 +19,7 @@ const MAX_PARTS: usize = 4;
 
 /// The buffers a socket keeps (see the module docs).
 #[derive(Debug, Default)]
-pub(super) struct Spare {
+pub(in crate::transport) struct Spare {
     buffers: Vec<Vec<u8>>,
     lists: Vec<Vec<Vec<u8>>>,
     /// The buffers' capacity, together.
@@ -28,7 +28,7 @@ pub(super) struct Spare {
 
 impl Spare {
     /// `data` in a kept buffer, or in a new one.
-    pub(super) fn part(&mut self, data: &[u8]) -> Vec<u8> {
+    pub(in crate::transport) fn part(&mut self, data: &[u8]) -> Vec<u8> {
         let mut buffer = match self.buffers.pop() {
             Some(b) => {
                 self.bytes -= b.capacity();
@@ -42,13 +42,13 @@ impl Spare {
     }
 
     /// An empty list for a message's parts, kept or new.
-    pub(super) fn list(&mut self) -> Vec<Vec<u8>> {
+    pub(in crate::transport) fn list(&mut self) -> Vec<Vec<u8>> {
         self.lists.pop().unwrap_or_default()
     }
 
     /// Keeps a read message's buffers and list, within the limits; frees
     /// the rest.
-    pub(super) fn keep(&mut self, mut parts: Vec<Vec<u8>>) {
+    pub(in crate::transport) fn keep(&mut self, mut parts: Vec<Vec<u8>>) {
         for buffer in parts.drain(..) {
             let size = buffer.capacity();
             if self.buffers.len() < MAX_KEPT
