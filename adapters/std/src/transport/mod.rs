@@ -162,12 +162,9 @@ pub(crate) trait TransportSocket: Sized + Send + 'static {
         deadline: &mut Deadline,
         address: Address,
     ) -> Result<Option<Received<Self::Peer>>>;
-    /// Takes back a received message's parts once they are read: a
-    /// transport that copies messages into buffers of its own (the pure
-    /// one) reuses them for the next, others just free them.
-    fn recycle(&mut self, parts: Vec<Vec<u8>>) {
-        drop(parts);
-    }
+    /// Takes back a received message's parts once they are read: both
+    /// transports copy the next messages' parts into them (`spare.rs`).
+    fn recycle(&mut self, parts: Vec<Vec<u8>>);
     /// REP: answers the message that came from `to`.
     fn reply(&mut self, to: Self::Peer, payload: Vec<u8>, address: Address) -> Result<()>;
     /// PUB: sends `[topic, payload]` to every subscriber whose prefix

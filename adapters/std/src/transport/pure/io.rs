@@ -60,7 +60,7 @@ const MAX_MESSAGE: usize = crate::transport::MAX_MESSAGE as usize;
 /// its TCP socket before news is dropped for it (PUB), and whole messages
 /// a socket holds for its caller before it stops reading (SUB, so TCP
 /// pushes back on the publisher, whose high-water mark then drops).
-pub(super) const HIGH_WATER_MARK: usize = crate::transport::NEWS_HIGH_WATER_MARK as usize;
+const HIGH_WATER_MARK: usize = crate::transport::NEWS_HIGH_WATER_MARK as usize;
 
 /// Connections a listening socket takes at once: a classroom with room to
 /// spare, and well under the usual limit of 1024 open files even for a
