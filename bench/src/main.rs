@@ -946,12 +946,7 @@ pub(crate) fn proc_sample(pid: u32) -> Option<(f64, f64, f64)> {
     let (mut cpu_ns, mut switches) = (0.0, 0.0);
     for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
         let path = task.ok()?.path();
-        let schedstat = std::fs::read_to_string(path.join("schedstat")).unwrap_or_default();
-        cpu_ns += schedstat
-            .split_whitespace()
-            .next()
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0);
+        cpu_ns += schedstat_ns(&path.join("schedstat"));
         let status = std::fs::read_to_string(path.join("status")).unwrap_or_default();
         for line in status.lines() {
             if line.starts_with("voluntary_ctxt_switches")
@@ -974,6 +969,15 @@ pub(crate) fn proc_sample(pid: u32) -> Option<(f64, f64, f64)> {
         .parse()
         .ok()?;
     Some((cpu_ns / 1e9, switches, rss_kb / 1024.0))
+}
+
+/// The CPU nanoseconds a thread has used: the first field of its
+/// `schedstat` file (0 if it cannot be read, e.g. the thread has ended).
+pub(crate) fn schedstat_ns(path: &std::path::Path) -> f64 {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<f64>().ok())
+        .unwrap_or(0.0)
 }
 
 /// Writes one line to a child's stdin.

@@ -370,10 +370,7 @@ fn settle() {
 /// The CPU milliseconds the calling thread has used (its `schedstat`).
 fn thread_cpu_ms() -> f64 {
     settle();
-    std::fs::read_to_string("/proc/thread-self/schedstat")
-        .ok()
-        .and_then(|s| s.split_whitespace().next()?.parse::<f64>().ok())
-        .map_or(0.0, |ns| ns / 1e6)
+    crate::schedstat_ns(std::path::Path::new("/proc/thread-self/schedstat")) / 1e6
 }
 
 /// This process's threads and the CPU milliseconds they have used (their
@@ -384,12 +381,9 @@ fn cpu_now() -> (usize, f64) {
         return (0, 0.0);
     };
     tasks.flatten().fold((0, 0.0), |(n, ms), task| {
-        let stat = std::fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
-        let ns = stat
-            .split_whitespace()
-            .next()
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0);
-        (n + 1, ms + ns / 1e6)
+        (
+            n + 1,
+            ms + crate::schedstat_ns(&task.path().join("schedstat")) / 1e6,
+        )
     })
 }

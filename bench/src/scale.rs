@@ -92,6 +92,14 @@ fn class_round<'a>(
     round
 }
 
+/// Our finder of the class: a fresh process that discovers [`TEACHER`] once
+/// released (the `find-at` role).
+fn find_teacher(host: &Host) -> Command {
+    let mut cmd = host.command(crate::me());
+    cmd.args(["find-at", TEACHER]);
+    cmd
+}
+
 /// Slowest, median and fastest of a round, and slowest / fastest.
 fn spread(times: &[f64]) -> (f64, f64, f64, f64) {
     let s = stats(times.to_vec());
@@ -116,11 +124,7 @@ pub(crate) fn class(report: &mut Report, python: Option<&std::path::Path>) {
     let mut all = Vec::new();
     let (mut cpu, mut threads) = (Vec::new(), Vec::new());
     for _ in 0..rounds {
-        let round = class_round(lan.hosts[1..].iter(), true, |host| {
-            let mut cmd = host.command(crate::me());
-            cmd.args(["find-at", TEACHER]);
-            cmd
-        });
+        let round = class_round(lan.hosts[1..].iter(), true, find_teacher);
         found += round.times.len();
         let (min, _, max, ratio) = spread(&round.times);
         ratios.push(format!("{ratio:.2}"));
@@ -135,11 +139,7 @@ pub(crate) fn class(report: &mut Report, python: Option<&std::path::Path>) {
     // The baseline: one fresh discoverer alone, on the same LAN, same run.
     let (mut alone, mut alone_cpu) = (Vec::new(), Vec::new());
     for _ in 0..rounds * 3 {
-        let round = class_round(lan.hosts[1..2].iter(), true, |host| {
-            let mut cmd = host.command(crate::me());
-            cmd.args(["find-at", TEACHER]);
-            cmd
-        });
+        let round = class_round(lan.hosts[1..2].iter(), true, find_teacher);
         alone.extend(round.times);
         alone_cpu.extend(round.cpu);
     }
