@@ -486,15 +486,21 @@ fn discovery_across_hosts_both_ways() {
 /// within the answer delay and spread (5 + 150 ms); a listing waits twice
 /// `query_retry` (100 ms) more for one that travels or is sent late (a busy peer): 255 ms
 /// from its query. Here a bare UDP peer (holding port 9997 alone, so it hears the query)
-/// answers 205 ms after the query — midway between that wait and one without the
-/// margin (155 ms), leaving 50 ms either way for a loaded machine's late wake-ups: a
+/// answers midway between that wait and one without the margin (155 ms): 205 ms after
+/// the query, computed from the beacon's defaults so that it stays midway when they
+/// change, leaving one `query_retry` either way for a loaded machine's late wake-ups: a
 /// fresh process's `discover_all` lists its name.
 #[test]
 fn a_fresh_listing_waits_for_a_late_answer() {
     if !require_netns() {
         return;
     }
-    const LATE: Duration = Duration::from_millis(205);
+    let beacon = networkzero_core::beacon::Config::default();
+    let late = Duration::from_millis(
+        beacon.answer_delay.as_millis()
+            + beacon.everything_spread.as_millis()
+            + beacon.query_retry.as_millis(),
+    );
     let host = Host::isolated();
     // made in the host's namespace, used from this one (a socket keeps its namespace)
     let peer = host.run(|| UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 9997)).expect("bind 9997"));
@@ -509,7 +515,7 @@ fn a_fresh_listing_waits_for_a_late_answer() {
                 continue;
             };
             if buf[..n] == *b"NW0\x01Q" {
-                std::thread::sleep(LATE);
+                std::thread::sleep(late);
                 let answer = b"NW0\x01A[\"late\", \"127.0.0.1:6000\", 20]";
                 peer.send_to(answer, asker).expect("answer");
                 return true;
@@ -522,7 +528,7 @@ fn a_fresh_listing_waits_for_a_late_answer() {
     assert_eq!(
         all,
         vec![("late".to_string(), "127.0.0.1:6000".to_string())],
-        "a fresh discover_all, with an answer {LATE:?} after its query"
+        "a fresh discover_all, with an answer {late:?} after its query"
     );
 }
 
