@@ -31,6 +31,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
+mkdir -p target   # cargo-mutants makes its output folder only inside an existing target/
 say()  { printf '\033[1mmutants.sh:\033[0m %s\n' "$*" >&2; }
 loud() { printf '\n\033[1;31m!!!!!!!! mutants.sh: %s\033[0m\n\n' "$*" >&2; }
 
