@@ -353,6 +353,11 @@ mod tests {
             (b"", DecodeError::Truncated),
             (b"[", DecodeError::Truncated),
             (b"[\"a\", \"1.2.3.4:5\"", DecodeError::Truncated),
+            // Each field's own reading: a cut address string, a cut ttl, an address
+            // that is not a string (the mutation run found these arms untested).
+            (b"[\"a\", \"1.2", DecodeError::Truncated),
+            (b"[\"a\", \"1.2.3.4:5\", ", DecodeError::Truncated),
+            (b"[\"a\", 5, 2]", DecodeError::NotAnAdvert),
             (b"{}", DecodeError::NotAnAdvert),
             (b"[1, \"1.2.3.4:5\", 2]", DecodeError::NotAnAdvert),
             (b"[\"a\", \"1.2.3.4:5\", 2, 3]", DecodeError::NotAnAdvert),
@@ -390,6 +395,8 @@ mod tests {
             let addr = SocketAddr::from((ip, port));
             let mut buf = [0u8; MAX_DATAGRAM];
             if let Ok(n) = encode(&name, addr, Duration::from_secs(ttl), &mut buf) {
+                // What callers size buffers and datagrams by is what encode writes.
+                proptest::prop_assert_eq!(encoded_len(&name, addr, Duration::from_secs(ttl)), n);
                 let a = decode(&buf[..n]).unwrap();
                 proptest::prop_assert_eq!(a.name.as_str(), name.as_str());
                 proptest::prop_assert_eq!(a.address, addr);
