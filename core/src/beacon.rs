@@ -2676,6 +2676,32 @@ mod tests {
         assert_eq!(rx.lookup("robot", ms(12)), None);
     }
 
+    /// The longest name a beacon takes still goes out sealed: its sealed advert is the
+    /// largest datagram a beacon writes, and `MAX_TRANSMIT` must hold it.
+    #[cfg(feature = "class-key")]
+    #[test]
+    fn the_longest_name_goes_out_sealed() {
+        const T: u64 = 1_764_000_000_000;
+        let at = sa("10.0.0.1:5000");
+        let (mut tx, name) = (1..=advert::MAX_DATAGRAM)
+            .rev()
+            .map(|n| (keyed("blue whale", T), "n".repeat(n)))
+            .find_map(|(mut tx, name)| tx.advertise(&name, at, ms(0)).ok().map(|_| (tx, name)))
+            .unwrap();
+        let sent = drain(&mut tx, ms(0));
+        let (_, datagram, _) = sent.first().expect("the sealed advert was sent").clone();
+        assert!(
+            datagram.len() > advert::MAX_DATAGRAM,
+            "longer than any plain advert"
+        );
+        let mut rx = keyed("blue whale", T);
+        assert_eq!(
+            rx.handle_datagram(&datagram, sa("10.0.0.1:9997"), ms(0)),
+            Ok(Received::Advert)
+        );
+        assert_eq!(rx.lookup(&name, ms(1)), Some(at));
+    }
+
     #[cfg(feature = "class-key")]
     #[test]
     fn without_a_key_sealed_adverts_are_still_heard() {
