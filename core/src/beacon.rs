@@ -1703,6 +1703,23 @@ mod tests {
         s.parse().unwrap()
     }
 
+    /// The answer jitter's generator is Marsaglia's xorshift32 (its first outputs from
+    /// state 1 are the published ones), and mixing never leaves it at 0, where
+    /// xorshift would give 0 for ever and every beacon would answer at the same moment:
+    /// 0x1228_9979 is the one input that `mix` multiplies to exactly 1 from state 0.
+    #[test]
+    fn the_jitter_generator_is_xorshift32_and_never_sticks_at_zero() {
+        let mut r = Rng(1);
+        assert_eq!(
+            [r.next(), r.next(), r.next()],
+            [270_369, 67_634_689, 2_647_435_461]
+        );
+        let mut r = Rng(0);
+        r.mix(0x1228_9979);
+        assert_eq!(r.0, 270_369, "mixed to state 1, then one step");
+        assert_eq!(r.next(), 67_634_689);
+    }
+
     #[test]
     fn an_interface_contains_its_subnet_only() {
         assert!(IF_A.contains(Ipv4Addr::new(10, 200, 1, 77)));
