@@ -366,6 +366,8 @@ impl Socket {
             if let Err(e) = d.set.reply(to, &[&payload]) {
                 debug!("networkzero I/O: reply not sent ({e}): its sender has gone");
             }
+            // Copied into the connection's output: kept for the next payload.
+            d.spare.keep_buffer(payload);
             d.turn(now);
             d.written()
         });
@@ -375,20 +377,21 @@ impl Socket {
         Ok(())
     }
 
-    /// PUB: sends a message to every subscriber whose prefix matches its
-    /// first part. A batch's worth is written at once; less, by the I/O
-    /// thread.
-    pub(crate) fn publish(&self, parts: &[&[u8]]) -> io::Result<()> {
+    /// PUB: sends `[topic, payload]` to every subscriber whose prefix
+    /// matches the topic. A batch's worth is written at once; less, by the
+    /// I/O thread. The payload's buffer is kept for the next one.
+    pub(crate) fn publish(&self, topic: &[u8], payload: Vec<u8>) -> io::Result<()> {
         let mut kick = false;
         Call::new(&self.cell, &self.io).run(|d, now| {
             if d.pending_input() {
                 d.turn(now);
             }
-            match d.set.publish(d.sock, parts) {
+            match d.set.publish(d.sock, &[topic, &payload]) {
                 Ok(r) if r.dropped > 0 => d.note_dropped(r.dropped),
                 Ok(_) => {}
                 Err(e) => debug!("networkzero I/O: news not sent: {e}"),
             }
+            d.spare.keep_buffer(payload);
             kick = d.write_batches(now);
         });
         if kick {
@@ -404,6 +407,16 @@ impl Socket {
     pub(crate) fn recycle(&self, parts: Vec<Vec<u8>>) {
         if let Ok(mut d) = self.cell.driver.try_lock() {
             d.spare.keep(parts);
+        }
+    }
+
+    /// A buffer for the next payload: one kept from a sent or read message
+    /// if a call or the I/O thread does not have the socket this moment,
+    /// else a new one.
+    pub(crate) fn buffer(&self) -> Vec<u8> {
+        match self.cell.driver.try_lock() {
+            Ok(mut d) => d.spare.buffer(),
+            Err(_) => Vec::new(),
         }
     }
 
@@ -1452,15 +1465,17 @@ impl Driver {
             return;
         };
         match self.set.send(self.sock, &[request]) {
-            Ok(_) => self.request = None,
-            Err(socket::Error::NotConnected) => {}
-            Err(e) => {
-                debug!(
-                    "networkzero I/O: request to {} not sent: {e}",
-                    self.endpoint
-                );
-                self.request = None;
-            }
+            Ok(_) => {}
+            Err(socket::Error::NotConnected) => return,
+            Err(e) => debug!(
+                "networkzero I/O: request to {} not sent: {e}",
+                self.endpoint
+            ),
+        }
+        // Copied into the connection's output (or dropped): its buffer
+        // is kept for the next payload.
+        if let Some(sent) = self.request.take() {
+            self.spare.keep_buffer(sent);
         }
     }
 
