@@ -510,7 +510,7 @@ impl<'a> Call<'a> {
         // Each pass moves bytes or waits once; bounded by the deadline.
         loop {
             if let Some(r) = take(&mut d) {
-                self.done_waiting(&mut d);
+                self.done_waiting(&mut d, self.io.hub.core_now());
                 return Some(r);
             }
             let now = self.io.hub.core_now();
@@ -523,7 +523,9 @@ impl<'a> Call<'a> {
             if !quiet {
                 d.turn(now);
                 if let Some(r) = take(&mut d) {
-                    self.done_waiting(&mut d);
+                    // The turn's `now`: the clock is read again only
+                    // after a wait.
+                    self.done_waiting(&mut d, now);
                     return Some(r);
                 }
                 timer = d.set.poll_timeout();
@@ -533,8 +535,11 @@ impl<'a> Call<'a> {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                self.done_waiting(&mut d);
+            // One reading for the deadline and the wait's timeout (none
+            // for a wait with no end).
+            let clock = wake.map(|_| Instant::now());
+            if deadline.zip(clock).is_some_and(|(d, c)| c >= d) {
+                self.done_waiting(&mut d, now);
                 return None;
             }
             if d.unfinished {
@@ -544,7 +549,7 @@ impl<'a> Call<'a> {
                 d.catch_up(self.cell.missed.swap(false, Ordering::SeqCst));
                 continue;
             }
-            d = self.wait(d, wake);
+            d = self.wait(d, wake.zip(clock));
         }
     }
 
@@ -553,8 +558,7 @@ impl<'a> Call<'a> {
     /// waits put that off: a call that does not wait (publish, say) leaves
     /// the socket to the I/O thread when its time comes, or it would never
     /// see a new subscriber of a program that publishes often.
-    fn done_waiting(&self, d: &mut Driver) {
-        let now = self.io.hub.core_now();
+    fn done_waiting(&self, d: &mut Driver, now: CoreInstant) {
         d.watch_later(now);
         self.after(d, now);
     }
@@ -566,25 +570,26 @@ impl<'a> Call<'a> {
             .is_some()
     }
 
-    /// Waits for the socket's sources until `until`.
+    /// Waits for the socket's sources until `until` (and the clock's
+    /// reading then), or for ever.
     #[cfg(unix)]
     fn wait(
         &self,
         mut d: MutexGuard<'a, Driver>,
-        until: Option<Instant>,
+        until: Option<(Instant, Instant)>,
     ) -> MutexGuard<'a, Driver> {
-        let timeout = until.map(|t| t.saturating_duration_since(Instant::now()));
+        let timeout = until.map(|(t, clock)| t.saturating_duration_since(clock));
         d.wait_own(timeout);
         d
     }
 
-    /// Waits for the I/O thread until `until` (no waiting on the socket's
-    /// own sources here).
+    /// Waits for the I/O thread until `until` (and the clock's reading
+    /// then), or for ever (no waiting on the socket's own sources here).
     #[cfg(not(unix))]
     fn wait(
         &self,
         mut d: MutexGuard<'a, Driver>,
-        until: Option<Instant>,
+        until: Option<(Instant, Instant)>,
     ) -> MutexGuard<'a, Driver> {
         // What the I/O thread saw for this socket while the call had it
         // (edge-triggered: not reported again): the caller's loop turns it.
@@ -594,8 +599,8 @@ impl<'a> Call<'a> {
         d.waiting += 1;
         self.cell.busy.store(false, Ordering::SeqCst);
         self.io.wake();
-        let left = until.map_or(Duration::from_secs(3600), |t| {
-            t.saturating_duration_since(Instant::now())
+        let left = until.map_or(Duration::from_secs(3600), |(t, clock)| {
+            t.saturating_duration_since(clock)
         });
         let (mut d, _) = self
             .cell
