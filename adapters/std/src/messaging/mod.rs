@@ -48,7 +48,7 @@ use crate::transport::{
 };
 use crate::wait::Wait;
 use news::{same_bytes, Backlog};
-use payload::{decode, shown, to_payload, Unreadables};
+use payload::{decode, encode_in, shown, to_payload_in, Unreadables};
 pub use payload::{Postcard, ToMessage};
 
 type Peer = <Socket as TransportSocket>::Peer;
@@ -286,9 +286,9 @@ fn request<R>(
     let wait = wait.into().checked()?;
     let mut deadline = Deadline::new(wait);
     deadline.get(); // counted from the call, not from the first empty read
-    let payload = to_payload(message)?;
     let (entry, _) = socket(open, address, Role::Request)?;
     let mut guard = lock(&entry);
+    let payload = to_payload_in(message, guard.socket.buffer())?;
     let reply = if guard.socket.request(payload, &mut deadline, address)? {
         guard.socket.receive(&mut deadline, address)?
     } else {
@@ -435,7 +435,7 @@ pub(crate) fn send_reply(
         }
         (_, Format::Json) => Format::Json,
     };
-    let payload = reply.encode(format)?;
+    let payload = encode_in(&reply, format, guard.socket.buffer())?;
     guard.socket.reply(peer, payload, address)?;
     Ok(())
 }
@@ -448,9 +448,9 @@ pub(crate) fn publish_news(
     data: impl ToMessage,
 ) -> Result<()> {
     let address = address.to_address()?;
-    let payload = to_payload(&data)?;
     let (entry, fresh) = socket(open, address, Role::Publish)?;
     let mut guard = lock(&entry);
+    let payload = to_payload_in(&data, guard.socket.buffer())?;
     if fresh {
         first_news_waits(&mut guard.socket, Instant::now() + FIRST_NEWS_WAIT);
     }

@@ -71,8 +71,8 @@ pub(crate) mod sealed {
     pub trait Sealed {
         /// The format the sender chose.
         fn format(&self) -> Format;
-        /// The value's bytes in `format`.
-        fn encode(&self, format: Format) -> Result<Vec<u8>>;
+        /// The value's bytes in `format`, written after what `into` holds.
+        fn encode(&self, format: Format, into: Vec<u8>) -> Result<Vec<u8>>;
     }
 }
 
@@ -81,8 +81,8 @@ impl<T: Serialize + ?Sized> sealed::Sealed for T {
         Format::Json
     }
 
-    fn encode(&self, _: Format) -> Result<Vec<u8>> {
-        to_json(self)
+    fn encode(&self, _: Format, into: Vec<u8>) -> Result<Vec<u8>> {
+        to_json(self, into)
     }
 }
 
@@ -91,10 +91,10 @@ impl<T: Serialize> sealed::Sealed for Postcard<T> {
         Format::Postcard
     }
 
-    fn encode(&self, format: Format) -> Result<Vec<u8>> {
+    fn encode(&self, format: Format, into: Vec<u8>) -> Result<Vec<u8>> {
         match format {
-            Format::Json => to_json(&self.0),
-            Format::Postcard => to_postcard(&self.0),
+            Format::Json => to_json(&self.0, into),
+            Format::Postcard => to_postcard(&self.0, into),
         }
     }
 }
@@ -103,21 +103,42 @@ impl<T: Serialize + ?Sized> ToMessage for T {}
 impl<T: Serialize> ToMessage for Postcard<T> {}
 
 /// A message's bytes in the format its sender chose.
+#[cfg(test)]
 pub(crate) fn to_payload(message: &impl ToMessage) -> Result<Vec<u8>> {
-    message.encode(message.format())
+    to_payload_in(message, Vec::new())
+}
+
+/// [`to_payload`] written into `buffer` (emptied first): a buffer its
+/// socket kept ([`crate::transport::TransportSocket::buffer`]), so sending
+/// allocates nothing.
+pub(crate) fn to_payload_in(message: &impl ToMessage, buffer: Vec<u8>) -> Result<Vec<u8>> {
+    encode_in(message, message.format(), buffer)
+}
+
+/// `message` in `format`, written into `buffer` (emptied first).
+pub(crate) fn encode_in(
+    message: &impl ToMessage,
+    format: Format,
+    mut buffer: Vec<u8>,
+) -> Result<Vec<u8>> {
+    buffer.clear();
+    // A new buffer: room for a small message at once, as serde_json's
+    // `to_vec` makes (growing from nothing would take several steps).
+    buffer.reserve(128);
+    message.encode(format, buffer)
 }
 
 /// A message as its JSON bytes, refusing what no peer would accept.
-pub(crate) fn to_json(message: &(impl Serialize + ?Sized)) -> Result<Vec<u8>> {
-    let bytes = serde_json::to_vec(message).map_err(|e| Error::BadMessage {
+fn to_json(message: &(impl Serialize + ?Sized), mut into: Vec<u8>) -> Result<Vec<u8>> {
+    serde_json::to_writer(&mut into, message).map_err(|e| Error::BadMessage {
         reason: e.to_string(),
     })?;
-    within_limit(bytes)
+    within_limit(into)
 }
 
 /// A message as a postcard payload (the core's tag, then postcard).
-fn to_postcard(message: &(impl Serialize + ?Sized)) -> Result<Vec<u8>> {
-    let bytes = codec::extend_postcard(message, Vec::new()).map_err(|e| Error::BadMessage {
+fn to_postcard(message: &(impl Serialize + ?Sized), into: Vec<u8>) -> Result<Vec<u8>> {
+    let bytes = codec::extend_postcard(message, into).map_err(|e| Error::BadMessage {
         reason: format!("as postcard: {e}"),
     })?;
     within_limit(bytes)
@@ -294,7 +315,9 @@ mod tests {
         // a reply to a JSON request: the wrapped value, as JSON
         use sealed::Sealed;
         assert_eq!(
-            Postcard(Drive::Stop).encode(Format::Json).unwrap(),
+            Postcard(Drive::Stop)
+                .encode(Format::Json, Vec::new())
+                .unwrap(),
             br#""Stop""#
         );
     }

@@ -165,6 +165,13 @@ pub(crate) trait TransportSocket: Sized + Send + 'static {
     /// Takes back a received message's parts once they are read: both
     /// transports copy the next messages' parts into them (`spare.rs`).
     fn recycle(&mut self, parts: Vec<Vec<u8>>);
+    /// A buffer to write the next payload into (it may hold old bytes).
+    /// A transport that copies what it sends (the pure one) keeps sent
+    /// payloads for this; libzmq takes a payload without a copy and frees
+    /// it itself, so it gets a new one.
+    fn buffer(&mut self) -> Vec<u8> {
+        Vec::new()
+    }
     /// REP: answers the message that came from `to`.
     fn reply(&mut self, to: Self::Peer, payload: Vec<u8>, address: Address) -> Result<()>;
     /// PUB: sends `[topic, payload]` to every subscriber whose prefix

@@ -135,6 +135,13 @@ impl TransportSocket for Socket {
         }
     }
 
+    fn buffer(&mut self) -> Vec<u8> {
+        match self {
+            Socket::Zmq(s) => s.buffer(),
+            Socket::Pure(s) => s.buffer(),
+        }
+    }
+
     fn reply(&mut self, to: Peer, payload: Vec<u8>, address: Address) -> Result<()> {
         match (self, to) {
             (Socket::Zmq(s), Peer::Zmq(p)) => s.reply(p, payload, address),

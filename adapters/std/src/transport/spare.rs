@@ -2,7 +2,9 @@
 //! messages' parts ([`Spare`]), in both transports: in steady state a
 //! message costs no allocation in the transport, only the copy out of the
 //! connection's input (the pure-Rust engine's) or out of libzmq's message
-//! (the caller owns what it gets).
+//! (the caller owns what it gets). The pure transport also keeps the
+//! payloads it sent (its engine copied them into its output) and hands
+//! them out to be written into again ([`Spare::buffer`]).
 
 /// Most buffers (and lists of parts) kept: a full inbox's worth twice
 /// over, since news is delivered in bursts of up to a read's worth of
@@ -29,6 +31,13 @@ pub(in crate::transport) struct Spare {
 impl Spare {
     /// `data` in a kept buffer, or in a new one.
     pub(in crate::transport) fn part(&mut self, data: &[u8]) -> Vec<u8> {
+        let mut buffer = self.buffer();
+        buffer.extend_from_slice(data);
+        buffer
+    }
+
+    /// An empty buffer, kept or new.
+    pub(in crate::transport) fn buffer(&mut self) -> Vec<u8> {
         let mut buffer = match self.buffers.pop() {
             Some(b) => {
                 self.bytes -= b.capacity();
@@ -37,7 +46,6 @@ impl Spare {
             None => Vec::new(),
         };
         buffer.clear();
-        buffer.extend_from_slice(data);
         buffer
     }
 
@@ -50,17 +58,23 @@ impl Spare {
     /// the rest.
     pub(in crate::transport) fn keep(&mut self, mut parts: Vec<Vec<u8>>) {
         for buffer in parts.drain(..) {
-            let size = buffer.capacity();
-            if self.buffers.len() < MAX_KEPT
-                && (1..=MAX_BUFFER).contains(&size)
-                && self.bytes + size <= MAX_BYTES
-            {
-                self.bytes += size;
-                self.buffers.push(buffer);
-            }
+            self.keep_buffer(buffer);
         }
         if self.lists.len() < MAX_KEPT && parts.capacity() <= MAX_PARTS {
             self.lists.push(parts);
+        }
+    }
+
+    /// Keeps one buffer (a read part, or a payload sent by copying it),
+    /// within the limits; frees it otherwise.
+    pub(in crate::transport) fn keep_buffer(&mut self, buffer: Vec<u8>) {
+        let size = buffer.capacity();
+        if self.buffers.len() < MAX_KEPT
+            && (1..=MAX_BUFFER).contains(&size)
+            && self.bytes + size <= MAX_BYTES
+        {
+            self.bytes += size;
+            self.buffers.push(buffer);
         }
     }
 }
@@ -83,6 +97,21 @@ mod tests {
         assert_eq!(second.as_ptr(), at, "the same allocation");
         assert_eq!(spare.bytes, 0);
         assert!(spare.list().capacity() >= 1, "the list came back too");
+    }
+
+    #[test]
+    fn a_sent_payload_is_kept_and_handed_out_empty() {
+        let mut spare = Spare::default();
+        let mut sent = Vec::with_capacity(128);
+        sent.extend_from_slice(br#"{"i": 1}"#);
+        let at = sent.as_ptr();
+        spare.keep_buffer(sent);
+        assert_eq!(spare.bytes, 128);
+        let next = spare.buffer();
+        assert!(next.is_empty(), "no old bytes");
+        assert_eq!(next.as_ptr(), at, "the same allocation");
+        assert_eq!(spare.bytes, 0);
+        assert_eq!(spare.buffer().capacity(), 0, "none left: a new one");
     }
 
     #[test]

@@ -366,6 +366,8 @@ impl Socket {
             if let Err(e) = d.set.reply(to, &[&payload]) {
                 debug!("networkzero I/O: reply not sent ({e}): its sender has gone");
             }
+            // Copied into the connection's output: kept for the next payload.
+            d.spare.keep_buffer(payload);
             d.turn(now);
             d.written()
         });
@@ -375,20 +377,21 @@ impl Socket {
         Ok(())
     }
 
-    /// PUB: sends a message to every subscriber whose prefix matches its
-    /// first part. A batch's worth is written at once; less, by the I/O
-    /// thread.
-    pub(crate) fn publish(&self, parts: &[&[u8]]) -> io::Result<()> {
+    /// PUB: sends `[topic, payload]` to every subscriber whose prefix
+    /// matches the topic. A batch's worth is written at once; less, by the
+    /// I/O thread. The payload's buffer is kept for the next one.
+    pub(crate) fn publish(&self, topic: &[u8], payload: Vec<u8>) -> io::Result<()> {
         let mut kick = false;
         Call::new(&self.cell, &self.io).run(|d, now| {
             if d.pending_input() {
                 d.turn(now);
             }
-            match d.set.publish(d.sock, parts) {
+            match d.set.publish(d.sock, &[topic, &payload]) {
                 Ok(r) if r.dropped > 0 => d.note_dropped(r.dropped),
                 Ok(_) => {}
                 Err(e) => debug!("networkzero I/O: news not sent: {e}"),
             }
+            d.spare.keep_buffer(payload);
             kick = d.write_batches(now);
         });
         if kick {
@@ -404,6 +407,16 @@ impl Socket {
     pub(crate) fn recycle(&self, parts: Vec<Vec<u8>>) {
         if let Ok(mut d) = self.cell.driver.try_lock() {
             d.spare.keep(parts);
+        }
+    }
+
+    /// A buffer for the next payload: one kept from a sent or read message
+    /// if a call or the I/O thread does not have the socket this moment,
+    /// else a new one.
+    pub(crate) fn buffer(&self) -> Vec<u8> {
+        match self.cell.driver.try_lock() {
+            Ok(mut d) => d.spare.buffer(),
+            Err(_) => Vec::new(),
         }
     }
 
@@ -480,6 +493,8 @@ impl<'a> Call<'a> {
     fn run<R>(&self, f: impl FnOnce(&mut Driver, CoreInstant) -> R) -> R {
         let mut d = self.lock();
         let now = self.io.hub.core_now();
+        // `f` may change the set (send, reply, publish, subscribe).
+        d.settled = false;
         let r = f(&mut d, now);
         self.after(&mut d, now);
         r
@@ -495,22 +510,36 @@ impl<'a> Call<'a> {
         // Each pass moves bytes or waits once; bounded by the deadline.
         loop {
             if let Some(r) = take(&mut d) {
-                self.done_waiting(&mut d);
+                self.done_waiting(&mut d, self.io.hub.core_now());
                 return Some(r);
             }
             let now = self.io.hub.core_now();
-            d.turn(now);
-            if let Some(r) = take(&mut d) {
-                self.done_waiting(&mut d);
-                return Some(r);
+            // Settled and no timer due: a turn would move nothing.
+            let mut timer = None;
+            let quiet = d.settled && {
+                timer = d.set.poll_timeout();
+                timer.is_none_or(|t| t > now)
+            };
+            if !quiet {
+                d.turn(now);
+                if let Some(r) = take(&mut d) {
+                    // The turn's `now`: the clock is read again only
+                    // after a wait.
+                    self.done_waiting(&mut d, now);
+                    return Some(r);
+                }
+                timer = d.set.poll_timeout();
             }
-            let timer = d.set.poll_timeout().map(|t| self.io.hub.to_std(t));
+            let timer = timer.map(|t| self.io.hub.to_std(t));
             let wake = match (deadline, timer) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                self.done_waiting(&mut d);
+            // One reading for the deadline and the wait's timeout (none
+            // for a wait with no end).
+            let clock = wake.map(|_| Instant::now());
+            if deadline.zip(clock).is_some_and(|(d, c)| c >= d) {
+                self.done_waiting(&mut d, now);
                 return None;
             }
             if d.unfinished {
@@ -520,7 +549,7 @@ impl<'a> Call<'a> {
                 d.catch_up(self.cell.missed.swap(false, Ordering::SeqCst));
                 continue;
             }
-            d = self.wait(d, wake);
+            d = self.wait(d, wake.zip(clock));
         }
     }
 
@@ -529,8 +558,7 @@ impl<'a> Call<'a> {
     /// waits put that off: a call that does not wait (publish, say) leaves
     /// the socket to the I/O thread when its time comes, or it would never
     /// see a new subscriber of a program that publishes often.
-    fn done_waiting(&self, d: &mut Driver) {
-        let now = self.io.hub.core_now();
+    fn done_waiting(&self, d: &mut Driver, now: CoreInstant) {
         d.watch_later(now);
         self.after(d, now);
     }
@@ -542,25 +570,26 @@ impl<'a> Call<'a> {
             .is_some()
     }
 
-    /// Waits for the socket's sources until `until`.
+    /// Waits for the socket's sources until `until` (and the clock's
+    /// reading then), or for ever.
     #[cfg(unix)]
     fn wait(
         &self,
         mut d: MutexGuard<'a, Driver>,
-        until: Option<Instant>,
+        until: Option<(Instant, Instant)>,
     ) -> MutexGuard<'a, Driver> {
-        let timeout = until.map(|t| t.saturating_duration_since(Instant::now()));
+        let timeout = until.map(|(t, clock)| t.saturating_duration_since(clock));
         d.wait_own(timeout);
         d
     }
 
-    /// Waits for the I/O thread until `until` (no waiting on the socket's
-    /// own sources here).
+    /// Waits for the I/O thread until `until` (and the clock's reading
+    /// then), or for ever (no waiting on the socket's own sources here).
     #[cfg(not(unix))]
     fn wait(
         &self,
         mut d: MutexGuard<'a, Driver>,
-        until: Option<Instant>,
+        until: Option<(Instant, Instant)>,
     ) -> MutexGuard<'a, Driver> {
         // What the I/O thread saw for this socket while the call had it
         // (edge-triggered: not reported again): the caller's loop turns it.
@@ -570,8 +599,8 @@ impl<'a> Call<'a> {
         d.waiting += 1;
         self.cell.busy.store(false, Ordering::SeqCst);
         self.io.wake();
-        let left = until.map_or(Duration::from_secs(3600), |t| {
-            t.saturating_duration_since(Instant::now())
+        let left = until.map_or(Duration::from_secs(3600), |(t, clock)| {
+            t.saturating_duration_since(clock)
         });
         let (mut d, _) = self
             .cell
@@ -710,6 +739,13 @@ struct Driver {
     /// The last [`Driver::turn`] stopped with work left: whoever drives the
     /// socket next turns it again before waiting for readiness.
     unfinished: bool,
+    /// The last turn ended with a round that moved nothing, and nothing
+    /// has happened to the socket since (no readiness recorded, no call
+    /// has changed it, no message taken from a full inbox): another turn
+    /// would move nothing either until a timer of the set is due. A call
+    /// about to wait skips that empty turn (it measured ~500 instructions
+    /// a round trip on each side).
+    settled: bool,
     events: Events,
     /// The class key: CURVE or NULL, and who was refused over it.
     keyed: Keyed,
@@ -761,6 +797,7 @@ impl Driver {
             dropped: 0,
             waiting: 0,
             unfinished: false,
+            settled: false,
             events: Events::with_capacity(256),
             keyed: Keyed::new(class),
         };
@@ -809,6 +846,7 @@ impl Driver {
 
     /// Every source counts as ready once (see [`Driver::catch_up`]).
     fn all_ready(&mut self) {
+        self.settled = false;
         self.listener_ready = true;
         for s in self.streams.iter_mut().flatten() {
             s.readable = true;
@@ -818,6 +856,7 @@ impl Driver {
 
     /// Records readiness from a `Poll` event.
     fn ready(&mut self, token: Token, readable: bool, writable: bool) {
+        self.settled = false;
         mark_ready(
             &mut self.listener_ready,
             &mut self.streams,
@@ -878,10 +917,7 @@ impl Driver {
     /// `poll_timeout()`) and [`Driver::watch_at`]: when the I/O thread is
     /// to look at the socket with no event for it.
     fn next_deadline(&self, set_timeout: Option<CoreInstant>) -> Option<CoreInstant> {
-        match (set_timeout, self.watch_at) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        CoreInstant::sooner(set_timeout, self.watch_at)
     }
 
     /// Waits on the socket's own `Poll` (Unix), then records what is ready.
@@ -919,6 +955,9 @@ impl Driver {
     /// events buffer, which every poll reuses: no allocation per wait).
     fn take_events(&mut self) {
         let own = self.own.is_some();
+        if !self.events.is_empty() {
+            self.settled = false;
+        }
         for e in self.events.iter() {
             mark_ready(
                 &mut self.listener_ready,
@@ -946,6 +985,7 @@ impl Driver {
     fn turn_until(&mut self, now: CoreInstant, stop: impl Fn() -> bool) {
         let had = self.inbox.len();
         self.unfinished = false;
+        self.settled = false;
         let mut accepts = ACCEPTS_PER_TURN;
         for _ in 0..ROUNDS {
             let mut moved = self.accept(now, &mut accepts);
@@ -961,6 +1001,9 @@ impl Driver {
             moved |= self.actions(now);
             moved |= self.events();
             if !moved {
+                // A full inbox stops reading with input left: taking a
+                // message from it is a change no readiness event reports.
+                self.settled = !self.inbox_full();
                 return;
             }
             if self.inbox.len() > had || stop() {
@@ -1427,15 +1470,17 @@ impl Driver {
             return;
         };
         match self.set.send(self.sock, &[request]) {
-            Ok(_) => self.request = None,
-            Err(socket::Error::NotConnected) => {}
-            Err(e) => {
-                debug!(
-                    "networkzero I/O: request to {} not sent: {e}",
-                    self.endpoint
-                );
-                self.request = None;
-            }
+            Ok(_) => {}
+            Err(socket::Error::NotConnected) => return,
+            Err(e) => debug!(
+                "networkzero I/O: request to {} not sent: {e}",
+                self.endpoint
+            ),
+        }
+        // Copied into the connection's output (or dropped): its buffer
+        // is kept for the next payload.
+        if let Some(sent) = self.request.take() {
+            self.spare.keep_buffer(sent);
         }
     }
 

@@ -112,6 +112,12 @@ impl TransportSocket for Socket {
         self.0.recycle(parts);
     }
 
+    /// A sent payload's buffer (the engine copied it into its output).
+    #[inline]
+    fn buffer(&mut self) -> Vec<u8> {
+        self.0.buffer()
+    }
+
     #[inline]
     fn reply(&mut self, to: PeerId, payload: Vec<u8>, address: Address) -> Result<()> {
         self.0
@@ -128,7 +134,7 @@ impl TransportSocket for Socket {
             });
         }
         self.0
-            .publish(&[topic.as_bytes(), &payload])
+            .publish(topic.as_bytes(), payload)
             .map_err(|e| io_error("publishing on", address, e))
     }
 
