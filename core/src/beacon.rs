@@ -442,7 +442,7 @@ impl Rng {
 
     /// A random duration from zero up to `span` inclusive.
     fn up_to(&mut self, span: Duration) -> Duration {
-        let span = u32::try_from(span.as_millis()).unwrap_or(u32::MAX - 1);
+        let span = u32::try_from(span.as_millis()).unwrap_or(u32::MAX);
         Duration::from_millis(u64::from(self.next() % span.saturating_add(1)))
     }
 }
