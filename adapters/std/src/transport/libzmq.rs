@@ -345,7 +345,7 @@ impl Socket {
     ) -> Result<Option<Received<LastSender>>> {
         // Each pass returns, or waits until the deadline or a signal.
         loop {
-            let timeout = receive_timeout(deadline.get());
+            let timeout = receive_timeout(deadline.left());
             if timeout != self.receive_timeout {
                 self.socket
                     .set_rcvtimeo(timeout)
@@ -374,10 +374,11 @@ impl Socket {
     }
 }
 
-/// A deadline as libzmq's receive timeout: milliseconds, rounded up so as
-/// not to wake before it (then waiting on costs another pass); -1 for ever.
-fn receive_timeout(deadline: Option<Instant>) -> i32 {
-    wait::remaining(deadline).map_or(-1, |left| {
+/// The time left as libzmq's receive timeout: milliseconds, rounded up so
+/// as not to wake before the deadline (then waiting on costs another pass);
+/// -1 for ever.
+fn receive_timeout(left: Option<Duration>) -> i32 {
+    left.map_or(-1, |left| {
         let ms = left.as_nanos().div_ceil(1_000_000);
         i32::try_from(ms).unwrap_or(i32::MAX)
     })
