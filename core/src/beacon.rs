@@ -1720,6 +1720,36 @@ mod tests {
         assert_eq!(r.next(), 67_634_689);
     }
 
+    /// The adapter's seed counts whole: two boards seeded with their 64-bit ids
+    /// differ even when the ids' low halves are the same.
+    #[test]
+    fn every_bit_of_the_seed_counts() {
+        let state = |seed: u64| {
+            let mut b = B::new(Config::default());
+            b.seed(seed);
+            b.rng.0
+        };
+        assert_ne!(state(1 << 32), state(2 << 32));
+        assert_ne!(state(1), state(2));
+    }
+
+    /// Loopback and 0.0.0.0 are never interfaces to advertise on, whatever the
+    /// adapter lists: loopback is implied, 0.0.0.0 reaches nobody.
+    #[test]
+    fn loopback_and_unspecified_interfaces_are_left_out() {
+        let mut b = B::new(Config::default());
+        let loopback = Interface {
+            ip: Ipv4Addr::LOCALHOST,
+            prefix_len: 8,
+        };
+        let unspecified = Interface {
+            ip: Ipv4Addr::UNSPECIFIED,
+            prefix_len: 0,
+        };
+        b.set_interfaces(&[loopback, IF_A, unspecified, IF_B], ms(0));
+        assert_eq!(b.interfaces(), &[IF_A, IF_B]);
+    }
+
     #[test]
     fn an_interface_contains_its_subnet_only() {
         assert!(IF_A.contains(Ipv4Addr::new(10, 200, 1, 77)));
