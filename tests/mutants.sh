@@ -7,7 +7,8 @@
 #
 #   bash tests/mutants.sh core [CARGO-MUTANTS ARGS...]
 #       networkzero-core (class key, CURVE, alloc) against its unit tests, netsim and golden:
-#       no sockets, runs anywhere. The full run has ~2200 mutants; `--file core/src/time.rs`
+#       no sockets, runs anywhere. The full run has ~2300 mutants (hours; add `--iterate` to
+#       resume a stopped run where it left off); `--file core/src/time.rs`
 #       or `--re NAME` picks a few, `--list` only lists them.
 #   bash tests/mutants.sh diff [CAP_MINUTES]
 #       what CI runs: the core mutants in lines changed since the previous main (BASE below),
