@@ -724,9 +724,9 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize, S: Entries>
         };
         own.paused = paused;
         own.answer_at = None;
-        if !paused {
-            own.next_due = now;
-        }
+        // Let go, it is advertised at once; held back, it is never sent,
+        // whatever is due.
+        own.next_due = now;
         self.fanout = None;
         true
     }
@@ -2435,6 +2435,67 @@ mod tests {
             "no goodbye while held back"
         );
         assert!(!b.set_paused("nobody", true, ms(5_003)));
+    }
+
+    /// A name let go again (`resume`) is advertised at once, not at the moment
+    /// its next advert was due before it was held back; and `advertise_again`
+    /// (a new class key) sends every name at once too.
+    #[test]
+    fn resumed_and_readvertised_names_go_out_at_once() {
+        let mut b = B::new(Config::default());
+        b.advertise("mine", sa("127.0.0.1:2"), ms(0)).unwrap();
+        assert!(!drain(&mut b, ms(0)).is_empty());
+        assert!(drain(&mut b, ms(10)).is_empty(), "nothing due yet");
+        assert!(b.set_paused("mine", true, ms(10)));
+        assert!(b.set_paused("mine", false, ms(20)));
+        assert!(!drain(&mut b, ms(20)).is_empty(), "resumed: sent at once");
+        assert!(drain(&mut b, ms(30)).is_empty());
+        b.advertise_again(ms(30));
+        assert!(
+            !drain(&mut b, ms(30)).is_empty(),
+            "advertised again at once"
+        );
+    }
+
+    /// An asker of everything is answered name by name; a name that goes away
+    /// meanwhile (here a held-back one, forgotten at once) does not make the
+    /// answers skip the name after it.
+    #[test]
+    fn answers_to_everything_go_on_when_an_earlier_name_goes() {
+        let config = Config::default();
+        let end = 1000 + config.answer_delay.as_millis() + config.everything_spread.as_millis() + 2;
+        let asker = sa("10.200.1.99:41000");
+        for seed in 0..10 {
+            let mut b = B::new(config);
+            b.seed(seed);
+            b.set_interfaces(&[IF_A], ms(0));
+            b.advertise_with("held", sa("0.0.0.0:5999"), Ttl::Default, true, ms(0))
+                .unwrap();
+            b.advertise("b", sa("0.0.0.0:6000"), ms(0)).unwrap();
+            b.advertise("c", sa("0.0.0.0:6001"), ms(0)).unwrap();
+            let _ = drain(&mut b, ms(0));
+            b.handle_datagram(b"NW0\x01Q", asker, ms(1000)).unwrap();
+            let mut answered = Vec::new();
+            let mut buf = [0u8; MAX_TRANSMIT];
+            for t in 1000..end {
+                while let Some(tx) = b.poll_transmit(ms(t), &mut buf) {
+                    if tx.kind != Kind::Answer {
+                        continue;
+                    }
+                    answered.push(String::from_utf8_lossy(&buf[..tx.len]).into_owned());
+                    // Between the first answer and the second: "held" (before
+                    // both in the list) goes.
+                    if answered.len() == 1 {
+                        assert!(b.unadvertise("held", ms(t)));
+                    }
+                }
+            }
+            assert_eq!(answered.len(), 2, "seed {seed}: {answered:?}");
+            assert!(
+                answered[0].contains("\"b\"") && answered[1].contains("\"c\""),
+                "seed {seed}: {answered:?}"
+            );
+        }
     }
 
     /// Python's beacon `reset`: every heard name is forgotten; names this
