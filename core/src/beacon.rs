@@ -2437,6 +2437,33 @@ mod tests {
         assert!(!b.set_paused("nobody", true, ms(5_003)));
     }
 
+    /// Asking again for a name asks for that name at once (its query starts
+    /// over), not for another name being asked for.
+    #[test]
+    fn asking_again_restarts_that_names_query() {
+        let mut b = B::new(Config::default());
+        b.query(Some("a"), ms(0));
+        b.query(Some("b"), ms(0));
+        let mut first: Vec<Vec<u8>> = drain(&mut b, ms(0))
+            .into_iter()
+            .map(|(_, d, _)| d)
+            .collect();
+        first.sort();
+        first.dedup();
+        assert_eq!(
+            first,
+            [&b"NW0\x01Qa"[..], b"NW0\x01Qb"],
+            "both names asked for"
+        );
+        assert!(drain(&mut b, ms(20)).is_empty(), "no retry due yet");
+        b.query(Some("a"), ms(20));
+        let sent = drain(&mut b, ms(20));
+        assert!(!sent.is_empty());
+        for (_, bytes, kind) in &sent {
+            assert_eq!((*kind, bytes.as_slice()), (Kind::Query, &b"NW0\x01Qa"[..]));
+        }
+    }
+
     /// A name let go again (`resume`) is advertised at once, not at the moment
     /// its next advert was due before it was held back; and `advertise_again`
     /// (a new class key) sends every name at once too.
@@ -2465,14 +2492,19 @@ mod tests {
         let config = Config::default();
         let end = 1000 + config.answer_delay.as_millis() + config.everything_spread.as_millis() + 2;
         let asker = sa("10.200.1.99:41000");
-        for seed in 0..10 {
+        // "held" before both answered names, and between them (then it is the
+        // asker's next name when it goes).
+        for (seed, held_at) in (0..10).flat_map(|seed| [(seed, 0), (seed, 1)]) {
             let mut b = B::new(config);
             b.seed(seed);
             b.set_interfaces(&[IF_A], ms(0));
-            b.advertise_with("held", sa("0.0.0.0:5999"), Ttl::Default, true, ms(0))
-                .unwrap();
-            b.advertise("b", sa("0.0.0.0:6000"), ms(0)).unwrap();
-            b.advertise("c", sa("0.0.0.0:6001"), ms(0)).unwrap();
+            for (i, name) in ["b", "c"].into_iter().enumerate() {
+                if i == held_at {
+                    b.advertise_with("held", sa("0.0.0.0:5999"), Ttl::Default, true, ms(0))
+                        .unwrap();
+                }
+                b.advertise(name, sa("0.0.0.0:6000"), ms(0)).unwrap();
+            }
             let _ = drain(&mut b, ms(0));
             b.handle_datagram(b"NW0\x01Q", asker, ms(1000)).unwrap();
             let mut answered = Vec::new();
@@ -2490,10 +2522,10 @@ mod tests {
                     }
                 }
             }
-            assert_eq!(answered.len(), 2, "seed {seed}: {answered:?}");
+            assert_eq!(answered.len(), 2, "seed {seed}, {held_at}: {answered:?}");
             assert!(
                 answered[0].contains("\"b\"") && answered[1].contains("\"c\""),
-                "seed {seed}: {answered:?}"
+                "seed {seed}, {held_at}: {answered:?}"
             );
         }
     }
