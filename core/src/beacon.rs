@@ -2816,6 +2816,48 @@ mod tests {
         assert_eq!(rx.lookup("robot", ms(12)), None);
     }
 
+    /// With a class key, an unsealed answer or goodbye (our own extension
+    /// datagrams, as an unkeyed program sends them) is refused like an unsealed
+    /// advert: neither can claim a name nor make one vanish.
+    #[cfg(feature = "class-key")]
+    #[test]
+    fn a_keyed_beacon_refuses_unsealed_answers_and_goodbyes() {
+        const T: u64 = 1_764_000_000_000;
+        let mut rx = keyed("blue whale", T);
+        let mut tx = keyed("blue whale", T);
+        tx.advertise("robot", sa("10.0.0.1:5000"), ms(0)).unwrap();
+        let (_, sealed, _) = drain(&mut tx, ms(0))[0].clone();
+        rx.handle_datagram(&sealed, sa("10.0.0.1:9997"), ms(0))
+            .unwrap();
+
+        let mut open = B::new(Config::default());
+        open.advertise("robot", sa("10.0.0.66:5000"), ms(0))
+            .unwrap();
+        let _ = drain(&mut open, ms(0));
+        open.handle_datagram(b"NW0\x01Qrobot", sa("10.0.0.9:40000"), ms(10))
+            .unwrap();
+        let answer = drain(&mut open, ms(10))
+            .into_iter()
+            .find(|(_, _, k)| *k == Kind::Answer)
+            .expect("an unsealed answer")
+            .1;
+        open.unadvertise("robot", ms(20));
+        let goodbye = (20..2_000)
+            .flat_map(|t| drain(&mut open, ms(t)))
+            .map(|(_, d, _)| d)
+            .find(|d| d.starts_with(b"NW0\x01B"))
+            .expect("an unsealed goodbye");
+        for datagram in [answer, goodbye] {
+            assert_eq!(
+                rx.handle_datagram(&datagram, sa("10.0.0.66:9997"), ms(30)),
+                Err(DatagramError::Rejected(auth::Rejected::Unsealed)),
+                "{:?}",
+                String::from_utf8_lossy(&datagram)
+            );
+        }
+        assert_eq!(rx.lookup("robot", ms(31)), Some(sa("10.0.0.1:5000")));
+    }
+
     /// The longest name a beacon takes still goes out sealed: its sealed advert is the
     /// largest datagram a beacon writes, and `MAX_TRANSMIT` must hold it.
     #[cfg(feature = "class-key")]
