@@ -1926,6 +1926,73 @@ mod tests {
         assert_eq!(b.lookup("mine", ms(3_600_020)), Some(sa("127.0.0.1:7000")));
     }
 
+    /// A name that moves on twice (a laptop changing networks) is moved twice,
+    /// not a conflict: only coming back to where it just was is a flip-flop.
+    /// Our own adverts heard back (loopback) and our own goodbye are no conflict.
+    /// A full table that makes room for a newcomer says both: it appeared, the
+    /// oldest went.
+    #[test]
+    fn moves_own_echoes_and_evictions_are_reported_as_such() {
+        let mut b = B::new(Config::default());
+        let src = sa("10.0.0.1:9999");
+        for (t, at) in [
+            (0, "10.0.0.1:6000"),
+            (100, "10.0.0.2:6001"),
+            (200, "10.0.0.3:6002"),
+        ] {
+            let advert = format!("[\"robot\", \"{at}\", 20]");
+            b.handle_datagram(advert.as_bytes(), src, ms(t)).unwrap();
+        }
+        let evs = events(&mut b);
+        assert!(
+            matches!(
+                evs[..],
+                [
+                    Event::Appeared { .. },
+                    Event::Moved { .. },
+                    Event::Moved { .. }
+                ]
+            ),
+            "{evs:?}"
+        );
+
+        let mut b = B::new(Config::default());
+        b.set_interfaces(&[IF_A], ms(0));
+        b.advertise("mine", sa("0.0.0.0:7000"), ms(0)).unwrap();
+        let echoes = drain(&mut b, ms(0));
+        let _ = events(&mut b);
+        for (_, datagram, _) in &echoes {
+            let _ = b.handle_datagram(datagram, sa("10.200.1.1:9999"), ms(1));
+        }
+        b.unadvertise("mine", ms(2));
+        for t in 2..2_000 {
+            for (_, datagram, _) in drain(&mut b, ms(t)) {
+                let _ = b.handle_datagram(&datagram, sa("10.200.1.1:9999"), ms(t));
+            }
+        }
+        let evs = events(&mut b);
+        assert!(
+            !evs.iter().any(|e| matches!(e, Event::Conflict { .. })),
+            "{evs:?}"
+        );
+
+        let mut b = Beacon::<4, 2>::new(Config::default());
+        for i in 0..5 {
+            let advert = format!("[\"n{i}\", \"10.0.0.9:1\", 20]");
+            b.handle_datagram(advert.as_bytes(), src, ms(i)).unwrap();
+        }
+        let evs: Vec<Event> = core::iter::from_fn(|| b.poll_event()).collect();
+        let appeared = evs
+            .iter()
+            .filter(|e| matches!(e, Event::Appeared { .. }))
+            .count();
+        let expired = evs
+            .iter()
+            .filter(|e| matches!(e, Event::Expired { .. }))
+            .count();
+        assert_eq!((appeared, expired), (5, 1), "{evs:?}");
+    }
+
     #[test]
     fn garbage_is_a_typed_error_and_changes_nothing() {
         let mut b = B::new(Config::default());
