@@ -2891,9 +2891,7 @@ mod tests {
     fn a_keyed_beacon_refuses_unsealed_answers_and_goodbyes() {
         const T: u64 = 1_764_000_000_000;
         let mut rx = keyed("blue whale", T);
-        let mut tx = keyed("blue whale", T);
-        tx.advertise("robot", sa("10.0.0.1:5000"), ms(0)).unwrap();
-        let (_, sealed, _) = drain(&mut tx, ms(0))[0].clone();
+        let sealed = sealed_advert("blue whale", "robot", T);
         rx.handle_datagram(&sealed, sa("10.0.0.1:9997"), ms(0))
             .unwrap();
 
