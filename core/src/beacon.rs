@@ -390,7 +390,8 @@ impl Own {
 }
 
 /// Someone who asked for every name: each of ours is answered to `to`
-/// from `due` on, `next` being the next to send.
+/// from `due` on, `next` being the next to send (always one of ours: an
+/// asker leaves with its last answer).
 #[derive(Debug, Clone, Copy)]
 struct Asker {
     to: SocketAddr,
@@ -413,6 +414,8 @@ struct Fanout {
     step: usize,
 }
 
+/// A name being asked for (empty: every name), until heard or its last
+/// attempt has gone out.
 #[derive(Debug, Clone)]
 struct Query {
     name: Name,
@@ -804,8 +807,24 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize, S: Entries>
                 asker.next -= 1;
             }
         }
+        // Every asker has a name left to answer with.
+        let own = self.own.len();
+        self.askers.retain(|a| a.next < own);
         self.fanout = None;
         self.answer_fanout = None;
+    }
+
+    /// A query broadcast points at its query by index: when the queries
+    /// move, it starts again from its first destination rather than send
+    /// the rest of another query's.
+    fn queries_changed(&mut self) {
+        if let Some(Fanout {
+            payload: Payload::Query(_),
+            ..
+        }) = self.fanout
+        {
+            self.fanout = None;
+        }
     }
 
     /// Names this node advertises, with their (possibly unspecified) addresses.
@@ -820,6 +839,9 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize, S: Entries>
     /// repeating with growing gaps until heard or `query_attempts` are spent.
     pub fn query(&mut self, name: Option<&str>, now: Instant) {
         let name = name.unwrap_or("");
+        if self.config.query_attempts == 0 {
+            return; // Configured never to ask.
+        }
         if let Some(q) = self.queries.iter_mut().find(|q| q.name == name) {
             q.next_send = now;
             q.sent = 0;
@@ -839,6 +861,7 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize, S: Entries>
             if let Some(slot) = self.queries.iter_mut().max_by_key(|q| q.sent) {
                 *slot = query;
             }
+            self.queries_changed();
         } else {
             let _ = self.queries.push(query);
         }
@@ -1079,7 +1102,11 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize, S: Entries>
         // refreshes cannot fill the table for good.
         let ttl = advert.ttl.unwrap_or(MAX_HEARD_TTL).min(MAX_HEARD_TTL);
         self.record(&advert.name, advert.address, Some(now + ttl), now);
+        let asked = self.queries.len();
         self.queries.retain(|q| q.name != advert.name);
+        if self.queries.len() != asked {
+            self.queries_changed();
+        }
         Received::Advert
     }
 
@@ -1139,22 +1166,16 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize, S: Entries>
         let _ = self.events.push_back(event);
     }
 
-    /// Expires lapsed adverts. Call at [`Self::poll_timeout`].
+    /// Expires lapsed adverts. Call at [`Self::poll_timeout`]. (Our own
+    /// names never lapse: they are in the table with no expiry, and their
+    /// echoes are not recorded.)
     pub fn handle_timeout(&mut self, now: Instant) {
         while let Some(gone) = self.table.expire(now) {
-            if self.own.iter().any(|o| o.name == gone.name && !o.leaving) {
-                // Our own name stays discoverable here while we advertise it.
-                let _ = self.table.insert(&gone.name, gone.address, None);
-                continue;
-            }
             self.push_event(Event::Expired {
                 name: gone.name,
                 address: gone.address,
             });
         }
-        let attempts = self.config.query_attempts;
-        self.queries
-            .retain(|q| q.sent < attempts_for(q, attempts) || now < q.next_send);
     }
 
     /// The next event, if any.
@@ -1169,11 +1190,13 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize, S: Entries>
         fn earliest(a: Option<Instant>, b: Instant) -> Option<Instant> {
             Some(a.map_or(b, |a| a.min(b)))
         }
-        let attempts = self.config.query_attempts;
-        // Each lane's next send, before its rate limit; then expiries and
-        // the retirement of spent queries.
-        let busy = self.fanout.is_some() || self.own.iter().any(|o| o.leaving);
-        let mut broadcast = busy.then_some(Instant::ZERO);
+        // Each lane's next send, before its rate limit; then expiries. A
+        // broadcast under way is always of something still due (its name's
+        // `next_due` or its query's `next_send` moves on only when it ends; a
+        // name leaving is due until its goodbye is done), and whatever changes
+        // those ends the broadcast: so the due times cover it.
+        let leaving = self.own.iter().any(|o| o.leaving);
+        let mut broadcast = leaving.then_some(Instant::ZERO);
         let mut answer = self.answer_fanout.map(|_| Instant::ZERO);
         let mut other = self.table.next_expiry();
         for o in self.own.iter().filter(|o| o.on_air()) {
@@ -1182,15 +1205,11 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize, S: Entries>
                 answer = earliest(answer, at);
             }
         }
-        for a in self.askers.iter().filter(|a| a.next < self.own.len()) {
+        for a in &self.askers {
             answer = earliest(answer, a.due);
         }
         for q in &self.queries {
-            if q.sent < attempts_for(q, attempts) {
-                broadcast = earliest(broadcast, q.next_send);
-            } else {
-                other = earliest(other, q.next_send);
-            }
+            broadcast = earliest(broadcast, q.next_send);
         }
         if let Some(t) = broadcast {
             other = earliest(other, t.max(self.broadcast_rate.allowed_at()));
@@ -1227,8 +1246,13 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize, S: Entries>
         now: Instant,
         buf: &mut [u8; MAX_TRANSMIT],
     ) -> Option<Transmit> {
-        // Each pass finishes one broadcast, so this many passes cover them all.
-        for _ in 0..OWN + QUERIES + 3 {
+        // Each pass sends, or finishes one broadcast that had nothing more to
+        // send. Only names can end unsent in a row (a keyed board without a
+        // clock can seal none of its adverts, answers or goodbyes; queries go
+        // out plainly), and at most one broadcast was under way: a query's, as
+        // starting a goodbye ends the one under way. So OWN + 1 passes always
+        // reach the next datagram, or find there is none.
+        for _ in 0..OWN + 1 {
             let fanout = match *self.lane(lane).0 {
                 Some(fanout) => fanout,
                 None => {
@@ -1287,14 +1311,16 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize, S: Entries>
         if now < self.answer_rate.allowed_at() {
             return None;
         }
-        // Each pass sends one answer or skips one paused name.
+        // Each pass sends one answer or skips one paused name. An asker goes
+        // with its last name, so its slot is free for the next at once.
         for _ in 0..=OWN {
-            let own = self.own.len();
-            self.askers.retain(|a| a.next < own);
             let i = self.askers.iter().position(|a| a.due <= now)?;
             let asker = self.askers.get_mut(i)?;
             let (to, name) = (asker.to, asker.next);
             asker.next += 1;
+            if asker.next >= self.own.len() {
+                self.askers.remove(i);
+            }
             if let Some(t) = self.write_answer(to, name, now, buf) {
                 let _ = self.answer_rate.try_take(now);
                 return Some(t);
@@ -1310,12 +1336,11 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize, S: Entries>
                 step: 0,
             });
         }
-        let attempts = self.config.query_attempts;
         let query = self
             .queries
             .iter()
             .enumerate()
-            .filter(|(_, q)| q.sent < attempts_for(q, attempts) && q.next_send <= now)
+            .filter(|(_, q)| q.next_send <= now)
             .min_by_key(|(_, q)| q.next_send)
             .map(|(i, _)| Payload::Query(i));
         let advert = self
@@ -1351,11 +1376,19 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize, S: Entries>
                     }
                     _ => self.config.query_retry,
                 };
-                if let Some(q) = self.queries.get_mut(i) {
-                    q.sent = q.sent.saturating_add(1);
-                    let gap = base.as_millis().saturating_mul(1 << q.sent.min(16));
-                    q.next_send = now + Duration::from_millis(gap);
+                let attempts = self.config.query_attempts;
+                let Some(q) = self.queries.get_mut(i) else {
+                    return;
+                };
+                q.sent = q.sent.saturating_add(1);
+                if q.sent >= attempts_for(q, attempts) {
+                    // Spent: nothing more to send, so nothing to keep. (This
+                    // broadcast is over, so no fanout points at the queries.)
+                    self.queries.remove(i);
+                    return;
                 }
+                let gap = base.as_millis().saturating_mul(1 << q.sent.min(16));
+                q.next_send = now + Duration::from_millis(gap);
             }
         }
     }
@@ -3317,6 +3350,266 @@ mod tests {
                 assert!(next > now, "poll_timeout {next:?} is not after now {now:?}");
             }
         }
+    }
+
+    /// A datagram sent at a time (ms): where to, its bytes, what it is.
+    type Sent = (u64, SocketAddr, Vec<u8>, Kind);
+
+    /// Drives `b` as an adapter does, waking only when `poll_timeout` says,
+    /// from `from` until `until` or until it has nothing left to do: every
+    /// datagram sent, with its time, and how many wake-ups (after the call
+    /// at `from`) sent nothing. A
+    /// `poll_timeout` at or before the moment just handled would make an
+    /// adapter spin, so it fails the test.
+    fn run_by_timeouts(b: &mut B, from: Instant, until: Instant) -> (Vec<Sent>, usize) {
+        let (mut sent, mut idle) = (Vec::new(), 0);
+        let mut now = from;
+        for _ in 0..10_000 {
+            b.handle_timeout(now);
+            let out = drain(b, now);
+            idle += usize::from(out.is_empty() && now != from);
+            sent.extend(
+                out.into_iter()
+                    .map(|(to, d, k)| (now.as_millis(), to, d, k)),
+            );
+            match b.poll_timeout() {
+                Some(next) if next <= until => {
+                    assert!(next > now, "woken at {now:?}, then at {next:?} again");
+                    now = next;
+                }
+                _ => return (sent, idle),
+            }
+        }
+        panic!("more than 10 000 wake-ups");
+    }
+
+    /// Our own adverts come back on loopback; their ttl must not become our
+    /// entry's. If the echoes stop (a firewall, a lost interface), the name
+    /// must not lapse here while we advertise it.
+    #[test]
+    fn own_names_outlive_their_echoes() {
+        let mut b = B::new(Config::default());
+        let local = b.advertise("mine", sa("0.0.0.0:7000"), ms(0)).unwrap();
+        assert_eq!(drain(&mut b, ms(0)).len(), 1);
+        let echo = br#"["mine", "127.0.0.1:7000", 20]"#;
+        assert_eq!(
+            b.handle_datagram(echo, sa("127.0.0.1:9999"), ms(0)),
+            Ok(Received::Advert)
+        );
+        assert_eq!(b.poll_timeout(), Some(ms(2_000)), "the next advert");
+        let _ = events(&mut b);
+        b.handle_timeout(ms(20_001));
+        assert_eq!(events(&mut b), []);
+        assert_eq!(b.lookup("mine", ms(20_001)), Some(local));
+    }
+
+    /// A query is sent `query_attempts` times with doubling gaps (a query for
+    /// every name 3 times, its gaps starting at the spread window its answers
+    /// take), then forgotten: nothing more to wake up for.
+    #[test]
+    fn queries_repeat_with_doubling_gaps_then_end() {
+        let times = |name: Option<&str>, config: Config| {
+            let mut b = B::new(config);
+            b.query(name, ms(0));
+            let (sent, idle) = run_by_timeouts(&mut b, ms(0), ms(100_000));
+            assert_eq!(idle, 0);
+            assert_eq!(b.poll_timeout(), None, "nothing left after the last");
+            assert!(sent.iter().all(|(_, _, _, k)| *k == Kind::Query));
+            sent.iter().map(|(t, ..)| *t).collect::<Vec<_>>()
+        };
+        let config = Config::default();
+        assert_eq!(times(Some("x"), config), [0, 100, 300, 700, 1500, 3100]);
+        // 155 ms (answer delay + spread), doubled after each.
+        assert_eq!(times(None, config), [0, 310, 930]);
+        let never = Config {
+            query_attempts: 0,
+            ..config
+        };
+        assert_eq!(times(Some("x"), never), []);
+        // Asking again while the last gap runs starts over.
+        let mut b = B::new(config);
+        b.query(Some("x"), ms(0));
+        let _ = run_by_timeouts(&mut b, ms(0), ms(3_100));
+        b.query(Some("x"), ms(3_200));
+        let (sent, _) = run_by_timeouts(&mut b, ms(3_200), ms(100_000));
+        assert_eq!(sent.len(), 6);
+    }
+
+    /// An asker whose names left have all gone is done: no wake-up for it.
+    #[test]
+    fn an_asker_is_done_when_its_last_names_go() {
+        let config = Config {
+            answer_burst: 1,
+            ..Config::default()
+        };
+        let mut b = B::new(config);
+        b.advertise("n0", sa("0.0.0.0:7000"), ms(0)).unwrap();
+        b.advertise("n1", sa("0.0.0.0:7001"), ms(0)).unwrap();
+        let _ = drain(&mut b, ms(0));
+        let asker = sa("10.200.1.99:41000");
+        assert!(b.handle_datagram(b"NW0\x01Q", asker, ms(10)).is_ok());
+        // Up to the first answer (n0's), then n1 goes.
+        let (mut now, mut first) = (ms(10), Vec::new());
+        for _ in 0..100 {
+            b.handle_timeout(now);
+            first = drain(&mut b, now);
+            if !first.is_empty() {
+                break;
+            }
+            now = b.poll_timeout().unwrap();
+        }
+        assert_eq!(
+            (first.len(), first[0].0, first[0].2),
+            (1, asker, Kind::Answer)
+        );
+        let later = now + Duration::from_millis(1);
+        assert!(b.unadvertise("n1", later));
+        let (sent, idle) = run_by_timeouts(&mut b, later, ms(1_999));
+        assert!(
+            sent.iter().all(|(_, _, _, k)| *k == Kind::Goodbye),
+            "{sent:?}"
+        );
+        assert_eq!(idle, 0, "woken for an asker with nothing left to answer");
+    }
+
+    /// A query answered while its broadcast is under way stops there, and the
+    /// next query's broadcast starts from its first destination; a name
+    /// heard that nobody asked for changes nothing.
+    #[test]
+    fn a_query_answered_mid_broadcast_hands_over_cleanly() {
+        let config = Config {
+            max_broadcasts_per_sec: 10,
+            broadcast_burst: 1,
+            ..Config::default()
+        };
+        let mut b = B::new(config);
+        b.set_interfaces(&[IF_A, IF_B], ms(0));
+        b.query(Some("a"), ms(0));
+        b.query(Some("b"), ms(0));
+        let to = |sent: Vec<(SocketAddr, Vec<u8>, Kind)>| -> Vec<(SocketAddr, Vec<u8>)> {
+            sent.into_iter().map(|(to, d, _)| (to, d)).collect()
+        };
+        let dest = |ip: [u8; 4]| SocketAddr::from((Ipv4Addr::from(ip), 9997));
+        assert_eq!(
+            to(drain(&mut b, ms(0))),
+            [(dest([10, 200, 1, 255]), b"NW0\x01Qa".to_vec())]
+        );
+        let other = br#"["c", "10.200.1.7:5000", 20]"#;
+        assert!(b
+            .handle_datagram(other, sa("10.200.1.7:9999"), ms(50))
+            .is_ok());
+        assert_eq!(
+            to(drain(&mut b, ms(100))),
+            [(dest([10, 200, 2, 255]), b"NW0\x01Qa".to_vec())]
+        );
+        let answer = br#"["a", "10.200.1.7:5001", 20]"#;
+        assert!(b
+            .handle_datagram(answer, sa("10.200.1.7:9999"), ms(150))
+            .is_ok());
+        let sent: Vec<_> = (2..6)
+            .flat_map(|t| to(drain(&mut b, ms(t * 100))))
+            .collect();
+        let b_to = |ip| (dest(ip), b"NW0\x01Qb".to_vec());
+        assert_eq!(
+            sent,
+            [
+                b_to([10, 200, 1, 255]),
+                b_to([10, 200, 2, 255]),
+                b_to([255, 255, 255, 255]),
+                b_to([127, 255, 255, 255])
+            ]
+        );
+    }
+
+    /// Answers to askers of every name held back by the answer rate go out
+    /// the moment the rate allows, and an adapter is never woken for nothing:
+    /// not before that moment, nor after an asker's last answer.
+    #[test]
+    fn rate_limited_answers_to_everything_wake_only_to_send() {
+        let config = Config {
+            answer_burst: 1,
+            ..Config::default()
+        };
+        let interval = 1000 / u64::from(config.max_answers_per_sec);
+        for seed in 0..20 {
+            let mut b = B::new(config);
+            b.seed(seed);
+            for i in 0..8 {
+                b.advertise(&format!("n{i}"), sa("0.0.0.0:7000"), ms(0))
+                    .unwrap();
+            }
+            let _ = drain(&mut b, ms(0));
+            for port in [41_000, 41_001] {
+                let asker = sa(&format!("10.200.1.99:{port}"));
+                assert!(b.handle_datagram(b"NW0\x01Q", asker, ms(10)).is_ok());
+            }
+            let (sent, idle) = run_by_timeouts(&mut b, ms(10), ms(1_999));
+            assert_eq!(idle, 0, "seed {seed}: {sent:?}");
+            let answers: Vec<u64> = sent
+                .iter()
+                .filter(|(_, _, _, k)| *k == Kind::Answer)
+                .map(|(t, ..)| *t)
+                .collect();
+            assert_eq!(answers.len(), 16, "seed {seed}");
+            assert!(
+                answers.windows(2).all(|w| w[1] - w[0] >= interval),
+                "{answers:?}"
+            );
+        }
+    }
+
+    /// A keyed board without a clock can seal none of its names' goodbyes: all
+    /// of them end unsent in one call, and its query (sent plainly) still goes
+    /// out in that same call.
+    #[cfg(feature = "class-key")]
+    #[test]
+    fn unsendable_goodbyes_do_not_hold_back_a_query() {
+        let mut b = keyed_board("blue whale");
+        for i in 0..8 {
+            b.advertise(&format!("n{i}"), sa("10.0.0.2:7000"), ms(0))
+                .unwrap();
+        }
+        assert!(drain(&mut b, ms(0)).is_empty(), "nothing to seal with");
+        for i in 0..8 {
+            assert!(b.unadvertise(&format!("n{i}"), ms(10)));
+        }
+        b.query(Some("laptop"), ms(10));
+        let sent = drain(&mut b, ms(10));
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].1, b"NW0\x01Qlaptop");
+        assert!(b.poll_timeout() > Some(ms(10)));
+    }
+
+    /// Goodbyes keep to the broadcast rate limit like everything else, until
+    /// the program ends (`farewell`): then they all go at once.
+    #[test]
+    fn goodbyes_keep_to_the_rate_limit_until_the_program_ends() {
+        let config = Config {
+            max_broadcasts_per_sec: 10,
+            broadcast_burst: 1,
+            ..Config::default()
+        };
+        let mut b = B::new(config);
+        for name in ["a", "b", "c"] {
+            b.advertise(name, sa("0.0.0.0:7000"), ms(0)).unwrap();
+        }
+        let _ = run_by_timeouts(&mut b, ms(0), ms(1_000));
+        assert!(b.unadvertise("a", ms(1_000)));
+        assert!(b.unadvertise("b", ms(1_000)));
+        let (sent, idle) = run_by_timeouts(&mut b, ms(1_000), ms(1_350));
+        let times: Vec<u64> = sent.iter().map(|(t, ..)| *t).collect();
+        assert_eq!(
+            times,
+            [1_000, 1_100, 1_200, 1_300],
+            "one a tenth of a second"
+        );
+        assert!(sent.iter().all(|(_, _, _, k)| *k == Kind::Goodbye));
+        assert_eq!(idle, 0);
+        b.farewell();
+        let at_exit = drain(&mut b, ms(1_351));
+        // c's, to the extension port and to Python's beacon port.
+        assert_eq!(at_exit.len(), 2, "{at_exit:?}");
+        assert!(at_exit.iter().all(|(_, _, k)| *k == Kind::Goodbye));
     }
 
     proptest::proptest! {
