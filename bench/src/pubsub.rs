@@ -291,6 +291,35 @@ fn sched_say(who: &str, kind: &str, t0: [f64; 3], items: u64) {
     }
 }
 
+/// With `NW0_BENCH_SCHED` set: where a subscriber's time went, window by
+/// window: receiving one (its first item to its mark) and waiting for the
+/// next (a mark to the next window's first item), in µs, on stderr.
+fn windows_say(kind: &str, inside: Vec<f64>, gaps: Vec<f64>) {
+    if std::env::var_os("NW0_BENCH_SCHED").is_none() {
+        return;
+    }
+    let text = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        let at = |q: f64| {
+            let i = ((v.len().max(1) - 1) as f64 * q) as usize;
+            v.get(i).copied().unwrap_or(0.0)
+        };
+        let long = v.iter().filter(|x| **x > 1000.0).count();
+        format!(
+            "sum {:.0} ms, median {:.0} µs, p90 {:.0}, p99 {:.0}, {long} over 1 ms",
+            v.iter().sum::<f64>() / 1e3,
+            at(0.5),
+            at(0.9),
+            at(0.99)
+        )
+    };
+    eprintln!(
+        "WINDOWS {kind} receiving: {} | waiting: {}",
+        text(inside),
+        text(gaps)
+    );
+}
+
 /// The publisher role: `pub KIND ITEMS WINDOW INFLIGHT`. Publishes `tick`s until
 /// told `go` on stdin, then the items in windows (each closed by a `mark`),
 /// waiting for `ack W` lines to keep at most INFLIGHT windows unacknowledged
@@ -541,6 +570,7 @@ pub(crate) fn run(exe: &str, kind: Kind, items: u64, window: u64, inflight: u64)
     r.seqs.reserve(items as usize);
     let (mut first, mut last) = (None, Instant::now());
     let mut prev_mark: Option<(Instant, u64)> = None;
+    let (mut win_first, mut inside, mut gaps) = (None::<Instant>, Vec::new(), Vec::new());
     // Bounded: every pass takes one item or ends the run.
     for _ in 0..(items + windows) * 2 + 10_000 {
         let Some(got) = sub.next() else {
@@ -549,12 +579,21 @@ pub(crate) fn run(exe: &str, kind: Kind, items: u64, window: u64, inflight: u64)
         match got {
             Got::Data(i) => {
                 let now = Instant::now();
+                if win_first.is_none() {
+                    win_first = Some(now);
+                    if let Some((t, _)) = prev_mark {
+                        gaps.push(now.duration_since(t).as_secs_f64() * 1e6);
+                    }
+                }
                 first.get_or_insert(now);
                 last = now;
                 r.seqs.push(i);
             }
             Got::Mark(w, next) => {
                 let now = Instant::now();
+                if let Some(f) = win_first.take() {
+                    inside.push(now.duration_since(f).as_secs_f64() * 1e6);
+                }
                 if inflight > 0 {
                     tell(&mut h.0, &format!("ack {w}"));
                 }
@@ -575,6 +614,7 @@ pub(crate) fn run(exe: &str, kind: Kind, items: u64, window: u64, inflight: u64)
         }
     }
     sched_say("sub", kind.name(), t0, items);
+    windows_say(kind.name(), inside, gaps);
     let secs = first.map_or(0.0, |f| last.duration_since(f).as_secs_f64());
     r.rate = if secs > 0.0 {
         r.received() as f64 / secs
