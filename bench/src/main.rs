@@ -694,7 +694,11 @@ fn helper_run(exe: &str, role: &str, items: u64, window: u64, inflight: u64) -> 
 fn pubsub(report: &mut Report, python: Option<&std::path::Path>) {
     use pubsub::{rate_stats, Kind, Summary};
     let items: u64 = if report.quick { 10_000 } else { 100_000 };
-    let runs = if report.quick { 3 } else { 15 };
+    // NW0_BENCH_RUNS=N: N paired runs, each printed (stderr).
+    let runs_env = std::env::var("NW0_BENCH_RUNS")
+        .ok()
+        .and_then(|n| n.parse().ok());
+    let runs = runs_env.unwrap_or(if report.quick { 3 } else { 15 });
     // Two windows of 200 in flight (NW0_BENCH_FLOW=2x200): 402 messages with the
     // marks; over libzmq, drops can start from ~470 in flight (see bench/README.md).
     let (window, inflight) = std::env::var("NW0_BENCH_FLOW")
@@ -706,11 +710,15 @@ fn pubsub(report: &mut Report, python: Option<&std::path::Path>) {
         .unwrap_or((200, 2));
     let exe = me();
     let pure = pure_exe();
+    // A/A check: the "ours" slot runs raw libzmq, so the paired ratio shows
+    // what the pairing itself gives two identical programs (should be 1.0).
+    let aa = std::env::var_os("NW0_BENCH_AA").is_some();
+    let ours_kind = if aa { Kind::Raw } else { Kind::Ours };
     let (mut ours, mut pures, mut raw) = (Vec::new(), Vec::new(), Vec::new());
     let mut keyed = Vec::new();
     for _ in 0..runs {
         // Interleaved, so all see the same machine.
-        ours.push(pubsub::run(&exe, Kind::Ours, items, window, inflight).summary(items));
+        ours.push(pubsub::run(&exe, ours_kind, items, window, inflight).summary(items));
         if let Some(p) = &pure {
             pures.push(helper_run(p, "pubsub-run", items, window, inflight));
         }
@@ -748,6 +756,18 @@ fn pubsub(report: &mut Report, python: Option<&std::path::Path>) {
             ),
         )
     };
+    if runs_env.is_some() {
+        for (i, (o, r)) in ours.iter().zip(&raw).enumerate() {
+            let p = pures.get(i).map_or(0.0, |p| p.rate);
+            eprintln!(
+                "RUN {i} ours {:.0} pure {p:.0} raw {:.0} ours/raw {:.3} pure/raw {:.3}",
+                o.rate,
+                r.rate,
+                o.rate / r.rate.max(1.0),
+                p / r.rate.max(1.0)
+            );
+        }
+    }
     let (ours_rate, ours_text) = flow(&ours);
     let (_, raw_text) = flow(&raw);
     let what = format!(
@@ -759,6 +779,9 @@ fn pubsub(report: &mut Report, python: Option<&std::path::Path>) {
         format!("raw libzmq: {raw_text}"),
         paired(&ours, &raw, "raw libzmq"),
     );
+    if aa {
+        eprintln!("A/A: the libzmq transport's slot ran raw libzmq");
+    }
     if pures.is_empty() {
         missing_pure();
     } else {
@@ -778,6 +801,9 @@ fn pubsub(report: &mut Report, python: Option<&std::path::Path>) {
         format!("raw libzmq: {raw_text}"),
         paired(&keyed, unkeyed, "the same engine unkeyed"),
     );
+    if aa {
+        return;
+    }
     // The same items as a Rust enum read with wait_for_news_as: postcard, and
     // JSON ({TRANSPORT} transport).
     let (mut postcard, mut typed) = (Vec::new(), Vec::new());

@@ -256,6 +256,70 @@ impl Subscriber {
     }
 }
 
+/// This process's threads' CPU time and run-queue wait (ns) and time slices,
+/// summed from their `schedstat`: counts that do not depend on the machine's
+/// load as the rates do (`NW0_BENCH_SCHED=1` prints them per item).
+fn sched() -> [f64; 3] {
+    let mut t = [0.0; 3];
+    if std::env::var_os("NW0_BENCH_SCHED").is_none() {
+        return t;
+    }
+    for task in std::fs::read_dir("/proc/self/task")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let s = std::fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
+        for (x, v) in t.iter_mut().zip(s.split_whitespace()) {
+            *x += v.parse::<f64>().unwrap_or(0.0);
+        }
+    }
+    t
+}
+
+/// With `NW0_BENCH_SCHED` set: what [`sched`] counted since `t0`, per item,
+/// on stderr (a publisher child's goes to the bench's stderr too).
+fn sched_say(who: &str, kind: &str, t0: [f64; 3], items: u64) {
+    if std::env::var_os("NW0_BENCH_SCHED").is_some() {
+        let t = sched();
+        eprintln!(
+            "SCHED {who} {kind} cpu {:.2} wait {:.2} µs/item, slices {:.3}/item",
+            (t[0] - t0[0]) / 1e3 / items as f64,
+            (t[1] - t0[1]) / 1e3 / items as f64,
+            (t[2] - t0[2]) / items as f64
+        );
+    }
+}
+
+/// With `NW0_BENCH_SCHED` set: where a subscriber's time went, window by
+/// window: receiving one (its first item to its mark) and waiting for the
+/// next (a mark to the next window's first item), in µs, on stderr.
+fn windows_say(kind: &str, inside: Vec<f64>, gaps: Vec<f64>) {
+    if std::env::var_os("NW0_BENCH_SCHED").is_none() {
+        return;
+    }
+    let text = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        let at = |q: f64| {
+            let i = ((v.len().max(1) - 1) as f64 * q) as usize;
+            v.get(i).copied().unwrap_or(0.0)
+        };
+        let long = v.iter().filter(|x| **x > 1000.0).count();
+        format!(
+            "sum {:.0} ms, median {:.0} µs, p90 {:.0}, p99 {:.0}, {long} over 1 ms",
+            v.iter().sum::<f64>() / 1e3,
+            at(0.5),
+            at(0.9),
+            at(0.99)
+        )
+    };
+    eprintln!(
+        "WINDOWS {kind} receiving: {} | waiting: {}",
+        text(inside),
+        text(gaps)
+    );
+}
+
 /// The publisher role: `pub KIND ITEMS WINDOW INFLIGHT`. Publishes `tick`s until
 /// told `go` on stdin, then the items in windows (each closed by a `mark`),
 /// waiting for `ack W` lines to keep at most INFLIGHT windows unacknowledged
@@ -287,6 +351,7 @@ pub(crate) fn publish(args: &[String], stdin: Receiver<String>) {
     if !go {
         return;
     }
+    let t0 = sched();
     let windows = items.div_ceil(window);
     let mut acked = 0u64; // windows acknowledged, counted from the first
     let mut seq = 0u64;
@@ -311,6 +376,7 @@ pub(crate) fn publish(args: &[String], stdin: Receiver<String>) {
         }
         publisher.send(Out::Mark { w, next: seq });
     }
+    sched_say("pub", kind, t0, items);
     crate::roles::say(format!("SENT {seq}"));
     if inflight == 0 {
         // No acks: repeat the end until the subscriber has drained its queue.
@@ -472,7 +538,16 @@ impl Drop for Helper {
 /// subscribes with the same kind.
 pub(crate) fn run(exe: &str, kind: Kind, items: u64, window: u64, inflight: u64) -> Run {
     let (i, w, f) = (items.to_string(), window.to_string(), inflight.to_string());
-    let (child, out) = spawn_piped(exe, &["pub", kind.name(), &i, &w, &f]);
+    // Which side makes a difference: `NW0_BENCH_PUBKIND=raw` gives a networkzero
+    // run a raw libzmq publisher, `NW0_BENCH_SUBKIND=raw` a raw subscriber
+    // (the wire is the same: `[topic, JSON]`).
+    let mix = |v: &str| std::env::var(v).ok().filter(|_| kind == Kind::Ours);
+    let pub_kind = mix("NW0_BENCH_PUBKIND").unwrap_or(kind.name().to_string());
+    let kind = match mix("NW0_BENCH_SUBKIND").as_deref() {
+        Some("raw") => Kind::Raw,
+        _ => kind,
+    };
+    let (child, out) = spawn_piped(exe, &["pub", &pub_kind, &i, &w, &f]);
     let mut h = Helper(child, out);
     let mut r = Run::default();
     let Some(address) = read_value(&mut h.1, "ADDRESS ") else {
@@ -488,12 +563,14 @@ pub(crate) fn run(exe: &str, kind: Kind, items: u64, window: u64, inflight: u64)
     if !heard || Instant::now() > ready {
         return r;
     }
+    let t0 = sched();
     tell(&mut h.0, "go");
     let windows = items.div_ceil(window.max(1));
     r.marks.1 = windows;
     r.seqs.reserve(items as usize);
     let (mut first, mut last) = (None, Instant::now());
     let mut prev_mark: Option<(Instant, u64)> = None;
+    let (mut win_first, mut inside, mut gaps) = (None::<Instant>, Vec::new(), Vec::new());
     // Bounded: every pass takes one item or ends the run.
     for _ in 0..(items + windows) * 2 + 10_000 {
         let Some(got) = sub.next() else {
@@ -502,12 +579,21 @@ pub(crate) fn run(exe: &str, kind: Kind, items: u64, window: u64, inflight: u64)
         match got {
             Got::Data(i) => {
                 let now = Instant::now();
+                if win_first.is_none() {
+                    win_first = Some(now);
+                    if let Some((t, _)) = prev_mark {
+                        gaps.push(now.duration_since(t).as_secs_f64() * 1e6);
+                    }
+                }
                 first.get_or_insert(now);
                 last = now;
                 r.seqs.push(i);
             }
             Got::Mark(w, next) => {
                 let now = Instant::now();
+                if let Some(f) = win_first.take() {
+                    inside.push(now.duration_since(f).as_secs_f64() * 1e6);
+                }
                 if inflight > 0 {
                     tell(&mut h.0, &format!("ack {w}"));
                 }
@@ -527,6 +613,8 @@ pub(crate) fn run(exe: &str, kind: Kind, items: u64, window: u64, inflight: u64)
             Got::Tick | Got::Other => {}
         }
     }
+    sched_say("sub", kind.name(), t0, items);
+    windows_say(kind.name(), inside, gaps);
     let secs = first.map_or(0.0, |f| last.duration_since(f).as_secs_f64());
     r.rate = if secs > 0.0 {
         r.received() as f64 / secs
