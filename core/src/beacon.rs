@@ -3472,17 +3472,21 @@ mod tests {
         assert_eq!(idle, 0, "woken for an asker with nothing left to answer");
     }
 
+    /// One broadcast a tenth of a second, none back to back.
+    fn ten_broadcasts_a_second() -> Config {
+        Config {
+            max_broadcasts_per_sec: 10,
+            broadcast_burst: 1,
+            ..Config::default()
+        }
+    }
+
     /// A query answered while its broadcast is under way stops there, and the
     /// next query's broadcast starts from its first destination; a name
     /// heard that nobody asked for changes nothing.
     #[test]
     fn a_query_answered_mid_broadcast_hands_over_cleanly() {
-        let config = Config {
-            max_broadcasts_per_sec: 10,
-            broadcast_burst: 1,
-            ..Config::default()
-        };
-        let mut b = B::new(config);
+        let mut b = B::new(ten_broadcasts_a_second());
         b.set_interfaces(&[IF_A, IF_B], ms(0));
         b.query(Some("a"), ms(0));
         b.query(Some("b"), ms(0));
@@ -3584,12 +3588,7 @@ mod tests {
     /// the program ends (`farewell`): then they all go at once.
     #[test]
     fn goodbyes_keep_to_the_rate_limit_until_the_program_ends() {
-        let config = Config {
-            max_broadcasts_per_sec: 10,
-            broadcast_burst: 1,
-            ..Config::default()
-        };
-        let mut b = B::new(config);
+        let mut b = B::new(ten_broadcasts_a_second());
         for name in ["a", "b", "c"] {
             b.advertise(name, sa("0.0.0.0:7000"), ms(0)).unwrap();
         }
