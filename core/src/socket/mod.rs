@@ -56,6 +56,10 @@
 //! 3. [`Sockets::poll_timeout`]: call [`Sockets::handle_timeout`] then;
 //! 4. [`Sockets::poll_event`] until `None`.
 //!
+//! A driver that repeats these steps until a pass moves nothing may ask
+//! [`Sockets::has_work`] instead of making that last, empty pass (its
+//! transports' readiness and output are its own to look at).
+//!
 //! A message waits in its connection until polled: a peer whose events are
 //! not drained is not read from (its transport pushes back), nothing is
 //! lost or copied. [`Sockets::handle_input_borrowed`] hands a part that
@@ -763,6 +767,39 @@ where
             next = Instant::sooner(next, t);
         }
         next
+    }
+
+    /// Whether [`Sockets::poll_action`], [`Sockets::poll_event`] or
+    /// [`Sockets::handle_timeout`] has something to do at `now`. A driver
+    /// that has just drained them, fed input and written output may ask
+    /// this rather than poll each once more only to find nothing (the
+    /// drain contract's last, empty round): `false` means another round
+    /// would move nothing here until new input, a call, or a later `now`.
+    /// Output is the driver's to look at ([`Sockets::output`]).
+    #[must_use]
+    pub fn has_work(&self, now: Instant) -> bool {
+        let limit = self
+            .sockets
+            .as_slice()
+            .iter()
+            .any(|s| s.as_ref().is_some_and(|s| s.limit_unreported));
+        // A plain loop, as in `poll_timeout`: asked on every turn.
+        let mut work = limit;
+        for p in self.peers.as_slice().iter().flatten() {
+            work |= p.has_report(false)
+                || p.finished()
+                || match p.link {
+                    Link::Aborting => true,
+                    Link::Open => p
+                        .conn
+                        .as_ref()
+                        .and_then(Connection::poll_timeout)
+                        .is_some_and(|t| t <= now),
+                    Link::Waiting => p.retry_at <= now,
+                    _ => false,
+                };
+        }
+        work
     }
 
     /// The next event, taking peers in turn (a message's parts come

@@ -109,6 +109,10 @@ impl World {
                 moved |= self.turn(s);
             }
             if !moved {
+                // Quiet: no set claims work it does not have.
+                for (s, set) in self.sets.iter().enumerate() {
+                    assert!(!set.has_work(self.now), "set {s} is quiet but has work");
+                }
                 return;
             }
         }
@@ -165,18 +169,24 @@ impl World {
                 moved = true;
             }
         }
+        // A set without work has no action, no timer due and no event.
+        let idle = !self.sets[s].has_work(self.now);
         // Actions.
         while let Some(a) = self.sets[s].poll_action(self.now) {
+            assert!(!idle, "set {s} said it had no work, then asked for {a:?}");
             moved = true;
             self.actions[s].push(a);
             self.act(s, a);
         }
         if self.sets[s].poll_timeout().is_some_and(|t| t <= self.now) {
+            assert!(!idle, "set {s} said it had no work, with a timer due");
             self.sets[s].handle_timeout(self.now);
             moved = true;
         }
         while let Some(e) = self.sets[s].poll_event() {
-            self.events[s].push(own(e));
+            let e = own(e);
+            assert!(!idle, "set {s} said it had no work, then reported {e:?}");
+            self.events[s].push(e);
             moved = true;
         }
         moved
