@@ -1000,6 +1000,78 @@ fn a_connection_wants_input_while_nothing_waits_for_the_application() {
     assert!(!w.sets[0].wants_input(j), "the peer has finished");
 }
 
+/// A REP that owes its reply takes no next request: offered one, it takes
+/// nothing and says it wants no input until it has replied.
+#[test]
+fn a_rep_owing_its_reply_wants_no_input_until_it_replies() {
+    let (mut w, _, reqs) = rep_with_requesters(1);
+    w.take(0);
+    let j = w.wires[&(1, 0)].0 .1;
+    w.sets[1].send(reqs[0], &[b"ping"]).unwrap();
+    let request = w.sets[1].output(0).to_vec();
+    w.sets[1].consume_output(0, request.len());
+    assert_eq!(w.sets[0].handle_input(j, &request, w.now), request.len());
+    let Some(Event::Message(m)) = w.sets[0].poll_event() else {
+        panic!("the request")
+    };
+    let peer = m.peer;
+    // A second request (as a peer that does not wait would send it).
+    assert_eq!(w.sets[0].handle_input(j, &request, w.now), 0);
+    assert!(!w.sets[0].wants_input(j), "a reply is owed");
+    w.sets[0].reply(peer, &[b"pong"]).unwrap();
+    assert!(w.sets[0].wants_input(j), "replied: it reads again");
+}
+
+/// Feeding a connection no bytes (borrowed or not) changes nothing: it
+/// still wants input.
+#[test]
+fn no_bytes_leave_a_connection_wanting_input() {
+    let (mut w, _, _) = rep_with_requesters(1);
+    w.take(0);
+    let j = w.wires[&(1, 0)].0 .1;
+    assert_eq!(w.sets[0].handle_input(j, &[], w.now), 0);
+    assert_eq!(w.sets[0].handle_input_borrowed(j, &[], w.now).consumed, 0);
+    assert!(w.sets[0].wants_input(j));
+}
+
+/// A peer being aborted (replaced at the peer limit) stays aborted when its
+/// transport reports connected meanwhile: no connection starts on it, and
+/// the listener keeps to its limit.
+#[test]
+fn a_peer_being_aborted_stays_aborted_when_connected() {
+    let mut settings = Settings::new();
+    settings.max_peers = 1;
+    let mut set = Set::new(settings);
+    let rep = set.open(Role::Rep).unwrap();
+    let a = set.accept(rep, T0).unwrap();
+    let b = set.accept(rep, Instant::from_millis(1)).unwrap();
+    set.handle_connected(a, T0);
+    assert!(!set.has_connection(a));
+    assert!(set.has_connection(b));
+    assert_eq!(set.poll_action(T0), Some(Action::Abort { peer: a }));
+}
+
+/// A new transport on an index whose connection is up replaces it: the
+/// application is told the old one went, and the new one starts.
+#[test]
+fn a_new_transport_over_an_open_connection_tells_the_old_one_gone() {
+    let (mut w, _, reqs) = rep_with_requesters(1);
+    w.take(1);
+    w.sets[1].handle_connected(0, w.now);
+    let mut events = Vec::new();
+    while let Some(e) = w.sets[1].poll_event() {
+        events.push(own(e));
+        assert!(events.len() < 8, "{events:?}");
+    }
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Ev::Down(s, _, None) if *s == reqs[0])),
+        "{events:?}"
+    );
+    assert!(w.sets[1].has_connection(0), "the new connection starts");
+}
+
 #[cfg(feature = "alloc")]
 #[test]
 fn growing_sockets_with_tiny_limits_still_connect() {
