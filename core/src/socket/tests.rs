@@ -1000,26 +1000,76 @@ fn a_connection_wants_input_while_nothing_waits_for_the_application() {
     assert!(!w.sets[0].wants_input(j), "the peer has finished");
 }
 
-/// A REP that owes its reply takes no next request: offered one, it takes
-/// nothing and says it wants no input until it has replied.
+/// A REP that owes its reply takes no next request: offered one (copied or
+/// borrowed), it takes nothing and says it wants no input until it has
+/// replied.
 #[test]
 fn a_rep_owing_its_reply_wants_no_input_until_it_replies() {
+    for borrowed in [false, true] {
+        let (mut w, _, reqs) = rep_with_requesters(1);
+        w.take(0);
+        let j = w.wires[&(1, 0)].0 .1;
+        w.sets[1].send(reqs[0], &[b"ping"]).unwrap();
+        let request = w.sets[1].output(0).to_vec();
+        w.sets[1].consume_output(0, request.len());
+        assert_eq!(w.sets[0].handle_input(j, &request, w.now), request.len());
+        let Some(Event::Message(m)) = w.sets[0].poll_event() else {
+            panic!("the request")
+        };
+        let peer = m.peer;
+        // A second request (as a peer that does not wait would send it).
+        let taken = if borrowed {
+            w.sets[0].handle_input_borrowed(j, &request, w.now).consumed
+        } else {
+            w.sets[0].handle_input(j, &request, w.now)
+        };
+        assert_eq!(taken, 0);
+        assert!(!w.sets[0].wants_input(j), "a reply is owed ({borrowed})");
+        w.sets[0].reply(peer, &[b"pong"]).unwrap();
+        assert!(w.sets[0].wants_input(j), "replied: it reads again");
+    }
+}
+
+/// A request that comes borrowed in two pieces is taken whole: the first
+/// piece leaves the connection wanting the rest.
+#[test]
+fn a_request_borrowed_in_two_pieces_arrives() {
     let (mut w, _, reqs) = rep_with_requesters(1);
     w.take(0);
     let j = w.wires[&(1, 0)].0 .1;
-    w.sets[1].send(reqs[0], &[b"ping"]).unwrap();
+    w.sets[1].send(reqs[0], &[b"a longer request"]).unwrap();
     let request = w.sets[1].output(0).to_vec();
     w.sets[1].consume_output(0, request.len());
-    assert_eq!(w.sets[0].handle_input(j, &request, w.now), request.len());
-    let Some(Event::Message(m)) = w.sets[0].poll_event() else {
-        panic!("the request")
+    let (head, tail) = request.split_at(request.len() - 4);
+    assert_eq!(
+        w.sets[0].handle_input_borrowed(j, head, w.now).consumed,
+        head.len()
+    );
+    assert!(w.sets[0].wants_input(j), "the rest is wanted");
+    let rest = w.sets[0].handle_input_borrowed(j, tail, w.now);
+    assert_eq!(rest.consumed, tail.len());
+    let data = match (rest.message, w.sets[0].poll_event()) {
+        (Some(m), _) | (None, Some(Event::Message(m))) => m.part.data.to_vec(),
+        other => panic!("{other:?}"),
     };
-    let peer = m.peer;
-    // A second request (as a peer that does not wait would send it).
-    assert_eq!(w.sets[0].handle_input(j, &request, w.now), 0);
-    assert!(!w.sets[0].wants_input(j), "a reply is owed");
-    w.sets[0].reply(peer, &[b"pong"]).unwrap();
-    assert!(w.sets[0].wants_input(j), "replied: it reads again");
+    assert_eq!(data, b"a longer request");
+}
+
+/// A connect that fails is tried again after [`RECONNECT`], not at once.
+#[test]
+fn a_failed_connect_is_retried_after_the_reconnect_pause() {
+    let t = Instant::from_millis(10_000);
+    let mut set = Set::new(Settings::new());
+    let req = set.open(Role::Req).unwrap();
+    let i = set.connect(req, t).unwrap();
+    assert!(matches!(set.poll_action(t), Some(Action::Connect { .. })));
+    set.handle_closed(i, t);
+    assert_eq!(set.poll_action(t), None, "not at once");
+    assert_eq!(set.poll_timeout(), Some(t + RECONNECT));
+    assert!(matches!(
+        set.poll_action(t + RECONNECT),
+        Some(Action::Connect { .. })
+    ));
 }
 
 /// Feeding a connection no bytes (borrowed or not) changes nothing: it
