@@ -582,16 +582,7 @@ fn two_subscribers_each_get_their_news() {
                 moved += n + m;
             }
             while server.poll_event().is_some() {}
-            while let Some(e) = client.poll_event() {
-                if let Event::News {
-                    client,
-                    topic,
-                    data,
-                } = e
-                {
-                    got.push((client, topic.to_vec(), data.to_vec()));
-                }
-            }
+            take_news(client, got);
             if moved == 0 {
                 break;
             }
@@ -631,6 +622,23 @@ fn two_subscribers_each_get_their_news() {
             (b"tb".to_vec(), b"2".to_vec()),
         ]
     );
+}
+
+/// Polls every event of `client`, keeping its news items (client, topic, data).
+fn take_news<const SLOTS: usize>(
+    client: &mut Node<SLOTS, 512, 4>,
+    got: &mut Vec<(ClientId, Vec<u8>, Vec<u8>)>,
+) {
+    while let Some(e) = client.poll_event() {
+        if let Event::News {
+            client,
+            topic,
+            data,
+        } = e
+        {
+            got.push((client, topic.to_vec(), data.to_vec()));
+        }
+    }
 }
 
 /// Moves bytes between a node's slot and a bare ZMTP connection until quiet;
@@ -798,16 +806,7 @@ fn a_subscribers_item_waits_while_anothers_is_told() {
     shuttle(&mut client, sa, &mut pa);
     let mut got = Vec::new();
     for _ in 0..8 {
-        while let Some(e) = client.poll_event() {
-            if let Event::News {
-                client,
-                topic,
-                data,
-            } = e
-            {
-                got.push((client, topic.to_vec(), data.to_vec()));
-            }
-        }
+        take_news(&mut client, &mut got);
         shuttle(&mut client, sa, &mut pa);
         shuttle(&mut client, sb, &mut pb);
     }

@@ -927,17 +927,24 @@ fn a_sockets_role_is_known_while_it_is_open() {
     assert_eq!(set.role(sub), None);
 }
 
-/// Closing a listener whose peer was already being aborted (replaced at
-/// the peer limit) still hands the driver that peer's abort: every
-/// transport of a closed socket is dropped, none is leaked.
-#[test]
-fn closing_a_socket_aborts_a_peer_already_being_aborted() {
+/// A REP listener that takes one peer, with peer `a` being aborted (replaced
+/// at the limit by `b`, still in its handshake): (set, REP, a, b).
+fn rep_with_a_peer_being_aborted() -> (Set, SocketId, usize, usize) {
     let mut settings = Settings::new();
     settings.max_peers = 1;
     let mut set = Set::new(settings);
     let rep = set.open(Role::Rep).unwrap();
     let a = set.accept(rep, T0).unwrap();
     let b = set.accept(rep, Instant::from_millis(1)).unwrap();
+    (set, rep, a, b)
+}
+
+/// Closing a listener whose peer was already being aborted (replaced at
+/// the peer limit) still hands the driver that peer's abort: every
+/// transport of a closed socket is dropped, none is leaked.
+#[test]
+fn closing_a_socket_aborts_a_peer_already_being_aborted() {
+    let (mut set, rep, a, b) = rep_with_a_peer_being_aborted();
     assert!(set.close(rep));
     let mut aborted = Vec::new();
     while let Some(action) = set.poll_action(T0) {
@@ -1089,12 +1096,7 @@ fn no_bytes_leave_a_connection_wanting_input() {
 /// the listener keeps to its limit.
 #[test]
 fn a_peer_being_aborted_stays_aborted_when_connected() {
-    let mut settings = Settings::new();
-    settings.max_peers = 1;
-    let mut set = Set::new(settings);
-    let rep = set.open(Role::Rep).unwrap();
-    let a = set.accept(rep, T0).unwrap();
-    let b = set.accept(rep, Instant::from_millis(1)).unwrap();
+    let (mut set, _, a, b) = rep_with_a_peer_being_aborted();
     set.handle_connected(a, T0);
     assert!(!set.has_connection(a));
     assert!(set.has_connection(b));
