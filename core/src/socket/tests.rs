@@ -1062,6 +1062,16 @@ fn a_request_borrowed_in_two_pieces_arrives() {
     assert_eq!(data, b"a longer request");
 }
 
+/// Only a dialled peer whose time has come is connected: established
+/// connections, at either end, have no action to take, however late.
+#[test]
+fn established_peers_have_no_action() {
+    let (mut w, _, _) = rep_with_requesters(1);
+    let later = w.now + RECONNECT;
+    assert_eq!(w.sets[0].poll_action(later), None);
+    assert_eq!(w.sets[1].poll_action(later), None);
+}
+
 /// A connect that fails is tried again after [`RECONNECT`], not at once.
 #[test]
 fn a_failed_connect_is_retried_after_the_reconnect_pause() {
