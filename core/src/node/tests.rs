@@ -281,6 +281,27 @@ fn a_name_is_discovered_from_a_mapped_source_and_resolved() {
     );
 }
 
+/// `adverts` lists every live name the node knows, its own and those heard,
+/// each with its address.
+#[test]
+fn adverts_lists_own_and_heard_names() {
+    let mut n = node();
+    n.set_interface(Ipv4Addr::new(10, 0, 0, 5), 24, T0);
+    n.serve("robot", 5555, 1, T0).unwrap();
+    let from: SocketAddr = "10.0.0.7:9999".parse().unwrap();
+    n.handle_datagram(br#"["py-echo", "10.0.0.7:1234", 20]"#, from, T0)
+        .unwrap();
+    let mut names: Vec<(&str, SocketAddr)> = n.adverts(T0).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            ("py-echo", "10.0.0.7:1234".parse().unwrap()),
+            ("robot", "10.0.0.5:5555".parse().unwrap())
+        ]
+    );
+}
+
 #[test]
 fn a_requester_waits_for_its_name_then_connects() {
     // Asked for before anyone advertised it: the client is parked, and
@@ -310,32 +331,155 @@ fn a_requester_waits_for_its_name_then_connects() {
     );
 }
 
+/// Runs the node's timers at `at` and returns every datagram it sends then.
+fn sent(n: &mut N, at: Instant) -> Vec<(Transmit, Vec<u8>)> {
+    n.handle_timeout(at);
+    let mut buf = [0; MAX_DATAGRAM];
+    let mut out = Vec::new();
+    while let Some(tx) = n.poll_transmit(at, &mut buf) {
+        out.push((tx, buf[..tx.len].to_vec()));
+        assert!(out.len() < 64, "a bounded burst");
+    }
+    out
+}
+
+/// Whether `datagram` carries `text`.
+fn carries(datagram: &[u8], text: &str) -> bool {
+    datagram.windows(text.len()).any(|w| w == text.as_bytes())
+}
+
+/// Told its interface, a node advertises its names at the interface's
+/// address, to the subnet's broadcast and to 255.255.255.255; a name served
+/// before the interface came up (recorded at 127.0.0.1) moves to it. Told
+/// the same interface again, as a driver does every turn, it sends nothing.
+#[test]
+fn set_interface_gives_adverts_its_address_once() {
+    let mut n = node();
+    n.serve("robot", 5555, 1, T0).unwrap();
+    assert_eq!(
+        n.lookup("robot", T0),
+        Some("127.0.0.1:5555".parse().unwrap())
+    );
+    let _ = sent(&mut n, T0);
+    let t = T0 + crate::Duration::from_millis(10);
+    n.set_interface(Ipv4Addr::new(10, 0, 0, 5), 24, t);
+    let here: SocketAddr = "10.0.0.5:5555".parse().unwrap();
+    assert_eq!(n.lookup("robot", t), Some(here));
+    let adverts = sent(&mut n, t);
+    let to: Vec<SocketAddr> = adverts.iter().map(|(tx, _)| tx.destination).collect();
+    assert!(to.contains(&"10.0.0.255:9999".parse().unwrap()), "{to:?}");
+    assert!(
+        to.contains(&"255.255.255.255:9999".parse().unwrap()),
+        "{to:?}"
+    );
+    assert!(adverts.iter().all(|(_, d)| carries(d, "10.0.0.5:5555")));
+    assert_eq!(
+        n.advertise("turntable", 6000, t),
+        Ok("10.0.0.5:6000".parse().unwrap())
+    );
+    let _ = sent(&mut n, t);
+
+    n.set_interface(Ipv4Addr::new(10, 0, 0, 5), 24, t);
+    assert_eq!(sent(&mut n, t), [], "the same interface changes nothing");
+}
+
+/// Several interfaces: each advert carries the address of the interface it
+/// goes out of, the first is the node's main address; an empty list forgets
+/// them.
+#[test]
+fn set_interfaces_advertises_on_each() {
+    let mut n = node();
+    n.serve("robot", 5555, 1, T0).unwrap();
+    let _ = sent(&mut n, T0);
+    let wired = beacon::Interface {
+        ip: Ipv4Addr::new(10, 0, 0, 5),
+        prefix_len: 24,
+    };
+    let wifi = beacon::Interface {
+        ip: Ipv4Addr::new(192, 168, 4, 2),
+        prefix_len: 24,
+    };
+    let t = T0 + crate::Duration::from_millis(10);
+    n.set_interfaces(&[wired, wifi], t);
+    assert_eq!(n.beacon().interfaces(), [wired, wifi]);
+    assert_eq!(n.lookup("robot", t), Some("10.0.0.5:5555".parse().unwrap()));
+    let adverts = sent(&mut n, t);
+    let on = |subnet: &str, address: &str| {
+        let subnet: SocketAddr = subnet.parse().unwrap();
+        adverts
+            .iter()
+            .any(|(tx, d)| tx.destination == subnet && carries(d, address))
+    };
+    assert!(on("10.0.0.255:9999", "10.0.0.5:5555"), "{adverts:?}");
+    assert!(on("192.168.4.255:9999", "192.168.4.2:5555"), "{adverts:?}");
+
+    n.set_interfaces(&[], t);
+    assert_eq!(n.beacon().interfaces(), []);
+}
+
+/// Unadvertising says whether this node advertised the name (once), drops
+/// it here and tells peers at once with a goodbye from the extension socket.
+#[test]
+fn unadvertise_says_whether_the_name_was_advertised_and_says_goodbye() {
+    let mut n = node();
+    n.set_interface(Ipv4Addr::new(10, 0, 0, 5), 24, T0);
+    n.advertise("robot", 5555, T0).unwrap();
+    let _ = sent(&mut n, T0);
+    assert!(!n.unadvertise("turntable", T0), "never advertised");
+    assert!(n.unadvertise("robot", T0));
+    assert_eq!(n.lookup("robot", T0), None);
+    let goodbyes = sent(&mut n, T0);
+    assert!(!goodbyes.is_empty());
+    for (tx, d) in &goodbyes {
+        assert_eq!(tx.socket, UdpSocket::Ext);
+        assert!(carries(d, "robot"), "{d:?}");
+    }
+    assert!(!n.unadvertise("robot", T0), "already unadvertised");
+}
+
+/// `discover_all` asks the LAN for every name: a query with no name, out of
+/// the query socket to the extension port (9997).
+#[test]
+fn discover_all_asks_for_every_name() {
+    let mut n = node();
+    n.set_interface(Ipv4Addr::new(10, 0, 0, 5), 24, T0);
+    let mut every = [0; MAX_DATAGRAM];
+    let len = crate::ext::encode_query("", &mut every).unwrap();
+    n.discover_all(T0);
+    let queries = sent(&mut n, T0);
+    assert!(!queries.is_empty());
+    for (tx, d) in &queries {
+        assert_eq!((tx.socket, tx.destination.port()), (UdpSocket::Query, 9997));
+        assert_eq!(d[..], every[..len]);
+    }
+}
+
+/// Drivers keep their three UDP sockets in an array indexed by
+/// [`UdpSocket::index`]: the indices are 0, 1, 2 in the order of `ALL`.
+#[test]
+fn udp_socket_indices_follow_all() {
+    for (i, socket) in UdpSocket::ALL.into_iter().enumerate() {
+        assert_eq!(socket.index(), i, "{socket:?}");
+    }
+}
+
 /// With a class key and no wall clock a node seals nothing, so it sends no
 /// advert (a board learns its class's time first, see `crate::auth`); given
 /// the wall clock, its adverts go out sealed.
 #[cfg(feature = "class-key")]
 #[test]
 fn a_keyed_node_advertises_sealed_and_only_with_a_clock() {
-    fn sent(n: &mut N, at: Instant) -> std::vec::Vec<std::vec::Vec<u8>> {
-        n.handle_timeout(at);
-        let mut buf = [0; MAX_DATAGRAM];
-        let mut out = std::vec::Vec::new();
-        while let Some(tx) = n.poll_transmit(at, &mut buf) {
-            out.push(buf[..tx.len].to_vec());
-            assert!(out.len() < 64, "a bounded burst");
-        }
-        out
-    }
+    let datagrams = |n: &mut N, at| sent(n, at).into_iter().map(|(_, d)| d);
     let mut n = node();
     n.set_interface(Ipv4Addr::new(10, 0, 0, 5), 24, T0);
     n.set_class_key(Some(crate::auth::ClassKey::from_passphrase("class")), T0);
     n.serve("robot", 5555, 1, T0).unwrap();
-    assert_eq!(sent(&mut n, T0), std::vec::Vec::<std::vec::Vec<u8>>::new());
+    assert_eq!(sent(&mut n, T0), []);
     let later = T0 + crate::Duration::from_secs(1);
     n.set_wall_clock(later, 1_800_000_000_000);
-    let mut adverts = sent(&mut n, later);
+    let mut adverts: Vec<_> = datagrams(&mut n, later).collect();
     for s in 2..=5 {
-        adverts.extend(sent(&mut n, T0 + crate::Duration::from_secs(s)));
+        adverts.extend(datagrams(&mut n, T0 + crate::Duration::from_secs(s)));
     }
     assert!(!adverts.is_empty(), "given the time, it advertises");
     assert!(adverts.iter().all(|d| d.starts_with(b"NW0\x01k")), "sealed");
@@ -368,6 +512,20 @@ fn unmap_leaves_plain_addresses_alone() {
     assert_eq!(unmap(v6), v6);
     let v4: SocketAddr = "10.1.2.3:4".parse().unwrap();
     assert_eq!(unmap(v4), v4);
+}
+
+/// A slot carries a connection from `handle_tcp_connected` until its
+/// socket is gone: what a driver asks before it reads or writes the socket.
+#[test]
+fn a_slot_has_a_connection_from_connected_to_closed() {
+    let mut n = node();
+    n.serve("echo", 5555, 1, T0).unwrap();
+    let s = (0..2).find(|&i| n.slot_use(i).is_some()).unwrap();
+    assert!(!n.has_connection(s), "listening, nobody yet");
+    n.handle_tcp_connected(s, T0);
+    assert!(n.has_connection(s));
+    n.handle_tcp_closed(s, T0);
+    assert!(!n.has_connection(s), "gone");
 }
 
 #[test]
@@ -424,16 +582,7 @@ fn two_subscribers_each_get_their_news() {
                 moved += n + m;
             }
             while server.poll_event().is_some() {}
-            while let Some(e) = client.poll_event() {
-                if let Event::News {
-                    client,
-                    topic,
-                    data,
-                } = e
-                {
-                    got.push((client, topic.to_vec(), data.to_vec()));
-                }
-            }
+            take_news(client, got);
             if moved == 0 {
                 break;
             }
@@ -463,7 +612,33 @@ fn two_subscribers_each_get_their_news() {
             (b"one-part".to_vec(), b"".to_vec()),
         ]
     );
-    assert_eq!(of(sb).len(), 3);
+    // Each item whole, under its own topic: a part of one subscriber's item
+    // is never told as another's.
+    assert_eq!(
+        of(sb),
+        vec![
+            (b"tb".to_vec(), b"0".to_vec()),
+            (b"tb".to_vec(), b"1".to_vec()),
+            (b"tb".to_vec(), b"2".to_vec()),
+        ]
+    );
+}
+
+/// Polls every event of `client`, keeping its news items (client, topic, data).
+fn take_news<const SLOTS: usize>(
+    client: &mut Node<SLOTS, 512, 4>,
+    got: &mut Vec<(ClientId, Vec<u8>, Vec<u8>)>,
+) {
+    while let Some(e) = client.poll_event() {
+        if let Event::News {
+            client,
+            topic,
+            data,
+        } = e
+        {
+            got.push((client, topic.to_vec(), data.to_vec()));
+        }
+    }
 }
 
 /// Moves bytes between a node's slot and a bare ZMTP connection until quiet;
@@ -490,8 +665,8 @@ fn shuttle(node: &mut N, slot: usize, peer: &mut zmtp::Connection<Vec<u8>>) -> V
     got
 }
 
-#[test]
-fn a_request_over_buf_gets_an_error_reply_and_an_event() {
+/// A node serving "echo" on 5555, its slot, and a bare ZMTP REQ connected to it.
+fn rep_and_bare_req() -> (N, ServiceId, usize, zmtp::Connection<Vec<u8>>) {
     let mut server = node();
     let service = server.serve("echo", 5555, 1, T0).unwrap();
     let s = (0..2).find(|&i| server.slot_use(i).is_some()).unwrap();
@@ -500,7 +675,28 @@ fn a_request_over_buf_gets_an_error_reply_and_an_event() {
     let mut req = zmtp::Connection::new(cfg, vec![0; 4096], vec![0; 4096], T0).unwrap();
     shuttle(&mut server, s, &mut req);
     assert!(req.is_established());
+    (server, service, s, req)
+}
 
+/// The connection goes on: the next request is delivered and answered.
+fn the_next_request_is_answered(server: &mut N, s: usize, req: &mut zmtp::Connection<Vec<u8>>) {
+    req.send(&[br#""hi""#]).unwrap();
+    shuttle(server, s, req);
+    let got = loop {
+        match server.poll_event() {
+            Some(Event::Request { request, data, .. }) => break (request, data.to_vec()),
+            Some(_) => continue,
+            None => panic!("the next request did not arrive"),
+        }
+    };
+    assert_eq!(got.1, br#""hi""#);
+    server.reply(got.0, b"1").unwrap();
+    assert_eq!(shuttle(server, s, req), [b"1".to_vec()]);
+}
+
+#[test]
+fn a_request_over_buf_gets_an_error_reply_and_an_event() {
+    let (mut server, service, s, mut req) = rep_and_bare_req();
     req.send(&[&[b'x'; 1000]]).unwrap();
     shuttle(&mut server, s, &mut req);
     // The drive order's step 7 (the application polls) answers it.
@@ -522,38 +718,131 @@ fn a_request_over_buf_gets_an_error_reply_and_an_event() {
         }
     );
     assert!(events.contains(&want), "{events:?}");
-
-    // The connection goes on: the next request is delivered.
-    req.send(&[br#""hi""#]).unwrap();
-    shuttle(&mut server, s, &mut req);
-    let got = loop {
-        match server.poll_event() {
-            Some(Event::Request { request, data, .. }) => break (request, data.to_vec()),
-            Some(_) => continue,
-            None => panic!("the next request did not arrive"),
-        }
-    };
-    assert_eq!(got.1, br#""hi""#);
-    server.reply(got.0, b"1").unwrap();
-    assert_eq!(shuttle(&mut server, s, &mut req), [b"1".to_vec()]);
+    the_next_request_is_answered(&mut server, s, &mut req);
 }
 
+/// The largest request the std crate sends (32 MiB) is read through and
+/// dropped like any other over `BUF`, not a reason to close the connection:
+/// a laptop that sends a firmware node too much gets an error, and the
+/// node keeps serving it.
 #[test]
-fn a_one_part_news_item_holds_its_slot_until_told() {
-    // Python networkzero may publish a topic alone: the node keeps it and
-    // reads nothing more from that slot until the application has it.
+fn a_32_mib_request_is_skipped_and_the_connection_goes_on() {
+    const SIZE: usize = 32 * 1024 * 1024;
+    let (mut server, service, s, mut req) = rep_and_bare_req();
+    // What a REQ sends: an empty delimiter frame, then the body in a long
+    // frame (flags 0x02, 8-byte length), written here to spare 32 MiB.
+    let mut head = vec![0x01, 0x00, 0x02];
+    head.extend_from_slice(&(SIZE as u64).to_be_bytes());
+    assert_eq!(server.handle_tcp_input(s, &head, T0), head.len());
+    let body = vec![b'x'; 1 << 20];
+    let (mut left, mut events) = (SIZE, Vec::new());
+    for _ in 0..1000 {
+        let n = server.handle_tcp_input(s, &body[..left.min(body.len())], T0);
+        left -= n;
+        while let Some(e) = server.poll_event() {
+            events.push(format!("{e:?}"));
+        }
+        if left == 0 {
+            break;
+        }
+    }
+    assert_eq!(left, 0, "the node reads the whole request");
+    assert!(server.has_connection(s), "the connection stays");
+    let want = format!(
+        "{:?}",
+        Event::RequestTooLarge {
+            service,
+            size: SIZE,
+            limit: 512
+        }
+    );
+    assert!(events.contains(&want), "{events:?}");
+    // The error reply goes to a REQ that did not send this request itself
+    // (it skips it); what it sends next is served.
+    shuttle(&mut server, s, &mut req);
+    the_next_request_is_answered(&mut server, s, &mut req);
+}
+
+/// A node subscribed on `prefix` to 10.0.0.1:5555, its client and slot, and
+/// a bare ZMTP PUB connected to it.
+fn sub_and_bare_pub(prefix: &[u8]) -> (N, ClientId, usize, zmtp::Connection<Vec<u8>>) {
     let mut client = node();
-    let at = SocketAddr::from(([10, 0, 0, 1], 5555));
-    let id = client.subscriber(at, b"", T0).unwrap();
+    let (id, c, publisher) = bare_pub(&mut client, 5555, prefix);
+    (client, id, c, publisher)
+}
+
+/// Subscribes `client` on `prefix` to 10.0.0.1:`port` and connects it to a
+/// bare ZMTP PUB: the subscriber, its slot and the PUB.
+fn bare_pub(
+    client: &mut N,
+    port: u16,
+    prefix: &[u8],
+) -> (ClientId, usize, zmtp::Connection<Vec<u8>>) {
+    let at = SocketAddr::from(([10, 0, 0, 1], port));
+    let id = client.subscriber(at, prefix, T0).unwrap();
     let Some(TcpAction::Connect { slot: c, .. }) = client.poll_tcp_action(T0) else {
         panic!("the client should connect");
     };
     client.handle_tcp_connected(c, T0);
     let cfg = zmtp::Config::new(zmtp::Role::Pub);
     let mut publisher = zmtp::Connection::new(cfg, vec![0; 4096], vec![0; 4096], T0).unwrap();
-    shuttle(&mut client, c, &mut publisher);
+    shuttle(client, c, &mut publisher);
     assert!(publisher.is_established());
     assert_eq!(client.poll_event(), Some(Event::Connected { client: id }));
+    (id, c, publisher)
+}
+
+/// The node makes one news item at a time: while the second subscriber's
+/// item is told, the first's waits whole in its connection, and is not
+/// told as a part of the other's (whichever slot the node visits first).
+#[test]
+fn a_subscribers_item_waits_while_anothers_is_told() {
+    let mut client = node();
+    let (a, sa, mut pa) = bare_pub(&mut client, 5555, b"");
+    let (b, sb, mut pb) = bare_pub(&mut client, 5556, b"");
+    pb.send(&[b"tb", b"1"]).unwrap();
+    shuttle(&mut client, sb, &mut pb);
+    pa.send(&[b"ta", b"1"]).unwrap();
+    shuttle(&mut client, sa, &mut pa);
+    let mut got = Vec::new();
+    for _ in 0..8 {
+        take_news(&mut client, &mut got);
+        shuttle(&mut client, sa, &mut pa);
+        shuttle(&mut client, sb, &mut pb);
+    }
+    assert_eq!(
+        got,
+        [
+            (b, b"tb".to_vec(), b"1".to_vec()),
+            (a, b"ta".to_vec(), b"1".to_vec())
+        ]
+    );
+}
+
+/// A subscriber's prefix may be as long as [`MAX_TOPIC`]: the node keeps
+/// it, tells the publisher, and hands on news under it.
+#[test]
+fn a_subscriber_prefix_of_max_topic_bytes_gets_its_news() {
+    let prefix = [b'a'; MAX_TOPIC];
+    let (mut client, id, c, mut publisher) = sub_and_bare_pub(&prefix);
+    assert!(publisher.is_subscribed(&prefix));
+    publisher.send(&[&prefix, b"1"]).unwrap();
+    shuttle(&mut client, c, &mut publisher);
+    assert_eq!(
+        client.poll_event(),
+        Some(Event::News {
+            client: id,
+            topic: &prefix,
+            data: b"1"
+        })
+    );
+}
+
+#[test]
+fn a_one_part_news_item_holds_its_slot_until_told() {
+    // Python networkzero may publish a topic alone: the node keeps it and
+    // reads nothing more from that slot until the application has it.
+    let (mut client, id, c, mut publisher) = sub_and_bare_pub(b"");
     assert!(client.wants_input(c), "an idle subscriber reads");
 
     publisher.send(&[b"alarm"]).unwrap();

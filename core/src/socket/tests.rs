@@ -557,6 +557,30 @@ fn pub_with_subscribers(n: usize, settings: Settings, prefix: &[u8]) -> (World, 
     (w, publ)
 }
 
+/// A PUB reads only subscriptions from its peers: at most `PUB_INPUT` bytes
+/// in one message, whatever the message size for news. A peer that sends it
+/// more is disconnected, and the other subscribers' news goes on.
+#[test]
+fn a_pub_disconnects_a_peer_that_sends_it_more_than_a_subscription() {
+    let (mut w, publ) = pub_with_subscribers(2, Settings::new(), b"");
+    w.take(0);
+    let bad = w.wires[&(1, 0)].0;
+    // A long frame (flags 0x02, 8-byte length) that is no subscription.
+    let mut frame = vec![0x02];
+    frame.extend_from_slice(&((PUB_INPUT + 1) as u64).to_be_bytes());
+    frame.extend_from_slice(&[0x02; PUB_INPUT + 1]);
+    w.sets[0].handle_input(bad.1, &frame, w.now);
+    w.run();
+    assert!(w.actions[0].contains(&Action::Close { peer: bad.1 }));
+    assert!(w.take(0).iter().any(|e| matches!(
+        e,
+        Ev::Down(_, p, Some(ZmtpError::MessageTooLarge)) if p.index() == bad.1
+    )));
+    w.sets[0].publish(publ, &[b"t", b"1"]).unwrap();
+    w.run();
+    assert_eq!(w.news(2), vec![(b"t".to_vec(), b"1".to_vec())]);
+}
+
 #[test]
 fn news_reaches_matching_subscribers_only() {
     let mut w = World::new(3, Settings::new());
@@ -880,6 +904,60 @@ fn a_full_listener_with_every_peer_connected_refuses() {
     assert!(w.take(0).contains(&Ev::Limit(rep)));
 }
 
+/// A socket counts its own peers that are past their handshake, and only
+/// those: another socket of the set, with none, has none.
+#[test]
+fn connected_peers_counts_a_sockets_own_established_peers() {
+    let (mut w, rep, _) = rep_with_requesters(2);
+    let other = w.sets[0].open(Role::Pub).unwrap();
+    assert_eq!(w.sets[0].connected_peers(rep), 2);
+    assert_eq!(w.sets[0].connected_peers(other), 0);
+    let fresh = w.sets[0].accept(other, w.now).unwrap();
+    assert!(w.sets[0].has_connection(fresh));
+    assert_eq!(w.sets[0].connected_peers(other), 0, "in its handshake");
+}
+
+/// A socket says its role while it is open, and none once closed.
+#[test]
+fn a_sockets_role_is_known_while_it_is_open() {
+    let mut set = Set::new(Settings::new());
+    let sub = set.open(Role::Sub).unwrap();
+    assert_eq!(set.role(sub), Some(Role::Sub));
+    assert!(set.close(sub));
+    assert_eq!(set.role(sub), None);
+}
+
+/// A REP listener that takes one peer, with peer `a` being aborted (replaced
+/// at the limit by `b`, still in its handshake): (set, REP, a, b).
+fn rep_with_a_peer_being_aborted() -> (Set, SocketId, usize, usize) {
+    let mut settings = Settings::new();
+    settings.max_peers = 1;
+    let mut set = Set::new(settings);
+    let rep = set.open(Role::Rep).unwrap();
+    let a = set.accept(rep, T0).unwrap();
+    let b = set.accept(rep, Instant::from_millis(1)).unwrap();
+    (set, rep, a, b)
+}
+
+/// Closing a listener whose peer was already being aborted (replaced at
+/// the peer limit) still hands the driver that peer's abort: every
+/// transport of a closed socket is dropped, none is leaked.
+#[test]
+fn closing_a_socket_aborts_a_peer_already_being_aborted() {
+    let (mut set, rep, a, b) = rep_with_a_peer_being_aborted();
+    assert!(set.close(rep));
+    let mut aborted = Vec::new();
+    while let Some(action) = set.poll_action(T0) {
+        aborted.push(action);
+        assert!(aborted.len() <= 4, "{aborted:?}");
+    }
+    aborted.sort_by_key(|a| format!("{a:?}"));
+    assert_eq!(
+        aborted,
+        [Action::Abort { peer: a }, Action::Abort { peer: b }]
+    );
+}
+
 #[test]
 fn closing_a_socket_aborts_its_transports() {
     let (mut w, rep, _) = rep_with_requesters(2);
@@ -927,6 +1005,133 @@ fn a_connection_wants_input_while_nothing_waits_for_the_application() {
     assert!(w.sets[0].wants_input(j), "told: it reads again");
     w.sets[0].handle_eof(j);
     assert!(!w.sets[0].wants_input(j), "the peer has finished");
+}
+
+/// A REP that owes its reply takes no next request: offered one (copied or
+/// borrowed), it takes nothing and says it wants no input until it has
+/// replied.
+#[test]
+fn a_rep_owing_its_reply_wants_no_input_until_it_replies() {
+    for borrowed in [false, true] {
+        let (mut w, _, reqs) = rep_with_requesters(1);
+        w.take(0);
+        let j = w.wires[&(1, 0)].0 .1;
+        w.sets[1].send(reqs[0], &[b"ping"]).unwrap();
+        let request = w.sets[1].output(0).to_vec();
+        w.sets[1].consume_output(0, request.len());
+        assert_eq!(w.sets[0].handle_input(j, &request, w.now), request.len());
+        let Some(Event::Message(m)) = w.sets[0].poll_event() else {
+            panic!("the request")
+        };
+        let peer = m.peer;
+        // A second request (as a peer that does not wait would send it).
+        let taken = if borrowed {
+            w.sets[0].handle_input_borrowed(j, &request, w.now).consumed
+        } else {
+            w.sets[0].handle_input(j, &request, w.now)
+        };
+        assert_eq!(taken, 0);
+        assert!(!w.sets[0].wants_input(j), "a reply is owed ({borrowed})");
+        w.sets[0].reply(peer, &[b"pong"]).unwrap();
+        assert!(w.sets[0].wants_input(j), "replied: it reads again");
+    }
+}
+
+/// A request that comes borrowed in two pieces is taken whole: the first
+/// piece leaves the connection wanting the rest.
+#[test]
+fn a_request_borrowed_in_two_pieces_arrives() {
+    let (mut w, _, reqs) = rep_with_requesters(1);
+    w.take(0);
+    let j = w.wires[&(1, 0)].0 .1;
+    w.sets[1].send(reqs[0], &[b"a longer request"]).unwrap();
+    let request = w.sets[1].output(0).to_vec();
+    w.sets[1].consume_output(0, request.len());
+    let (head, tail) = request.split_at(request.len() - 4);
+    assert_eq!(
+        w.sets[0].handle_input_borrowed(j, head, w.now).consumed,
+        head.len()
+    );
+    assert!(w.sets[0].wants_input(j), "the rest is wanted");
+    let rest = w.sets[0].handle_input_borrowed(j, tail, w.now);
+    assert_eq!(rest.consumed, tail.len());
+    let data = match (rest.message, w.sets[0].poll_event()) {
+        (Some(m), _) | (None, Some(Event::Message(m))) => m.part.data.to_vec(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(data, b"a longer request");
+}
+
+/// Only a dialled peer whose time has come is connected: established
+/// connections, at either end, have no action to take, however late.
+#[test]
+fn established_peers_have_no_action() {
+    let (mut w, _, _) = rep_with_requesters(1);
+    let later = w.now + RECONNECT;
+    assert_eq!(w.sets[0].poll_action(later), None);
+    assert_eq!(w.sets[1].poll_action(later), None);
+}
+
+/// A connect that fails is tried again after [`RECONNECT`], not at once.
+#[test]
+fn a_failed_connect_is_retried_after_the_reconnect_pause() {
+    let t = Instant::from_millis(10_000);
+    let mut set = Set::new(Settings::new());
+    let req = set.open(Role::Req).unwrap();
+    let i = set.connect(req, t).unwrap();
+    assert!(matches!(set.poll_action(t), Some(Action::Connect { .. })));
+    set.handle_closed(i, t);
+    assert_eq!(set.poll_action(t), None, "not at once");
+    assert_eq!(set.poll_timeout(), Some(t + RECONNECT));
+    assert!(matches!(
+        set.poll_action(t + RECONNECT),
+        Some(Action::Connect { .. })
+    ));
+}
+
+/// Feeding a connection no bytes (borrowed or not) changes nothing: it
+/// still wants input.
+#[test]
+fn no_bytes_leave_a_connection_wanting_input() {
+    let (mut w, _, _) = rep_with_requesters(1);
+    w.take(0);
+    let j = w.wires[&(1, 0)].0 .1;
+    assert_eq!(w.sets[0].handle_input(j, &[], w.now), 0);
+    assert_eq!(w.sets[0].handle_input_borrowed(j, &[], w.now).consumed, 0);
+    assert!(w.sets[0].wants_input(j));
+}
+
+/// A peer being aborted (replaced at the peer limit) stays aborted when its
+/// transport reports connected meanwhile: no connection starts on it, and
+/// the listener keeps to its limit.
+#[test]
+fn a_peer_being_aborted_stays_aborted_when_connected() {
+    let (mut set, _, a, b) = rep_with_a_peer_being_aborted();
+    set.handle_connected(a, T0);
+    assert!(!set.has_connection(a));
+    assert!(set.has_connection(b));
+    assert_eq!(set.poll_action(T0), Some(Action::Abort { peer: a }));
+}
+
+/// A new transport on an index whose connection is up replaces it: the
+/// application is told the old one went, and the new one starts.
+#[test]
+fn a_new_transport_over_an_open_connection_tells_the_old_one_gone() {
+    let (mut w, _, reqs) = rep_with_requesters(1);
+    w.take(1);
+    w.sets[1].handle_connected(0, w.now);
+    let mut events = Vec::new();
+    while let Some(e) = w.sets[1].poll_event() {
+        events.push(own(e));
+        assert!(events.len() < 8, "{events:?}");
+    }
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Ev::Down(s, _, None) if *s == reqs[0])),
+        "{events:?}"
+    );
+    assert!(w.sets[1].has_connection(0), "the new connection starts");
 }
 
 #[cfg(feature = "alloc")]
@@ -980,15 +1185,15 @@ fn shuttle(x: &mut Growing, a: usize, y: &mut Growing, b: usize) {
     panic!("the sets never went quiet");
 }
 
+/// A growing PUB and SUB (`keys`: secured, the server's then the client's),
+/// with messages of up to `max` bytes in `parts` parts; the subscriber stops
+/// reading after the handshake and the publisher sends two-part news until
+/// its output to it is full. Returns the bytes queued and the news dropped.
 #[cfg(feature = "alloc")]
-#[test]
-fn a_stalled_subscriber_costs_a_growing_publisher_one_bounded_buffer() {
-    // A PUB's output to one subscriber grows to hold its largest message
-    // plus the envelope, control reserve and minimum, and no further:
-    // past that, news for a subscriber that stopped reading is dropped.
+fn stall_a_subscriber(max: usize, parts: usize, keys: Option<(Secure, Secure)>) -> (usize, usize) {
     let mut settings = Settings::new();
-    settings.max_message_size = 16;
-    settings.max_parts = 2;
+    settings.max_message_size = max;
+    settings.max_parts = parts;
     settings.high_water_mark = 10_000;
     let mut publisher = Growing::new(settings.clone());
     let mut subscriber = Growing::new(settings);
@@ -1000,8 +1205,16 @@ fn a_stalled_subscriber_costs_a_growing_publisher_one_bounded_buffer() {
         subscriber.poll_action(T0),
         Some(Action::Connect { .. })
     ));
-    subscriber.handle_connected(j, T0);
-    let i = publisher.accept(news, T0).unwrap();
+    let i = match keys {
+        Some((server, client)) => {
+            subscriber.handle_connected_secured(j, T0, client);
+            publisher.accept_secured(news, T0, server).unwrap()
+        }
+        None => {
+            subscriber.handle_connected(j, T0);
+            publisher.accept(news, T0).unwrap()
+        }
+    };
     shuttle(&mut publisher, i, &mut subscriber, j);
     let first = publisher.publish(news, &[b"topic", b"data"]).unwrap();
     assert_eq!(first.queued, 1, "subscribed and connected");
@@ -1013,11 +1226,20 @@ fn a_stalled_subscriber_costs_a_growing_publisher_one_bounded_buffer() {
             .unwrap()
             .dropped;
     }
+    (publisher.output(i).len(), dropped)
+}
+
+#[cfg(feature = "alloc")]
+#[test]
+fn a_stalled_subscriber_costs_a_growing_publisher_one_bounded_buffer() {
+    // A PUB's output to one subscriber grows to hold its largest message
+    // plus the envelope, control reserve and minimum, and no further:
+    // past that, news for a subscriber that stopped reading is dropped.
+    let (queued, dropped) = stall_a_subscriber(16, 2, None);
     let limit = 16 + 2 * 9 + MAX_ENVELOPE + CONTROL_RESERVE + MIN_TX_BUFFER;
     // News may fill all but the control reserve; an item is two short frames.
     let room = limit - CONTROL_RESERVE;
     let item = (2 + 5) + (2 + 4);
-    let queued = publisher.output(i).len();
     assert!(
         queued <= room && queued + item > room,
         "{queued} bytes queued, room {room}"
@@ -1216,6 +1438,37 @@ mod secured {
             panic!("no request")
         };
         assert_eq!(m.part.data, b"secret");
+    }
+
+    /// A keyed subscriber that stops reading costs a growing publisher one
+    /// bounded buffer too: room for its largest message with each of its
+    /// parts sealed in a CURVE MESSAGE (its header and box, `SECURE_FRAME`
+    /// each), and no more. (Many parts, so that a few bytes per frame show.)
+    #[cfg(feature = "alloc")]
+    #[test]
+    fn a_stalled_keyed_subscriber_costs_a_growing_publisher_one_bounded_buffer() {
+        let k = keys("blue whale");
+        let server = Secure {
+            security: Security::CurveServer(&k.server),
+            seed: [1; 32],
+        };
+        let client = Secure {
+            security: Security::CurveClient(&k.client),
+            seed: [2; 32],
+        };
+        let (max, parts) = (400, 16);
+        let (queued, dropped) = stall_a_subscriber(max, parts, Some((server, client)));
+        let frame = 9 + zmtp::curve::MESSAGE_OVERHEAD + 9;
+        let limit = max + parts * frame + MAX_ENVELOPE + CONTROL_RESERVE + MIN_TX_BUFFER;
+        let room = limit - CONTROL_RESERVE;
+        // Each part a short frame carrying a MESSAGE.
+        let item =
+            (2 + zmtp::curve::MESSAGE_OVERHEAD + 5) + (2 + zmtp::curve::MESSAGE_OVERHEAD + 4);
+        assert!(
+            queued <= room && queued + item > room,
+            "{queued} bytes queued, room {room}"
+        );
+        assert!(dropped > 0);
     }
 
     #[test]
