@@ -87,8 +87,15 @@ diff)
   say "core mutants in the lines changed since $(git rev-parse --short "$base") ($(grep -c '^+[^+]' "$out/core.diff" || true) lines added), at most ${cap} min"
   start=$SECONDS
   rc=0
-  timeout --signal=INT --kill-after=60 "${cap}m" "${CORE[@]}" --in-diff "$out/core.diff" -o "$out" || rc=$?
   result="$out/mutants.out"
+  # A change with no mutable line (tests, comments) makes no new results: the last
+  # run's must not be reported, or counted, as this one's.
+  rm -rf "$result" "$out/mutants.out.old"
+  timeout --signal=INT --kill-after=60 "${cap}m" "${CORE[@]}" --in-diff "$out/core.diff" -o "$out" || rc=$?
+  if [ "$rc" = 0 ] && [ ! -s "$result/mutants.json" -o "$(cat "$result/mutants.json" 2>/dev/null)" = "[]" ]; then
+    say "no mutants in the changed lines (only tests, comments or declarations changed)"
+    exit 0
+  fi
   count() { local n; n=$(grep -c . "$result/$1" 2>/dev/null) || true; echo "${n:-0}"; }
   total=$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))))' "$result/mutants.json" 2>/dev/null || echo "?")
   missed=$(count missed.txt); caught=$(count caught.txt)
