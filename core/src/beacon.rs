@@ -1368,14 +1368,6 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize, S: Entries>
                 }
             }
             Payload::Query(i) => {
-                // A query for every name is answered over the spread window:
-                // asking again sooner would only bring the same answers.
-                let base = match self.queries.get(i) {
-                    Some(q) if q.name.is_empty() => {
-                        self.config.answer_delay + self.config.everything_spread
-                    }
-                    _ => self.config.query_retry,
-                };
                 let attempts = self.config.query_attempts;
                 let Some(q) = self.queries.get_mut(i) else {
                     return;
@@ -1387,6 +1379,13 @@ impl<const ADVERTS: usize, const OWN: usize, const QUEUED: usize, S: Entries>
                     self.queries.remove(i);
                     return;
                 }
+                // A query for every name is answered over the spread window:
+                // asking again sooner would only bring the same answers.
+                let base = if q.name.is_empty() {
+                    self.config.answer_delay + self.config.everything_spread
+                } else {
+                    self.config.query_retry
+                };
                 let gap = base.as_millis().saturating_mul(1 << q.sent.min(16));
                 q.next_send = now + Duration::from_millis(gap);
             }
