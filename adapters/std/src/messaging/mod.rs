@@ -473,7 +473,7 @@ fn first_news_waits(socket: &mut Socket, deadline: Instant) {
     // connection, so this is bounded by the deadline too.
     loop {
         let now = socket.subscribers(seen, deadline);
-        if now.joined > 0 && now.joining == 0 {
+        if now.ready_for_news() {
             return;
         }
         if Instant::now() >= deadline {

@@ -141,6 +141,16 @@ pub(crate) struct Subscribers {
     pub(crate) joined: usize,
 }
 
+impl Subscribers {
+    /// Whether a new publisher's first item can go: one subscriber has
+    /// subscribed and no other accepted connection is still joining (it
+    /// would miss the item). With no subscriber at all the first item waits
+    /// for its deadline instead.
+    pub(crate) fn ready_for_news(self) -> bool {
+        self.joined > 0 && self.joining == 0
+    }
+}
+
 /// A started transport: what its sockets share (libzmq's context, the pure
 /// transport's I/O thread). Owned by the runtime, which starts it on first
 /// use and starts a new one if it stops.
@@ -226,5 +236,19 @@ mod tests {
         let mut none = Deadline::new(Wait::from(-1));
         assert_eq!(none.left(), Some(Duration::ZERO));
         assert_eq!(none.left(), Some(Duration::ZERO));
+    }
+
+    /// The first news item goes once every connection that has come has
+    /// subscribed, and not before one has: a subscriber still joining would
+    /// miss it, and with none yet the item would go to nobody.
+    #[test]
+    fn the_first_news_waits_for_every_joining_subscriber() {
+        let ready = |joining, joined| Subscribers { joining, joined }.ready_for_news();
+        assert!(!ready(0, 0), "nobody has subscribed yet");
+        assert!(!ready(1, 0), "one is still joining");
+        assert!(ready(0, 1));
+        assert!(ready(0, 2));
+        assert!(!ready(1, 1), "a second is still joining");
+        assert!(!ready(2, 3));
     }
 }
