@@ -1471,6 +1471,129 @@ mod secured {
         assert!(dropped > 0);
     }
 
+    /// The message limit is for messages, not for CURVE's own commands
+    /// (HELLO 200 bytes, WELCOME 168, INITIATE at least 257: RFC 26 sizes):
+    /// growing sets with a limit far below them still finish a keyed
+    /// handshake, for every pair of roles, and carry a message.
+    #[cfg(feature = "alloc")]
+    #[test]
+    fn a_keyed_handshake_finishes_whatever_the_message_limit() {
+        let k = keys("blue whale");
+        for (server, client) in [(Role::Rep, Role::Req), (Role::Pub, Role::Sub)] {
+            for max in [0, 16, 400] {
+                let mut settings = Settings::new();
+                settings.max_message_size = max;
+                settings.max_subscriptions = 1;
+                settings.max_subscription_len = 1;
+                let mut a = Growing::new(settings.clone());
+                let mut b = Growing::new(settings);
+                let listener = a.open(server).unwrap();
+                let dialler = b.open(client).unwrap();
+                if client == Role::Sub {
+                    b.subscribe(dialler, b"").unwrap();
+                }
+                let c = b.connect(dialler, T0).unwrap();
+                assert!(matches!(b.poll_action(T0), Some(Action::Connect { .. })));
+                let s = a
+                    .accept_secured(
+                        listener,
+                        T0,
+                        Secure {
+                            security: Security::CurveServer(&k.server),
+                            seed: [1; 32],
+                        },
+                    )
+                    .unwrap();
+                b.handle_connected_secured(
+                    c,
+                    T0,
+                    Secure {
+                        security: Security::CurveClient(&k.client),
+                        seed: [2; 32],
+                    },
+                );
+                shuttle(&mut a, s, &mut b, c);
+                let what = (server, max);
+                assert_eq!((a.error(s), b.error(c)), (None, None), "{what:?}");
+                assert!(a.is_established(s) && b.is_established(c), "{what:?}");
+                if server == Role::Pub {
+                    a.publish(listener, &[b""]).unwrap();
+                } else {
+                    b.send(dialler, &[b""]).unwrap();
+                }
+                let (from, i, to, j) = if server == Role::Pub {
+                    (&mut a, s, &mut b, c)
+                } else {
+                    (&mut b, c, &mut a, s)
+                };
+                let wire = from.output(i).to_vec();
+                from.consume_output(i, wire.len());
+                to.handle_input(j, &wire, T0);
+                assert!(
+                    matches!(to.poll_event(), Some(Event::Message(_))),
+                    "{what:?}"
+                );
+            }
+        }
+    }
+
+    /// A fixed set whose buffers cannot hold CURVE's handshake never leaves
+    /// a transport waiting on a connection that was never made: an accept
+    /// is refused with a typed error (the driver closes the transport), a
+    /// dialled transport is aborted. NULL connections of the same set work.
+    #[test]
+    fn fixed_buffers_too_small_for_a_key_are_refused_not_left_waiting() {
+        type Small = Fixed<2, 2, { zmtp::MIN_RX_BUFFER_CURVE - 1 }>;
+        let k = keys("blue whale");
+        let mut a = Small::new(Settings::new());
+        let rep = a.open(Role::Rep).unwrap();
+        let server = Secure {
+            security: Security::CurveServer(&k.server),
+            seed: [1; 32],
+        };
+        assert_eq!(
+            a.accept_secured(rep, T0, server),
+            Err(Error::BuffersTooSmall)
+        );
+        assert!(a.is_free(0) && a.is_free(1), "no index is kept");
+        assert_eq!(a.poll_action(T0), None);
+        let s = a.accept(rep, T0).unwrap();
+        assert!(a.has_connection(s), "NULL fits");
+
+        let mut b = Small::new(Settings::new());
+        let req = b.open(Role::Req).unwrap();
+        let c = b.connect(req, T0).unwrap();
+        assert!(matches!(b.poll_action(T0), Some(Action::Connect { .. })));
+        let client = Secure {
+            security: Security::CurveClient(&k.client),
+            seed: [2; 32],
+        };
+        b.handle_connected_secured(c, T0, client);
+        assert!(!b.has_connection(c));
+        assert_eq!(b.poll_action(T0), Some(Action::Abort { peer: c }));
+    }
+
+    /// A keyed handshake that stops half way (the server's WELCOME never
+    /// arrives) ends at the handshake deadline with a typed error and its
+    /// transport closed, as a NULL one does.
+    #[test]
+    fn a_keyed_handshake_that_stops_half_way_times_out() {
+        let k = keys("blue whale");
+        let (mut a, mut b, s, c, _) = pair(Some(k), Some(k));
+        // Greetings both ways and HELLO; the WELCOME is never carried.
+        carry(&mut a, s, &mut b, c);
+        carry(&mut b, c, &mut a, s);
+        assert!(!a.output(s).is_empty(), "WELCOME waits");
+        assert!(b.in_handshake(c));
+        let deadline = T0 + Duration::from_secs(30);
+        assert_eq!(b.poll_timeout(), Some(deadline));
+        b.handle_timeout(deadline);
+        assert_eq!(b.error(c), Some(ZmtpError::HandshakeTimeout));
+        let n = b.output(c).len();
+        b.consume_output(c, n);
+        assert_eq!(b.poll_action(deadline), Some(Action::Close { peer: c }));
+    }
+
     #[test]
     fn keyed_listener_refuses_null_and_other_classes() {
         let k = keys("blue whale");
