@@ -239,7 +239,6 @@ impl Settings {
     /// A new connection's configuration for a peer of a `role` socket.
     fn connection(&self, role: Role, dialled: bool, security: Security) -> zmtp::Config {
         let mut c = zmtp::Config::new(role);
-        c.as_server = !dialled;
         c.security = security;
         c.max_message_size = match role {
             Role::Pub => PUB_INPUT,

@@ -1340,6 +1340,42 @@ fn an_error_from_the_peer_ends_its_connection_with_that_error() {
     );
 }
 
+/// The 64-byte ZMTP 3.1 greeting libzmq 4.3 sends for `mechanism`, with
+/// `as_server` in byte 32 (libzmq always sends 0 there).
+fn libzmq_greeting(mechanism: &[u8], as_server: u8) -> [u8; 64] {
+    let mut g = [0u8; 64];
+    g[0] = 0xFF;
+    g[8] = 0x01;
+    g[9] = 0x7F;
+    g[10] = 3;
+    g[11] = 1;
+    g[12..12 + mechanism.len()].copy_from_slice(mechanism);
+    g[32] = as_server;
+    g
+}
+
+/// A new connection's greeting at peer `i` of `set`.
+fn greeting_of(set: &Set, i: usize) -> [u8; 64] {
+    set.output(i)[..64].try_into().unwrap()
+}
+
+/// 23/ZMTP and 37/ZMTP: "When a peer uses the NULL security mechanism, the
+/// as-server field MUST be zero", whichever side dialled; libzmq sends
+/// exactly these bytes.
+#[test]
+fn a_null_greeting_says_as_server_zero_on_either_side() {
+    let mut set = Set::new(Settings::new());
+    let rep = set.open(Role::Rep).unwrap();
+    let req = set.open(Role::Req).unwrap();
+    let dialled = set.connect(req, T0).unwrap();
+    assert!(matches!(set.poll_action(T0), Some(Action::Connect { .. })));
+    set.handle_connected(dialled, T0);
+    let accepted = set.accept(rep, T0).unwrap();
+    let null = libzmq_greeting(b"NULL", 0);
+    assert_eq!(greeting_of(&set, dialled), null, "dialled");
+    assert_eq!(greeting_of(&set, accepted), null, "accepted");
+}
+
 /// The security hook: a driver that passes CURVE keys and a seed per
 /// connection gets a CURVE conversation; a NULL peer of a keyed listener,
 /// or a peer with another class's keys, completes no handshake, and
@@ -1592,6 +1628,34 @@ mod secured {
         let n = b.output(c).len();
         b.consume_output(c, n);
         assert_eq!(b.poll_action(deadline), Some(Action::Close { peer: c }));
+    }
+
+    /// CURVE's server says so in its greeting (23/ZMTP: as-server is 1 for
+    /// server peers), its client does not, whichever side dialled.
+    #[test]
+    fn a_curve_greeting_says_as_server_for_the_server_only() {
+        let k = keys("blue whale");
+        let server = Secure {
+            security: Security::CurveServer(&k.server),
+            seed: [1; 32],
+        };
+        let client = Secure {
+            security: Security::CurveClient(&k.client),
+            seed: [2; 32],
+        };
+        for (dialled_side, accepted_side) in [(client, server), (server, client)] {
+            let mut set = Set::new(Settings::new());
+            let listener = set.open(Role::Rep).unwrap();
+            let dialler = set.open(Role::Req).unwrap();
+            let dialled = set.connect(dialler, T0).unwrap();
+            assert!(matches!(set.poll_action(T0), Some(Action::Connect { .. })));
+            set.handle_connected_secured(dialled, T0, dialled_side);
+            let accepted = set.accept_secured(listener, T0, accepted_side).unwrap();
+            let flag = |s: Secure| u8::from(s == server);
+            let expected = |s: Secure| libzmq_greeting(b"CURVE", flag(s));
+            assert_eq!(greeting_of(&set, dialled), expected(dialled_side));
+            assert_eq!(greeting_of(&set, accepted), expected(accepted_side));
+        }
     }
 
     #[test]
