@@ -1340,17 +1340,17 @@ fn an_error_from_the_peer_ends_its_connection_with_that_error() {
     );
 }
 
-/// The 64-byte ZMTP 3.1 greeting libzmq 4.3 sends for `mechanism`, with
-/// `as_server` in byte 32 (libzmq always sends 0 there).
-fn libzmq_greeting(mechanism: &[u8], as_server: u8) -> [u8; 64] {
+/// A ZMTP 3.1 greeting naming `mechanism` and `as_server` (its bytes, as
+/// libzmq's, are pinned in `zmtp::greeting`'s tests).
+fn greeting(mechanism: zmtp::Mechanism, as_server: bool) -> [u8; 64] {
     let mut g = [0u8; 64];
-    g[0] = 0xFF;
-    g[8] = 0x01;
-    g[9] = 0x7F;
-    g[10] = 3;
-    g[11] = 1;
-    g[12..12 + mechanism.len()].copy_from_slice(mechanism);
-    g[32] = as_server;
+    zmtp::GreetingRepr {
+        major: 3,
+        minor: 1,
+        mechanism,
+        as_server,
+    }
+    .emit(&mut zmtp::Greeting::new_unchecked(&mut g[..]));
     g
 }
 
@@ -1371,7 +1371,7 @@ fn a_null_greeting_says_as_server_zero_on_either_side() {
     assert!(matches!(set.poll_action(T0), Some(Action::Connect { .. })));
     set.handle_connected(dialled, T0);
     let accepted = set.accept(rep, T0).unwrap();
-    let null = libzmq_greeting(b"NULL", 0);
+    let null = greeting(zmtp::Mechanism::Null, false);
     assert_eq!(greeting_of(&set, dialled), null, "dialled");
     assert_eq!(greeting_of(&set, accepted), null, "accepted");
 }
@@ -1389,6 +1389,19 @@ mod secured {
 
     fn keys(pass: &str) -> &'static ClassKeys {
         std::boxed::Box::leak(std::boxed::Box::new(ClassKeys::from_passphrase(pass)))
+    }
+
+    /// A class's server and client security, each with its own seed.
+    fn secures(k: &'static ClassKeys) -> (Secure, Secure) {
+        let server = Secure {
+            security: Security::CurveServer(&k.server),
+            seed: [1; 32],
+        };
+        let client = Secure {
+            security: Security::CurveClient(&k.client),
+            seed: [2; 32],
+        };
+        (server, client)
     }
 
     /// A REP (listening) set and a REQ (dialling) set joined by one
@@ -1484,14 +1497,7 @@ mod secured {
     #[test]
     fn a_stalled_keyed_subscriber_costs_a_growing_publisher_one_bounded_buffer() {
         let k = keys("blue whale");
-        let server = Secure {
-            security: Security::CurveServer(&k.server),
-            seed: [1; 32],
-        };
-        let client = Secure {
-            security: Security::CurveClient(&k.client),
-            seed: [2; 32],
-        };
+        let (server, client) = secures(k);
         let (max, parts) = (400, 16);
         let (queued, dropped) = stall_a_subscriber(max, parts, Some((server, client)));
         let frame = 9 + zmtp::curve::MESSAGE_OVERHEAD + 9;
@@ -1514,7 +1520,7 @@ mod secured {
     #[cfg(feature = "alloc")]
     #[test]
     fn a_keyed_handshake_finishes_whatever_the_message_limit() {
-        let k = keys("blue whale");
+        let (server_side, client_side) = secures(keys("blue whale"));
         for (server, client) in [(Role::Rep, Role::Req), (Role::Pub, Role::Sub)] {
             for max in [0, 16, 400] {
                 let mut settings = Settings::new();
@@ -1530,24 +1536,8 @@ mod secured {
                 }
                 let c = b.connect(dialler, T0).unwrap();
                 assert!(matches!(b.poll_action(T0), Some(Action::Connect { .. })));
-                let s = a
-                    .accept_secured(
-                        listener,
-                        T0,
-                        Secure {
-                            security: Security::CurveServer(&k.server),
-                            seed: [1; 32],
-                        },
-                    )
-                    .unwrap();
-                b.handle_connected_secured(
-                    c,
-                    T0,
-                    Secure {
-                        security: Security::CurveClient(&k.client),
-                        seed: [2; 32],
-                    },
-                );
+                let s = a.accept_secured(listener, T0, server_side).unwrap();
+                b.handle_connected_secured(c, T0, client_side);
                 shuttle(&mut a, s, &mut b, c);
                 let what = (server, max);
                 assert_eq!((a.error(s), b.error(c)), (None, None), "{what:?}");
@@ -1580,13 +1570,9 @@ mod secured {
     #[test]
     fn fixed_buffers_too_small_for_a_key_are_refused_not_left_waiting() {
         type Small = Fixed<2, 2, { zmtp::MIN_RX_BUFFER_CURVE - 1 }>;
-        let k = keys("blue whale");
         let mut a = Small::new(Settings::new());
         let rep = a.open(Role::Rep).unwrap();
-        let server = Secure {
-            security: Security::CurveServer(&k.server),
-            seed: [1; 32],
-        };
+        let (server, client) = secures(keys("blue whale"));
         assert_eq!(
             a.accept_secured(rep, T0, server),
             Err(Error::BuffersTooSmall)
@@ -1600,10 +1586,6 @@ mod secured {
         let req = b.open(Role::Req).unwrap();
         let c = b.connect(req, T0).unwrap();
         assert!(matches!(b.poll_action(T0), Some(Action::Connect { .. })));
-        let client = Secure {
-            security: Security::CurveClient(&k.client),
-            seed: [2; 32],
-        };
         b.handle_connected_secured(c, T0, client);
         assert!(!b.has_connection(c));
         assert_eq!(b.poll_action(T0), Some(Action::Abort { peer: c }));
@@ -1635,14 +1617,7 @@ mod secured {
     #[test]
     fn a_curve_greeting_says_as_server_for_the_server_only() {
         let k = keys("blue whale");
-        let server = Secure {
-            security: Security::CurveServer(&k.server),
-            seed: [1; 32],
-        };
-        let client = Secure {
-            security: Security::CurveClient(&k.client),
-            seed: [2; 32],
-        };
+        let (server, client) = secures(k);
         for (dialled_side, accepted_side) in [(client, server), (server, client)] {
             let mut set = Set::new(Settings::new());
             let listener = set.open(Role::Rep).unwrap();
@@ -1651,8 +1626,7 @@ mod secured {
             assert!(matches!(set.poll_action(T0), Some(Action::Connect { .. })));
             set.handle_connected_secured(dialled, T0, dialled_side);
             let accepted = set.accept_secured(listener, T0, accepted_side).unwrap();
-            let flag = |s: Secure| u8::from(s == server);
-            let expected = |s: Secure| libzmq_greeting(b"CURVE", flag(s));
+            let expected = |s: Secure| greeting(zmtp::Mechanism::Curve, s == server);
             assert_eq!(greeting_of(&set, dialled), expected(dialled_side));
             assert_eq!(greeting_of(&set, accepted), expected(accepted_side));
         }
