@@ -26,7 +26,6 @@ enum Op {
 #[derive(Arbitrary, Debug)]
 struct Input {
     role: u8,
-    as_server: bool,
     minor: u8,
     handshake: bool,
     heartbeat: bool,
@@ -42,7 +41,6 @@ fuzz_target!(|input: Input| {
         (Role::Sub, "PUB"),
     ][usize::from(input.role % 4)];
     let mut cfg = Config::new(role);
-    cfg.as_server = input.as_server;
     if input.heartbeat {
         cfg.heartbeat_interval = Some(Duration::from_millis(100));
         cfg.heartbeat_ttl = Duration::from_millis(500);

@@ -20,7 +20,8 @@ where
     S: Slots<Socket<TOPICS>>,
 {
     /// A transport was accepted for listening `socket`: starts a connection
-    /// on it; returns its peer index. [`Error::Full`]: close the transport.
+    /// on it; returns its peer index. [`Error::Full`] or
+    /// [`Error::BuffersTooSmall`]: close the transport.
     pub fn accept(&mut self, socket: SocketId, now: Instant) -> Result<usize, Error> {
         self.accept_with(socket, now, None)
     }
@@ -66,7 +67,12 @@ where
         {
             p.kept = false;
         }
-        self.start(i, now, secure);
+        if !self.start(i, now, secure) {
+            if let Some(slot) = self.peers.as_mut_slice().get_mut(i) {
+                *slot = None;
+            }
+            return Err(Error::BuffersTooSmall);
+        }
         Ok(i)
     }
 

@@ -27,6 +27,13 @@ pub enum Error {
     AwaitingReply,
     /// SUB: the socket has no peer to keep its subscriptions (connect first).
     NoPeer,
+    /// The set's fixed buffers are below what the connection's security
+    /// needs (a keyed connection: [`MIN_RX_BUFFER_CURVE`] and
+    /// [`MIN_TX_BUFFER_CURVE`] bytes): give the set bigger buffers.
+    ///
+    /// [`MIN_RX_BUFFER_CURVE`]: crate::zmtp::MIN_RX_BUFFER_CURVE
+    /// [`MIN_TX_BUFFER_CURVE`]: crate::zmtp::MIN_TX_BUFFER_CURVE
+    BuffersTooSmall,
     /// The connection refused the message (see [`SendError`]).
     Send(SendError),
 }
@@ -43,6 +50,9 @@ impl Error {
             Error::NotConnected => "no connected peer can take it now",
             Error::AwaitingReply => "a request is in flight: take its reply first",
             Error::NoPeer => "the socket has no peer yet: connect first",
+            Error::BuffersTooSmall => {
+                "buffers too small for a keyed handshake: give the set bigger buffers"
+            }
             Error::Send(e) => e.as_str(),
         }
     }

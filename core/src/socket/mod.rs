@@ -108,7 +108,7 @@ use core::marker::PhantomData;
 use crate::zmtp::subscriptions::Subscriptions;
 use crate::zmtp::{
     self, Connection, Role, Security, SendError, ZmtpError, CONTROL_RESERVE, MAX_ENVELOPE,
-    MIN_RX_BUFFER, MIN_TX_BUFFER, SUBSCRIPTION_STORE,
+    MIN_RX_BUFFER, MIN_RX_BUFFER_CURVE, MIN_TX_BUFFER, MIN_TX_BUFFER_CURVE, SUBSCRIPTION_STORE,
 };
 use crate::{Duration, Instant};
 
@@ -239,7 +239,6 @@ impl Settings {
     /// A new connection's configuration for a peer of a `role` socket.
     fn connection(&self, role: Role, dialled: bool, security: Security) -> zmtp::Config {
         let mut c = zmtp::Config::new(role);
-        c.as_server = !dialled;
         c.security = security;
         c.max_message_size = match role {
             Role::Pub => PUB_INPUT,
@@ -258,12 +257,17 @@ impl Settings {
     }
 
     /// Limits of a new connection's (receive, output) buffers; a secured
-    /// one's frames each carry [`SECURE_FRAME`] more.
+    /// one's frames each carry [`SECURE_FRAME`] more, and its buffers hold
+    /// CURVE's handshake commands whatever the message limit (they are the
+    /// mechanism's, of fixed sizes, not messages).
     fn buffers(&self, role: Role, secured: bool) -> (usize, usize) {
         let frame = if secured { 9 + SECURE_FRAME } else { 9 };
         let (rx, tx) = self.plain_buffers(role, frame);
         if secured {
-            (rx.saturating_add(SECURE_FRAME), tx)
+            (
+                rx.saturating_add(SECURE_FRAME).max(MIN_RX_BUFFER_CURVE),
+                tx.max(MIN_TX_BUFFER_CURVE),
+            )
         } else {
             (rx, tx)
         }
@@ -521,7 +525,9 @@ where
     }
 
     /// Like [`Sockets::handle_connected`], with the connection's security
-    /// chosen by the driver (a keyed program: CURVE).
+    /// chosen by the driver (a keyed program: CURVE). A fixed set whose
+    /// buffers are too small for it starts nothing: the peer is aborted
+    /// ([`Action::Abort`]; see [`Error::BuffersTooSmall`]).
     pub fn handle_connected_secured(&mut self, i: usize, now: Instant, secure: Secure) {
         self.connected(i, now, Some(secure));
     }
@@ -549,7 +555,9 @@ where
                 self.end(i, error, now);
                 self.start(i, now, secure);
             }
-            _ => self.start(i, now, secure),
+            _ => {
+                self.start(i, now, secure);
+            }
         }
     }
 
@@ -1001,13 +1009,18 @@ where
     }
 
     /// Starts a fresh connection at index `i` (its transport is up), NULL
-    /// unless `secure` says otherwise.
-    fn start(&mut self, i: usize, now: Instant, secure: Option<Secure>) {
-        let Some(slot) = self.peers.as_mut_slice().get_mut(i) else {
-            return;
-        };
-        let Some(p) = slot.as_mut() else {
-            return;
+    /// unless `secure` says otherwise. Buffers too small for it (a fixed
+    /// set below what CURVE needs) start nothing: the peer is aborted, so
+    /// that its transport is dropped rather than left waiting, and `false`
+    /// says so.
+    fn start(&mut self, i: usize, now: Instant, secure: Option<Secure>) -> bool {
+        let Some(p) = self
+            .peers
+            .as_mut_slice()
+            .get_mut(i)
+            .and_then(Option::as_mut)
+        else {
+            return false;
         };
         let Some(socket) = self
             .sockets
@@ -1015,7 +1028,7 @@ where
             .get(p.socket.index())
             .and_then(Option::as_ref)
         else {
-            return;
+            return false;
         };
         let security = secure.map_or(Security::Null, |s| s.security);
         let seed = secure.map_or([0; 32], |s| s.seed);
@@ -1033,10 +1046,15 @@ where
                 }
                 p.conn = Some(conn);
                 p.link = Link::Open;
+                true
             }
             // Buffers below the minimum: a fixed set that can never
-            // connect (Node checks its BUF at compile time).
-            Err(_) => *slot = None,
+            // connect with this security (Node checks its BUF at compile
+            // time, and for a key in `set_class_keys`).
+            Err(_) => {
+                p.link = Link::Aborting;
+                false
+            }
         }
     }
 

@@ -1340,6 +1340,42 @@ fn an_error_from_the_peer_ends_its_connection_with_that_error() {
     );
 }
 
+/// A ZMTP 3.1 greeting naming `mechanism` and `as_server` (its bytes, as
+/// libzmq's, are pinned in `zmtp::greeting`'s tests).
+fn greeting(mechanism: zmtp::Mechanism, as_server: bool) -> [u8; 64] {
+    let mut g = [0u8; 64];
+    zmtp::GreetingRepr {
+        major: 3,
+        minor: 1,
+        mechanism,
+        as_server,
+    }
+    .emit(&mut zmtp::Greeting::new_unchecked(&mut g[..]));
+    g
+}
+
+/// A new connection's greeting at peer `i` of `set`.
+fn greeting_of(set: &Set, i: usize) -> [u8; 64] {
+    set.output(i)[..64].try_into().unwrap()
+}
+
+/// 23/ZMTP and 37/ZMTP: "When a peer uses the NULL security mechanism, the
+/// as-server field MUST be zero", whichever side dialled; libzmq sends
+/// exactly these bytes.
+#[test]
+fn a_null_greeting_says_as_server_zero_on_either_side() {
+    let mut set = Set::new(Settings::new());
+    let rep = set.open(Role::Rep).unwrap();
+    let req = set.open(Role::Req).unwrap();
+    let dialled = set.connect(req, T0).unwrap();
+    assert!(matches!(set.poll_action(T0), Some(Action::Connect { .. })));
+    set.handle_connected(dialled, T0);
+    let accepted = set.accept(rep, T0).unwrap();
+    let null = greeting(zmtp::Mechanism::Null, false);
+    assert_eq!(greeting_of(&set, dialled), null, "dialled");
+    assert_eq!(greeting_of(&set, accepted), null, "accepted");
+}
+
 /// The security hook: a driver that passes CURVE keys and a seed per
 /// connection gets a CURVE conversation; a NULL peer of a keyed listener,
 /// or a peer with another class's keys, completes no handshake, and
@@ -1353,6 +1389,19 @@ mod secured {
 
     fn keys(pass: &str) -> &'static ClassKeys {
         std::boxed::Box::leak(std::boxed::Box::new(ClassKeys::from_passphrase(pass)))
+    }
+
+    /// A class's server and client security, each with its own seed.
+    fn secures(k: &'static ClassKeys) -> (Secure, Secure) {
+        let server = Secure {
+            security: Security::CurveServer(&k.server),
+            seed: [1; 32],
+        };
+        let client = Secure {
+            security: Security::CurveClient(&k.client),
+            seed: [2; 32],
+        };
+        (server, client)
     }
 
     /// A REP (listening) set and a REQ (dialling) set joined by one
@@ -1448,14 +1497,7 @@ mod secured {
     #[test]
     fn a_stalled_keyed_subscriber_costs_a_growing_publisher_one_bounded_buffer() {
         let k = keys("blue whale");
-        let server = Secure {
-            security: Security::CurveServer(&k.server),
-            seed: [1; 32],
-        };
-        let client = Secure {
-            security: Security::CurveClient(&k.client),
-            seed: [2; 32],
-        };
+        let (server, client) = secures(k);
         let (max, parts) = (400, 16);
         let (queued, dropped) = stall_a_subscriber(max, parts, Some((server, client)));
         let frame = 9 + zmtp::curve::MESSAGE_OVERHEAD + 9;
@@ -1469,6 +1511,125 @@ mod secured {
             "{queued} bytes queued, room {room}"
         );
         assert!(dropped > 0);
+    }
+
+    /// The message limit is for messages, not for CURVE's own commands
+    /// (HELLO 200 bytes, WELCOME 168, INITIATE at least 257: RFC 26 sizes):
+    /// growing sets with a limit far below them still finish a keyed
+    /// handshake, for every pair of roles, and carry a message.
+    #[cfg(feature = "alloc")]
+    #[test]
+    fn a_keyed_handshake_finishes_whatever_the_message_limit() {
+        let (server_side, client_side) = secures(keys("blue whale"));
+        for (server, client) in [(Role::Rep, Role::Req), (Role::Pub, Role::Sub)] {
+            for max in [0, 16, 400] {
+                let mut settings = Settings::new();
+                settings.max_message_size = max;
+                settings.max_subscriptions = 1;
+                settings.max_subscription_len = 1;
+                let mut a = Growing::new(settings.clone());
+                let mut b = Growing::new(settings);
+                let listener = a.open(server).unwrap();
+                let dialler = b.open(client).unwrap();
+                if client == Role::Sub {
+                    b.subscribe(dialler, b"").unwrap();
+                }
+                let c = b.connect(dialler, T0).unwrap();
+                assert!(matches!(b.poll_action(T0), Some(Action::Connect { .. })));
+                let s = a.accept_secured(listener, T0, server_side).unwrap();
+                b.handle_connected_secured(c, T0, client_side);
+                shuttle(&mut a, s, &mut b, c);
+                let what = (server, max);
+                assert_eq!((a.error(s), b.error(c)), (None, None), "{what:?}");
+                assert!(a.is_established(s) && b.is_established(c), "{what:?}");
+                if server == Role::Pub {
+                    a.publish(listener, &[b""]).unwrap();
+                } else {
+                    b.send(dialler, &[b""]).unwrap();
+                }
+                let (from, i, to, j) = if server == Role::Pub {
+                    (&mut a, s, &mut b, c)
+                } else {
+                    (&mut b, c, &mut a, s)
+                };
+                let wire = from.output(i).to_vec();
+                from.consume_output(i, wire.len());
+                to.handle_input(j, &wire, T0);
+                assert!(
+                    matches!(to.poll_event(), Some(Event::Message(_))),
+                    "{what:?}"
+                );
+            }
+        }
+    }
+
+    /// A fixed set whose buffers cannot hold CURVE's handshake never leaves
+    /// a transport waiting on a connection that was never made: an accept
+    /// is refused with a typed error (the driver closes the transport), a
+    /// dialled transport is aborted. NULL connections of the same set work.
+    #[test]
+    fn fixed_buffers_too_small_for_a_key_are_refused_not_left_waiting() {
+        type Small = Fixed<2, 2, { zmtp::MIN_RX_BUFFER_CURVE - 1 }>;
+        let mut a = Small::new(Settings::new());
+        let rep = a.open(Role::Rep).unwrap();
+        let (server, client) = secures(keys("blue whale"));
+        assert_eq!(
+            a.accept_secured(rep, T0, server),
+            Err(Error::BuffersTooSmall)
+        );
+        assert!(a.is_free(0) && a.is_free(1), "no index is kept");
+        assert_eq!(a.poll_action(T0), None);
+        let s = a.accept(rep, T0).unwrap();
+        assert!(a.has_connection(s), "NULL fits");
+
+        let mut b = Small::new(Settings::new());
+        let req = b.open(Role::Req).unwrap();
+        let c = b.connect(req, T0).unwrap();
+        assert!(matches!(b.poll_action(T0), Some(Action::Connect { .. })));
+        b.handle_connected_secured(c, T0, client);
+        assert!(!b.has_connection(c));
+        assert_eq!(b.poll_action(T0), Some(Action::Abort { peer: c }));
+    }
+
+    /// A keyed handshake that stops half way (the server's WELCOME never
+    /// arrives) ends at the handshake deadline with a typed error and its
+    /// transport closed, as a NULL one does.
+    #[test]
+    fn a_keyed_handshake_that_stops_half_way_times_out() {
+        let k = keys("blue whale");
+        let (mut a, mut b, s, c, _) = pair(Some(k), Some(k));
+        // Greetings both ways and HELLO; the WELCOME is never carried.
+        carry(&mut a, s, &mut b, c);
+        carry(&mut b, c, &mut a, s);
+        assert!(!a.output(s).is_empty(), "WELCOME waits");
+        assert!(b.in_handshake(c));
+        let deadline = T0 + Duration::from_secs(30);
+        assert_eq!(b.poll_timeout(), Some(deadline));
+        b.handle_timeout(deadline);
+        assert_eq!(b.error(c), Some(ZmtpError::HandshakeTimeout));
+        let n = b.output(c).len();
+        b.consume_output(c, n);
+        assert_eq!(b.poll_action(deadline), Some(Action::Close { peer: c }));
+    }
+
+    /// CURVE's server says so in its greeting (23/ZMTP: as-server is 1 for
+    /// server peers), its client does not, whichever side dialled.
+    #[test]
+    fn a_curve_greeting_says_as_server_for_the_server_only() {
+        let k = keys("blue whale");
+        let (server, client) = secures(k);
+        for (dialled_side, accepted_side) in [(client, server), (server, client)] {
+            let mut set = Set::new(Settings::new());
+            let listener = set.open(Role::Rep).unwrap();
+            let dialler = set.open(Role::Req).unwrap();
+            let dialled = set.connect(dialler, T0).unwrap();
+            assert!(matches!(set.poll_action(T0), Some(Action::Connect { .. })));
+            set.handle_connected_secured(dialled, T0, dialled_side);
+            let accepted = set.accept_secured(listener, T0, accepted_side).unwrap();
+            let expected = |s: Secure| greeting(zmtp::Mechanism::Curve, s == server);
+            assert_eq!(greeting_of(&set, dialled), expected(dialled_side));
+            assert_eq!(greeting_of(&set, accepted), expected(accepted_side));
+        }
     }
 
     #[test]

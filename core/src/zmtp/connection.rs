@@ -46,9 +46,6 @@ pub const MIN_TX_BUFFER_CURVE: usize = 384;
 pub struct Config {
     /// Our socket role.
     pub role: Role,
-    /// The greeting's as-server flag (informational for NULL; CURVE sets it
-    /// from [`security`](Self::security)'s role instead).
-    pub as_server: bool,
     /// The security mechanism (default [`Security::Null`]). CURVE needs
     /// bigger buffers ([`MIN_RX_BUFFER_CURVE`], [`MIN_TX_BUFFER_CURVE`]) and
     /// a seed ([`Connection::with_seed`]).
@@ -91,7 +88,6 @@ impl Config {
     pub const fn new(role: Role) -> Config {
         Config {
             role,
-            as_server: false,
             security: Security::Null,
             max_message_size: 64 * 1024,
             max_parts: 32,
@@ -490,7 +486,7 @@ impl<R: Buffer, T: Buffer, const SUBS: usize> Connection<R, T, SUBS> {
             major: 3,
             minor: 1,
             mechanism: security.mechanism(),
-            as_server: security.as_server().unwrap_or(core.config.as_server),
+            as_server: security.as_server(),
         };
         if let Some(dst) = core.tx.as_mut().get_mut(..GREETING_LEN) {
             repr.emit(&mut Greeting::new_unchecked(dst));

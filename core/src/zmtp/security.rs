@@ -39,15 +39,18 @@ impl Security {
         }
     }
 
-    /// The greeting's as-server flag the mechanism requires (`None`: NULL
-    /// leaves it to [`Config::as_server`](super::Config::as_server)).
-    pub const fn as_server(&self) -> Option<bool> {
+    /// Our greeting's as-server flag. NULL has no client and server roles:
+    /// its flag MUST be zero (23/ZMTP and 37/ZMTP, "When a peer uses the
+    /// NULL security mechanism, the as-server field MUST be zero"), whichever
+    /// side dialled, as libzmq sends it. CURVE's server sets it (23/ZMTP: 1
+    /// for server peers), whichever side dialled.
+    pub const fn as_server(&self) -> bool {
         match self {
-            Security::Null => None,
+            Security::Null => false,
             #[cfg(feature = "curve")]
-            Security::CurveClient(_) => Some(false),
+            Security::CurveClient(_) => false,
             #[cfg(feature = "curve")]
-            Security::CurveServer(_) => Some(true),
+            Security::CurveServer(_) => true,
         }
     }
 }
