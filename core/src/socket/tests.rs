@@ -904,6 +904,24 @@ fn a_full_listener_with_every_peer_connected_refuses() {
     assert!(w.take(0).contains(&Ev::Limit(rep)));
 }
 
+/// An accepted peer that goes before the application heard of it (reset
+/// in its handshake) leaves nothing behind: no event, and its index takes
+/// the next connection, so clients that never finish cannot use the table
+/// up (here, three times over).
+#[test]
+fn a_peer_gone_in_its_handshake_frees_its_index() {
+    let mut set = Set::new(Settings::new());
+    let rep = set.open(Role::Rep).unwrap();
+    let first = set.accept(rep, T0).unwrap();
+    set.handle_closed(first, T0);
+    for _ in 0..3 * 8 {
+        let i = set.accept(rep, T0).unwrap();
+        assert_eq!(i, first);
+        set.handle_closed(i, T0);
+        assert!(set.poll_event().is_none());
+    }
+}
+
 /// A socket counts its own peers that are past their handshake, and only
 /// those: another socket of the set, with none, has none.
 #[test]
