@@ -339,6 +339,32 @@ mod tests {
         assert_eq!(Frame::parse(&[], 1000), Ok(Status::Partial));
     }
 
+    /// A frame's size is known before it is written (`frame_len`, a
+    /// frame's `buffer_len`): both are what `encode_frame` writes, on either
+    /// side of the short header's 255 bytes; and a body of exactly the
+    /// reader's limit is taken.
+    #[test]
+    fn frame_len_is_what_encode_frame_writes() {
+        let body = [7u8; 300];
+        let mut out = [0u8; 9 + 300];
+        for n in [0, 1, 255, 256, 300] {
+            let body = body.get(..n).unwrap();
+            let written = encode_frame(&mut out, false, false, body).unwrap();
+            assert_eq!(frame_len(n), written, "{n}");
+            let frame = Frame {
+                more: false,
+                command: false,
+                body,
+            };
+            assert_eq!(frame.buffer_len(), written, "{n}");
+            let limit = u64::try_from(n).unwrap();
+            assert_eq!(
+                Frame::parse(out.get(..written).unwrap(), limit),
+                Ok(Status::Complete(frame, written))
+            );
+        }
+    }
+
     #[test]
     fn libzmq_subscribe_command() {
         let wire = b"\x04\x0e\x09SUBSCRIBEdata";
