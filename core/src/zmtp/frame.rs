@@ -44,9 +44,10 @@ impl<T: AsRef<[u8]>> FrameHeader<T> {
     }
 
     /// `Err(Truncated)` unless the whole header (2 or 9 bytes) is present.
+    /// (An empty buffer reads as flags 0: a 2-byte header, also missing.)
     pub fn check_len(&self) -> Result<(), ZmtpError> {
         let len = self.buffer.as_ref().len();
-        if len < 1 || len < self.header_len() {
+        if len < self.header_len() {
             Err(ZmtpError::Truncated)
         } else {
             Ok(())
