@@ -151,6 +151,7 @@ fn our_greeting_and_ready_match_libzmq() {
     let mut c = role(Role::Req);
     let out = drain(&mut c);
     assert_eq!(out, greeting(1));
+    assert_eq!(c.peer_minor_version(), None, "no greeting yet");
     assert!(feed(&mut c, &greeting(1)).unwrap().is_empty());
     let out = drain(&mut c);
     // libzmq's REQ READY: Socket-Type and an empty Identity.
@@ -164,6 +165,20 @@ fn our_greeting_and_ready_match_libzmq() {
     );
     assert!(c.is_established());
     assert_eq!(c.peer_minor_version(), Some(1));
+    assert_eq!(c.peer_socket_type(), Some(SocketType::Rep));
+}
+
+/// A ZMTP 3.0 peer (libzmq 4.1) is told apart from a 3.1 one.
+#[test]
+fn a_zmtp_3_0_peer_says_so() {
+    let mut c = role(Role::Rep);
+    assert_eq!(c.peer_socket_type(), None);
+    assert_eq!(
+        feed(&mut c, &peer_hello(0, "REQ")).unwrap(),
+        vec![Ev::Done(SocketType::Req)]
+    );
+    assert_eq!(c.peer_minor_version(), Some(0));
+    assert_eq!(c.peer_socket_type(), Some(SocketType::Req));
 }
 
 #[test]
@@ -750,7 +765,9 @@ fn smallest_buffers_carry_a_round_trip() {
 #[test]
 fn an_identity_needs_room_in_the_output_buffer() {
     let mut cfg = Config::new(Role::Req);
+    assert!(!cfg.set_identity(&[7; 256]), "longer than READY can carry");
     assert!(cfg.set_identity(&[7; 255]));
+    assert_eq!(cfg.identity(), &[7; 255]);
     let rx = || vec![0; MIN_RX_BUFFER];
     assert_eq!(
         Connection::new(cfg.clone(), rx(), vec![0; MIN_TX_BUFFER], T0).err(),
