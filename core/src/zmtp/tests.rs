@@ -842,6 +842,21 @@ fn heartbeats_ping_pong_and_timeout() {
     );
 }
 
+/// A PING whose TTL is 0 (libzmq's default: no TTL) sets no deadline: a
+/// peer that pings without one is never timed out for going quiet, and a
+/// PONG still answers it.
+#[test]
+fn a_ping_without_a_ttl_sets_no_deadline() {
+    let (_, mut rep) = pair(Role::Req, Role::Rep);
+    assert_eq!(rep.poll_timeout(), None);
+    assert!(feed(&mut rep, &frame(false, true, b"\x04PING\x00\x00"))
+        .unwrap()
+        .is_empty());
+    assert_eq!(drain(&mut rep), frame(false, true, b"\x04PONG"));
+    assert_eq!(rep.poll_timeout(), None);
+    assert_eq!(rep.handle_timeout(Instant::from_millis(3_600_000)), Ok(()));
+}
+
 // ---- property tests -----------------------------------------------------
 
 mod prop {
