@@ -168,7 +168,8 @@ fn our_greeting_and_ready_match_libzmq() {
     assert_eq!(c.peer_socket_type(), Some(SocketType::Rep));
 }
 
-/// A ZMTP 3.0 peer (libzmq 4.1) is told apart from a 3.1 one.
+/// A ZMTP 3.0 peer (libzmq 4.1) is told apart from a 3.1 one; a peer of a
+/// later major version speaks at least 3.1, whatever its minor.
 #[test]
 fn a_zmtp_3_0_peer_says_so() {
     let mut c = role(Role::Rep);
@@ -179,6 +180,14 @@ fn a_zmtp_3_0_peer_says_so() {
     );
     assert_eq!(c.peer_minor_version(), Some(0));
     assert_eq!(c.peer_socket_type(), Some(SocketType::Req));
+    let mut later = role(Role::Rep);
+    let mut hello = peer_hello(0, "REQ");
+    hello[10] = 4;
+    assert_eq!(
+        feed(&mut later, &hello).unwrap(),
+        vec![Ev::Done(SocketType::Req)]
+    );
+    assert_eq!(later.peer_minor_version(), Some(1));
 }
 
 #[test]
