@@ -841,9 +841,11 @@ fn heartbeats_ping_pong_and_timeout() {
         b.handle_timeout(Instant::from_millis(1150)),
         Err(ZmtpError::HeartbeatTimeout)
     );
-    // a pings at 200 and hears nothing: closed at 300.
+    // a pings at 200 and hears nothing: closed at 300 (being fed no bytes
+    // is no sign of life).
     a.handle_timeout(Instant::from_millis(200)).unwrap();
     drain(&mut a);
+    assert_eq!(a.handle_input(&[], Instant::from_millis(250)), Ok(0));
     assert_eq!(a.poll_timeout(), Some(Instant::from_millis(300)));
     assert_eq!(
         a.handle_timeout(Instant::from_millis(300)),
