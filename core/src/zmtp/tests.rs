@@ -664,6 +664,49 @@ fn over_limit_messages_are_skipped_when_allowed() {
     );
 }
 
+/// Each limit takes exactly its size: a part that fills the receive
+/// buffer, a message of exactly `max_message_size` and a command that fills
+/// the receive buffer are taken; a message of exactly
+/// `max_skipped_message` is skipped (told as `TooLarge`), not fatal.
+#[test]
+fn each_limit_takes_exactly_its_size() {
+    let conn = |cfg: Config| Conn::new(cfg, vec![0; 512], vec![0; 1024], T0).unwrap();
+    let request = |parts: &[&[u8]]| {
+        let mut bytes = peer_hello(1, "REQ");
+        bytes.extend(frame(true, false, b""));
+        for (i, p) in parts.iter().enumerate() {
+            bytes.extend(frame(i + 1 < parts.len(), false, p));
+        }
+        bytes
+    };
+    let mut rep = conn(Config::new(Role::Rep));
+    let evs = feed(&mut rep, &request(&[&[7; 512]])).unwrap();
+    assert_eq!(evs[1..], [Ev::Msg(vec![7; 512], false)]);
+
+    let mut cfg = Config::new(Role::Rep);
+    cfg.max_message_size = 300;
+    let mut rep = conn(cfg);
+    let evs = feed(&mut rep, &request(&[&[1; 100], &[2; 200]])).unwrap();
+    assert_eq!(
+        evs[1..],
+        [Ev::Msg(vec![1; 100], true), Ev::Msg(vec![2; 200], false)]
+    );
+
+    let mut rep = conn(Config::new(Role::Rep));
+    let mut bytes = peer_hello(1, "REQ");
+    let ping = [&b"\x04PING\x00\x00"[..], &[9; 505]].concat();
+    bytes.extend(frame(false, true, &ping));
+    feed(&mut rep, &bytes).unwrap();
+    let pong = [&b"\x04PONG"[..], &[9; 16]].concat();
+    assert!(drain(&mut rep).ends_with(&frame(false, true, &pong)));
+
+    let mut cfg = Config::new(Role::Rep);
+    cfg.max_skipped_message = 1000;
+    let mut rep = conn(cfg);
+    let evs = feed(&mut rep, &request(&[&[7; 1000]])).unwrap();
+    assert_eq!(evs[1..], [Ev::TooLarge(1000, 512)]);
+}
+
 #[test]
 fn too_many_parts_and_reserved_flags() {
     let mut cfg = Config::new(Role::Rep);
