@@ -792,6 +792,30 @@ fn bare_pub(
     (id, c, publisher)
 }
 
+/// A client is connected only from the end of its handshake until its
+/// connection goes: not while it dials or greets, not after a reset, and
+/// never once it is closed.
+#[test]
+fn a_client_is_connected_only_while_its_handshake_is_done() {
+    let mut client = node();
+    let at = SocketAddr::from(([10, 0, 0, 1], 5555));
+    let id = client.subscriber(at, b"", T0).unwrap();
+    assert!(!client.is_connected(id), "dialling");
+    let Some(TcpAction::Connect { slot: c, .. }) = client.poll_tcp_action(T0) else {
+        panic!("the client should connect");
+    };
+    client.handle_tcp_connected(c, T0);
+    assert!(!client.is_connected(id), "greeting");
+    let cfg = zmtp::Config::new(zmtp::Role::Pub);
+    let mut publisher = zmtp::Connection::new(cfg, vec![0; 4096], vec![0; 4096], T0).unwrap();
+    shuttle(&mut client, c, &mut publisher);
+    assert!(client.is_connected(id), "handshake done");
+    client.handle_tcp_closed(c, T0);
+    assert!(!client.is_connected(id), "reset");
+    assert!(client.close(id));
+    assert!(!client.is_connected(id), "closed");
+}
+
 /// The node makes one news item at a time: while the second subscriber's
 /// item is told, the first's waits whole in its connection, and is not
 /// told as a part of the other's (whichever slot the node visits first).

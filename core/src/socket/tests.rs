@@ -904,6 +904,24 @@ fn a_full_listener_with_every_peer_connected_refuses() {
     assert!(w.take(0).contains(&Ev::Limit(rep)));
 }
 
+/// An accepted peer that goes before the application heard of it (reset
+/// in its handshake) leaves nothing behind: no event, and its index takes
+/// the next connection, so clients that never finish cannot use the table
+/// up (here, three times over).
+#[test]
+fn a_peer_gone_in_its_handshake_frees_its_index() {
+    let mut set = Set::new(Settings::new());
+    let rep = set.open(Role::Rep).unwrap();
+    let first = set.accept(rep, T0).unwrap();
+    set.handle_closed(first, T0);
+    for _ in 0..3 * 8 {
+        let i = set.accept(rep, T0).unwrap();
+        assert_eq!(i, first);
+        set.handle_closed(i, T0);
+        assert!(set.poll_event().is_none());
+    }
+}
+
 /// A socket counts its own peers that are past their handshake, and only
 /// those: another socket of the set, with none, has none.
 #[test]
@@ -1265,9 +1283,9 @@ fn kept_indices_take_the_next_connection() {
     assert_eq!(set.poll_action(T0), None);
 }
 
-#[test]
-fn held_peers_keep_their_messages_but_not_their_reports() {
-    let (mut w, _, reqs) = rep_with_requesters(2);
+/// Each requester of `rep_with_requesters` sends "q", and the REP's set
+/// takes it in (not polled): the REP's peer index of each, in order.
+fn a_request_from_each(w: &mut World, reqs: &[SocketId]) -> Vec<usize> {
     let mut js = vec![];
     for (k, &req) in reqs.iter().enumerate() {
         w.sets[k + 1].send(req, &[b"q"]).unwrap();
@@ -1277,6 +1295,13 @@ fn held_peers_keep_their_messages_but_not_their_reports() {
         w.sets[0].handle_input(j, &out, w.now);
         js.push(j);
     }
+    js
+}
+
+#[test]
+fn held_peers_keep_their_messages_but_not_their_reports() {
+    let (mut w, _, reqs) = rep_with_requesters(2);
+    let js = a_request_from_each(&mut w, &reqs);
     let held = js[0];
     let mut got = vec![];
     while let Some(e) = w.sets[0].poll_event_where(|i| i == held).map(own) {
@@ -1298,6 +1323,26 @@ fn held_peers_keep_their_messages_but_not_their_reports() {
     assert!(matches!(
         w.sets[0].poll_event_where(|i| i == held).map(own),
         Some(Ev::Down(_, p, None)) if p.index() == held
+    ));
+}
+
+/// A driver can drain one peer's events alone (as it reads that peer's
+/// transport): `poll_event_of` gives that peer's event, not the one of the
+/// peer whose turn it is, and `None` once it has no more.
+#[test]
+fn poll_event_of_gives_that_peers_events_only() {
+    let (mut w, _, reqs) = rep_with_requesters(2);
+    w.take(0);
+    let js = a_request_from_each(&mut w, &reqs);
+    let second = js[1];
+    assert!(matches!(
+        w.sets[0].poll_event_of(second).map(own),
+        Some(Ev::Msg(_, p, d, false)) if p.index() == second && d == b"q"
+    ));
+    assert_eq!(w.sets[0].poll_event_of(second).map(own), None);
+    assert!(matches!(
+        w.sets[0].poll_event().map(own),
+        Some(Ev::Msg(_, p, ..)) if p.index() == js[0]
     ));
 }
 

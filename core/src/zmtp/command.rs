@@ -273,6 +273,23 @@ mod tests {
         assert_eq!(cmd.buffer_len(), m);
     }
 
+    /// A caller sizes a property list by `encoded_len` before `encode`
+    /// writes it: the two agree, and the parsed list hands back exactly
+    /// those bytes as `raw`.
+    #[test]
+    fn encoded_len_is_what_encode_writes() {
+        let long = [7u8; 300];
+        let ready: &[(&[u8], &[u8])] = &[(b"Socket-Type", b"SUB"), (b"Identity", b"")];
+        let big: &[(&[u8], &[u8])] = &[(b"Socket-Type", b"PUB"), (b"X-Long", &long)];
+        for props in [&[][..], ready, big] {
+            let mut out = [0u8; 400];
+            let n = Properties::encode(&mut out, props).unwrap();
+            assert_eq!(Properties::encoded_len(props), n, "{props:?}");
+            let raw = out.get(..n).unwrap();
+            assert_eq!(Properties::parse(raw).unwrap().raw(), raw);
+        }
+    }
+
     #[test]
     fn subscribe_ping_error() {
         assert_eq!(

@@ -44,9 +44,10 @@ impl<T: AsRef<[u8]>> FrameHeader<T> {
     }
 
     /// `Err(Truncated)` unless the whole header (2 or 9 bytes) is present.
+    /// (An empty buffer reads as flags 0: a 2-byte header, also missing.)
     pub fn check_len(&self) -> Result<(), ZmtpError> {
         let len = self.buffer.as_ref().len();
-        if len < 1 || len < self.header_len() {
+        if len < self.header_len() {
             Err(ZmtpError::Truncated)
         } else {
             Ok(())
@@ -337,6 +338,32 @@ mod tests {
         assert_eq!(Frame::parse(&long[..100], 1000), Ok(Status::Partial));
         assert_eq!(Frame::parse(&long[..5], 1000), Ok(Status::Partial));
         assert_eq!(Frame::parse(&[], 1000), Ok(Status::Partial));
+    }
+
+    /// A frame's size is known before it is written (`frame_len`, a
+    /// frame's `buffer_len`): both are what `encode_frame` writes, on either
+    /// side of the short header's 255 bytes; and a body of exactly the
+    /// reader's limit is taken.
+    #[test]
+    fn frame_len_is_what_encode_frame_writes() {
+        let body = [7u8; 300];
+        let mut out = [0u8; 9 + 300];
+        for n in [0, 1, 255, 256, 300] {
+            let body = body.get(..n).unwrap();
+            let written = encode_frame(&mut out, false, false, body).unwrap();
+            assert_eq!(frame_len(n), written, "{n}");
+            let frame = Frame {
+                more: false,
+                command: false,
+                body,
+            };
+            assert_eq!(frame.buffer_len(), written, "{n}");
+            let limit = u64::try_from(n).unwrap();
+            assert_eq!(
+                Frame::parse(out.get(..written).unwrap(), limit),
+                Ok(Status::Complete(frame, written))
+            );
+        }
     }
 
     #[test]

@@ -278,6 +278,33 @@ mod tests {
         assert_eq!(buf, LIBZMQ);
     }
 
+    /// Every mechanism reads back as itself from a greeting we write (a
+    /// PLAIN or GSSAPI peer is known as such, not as an unknown name), with
+    /// its as-server flag; and a greeting takes `GREETING_LEN` bytes.
+    #[test]
+    fn every_mechanism_reads_back_as_written() {
+        for mechanism in [
+            Mechanism::Null,
+            Mechanism::Plain,
+            Mechanism::Curve,
+            Mechanism::Gssapi,
+        ] {
+            let r = GreetingRepr {
+                major: 3,
+                minor: 1,
+                mechanism,
+                as_server: true,
+            };
+            let mut buf = [0u8; GREETING_LEN];
+            assert_eq!(r.buffer_len(), buf.len());
+            r.emit(&mut Greeting::new_unchecked(&mut buf[..]));
+            assert_eq!(
+                GreetingRepr::parse(&Greeting::new_unchecked(&buf[..])),
+                Ok(r)
+            );
+        }
+    }
+
     #[test]
     fn rejects() {
         let mut g = LIBZMQ;

@@ -151,6 +151,7 @@ fn our_greeting_and_ready_match_libzmq() {
     let mut c = role(Role::Req);
     let out = drain(&mut c);
     assert_eq!(out, greeting(1));
+    assert_eq!(c.peer_minor_version(), None, "no greeting yet");
     assert!(feed(&mut c, &greeting(1)).unwrap().is_empty());
     let out = drain(&mut c);
     // libzmq's REQ READY: Socket-Type and an empty Identity.
@@ -164,6 +165,29 @@ fn our_greeting_and_ready_match_libzmq() {
     );
     assert!(c.is_established());
     assert_eq!(c.peer_minor_version(), Some(1));
+    assert_eq!(c.peer_socket_type(), Some(SocketType::Rep));
+}
+
+/// A ZMTP 3.0 peer (libzmq 4.1) is told apart from a 3.1 one; a peer of a
+/// later major version speaks at least 3.1, whatever its minor.
+#[test]
+fn a_zmtp_3_0_peer_says_so() {
+    let mut c = role(Role::Rep);
+    assert_eq!(c.peer_socket_type(), None);
+    assert_eq!(
+        feed(&mut c, &peer_hello(0, "REQ")).unwrap(),
+        vec![Ev::Done(SocketType::Req)]
+    );
+    assert_eq!(c.peer_minor_version(), Some(0));
+    assert_eq!(c.peer_socket_type(), Some(SocketType::Req));
+    let mut later = role(Role::Rep);
+    let mut hello = peer_hello(0, "REQ");
+    hello[10] = 4;
+    assert_eq!(
+        feed(&mut later, &hello).unwrap(),
+        vec![Ev::Done(SocketType::Req)]
+    );
+    assert_eq!(later.peer_minor_version(), Some(1));
 }
 
 #[test]
@@ -640,6 +664,49 @@ fn over_limit_messages_are_skipped_when_allowed() {
     );
 }
 
+/// Each limit takes exactly its size: a part that fills the receive
+/// buffer, a message of exactly `max_message_size` and a command that fills
+/// the receive buffer are taken; a message of exactly
+/// `max_skipped_message` is skipped (told as `TooLarge`), not fatal.
+#[test]
+fn each_limit_takes_exactly_its_size() {
+    let conn = |cfg: Config| Conn::new(cfg, vec![0; 512], vec![0; 1024], T0).unwrap();
+    let request = |parts: &[&[u8]]| {
+        let mut bytes = peer_hello(1, "REQ");
+        bytes.extend(frame(true, false, b""));
+        for (i, p) in parts.iter().enumerate() {
+            bytes.extend(frame(i + 1 < parts.len(), false, p));
+        }
+        bytes
+    };
+    let mut rep = conn(Config::new(Role::Rep));
+    let evs = feed(&mut rep, &request(&[&[7; 512]])).unwrap();
+    assert_eq!(evs[1..], [Ev::Msg(vec![7; 512], false)]);
+
+    let mut cfg = Config::new(Role::Rep);
+    cfg.max_message_size = 300;
+    let mut rep = conn(cfg);
+    let evs = feed(&mut rep, &request(&[&[1; 100], &[2; 200]])).unwrap();
+    assert_eq!(
+        evs[1..],
+        [Ev::Msg(vec![1; 100], true), Ev::Msg(vec![2; 200], false)]
+    );
+
+    let mut rep = conn(Config::new(Role::Rep));
+    let mut bytes = peer_hello(1, "REQ");
+    let ping = [&b"\x04PING\x00\x00"[..], &[9; 505]].concat();
+    bytes.extend(frame(false, true, &ping));
+    feed(&mut rep, &bytes).unwrap();
+    let pong = [&b"\x04PONG"[..], &[9; 16]].concat();
+    assert!(drain(&mut rep).ends_with(&frame(false, true, &pong)));
+
+    let mut cfg = Config::new(Role::Rep);
+    cfg.max_skipped_message = 1000;
+    let mut rep = conn(cfg);
+    let evs = feed(&mut rep, &request(&[&[7; 1000]])).unwrap();
+    assert_eq!(evs[1..], [Ev::TooLarge(1000, 512)]);
+}
+
 #[test]
 fn too_many_parts_and_reserved_flags() {
     let mut cfg = Config::new(Role::Rep);
@@ -750,7 +817,9 @@ fn smallest_buffers_carry_a_round_trip() {
 #[test]
 fn an_identity_needs_room_in_the_output_buffer() {
     let mut cfg = Config::new(Role::Req);
+    assert!(!cfg.set_identity(&[7; 256]), "longer than READY can carry");
     assert!(cfg.set_identity(&[7; 255]));
+    assert_eq!(cfg.identity(), &[7; 255]);
     let rx = || vec![0; MIN_RX_BUFFER];
     assert_eq!(
         Connection::new(cfg.clone(), rx(), vec![0; MIN_TX_BUFFER], T0).err(),
@@ -815,14 +884,31 @@ fn heartbeats_ping_pong_and_timeout() {
         b.handle_timeout(Instant::from_millis(1150)),
         Err(ZmtpError::HeartbeatTimeout)
     );
-    // a pings at 200 and hears nothing: closed at 300.
+    // a pings at 200 and hears nothing: closed at 300 (being fed no bytes
+    // is no sign of life).
     a.handle_timeout(Instant::from_millis(200)).unwrap();
     drain(&mut a);
+    assert_eq!(a.handle_input(&[], Instant::from_millis(250)), Ok(0));
     assert_eq!(a.poll_timeout(), Some(Instant::from_millis(300)));
     assert_eq!(
         a.handle_timeout(Instant::from_millis(300)),
         Err(ZmtpError::HeartbeatTimeout)
     );
+}
+
+/// A PING whose TTL is 0 (libzmq's default: no TTL) sets no deadline: a
+/// peer that pings without one is never timed out for going quiet, and a
+/// PONG still answers it.
+#[test]
+fn a_ping_without_a_ttl_sets_no_deadline() {
+    let (_, mut rep) = pair(Role::Req, Role::Rep);
+    assert_eq!(rep.poll_timeout(), None);
+    assert!(feed(&mut rep, &frame(false, true, b"\x04PING\x00\x00"))
+        .unwrap()
+        .is_empty());
+    assert_eq!(drain(&mut rep), frame(false, true, b"\x04PONG"));
+    assert_eq!(rep.poll_timeout(), None);
+    assert_eq!(rep.handle_timeout(Instant::from_millis(3_600_000)), Ok(()));
 }
 
 // ---- property tests -----------------------------------------------------

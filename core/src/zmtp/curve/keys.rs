@@ -203,8 +203,14 @@ pub(crate) mod tests {
         assert_eq!(a.client.server, a.server.keys.public());
         assert_eq!(a.server.client, Some(a.client.keys.public()));
         assert_ne!(a.client.keys.public(), a.server.keys.public());
+        assert_ne!(a.client.keys, a.server.keys);
         let dbg = std::format!("{a:?}");
         assert!(dbg.contains("secret hidden"), "{dbg}");
+        // A log tells the two public keys apart.
+        assert_ne!(
+            std::format!("{:?}", a.client.keys.public()),
+            std::format!("{:?}", a.server.keys.public())
+        );
     }
 
     pub(crate) fn hex32(s: &str) -> [u8; 32] {
