@@ -365,3 +365,41 @@ impl<B: Buffer, const SUBS: usize> Core<B, SUBS> {
         Ok(Sent::Queued)
     }
 }
+
+#[cfg(test)]
+extern crate std;
+
+/// What the CURVE tests need to reach inside a keyed connection.
+#[cfg(test)]
+impl<R, T: Buffer, const SUBS: usize> super::Connection<R, T, SUBS> {
+    /// Queues one data frame sealed as it is, outside a role's rules (a
+    /// DEALER's routing frames, say).
+    pub(crate) fn push_sealed_frame(&mut self, more: bool, body: &[u8]) -> bool {
+        self.core.push_sealed(more, false, &[body], 0)
+    }
+
+    /// Opens the MESSAGE frames in `wire` (what the peer sent) with this
+    /// connection's keys: each inner frame's `(more, command, body)`.
+    pub(crate) fn open_sealed_frames(
+        &mut self,
+        wire: &[u8],
+    ) -> Result<std::vec::Vec<(bool, bool, std::vec::Vec<u8>)>, ZmtpError> {
+        let curve = self.core.curve.as_mut().ok_or(ZmtpError::UnexpectedFrame)?;
+        let mut frames = std::vec::Vec::new();
+        let mut rest = wire;
+        while !rest.is_empty() {
+            let Ok(Status::Complete(f, n)) = Frame::parse(rest, u64::MAX) else {
+                return Err(ZmtpError::Truncated);
+            };
+            let mut body = f.body.to_vec();
+            let flags = curve.open(&mut body)?;
+            frames.push((
+                flags & MSG_MORE != 0,
+                flags & MSG_COMMAND != 0,
+                body.split_off(MESSAGE_OVERHEAD),
+            ));
+            rest = rest.get(n..).unwrap_or(&[]);
+        }
+        Ok(frames)
+    }
+}

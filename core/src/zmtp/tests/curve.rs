@@ -339,3 +339,103 @@ fn cookie_expiry_ends_a_stalled_handshake() {
     assert_eq!(t, T0 + super::super::curve::COOKIE_LIFETIME);
     assert_eq!(s.handle_timeout(t), Err(ZmtpError::HandshakeTimeout));
 }
+
+/// A REP keeps a DEALER's routing frames and seals each one back, in
+/// order, ahead of its reply (as without CURVE: `rep_restores_router_envelope`).
+#[test]
+fn a_keyed_rep_seals_a_router_envelope_back_in_front_of_its_reply() {
+    let k = class("blue whale");
+    let (mut dealer, mut rep, _) = curve_pair(client(k, Role::Req), server(k, Role::Rep));
+    for (more, body) in [
+        (true, &b"id-1"[..]),
+        (true, b"id-2"),
+        (true, b""),
+        (false, b"q"),
+    ] {
+        assert!(dealer.push_sealed_frame(more, body));
+    }
+    assert_eq!(
+        carry(&mut dealer, &mut rep),
+        Ok(vec![Ev::Msg(b"q".to_vec(), false)])
+    );
+    rep.send(&[b"a"]).unwrap();
+    let reply = drain(&mut rep);
+    assert_eq!(
+        dealer.open_sealed_frames(&reply),
+        Ok(vec![
+            (true, false, b"id-1".to_vec()),
+            (true, false, b"id-2".to_vec()),
+            (true, false, vec![]),
+            (false, false, b"a".to_vec()),
+        ])
+    );
+}
+
+/// A MESSAGE box may fill the receive buffer: its part is the buffer less
+/// `MESSAGE_OVERHEAD`. A box one byte longer is too large.
+#[test]
+fn a_message_box_may_fill_the_receive_buffer() {
+    let k = class("blue whale");
+    let mk = |cfg, seed| {
+        Connection::with_seed(cfg, vec![0; 1024], vec![0; 4096], T0, [seed; 32]).unwrap()
+    };
+    let fresh = || {
+        let (mut req, mut rep) = (mk(client(k, Role::Req), 1), mk(server(k, Role::Rep), 2));
+        let ((_, xa), (_, xb), _) = pump_until_error(&mut req, &mut rep, T0);
+        assert_eq!((xa, xb), (None, None));
+        (req, rep)
+    };
+    let (mut req, mut rep) = fresh();
+    let part = vec![7u8; 1024 - MESSAGE_OVERHEAD];
+    req.send(&[&part]).unwrap();
+    assert_eq!(carry(&mut req, &mut rep), Ok(vec![Ev::Msg(part, false)]));
+    let (mut req, mut rep) = fresh();
+    req.send(&[&[7u8; 1024 - MESSAGE_OVERHEAD + 1]]).unwrap();
+    assert_eq!(carry(&mut req, &mut rep), Err(ZmtpError::MessageTooLarge));
+}
+
+/// A keyed message counts every box it sends against the output buffer:
+/// a REQ's delimiter, a REP's envelope (here a REQ's one delimiter) and each
+/// part, each `MESSAGE_OVERHEAD` bytes more than its frame plus its own
+/// header. One that leaves exactly `CONTROL_RESERVE` free is queued; a byte
+/// more is too large.
+#[test]
+fn a_keyed_message_counts_its_envelope_and_boxes_against_the_output_buffer() {
+    let k = class("blue whale");
+    let mk = |cfg, seed| {
+        Connection::with_seed(cfg, vec![0; 4096], vec![0; 1024], T0, [seed; 32]).unwrap()
+    };
+    let (mut req, mut rep) = (mk(client(k, Role::Req), 1), mk(server(k, Role::Rep), 2));
+    let ((_, xa), (_, xb), _) = pump_until_error(&mut req, &mut rep, T0);
+    assert_eq!((xa, xb), (None, None));
+    // The delimiter's box (a short frame: 2 header bytes) and the part's (a
+    // long frame: 9), 1024 - CONTROL_RESERVE bytes in all.
+    let part = 1024 - CONTROL_RESERVE - (2 + MESSAGE_OVERHEAD) - (9 + MESSAGE_OVERHEAD);
+    assert_eq!(req.send(&[&vec![1; part + 1]]), Err(SendError::TooLarge));
+    assert_eq!(req.send(&[&vec![1; part]]), Ok(Sent::Queued));
+    assert_eq!(
+        carry(&mut req, &mut rep),
+        Ok(vec![Ev::Msg(vec![1; part], false)])
+    );
+    assert_eq!(rep.send(&[&vec![2; part + 1]]), Err(SendError::TooLarge));
+    assert_eq!(rep.send(&[&vec![2; part]]), Ok(Sent::Queued));
+    assert_eq!(
+        carry(&mut rep, &mut req),
+        Ok(vec![Ev::Msg(vec![2; part], false)])
+    );
+}
+
+/// A keyed SUB's subscription goes out sealed, its box counted as its
+/// own length: the longest prefix goes out, and is known to the publisher.
+#[test]
+fn a_keyed_subscription_of_the_longest_prefix_goes_out() {
+    let k = class("blue whale");
+    let cfg = client(k, Role::Sub);
+    let topic = vec![b't'; cfg.max_subscription_len];
+    let mut sub = Connection::with_seed(cfg, vec![0; 4096], vec![0; 4096], T0, [1; 32]).unwrap();
+    let mut publ = seeded(server(k, Role::Pub), 2);
+    let ((_, xa), (_, xb), _) = pump_until_error(&mut sub, &mut publ, T0);
+    assert_eq!((xa, xb), (None, None));
+    sub.subscribe(&topic).unwrap();
+    assert_eq!(carry(&mut sub, &mut publ), Ok(vec![Ev::Sub(topic)]));
+}
