@@ -371,6 +371,43 @@ fn a_keyed_rep_seals_a_router_envelope_back_in_front_of_its_reply() {
     );
 }
 
+/// Every frame of a message takes a short nonce of its own (a REQ's
+/// delimiter and a REP's envelope too): with exactly enough left the
+/// message goes; with one fewer the connection closes, NonceExhausted,
+/// and nothing of the message is queued.
+#[test]
+fn a_message_goes_only_while_each_of_its_frames_has_a_nonce() {
+    let k = class("blue whale");
+    let (mut req, mut rep, _) = curve_pair(client(k, Role::Req), server(k, Role::Rep));
+    req.set_nonces_left(3);
+    assert_eq!(req.send(&[b"a", b"b"]), Ok(Sent::Queued));
+    assert_eq!(
+        carry(&mut req, &mut rep),
+        Ok(vec![
+            Ev::Msg(b"a".to_vec(), true),
+            Ev::Msg(b"b".to_vec(), false)
+        ])
+    );
+    rep.set_nonces_left(2);
+    assert_eq!(rep.send(&[b"r"]), Ok(Sent::Queued));
+    assert_eq!(
+        carry(&mut rep, &mut req),
+        Ok(vec![Ev::Msg(b"r".to_vec(), false)])
+    );
+    // One nonce short, on either side.
+    req.set_nonces_left(2);
+    assert_eq!(req.send(&[b"a", b"b"]), Err(SendError::Closed));
+    assert_eq!(req.error(), Some(ZmtpError::NonceExhausted));
+    assert!(!req.has_output());
+    let (mut req, mut rep, _) = curve_pair(client(k, Role::Req), server(k, Role::Rep));
+    req.send(&[b"a"]).unwrap();
+    carry(&mut req, &mut rep).unwrap();
+    rep.set_nonces_left(1);
+    assert_eq!(rep.send(&[b"r"]), Err(SendError::Closed));
+    assert_eq!(rep.error(), Some(ZmtpError::NonceExhausted));
+    assert!(!rep.has_output());
+}
+
 /// A MESSAGE box may fill the receive buffer: its part is the buffer less
 /// `MESSAGE_OVERHEAD`. A box one byte longer is too large.
 #[test]
