@@ -63,6 +63,16 @@ fn curve_pair(ca: Config, cb: Config) -> (Conn, Conn, Vec<u8>) {
     (a, b, wire)
 }
 
+/// A handshake done between `ca` and `cb`, each with `rx` and `tx` bytes of
+/// buffer.
+fn sized_pair(ca: Config, cb: Config, rx: usize, tx: usize) -> (Conn, Conn) {
+    let mk = |cfg, seed| Connection::with_seed(cfg, vec![0; rx], vec![0; tx], T0, [seed; 32]);
+    let (mut a, mut b) = (mk(ca, 1).unwrap(), mk(cb, 2).unwrap());
+    let ((_, xa), (_, xb), _) = pump_until_error(&mut a, &mut b, T0);
+    assert_eq!((xa, xb), (None, None));
+    (a, b)
+}
+
 fn carry(from: &mut Conn, to: &mut Conn) -> Result<Vec<Ev>, ZmtpError> {
     let w = drain(from);
     let mut evs = vec![];
@@ -413,15 +423,7 @@ fn a_message_goes_only_while_each_of_its_frames_has_a_nonce() {
 #[test]
 fn a_message_box_may_fill_the_receive_buffer() {
     let k = class("blue whale");
-    let mk = |cfg, seed| {
-        Connection::with_seed(cfg, vec![0; 1024], vec![0; 4096], T0, [seed; 32]).unwrap()
-    };
-    let fresh = || {
-        let (mut req, mut rep) = (mk(client(k, Role::Req), 1), mk(server(k, Role::Rep), 2));
-        let ((_, xa), (_, xb), _) = pump_until_error(&mut req, &mut rep, T0);
-        assert_eq!((xa, xb), (None, None));
-        (req, rep)
-    };
+    let fresh = || sized_pair(client(k, Role::Req), server(k, Role::Rep), 1024, 4096);
     let (mut req, mut rep) = fresh();
     let part = vec![7u8; 1024 - MESSAGE_OVERHEAD];
     req.send(&[&part]).unwrap();
@@ -439,12 +441,7 @@ fn a_message_box_may_fill_the_receive_buffer() {
 #[test]
 fn a_keyed_message_counts_its_envelope_and_boxes_against_the_output_buffer() {
     let k = class("blue whale");
-    let mk = |cfg, seed| {
-        Connection::with_seed(cfg, vec![0; 4096], vec![0; 1024], T0, [seed; 32]).unwrap()
-    };
-    let (mut req, mut rep) = (mk(client(k, Role::Req), 1), mk(server(k, Role::Rep), 2));
-    let ((_, xa), (_, xb), _) = pump_until_error(&mut req, &mut rep, T0);
-    assert_eq!((xa, xb), (None, None));
+    let (mut req, mut rep) = sized_pair(client(k, Role::Req), server(k, Role::Rep), 4096, 1024);
     // The delimiter's box (a short frame: 2 header bytes) and the part's (a
     // long frame: 9), 1024 - CONTROL_RESERVE bytes in all.
     let part = 1024 - CONTROL_RESERVE - (2 + MESSAGE_OVERHEAD) - (9 + MESSAGE_OVERHEAD);
@@ -469,10 +466,7 @@ fn a_keyed_subscription_of_the_longest_prefix_goes_out() {
     let k = class("blue whale");
     let cfg = client(k, Role::Sub);
     let topic = vec![b't'; cfg.max_subscription_len];
-    let mut sub = Connection::with_seed(cfg, vec![0; 4096], vec![0; 4096], T0, [1; 32]).unwrap();
-    let mut publ = seeded(server(k, Role::Pub), 2);
-    let ((_, xa), (_, xb), _) = pump_until_error(&mut sub, &mut publ, T0);
-    assert_eq!((xa, xb), (None, None));
+    let (mut sub, mut publ) = sized_pair(cfg, server(k, Role::Pub), 4096, 4096);
     sub.subscribe(&topic).unwrap();
     assert_eq!(carry(&mut sub, &mut publ), Ok(vec![Ev::Sub(topic)]));
 }
