@@ -63,6 +63,16 @@ fn curve_pair(ca: Config, cb: Config) -> (Conn, Conn, Vec<u8>) {
     (a, b, wire)
 }
 
+/// A handshake done between `ca` and `cb`, each with `rx` and `tx` bytes of
+/// buffer.
+fn sized_pair(ca: Config, cb: Config, rx: usize, tx: usize) -> (Conn, Conn) {
+    let mk = |cfg, seed| Connection::with_seed(cfg, vec![0; rx], vec![0; tx], T0, [seed; 32]);
+    let (mut a, mut b) = (mk(ca, 1).unwrap(), mk(cb, 2).unwrap());
+    let ((_, xa), (_, xb), _) = pump_until_error(&mut a, &mut b, T0);
+    assert_eq!((xa, xb), (None, None));
+    (a, b)
+}
+
 fn carry(from: &mut Conn, to: &mut Conn) -> Result<Vec<Ev>, ZmtpError> {
     let w = drain(from);
     let mut evs = vec![];
@@ -338,4 +348,125 @@ fn cookie_expiry_ends_a_stalled_handshake() {
     let t = s.poll_timeout().unwrap();
     assert_eq!(t, T0 + super::super::curve::COOKIE_LIFETIME);
     assert_eq!(s.handle_timeout(t), Err(ZmtpError::HandshakeTimeout));
+}
+
+/// A REP keeps a DEALER's routing frames and seals each one back, in
+/// order, ahead of its reply (as without CURVE: `rep_restores_router_envelope`).
+#[test]
+fn a_keyed_rep_seals_a_router_envelope_back_in_front_of_its_reply() {
+    let k = class("blue whale");
+    let (mut dealer, mut rep, _) = curve_pair(client(k, Role::Req), server(k, Role::Rep));
+    for (more, body) in [
+        (true, &b"id-1"[..]),
+        (true, b"id-2"),
+        (true, b""),
+        (false, b"q"),
+    ] {
+        assert!(dealer.push_sealed_frame(more, body));
+    }
+    assert_eq!(
+        carry(&mut dealer, &mut rep),
+        Ok(vec![Ev::Msg(b"q".to_vec(), false)])
+    );
+    rep.send(&[b"a"]).unwrap();
+    let reply = drain(&mut rep);
+    assert_eq!(
+        dealer.open_sealed_frames(&reply),
+        Ok(vec![
+            (true, false, b"id-1".to_vec()),
+            (true, false, b"id-2".to_vec()),
+            (true, false, vec![]),
+            (false, false, b"a".to_vec()),
+        ])
+    );
+}
+
+/// Every frame of a message takes a short nonce of its own (a REQ's
+/// delimiter and a REP's envelope too): with exactly enough left the
+/// message goes; with one fewer the connection closes, NonceExhausted,
+/// and nothing of the message is queued.
+#[test]
+fn a_message_goes_only_while_each_of_its_frames_has_a_nonce() {
+    let k = class("blue whale");
+    let (mut req, mut rep, _) = curve_pair(client(k, Role::Req), server(k, Role::Rep));
+    req.set_nonces_left(3);
+    assert_eq!(req.send(&[b"a", b"b"]), Ok(Sent::Queued));
+    assert_eq!(
+        carry(&mut req, &mut rep),
+        Ok(vec![
+            Ev::Msg(b"a".to_vec(), true),
+            Ev::Msg(b"b".to_vec(), false)
+        ])
+    );
+    rep.set_nonces_left(2);
+    assert_eq!(rep.send(&[b"r"]), Ok(Sent::Queued));
+    assert_eq!(
+        carry(&mut rep, &mut req),
+        Ok(vec![Ev::Msg(b"r".to_vec(), false)])
+    );
+    // One nonce short, on either side.
+    req.set_nonces_left(2);
+    assert_eq!(req.send(&[b"a", b"b"]), Err(SendError::Closed));
+    assert_eq!(req.error(), Some(ZmtpError::NonceExhausted));
+    assert!(!req.has_output());
+    let (mut req, mut rep, _) = curve_pair(client(k, Role::Req), server(k, Role::Rep));
+    req.send(&[b"a"]).unwrap();
+    carry(&mut req, &mut rep).unwrap();
+    rep.set_nonces_left(1);
+    assert_eq!(rep.send(&[b"r"]), Err(SendError::Closed));
+    assert_eq!(rep.error(), Some(ZmtpError::NonceExhausted));
+    assert!(!rep.has_output());
+}
+
+/// A MESSAGE box may fill the receive buffer: its part is the buffer less
+/// `MESSAGE_OVERHEAD`. A box one byte longer is too large.
+#[test]
+fn a_message_box_may_fill_the_receive_buffer() {
+    let k = class("blue whale");
+    let fresh = || sized_pair(client(k, Role::Req), server(k, Role::Rep), 1024, 4096);
+    let (mut req, mut rep) = fresh();
+    let part = vec![7u8; 1024 - MESSAGE_OVERHEAD];
+    req.send(&[&part]).unwrap();
+    assert_eq!(carry(&mut req, &mut rep), Ok(vec![Ev::Msg(part, false)]));
+    let (mut req, mut rep) = fresh();
+    req.send(&[&[7u8; 1024 - MESSAGE_OVERHEAD + 1]]).unwrap();
+    assert_eq!(carry(&mut req, &mut rep), Err(ZmtpError::MessageTooLarge));
+}
+
+/// A keyed message counts every box it sends against the output buffer:
+/// a REQ's delimiter, a REP's envelope (here a REQ's one delimiter) and each
+/// part, each `MESSAGE_OVERHEAD` bytes more than its frame plus its own
+/// header. One that leaves exactly `CONTROL_RESERVE` free is queued; a byte
+/// more is too large.
+#[test]
+fn a_keyed_message_counts_its_envelope_and_boxes_against_the_output_buffer() {
+    let k = class("blue whale");
+    let (mut req, mut rep) = sized_pair(client(k, Role::Req), server(k, Role::Rep), 4096, 1024);
+    // The delimiter's box (a short frame: 2 header bytes) and the part's (a
+    // long frame: 9), 1024 - CONTROL_RESERVE bytes in all.
+    let part = 1024 - CONTROL_RESERVE - (2 + MESSAGE_OVERHEAD) - (9 + MESSAGE_OVERHEAD);
+    assert_eq!(req.send(&[&vec![1; part + 1]]), Err(SendError::TooLarge));
+    assert_eq!(req.send(&[&vec![1; part]]), Ok(Sent::Queued));
+    assert_eq!(
+        carry(&mut req, &mut rep),
+        Ok(vec![Ev::Msg(vec![1; part], false)])
+    );
+    assert_eq!(rep.send(&[&vec![2; part + 1]]), Err(SendError::TooLarge));
+    assert_eq!(rep.send(&[&vec![2; part]]), Ok(Sent::Queued));
+    assert_eq!(
+        carry(&mut rep, &mut req),
+        Ok(vec![Ev::Msg(vec![2; part], false)])
+    );
+}
+
+/// A keyed SUB's subscription goes out sealed, its box counted as its
+/// own length: the longest prefix goes out, and is known to the publisher.
+#[test]
+fn a_keyed_subscription_of_the_longest_prefix_goes_out() {
+    let k = class("blue whale");
+    let cfg = client(k, Role::Sub);
+    let topic = vec![b't'; cfg.max_subscription_len];
+    let (mut sub, mut publ) = sized_pair(cfg, server(k, Role::Pub), 4096, 4096);
+    sub.subscribe(&topic).unwrap();
+    assert_eq!(carry(&mut sub, &mut publ), Ok(vec![Ev::Sub(topic)]));
 }
