@@ -368,6 +368,64 @@ fn a_socket_used_from_a_second_thread_is_a_different_thread_error() {
     );
 }
 
+/// One address, one job: in a program that waits for messages on a port, publishing
+/// news on that same port is `WrongUse`, refused before any socket is tried, while
+/// news on a port of its own goes out (the positive control: the refusal is about the
+/// port, not about having a listening socket at all). And nothing here listens on
+/// another computer's address: waiting for messages there is `NotLocal`.
+#[test]
+fn each_port_has_one_job_and_only_this_computers_addresses_listen() {
+    if !require_netns() {
+        return;
+    }
+    let host = Host::isolated();
+    let mut peer = Repl::start(&host, "jobs");
+    let (_, at) = peer.run_expect(
+        "advertise\tserver\t--serve\techo\t--for\t0.1",
+        &["ADDRESS"],
+        secs(10.0),
+    );
+    let (kind, rest) = peer.run_expect(
+        &format!("publish\t{at}\tt\t1\t1\t0"),
+        &["ERROR", "PUBLISHED"],
+        secs(10.0),
+    );
+    assert_eq!(
+        kind, "ERROR",
+        "news on a port that waits for messages: {rest}"
+    );
+    assert!(
+        rest.contains("is already used to wait for messages"),
+        "a WrongUse error, not a failed listen: {rest}"
+    );
+    let (kind, rest) = peer.run_expect(
+        "publish\tnews\tt\t1\t1\t0",
+        &["ERROR", "PUBLISHED"],
+        secs(10.0),
+    );
+    assert_eq!(
+        (kind.as_str(), rest.as_str()),
+        ("PUBLISHED", "1"),
+        "news on a port of its own: {}",
+        peer.stderr()
+    );
+
+    // 10.200.0.99 is no address of this host (an isolated host has only loopback)
+    let (kind, rest) = peer.run_expect(
+        "advertise\tfar\t--at\t10.200.0.99:5555\t--serve\techo\t--for\t0.1",
+        &["ERROR", "BYE"],
+        secs(10.0),
+    );
+    assert_eq!(
+        kind, "ERROR",
+        "listening on another computer's address: {rest}"
+    );
+    assert!(
+        rest.contains("is not an address of this computer"),
+        "a NotLocal error: {rest}"
+    );
+}
+
 /// A program that acknowledges a command (or sends a reply) and then exits at once,
 /// as a "stop" command handler does, must still get the acknowledgement out. Python
 /// networkzero 1.0b1 does (checked: 3 of 3); lost replies make the sender warn "no ack".

@@ -42,7 +42,7 @@ use serde_json::Value;
 
 use crate::address::{Address, ToAddress};
 use crate::error::{Error, Result};
-use crate::interfaces;
+use crate::interfaces::{self, HostInterface};
 use crate::transport::{
     Deadline, Role, Running, Socket, Subscribers, Transport, TransportSocket, MAX_MESSAGE,
 };
@@ -182,10 +182,11 @@ fn remember(address: Address, role: Role, entry: &Shared) {
         RECENT.try_with(|r| r.borrow_mut()[role as usize] = Some((address, Arc::downgrade(entry))));
 }
 
-fn is_local(ip: IpAddr) -> bool {
-    ip.is_unspecified()
-        || ip.is_loopback()
-        || interfaces::list().iter().any(|i| IpAddr::V4(i.ip) == ip)
+/// Whether a socket here can listen on `ip`: any address (0.0.0.0), loopback, or
+/// an address of one of this computer's `interfaces` (listed only when needed:
+/// [`interfaces::list`] asks the system).
+fn is_local(ip: IpAddr, interfaces: impl FnOnce() -> Vec<HostInterface>) -> bool {
+    ip.is_unspecified() || ip.is_loopback() || interfaces().iter().any(|i| IpAddr::V4(i.ip) == ip)
 }
 
 /// The cached socket for `address` in `role`, made on first use; also says
@@ -226,7 +227,7 @@ impl Messaging {
                     used_for: other.describe(),
                 });
             }
-            if !is_local(address.ip()) {
+            if !is_local(address.ip(), interfaces::list) {
                 return Err(Error::NotLocal {
                     address: address.socket_addr(),
                 });
@@ -612,5 +613,25 @@ mod tests {
         assert_eq!(refusal(br#"{"text": "networkzero_error"}"#), None);
         assert_eq!(refusal(b"networkzero_error"), None);
         assert_eq!(refusal(b""), None);
+    }
+
+    #[test]
+    fn only_this_computers_addresses_are_local() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let ours = || {
+            vec![HostInterface {
+                name: "eth0".into(),
+                ip: [10, 200, 0, 2].into(),
+                prefix_len: 24,
+            }]
+        };
+        // Any address and loopback listen with no interface at all (no network).
+        assert!(is_local(ip("0.0.0.0"), Vec::new));
+        assert!(is_local(ip("127.0.0.1"), Vec::new));
+        assert!(is_local(ip("10.200.0.2"), ours));
+        assert!(!is_local(ip("10.200.0.3"), ours), "a neighbour's address");
+        assert!(!is_local(ip("10.200.0.2"), Vec::new), "an interface gone");
+        let unasked = || -> Vec<HostInterface> { panic!("the system was asked for nothing") };
+        assert!(is_local(ip("127.0.0.1"), unasked));
     }
 }
