@@ -883,6 +883,74 @@ fn a_one_part_news_item_holds_its_slot_until_told() {
     assert!(client.wants_input(c), "told: the slot reads again");
 }
 
+/// Parts of an item that is not told are skipped to its end, and the next
+/// item is told whole: a topic longer than [`MAX_TOPIC`] (with two more
+/// parts), and extra parts after an item's data (two of them).
+#[test]
+fn a_too_long_topic_and_extra_parts_are_skipped_and_news_goes_on() {
+    let (mut client, id, c, mut publisher) = sub_and_bare_pub(b"");
+    let long = [b'a'; MAX_TOPIC + 1];
+    publisher.send(&[&long, b"x", b"y"]).unwrap();
+    publisher.send(&[b"t", b"1", b"e1", b"e2"]).unwrap();
+    publisher.send(&[b"u", b"2"]).unwrap();
+    let mut got = Vec::new();
+    for _ in 0..8 {
+        shuttle(&mut client, c, &mut publisher);
+        take_news(&mut client, &mut got);
+    }
+    assert_eq!(
+        got,
+        [
+            (id, b"t".to_vec(), b"1".to_vec()),
+            (id, b"u".to_vec(), b"2".to_vec())
+        ]
+    );
+}
+
+/// A subscriber whose connection ends between its item's topic and data
+/// takes that item with it: the other subscriber's news still comes (it
+/// is not held behind an item that will never end), and the first one's
+/// next item after it reconnects is told under its own topic.
+#[test]
+fn a_connection_ended_mid_item_holds_back_no_news() {
+    let mut client = node();
+    let (a, sa, mut pa) = bare_pub(&mut client, 5555, b"");
+    let (b, sb, mut pb) = bare_pub(&mut client, 5556, b"");
+    pa.send(&[b"ta", b"1"]).unwrap();
+    shuttle(&mut client, sa, &mut pa);
+    assert!(
+        client.news.assembling(sa),
+        "a's topic is taken, its data waits"
+    );
+    client.handle_tcp_closed(sa, T0);
+    pb.send(&[b"tb", b"1"]).unwrap();
+    let mut got = Vec::new();
+    for _ in 0..8 {
+        shuttle(&mut client, sb, &mut pb);
+        take_news(&mut client, &mut got);
+    }
+    assert_eq!(got, [(b, b"tb".to_vec(), b"1".to_vec())]);
+    // a reconnects (to a new PUB) and its news is told as it was sent.
+    let later = T0 + crate::Duration::from_secs(60);
+    client.handle_timeout(later);
+    let Some(TcpAction::Connect { slot, .. }) = client.poll_tcp_action(later) else {
+        panic!("a should redial");
+    };
+    assert_eq!(slot, sa);
+    client.handle_tcp_connected(sa, later);
+    let cfg = zmtp::Config::new(zmtp::Role::Pub);
+    let mut pa = zmtp::Connection::new(cfg, vec![0; 4096], vec![0; 4096], T0).unwrap();
+    shuttle(&mut client, sa, &mut pa);
+    assert!(pa.is_established());
+    pa.send(&[b"ta", b"2"]).unwrap();
+    got.clear();
+    for _ in 0..8 {
+        shuttle(&mut client, sa, &mut pa);
+        take_news(&mut client, &mut got);
+    }
+    assert_eq!(got, [(a, b"ta".to_vec(), b"2".to_vec())]);
+}
+
 /// A class key on the node (feature `curve`): keyed nodes talk CURVE with
 /// each other and with the socket layer as the std crate keys it; a peer
 /// without the key, or with another class's, completes no handshake, is
