@@ -951,6 +951,39 @@ fn a_connection_ended_mid_item_holds_back_no_news() {
     assert_eq!(got, [(a, b"ta".to_vec(), b"2".to_vec())]);
 }
 
+/// A name heard that lapses is told lost (a firmware node's only word that
+/// a peer has gone).
+#[test]
+fn a_heard_name_that_lapses_is_told_lost() {
+    let mut n = node();
+    let from: SocketAddr = "10.0.0.7:9999".parse().unwrap();
+    n.handle_datagram(br#"["py-echo", "10.0.0.7:1234", 20]"#, from, T0)
+        .unwrap();
+    let want: SocketAddr = "10.0.0.7:1234".parse().unwrap();
+    let mut t = T0;
+    let mut events = Vec::new();
+    for _ in 0..100 {
+        n.handle_timeout(t);
+        while let Some(e) = n.poll_event() {
+            events.push(format!("{e:?}"));
+        }
+        match n.poll_timeout(t) {
+            Some(next) if next > t && next < T0 + crate::Duration::from_secs(120) => t = next,
+            _ => break,
+        }
+    }
+    let name = Name::try_from("py-echo").unwrap();
+    let lost = format!(
+        "{:?}",
+        Event::Lost {
+            name,
+            address: want
+        }
+    );
+    assert!(events.contains(&lost), "{events:?}");
+    assert_eq!(n.lookup("py-echo", t), None);
+}
+
 /// A class key on the node (feature `curve`): keyed nodes talk CURVE with
 /// each other and with the socket layer as the std crate keys it; a peer
 /// without the key, or with another class's, completes no handshake, is
