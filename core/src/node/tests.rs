@@ -984,6 +984,16 @@ fn a_heard_name_that_lapses_is_told_lost() {
     assert_eq!(n.lookup("py-echo", t), None);
 }
 
+/// Each service's index is its own, from 0: a driver keeps per-service
+/// state by it.
+#[test]
+fn each_service_has_its_own_index() {
+    let mut n = node();
+    let a = n.serve("a", 5555, 1, T0).unwrap();
+    let b = n.publish_on("b", 5556, 1, T0).unwrap();
+    assert_eq!([a.index(), b.index()], [0, 1]);
+}
+
 /// A class key on the node (feature `curve`): keyed nodes talk CURVE with
 /// each other and with the socket layer as the std crate keys it; a peer
 /// without the key, or with another class's, completes no handshake, is
