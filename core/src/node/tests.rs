@@ -641,6 +641,21 @@ fn take_news<const SLOTS: usize>(
     }
 }
 
+/// Moves `publisher`'s items to the node's `slot` and polls the node's
+/// events (bounded rounds): the news items told (client, topic, data).
+fn news_from(
+    client: &mut N,
+    slot: usize,
+    publisher: &mut zmtp::Connection<Vec<u8>>,
+) -> Vec<(ClientId, Vec<u8>, Vec<u8>)> {
+    let mut got = Vec::new();
+    for _ in 0..8 {
+        shuttle(client, slot, publisher);
+        take_news(client, &mut got);
+    }
+    got
+}
+
 /// Moves bytes between a node's slot and a bare ZMTP connection until quiet;
 /// returns the connection's message parts.
 fn shuttle(node: &mut N, slot: usize, peer: &mut zmtp::Connection<Vec<u8>>) -> Vec<Vec<u8>> {
@@ -784,12 +799,18 @@ fn bare_pub(
         panic!("the client should connect");
     };
     client.handle_tcp_connected(c, T0);
+    let publisher = greeted_pub(client, c);
+    assert_eq!(client.poll_event(), Some(Event::Connected { client: id }));
+    (id, c, publisher)
+}
+
+/// A bare ZMTP PUB whose handshake with the node's slot `c` is done.
+fn greeted_pub(client: &mut N, c: usize) -> zmtp::Connection<Vec<u8>> {
     let cfg = zmtp::Config::new(zmtp::Role::Pub);
     let mut publisher = zmtp::Connection::new(cfg, vec![0; 4096], vec![0; 4096], T0).unwrap();
     shuttle(client, c, &mut publisher);
     assert!(publisher.is_established());
-    assert_eq!(client.poll_event(), Some(Event::Connected { client: id }));
-    (id, c, publisher)
+    publisher
 }
 
 /// A client is connected only from the end of its handshake until its
@@ -893,11 +914,7 @@ fn a_too_long_topic_and_extra_parts_are_skipped_and_news_goes_on() {
     publisher.send(&[&long, b"x", b"y"]).unwrap();
     publisher.send(&[b"t", b"1", b"e1", b"e2"]).unwrap();
     publisher.send(&[b"u", b"2"]).unwrap();
-    let mut got = Vec::new();
-    for _ in 0..8 {
-        shuttle(&mut client, c, &mut publisher);
-        take_news(&mut client, &mut got);
-    }
+    let got = news_from(&mut client, c, &mut publisher);
     assert_eq!(
         got,
         [
@@ -924,11 +941,7 @@ fn a_connection_ended_mid_item_holds_back_no_news() {
     );
     client.handle_tcp_closed(sa, T0);
     pb.send(&[b"tb", b"1"]).unwrap();
-    let mut got = Vec::new();
-    for _ in 0..8 {
-        shuttle(&mut client, sb, &mut pb);
-        take_news(&mut client, &mut got);
-    }
+    let got = news_from(&mut client, sb, &mut pb);
     assert_eq!(got, [(b, b"tb".to_vec(), b"1".to_vec())]);
     // a reconnects (to a new PUB) and its news is told as it was sent.
     let later = T0 + crate::Duration::from_secs(60);
@@ -938,17 +951,12 @@ fn a_connection_ended_mid_item_holds_back_no_news() {
     };
     assert_eq!(slot, sa);
     client.handle_tcp_connected(sa, later);
-    let cfg = zmtp::Config::new(zmtp::Role::Pub);
-    let mut pa = zmtp::Connection::new(cfg, vec![0; 4096], vec![0; 4096], T0).unwrap();
-    shuttle(&mut client, sa, &mut pa);
-    assert!(pa.is_established());
+    let mut pa = greeted_pub(&mut client, sa);
     pa.send(&[b"ta", b"2"]).unwrap();
-    got.clear();
-    for _ in 0..8 {
-        shuttle(&mut client, sa, &mut pa);
-        take_news(&mut client, &mut got);
-    }
-    assert_eq!(got, [(a, b"ta".to_vec(), b"2".to_vec())]);
+    assert_eq!(
+        news_from(&mut client, sa, &mut pa),
+        [(a, b"ta".to_vec(), b"2".to_vec())]
+    );
 }
 
 /// A name heard that lapses is told lost (a firmware node's only word that
