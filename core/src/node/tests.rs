@@ -641,6 +641,21 @@ fn take_news<const SLOTS: usize>(
     }
 }
 
+/// Moves `publisher`'s items to the node's `slot` and polls the node's
+/// events (bounded rounds): the news items told (client, topic, data).
+fn news_from(
+    client: &mut N,
+    slot: usize,
+    publisher: &mut zmtp::Connection<Vec<u8>>,
+) -> Vec<(ClientId, Vec<u8>, Vec<u8>)> {
+    let mut got = Vec::new();
+    for _ in 0..8 {
+        shuttle(client, slot, publisher);
+        take_news(client, &mut got);
+    }
+    got
+}
+
 /// Moves bytes between a node's slot and a bare ZMTP connection until quiet;
 /// returns the connection's message parts.
 fn shuttle(node: &mut N, slot: usize, peer: &mut zmtp::Connection<Vec<u8>>) -> Vec<Vec<u8>> {
@@ -784,12 +799,18 @@ fn bare_pub(
         panic!("the client should connect");
     };
     client.handle_tcp_connected(c, T0);
+    let publisher = greeted_pub(client, c);
+    assert_eq!(client.poll_event(), Some(Event::Connected { client: id }));
+    (id, c, publisher)
+}
+
+/// A bare ZMTP PUB whose handshake with the node's slot `c` is done.
+fn greeted_pub(client: &mut N, c: usize) -> zmtp::Connection<Vec<u8>> {
     let cfg = zmtp::Config::new(zmtp::Role::Pub);
     let mut publisher = zmtp::Connection::new(cfg, vec![0; 4096], vec![0; 4096], T0).unwrap();
     shuttle(client, c, &mut publisher);
     assert!(publisher.is_established());
-    assert_eq!(client.poll_event(), Some(Event::Connected { client: id }));
-    (id, c, publisher)
+    publisher
 }
 
 /// A client is connected only from the end of its handshake until its
@@ -881,6 +902,104 @@ fn a_one_part_news_item_holds_its_slot_until_told() {
         })
     );
     assert!(client.wants_input(c), "told: the slot reads again");
+}
+
+/// Parts of an item that is not told are skipped to its end, and the next
+/// item is told whole: a topic longer than [`MAX_TOPIC`] (with two more
+/// parts), and extra parts after an item's data (two of them).
+#[test]
+fn a_too_long_topic_and_extra_parts_are_skipped_and_news_goes_on() {
+    let (mut client, id, c, mut publisher) = sub_and_bare_pub(b"");
+    let long = [b'a'; MAX_TOPIC + 1];
+    publisher.send(&[&long, b"x", b"y"]).unwrap();
+    publisher.send(&[b"t", b"1", b"e1", b"e2"]).unwrap();
+    publisher.send(&[b"u", b"2"]).unwrap();
+    let got = news_from(&mut client, c, &mut publisher);
+    assert_eq!(
+        got,
+        [
+            (id, b"t".to_vec(), b"1".to_vec()),
+            (id, b"u".to_vec(), b"2".to_vec())
+        ]
+    );
+}
+
+/// A subscriber whose connection ends between its item's topic and data
+/// takes that item with it: the other subscriber's news still comes (it
+/// is not held behind an item that will never end), and the first one's
+/// next item after it reconnects is told under its own topic.
+#[test]
+fn a_connection_ended_mid_item_holds_back_no_news() {
+    let mut client = node();
+    let (a, sa, mut pa) = bare_pub(&mut client, 5555, b"");
+    let (b, sb, mut pb) = bare_pub(&mut client, 5556, b"");
+    pa.send(&[b"ta", b"1"]).unwrap();
+    shuttle(&mut client, sa, &mut pa);
+    assert!(
+        client.news.assembling(sa),
+        "a's topic is taken, its data waits"
+    );
+    client.handle_tcp_closed(sa, T0);
+    pb.send(&[b"tb", b"1"]).unwrap();
+    let got = news_from(&mut client, sb, &mut pb);
+    assert_eq!(got, [(b, b"tb".to_vec(), b"1".to_vec())]);
+    // a reconnects (to a new PUB) and its news is told as it was sent.
+    let later = T0 + crate::Duration::from_secs(60);
+    client.handle_timeout(later);
+    let Some(TcpAction::Connect { slot, .. }) = client.poll_tcp_action(later) else {
+        panic!("a should redial");
+    };
+    assert_eq!(slot, sa);
+    client.handle_tcp_connected(sa, later);
+    let mut pa = greeted_pub(&mut client, sa);
+    pa.send(&[b"ta", b"2"]).unwrap();
+    assert_eq!(
+        news_from(&mut client, sa, &mut pa),
+        [(a, b"ta".to_vec(), b"2".to_vec())]
+    );
+}
+
+/// A name heard that lapses is told lost (a firmware node's only word that
+/// a peer has gone).
+#[test]
+fn a_heard_name_that_lapses_is_told_lost() {
+    let mut n = node();
+    let from: SocketAddr = "10.0.0.7:9999".parse().unwrap();
+    n.handle_datagram(br#"["py-echo", "10.0.0.7:1234", 20]"#, from, T0)
+        .unwrap();
+    let want: SocketAddr = "10.0.0.7:1234".parse().unwrap();
+    let mut t = T0;
+    let mut events = Vec::new();
+    for _ in 0..100 {
+        n.handle_timeout(t);
+        while let Some(e) = n.poll_event() {
+            events.push(format!("{e:?}"));
+        }
+        match n.poll_timeout(t) {
+            Some(next) if next > t && next < T0 + crate::Duration::from_secs(120) => t = next,
+            _ => break,
+        }
+    }
+    let name = Name::try_from("py-echo").unwrap();
+    let lost = format!(
+        "{:?}",
+        Event::Lost {
+            name,
+            address: want
+        }
+    );
+    assert!(events.contains(&lost), "{events:?}");
+    assert_eq!(n.lookup("py-echo", t), None);
+}
+
+/// Each service's index is its own, from 0: a driver keeps per-service
+/// state by it.
+#[test]
+fn each_service_has_its_own_index() {
+    let mut n = node();
+    let a = n.serve("a", 5555, 1, T0).unwrap();
+    let b = n.publish_on("b", 5556, 1, T0).unwrap();
+    assert_eq!([a.index(), b.index()], [0, 1]);
 }
 
 /// A class key on the node (feature `curve`): keyed nodes talk CURVE with
