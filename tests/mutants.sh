@@ -13,6 +13,8 @@
 #   bash tests/mutants.sh core-units [CARGO-MUTANTS ARGS...]
 #       the mutants of core/src/{zmtp,socket,node} (about two thirds of them) against the
 #       unit tests only, which are all that exercise that code; then `core --iterate`.
+#       With `--file PATH` only that file (e.g. to run a part ahead of the full run),
+#       into target/mutants-core-files.
 #   bash tests/mutants.sh diff [CAP_MINUTES]
 #       what CI runs: the core mutants in lines changed since the previous main (BASE below),
 #       stopped after CAP_MINUTES (default 15). Fails on a missed mutant; mutants left
@@ -60,10 +62,16 @@ core-units)
   # netsim and golden exercise discovery alone (beacon, table, adverts, the class key),
   # so they cannot catch a mutant here, and skipping them makes each mutant ~40 % quicker.
   # Same output folder as `core`: run this first, then `core --iterate` tests the rest
-  # (and again, against everything, any mutant this missed).
+  # (and again, against everything, any mutant this missed). A `--file` of your own
+  # narrows the run to it (cargo-mutants would add it to ours), into its own folder so
+  # that the full run's results stay as they are.
+  files=(--file 'core/src/zmtp/**' --file 'core/src/socket/**' --file 'core/src/node/**')
+  out=target/mutants-core
+  for arg in "$@"; do
+    case "$arg" in --file|--file=*) files=(); out=target/mutants-core-files ;; esac
+  done
   exec cargo mutants -p networkzero-core --features class-key,curve,alloc \
-    --cargo-test-arg=--lib -o target/mutants-core \
-    --file 'core/src/zmtp/**' --file 'core/src/socket/**' --file 'core/src/node/**' "$@"
+    --cargo-test-arg=--lib -o "$out" "${files[@]}" "$@"
   ;;
 
 diff)
