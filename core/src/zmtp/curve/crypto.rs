@@ -144,6 +144,27 @@ mod tests {
         assert!(!open(&back, &nonce, &mut [0u8; 15]));
     }
 
+    /// A box may hold nothing but its tag (crypto_box of an empty message:
+    /// it still proves who sealed it); anything shorter than a tag is no box,
+    /// and both sides say so instead of touching it.
+    #[test]
+    fn a_box_of_only_a_tag_seals_and_opens_and_a_shorter_one_is_refused() {
+        let key = secret_key(&[7; 32]);
+        let nonce = short_nonce(b"CurveZMQMESSAGEC", 1);
+        let mut boxed = [0u8; TAG_LEN];
+        assert!(seal(&key, &nonce, &mut boxed));
+        assert_ne!(boxed, [0u8; TAG_LEN], "the tag was written");
+        assert!(open(&key, &nonce, &mut boxed));
+        boxed[0] ^= 1;
+        assert!(!open(&key, &nonce, &mut boxed));
+        for n in 0..TAG_LEN {
+            let mut short = [0u8; TAG_LEN];
+            assert!(!seal(&key, &nonce, &mut short[..n]), "{n} bytes");
+            assert_eq!(short, [0u8; TAG_LEN], "nothing written into {n} bytes");
+            assert!(!open(&key, &nonce, &mut short[..n]), "{n} bytes");
+        }
+    }
+
     /// The cookie's secretbox, against libsodium 1.0.18's `crypto_secretbox_easy`.
     #[test]
     fn secretbox_vector() {
