@@ -957,6 +957,26 @@ mod tests {
         assert_eq!(c.seal(false, false, &mut m), Err(ZmtpError::NonceExhausted));
     }
 
+    /// A frame too short for a MESSAGE's name, nonce, flags and tag is refused on an
+    /// open connection too, before a nonce is spent: no caller passes one today
+    /// (sealed.rs sizes every frame), so this guard is all that stands between a
+    /// future caller's mistake and an out-of-bounds panic.
+    #[test]
+    fn a_frame_too_short_for_a_message_is_refused_without_spending_a_nonce() {
+        let (mut c, mut s) = open_pair(class("blue whale"));
+        for len in [0, 8, MESSAGE_OVERHEAD - 1] {
+            let mut m = vec![0u8; len];
+            assert_eq!(
+                c.seal(false, false, &mut m),
+                Err(ZmtpError::UnexpectedFrame),
+                "{len}"
+            );
+        }
+        let mut m = sealed(&mut c, false, false, b"");
+        assert_eq!(wire::nonce_at(&m, message::NONCE), 3, "a nonce was spent");
+        assert_eq!(s.open(&mut m), Ok(0));
+    }
+
     /// A low-order transient key (shared secret all zeros) is refused.
     #[test]
     fn low_order_client_key_is_refused() {
