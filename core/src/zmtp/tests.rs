@@ -825,7 +825,12 @@ fn an_identity_needs_room_in_the_output_buffer() {
         Connection::new(cfg.clone(), rx(), vec![0; MIN_TX_BUFFER], T0).err(),
         Some(ConfigError::TxBufferTooSmall)
     );
-    // Exactly enough: greeting, READY with the identity, control reserve.
+    // Exactly enough: greeting, READY with the identity, control reserve; a byte less
+    // is refused (the identity's room is its property, 13 + 255, and a long header, 7).
+    assert_eq!(
+        Connection::new(cfg.clone(), rx(), vec![0; MIN_TX_BUFFER + 274], T0).err(),
+        Some(ConfigError::TxBufferTooSmall)
+    );
     let mut req = Connection::new(cfg, rx(), vec![0; MIN_TX_BUFFER + 275], T0).unwrap();
     let mut rep = role(Role::Rep);
     let (eq, ep) = pump_any(&mut req, &mut rep);
