@@ -475,6 +475,33 @@ fn pub_accepts_zmtp30_subscription_messages() {
     assert!(p.matches(b"anything"));
 }
 
+/// What a PUB's connection tells its socket about the peer's subscriptions: the
+/// socket set skips a peer whose subscriptions do not match before it looks at that
+/// peer's high-water mark, and a firmware node asks whether a prefix is held.
+#[test]
+fn a_pub_connection_tells_which_topics_its_subscriber_wants() {
+    let mut p = role(Role::Pub);
+    drain(&mut p);
+    let mut bytes = peer_hello(0, "SUB");
+    bytes.extend(frame(false, false, b"\x01news"));
+    feed(&mut p, &bytes).unwrap();
+    assert_eq!(p.subscription_count(), 1);
+    assert!(p.is_subscribed(b"news"));
+    assert!(
+        !p.is_subscribed(b"new"),
+        "a prefix of a subscription is not one"
+    );
+    assert!(p.matches(b"news.weather"));
+    assert!(!p.matches(b"sports"));
+    feed(&mut p, &frame(false, false, b"\x01sports")).unwrap();
+    assert_eq!(p.subscription_count(), 2);
+    assert!(p.matches(b"sports"));
+    feed(&mut p, &frame(false, false, b"\x00news")).unwrap();
+    feed(&mut p, &frame(false, false, b"\x00sports")).unwrap();
+    assert_eq!(p.subscription_count(), 0);
+    assert!(!p.matches(b"news"));
+}
+
 #[test]
 fn sub_sends_subscriptions_after_handshake() {
     // ZMTP 3.1 peer: SUBSCRIBE / CANCEL commands, exactly libzmq's bytes.
