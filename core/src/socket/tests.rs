@@ -1326,6 +1326,33 @@ fn held_peers_keep_their_messages_but_not_their_reports() {
     ));
 }
 
+/// A driver that takes message parts itself (`poll_message_of`) or holds a peer's
+/// messages back (`poll_event_where`) leaves every other report of that peer, here a
+/// request over the limit, for `poll_event`: neither may swallow it.
+#[test]
+fn only_message_parts_are_taken_or_held_back() {
+    let mut settings = Settings::new();
+    settings.max_message_size = 100;
+    settings.max_skipped_message = 4096;
+    let mut w = World::new(2, settings);
+    let rep = w.listen(0, Role::Rep);
+    let req = w.sets[1].open(Role::Req).unwrap();
+    w.dial(1, req, (0, rep));
+    w.run();
+    w.take(0);
+    w.sets[1].send(req, &[&[b'x'; 500]]).unwrap();
+    let out = w.sets[1].output(0).to_vec();
+    w.sets[1].consume_output(0, out.len());
+    let j = w.wires[&(1, 0)].0 .1;
+    w.sets[0].handle_input(j, &out, w.now);
+    assert!(w.sets[0].poll_message_of(j).is_none(), "not a message part");
+    let held = w.sets[0].poll_event_where(|i| i == j).map(own);
+    assert!(
+        matches!(held, Some(Ev::TooLarge(s, p, 500, 100)) if s == rep && p.index() == j),
+        "{held:?}"
+    );
+}
+
 /// A driver can drain one peer's events alone (as it reads that peer's
 /// transport): `poll_event_of` gives that peer's event, not the one of the
 /// peer whose turn it is, and `None` once it has no more.
