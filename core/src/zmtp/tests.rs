@@ -865,6 +865,41 @@ fn an_identity_needs_room_in_the_output_buffer() {
     assert_eq!(ep, vec![Ev::Done(SocketType::Req)]);
 }
 
+/// A growable receive buffer grows when a part longer than it is begins, whatever
+/// pieces the part arrives in: the first piece alone may be longer than the buffer
+/// (a 5 000-byte request in 3 000-byte reads, on a 1 024-byte start).
+#[cfg(feature = "alloc")]
+#[test]
+fn a_growable_buffer_grows_for_a_part_that_arrives_in_pieces() {
+    let mut rep: Connection<Growable, Growable> = Connection::new(
+        Config::new(Role::Rep),
+        Growable::new(64 * 1024),
+        Growable::new(64 * 1024),
+        T0,
+    )
+    .unwrap();
+    let body: Vec<u8> = (0..5000u32).map(|i| (i % 251) as u8).collect();
+    let mut bytes = peer_hello(1, "REQ");
+    bytes.extend(frame(true, false, b""));
+    bytes.extend(frame(false, false, &body));
+    let mut evs = vec![];
+    for piece in bytes.chunks(3000) {
+        let mut off = 0;
+        for _ in 0..10 {
+            off += rep.handle_input(&piece[off..], T0).unwrap();
+            while let Some(e) = rep.poll_event() {
+                evs.push(own(e));
+            }
+            if off == piece.len() {
+                break;
+            }
+        }
+        assert_eq!(off, piece.len());
+    }
+    assert_eq!(evs, vec![Ev::Done(SocketType::Req), Ev::Msg(body, false)]);
+    assert!(Growable::INITIAL < 3000);
+}
+
 #[test]
 fn a_small_subscription_store_refuses_what_does_not_fit() {
     let mut p: Connection<Vec<u8>, Vec<u8>, 8> =
