@@ -613,6 +613,14 @@ mod tests {
         assert_eq!(refusal(br#"{"text": "networkzero_error"}"#), None);
         assert_eq!(refusal(b"networkzero_error"), None);
         assert_eq!(refusal(b""), None);
+        // The key spelled with a JSON escape is no refusal, and not only
+        // because the scan misses it: the parse, which decides, takes none
+        // either. So the scan only saves time (.cargo/mutants.toml excludes
+        // its `==` made `!=` on that ground).
+        let escaped =
+            br#"{"networkzero\u005ferror": "message too large", "size": 300, "limit": 256}"#;
+        assert_eq!(ErrorReply::parse(escaped), None);
+        assert_eq!(refusal(escaped), None);
     }
 
     /// The runtime reads `is_running` on every call that needs the
