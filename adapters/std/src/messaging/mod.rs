@@ -613,6 +613,33 @@ mod tests {
         assert_eq!(refusal(br#"{"text": "networkzero_error"}"#), None);
         assert_eq!(refusal(b"networkzero_error"), None);
         assert_eq!(refusal(b""), None);
+        // The key spelled with a JSON escape is no refusal, and not only
+        // because the scan misses it: the parse, which decides, takes none
+        // either. So the scan only saves time (.cargo/mutants.toml excludes
+        // its `==` made `!=` on that ground).
+        let escaped =
+            br#"{"networkzero\u005ferror": "message too large", "size": 300, "limit": 256}"#;
+        assert_eq!(ErrorReply::parse(escaped), None);
+        assert_eq!(refusal(escaped), None);
+    }
+
+    /// The runtime reads `is_running` on every call that needs the
+    /// transport: a transport that stopped is started again, one ended by
+    /// the exit flush makes the call fail with "shut down" instead of
+    /// reaching a dead context. So a transport just started runs, and on
+    /// libzmq (whose context the flush ends) it no longer runs after the
+    /// flush. (The pure transport's I/O thread outlives the flush: it stops
+    /// only if its poll fails.) No socket is made: nothing listens.
+    #[test]
+    fn a_started_transport_runs_until_the_exit_flush_ends_it() {
+        let messaging = Messaging::start(None).expect("the transport starts");
+        assert!(messaging.is_running(), "just started");
+        messaging.flush_at_exit();
+        #[cfg(all(feature = "libzmq", not(feature = "pure-rust")))]
+        assert!(
+            !messaging.is_running(),
+            "the exit flush ended libzmq's context"
+        );
     }
 
     #[test]
