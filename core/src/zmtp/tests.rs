@@ -209,6 +209,28 @@ fn handshake_byte_by_byte() {
     );
 }
 
+/// A greeting in two reads, the second carrying its rest and what follows (READY, a
+/// request): only the greeting's own bytes are taken as greeting.
+#[test]
+fn a_greeting_split_across_reads_takes_only_its_own_bytes() {
+    let mut bytes = peer_hello(1, "REQ");
+    bytes.extend(frame(true, false, b""));
+    bytes.extend(frame(false, false, b"hi"));
+    for at in [1, 5, 10, 11, 63] {
+        let mut c = role(Role::Rep);
+        drain(&mut c);
+        let mut evs = vec![];
+        assert_eq!(feed_at(&mut c, &bytes[..at], T0, &mut evs).unwrap(), at);
+        let rest = &bytes[at..];
+        assert_eq!(feed_at(&mut c, rest, T0, &mut evs).unwrap(), rest.len());
+        assert_eq!(
+            evs,
+            vec![Ev::Done(SocketType::Req), Ev::Msg(b"hi".to_vec(), false)],
+            "split at {at}"
+        );
+    }
+}
+
 #[test]
 fn garbage_fails_fast() {
     let mut c = role(Role::Rep);
@@ -217,6 +239,9 @@ fn garbage_fails_fast() {
         Err(ZmtpError::BadSignature)
     );
     assert_eq!(c.handle_input(b"", T0), Err(ZmtpError::BadSignature));
+    // At the first byte, not only once the ten-byte signature is in.
+    let mut c = role(Role::Rep);
+    assert_eq!(c.handle_input(b"G", T0), Err(ZmtpError::BadSignature));
     let mut c = role(Role::Rep);
     let mut g = greeting(1);
     g[10] = 2;
