@@ -282,6 +282,25 @@ fn incompatible_socket_type_sends_error() {
     assert_eq!(feed(&mut a, &rb), Err(ZmtpError::IncompatibleSocketType));
 }
 
+/// A peer's Identity (which only a ROUTER would keep) is checked against ZMTP's 255
+/// bytes: one of 255 is taken, a longer one ends the handshake.
+#[test]
+fn a_peers_identity_of_up_to_255_bytes_is_taken() {
+    for (len, want) in [
+        (255, Ok(vec![Ev::Done(SocketType::Req)])),
+        (256, Err(ZmtpError::MalformedMetadata)),
+    ] {
+        let mut body = b"\x05READY\x0bSocket-Type\x00\x00\x00\x03REQ\x08Identity".to_vec();
+        body.extend_from_slice(&(len as u32).to_be_bytes());
+        body.extend(std::iter::repeat(7u8).take(len));
+        let mut bytes = greeting(1);
+        bytes.extend(frame(false, true, &body));
+        let mut c = role(Role::Rep);
+        drain(&mut c);
+        assert_eq!(feed(&mut c, &bytes), want, "an identity of {len} bytes");
+    }
+}
+
 #[test]
 fn missing_socket_type_and_data_before_ready() {
     let mut c = role(Role::Rep);
