@@ -820,6 +820,40 @@ fn send_back_pressure() {
     assert!(Connection::new(Config::new(Role::Pub), vec![0; 512], vec![0; 100], T0).is_err());
 }
 
+/// Output written but not yet taken by the transport sits in the middle of the buffer
+/// once its front has gone: a message that fits only when that output moves to the
+/// front is queued (not refused as BufferFull), and goes out after it, intact.
+#[test]
+fn a_message_that_fits_once_sent_output_is_moved_is_queued() {
+    let mut cfg = Config::new(Role::Pub);
+    cfg.max_message_size = 1 << 20;
+    let mut p = Connection::new(cfg, vec![0; 512], vec![0; 1024], T0).unwrap();
+    feed_at(
+        &mut p,
+        &[peer_hello(1, "SUB"), frame(false, true, b"\x09SUBSCRIBE")].concat(),
+        T0,
+        &mut vec![],
+    )
+    .unwrap();
+    drain(&mut p);
+    assert_eq!(p.send(&[&[1u8; 300]]), Ok(Sent::Queued));
+    assert_eq!(p.send(&[&[2u8; 300]]), Ok(Sent::Queued));
+    let first = frame(false, false, &[1u8; 300]);
+    let mut taken = vec![0u8; first.len()];
+    assert_eq!(p.poll_output(&mut taken), first.len());
+    assert_eq!(taken, first);
+    // 1024 - 2 * 309 = 406 bytes free at the end: too few for 409 more.
+    assert_eq!(p.send(&[&[3u8; 400]]), Ok(Sent::Queued));
+    assert_eq!(
+        drain(&mut p),
+        [
+            frame(false, false, &[2u8; 300]),
+            frame(false, false, &[3u8; 400])
+        ]
+        .concat()
+    );
+}
+
 /// Moves bytes both ways between two connections of any buffer types until
 /// quiet; returns what each side received as events.
 fn pump_any<A, B, C, D, const S: usize, const U: usize>(
