@@ -563,6 +563,18 @@ fn sub_sends_subscriptions_after_handshake() {
     assert_eq!(drain(&mut s), b"");
     s.unsubscribe(b"data").unwrap();
     assert_eq!(drain(&mut s), b"\x04\x0b\x06CANCELdata");
+    // What goes out next counts from what is left: a subscription made after a
+    // cancel goes out, and so does one made after an earlier one was cancelled.
+    s.subscribe(b"a").unwrap();
+    s.subscribe(b"b").unwrap();
+    assert_eq!(
+        drain(&mut s),
+        b"\x04\x0b\x09SUBSCRIBEa\x04\x0b\x09SUBSCRIBEb"
+    );
+    s.unsubscribe(b"a").unwrap();
+    assert_eq!(drain(&mut s), b"\x04\x08\x06CANCELa");
+    s.subscribe(b"c").unwrap();
+    assert_eq!(drain(&mut s), b"\x04\x0b\x09SUBSCRIBEc");
     // ZMTP 3.0 peer: subscription messages.
     let mut s = role(Role::Sub);
     drain(&mut s);
