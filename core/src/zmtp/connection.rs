@@ -951,7 +951,9 @@ impl<B: Buffer, const SUBS: usize> Core<B, SUBS> {
             return true;
         }
         let pending = self.tx_end - self.tx_start;
-        if cap - pending < need && !self.tx.reserve(pending.saturating_add(need)) {
+        // Room once the pending output moves to the front (a growable buffer grows
+        // for it; one that already holds it says so without growing).
+        if !self.tx.reserve(pending.saturating_add(need)) {
             return false;
         }
         self.tx.as_mut().copy_within(self.tx_start..self.tx_end, 0);
