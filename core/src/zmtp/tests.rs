@@ -630,8 +630,19 @@ fn subscription_limits() {
     cfg.max_subscriptions = 2;
     let mut p = conn(cfg.clone());
     let mut bytes = peer_hello(1, "SUB");
-    bytes.extend(frame(false, true, b"\x09SUBSCRIBE123456789"));
-    assert_eq!(feed(&mut p, &bytes), Err(ZmtpError::SubscriptionTooLong));
+    bytes.extend(frame(false, true, b"\x09SUBSCRIBE12345678"));
+    assert_eq!(
+        feed(&mut p, &bytes),
+        Ok(vec![
+            Ev::Done(SocketType::Sub),
+            Ev::Sub(b"12345678".to_vec())
+        ]),
+        "a topic of exactly the limit"
+    );
+    assert_eq!(
+        feed(&mut p, &frame(false, true, b"\x09SUBSCRIBE123456789")),
+        Err(ZmtpError::SubscriptionTooLong)
+    );
     let mut p = conn(cfg);
     let mut bytes = peer_hello(1, "SUB");
     for t in [&b"a"[..], b"b", b"c"] {
@@ -640,6 +651,11 @@ fn subscription_limits() {
     assert_eq!(feed(&mut p, &bytes), Err(ZmtpError::TooManySubscriptions));
     let mut s = role(Role::Sub);
     assert_eq!(s.subscribe(&[0u8; 129]), Err(SendError::TopicTooLong));
+    assert_eq!(
+        s.subscribe(&[0u8; 128]),
+        Ok(()),
+        "a topic of exactly the limit"
+    );
 }
 
 // ---- limits -------------------------------------------------------------
