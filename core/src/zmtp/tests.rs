@@ -529,6 +529,7 @@ fn a_pub_connection_tells_which_topics_its_subscriber_wants() {
     let mut bytes = peer_hello(0, "SUB");
     bytes.extend(frame(false, false, b"\x01news"));
     feed(&mut p, &bytes).unwrap();
+    drain(&mut p); // our READY
     assert_eq!(p.subscription_count(), 1);
     assert!(p.is_subscribed(b"news"));
     assert!(
@@ -538,6 +539,8 @@ fn a_pub_connection_tells_which_topics_its_subscriber_wants() {
     assert!(p.matches(b"news.weather"));
     assert!(!p.matches(b"sports"));
     feed(&mut p, &frame(false, false, b"\x01sports")).unwrap();
+    assert_eq!(drain(&mut p), b"");
+    assert_eq!(p.output(), b"", "a PUB sends no subscriptions of its own");
     assert_eq!(p.subscription_count(), 2);
     assert!(p.matches(b"sports"));
     feed(&mut p, &frame(false, false, b"\x00news")).unwrap();
