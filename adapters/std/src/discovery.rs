@@ -602,7 +602,12 @@ fn receive(
 ) -> bool {
     batch.received.clear();
     let mut drained = false;
-    for slot in batch.slots.iter_mut() {
+    for _ in 0..BATCH {
+        // A read that fails fills no slot: the next datagram takes it, so
+        // that `received` lines up with `slots` when they are handled.
+        let Some(slot) = batch.slots.get_mut(batch.received.len()) else {
+            break;
+        };
         match recv_from(slot) {
             Ok((len, source)) => batch.received.push((len, source)),
             // One datagram's trouble (see `ports`): read on. On Windows
@@ -1038,5 +1043,72 @@ mod tests {
             b.lookup("n0", now).is_none(),
             "the one heard longest ago made room"
         );
+    }
+
+    /// The tests below use a discovery with its sockets but no background
+    /// thread (these lib tests run in a private network namespace): what it
+    /// hears is only what a test hands to `receive`, or what a listing reads
+    /// from its sockets itself (`catch_up`).
+    fn without_thread() -> (Discovery, Poll, Readers) {
+        open().unwrap()
+    }
+
+    /// A Python-style advert of `name` (ttl 0: a goodbye).
+    fn python_advert(name: &str, ttl: u32) -> Vec<u8> {
+        format!("[\"{name}\", \"10.200.0.1:6000\", {ttl}]").into_bytes()
+    }
+
+    const FROM: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 200, 0, 1)), 9999);
+
+    /// One `receive` of `reads` in turn (past their end, a read would
+    /// block), each datagram from [`FROM`].
+    fn receive_all(d: &Discovery, reads: &[io::Result<Vec<u8>>], batch: &mut Batch) -> bool {
+        let i = std::cell::Cell::new(0);
+        receive(
+            d,
+            |buf| {
+                let at = i.get();
+                i.set(at + 1);
+                match reads.get(at) {
+                    Some(Ok(datagram)) => {
+                        buf[..datagram.len()].copy_from_slice(datagram);
+                        Ok((datagram.len(), FROM))
+                    }
+                    Some(Err(e)) => Err(io::Error::from(e.kind())),
+                    None => Err(io::ErrorKind::WouldBlock.into()),
+                }
+            },
+            batch,
+        )
+    }
+
+    fn heard(d: &Discovery, name: &str) -> bool {
+        lock(d).beacon.lookup(name, d.now()).is_some()
+    }
+
+    /// `receive` says whether the socket is drained: a full batch is not
+    /// (the loop reads on), a read that would block is; one datagram's
+    /// trouble (an ICMP error) is skipped and the next one read.
+    #[test]
+    fn receive_reads_a_batch_at_a_time_until_a_read_would_block() {
+        let (d, _poll, _readers) = without_thread();
+        let reads: Vec<_> = (0..=BATCH)
+            .map(|i| Ok(python_advert(&format!("r/{i}"), 20)))
+            .collect();
+        let mut batch = Batch::new();
+        assert!(
+            !receive_all(&d, &reads[..BATCH], &mut batch),
+            "a full batch: more may wait"
+        );
+        assert!(receive_all(&d, &reads[BATCH..], &mut batch));
+        assert!((0..=BATCH).all(|i| heard(&d, &format!("r/{i}"))));
+
+        let reset = Err(io::ErrorKind::ConnectionReset.into());
+        assert!(receive_all(
+            &d,
+            &[reset, Ok(python_advert("r/after", 20))],
+            &mut batch
+        ));
+        assert!(heard(&d, "r/after"), "read on past one datagram's error");
     }
 }
