@@ -640,9 +640,10 @@ fn receive(
             if let Err(e) = handled {
                 debug!("dropped a datagram from {source}: {e}");
             }
-            // A dashboard is told of each datagram, and of which names
-            // left by a goodbye: then drain each one on its own.
-            if state.observed.goodbye || state.observed.watchers > 0 {
+            // A dashboard is told which names left by a goodbye: then each
+            // datagram is drained on its own, while its goodbye flag holds.
+            // (Unwatched, nobody reads the flag: the batch drains once.)
+            if state.observed.watchers != 0 {
                 node.drain(&mut state);
             }
         }
@@ -1082,8 +1083,20 @@ mod tests {
         )
     }
 
+    fn feed(d: &Discovery, datagrams: &[Vec<u8>]) {
+        let reads: Vec<_> = datagrams.iter().cloned().map(Ok).collect();
+        assert!(receive_all(d, &reads, &mut Batch::new()));
+    }
+
     fn heard(d: &Discovery, name: &str) -> bool {
         lock(d).beacon.lookup(name, d.now()).is_some()
+    }
+
+    fn departures(look: &Look) -> Vec<(&str, bool)> {
+        look.left
+            .iter()
+            .map(|(_, name, _, goodbye)| (name.as_str(), *goodbye))
+            .collect()
     }
 
     /// `receive` says whether the socket is drained: a full batch is not
@@ -1110,5 +1123,69 @@ mod tests {
             &mut batch
         ));
         assert!(heard(&d, "r/after"), "read on past one datagram's error");
+    }
+
+    /// What a dashboard's watch sees: departures by goodbye as goodbyes,
+    /// even several in one batch, only those since it last looked, only
+    /// those while watched; and `look` waits for news, or returns at once
+    /// when there is some.
+    #[test]
+    fn a_watcher_sees_each_goodbye_since_it_last_looked() {
+        let (d, _poll, _readers) = without_thread();
+        feed(&d, &[python_advert("w/early", 20)]);
+        feed(&d, &[python_advert("w/early", 0)]);
+        d.set_watched(true);
+        let first = d.look(None, StdDuration::ZERO);
+        assert!(
+            first.left.is_empty(),
+            "left before anyone watched: {:?}",
+            first.left
+        );
+
+        let nap = StdDuration::from_millis(200);
+        let started = StdInstant::now();
+        let quiet = d.look(Some(first.count), nap);
+        assert!(started.elapsed() >= nap, "nothing heard: it waits");
+        assert_eq!(quiet.count, first.count);
+
+        feed(
+            &d,
+            &[
+                python_advert("w/a", 20),
+                python_advert("w/b", 20),
+                python_advert("w/c", 20),
+            ],
+        );
+        let started = StdInstant::now();
+        let news = d.look(Some(first.count), StdDuration::from_secs(60));
+        assert!(
+            started.elapsed() < StdDuration::from_secs(30),
+            "news waiting: it returns at once"
+        );
+        assert_ne!(news.count, first.count);
+        let names: Vec<_> = news.names.iter().map(|(n, ..)| n.as_str()).collect();
+        assert!(
+            ["w/a", "w/b", "w/c"].iter().all(|n| names.contains(n)),
+            "{names:?}"
+        );
+
+        // Two goodbyes and an advert in one batch.
+        feed(
+            &d,
+            &[
+                python_advert("w/a", 0),
+                python_advert("w/b", 0),
+                python_advert("w/c", 20),
+            ],
+        );
+        let gone = d.look(Some(news.count), StdDuration::from_secs(60));
+        assert_eq!(departures(&gone), [("w/a", true), ("w/b", true)]);
+
+        // A second watcher does not take the first one's departures away.
+        d.set_watched(true);
+        let again = d.look(Some(news.count), StdDuration::ZERO);
+        assert_eq!(departures(&again), [("w/a", true), ("w/b", true)]);
+        let later = d.look(Some(again.count), StdDuration::ZERO);
+        assert!(departures(&later).is_empty(), "{:?}", later.left);
     }
 }
