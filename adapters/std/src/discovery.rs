@@ -1046,6 +1046,16 @@ mod tests {
         );
     }
 
+    /// Each process gets a seed of its own, and seals with the wall clock
+    /// in milliseconds (what every keyed peer compares its stamps with).
+    #[test]
+    fn each_seed_is_new_and_the_clock_is_the_wall_clock() {
+        assert_ne!(random_seed(), random_seed());
+        let wall = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+        let ms = u64::try_from(wall.as_millis()).unwrap();
+        assert!(unix_ms().abs_diff(ms) < 60_000, "{} vs {ms}", unix_ms());
+    }
+
     /// The tests below use a discovery with its sockets but no background
     /// thread (these lib tests run in a private network namespace): what it
     /// hears is only what a test hands to `receive`, or what a listing reads
@@ -1187,5 +1197,19 @@ mod tests {
         assert_eq!(departures(&again), [("w/a", true), ("w/b", true)]);
         let later = d.look(Some(again.count), StdDuration::ZERO);
         assert!(departures(&later).is_empty(), "{:?}", later.left);
+    }
+
+    /// A listing holds what waits in the sockets even when no thread has
+    /// read them (here there is none).
+    #[test]
+    fn a_listing_reads_what_waits_in_the_sockets() {
+        let (d, _poll, _readers) = without_thread();
+        let port = d.sockets.private.local_addr().unwrap().port();
+        let sender = std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        sender
+            .send_to(&python_advert("c/waiting", 20), (Ipv4Addr::LOCALHOST, port))
+            .unwrap();
+        let known = d.known();
+        assert!(known.iter().any(|(n, _)| n == "c/waiting"), "{known:?}");
     }
 }
