@@ -512,6 +512,8 @@ fn run(node: &Discovery, mut poll: Poll, mut readers: Readers) {
     let mut next_interface_check = StdInstant::now() + INTERFACE_CHECK;
     // While set, port 9999 is deregistered until then (see ADVERT_BATCH).
     let mut adverts_held: Option<StdInstant> = None;
+    // Sockets (by token) a bounded read left with datagrams waiting.
+    let mut unread = [false; 3];
     loop {
         let timeout = {
             let mut state = lock(node);
@@ -538,22 +540,38 @@ fn run(node: &Discovery, mut poll: Poll, mut readers: Readers) {
                 return;
             }
         }
+        // What to read: the sockets mio says are readable, and those the
+        // last turn left with datagrams waiting (mio, edge-triggered, will
+        // not say so again).
+        let mut readable = std::mem::take(&mut unread);
         for event in &events {
-            let socket = match event.token() {
+            if let Some(r) = readable.get_mut(event.token().0) {
+                *r = true;
+            }
+        }
+        for (token, _) in [BEACON, EXT, PRIVATE]
+            .into_iter()
+            .zip(readable)
+            .filter(|(_, r)| *r)
+        {
+            let socket = match token {
                 BEACON => readers.beacon.as_ref(),
                 EXT => readers.ext.as_ref(),
-                PRIVATE => Some(&readers.private),
-                _ => None,
+                _ => Some(&readers.private),
             };
             if let Some(socket) = socket {
                 // Bounded so one flooded socket cannot starve the others.
                 let drained = (0..4).any(|_| receive(node, |b| socket.recv_from(b), &mut batch));
                 if !drained {
-                    // Still more waiting: mio will not signal again, so wake ourselves.
+                    // Still more waiting: read it again on the next turn,
+                    // which comes at once.
+                    if let Some(u) = unread.get_mut(token.0) {
+                        *u = true;
+                    }
                     let _ = node.waker.wake();
                 }
             }
-            if event.token() == BEACON {
+            if token == BEACON {
                 if let Some(socket) = readers.beacon.as_mut() {
                     match poll.registry().deregister(socket) {
                         Ok(()) => adverts_held = Some(StdInstant::now() + ADVERT_BATCH),
