@@ -4,6 +4,9 @@
 
 use std::time::Duration;
 
+#[path = "../src/bin/nw0-peer/drive.rs"]
+mod drive;
+
 use nw0_tests::*;
 
 /// `nw0 ARGS…` in `host` with `NW0_CLASS_KEY` set to `key` (or unset).
@@ -105,4 +108,17 @@ fn a_name_cannot_be_taken_over_without_the_key() {
         ran.stdout.contains(&format!("arm\t{arm_at}")),
         "a keyless program hears our keyed name:\n{ran:#?}"
     );
+
+    // The key set at run time (set_class_key) by a program that already advertises:
+    // its name goes out sealed from then on, and keyed programs hear it.
+    let mut late = drive::Repl::start(ours, "keyed later");
+    let late_at = late.advertise("late");
+    late.run("class-key\tblue whale", drive::secs(5.0));
+    finished(nw0(
+        checker,
+        Some("blue whale"),
+        &["discover", "late", "--wait", "3"],
+    ))
+    .expect_code(0, "discover with the key")
+    .expect_stdout(&[late_at.as_str()], "a name keyed at run time");
 }
