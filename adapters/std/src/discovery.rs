@@ -509,7 +509,9 @@ const ADVERT_BATCH: StdDuration = StdDuration::from_millis(100);
 fn run(node: &Discovery, mut poll: Poll, mut readers: Readers) {
     let mut events = Events::with_capacity(64);
     let mut batch = Batch::new();
-    let mut next_interface_check = StdInstant::now() + INTERFACE_CHECK;
+    // Due at once: the first turn reads the interfaces again (open() has just
+    // read them, so nothing changed), then every INTERFACE_CHECK.
+    let mut next_interface_check = StdInstant::now();
     // While set, port 9999 is deregistered until then (see ADVERT_BATCH).
     let mut adverts_held: Option<StdInstant> = None;
     // Sockets (by token) a bounded read left with datagrams waiting.
