@@ -89,6 +89,11 @@ fn a_name_cannot_be_taken_over_without_the_key() {
         );
     }
     assert!(
+        !ran.stderr.contains("the most it keeps"),
+        "a table of a few names warned that it is full:\n{}",
+        ran.stderr
+    );
+    assert!(
         !ran.stderr.contains(&ignored("robot", ours.ip)) && !ran.stderr.contains("'arm'"),
         "our own adverts were ignored:\n{}",
         ran.stderr
