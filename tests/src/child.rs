@@ -225,6 +225,17 @@ impl ChildGuard {
         self.signal(rustix::process::Signal::TERM)
     }
 
+    /// Stops the child (SIGSTOP) until [`ChildGuard::resume`]: what is sent to it
+    /// meanwhile waits in its sockets.
+    pub fn pause(&mut self) -> io::Result<()> {
+        self.signal(rustix::process::Signal::STOP)
+    }
+
+    /// Lets a child stopped by [`ChildGuard::pause`] run again (SIGCONT).
+    pub fn resume(&mut self) -> io::Result<()> {
+        self.signal(rustix::process::Signal::CONT)
+    }
+
     fn signal(&mut self, sig: rustix::process::Signal) -> io::Result<()> {
         if self.child.try_wait()?.is_some() {
             return Ok(()); // already exited and reaped: the pid may belong to someone else

@@ -443,6 +443,84 @@ fn hostile_datagrams_do_not_stop_discovery() {
     );
 }
 
+/// CPU time (user and system, in clock ticks: 1/100 s) a process has used, from /proc.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command's closing parenthesis start at field 3 (state);
+    // utime and stime are fields 14 and 15.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+/// The discovery thread sleeps until it has something to do: an idle process with a
+/// name advertised uses next to no CPU (a busy loop would take a core from every
+/// program in a classroom of Raspberry Pis). It also checks the interfaces every 2 s.
+#[test]
+fn an_idle_process_sleeps() {
+    if !require_netns() {
+        return;
+    }
+    let host = Host::isolated();
+    let mut idle = Repl::start(&host, "idle");
+    idle.advertise("idle/one");
+    let pid = idle.child.id();
+    let before = cpu_ticks(pid);
+    // A window to measure over, not a wait for anything.
+    std::thread::sleep(Duration::from_secs(5));
+    let used = cpu_ticks(pid) - before;
+    println!("FIGURE discovery.idle_cpu_ticks_in_5_s {used}");
+    assert!(
+        used < 10,
+        "an idle process used {used} ticks (1/100 s) of CPU in 5 s"
+    );
+}
+
+/// Datagrams that queued up while a process could not run (stopped here) are all
+/// read when it runs again, more than one turn of its loop reads: the last of 300 on
+/// UDP 9997, a goodbye, takes its name away though nothing arrives after it.
+#[test]
+fn a_backlog_of_datagrams_is_read_to_its_end() {
+    if !require_netns() {
+        return;
+    }
+    let host = Host::isolated();
+    let mut backlogged = Repl::start(&host, "backlogged");
+    let advert = |ttl: u32| format!("[\"backlog/x\", \"127.0.0.1:6000\", {ttl}]").into_bytes();
+    let send = |datagrams: Vec<Vec<u8>>, port: u16| {
+        host.run(|| {
+            let s = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+            for d in &datagrams {
+                s.send_to(d, (Ipv4Addr::LOCALHOST, port)).unwrap();
+            }
+        })
+    };
+    // Its discovery starts with its first call: then it hears the advert.
+    backlogged.advertise("backlog/own");
+    send(vec![advert(20)], 9999);
+    assert!(backlogged.discover("backlog/x", 5.0).is_some());
+
+    backlogged.child.pause().unwrap();
+    let mut backlog: Vec<Vec<u8>> = (0..299).map(|i| format!("junk {i}").into_bytes()).collect();
+    backlog.push(advert(0));
+    // Only this process shares 9997 on this host: every datagram is for it.
+    send(backlog, 9997);
+    backlogged.child.resume().unwrap();
+    // A lookup that finds the name sends nothing (no query to wake the loop).
+    let gone = (0..100).any(|_| {
+        let gone = backlogged.discover("backlog/x", 0.0).is_none();
+        if !gone {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        gone
+    });
+    assert!(gone, "the goodbye at the end of the backlog was not read");
+}
+
 #[test]
 fn discovery_across_hosts_both_ways() {
     if !require_netns() {

@@ -67,8 +67,9 @@ fn python_beside_rust(host: &Host, code: &str) -> (Repl, ChildGuard) {
 }
 
 /// `advertise` carries the `ttl_s` a Python program gives (a number, or None: `null`,
-/// never expires); `fail_if_exists` refuses a name already advertised here; an
-/// unknown action gets an answer (a Python beacon thread would die on it).
+/// never expires); `fail_if_exists` refuses a name already advertised here, and only
+/// such a name; an unknown action gets an answer (a Python beacon thread would die on
+/// it); `discover` waits as long as asked for a name not heard yet.
 #[test]
 fn rpc_advertise_honours_ttl_and_fail_if_exists() {
     let Some(lan) = require_python_lan(2) else {
@@ -79,19 +80,33 @@ fn rpc_advertise_honours_ttl_and_fail_if_exists() {
         "print('FIVE', nw0.advertise('ttl/five', ttl_s=5), flush=True)\n\
          print('EVER', nw0.advertise('ttl/ever', ttl_s=None), flush=True)\n\
          print('AGAIN', nw0.advertise('ttl/five', fail_if_exists=True), flush=True)\n\
+         print('FRESH', nw0.advertise('ttl/fresh', fail_if_exists=True), flush=True)\n\
          print('UNKNOWN', json.dumps(nw0.discovery._rpc('fly', 1, 2)), flush=True)\n\
          print('STILL', nw0.discover('rpc/rust', 5), flush=True)\n\
+         print('ASKING', flush=True)\n\
+         print('LATE', nw0.discovery._rpc('discover', 'late/rust', 15, wait_for_s=20), flush=True)\n\
          time.sleep(30)\n",
     );
     let five = expect(&mut python, "FIVE", secs(20.0));
     let ever = expect(&mut python, "EVER", secs(10.0));
     assert_eq!(expect(&mut python, "AGAIN", secs(10.0)), "None");
+    assert_ne!(
+        expect(&mut python, "FRESH", secs(10.0)),
+        "None",
+        "fail_if_exists with a name nobody advertises"
+    );
     assert_eq!(expect(&mut python, "UNKNOWN", secs(10.0)), "null");
     assert_ne!(
         expect(&mut python, "STILL", secs(10.0)),
         "None",
         "the RPC still serves"
     );
+    // One RPC `discover` (Python's own calls ask in 0.5 s slices) for a name that
+    // is advertised only after it was asked: the answer waits for it.
+    let _ = expect(&mut python, "ASKING", secs(10.0));
+    let mut late = Repl::start(&lan.hosts[1], "late");
+    let late_at = late.advertise("late/rust");
+    assert_eq!(expect(&mut python, "LATE", secs(25.0)), late_at);
     let heard = adverts_heard(&lan.hosts[1], 2.5);
     assert!(
         mentioning(&heard, "ttl/five")

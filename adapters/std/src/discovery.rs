@@ -509,9 +509,13 @@ const ADVERT_BATCH: StdDuration = StdDuration::from_millis(100);
 fn run(node: &Discovery, mut poll: Poll, mut readers: Readers) {
     let mut events = Events::with_capacity(64);
     let mut batch = Batch::new();
-    let mut next_interface_check = StdInstant::now() + INTERFACE_CHECK;
+    // Due at once: the first turn reads the interfaces again (open() has just
+    // read them, so nothing changed), then every INTERFACE_CHECK.
+    let mut next_interface_check = StdInstant::now();
     // While set, port 9999 is deregistered until then (see ADVERT_BATCH).
     let mut adverts_held: Option<StdInstant> = None;
+    // Sockets (by token) a bounded read left with datagrams waiting.
+    let mut unread = [false; 3];
     loop {
         let timeout = {
             let mut state = lock(node);
@@ -538,22 +542,38 @@ fn run(node: &Discovery, mut poll: Poll, mut readers: Readers) {
                 return;
             }
         }
+        // What to read: the sockets mio says are readable, and those the
+        // last turn left with datagrams waiting (mio, edge-triggered, will
+        // not say so again).
+        let mut readable = std::mem::take(&mut unread);
         for event in &events {
-            let socket = match event.token() {
+            if let Some(r) = readable.get_mut(event.token().0) {
+                *r = true;
+            }
+        }
+        for (token, _) in [BEACON, EXT, PRIVATE]
+            .into_iter()
+            .zip(readable)
+            .filter(|(_, r)| *r)
+        {
+            let socket = match token {
                 BEACON => readers.beacon.as_ref(),
                 EXT => readers.ext.as_ref(),
-                PRIVATE => Some(&readers.private),
-                _ => None,
+                _ => Some(&readers.private),
             };
             if let Some(socket) = socket {
                 // Bounded so one flooded socket cannot starve the others.
                 let drained = (0..4).any(|_| receive(node, |b| socket.recv_from(b), &mut batch));
                 if !drained {
-                    // Still more waiting: mio will not signal again, so wake ourselves.
+                    // Still more waiting: read it again on the next turn,
+                    // which comes at once.
+                    if let Some(u) = unread.get_mut(token.0) {
+                        *u = true;
+                    }
                     let _ = node.waker.wake();
                 }
             }
-            if event.token() == BEACON {
+            if token == BEACON {
                 if let Some(socket) = readers.beacon.as_mut() {
                     match poll.registry().deregister(socket) {
                         Ok(()) => adverts_held = Some(StdInstant::now() + ADVERT_BATCH),
@@ -602,7 +622,12 @@ fn receive(
 ) -> bool {
     batch.received.clear();
     let mut drained = false;
-    for slot in batch.slots.iter_mut() {
+    for _ in 0..BATCH {
+        // A read that fails fills no slot: the next datagram takes it, so
+        // that `received` lines up with `slots` when they are handled.
+        let Some(slot) = batch.slots.get_mut(batch.received.len()) else {
+            break;
+        };
         match recv_from(slot) {
             Ok((len, source)) => batch.received.push((len, source)),
             // One datagram's trouble (see `ports`): read on. On Windows
@@ -635,9 +660,10 @@ fn receive(
             if let Err(e) = handled {
                 debug!("dropped a datagram from {source}: {e}");
             }
-            // A dashboard is told of each datagram, and of which names
-            // left by a goodbye: then drain each one on its own.
-            if state.observed.goodbye || state.observed.watchers > 0 {
+            // A dashboard is told which names left by a goodbye: then each
+            // datagram is drained on its own, while its goodbye flag holds.
+            // (Unwatched, nobody reads the flag: the batch drains once.)
+            if state.observed.watchers != 0 {
                 node.drain(&mut state);
             }
         }
@@ -1038,5 +1064,172 @@ mod tests {
             b.lookup("n0", now).is_none(),
             "the one heard longest ago made room"
         );
+    }
+
+    /// Each process gets a seed of its own, and seals with the wall clock
+    /// in milliseconds (what every keyed peer compares its stamps with).
+    #[test]
+    fn each_seed_is_new_and_the_clock_is_the_wall_clock() {
+        assert_ne!(random_seed(), random_seed());
+        let wall = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+        let ms = u64::try_from(wall.as_millis()).unwrap();
+        assert!(unix_ms().abs_diff(ms) < 60_000, "{} vs {ms}", unix_ms());
+    }
+
+    /// The tests below use a discovery with its sockets but no background
+    /// thread (these lib tests run in a private network namespace): what it
+    /// hears is only what a test hands to `receive`, or what a listing reads
+    /// from its sockets itself (`catch_up`).
+    fn without_thread() -> (Discovery, Poll, Readers) {
+        open().unwrap()
+    }
+
+    /// A Python-style advert of `name` (ttl 0: a goodbye).
+    fn python_advert(name: &str, ttl: u32) -> Vec<u8> {
+        format!("[\"{name}\", \"10.200.0.1:6000\", {ttl}]").into_bytes()
+    }
+
+    const FROM: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 200, 0, 1)), 9999);
+
+    /// One `receive` of `reads` in turn (past their end, a read would
+    /// block), each datagram from [`FROM`].
+    fn receive_all(d: &Discovery, reads: &[io::Result<Vec<u8>>], batch: &mut Batch) -> bool {
+        let i = std::cell::Cell::new(0);
+        receive(
+            d,
+            |buf| {
+                let at = i.get();
+                i.set(at + 1);
+                match reads.get(at) {
+                    Some(Ok(datagram)) => {
+                        buf[..datagram.len()].copy_from_slice(datagram);
+                        Ok((datagram.len(), FROM))
+                    }
+                    Some(Err(e)) => Err(io::Error::from(e.kind())),
+                    None => Err(io::ErrorKind::WouldBlock.into()),
+                }
+            },
+            batch,
+        )
+    }
+
+    fn feed(d: &Discovery, datagrams: &[Vec<u8>]) {
+        let reads: Vec<_> = datagrams.iter().cloned().map(Ok).collect();
+        assert!(receive_all(d, &reads, &mut Batch::new()));
+    }
+
+    fn heard(d: &Discovery, name: &str) -> bool {
+        lock(d).beacon.lookup(name, d.now()).is_some()
+    }
+
+    fn departures(look: &Look) -> Vec<(&str, bool)> {
+        look.left
+            .iter()
+            .map(|(_, name, _, goodbye)| (name.as_str(), *goodbye))
+            .collect()
+    }
+
+    /// `receive` says whether the socket is drained: a full batch is not
+    /// (the loop reads on), a read that would block is; one datagram's
+    /// trouble (an ICMP error) is skipped and the next one read.
+    #[test]
+    fn receive_reads_a_batch_at_a_time_until_a_read_would_block() {
+        let (d, _poll, _readers) = without_thread();
+        let reads: Vec<_> = (0..=BATCH)
+            .map(|i| Ok(python_advert(&format!("r/{i}"), 20)))
+            .collect();
+        let mut batch = Batch::new();
+        assert!(
+            !receive_all(&d, &reads[..BATCH], &mut batch),
+            "a full batch: more may wait"
+        );
+        assert!(receive_all(&d, &reads[BATCH..], &mut batch));
+        assert!((0..=BATCH).all(|i| heard(&d, &format!("r/{i}"))));
+
+        let reset = Err(io::ErrorKind::ConnectionReset.into());
+        assert!(receive_all(
+            &d,
+            &[reset, Ok(python_advert("r/after", 20))],
+            &mut batch
+        ));
+        assert!(heard(&d, "r/after"), "read on past one datagram's error");
+    }
+
+    /// What a dashboard's watch sees: departures by goodbye as goodbyes,
+    /// even several in one batch, only those since it last looked, only
+    /// those while watched; and `look` waits for news, or returns at once
+    /// when there is some.
+    #[test]
+    fn a_watcher_sees_each_goodbye_since_it_last_looked() {
+        let (d, _poll, _readers) = without_thread();
+        feed(&d, &[python_advert("w/early", 20)]);
+        feed(&d, &[python_advert("w/early", 0)]);
+        d.set_watched(true);
+        let first = d.look(None, StdDuration::ZERO);
+        assert!(
+            first.left.is_empty(),
+            "left before anyone watched: {:?}",
+            first.left
+        );
+
+        let nap = StdDuration::from_millis(200);
+        let started = StdInstant::now();
+        let quiet = d.look(Some(first.count), nap);
+        assert!(started.elapsed() >= nap, "nothing heard: it waits");
+        assert_eq!(quiet.count, first.count);
+
+        feed(
+            &d,
+            &[
+                python_advert("w/a", 20),
+                python_advert("w/b", 20),
+                python_advert("w/c", 20),
+            ],
+        );
+        let started = StdInstant::now();
+        let news = d.look(Some(first.count), StdDuration::from_secs(60));
+        assert!(
+            started.elapsed() < StdDuration::from_secs(30),
+            "news waiting: it returns at once"
+        );
+        assert_ne!(news.count, first.count);
+        let names: Vec<_> = news.names.iter().map(|(n, ..)| n.as_str()).collect();
+        assert!(
+            ["w/a", "w/b", "w/c"].iter().all(|n| names.contains(n)),
+            "{names:?}"
+        );
+
+        // Two goodbyes and an advert in one batch.
+        feed(
+            &d,
+            &[
+                python_advert("w/a", 0),
+                python_advert("w/b", 0),
+                python_advert("w/c", 20),
+            ],
+        );
+        let gone = d.look(Some(news.count), StdDuration::from_secs(60));
+        assert_eq!(departures(&gone), [("w/a", true), ("w/b", true)]);
+
+        // A second watcher does not take the first one's departures away.
+        d.set_watched(true);
+        let again = d.look(Some(news.count), StdDuration::ZERO);
+        assert_eq!(departures(&again), [("w/a", true), ("w/b", true)]);
+        let later = d.look(Some(again.count), StdDuration::ZERO);
+        assert!(departures(&later).is_empty(), "{:?}", later.left);
+    }
+
+    /// A listing holds what waits in the sockets even when no thread has
+    /// read them (here there is none).
+    #[test]
+    fn a_listing_reads_what_waits_in_the_sockets() {
+        let (d, _poll, _readers) = without_thread();
+        let port = d.sockets.private.local_addr().unwrap().port();
+        let sender = std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        sender
+            .send_to(&python_advert("c/waiting", 20), (Ipv4Addr::LOCALHOST, port))
+            .unwrap();
+        let known = d.known();
+        assert!(known.iter().any(|(n, _)| n == "c/waiting"), "{known:?}");
     }
 }
