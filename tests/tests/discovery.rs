@@ -32,12 +32,23 @@ fn fresh_listing(host: &Host, args: &[&str], kind: &str) -> Vec<(String, String)
 }
 
 /// Instant discovery, i.e. the beacons' answers to queries: fresh processes on `host`,
-/// started one after another well after `name`'s advert burst, each find it at `want`
-/// within [`ANSWERED_MS`]. Periodic adverts (every 2 s) cannot do that every time: the
-/// trials are spread over more than one advert interval, so most would wait longer.
-/// (How fast is the benchmarks' business; this bound only tells an answer from an advert.)
+/// started one after another well after `name`'s advert burst, find it at `want` within
+/// [`ANSWERED_MS`] — all but at most one of them ([`SLOW_ALLOWED`]). Periodic adverts
+/// (every 2 s) cannot do that: a trial is that fast only if an advert comes within
+/// [`ANSWERED_MS`] of its start, and the next trial starts after that advert (its 450 ms
+/// pause comes after the name was found), so each advert makes at most one trial fast.
+/// Two fast trials in a row would then need the second to start more than a second
+/// late (its advert 2 s after the first's, which it follows by at most 500 + 450 ms), so
+/// five fast of six need three such late starts; were a loaded machine's late starts to
+/// make the phases random, each trial is fast one time in four: five of six, about one
+/// run in two hundred.
+/// One slow trial is allowed because a process on a loaded machine (CI: load 15-17 on
+/// 2 cores) can be descheduled for that long anywhere in its run, not because of the
+/// protocol: traced, 220 trials at load 25-28 were all found by the beacon's answer,
+/// 325 ms at worst. (How fast is the benchmarks' business; this bound only tells an
+/// answer from an advert.)
 fn fresh_processes_find_at_once(host: &Host, name: &str, want: &str) {
-    const TRIALS: usize = 5;
+    const TRIALS: usize = 6;
     let mut took = Vec::new();
     for _ in 0..TRIALS {
         let (lines, code, stderr) = drive::run(host, &["discover", name, "5"], secs(10.0));
@@ -54,11 +65,21 @@ fn fresh_processes_find_at_once(host: &Host, name: &str, want: &str) {
     }
     eprintln!("fresh processes found {name} after {took:?} ms");
     assert!(
-        took.iter().all(|&ms| ms < ANSWERED_MS),
-        "fresh processes found {name} after {took:?} ms: not all within {ANSWERED_MS} ms, \
-         as an answer to their query would be (were they waiting for periodic adverts?)"
+        slow_trials(&took) <= SLOW_ALLOWED,
+        "fresh processes found {name} after {took:?} ms: more than {SLOW_ALLOWED} not within \
+         {ANSWERED_MS} ms, as an answer to their query would be (were they waiting for \
+         periodic adverts?)"
     );
 }
+
+/// How many trials took [`ANSWERED_MS`] or longer.
+fn slow_trials(took: &[u64]) -> usize {
+    took.iter().filter(|&&ms| ms >= ANSWERED_MS).count()
+}
+
+/// Trials of [`fresh_processes_find_at_once`] that may be slow: one, a process
+/// descheduled on a loaded machine (see there).
+const SLOW_ALLOWED: usize = 1;
 
 /// Far above an answer to a query on this loaded machine (milliseconds), far below
 /// the 2 s between adverts.
