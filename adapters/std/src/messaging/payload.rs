@@ -160,7 +160,9 @@ pub(crate) fn decode<T: DeserializeOwned>(payload: &[u8]) -> Result<T, Unreadabl
             Ok(value) => return Ok(value),
             Err(e) => e.to_string(),
         },
-        Format::Postcard if is_value::<T>() => String::new(),
+        // Never a `Value`: postcard carries no field names or types, and its
+        // decoder refuses serde's `deserialize_any`, which `Value` needs; the
+        // error's reason goes unused, since `describe` gives the fix instead.
         Format::Postcard => match codec::decode_postcard(payload) {
             Ok(value) => return Ok(value),
             Err(e) => e.to_string(),
