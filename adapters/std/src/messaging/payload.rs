@@ -160,7 +160,9 @@ pub(crate) fn decode<T: DeserializeOwned>(payload: &[u8]) -> Result<T, Unreadabl
             Ok(value) => return Ok(value),
             Err(e) => e.to_string(),
         },
-        Format::Postcard if is_value::<T>() => String::new(),
+        // Never a `Value`: postcard carries no field names or types, and its
+        // decoder refuses serde's `deserialize_any`, which `Value` needs; the
+        // error's reason goes unused, since `describe` gives the fix instead.
         Format::Postcard => match codec::decode_postcard(payload) {
             Ok(value) => return Ok(value),
             Err(e) => e.to_string(),
@@ -385,6 +387,44 @@ mod tests {
         assert!(
             text.ends_with(&format!("100 bytes: {} …", ["ff"; 16].join(" "))),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn a_message_of_max_message_bytes_goes_and_one_byte_more_is_refused() {
+        let most = MAX_MESSAGE as usize;
+        // JSON: a string of `most - 2` characters and its two quotes
+        let text = "a".repeat(most - 2);
+        assert_eq!(to_payload(&text).map(|b| b.len()), Ok(most));
+        let e = to_payload(&format!("{text}a")).unwrap_err();
+        assert_eq!(
+            e,
+            Error::BadMessage {
+                reason: format!("it is {} bytes; the most is {most}", most + 1)
+            }
+        );
+        // postcard: the tag and the length, 4 bytes (2^21 <= 16 Mi - 5 < 2^28), before the text
+        let text = "a".repeat(most - 5);
+        assert_eq!(to_payload(&Postcard(&text)).map(|b| b.len()), Ok(most));
+        let e = to_payload(&Postcard(format!("{text}a"))).unwrap_err();
+        assert!(
+            matches!(e, Error::BadMessage { ref reason } if reason.starts_with(&format!("it is {} bytes", most + 1))),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_postcard_message_of_shown_bytes_is_shown_whole() {
+        // the tag, then 15 bytes: all of them, and no sign of more
+        let bytes: Vec<u8> = (0..SHOWN_BYTES as u8).map(|b| 0xFF - b).collect();
+        assert_eq!(
+            shown(&bytes),
+            "16 bytes: ff fe fd fc fb fa f9 f8 f7 f6 f5 f4 f3 f2 f1 f0"
+        );
+        let one_more = [&bytes[..], &[0]].concat();
+        assert_eq!(
+            shown(&one_more),
+            "17 bytes: ff fe fd fc fb fa f9 f8 f7 f6 f5 f4 f3 f2 f1 f0 …"
         );
     }
 
