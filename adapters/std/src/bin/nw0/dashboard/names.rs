@@ -282,6 +282,19 @@ mod tests {
     }
 
     #[test]
+    fn a_page_behind_by_a_few_forgotten_names_gets_only_those() {
+        let room = room();
+        room.apply(vec![NameChange::Updated(heard("kept", Status::Alive))]);
+        let (v1, _) = room.news_since(None, Duration::ZERO);
+        room.apply(vec![NameChange::Forgotten("gone1".into())]);
+        room.apply(vec![NameChange::Forgotten("gone2".into())]);
+        let (_, news) = room.news_since(Some(v1), Duration::ZERO);
+        assert_eq!(names(&news), (vec![], vec!["gone1", "gone2"]));
+        let (_, news) = room.news_since(Some(v1 + 1), Duration::ZERO);
+        assert_eq!(names(&news), (vec![], vec!["gone2"]), "gone1 was seen");
+    }
+
+    #[test]
     fn a_page_too_far_behind_gets_everything_again() {
         let room = room();
         room.apply(vec![NameChange::Updated(heard("kept", Status::Alive))]);
