@@ -282,6 +282,26 @@ mod tests {
         assert_eq!(query_value("ab=1", "a"), None);
     }
 
+    #[test]
+    fn events_are_one_line_of_data_each() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let page = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        let mut events = EventStream::start(server, Duration::from_millis(1500)).unwrap();
+        events.send("names", "[1,\n2,\r3]").unwrap();
+        events.keep_alive().unwrap();
+        drop(events);
+        let mut said = String::new();
+        (&page).read_to_string(&mut said).unwrap();
+        let (head, stream) = said.split_once("\r\n\r\n").unwrap();
+        assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+        assert!(head.contains("Content-Type: text/event-stream"), "{head}");
+        assert_eq!(
+            stream, "retry: 1500\n\nevent: names\ndata: [1,2,3]\n\n: still here\n\n",
+            "a raw newline would split the data field"
+        );
+    }
+
     /// What `read_request` makes of `bytes`, sent whole by a client that then
     /// closes. Loopback only; run inside the namespace like every socket test.
     fn read_from(bytes: Vec<u8>) -> Result<Request, BadRequest> {
