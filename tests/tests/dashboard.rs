@@ -536,6 +536,14 @@ fn the_dashboard_refuses_what_it_should() {
             js.contains("textContent") && !js.contains("innerHTML"),
             "the page must build text, not markup"
         );
+        let css = exchange(
+            at,
+            format!("GET /page.css HTTP/1.1\r\n{host_header}\r\n").as_bytes(),
+        );
+        assert!(
+            status_line(&css).contains("200") && css.contains("Content-Type: text/css"),
+            "{css}"
+        );
 
         // Another name for this computer (DNS rebinding) is refused.
         let rebound = exchange(at, b"GET / HTTP/1.1\r\nHost: evil.example:80\r\n\r\n");
@@ -776,6 +784,19 @@ fn watches_are_bounded_and_end_with_their_page() {
         // A second page on a watched address joins it.
         let (_joined, said) = open_watch(at, "127.0.0.1:1");
         assert!(said.contains("event: news"), "{said}");
+        // Up to 8 pages watch one address; a ninth is told why not.
+        let _more: Vec<TcpStream> = (3..=8)
+            .map(|page| {
+                let (s, said) = open_watch(at, "127.0.0.1:1");
+                assert!(said.contains("event: news"), "page {page}: {said}");
+                s
+            })
+            .collect();
+        let (_, said) = open_watch(at, "127.0.0.1:1");
+        assert!(
+            said.contains("event: refused") && said.contains("too many pages"),
+            "{said}"
+        );
         // One page goes: its watch ends (at its next keep-alive) and frees a place.
         drop(watching.pop());
         let deadline = Instant::now() + Duration::from_secs(15);
