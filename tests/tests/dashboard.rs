@@ -813,3 +813,61 @@ fn watches_are_bounded_and_end_with_their_page() {
         }
     });
 }
+
+/// Opens `/events` and reads until its first event or an error status.
+fn open_feed(at: SocketAddr) -> (TcpStream, String) {
+    let mut s = TcpStream::connect(at).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(format!("GET /events HTTP/1.1\r\nHost: {at}\r\n\r\n").as_bytes())
+        .unwrap();
+    let mut got = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let text = String::from_utf8_lossy(&got);
+        if text.contains("\n\nevent: ") && got.ends_with(b"\n\n") || text.contains(" 503 ") {
+            break;
+        }
+        match s.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&chunk[..n]),
+        }
+    }
+    (s, String::from_utf8_lossy(&got).into_owned())
+}
+
+/// At most 16 pages show the live list at once; a page that goes is found out
+/// by the keep-alives even while no name changes, and frees its place.
+#[test]
+fn live_lists_are_bounded_and_a_page_that_left_frees_its_place() {
+    if !require_netns() {
+        return;
+    }
+    let host = Host::isolated();
+    let (_dash, url) = start_dashboard(&host);
+    let at: SocketAddr = url_addr(&url);
+    host.run(|| {
+        let pages: Vec<TcpStream> = (1..=16)
+            .map(|page| {
+                let (s, said) = open_feed(at);
+                assert!(said.contains("event: names"), "page {page}: {said}");
+                s
+            })
+            .collect();
+        let (_, said) = open_feed(at);
+        assert!(status_line(&said).contains("503"), "a 17th page: {said}");
+        // Nothing is advertised: only keep-alives can find that the pages left.
+        drop(pages);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let (_s, said) = open_feed(at);
+            if said.contains("event: names") {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the pages that left kept their places: {said}"
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    });
+}
