@@ -354,6 +354,10 @@ mod tests {
         };
         let huge_head = format!("GET / HTTP/1.1\r\nX-Long: {}\r\n\r\n", "v".repeat(MAX_HEAD));
         assert_eq!(status(huge_head.into_bytes()), 431);
+        // A head still unfinished at exactly MAX_HEAD bytes is refused too.
+        let mut at_most = b"GET / HTTP/1.1\r\nX-Long: ".to_vec();
+        at_most.resize(MAX_HEAD, b'v');
+        assert_eq!(status(at_most), 431);
         let many: String = (0..=MAX_HEADERS).map(|i| format!("X-{i}: 1\r\n")).collect();
         assert_eq!(
             status(format!("GET / HTTP/1.1\r\n{many}\r\n").into_bytes()),
