@@ -10,6 +10,7 @@
 //! RPC with a beacon on TCP 127.0.0.1:9998. Same-host mixes are in
 //! `same_host_python_peer_and_nw0`.
 
+use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
 use nw0_tests::*;
@@ -103,6 +104,12 @@ fn usage_mistakes_exit_2_with_usage_on_stderr() {
             ran.stderr.contains("Usage") || ran.stderr.contains("usage"),
             "nw0 {args:?}: {ran:#?}"
         );
+    }
+    // Help asked after the command is help, not a mistake about an option.
+    for args in [&["send", "--help"][..], &["ls", "--wait", "1", "-h"]] {
+        let ran = run_nw0(&host, args, t);
+        ran.expect_code(2, &format!("nw0 {args:?}"));
+        assert!(ran.stderr.starts_with("Usage:"), "nw0 {args:?}: {ran:#?}");
     }
     let ran = run_nw0(&host, &["help", "watch"], t);
     assert!(
@@ -239,6 +246,19 @@ fn one_host_advertise_echo_send_discover_ls_command() {
     );
     assert_eq!(address_line(&mut fixed), "127.0.0.1:47001");
     run_nw0(&host, &["send", "fixed", "[true]"], t).expect_stdout(&["[true]"], "--address echo");
+    // A port another program listens on is no typing mistake: status 1, not 2.
+    run_nw0(
+        &host,
+        &[
+            "advertise",
+            "taken",
+            "--address",
+            "127.0.0.1:47001",
+            "--echo",
+        ],
+        t,
+    )
+    .expect_code(1, "a port in use");
 
     // Ctrl-C ends advertise with the usual status 130.
     echo.interrupt().unwrap();
@@ -325,6 +345,9 @@ fn one_host_publish_and_watch() {
     );
     let started = Instant::now();
     let watcher = spawn_nw0(&host, &["watch", "once", "--count", "2", "--wait", "5"]);
+    // Without --count a watcher sees every item: no more than two, then none
+    // within 3 s. (It may start too late for the first: at most, not exactly.)
+    let all = spawn_nw0(&host, &["watch", "once", "--wait", "3"]);
     let _ = address_line(&mut counted);
     let status = counted
         .wait_timeout(Duration::from_secs(10))
@@ -338,6 +361,12 @@ fn one_host_publish_and_watch() {
     Ran::wait_for(watcher, Duration::from_secs(10))
         .expect_code(0, "watch --count 2")
         .expect_stdout(&["t\t\"hello\""; 2], "watch --count 2");
+    let all = Ran::wait_for(all, Duration::from_secs(10));
+    all.expect_code(1, "watch until no news");
+    assert!(
+        all.stdout.len() <= 2 && all.stdout.iter().all(|l| l == "t\t\"hello\""),
+        "publish --count 2 sends no third item: {all:#?}"
+    );
 }
 
 #[test]
@@ -356,6 +385,43 @@ fn doctor_on_a_host_with_no_network_says_what_to_fix() {
         text.contains("lo\tyes"),
         "own adverts come back over loopback: {ran:#?}"
     );
+    assert!(
+        !text.contains("Not even this computer"),
+        "its own adverts came back: {ran:#?}"
+    );
+    assert!(
+        text.contains("Other names heard on the network so far: 0"),
+        "its own name is not another's: {ran:#?}"
+    );
+}
+
+/// Another program (here this test) holds UDP 9999 and 9997 without sharing
+/// them: doctor reports both, and does not take it for a Python beacon.
+#[test]
+fn doctor_reports_ports_held_by_another_program() {
+    if !require_netns() {
+        return;
+    }
+    let host = Host::isolated();
+    let held = host.run(|| {
+        [9999, 9997].map(|port| UdpSocket::bind(("0.0.0.0", port)).expect("bind, unshared"))
+    });
+    let ran = run_nw0(&host, &["doctor"], Duration::from_secs(30));
+    ran.expect_code(1, "doctor finds problems");
+    let text = ran.stdout.join("\n");
+    assert!(
+        text.contains("Another program holds UDP port 9999 and does not share it"),
+        "{ran:#?}"
+    );
+    assert!(
+        text.contains("Another program holds UDP port 9997 and does not share it"),
+        "{ran:#?}"
+    );
+    assert!(
+        !text.contains("most likely a Python networkzero program"),
+        "nothing answers on TCP 9998: {ran:#?}"
+    );
+    drop(held);
 }
 
 // ---------------------------------------------------------------------------------
@@ -418,6 +484,10 @@ fn lan_every_subcommand_between_rust_peers() {
         "own broadcast comes back: {ran:#?}"
     );
     assert!(text.contains("All good"), "{ran:#?}");
+    assert!(
+        !text.contains("Adverts go out of every interface"),
+        "one interface: {ran:#?}"
+    );
 }
 
 // ---------------------------------------------------------------------------------

@@ -536,6 +536,14 @@ fn the_dashboard_refuses_what_it_should() {
             js.contains("textContent") && !js.contains("innerHTML"),
             "the page must build text, not markup"
         );
+        let css = exchange(
+            at,
+            format!("GET /page.css HTTP/1.1\r\n{host_header}\r\n").as_bytes(),
+        );
+        assert!(
+            status_line(&css).contains("200") && css.contains("Content-Type: text/css"),
+            "{css}"
+        );
 
         // Another name for this computer (DNS rebinding) is refused.
         let rebound = exchange(at, b"GET / HTTP/1.1\r\nHost: evil.example:80\r\n\r\n");
@@ -776,6 +784,19 @@ fn watches_are_bounded_and_end_with_their_page() {
         // A second page on a watched address joins it.
         let (_joined, said) = open_watch(at, "127.0.0.1:1");
         assert!(said.contains("event: news"), "{said}");
+        // Up to 8 pages watch one address; a ninth is told why not.
+        let _more: Vec<TcpStream> = (3..=8)
+            .map(|page| {
+                let (s, said) = open_watch(at, "127.0.0.1:1");
+                assert!(said.contains("event: news"), "page {page}: {said}");
+                s
+            })
+            .collect();
+        let (_, said) = open_watch(at, "127.0.0.1:1");
+        assert!(
+            said.contains("event: refused") && said.contains("too many pages"),
+            "{said}"
+        );
         // One page goes: its watch ends (at its next keep-alive) and frees a place.
         drop(watching.pop());
         let deadline = Instant::now() + Duration::from_secs(15);
@@ -789,6 +810,64 @@ fn watches_are_bounded_and_end_with_their_page() {
                 "the watch did not end with its page: {said}"
             );
             std::thread::sleep(Duration::from_millis(200));
+        }
+    });
+}
+
+/// Opens `/events` and reads until its first event or an error status.
+fn open_feed(at: SocketAddr) -> (TcpStream, String) {
+    let mut s = TcpStream::connect(at).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(format!("GET /events HTTP/1.1\r\nHost: {at}\r\n\r\n").as_bytes())
+        .unwrap();
+    let mut got = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let text = String::from_utf8_lossy(&got);
+        if text.contains("\n\nevent: ") && got.ends_with(b"\n\n") || text.contains(" 503 ") {
+            break;
+        }
+        match s.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&chunk[..n]),
+        }
+    }
+    (s, String::from_utf8_lossy(&got).into_owned())
+}
+
+/// At most 16 pages show the live list at once; a page that goes is found out
+/// by the keep-alives even while no name changes, and frees its place.
+#[test]
+fn live_lists_are_bounded_and_a_page_that_left_frees_its_place() {
+    if !require_netns() {
+        return;
+    }
+    let host = Host::isolated();
+    let (_dash, url) = start_dashboard(&host);
+    let at: SocketAddr = url_addr(&url);
+    host.run(|| {
+        let pages: Vec<TcpStream> = (1..=16)
+            .map(|page| {
+                let (s, said) = open_feed(at);
+                assert!(said.contains("event: names"), "page {page}: {said}");
+                s
+            })
+            .collect();
+        let (_, said) = open_feed(at);
+        assert!(status_line(&said).contains("503"), "a 17th page: {said}");
+        // Nothing is advertised: only keep-alives can find that the pages left.
+        drop(pages);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let (_s, said) = open_feed(at);
+            if said.contains("event: names") {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the pages that left kept their places: {said}"
+            );
+            std::thread::sleep(Duration::from_millis(500));
         }
     });
 }

@@ -194,4 +194,45 @@ mod tests {
         assert!(a.count("--count").is_err());
         assert!(parse(&["a", "--wait", "1", "--wait", "2"]).is_err());
     }
+
+    #[test]
+    fn help_is_asked_three_ways() {
+        for asked in ["-h", "--help", "help"] {
+            assert!(is_help(asked), "{asked}");
+        }
+        for not in ["send", "-help", "--h", ""] {
+            assert!(!is_help(not), "{not}");
+        }
+    }
+
+    #[test]
+    fn positionals_by_index() {
+        let a = parse(&["first", "second"]).unwrap();
+        assert_eq!(a.arg(0), Some("first"));
+        assert_eq!(a.arg(1), Some("second"));
+        assert_eq!(a.arg(2), None);
+        assert_eq!(a.value("--wait"), None);
+    }
+
+    #[test]
+    fn seconds_are_a_number_never_forever() {
+        let a = parse(&["x", "--wait", "0.25"]).unwrap();
+        assert_eq!(a.seconds("--wait", 1.0), Ok(0.25));
+        assert_eq!(a.seconds("--count", 1.5), Ok(1.5), "not given: the default");
+        let a = parse(&["x", "--wait", "forever"]).unwrap();
+        assert!(a
+            .seconds("--wait", 1.0)
+            .unwrap_err()
+            .contains("number of seconds"));
+    }
+
+    #[test]
+    fn a_wait_is_finite_and_not_negative() {
+        for bad in ["-1", "NaN", "infinity", "1e999"] {
+            let a = parse(&["x", "--wait", bad]).unwrap();
+            assert!(a.wait("--wait", Wait::Forever).is_err(), "{bad}");
+        }
+        let a = parse(&["x", "--wait", "0"]).unwrap();
+        assert_eq!(a.wait("--wait", Wait::Forever), Ok(Wait::Seconds(0.0)));
+    }
 }

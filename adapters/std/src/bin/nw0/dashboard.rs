@@ -277,3 +277,22 @@ impl Server {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_are_bounded_and_given_back() {
+        let count = AtomicUsize::new(0);
+        let first = Slot::take(&count, 2).expect("a free slot");
+        let second = Slot::take(&count, 2).expect("the last slot");
+        assert!(Slot::take(&count, 2).is_none(), "all taken");
+        assert_eq!(count.load(Ordering::Acquire), 2);
+        drop(first);
+        assert_eq!(count.load(Ordering::Acquire), 1);
+        let third = Slot::take(&count, 2).expect("a slot given back is free again");
+        drop((second, third));
+        assert_eq!(count.load(Ordering::Acquire), 0);
+    }
+}

@@ -281,4 +281,96 @@ mod tests {
         assert_eq!(query_value("", "a"), None);
         assert_eq!(query_value("ab=1", "a"), None);
     }
+
+    #[test]
+    fn events_are_one_line_of_data_each() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let page = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        let mut events = EventStream::start(server, Duration::from_millis(1500)).unwrap();
+        events.send("names", "[1,\n2,\r3]").unwrap();
+        events.keep_alive().unwrap();
+        drop(events);
+        let mut said = String::new();
+        (&page).read_to_string(&mut said).unwrap();
+        let (head, stream) = said.split_once("\r\n\r\n").unwrap();
+        assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+        assert!(head.contains("Content-Type: text/event-stream"), "{head}");
+        assert_eq!(
+            stream, "retry: 1500\n\nevent: names\ndata: [1,2,3]\n\n: still here\n\n",
+            "a raw newline would split the data field"
+        );
+    }
+
+    /// What `read_request` makes of `bytes`, sent whole by a client that then
+    /// closes. Loopback only; run inside the namespace like every socket test.
+    fn read_from(bytes: Vec<u8>) -> Result<Request, BadRequest> {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let at = listener.local_addr().unwrap();
+        let client = std::thread::spawn(move || {
+            let mut c = TcpStream::connect(at).unwrap();
+            // The server may answer early and close: a failed write is fine.
+            let _ = c.write_all(&bytes);
+        });
+        let (mut server, _) = listener.accept().unwrap();
+        let read = read_request(&mut server);
+        drop(server);
+        client.join().unwrap();
+        read
+    }
+
+    #[test]
+    fn a_request_is_read_whole_and_no_further() {
+        // A head and a body each longer than one read (4096 bytes), then bytes
+        // past Content-Length that are not the body.
+        let long = "v".repeat(5000);
+        let body: Vec<u8> = (0..10_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+        let mut bytes = format!(
+            "POST /send?x=1 HTTP/1.1\r\nHost:  localhost:8000 \r\nX-Long: {long}\r\n\
+             Origin: http://localhost:8000\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        bytes.extend_from_slice(&body);
+        bytes.extend_from_slice(b"GET /next HTTP/1.1\r\n\r\n");
+        let r = read_from(bytes).unwrap();
+        assert_eq!((r.method.as_str(), r.path.as_str()), ("POST", "/send"));
+        assert_eq!(r.query, "x=1");
+        assert_eq!(r.host.as_deref(), Some("localhost:8000"), "trimmed");
+        assert_eq!(r.origin.as_deref(), Some("http://localhost:8000"));
+        assert_eq!(r.content_type.as_deref(), Some("application/json"));
+        assert!(r.body == body, "body of {} bytes", r.body.len());
+
+        let r = read_from(b"GET / HTTP/1.1\r\n\r\n".to_vec()).unwrap();
+        assert_eq!((r.path.as_str(), r.host, r.body.len()), ("/", None, 0));
+    }
+
+    #[test]
+    fn a_request_past_the_limits_is_refused() {
+        let status = |bytes: Vec<u8>| match read_from(bytes) {
+            Err(BadRequest::Status(code, _)) => code,
+            other => panic!("{other:?}"),
+        };
+        let huge_head = format!("GET / HTTP/1.1\r\nX-Long: {}\r\n\r\n", "v".repeat(MAX_HEAD));
+        assert_eq!(status(huge_head.into_bytes()), 431);
+        // A head still unfinished at exactly MAX_HEAD bytes is refused too.
+        let mut at_most = b"GET / HTTP/1.1\r\nX-Long: ".to_vec();
+        at_most.resize(MAX_HEAD, b'v');
+        assert_eq!(status(at_most), 431);
+        let many: String = (0..=MAX_HEADERS).map(|i| format!("X-{i}: 1\r\n")).collect();
+        assert_eq!(
+            status(format!("GET / HTTP/1.1\r\n{many}\r\n").into_bytes()),
+            431
+        );
+        let with = |header: &str| format!("POST / HTTP/1.1\r\n{header}\r\n\r\n").into_bytes();
+        assert_eq!(status(with("Transfer-Encoding: chunked")), 411);
+        assert_eq!(status(with("Content-Length: 65537")), 413);
+        assert_eq!(status(with("Content-Length: many")), 400);
+        assert_eq!(status(b"NOT HTTP\r\n\r\n".to_vec()), 400);
+        // Exactly MAX_BODY is taken.
+        let mut most = with(&format!("Content-Length: {MAX_BODY}"));
+        most.resize(most.len() + MAX_BODY, b'x');
+        assert_eq!(read_from(most).unwrap().body.len(), MAX_BODY);
+    }
 }

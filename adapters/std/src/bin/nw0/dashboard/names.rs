@@ -282,6 +282,33 @@ mod tests {
     }
 
     #[test]
+    fn a_page_behind_by_a_few_forgotten_names_gets_only_those() {
+        let room = room();
+        room.apply(vec![NameChange::Updated(heard("kept", Status::Alive))]);
+        let (v1, _) = room.news_since(None, Duration::ZERO);
+        room.apply(vec![NameChange::Forgotten("gone1".into())]);
+        room.apply(vec![NameChange::Forgotten("gone2".into())]);
+        let (_, news) = room.news_since(Some(v1), Duration::ZERO);
+        assert_eq!(names(&news), (vec![], vec!["gone1", "gone2"]));
+        let (_, news) = room.news_since(Some(v1 + 1), Duration::ZERO);
+        assert_eq!(names(&news), (vec![], vec!["gone2"]), "gone1 was seen");
+    }
+
+    #[test]
+    fn a_page_behind_gets_its_news_at_once_however_long_it_may_wait() {
+        let room = room();
+        room.apply(vec![NameChange::Updated(heard("a", Status::Alive))]);
+        let (v1, _) = room.news_since(None, Duration::ZERO);
+        room.apply(vec![NameChange::Updated(heard("b", Status::Alive))]);
+        // However long a stream would wait, a page with something new gets
+        // it now. (A century also checks that the deadline is counted ahead
+        // of now: a century before now is before the clock's start.)
+        let century = Duration::from_secs(100 * 365 * 24 * 3600);
+        let (_, news) = room.news_since(Some(v1), century);
+        assert_eq!(names(&news), (vec!["b"], vec![]));
+    }
+
+    #[test]
     fn a_page_too_far_behind_gets_everything_again() {
         let room = room();
         room.apply(vec![NameChange::Updated(heard("kept", Status::Alive))]);

@@ -239,4 +239,23 @@ mod tests {
         assert_eq!(s["per_second"], 10.0);
         assert_eq!(s["topics"][0]["items"], 10);
     }
+
+    #[test]
+    fn the_rate_forgets_what_left_the_window() {
+        let mut seen = Seen::default();
+        let t0 = Instant::now();
+        let first = seen.summary(t0);
+        assert_eq!(first["per_second"], 0.0, "nothing to count over yet");
+        for _ in 0..10 {
+            seen.item("hit", &json!(1), t0);
+        }
+        seen.summary(t0 + Duration::from_secs(1));
+        for _ in 0..10 {
+            seen.item("hit", &json!(2), t0);
+        }
+        // The sample at t0 is 3 s old and left the window; the one at 1 s is
+        // exactly RATE_WINDOW old and still counts: 10 items over 2 s.
+        let s = seen.summary(t0 + Duration::from_secs(3));
+        assert_eq!(s["per_second"], 5.0);
+    }
 }

@@ -106,6 +106,10 @@ mod tests {
                 text: "go".into()
             }
         );
+        let ask =
+            parse(br#"{"address": "10.0.0.1:5000", "kind": "message", "text": "hi"}"#).unwrap();
+        assert!(!ask.command, "a message is not a command");
+        assert_eq!(ask.text, "hi");
         assert!(parse(b"{").unwrap_err().starts_with("not JSON"));
         assert!(parse(br#"{"kind": "message", "text": ""}"#).is_err());
         assert!(parse(br#"{"address": "nowhere", "kind": "message", "text": ""}"#).is_err());
