@@ -1070,6 +1070,8 @@ impl<B: Buffer, const SUBS: usize> Core<B, SUBS> {
         if self.msg_parts >= self.config.max_parts {
             return Err(ZmtpError::TooManyParts);
         }
+        // A REP's envelope is the request's: it starts empty with each request
+        // (the one place it is emptied, whether the last was answered or dropped).
         if self.msg_parts == 0 && self.config.role == Role::Rep {
             self.envelope_len = 0;
         }
@@ -1184,7 +1186,6 @@ impl<B: Buffer, const SUBS: usize> Core<B, SUBS> {
             match self.config.role {
                 Role::Req if delivered => self.awaiting_reply = false,
                 Role::Rep if delivered => self.must_reply = true,
-                Role::Rep => self.envelope_len = 0,
                 _ => {}
             }
             let size = mem::take(&mut self.msg_size);
@@ -1447,10 +1448,7 @@ impl<B: Buffer, const SUBS: usize> Core<B, SUBS> {
     fn message_sent(&mut self) {
         match self.config.role {
             Role::Req => self.awaiting_reply = true,
-            Role::Rep => {
-                self.must_reply = false;
-                self.envelope_len = 0;
-            }
+            Role::Rep => self.must_reply = false,
             _ => {}
         }
     }
