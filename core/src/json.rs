@@ -277,6 +277,11 @@ mod tests {
         assert_eq!(decode(r#""caf\u00E9""#).unwrap(), "café");
         assert_eq!(decode(r#""café""#).unwrap(), "café");
         assert_eq!(decode(r#""\ud83d\ude00 \/""#).unwrap(), "😀 /");
+        // Every short escape Python's json.dumps writes reads back as its character.
+        assert_eq!(
+            decode(r#""\"\\\/\b\f\n\r\t""#).unwrap(),
+            "\"\\/\u{8}\u{c}\n\r\t"
+        );
         assert_eq!(decode(r#""\ud83d""#), Err(JsonError::BadString));
         assert_eq!(decode(r#""\ude00""#), Err(JsonError::BadString));
         assert_eq!(decode(r#""\x""#), Err(JsonError::BadString));
