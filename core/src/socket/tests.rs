@@ -334,8 +334,9 @@ fn a_request_and_its_reply() {
     w.sets[1].send(reqs[0], &[b"next"]).unwrap();
 }
 
-#[test]
-fn a_message_over_the_limit_is_skipped_and_its_exchange_goes_on() {
+/// A REP (set 0) and a REQ (set 1) connected, each taking messages of at most
+/// 100 bytes and skipping longer ones (up to 4 KiB); set 0's events taken.
+fn rep_and_req_skipping_over_100_bytes() -> (World, SocketId, SocketId) {
     let mut settings = Settings::new();
     settings.max_message_size = 100;
     settings.max_skipped_message = 4096;
@@ -345,6 +346,12 @@ fn a_message_over_the_limit_is_skipped_and_its_exchange_goes_on() {
     w.dial(1, req, (0, rep));
     w.run();
     w.take(0);
+    (w, rep, req)
+}
+
+#[test]
+fn a_message_over_the_limit_is_skipped_and_its_exchange_goes_on() {
+    let (mut w, rep, req) = rep_and_req_skipping_over_100_bytes();
     w.take(1);
     // A request over the REP's limit: reported, and still owed a reply.
     w.sets[1].send(req, &[&[b'x'; 500]]).unwrap();
@@ -1331,15 +1338,7 @@ fn held_peers_keep_their_messages_but_not_their_reports() {
 /// request over the limit, for `poll_event`: neither may swallow it.
 #[test]
 fn only_message_parts_are_taken_or_held_back() {
-    let mut settings = Settings::new();
-    settings.max_message_size = 100;
-    settings.max_skipped_message = 4096;
-    let mut w = World::new(2, settings);
-    let rep = w.listen(0, Role::Rep);
-    let req = w.sets[1].open(Role::Req).unwrap();
-    w.dial(1, req, (0, rep));
-    w.run();
-    w.take(0);
+    let (mut w, rep, req) = rep_and_req_skipping_over_100_bytes();
     w.sets[1].send(req, &[&[b'x'; 500]]).unwrap();
     let out = w.sets[1].output(0).to_vec();
     w.sets[1].consume_output(0, out.len());

@@ -829,8 +829,9 @@ fn too_many_parts_and_reserved_flags() {
     assert_eq!(feed(&mut rep, &bytes), Err(ZmtpError::MalformedCommand));
 }
 
-#[test]
-fn send_back_pressure() {
+/// A PUB with a 1 KiB output buffer (messages up to 1 MiB), its SUB peer
+/// subscribed to everything.
+fn pub_with_small_output() -> Conn {
     let mut cfg = Config::new(Role::Pub);
     cfg.max_message_size = 1 << 20;
     let mut p = Connection::new(cfg, vec![0; 512], vec![0; 1024], T0).unwrap();
@@ -841,6 +842,12 @@ fn send_back_pressure() {
         &mut vec![],
     )
     .unwrap();
+    p
+}
+
+#[test]
+fn send_back_pressure() {
+    let mut p = pub_with_small_output();
     assert_eq!(p.send(&[&[0u8; 2000]]), Err(SendError::TooLarge));
     assert_eq!(p.send(&[&[0u8; 500]]), Ok(Sent::Queued));
     assert_eq!(p.send(&[&[0u8; 500]]), Err(SendError::BufferFull));
@@ -856,16 +863,7 @@ fn send_back_pressure() {
 /// front is queued (not refused as BufferFull), and goes out after it, intact.
 #[test]
 fn a_message_that_fits_once_sent_output_is_moved_is_queued() {
-    let mut cfg = Config::new(Role::Pub);
-    cfg.max_message_size = 1 << 20;
-    let mut p = Connection::new(cfg, vec![0; 512], vec![0; 1024], T0).unwrap();
-    feed_at(
-        &mut p,
-        &[peer_hello(1, "SUB"), frame(false, true, b"\x09SUBSCRIBE")].concat(),
-        T0,
-        &mut vec![],
-    )
-    .unwrap();
+    let mut p = pub_with_small_output();
     drain(&mut p);
     assert_eq!(p.send(&[&[1u8; 300]]), Ok(Sent::Queued));
     assert_eq!(p.send(&[&[2u8; 300]]), Ok(Sent::Queued));
