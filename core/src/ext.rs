@@ -140,6 +140,41 @@ mod tests {
         }
     }
 
+    /// `MAX_EXT_DATAGRAM` is exactly the longest datagram `decode` takes: an
+    /// answer carrying a full 256-byte advert (the longest name, the shortest
+    /// rest) fills it, and one byte more is refused. Receivers size their
+    /// buffers from it, so it must be neither short (a valid answer cut off)
+    /// nor loose (RAM a board does not have).
+    #[test]
+    fn the_longest_answer_fills_max_ext_datagram() {
+        let name = "n".repeat(MAX_NAME);
+        let mut datagram = std::vec::Vec::from(*b"NW0\x01A");
+        datagram.extend_from_slice(format!("[\"{name}\", \"1.2.3.4:1\", 0]").as_bytes());
+        assert_eq!(datagram.len(), MAX_EXT_DATAGRAM);
+        match decode(&datagram) {
+            Ok(Message::Answer(a)) => assert_eq!(a.name, name.as_str()),
+            other => panic!("{other:?}"),
+        }
+        datagram.insert(HEADER_LEN + 1, b' ');
+        assert_eq!(
+            decode(&datagram),
+            Err(ExtError::Advert(DecodeError::TooLong))
+        );
+    }
+
+    /// A query may name the longest name an advert can carry, and no longer.
+    #[test]
+    fn a_query_for_the_longest_name_goes_out() {
+        let mut buf = [0u8; MAX_EXT_DATAGRAM];
+        let name = "q".repeat(MAX_NAME);
+        let n = encode_query(&name, &mut buf).expect("the longest name fits");
+        assert_eq!(n, HEADER_LEN + MAX_NAME);
+        assert_eq!(
+            decode(&buf[..n]),
+            Ok(Message::Query(Name::try_from(name.as_str()).unwrap()))
+        );
+    }
+
     #[test]
     fn rejects_strangers() {
         assert_eq!(
