@@ -445,6 +445,16 @@ fn req_drops_bad_replies() {
         vec![]
     );
     assert!(!req.can_send());
+    // A reply of several parts whose first is not empty: all of it dropped.
+    assert_eq!(
+        feed(
+            &mut req,
+            &[frame(true, false, b"bad"), frame(false, false, b"x")].concat()
+        )
+        .unwrap(),
+        vec![]
+    );
+    assert!(!req.can_send());
     assert_eq!(
         feed(
             &mut req,
