@@ -301,6 +301,18 @@ fn a_peers_identity_of_up_to_255_bytes_is_taken() {
     }
 }
 
+/// READY belongs to the handshake: a second one, once traffic flows, is a
+/// peer that has lost its place in the protocol, and the connection ends
+/// rather than guess what it meant.
+#[test]
+fn a_second_ready_ends_the_connection() {
+    let (_, mut rep) = pair(Role::Req, Role::Rep);
+    assert_eq!(
+        feed(&mut rep, &ready("REQ")),
+        Err(ZmtpError::UnexpectedFrame)
+    );
+}
+
 #[test]
 fn missing_socket_type_and_data_before_ready() {
     let mut c = role(Role::Rep);
