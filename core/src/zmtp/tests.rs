@@ -612,6 +612,55 @@ fn sub_sends_subscriptions_after_handshake() {
     assert_eq!(s.send(&[b"x"]), Err(SendError::InvalidState));
 }
 
+/// A SUB (256-byte output) whose subscription to `abcd` has gone out, with
+/// a longer one queued behind it so that exactly `free` bytes of output are
+/// left.
+fn sub_with_free_output(free: usize) -> Conn {
+    let mut cfg = Config::new(Role::Sub);
+    cfg.max_subscription_len = MAX_TOPIC_LEN;
+    let mut s = Connection::new(cfg, vec![0; 4096], vec![0; MIN_TX_BUFFER], T0).unwrap();
+    drain(&mut s);
+    feed(&mut s, &peer_hello(1, "PUB")).unwrap();
+    drain(&mut s);
+    s.subscribe(b"abcd").unwrap();
+    assert_eq!(drain(&mut s), b"\x04\x0e\x09SUBSCRIBEabcd");
+    // A short frame: 2 header bytes, then "\x09SUBSCRIBE" and the topic.
+    let filler = vec![b'f'; MIN_TX_BUFFER - free - 12];
+    s.subscribe(&filler).unwrap();
+    assert_eq!(s.output().len(), MIN_TX_BUFFER - free);
+    s
+}
+
+/// A CANCEL that cannot be queued is refused as `BufferFull` (the topic stays
+/// subscribed, to be cancelled once output drains) rather than dropped while
+/// the PUB goes on sending its news; one that fits exactly goes out; and a
+/// subscription that never went out is cancelled without a word to the peer.
+#[test]
+fn a_cancel_waits_for_room_in_the_output() {
+    let cancel_abcd = b"\x04\x0b\x06CANCELabcd";
+    let mut s = sub_with_free_output(cancel_abcd.len() - 1);
+    assert_eq!(s.unsubscribe(b"abcd"), Err(SendError::BufferFull));
+    assert!(s.is_subscribed(b"abcd"));
+    drain(&mut s);
+    assert_eq!(s.unsubscribe(b"abcd"), Ok(()));
+    assert_eq!(drain(&mut s), cancel_abcd);
+
+    let mut s = sub_with_free_output(cancel_abcd.len());
+    // Not room for its SUBSCRIBE (14 bytes): queued in the store only.
+    s.subscribe(b"zz").unwrap();
+    let before = s.output().len();
+    assert_eq!(s.unsubscribe(b"zz"), Ok(()));
+    assert!(!s.is_subscribed(b"zz"));
+    assert_eq!(
+        s.output().len(),
+        before,
+        "no CANCEL for what never went out"
+    );
+    assert_eq!(s.unsubscribe(b"abcd"), Ok(()));
+    assert!(s.output().ends_with(cancel_abcd));
+    assert_eq!(s.output().len(), MIN_TX_BUFFER);
+}
+
 #[test]
 fn pub_sub_pair_filters() {
     let (mut p, mut s) = pair(Role::Pub, Role::Sub);
