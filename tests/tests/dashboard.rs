@@ -714,19 +714,8 @@ fn a_python_beacon_started_first_is_reported() {
     let (dash, url) = start_dashboard(&host);
     let at: SocketAddr = url_addr(&url);
     let events = host.run(|| {
-        let mut s = TcpStream::connect(at).expect("connect");
-        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        s.write_all(format!("GET /events HTTP/1.1\r\nHost: {at}\r\n\r\n").as_bytes())
-            .unwrap();
-        let mut got = Vec::new();
-        let mut chunk = [0u8; 4096];
-        while !String::from_utf8_lossy(&got).contains("event: notice") {
-            match s.read(&mut chunk) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => got.extend_from_slice(&chunk[..n]),
-            }
-        }
-        String::from_utf8_lossy(&got).into_owned()
+        let mut s = get(at, "/events");
+        read_until(&mut s, |said| said.contains("event: notice"))
     });
     assert!(
         events.contains("event: notice") && events.contains("cannot hear adverts"),
@@ -739,22 +728,42 @@ fn a_python_beacon_started_first_is_reported() {
     );
 }
 
-/// Opens `/news?address=ADDRESS` and reads until the first event; returns
-/// the stream (to keep watching) and what it said.
-fn open_watch(at: SocketAddr, address: &str) -> (TcpStream, String) {
+// ---- live streams, with plain sockets ----------------------------------------------
+
+/// Sends `GET PATH` to the dashboard at `at`; the answer is left to read.
+fn get(at: SocketAddr, path: &str) -> TcpStream {
     let mut s = TcpStream::connect(at).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    s.write_all(format!("GET /news?address={address} HTTP/1.1\r\nHost: {at}\r\n\r\n").as_bytes())
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: {at}\r\n\r\n").as_bytes())
         .unwrap();
+    s
+}
+
+/// Reads an answer until `enough` says so of what has come (checked before each
+/// read), the dashboard closes it, or nothing comes for 10 s; returns what came.
+fn read_until(s: &mut TcpStream, enough: impl Fn(&str) -> bool) -> String {
     let mut got = Vec::new();
     let mut chunk = [0u8; 4096];
-    while !String::from_utf8_lossy(&got).contains("\n\nevent: ") || !got.ends_with(b"\n\n") {
+    while !enough(&String::from_utf8_lossy(&got)) {
         match s.read(&mut chunk) {
             Ok(0) | Err(_) => break,
             Ok(n) => got.extend_from_slice(&chunk[..n]),
         }
     }
-    (s, String::from_utf8_lossy(&got).into_owned())
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+/// Whether an event stream has brought its first event whole (after its head).
+fn first_event(said: &str) -> bool {
+    said.contains("\n\nevent: ") && said.ends_with("\n\n")
+}
+
+/// Opens `/news?address=ADDRESS` and reads until the first event; returns
+/// the stream (to keep watching) and what it said.
+fn open_watch(at: SocketAddr, address: &str) -> (TcpStream, String) {
+    let mut s = get(at, &format!("/news?address={address}"));
+    let said = read_until(&mut s, first_event);
+    (s, said)
 }
 
 /// At most 8 publishers are watched at once; a watch ends when its page
@@ -816,23 +825,9 @@ fn watches_are_bounded_and_end_with_their_page() {
 
 /// Opens `/events` and reads until its first event or an error status.
 fn open_feed(at: SocketAddr) -> (TcpStream, String) {
-    let mut s = TcpStream::connect(at).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    s.write_all(format!("GET /events HTTP/1.1\r\nHost: {at}\r\n\r\n").as_bytes())
-        .unwrap();
-    let mut got = Vec::new();
-    let mut chunk = [0u8; 4096];
-    loop {
-        let text = String::from_utf8_lossy(&got);
-        if text.contains("\n\nevent: ") && got.ends_with(b"\n\n") || text.contains(" 503 ") {
-            break;
-        }
-        match s.read(&mut chunk) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => got.extend_from_slice(&chunk[..n]),
-        }
-    }
-    (s, String::from_utf8_lossy(&got).into_owned())
+    let mut s = get(at, "/events");
+    let said = read_until(&mut s, |said| first_event(said) || said.contains(" 503 "));
+    (s, said)
 }
 
 /// At most 16 pages show the live list at once; a page that goes is found out
