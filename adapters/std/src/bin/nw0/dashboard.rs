@@ -17,10 +17,12 @@ mod news;
 mod send;
 #[path = "dashboard/show.rs"]
 mod show;
+#[path = "dashboard/slot.rs"]
+mod slot;
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
@@ -28,6 +30,7 @@ use std::time::Duration;
 use networkzero::{diagnostics, Address};
 
 use http::{respond, respond_error, EventStream, Request};
+use slot::Slot;
 
 const PAGE_HTML: &str = include_str!("dashboard/page.html");
 const PAGE_CSS: &str = include_str!("dashboard/page.css");
@@ -55,31 +58,13 @@ struct Server {
     /// 127.0.0.1 cannot reach the send buttons.
     local_only: bool,
     port: u16,
-    connections: AtomicUsize,
-    feeds: AtomicUsize,
+    /// Requests being read and answered.
+    connections: Arc<AtomicUsize>,
+    /// Live lists open.
+    feeds: Arc<AtomicUsize>,
     room: Arc<names::Room>,
     watches: Arc<news::Watches>,
     sending: send::Sending,
-}
-
-/// A slot in a bounded count, given back when dropped.
-struct Slot<'a>(&'a AtomicUsize);
-
-impl<'a> Slot<'a> {
-    fn take(count: &'a AtomicUsize, max: usize) -> Option<Slot<'a>> {
-        count
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < max).then_some(n + 1)
-            })
-            .ok()
-            .map(|_| Slot(count))
-    }
-}
-
-impl Drop for Slot<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
-    }
 }
 
 /// Listens on `ip:port` (port 0: any free one). Returns the listener and
@@ -115,8 +100,8 @@ pub fn serve(listener: TcpListener) -> io::Result<()> {
     let server = Arc::new(Server {
         local_only: local.ip().is_loopback(),
         port: local.port(),
-        connections: AtomicUsize::new(0),
-        feeds: AtomicUsize::new(0),
+        connections: Arc::default(),
+        feeds: Arc::default(),
         room,
         watches: Arc::default(),
         sending: send::Sending::default(),
@@ -135,17 +120,14 @@ pub fn serve(listener: TcpListener) -> io::Result<()> {
             // Too many at once: closing it is the cheapest answer.
             continue;
         };
-        // The thread gives the slot back when it ends.
-        std::mem::forget(slot);
+        // The slot goes with the request to its thread, which gives it back
+        // when it ends. If no thread starts, the slot is dropped with the
+        // closure.
         let shared = Arc::clone(&server);
         let spawned = thread::Builder::new()
             .name("dashboard connection".into())
-            .spawn(move || {
-                let _slot = Slot(&shared.connections);
-                shared.handle(stream);
-            });
+            .spawn(move || shared.handle(stream, slot));
         if let Err(e) = spawned {
-            server.connections.fetch_sub(1, Ordering::AcqRel);
             eprintln!("nw0 dashboard: cannot start a thread: {e}");
         }
     }
@@ -153,7 +135,9 @@ pub fn serve(listener: TcpListener) -> io::Result<()> {
 }
 
 impl Server {
-    fn handle(&self, mut stream: TcpStream) {
+    /// Reads and answers one request, holding `_connection`, its place among
+    /// the requests, until it returns.
+    fn handle(&self, mut stream: TcpStream, _connection: Slot) {
         let _ = stream.set_write_timeout(Some(Duration::from_secs(10)));
         let request = match http::read_request(&mut stream) {
             Ok(r) => r,
@@ -219,7 +203,7 @@ impl Server {
     }
 
     fn feed(&self, mut stream: TcpStream) {
-        let Some(_slot) = Slot::take(&self.feeds, MAX_FEEDS) else {
+        let Some(_feed) = Slot::take(&self.feeds, MAX_FEEDS) else {
             return respond_error(
                 &mut stream,
                 503,
@@ -275,24 +259,5 @@ impl Server {
             "application/json",
             answer.to_string().as_bytes(),
         );
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn slots_are_bounded_and_given_back() {
-        let count = AtomicUsize::new(0);
-        let first = Slot::take(&count, 2).expect("a free slot");
-        let second = Slot::take(&count, 2).expect("the last slot");
-        assert!(Slot::take(&count, 2).is_none(), "all taken");
-        assert_eq!(count.load(Ordering::Acquire), 2);
-        drop(first);
-        assert_eq!(count.load(Ordering::Acquire), 1);
-        let third = Slot::take(&count, 2).expect("a slot given back is free again");
-        drop((second, third));
-        assert_eq!(count.load(Ordering::Acquire), 0);
     }
 }
