@@ -714,19 +714,8 @@ fn a_python_beacon_started_first_is_reported() {
     let (dash, url) = start_dashboard(&host);
     let at: SocketAddr = url_addr(&url);
     let events = host.run(|| {
-        let mut s = TcpStream::connect(at).expect("connect");
-        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        s.write_all(format!("GET /events HTTP/1.1\r\nHost: {at}\r\n\r\n").as_bytes())
-            .unwrap();
-        let mut got = Vec::new();
-        let mut chunk = [0u8; 4096];
-        while !String::from_utf8_lossy(&got).contains("event: notice") {
-            match s.read(&mut chunk) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => got.extend_from_slice(&chunk[..n]),
-            }
-        }
-        String::from_utf8_lossy(&got).into_owned()
+        let mut s = get(at, "/events");
+        read_until(&mut s, |said| said.contains("event: notice"))
     });
     assert!(
         events.contains("event: notice") && events.contains("cannot hear adverts"),
@@ -739,22 +728,42 @@ fn a_python_beacon_started_first_is_reported() {
     );
 }
 
-/// Opens `/news?address=ADDRESS` and reads until the first event; returns
-/// the stream (to keep watching) and what it said.
-fn open_watch(at: SocketAddr, address: &str) -> (TcpStream, String) {
+// ---- live streams, with plain sockets ----------------------------------------------
+
+/// Sends `GET PATH` to the dashboard at `at`; the answer is left to read.
+fn get(at: SocketAddr, path: &str) -> TcpStream {
     let mut s = TcpStream::connect(at).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    s.write_all(format!("GET /news?address={address} HTTP/1.1\r\nHost: {at}\r\n\r\n").as_bytes())
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: {at}\r\n\r\n").as_bytes())
         .unwrap();
+    s
+}
+
+/// Reads an answer until `enough` says so of what has come (checked before each
+/// read), the dashboard closes it, or nothing comes for 10 s; returns what came.
+fn read_until(s: &mut TcpStream, enough: impl Fn(&str) -> bool) -> String {
     let mut got = Vec::new();
     let mut chunk = [0u8; 4096];
-    while !String::from_utf8_lossy(&got).contains("\n\nevent: ") || !got.ends_with(b"\n\n") {
+    while !enough(&String::from_utf8_lossy(&got)) {
         match s.read(&mut chunk) {
             Ok(0) | Err(_) => break,
             Ok(n) => got.extend_from_slice(&chunk[..n]),
         }
     }
-    (s, String::from_utf8_lossy(&got).into_owned())
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+/// Whether an event stream has brought its first event whole (after its head).
+fn first_event(said: &str) -> bool {
+    said.contains("\n\nevent: ") && said.ends_with("\n\n")
+}
+
+/// Opens `/news?address=ADDRESS` and reads until the first event; returns
+/// the stream (to keep watching) and what it said.
+fn open_watch(at: SocketAddr, address: &str) -> (TcpStream, String) {
+    let mut s = get(at, &format!("/news?address={address}"));
+    let said = read_until(&mut s, first_event);
+    (s, said)
 }
 
 /// At most 8 publishers are watched at once; a watch ends when its page
@@ -816,23 +825,9 @@ fn watches_are_bounded_and_end_with_their_page() {
 
 /// Opens `/events` and reads until its first event or an error status.
 fn open_feed(at: SocketAddr) -> (TcpStream, String) {
-    let mut s = TcpStream::connect(at).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    s.write_all(format!("GET /events HTTP/1.1\r\nHost: {at}\r\n\r\n").as_bytes())
-        .unwrap();
-    let mut got = Vec::new();
-    let mut chunk = [0u8; 4096];
-    loop {
-        let text = String::from_utf8_lossy(&got);
-        if text.contains("\n\nevent: ") && got.ends_with(b"\n\n") || text.contains(" 503 ") {
-            break;
-        }
-        match s.read(&mut chunk) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => got.extend_from_slice(&chunk[..n]),
-        }
-    }
-    (s, String::from_utf8_lossy(&got).into_owned())
+    let mut s = get(at, "/events");
+    let said = read_until(&mut s, |said| first_event(said) || said.contains(" 503 "));
+    (s, said)
 }
 
 /// At most 16 pages show the live list at once; a page that goes is found out
@@ -869,5 +864,142 @@ fn live_lists_are_bounded_and_a_page_that_left_frees_its_place() {
             );
             std::thread::sleep(Duration::from_millis(500));
         }
+    });
+}
+
+/// Requests the dashboard reads and answers at once (dashboard.rs `MAX_CONNECTIONS`);
+/// one more is closed unanswered.
+const MAX_REQUESTS: usize = 32;
+
+/// Pages left open do not take the places of requests: with every live list (16) and
+/// every watch (8 publishers, 8 pages each) the dashboard allows open, it still reads and
+/// answers 32 requests at once (page loads, its files, sends), and closes a 33rd
+/// unanswered. (Each live list used to keep its request's place: 16 open left 16.)
+#[test]
+fn open_pages_leave_every_request_place_to_loads_and_sends() {
+    if !require_netns() {
+        return;
+    }
+    let host = Host::isolated();
+    let mut echoes: Vec<ChildGuard> = (1..=4)
+        .map(|i| spawn_nw0(&host, &["advertise", &format!("echo-{i}"), "--echo"]))
+        .collect();
+    let echo_at: Vec<String> = echoes.iter_mut().map(address_line).collect();
+    let (_dash, url) = start_dashboard(&host);
+    let at: SocketAddr = url_addr(&url);
+    let host_header = format!("Host: {at}\r\n");
+    host.run(|| {
+        // Every watch: a new one says its news at once; a page joining one hears the next
+        // keep-alive (2 s), so those are opened 14 at a time (fewer than 32 requests),
+        // each batch read together.
+        let mut open: Vec<TcpStream> = (1..=8)
+            .map(|port| {
+                let (s, said) = open_watch(at, &format!("127.0.0.1:{port}"));
+                assert!(said.contains("event: news"), "watch {port}: {said}");
+                s
+            })
+            .collect();
+        let joining: Vec<u16> = (1..=8).flat_map(|port| [port; 7]).collect();
+        for batch in joining.chunks(14) {
+            let mut pages: Vec<TcpStream> = batch
+                .iter()
+                .map(|port| get(at, &format!("/news?address=127.0.0.1:{port}")))
+                .collect();
+            for (page, port) in pages.iter_mut().zip(batch) {
+                let said = read_until(page, first_event);
+                assert!(said.contains("event: news"), "a page on {port}: {said}");
+            }
+            open.extend(pages);
+        }
+        // Every live list.
+        for page in 1..=16 {
+            let (s, said) = open_feed(at);
+            assert!(said.contains("event: names"), "live list {page}: {said}");
+            open.push(s);
+        }
+
+        // 32 requests at once, each held back before its last bytes (a slow network): the
+        // page, its files, and sends, each echo getting one. Each keeps its place until
+        // answered, or until it has taken 10 s (http.rs `REQUEST_TIME`): all are finished
+        // long before.
+        let body = |echo: &str| {
+            format!("{{\"address\": \"{echo}\", \"kind\": \"message\", \"text\": \"hi\"}}")
+        };
+        let requests: Vec<(String, String)> = (0..MAX_REQUESTS)
+            .map(|i| match (i % 8, echo_at.get(i / 8)) {
+                (7, Some(echo)) => {
+                    let body = body(echo);
+                    let head = format!(
+                        "POST /send HTTP/1.1\r\n{host_header}Content-Type: application/json\r\n\
+                         Origin: http://{at}\r\nContent-Length: {}\r\n",
+                        body.len()
+                    );
+                    (head, format!("\r\n{body}"))
+                }
+                (n, _) => {
+                    let path = ["/", "/page.css", "/page.js"][n % 3];
+                    (
+                        format!("GET {path} HTTP/1.1\r\n{host_header}"),
+                        "\r\n".into(),
+                    )
+                }
+            })
+            .collect();
+        let mut held: Vec<TcpStream> = requests
+            .iter()
+            .map(|(head, _)| {
+                let mut s = TcpStream::connect(at).expect("connect");
+                s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+                // Closed unanswered, it fails below, with what was answered.
+                let _ = s.write_all(head.as_bytes());
+                s
+            })
+            .collect();
+        // All 32 were let in before this one (in the order they connected), and hold
+        // their places: it is closed unanswered.
+        let over = exchange(
+            at,
+            format!("GET / HTTP/1.1\r\n{host_header}\r\n").as_bytes(),
+        );
+        assert!(
+            over.is_empty(),
+            "a request past {MAX_REQUESTS} at once was answered: {}",
+            status_line(&over)
+        );
+        for (s, (_, rest)) in held.iter_mut().zip(&requests) {
+            let _ = s.write_all(rest.as_bytes());
+        }
+        for (i, (mut s, (head, _))) in held.into_iter().zip(&requests).enumerate() {
+            let mut answer = Vec::new();
+            let _ = s.read_to_end(&mut answer);
+            let answer = String::from_utf8_lossy(&answer);
+            let what = head.lines().next().unwrap_or_default();
+            let n = i + 1;
+            assert!(
+                status_line(&answer).contains("200"),
+                "request {n} of {MAX_REQUESTS} at once ({what}) was not answered, with {} \
+                 live streams open: {answer}",
+                open.len()
+            );
+            let expected = match what {
+                "GET / HTTP/1.1" => "<script src=\"/page.js\"",
+                "GET /page.css HTTP/1.1" => "Content-Type: text/css",
+                "GET /page.js HTTP/1.1" => "textContent",
+                _ => "\"reply\":\"\\\"hi\\\"\"",
+            };
+            assert!(answer.contains(expected), "request {n} ({what}): {answer}");
+        }
+        // And no more live streams than that. (Checked last: a live list refused with 503
+        // is an ordinary answer, which keeps its place until a moment after it is read.)
+        let (_, said) = open_watch(at, "127.0.0.1:1");
+        assert!(said.contains("event: refused"), "a ninth page on 1: {said}");
+        let (_, said) = open_watch(at, "127.0.0.1:9");
+        assert!(said.contains("event: refused"), "a ninth publisher: {said}");
+        let (_, said) = open_feed(at);
+        assert!(
+            status_line(&said).contains("503"),
+            "a 17th live list: {said}"
+        );
+        drop(open);
     });
 }

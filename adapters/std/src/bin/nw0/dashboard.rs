@@ -3,9 +3,15 @@
 //! from the internet), the names as Server-Sent Events (`/events`), a
 //! publisher's news (`/news`), and sends (`/send`).
 //!
-//! Every connection gets a thread, and everything is bounded: connections
-//! ([`MAX_CONNECTIONS`]), live lists ([`MAX_FEEDS`]), watches
-//! ([`news::MAX_WATCHES`]), request sizes and times (`http`).
+//! Every request gets a thread, and everything is bounded: requests read
+//! and answered at once ([`MAX_CONNECTIONS`]), live lists ([`MAX_FEEDS`],
+//! each on its request's thread), watches ([`news::MAX_WATCHES`] addresses,
+//! a thread each, with at most `news::MAX_PAGES` pages each), request sizes
+//! and times (`http`). A request that becomes a live list or a watch gives
+//! its place among the requests back as soon as it is let in, so pages left
+//! open on the projector never take the places of page loads and sends. So
+//! at most `MAX_CONNECTIONS + MAX_FEEDS + news::MAX_WATCHES` threads serve
+//! pages, beside the one following the names.
 
 #[path = "dashboard/http.rs"]
 mod http;
@@ -17,10 +23,12 @@ mod news;
 mod send;
 #[path = "dashboard/show.rs"]
 mod show;
+#[path = "dashboard/slot.rs"]
+mod slot;
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
@@ -28,6 +36,7 @@ use std::time::Duration;
 use networkzero::{diagnostics, Address};
 
 use http::{respond, respond_error, EventStream, Request};
+use slot::Slot;
 
 const PAGE_HTML: &str = include_str!("dashboard/page.html");
 const PAGE_CSS: &str = include_str!("dashboard/page.css");
@@ -35,9 +44,12 @@ const PAGE_JS: &str = include_str!("dashboard/page.js");
 
 /// The port `nw0 dashboard` listens on unless told otherwise.
 pub const DEFAULT_PORT: u16 = 9990;
-/// Requests served at once (live streams not counted: they have their own bounds).
+/// Requests read and answered at once; one more is closed unanswered. Live
+/// streams are not counted: a request for one gives its place back once the
+/// stream is let in, and is then bounded by [`MAX_FEEDS`] or the watches'
+/// bounds instead.
 const MAX_CONNECTIONS: usize = 32;
-/// Pages showing the live list at once.
+/// Pages showing the live list at once (a thread each).
 const MAX_FEEDS: usize = 16;
 /// How soon a page's `EventSource` reconnects after losing its stream.
 const RETRY: Duration = Duration::from_secs(1);
@@ -55,31 +67,13 @@ struct Server {
     /// 127.0.0.1 cannot reach the send buttons.
     local_only: bool,
     port: u16,
-    connections: AtomicUsize,
-    feeds: AtomicUsize,
+    /// Requests being read and answered.
+    connections: Arc<AtomicUsize>,
+    /// Live lists open.
+    feeds: Arc<AtomicUsize>,
     room: Arc<names::Room>,
     watches: Arc<news::Watches>,
     sending: send::Sending,
-}
-
-/// A slot in a bounded count, given back when dropped.
-struct Slot<'a>(&'a AtomicUsize);
-
-impl<'a> Slot<'a> {
-    fn take(count: &'a AtomicUsize, max: usize) -> Option<Slot<'a>> {
-        count
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < max).then_some(n + 1)
-            })
-            .ok()
-            .map(|_| Slot(count))
-    }
-}
-
-impl Drop for Slot<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
-    }
 }
 
 /// Listens on `ip:port` (port 0: any free one). Returns the listener and
@@ -115,8 +109,8 @@ pub fn serve(listener: TcpListener) -> io::Result<()> {
     let server = Arc::new(Server {
         local_only: local.ip().is_loopback(),
         port: local.port(),
-        connections: AtomicUsize::new(0),
-        feeds: AtomicUsize::new(0),
+        connections: Arc::default(),
+        feeds: Arc::default(),
         room,
         watches: Arc::default(),
         sending: send::Sending::default(),
@@ -135,17 +129,14 @@ pub fn serve(listener: TcpListener) -> io::Result<()> {
             // Too many at once: closing it is the cheapest answer.
             continue;
         };
-        // The thread gives the slot back when it ends.
-        std::mem::forget(slot);
+        // The slot goes with the request to its thread, which gives it back
+        // when the answer is written or the request becomes a live stream. If
+        // no thread starts, the slot is dropped with the closure.
         let shared = Arc::clone(&server);
         let spawned = thread::Builder::new()
             .name("dashboard connection".into())
-            .spawn(move || {
-                let _slot = Slot(&shared.connections);
-                shared.handle(stream);
-            });
+            .spawn(move || shared.handle(stream, slot));
         if let Err(e) = spawned {
-            server.connections.fetch_sub(1, Ordering::AcqRel);
             eprintln!("nw0 dashboard: cannot start a thread: {e}");
         }
     }
@@ -153,7 +144,9 @@ pub fn serve(listener: TcpListener) -> io::Result<()> {
 }
 
 impl Server {
-    fn handle(&self, mut stream: TcpStream) {
+    /// Reads and answers one request, holding `connection`, its place among
+    /// the requests, until it has been answered or has become a live stream.
+    fn handle(&self, mut stream: TcpStream, connection: Slot) {
         let _ = stream.set_write_timeout(Some(Duration::from_secs(10)));
         let request = match http::read_request(&mut stream) {
             Ok(r) => r,
@@ -192,8 +185,8 @@ impl Server {
                 "text/javascript; charset=utf-8",
                 PAGE_JS.as_bytes(),
             ),
-            ("GET", "/events") => self.feed(stream),
-            ("GET", "/news") => self.news(stream, &request),
+            ("GET", "/events") => self.feed(stream, connection),
+            ("GET", "/news") => self.news(stream, &request, connection),
             ("POST", "/send") => self.send(stream, &request),
             (_, "/" | "/page.css" | "/page.js" | "/events" | "/news" | "/send") => {
                 respond_error(&mut stream, 405, "Method Not Allowed", "method not allowed")
@@ -218,8 +211,11 @@ impl Server {
         })
     }
 
-    fn feed(&self, mut stream: TcpStream) {
-        let Some(_slot) = Slot::take(&self.feeds, MAX_FEEDS) else {
+    /// The live list, on this thread until the page goes. Once let in, it
+    /// counts among the live lists and no longer among the requests: its
+    /// `connection` slot is given back before the page hears anything.
+    fn feed(&self, mut stream: TcpStream, connection: Slot) {
+        let Some(_feed) = Slot::take(&self.feeds, MAX_FEEDS) else {
             return respond_error(
                 &mut stream,
                 503,
@@ -227,19 +223,24 @@ impl Server {
                 "too many pages open",
             );
         };
+        drop(connection);
         if let Ok(events) = EventStream::start(stream, RETRY) {
             self.room.stream(events);
         }
     }
 
-    fn news(&self, mut stream: TcpStream, request: &Request) {
+    /// A watch of a publisher's news: the page joins the watch of its
+    /// address, served by that watch's thread, and this thread ends.
+    /// [`news::Watches::join`] gives `connection` back before the page hears
+    /// any event.
+    fn news(&self, mut stream: TcpStream, request: &Request, connection: Slot) {
         let address =
             http::query_value(&request.query, "address").and_then(|a| a.parse::<Address>().ok());
         let Some(address) = address else {
             return respond_error(&mut stream, 400, "Bad Request", "address=IP:PORT needed");
         };
         if let Ok(events) = EventStream::start(stream, RETRY) {
-            self.watches.join(address, events);
+            self.watches.join(address, events, connection);
         }
     }
 
@@ -275,24 +276,5 @@ impl Server {
             "application/json",
             answer.to_string().as_bytes(),
         );
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn slots_are_bounded_and_given_back() {
-        let count = AtomicUsize::new(0);
-        let first = Slot::take(&count, 2).expect("a free slot");
-        let second = Slot::take(&count, 2).expect("the last slot");
-        assert!(Slot::take(&count, 2).is_none(), "all taken");
-        assert_eq!(count.load(Ordering::Acquire), 2);
-        drop(first);
-        assert_eq!(count.load(Ordering::Acquire), 1);
-        let third = Slot::take(&count, 2).expect("a slot given back is free again");
-        drop((second, third));
-        assert_eq!(count.load(Ordering::Acquire), 0);
     }
 }

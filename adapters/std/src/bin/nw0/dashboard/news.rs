@@ -3,6 +3,9 @@
 //! (at most [`MAX_PAGES`]) what arrives: items per second, the topics, the
 //! last items. At most [`MAX_WATCHES`] addresses are watched at once; a
 //! watch ends, and its socket is closed, when no page watches any more.
+//! A page's request thread ends once the page has joined: an open page takes
+//! no thread of its own (its watch's thread serves it) and no place among
+//! the dashboard's requests.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -14,6 +17,7 @@ use serde_json::json;
 
 use super::http::EventStream;
 use super::show::{pretty, truncate, MAX_LABEL};
+use super::slot::Slot;
 
 /// Addresses watched at once.
 pub const MAX_WATCHES: usize = 8;
@@ -43,8 +47,15 @@ impl Watches {
 
     /// Adds a page to the watch of `address`, starting the watch if it is
     /// the first; tells the page why not if there are too many.
-    pub fn join(self: &Arc<Self>, address: Address, mut page: EventStream) {
+    ///
+    /// `connection`, the page's place among the dashboard's requests, is
+    /// given back as soon as this thread holds the lock. Every event goes out
+    /// under the lock, so the page hears its first one (news, or why it is
+    /// refused) only after: a page that has an event no longer counts as a
+    /// request.
+    pub fn join(self: &Arc<Self>, address: Address, mut page: EventStream, connection: Slot) {
         let mut all = self.lock();
+        drop(connection);
         if let Some(pages) = all.get_mut(&address) {
             if pages.len() < MAX_PAGES {
                 pages.push(page);
