@@ -411,16 +411,27 @@ mod tests {
 
     #[test]
     fn a_held_port_is_called_held() {
+        // Each says who holds the port, or how to find out: which one
+        // depends on what holds it in this namespace while the test runs
+        // (holders_text's own test pins both).
+        #[track_caller]
+        fn names_the_holder(text: &str, port: u16) {
+            let find = format!(". Find it (Linux: `ss -ulpn | grep {port}`");
+            assert!(text.contains(". It is ") || text.contains(&find), "{text}");
+        }
         let in_use = || io::Error::from(io::ErrorKind::AddrInUse);
         let mut report = Report::default();
         assert!(check_adverts_port::<()>(&mut report, Err(in_use()), || false).is_none());
         assert_problems(&report, &["Another program holds UDP port 9999"]);
+        names_the_holder(&report.problems[0], 9999);
         let mut report = Report::default();
         assert!(check_adverts_port::<()>(&mut report, Err(in_use()), || true).is_none());
         assert_problems(&report, &[]); // a Python beacon: fine
+        names_the_holder(&report.lines[1], 9999);
         let mut report = Report::default();
         check_instant_port::<()>(&mut report, Err(in_use()));
         assert_problems(&report, &["Another program holds UDP port 9997"]);
+        names_the_holder(&report.problems[0], 9997);
     }
 
     #[test]
