@@ -8,10 +8,11 @@
 //! interface — if not, a firewall drops them.
 
 use std::collections::BTreeSet;
+use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 
-use networkzero::diagnostics::{self, InterfaceInfo};
+use networkzero::diagnostics::{self, InterfaceInfo, PortHolder};
 use networkzero::{self as nw0, Error, Value};
 
 /// How long we listen for our own adverts to come back.
@@ -43,7 +44,15 @@ impl Report {
 /// Who holds UDP `port`, where the system can say ("python3 (process
 /// 1234)"), or how to find out.
 fn who_holds(port: u16) -> String {
-    match diagnostics::udp_port_holders(port) {
+    holders_text(port, diagnostics::udp_port_holders(port))
+}
+
+/// [`who_holds`] from what the system said: apart, so that finding no
+/// holder can be tested (on Linux a user may look into only their own
+/// processes, so another user's program is not found; the tests run as
+/// root, who finds every one).
+fn holders_text(port: u16, holders: Result<Vec<PortHolder>, String>) -> String {
+    match holders {
         Ok(holders) if !holders.is_empty() => {
             let names: Vec<String> = holders.iter().map(ToString::to_string).collect();
             format!("It is {}", names.join(", "))
@@ -71,7 +80,32 @@ pub fn run() -> Result<Report, Error> {
     check_default_route(&mut report);
 
     report.line("");
-    let listener = match diagnostics::open_shared_udp(9999) {
+    let listener = check_adverts_port(
+        &mut report,
+        diagnostics::open_shared_udp(9999),
+        python_beacon_rpc_answers,
+    );
+    check_instant_port(&mut report, diagnostics::open_shared_udp(nw0_ext_port()));
+
+    report.line("");
+    match listener {
+        Some(listener) => check_echo(&mut report, &interfaces, &listener)?,
+        None => report
+            .line("Own adverts coming back: not checked (port 9999 is not ours to listen on)."),
+    }
+    Ok(report)
+}
+
+/// What opening UDP 9999 (adverts) to share gave: the socket to listen on
+/// for our own adverts, if ours. Takes the outcome and the probe for a
+/// Python beacon rather than making them, so that each arm is tested
+/// without a port held or an error the namespace cannot make.
+fn check_adverts_port<S>(
+    report: &mut Report,
+    opened: io::Result<S>,
+    python_beacon_rpc_answers: impl FnOnce() -> bool,
+) -> Option<S> {
+    match opened {
         Ok(socket) => {
             report.line("UDP port 9999 (adverts): free to share — fine.");
             Some(socket)
@@ -109,8 +143,13 @@ pub fn run() -> Result<Report, Error> {
             ));
             None
         }
-    };
-    match diagnostics::open_shared_udp(nw0_ext_port()) {
+    }
+}
+
+/// What opening UDP 9997 (instant discovery) to share gave. Takes the
+/// outcome rather than opening the port, as [`check_adverts_port`].
+fn check_instant_port<S>(report: &mut Report, opened: io::Result<S>) {
+    match opened {
         Ok(_) => report.line("UDP port 9997 (instant discovery): free to share — fine."),
         Err(e) if diagnostics::is_held_by_another_program(&e) => report.problem(format!(
             "Another program holds UDP port 9997 and does not share it: networkzero programs here \
@@ -121,14 +160,6 @@ pub fn run() -> Result<Report, Error> {
             "UDP port 9997 (instant discovery): cannot be opened ({e})."
         )),
     }
-
-    report.line("");
-    match listener {
-        Some(listener) => check_echo(&mut report, &interfaces, &listener)?,
-        None => report
-            .line("Own adverts coming back: not checked (port 9999 is not ours to listen on)."),
-    }
-    Ok(report)
 }
 
 /// The port networkzero uses for instant discovery.
@@ -241,7 +272,21 @@ fn check_echo(
         .filter(|(n, _)| *n != name)
         .count();
     nw0::unadvertise(&name)?;
+    report_echo(report, interfaces, &name, &heard_from, others);
+    Ok(())
+}
 
+/// What [`check_echo`] heard, as lines and problems: which interfaces'
+/// adverts came back (`heard_from`: the sources of our own), and how many
+/// other names were heard. Apart from the listening, so that what a
+/// firewall dropping adverts looks like can be tested where none does.
+fn report_echo(
+    report: &mut Report,
+    interfaces: &[InterfaceInfo],
+    name: &str,
+    heard_from: &BTreeSet<IpAddr>,
+    others: usize,
+) {
     let loopback = heard_from.iter().any(IpAddr::is_loopback);
     report.line(format!(
         "Own adverts coming back on UDP 9999 (advertised '{name}' for a moment):"
@@ -276,5 +321,161 @@ fn check_echo(
     report.line(format!(
         "Other names heard on the network so far: {others} (`nw0 ls` lists them)."
     ));
-    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn interface(name: &str, ip: [u8; 4]) -> InterfaceInfo {
+        let ip = Ipv4Addr::from(ip);
+        InterfaceInfo {
+            name: name.into(),
+            ip,
+            prefix_len: 24,
+            broadcast: Ipv4Addr::from(u32::from(ip) | 0xff),
+            is_virtual: false,
+        }
+    }
+
+    /// Checks that the report's problems begin as `starts`, one each.
+    #[track_caller]
+    fn assert_problems(report: &Report, starts: &[&str]) {
+        let begun = report.problems.len() == starts.len()
+            && report
+                .problems
+                .iter()
+                .zip(starts)
+                .all(|(p, s)| p.starts_with(s));
+        assert!(begun, "{:?}, wanted {starts:?}", report.problems);
+    }
+
+    #[test]
+    fn a_holder_is_named_only_where_the_system_names_one() {
+        let python = PortHolder {
+            pid: 1234,
+            program: Some("python3".into()),
+        };
+        assert_eq!(
+            holders_text(9999, Ok(vec![python])),
+            "It is python3 (process 1234)"
+        );
+        // Found no holder (another user's program), or cannot look: say
+        // how to find it, never an empty "It is".
+        for holders in [Ok(vec![]), Err("cannot read /proc/net/udp".into())] {
+            let text = holders_text(9999, holders);
+            assert!(
+                text.starts_with("Find it (Linux: `ss -ulpn | grep 9999`"),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_port_that_cannot_be_opened_is_not_called_held() {
+        // An error other than "in use" (here a security tool's refusal) is
+        // not another program holding the port, and no Python beacon is
+        // looked for.
+        let blocked = || io::Error::other("blocked by a security tool");
+        let mut report = Report::default();
+        let listener = check_adverts_port::<()>(&mut report, Err(blocked()), || {
+            panic!("looked for a Python beacon")
+        });
+        assert!(listener.is_none());
+        assert_problems(
+            &report,
+            &["UDP port 9999 cannot be opened (blocked by a security tool)"],
+        );
+
+        let mut report = Report::default();
+        check_instant_port::<()>(&mut report, Err(blocked()));
+        assert_problems(&report, &[]);
+        assert_eq!(
+            report.lines,
+            ["UDP port 9997 (instant discovery): cannot be opened (blocked by a security tool)."]
+        );
+    }
+
+    #[test]
+    fn a_port_opened_to_share_is_fine_and_kept() {
+        let mut report = Report::default();
+        assert_eq!(check_adverts_port(&mut report, Ok(7), || false), Some(7));
+        check_instant_port(&mut report, Ok(8));
+        assert_problems(&report, &[]);
+        assert_eq!(report.lines.len(), 2, "{:?}", report.lines);
+        assert!(report
+            .lines
+            .iter()
+            .all(|l| l.ends_with("free to share — fine.")));
+    }
+
+    #[test]
+    fn a_held_port_is_called_held() {
+        // Each says who holds the port, or how to find out: which one
+        // depends on what holds it in this namespace while the test runs
+        // (holders_text's own test pins both).
+        #[track_caller]
+        fn names_the_holder(text: &str, port: u16) {
+            let find = format!(". Find it (Linux: `ss -ulpn | grep {port}`");
+            assert!(text.contains(". It is ") || text.contains(&find), "{text}");
+        }
+        let in_use = || io::Error::from(io::ErrorKind::AddrInUse);
+        let mut report = Report::default();
+        assert!(check_adverts_port::<()>(&mut report, Err(in_use()), || false).is_none());
+        assert_problems(&report, &["Another program holds UDP port 9999"]);
+        names_the_holder(&report.problems[0], 9999);
+        let mut report = Report::default();
+        assert!(check_adverts_port::<()>(&mut report, Err(in_use()), || true).is_none());
+        assert_problems(&report, &[]); // a Python beacon: fine
+        names_the_holder(&report.lines[1], 9999);
+        let mut report = Report::default();
+        check_instant_port::<()>(&mut report, Err(in_use()));
+        assert_problems(&report, &["Another program holds UDP port 9997"]);
+        names_the_holder(&report.problems[0], 9997);
+    }
+
+    #[test]
+    fn adverts_that_do_not_come_back_are_told_apart() {
+        let eth0 = interface("eth0", [10, 200, 0, 1]);
+        let wlan0 = interface("wlan0", [10, 200, 1, 1]);
+        let both = [eth0.clone(), wlan0.clone()];
+        let (lo, e, w): (IpAddr, IpAddr, IpAddr) =
+            (Ipv4Addr::LOCALHOST.into(), eth0.ip.into(), wlan0.ip.into());
+        let echo = |interfaces: &[InterfaceInfo], heard: &[IpAddr]| {
+            let mut report = Report::default();
+            let heard = heard.iter().copied().collect();
+            report_echo(&mut report, interfaces, "nw0-doctor-1", &heard, 3);
+            report
+        };
+        // Nothing came back, through any interface or loopback: a firewall
+        // on this computer, not on one network.
+        let not_even = "Not even this computer hears its own adverts";
+        assert_problems(&echo(&both, &[]), &[not_even]);
+        assert_problems(&echo(&[], &[]), &[not_even]);
+        // Loopback and one interface came back: the other's network drops them.
+        let report = echo(&both, &[lo, e]);
+        assert_problems(
+            &report,
+            &["Adverts sent out of wlan0 (10.200.1.1) do not come back"],
+        );
+        for line in [
+            "  lo\tyes",
+            "  eth0\tyes",
+            "  wlan0\tNO",
+            "Other names heard on the network so far: 3 (`nw0 ls` lists them).",
+        ] {
+            assert!(
+                report.lines.iter().any(|l| l == line),
+                "{line:?} in {:?}",
+                report.lines
+            );
+        }
+        // Only loopback's did not come back.
+        assert_problems(
+            &echo(&both, &[e, w]),
+            &["Adverts to 127.255.255.255 do not come back"],
+        );
+        // All came back.
+        assert_problems(&echo(&both, &[lo, e, w]), &[]);
+    }
 }

@@ -109,6 +109,25 @@ impl Room {
     /// Waits up to `wait` for anything after version `seen` (`None`: a new
     /// page), and returns it with the version it goes up to.
     fn news_since(&self, seen: Option<u64>, wait: Duration) -> (u64, News) {
+        self.news_since_by(seen, wait, |state, left| {
+            self.changed
+                .wait_timeout(state, left)
+                .map(|(s, _)| s)
+                .unwrap_or_else(|e| e.into_inner().0)
+        })
+    }
+
+    /// [`news_since`](Self::news_since) with its waiting passed in:
+    /// `until_changed(state, left)` gives the lock up until a change, or
+    /// for at most `left`. Tests pass one that makes the change itself, as
+    /// the follower thread would, so that whether an up-to-date page waits
+    /// at all is seen without a second thread and a race.
+    fn news_since_by<'a>(
+        &'a self,
+        seen: Option<u64>,
+        wait: Duration,
+        mut until_changed: impl FnMut(MutexGuard<'a, State>, Duration) -> MutexGuard<'a, State>,
+    ) -> (u64, News) {
         let mut state = self.lock();
         if let Some(seen) = seen {
             let deadline = Instant::now() + wait;
@@ -117,11 +136,7 @@ impl Room {
                 if left.is_zero() {
                     break;
                 }
-                state = self
-                    .changed
-                    .wait_timeout(state, left)
-                    .map(|(s, _)| s)
-                    .unwrap_or_else(|e| e.into_inner().0);
+                state = until_changed(state, left);
             }
         }
         let all = || state.names.values().map(|(n, _)| n.clone()).collect();
@@ -301,11 +316,36 @@ mod tests {
         let (v1, _) = room.news_since(None, Duration::ZERO);
         room.apply(vec![NameChange::Updated(heard("b", Status::Alive))]);
         // However long a stream would wait, a page with something new gets
-        // it now. (A century also checks that the deadline is counted ahead
-        // of now: a century before now is before the clock's start.)
+        // it now. (Whether an up-to-date page waits at all:
+        // an_up_to_date_page_waits_for_the_next_change.)
         let century = Duration::from_secs(100 * 365 * 24 * 3600);
         let (_, news) = room.news_since(Some(v1), century);
         assert_eq!(names(&news), (vec!["b"], vec![]));
+    }
+
+    #[test]
+    fn an_up_to_date_page_waits_for_the_next_change() {
+        let room = room();
+        room.apply(vec![NameChange::Updated(heard("a", Status::Alive))]);
+        let (v1, _) = room.news_since(None, Duration::ZERO);
+        // A page that has seen everything must wait (up to its wait) for
+        // the next change, not be told "nothing" at once: its stream would
+        // then spin. The waiting here makes the change, as the follower
+        // thread would while the page waits.
+        let wait = Duration::from_secs(60);
+        let mut waits = Vec::new();
+        let (v2, news) = room.news_since_by(Some(v1), wait, |mut state, left| {
+            waits.push(left);
+            state.version += 1;
+            let version = state.version;
+            state
+                .names
+                .insert("b".into(), (heard("b", Status::Alive), version));
+            state
+        });
+        assert_eq!((v2, names(&news)), (v1 + 1, (vec!["b"], vec![])));
+        assert_eq!(waits.len(), 1, "one wait, ended by the change");
+        assert!(waits[0] > Duration::ZERO && waits[0] <= wait, "{waits:?}");
     }
 
     #[test]
