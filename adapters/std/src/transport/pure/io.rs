@@ -440,6 +440,7 @@ impl Socket {
     /// The next message, waiting until `deadline` (`None`: for ever).
     pub(crate) fn next(&self, deadline: Option<Instant>) -> Option<Incoming> {
         let mut call = Call::new(&self.cell, &self.io);
+        call.comes_back = true;
         call.until(deadline, |d| d.inbox.pop_front())
     }
 
@@ -477,12 +478,20 @@ impl Io {
 struct Call<'a> {
     cell: &'a Cell,
     io: &'a Io,
+    /// The call takes a message for a caller that is likely back at once
+    /// for the next one (a loop of `wait_for_news`, say): work its turn
+    /// left is that next call's (see [`Call::after`]).
+    comes_back: bool,
 }
 
 impl<'a> Call<'a> {
     fn new(cell: &'a Cell, io: &'a Io) -> Call<'a> {
         cell.busy.store(true, Ordering::SeqCst);
-        Call { cell, io }
+        Call {
+            cell,
+            io,
+            comes_back: false,
+        }
     }
 
     fn lock(&self) -> MutexGuard<'a, Driver> {
@@ -628,11 +637,19 @@ impl<'a> Call<'a> {
             d.turn(now);
             timeout = d.set.poll_timeout();
         }
-        if d.unfinished && d.inbox.is_empty() {
+        if d.unfinished && d.inbox.is_empty() && !(self.comes_back && d.watch_at.is_some()) {
             // The last turn left work (see `Driver::turn_until`): the I/O
             // thread takes the socket once the call lets go (see `drop`).
-            // While messages wait in the inbox the caller comes back for
-            // them, and its call turns the socket once they are taken.
+            // Not while messages wait in the inbox: the caller comes back
+            // for them, and its call turns the socket once they are taken.
+            // Nor when the call has just taken the last one of an
+            // unwatched socket ([`Call::comes_back`]): the caller's next
+            // call turns it, and if none comes the I/O thread does at
+            // `watch_at` (the socket's timer, at most [`WATCH_AGAIN`]
+            // away). Handing it over at once cost a wake-up of the I/O
+            // thread per read's worth of news (~32 items), and the next
+            // call then often waited for the lock while that thread
+            // turned the socket.
             d.unfinished = false;
             self.cell.missed.store(true, Ordering::SeqCst);
         }
@@ -1748,5 +1765,60 @@ mod tests {
         assert!(!d.unwatched, "watched again");
         assert_eq!(d.watch_at, None);
         assert_eq!(d.next_deadline(d.set.poll_timeout()), d.set.poll_timeout());
+    }
+
+    /// A call that took the last message of the inbox, with input left
+    /// that its turn did not get to, leaves that input to the caller's
+    /// next call (no wake-up of the I/O thread per read's worth of news),
+    /// with the I/O thread's turn at `watch_at` in case no call comes;
+    /// a watched socket (no such turn due) or another call hands it over
+    /// at once.
+    #[test]
+    fn the_rest_of_a_read_waits_for_the_next_call_or_the_io_thread() {
+        let io = start().expect("an I/O thread");
+        let endpoint = SocketAddr::from(([127, 0, 0, 1], 9));
+        let now = io.hub.core_now();
+        // Not in the hub's list: the I/O thread never turns it. Its connect
+        // is due an hour on, so no call here turns it either (nor opens a
+        // TCP socket).
+        let later = now + CoreDuration::from_secs(3600);
+        let driver = Driver::new(&io.registry, 4242, Kind::Sub, endpoint, later, None).unwrap();
+        let cell = Cell {
+            id: 4242,
+            driver: Mutex::new(driver),
+            busy: AtomicBool::new(false),
+            missed: AtomicBool::new(false),
+            timer: AtomicU64::new(u64::MAX),
+            ready: Condvar::new(),
+        };
+        let took_last = |comes_back: bool, unwatched: bool| {
+            let mut call = Call::new(&cell, &io);
+            call.comes_back = comes_back;
+            let mut d = call.lock();
+            if unwatched {
+                d.unwatch(); // as the call's wait left it
+            } else {
+                d.watch();
+            }
+            // The turn that brought the message stopped with input left.
+            d.unfinished = true;
+            call.done_waiting(&mut d, now);
+            let handed_over = cell.missed.swap(false, Ordering::SeqCst);
+            (handed_over, d.unfinished, cell.timer.load(Ordering::SeqCst))
+        };
+        let (handed_over, left, timer) = took_last(true, true);
+        assert!(!handed_over, "no wake-up of the I/O thread");
+        assert!(left, "the next call turns the socket first");
+        assert!(
+            timer <= (now + WATCH_AGAIN).as_millis(),
+            "the I/O thread turns it by then if no call comes"
+        );
+        let (handed_over, left, _) = took_last(true, false);
+        assert!(handed_over && !left, "watched: no turn due, handed over");
+        let (handed_over, left, _) = took_last(false, true);
+        assert!(
+            handed_over && !left,
+            "a call that does not take news (a flush)"
+        );
     }
 }
