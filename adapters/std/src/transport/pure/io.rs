@@ -441,8 +441,10 @@ impl Socket {
         Call::new(&self.cell, &self.io).flushed(deadline)
     }
 
-    /// The next message, waiting until `deadline` (`None`: for ever).
-    pub(crate) fn next(&self, deadline: Option<Instant>) -> Option<Incoming> {
+    /// The next message, waiting until `deadline` (`None`: for ever),
+    /// which is asked for only if the call has to wait: a message already
+    /// in the inbox costs no clock reading for it.
+    pub(crate) fn next(&self, deadline: impl FnMut() -> Option<Instant>) -> Option<Incoming> {
         let mut call = Call::new(&self.cell, &self.io);
         call.comes_back = true;
         call.until(deadline, |d| d.inbox.pop_front())
@@ -451,9 +453,10 @@ impl Socket {
     /// PUB: its subscribers once they differ from `seen`, or at `deadline`.
     pub(crate) fn subscribers(&self, seen: Subscribers, deadline: Instant) -> Subscribers {
         let mut call = Call::new(&self.cell, &self.io);
-        call.until(Some(deadline), |d| {
-            Some(d.subscribers()).filter(|s| *s != seen)
-        })
+        call.until(
+            || Some(deadline),
+            |d| Some(d.subscribers()).filter(|s| *s != seen),
+        )
         .unwrap_or_else(|| call.run(|d, _| d.subscribers()))
     }
 }
@@ -521,10 +524,11 @@ impl<'a> Call<'a> {
         r
     }
 
-    /// Drives the socket until `take` gives something or `deadline` comes.
+    /// Drives the socket until `take` gives something or `deadline` comes
+    /// (asked for only once `take` has given nothing).
     fn until<R>(
         &mut self,
-        deadline: Option<Instant>,
+        mut deadline: impl FnMut() -> Option<Instant>,
         mut take: impl FnMut(&mut Driver) -> Option<R>,
     ) -> Option<R> {
         let mut d = self.lock();
@@ -552,6 +556,7 @@ impl<'a> Call<'a> {
                 timer = d.set.poll_timeout();
             }
             let timer = timer.map(|t| self.io.hub.to_std(t));
+            let deadline = deadline();
             let wake = match (deadline, timer) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
@@ -587,7 +592,7 @@ impl<'a> Call<'a> {
     /// Drives the socket until its output is written or `deadline`
     /// comes; whether it was.
     fn flushed(&mut self, deadline: Instant) -> bool {
-        self.until(Some(deadline), |d| d.written().then_some(()))
+        self.until(|| Some(deadline), |d| d.written().then_some(()))
             .is_some()
     }
 
@@ -1887,5 +1892,42 @@ mod tests {
         io.kick(&cell);
         assert_eq!(*lock(&io.hub.kicks), vec![4343], "kicked again");
         lock(&io.hub.sockets).remove(&4343);
+    }
+
+    /// A call that finds what it takes at once (a message already in the
+    /// inbox) does not ask for its deadline (a clock reading); one that
+    /// finds nothing asks, and a deadline passed ends it.
+    #[test]
+    fn what_is_there_is_taken_without_reading_the_deadline() {
+        let io = start().expect("an I/O thread");
+        let endpoint = SocketAddr::from(([127, 0, 0, 1], 9));
+        // Its connect is due an hour on: turning it opens no TCP socket.
+        let later = io.hub.core_now() + CoreDuration::from_secs(3600);
+        let driver = Driver::new(&io.registry, 4444, Kind::Sub, endpoint, later, None).unwrap();
+        let cell = Cell {
+            id: 4444,
+            driver: Mutex::new(driver),
+            busy: AtomicBool::new(false),
+            missed: AtomicBool::new(false),
+            kicked: AtomicBool::new(false),
+            timer: AtomicU64::new(u64::MAX),
+            ready: Condvar::new(),
+        };
+        let asked = std::cell::Cell::new(0);
+        let past = Instant::now();
+        let deadline = || {
+            asked.set(asked.get() + 1);
+            Some(past)
+        };
+        let mut call = Call::new(&cell, &io);
+        call.comes_back = true;
+        assert_eq!(call.until(deadline, |_| Some("news")), Some("news"));
+        assert_eq!(asked.get(), 0, "no deadline asked for");
+        assert_eq!(
+            call.until(deadline, |_| None::<&str>),
+            None,
+            "deadline passed"
+        );
+        assert!(asked.get() > 0, "nothing there: the deadline is asked for");
     }
 }
