@@ -284,8 +284,8 @@ fn request<R>(
     wait: impl Into<Wait>,
     read: impl FnOnce(&[u8]) -> R,
 ) -> Result<Option<R>> {
-    let wait = wait.into().checked()?;
-    let mut deadline = Deadline::new(wait);
+    let (wait, duration) = wait.into().checked_with_duration()?;
+    let mut deadline = Deadline::within(duration);
     deadline.get(); // counted from the call, not from the first empty read
     let (entry, _) = socket(open, address, Role::Request)?;
     let mut guard = lock(&entry);
@@ -373,8 +373,8 @@ fn wait_for<T: DeserializeOwned>(
     wait: impl Into<Wait>,
     typed_call: &str,
 ) -> Result<Option<T>> {
-    let wait = wait.into().checked()?;
-    let mut deadline = Deadline::new(wait);
+    let (wait, duration) = wait.into().checked_with_duration()?;
+    let mut deadline = Deadline::within(duration);
     deadline.get();
     let (entry, _) = socket(open, address, Role::Reply)?;
     let mut guard = lock(&entry);
@@ -496,8 +496,8 @@ pub(crate) fn wait_for_news<T: DeserializeOwned>(
     wait: impl Into<Wait>,
 ) -> Result<Option<(String, T)>> {
     let address = address.to_address()?;
-    let wait = wait.into().checked()?;
-    let mut deadline = Deadline::new(wait);
+    let (wait, duration) = wait.into().checked_with_duration()?;
+    let mut deadline = Deadline::within(duration);
     let (entry, _) = socket(open, address, Role::Subscribe)?;
     let mut guard = lock(&entry);
     if !guard

@@ -88,10 +88,13 @@ pub(crate) struct Deadline {
 
 impl Deadline {
     pub(crate) fn new(wait: Wait) -> Deadline {
-        Deadline {
-            wait: wait.duration().ok().flatten(),
-            at: None,
-        }
+        Deadline::within(wait.duration().ok().flatten())
+    }
+
+    /// A wait's deadline from its duration (`None`: for ever), as
+    /// [`Wait::checked_with_duration`] gives it.
+    pub(crate) fn within(wait: Option<Duration>) -> Deadline {
+        Deadline { wait, at: None }
     }
 
     /// The deadline (`None`: wait for ever), counted from the first call.

@@ -292,6 +292,9 @@ struct Cell {
     /// call looks at its sources once more before it lets go, or (if this
     /// came later still) has the I/O thread look.
     missed: AtomicBool,
+    /// The socket is in [`Hub::kicks`] and the I/O thread has not taken
+    /// it yet: another kick has nothing to add (see [`Io::kick`]).
+    kicked: AtomicBool,
     /// The socket's next deadline in milliseconds since [`Hub::epoch`]
     /// (`u64::MAX`: none), as whoever drove it last left it.
     timer: AtomicU64,
@@ -324,6 +327,7 @@ impl Socket {
             driver: Mutex::new(driver),
             busy: AtomicBool::new(false),
             missed: AtomicBool::new(false),
+            kicked: AtomicBool::new(false),
             timer: AtomicU64::new(0),
             ready: Condvar::new(),
         });
@@ -395,7 +399,7 @@ impl Socket {
             kick = d.write_batches(now);
         });
         if kick {
-            self.io.kick(self.cell.id);
+            self.io.kick(&self.cell);
         }
         Ok(())
     }
@@ -437,18 +441,22 @@ impl Socket {
         Call::new(&self.cell, &self.io).flushed(deadline)
     }
 
-    /// The next message, waiting until `deadline` (`None`: for ever).
-    pub(crate) fn next(&self, deadline: Option<Instant>) -> Option<Incoming> {
+    /// The next message, waiting until `deadline` (`None`: for ever),
+    /// which is asked for only if the call has to wait: a message already
+    /// in the inbox costs no clock reading for it.
+    pub(crate) fn next(&self, deadline: impl FnMut() -> Option<Instant>) -> Option<Incoming> {
         let mut call = Call::new(&self.cell, &self.io);
+        call.comes_back = true;
         call.until(deadline, |d| d.inbox.pop_front())
     }
 
     /// PUB: its subscribers once they differ from `seen`, or at `deadline`.
     pub(crate) fn subscribers(&self, seen: Subscribers, deadline: Instant) -> Subscribers {
         let mut call = Call::new(&self.cell, &self.io);
-        call.until(Some(deadline), |d| {
-            Some(d.subscribers()).filter(|s| *s != seen)
-        })
+        call.until(
+            || Some(deadline),
+            |d| Some(d.subscribers()).filter(|s| *s != seen),
+        )
         .unwrap_or_else(|| call.run(|d, _| d.subscribers()))
     }
 }
@@ -461,11 +469,19 @@ impl Drop for Socket {
 }
 
 impl Io {
-    /// Asks the I/O thread to look at a socket (output a call left).
-    fn kick(&self, id: usize) {
+    /// Asks the I/O thread to look at a socket (output a call left). A
+    /// socket already asked for and not yet looked at is not asked for
+    /// again: its first kick's wake-up is on its way. A publisher leaves
+    /// output to the I/O thread on almost every item, and this spares each
+    /// such item the kicks' lock (shared with the I/O thread) and its
+    /// search (a kick measured 98 -> 54 instructions on average).
+    fn kick(&self, cell: &Cell) {
+        if cell.kicked.swap(true, Ordering::SeqCst) {
+            return;
+        }
         let mut kicks = lock(&self.hub.kicks);
-        if !kicks.contains(&id) {
-            kicks.push(id);
+        if !kicks.contains(&cell.id) {
+            kicks.push(cell.id);
         }
         drop(kicks);
         self.wake();
@@ -477,12 +493,20 @@ impl Io {
 struct Call<'a> {
     cell: &'a Cell,
     io: &'a Io,
+    /// The call takes a message for a caller that is likely back at once
+    /// for the next one (a loop of `wait_for_news`, say): work its turn
+    /// left is that next call's (see [`Call::after`]).
+    comes_back: bool,
 }
 
 impl<'a> Call<'a> {
     fn new(cell: &'a Cell, io: &'a Io) -> Call<'a> {
         cell.busy.store(true, Ordering::SeqCst);
-        Call { cell, io }
+        Call {
+            cell,
+            io,
+            comes_back: false,
+        }
     }
 
     fn lock(&self) -> MutexGuard<'a, Driver> {
@@ -500,10 +524,11 @@ impl<'a> Call<'a> {
         r
     }
 
-    /// Drives the socket until `take` gives something or `deadline` comes.
+    /// Drives the socket until `take` gives something or `deadline` comes
+    /// (asked for only once `take` has given nothing).
     fn until<R>(
         &mut self,
-        deadline: Option<Instant>,
+        mut deadline: impl FnMut() -> Option<Instant>,
         mut take: impl FnMut(&mut Driver) -> Option<R>,
     ) -> Option<R> {
         let mut d = self.lock();
@@ -531,6 +556,7 @@ impl<'a> Call<'a> {
                 timer = d.set.poll_timeout();
             }
             let timer = timer.map(|t| self.io.hub.to_std(t));
+            let deadline = deadline();
             let wake = match (deadline, timer) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
@@ -566,7 +592,7 @@ impl<'a> Call<'a> {
     /// Drives the socket until its output is written or `deadline`
     /// comes; whether it was.
     fn flushed(&mut self, deadline: Instant) -> bool {
-        self.until(Some(deadline), |d| d.written().then_some(()))
+        self.until(|| Some(deadline), |d| d.written().then_some(()))
             .is_some()
     }
 
@@ -628,11 +654,19 @@ impl<'a> Call<'a> {
             d.turn(now);
             timeout = d.set.poll_timeout();
         }
-        if d.unfinished && d.inbox.is_empty() {
+        if d.unfinished && d.inbox.is_empty() && !(self.comes_back && d.watch_at.is_some()) {
             // The last turn left work (see `Driver::turn_until`): the I/O
             // thread takes the socket once the call lets go (see `drop`).
-            // While messages wait in the inbox the caller comes back for
-            // them, and its call turns the socket once they are taken.
+            // Not while messages wait in the inbox: the caller comes back
+            // for them, and its call turns the socket once they are taken.
+            // Nor when the call has just taken the last one of an
+            // unwatched socket ([`Call::comes_back`]): the caller's next
+            // call turns it, and if none comes the I/O thread does at
+            // `watch_at` (the socket's timer, at most [`WATCH_AGAIN`]
+            // away). Handing it over at once cost a wake-up of the I/O
+            // thread per read's worth of news (~32 items), and the next
+            // call then often waited for the lock while that thread
+            // turned the socket.
             d.unfinished = false;
             self.cell.missed.store(true, Ordering::SeqCst);
         }
@@ -649,7 +683,7 @@ impl Drop for Call<'_> {
         // takes it now. And it skipped this socket's deadline meanwhile:
         // if that is earlier than its own, wake it (see `run`).
         if self.cell.missed.load(Ordering::SeqCst) {
-            self.io.kick(self.cell.id);
+            self.io.kick(self.cell);
         } else if self.cell.timer.load(Ordering::SeqCst)
             < self.io.hub.next_timer.load(Ordering::SeqCst)
         {
@@ -1634,6 +1668,11 @@ fn run(mut poll: Poll, hub: &Hub) {
         let now = hub.core_now();
         for cell in &cells {
             let ready = due.remove(&cell.id);
+            if ready.is_some() {
+                // Taken from the kicks (or ready anyway): what is queued
+                // from here on is looked at below, or kicked again.
+                cell.kicked.store(false, Ordering::SeqCst);
+            }
             let timer_due = cell.timer.load(Ordering::SeqCst) <= now.as_millis();
             if ready.is_none() && !timer_due {
                 continue;
@@ -1748,5 +1787,147 @@ mod tests {
         assert!(!d.unwatched, "watched again");
         assert_eq!(d.watch_at, None);
         assert_eq!(d.next_deadline(d.set.poll_timeout()), d.set.poll_timeout());
+    }
+
+    /// A call that took the last message of the inbox, with input left
+    /// that its turn did not get to, leaves that input to the caller's
+    /// next call (no wake-up of the I/O thread per read's worth of news),
+    /// with the I/O thread's turn at `watch_at` in case no call comes;
+    /// a watched socket (no such turn due) or another call hands it over
+    /// at once.
+    #[test]
+    fn the_rest_of_a_read_waits_for_the_next_call_or_the_io_thread() {
+        let io = start().expect("an I/O thread");
+        let endpoint = SocketAddr::from(([127, 0, 0, 1], 9));
+        let now = io.hub.core_now();
+        // Not in the hub's list: the I/O thread never turns it. Its connect
+        // is due an hour on, so no call here turns it either (nor opens a
+        // TCP socket).
+        let later = now + CoreDuration::from_secs(3600);
+        let driver = Driver::new(&io.registry, 4242, Kind::Sub, endpoint, later, None).unwrap();
+        let cell = Cell {
+            id: 4242,
+            driver: Mutex::new(driver),
+            busy: AtomicBool::new(false),
+            missed: AtomicBool::new(false),
+            kicked: AtomicBool::new(false),
+            timer: AtomicU64::new(u64::MAX),
+            ready: Condvar::new(),
+        };
+        let took_last = |comes_back: bool, unwatched: bool| {
+            let mut call = Call::new(&cell, &io);
+            call.comes_back = comes_back;
+            let mut d = call.lock();
+            if unwatched {
+                d.unwatch(); // as the call's wait left it
+            } else {
+                d.watch();
+            }
+            // The turn that brought the message stopped with input left.
+            d.unfinished = true;
+            call.done_waiting(&mut d, now);
+            let handed_over = cell.missed.swap(false, Ordering::SeqCst);
+            (handed_over, d.unfinished, cell.timer.load(Ordering::SeqCst))
+        };
+        let (handed_over, left, timer) = took_last(true, true);
+        assert!(!handed_over, "no wake-up of the I/O thread");
+        assert!(left, "the next call turns the socket first");
+        assert!(
+            timer <= (now + WATCH_AGAIN).as_millis(),
+            "the I/O thread turns it by then if no call comes"
+        );
+        let (handed_over, left, _) = took_last(true, false);
+        assert!(handed_over && !left, "watched: no turn due, handed over");
+        let (handed_over, left, _) = took_last(false, true);
+        assert!(
+            handed_over && !left,
+            "a call that does not take news (a flush)"
+        );
+    }
+
+    /// A kick lists a socket once until the I/O thread has taken it, and
+    /// that thread makes it kickable again: a socket it never cleared
+    /// would have every later kick skipped, and a publisher's output left
+    /// to the I/O thread would never be written.
+    #[test]
+    fn a_kicked_socket_is_listed_once_until_the_io_thread_takes_it() {
+        let io = start().expect("an I/O thread");
+        let endpoint = SocketAddr::from(([127, 0, 0, 1], 9));
+        // Its connect is due an hour on: turning it opens no TCP socket.
+        let later = io.hub.core_now() + CoreDuration::from_secs(3600);
+        let driver = Driver::new(&io.registry, 4343, Kind::Sub, endpoint, later, None).unwrap();
+        let cell = Arc::new(Cell {
+            id: 4343,
+            driver: Mutex::new(driver),
+            busy: AtomicBool::new(true), // a call has it: the thread only takes the kick
+            missed: AtomicBool::new(false),
+            kicked: AtomicBool::new(false),
+            timer: AtomicU64::new(u64::MAX),
+            ready: Condvar::new(),
+        });
+        lock(&io.hub.sockets).insert(4343, Arc::downgrade(&cell));
+        // As if a wake-up were on its way: the kicks do not wake the
+        // thread (nothing else does: it has no other socket, no timer).
+        io.hub.wake_pending.store(true, Ordering::SeqCst);
+        io.kick(&cell);
+        io.kick(&cell);
+        assert_eq!(*lock(&io.hub.kicks), vec![4343], "listed once");
+        assert!(cell.kicked.load(Ordering::SeqCst));
+        io.hub.wake_pending.store(false, Ordering::SeqCst);
+        io.wake();
+        // Bounded by count and time; each pass waits for the I/O thread.
+        let give_up = Instant::now() + Duration::from_secs(20);
+        for _ in 0..10_000_000 {
+            if !cell.kicked.load(Ordering::SeqCst) || Instant::now() > give_up {
+                break;
+            }
+            thread::yield_now();
+        }
+        assert!(
+            !cell.kicked.load(Ordering::SeqCst),
+            "the I/O thread took the kick: the socket can be kicked again"
+        );
+        assert!(lock(&io.hub.kicks).is_empty());
+        io.hub.wake_pending.store(true, Ordering::SeqCst);
+        io.kick(&cell);
+        assert_eq!(*lock(&io.hub.kicks), vec![4343], "kicked again");
+        lock(&io.hub.sockets).remove(&4343);
+    }
+
+    /// A call that finds what it takes at once (a message already in the
+    /// inbox) does not ask for its deadline (a clock reading); one that
+    /// finds nothing asks, and a deadline passed ends it.
+    #[test]
+    fn what_is_there_is_taken_without_reading_the_deadline() {
+        let io = start().expect("an I/O thread");
+        let endpoint = SocketAddr::from(([127, 0, 0, 1], 9));
+        // Its connect is due an hour on: turning it opens no TCP socket.
+        let later = io.hub.core_now() + CoreDuration::from_secs(3600);
+        let driver = Driver::new(&io.registry, 4444, Kind::Sub, endpoint, later, None).unwrap();
+        let cell = Cell {
+            id: 4444,
+            driver: Mutex::new(driver),
+            busy: AtomicBool::new(false),
+            missed: AtomicBool::new(false),
+            kicked: AtomicBool::new(false),
+            timer: AtomicU64::new(u64::MAX),
+            ready: Condvar::new(),
+        };
+        let asked = std::cell::Cell::new(0);
+        let past = Instant::now();
+        let deadline = || {
+            asked.set(asked.get() + 1);
+            Some(past)
+        };
+        let mut call = Call::new(&cell, &io);
+        call.comes_back = true;
+        assert_eq!(call.until(deadline, |_| Some("news")), Some("news"));
+        assert_eq!(asked.get(), 0, "no deadline asked for");
+        assert_eq!(
+            call.until(deadline, |_| None::<&str>),
+            None,
+            "deadline passed"
+        );
+        assert!(asked.get() > 0, "nothing there: the deadline is asked for");
     }
 }

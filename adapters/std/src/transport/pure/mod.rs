@@ -101,7 +101,7 @@ impl TransportSocket for Socket {
 
     #[inline]
     fn receive(&mut self, deadline: &mut Deadline, _: Address) -> Result<Option<Received<PeerId>>> {
-        Ok(self.0.next(deadline.get()).map(|m| Received {
+        Ok(self.0.next(|| deadline.get()).map(|m| Received {
             parts: m.parts,
             from: m.from,
         }))
