@@ -183,16 +183,16 @@ impl<'a> Cursor<'a> {
         if self.peek() == Some(b'.') {
             self.pos += 1;
             let mut scale = 100;
-            let mut fraction_digits = 0;
+            let fraction = self.pos;
             while let Some(b @ b'0'..=b'9') = self.peek() {
                 milli = milli
                     .checked_add(u64::from(b - b'0') * scale)
                     .ok_or(JsonError::BadNumber)?;
                 scale /= 10;
-                fraction_digits += 1;
                 self.pos += 1;
             }
-            if fraction_digits == 0 {
+            if self.pos == fraction {
+                // "1." is not JSON: a point needs a digit after it.
                 return Err(JsonError::BadNumber);
             }
         }

@@ -1123,8 +1123,9 @@ fn heartbeats_ping_pong_and_timeout() {
     assert!(ea.is_empty() && eb.is_empty());
     // The PONG counted as traffic: only the next PING is due.
     assert_eq!(a.poll_timeout(), Some(Instant::from_millis(200)));
-    // b learned a's TTL of 1 s.
+    // b learned a's TTL of 1 s: quiet a moment short of it, it stays open.
     assert_eq!(b.poll_timeout(), Some(Instant::from_millis(1150)));
+    assert_eq!(b.handle_timeout(Instant::from_millis(1149)), Ok(()));
     assert_eq!(
         b.handle_timeout(Instant::from_millis(1150)),
         Err(ZmtpError::HeartbeatTimeout)
