@@ -293,6 +293,13 @@ fn clean_unadvertise_is_seen_by_peers_at_once() {
 /// drops a name at its goodbye and does not list it again: the answers to its query's
 /// repeats, which come after the listing returned, are read as they come, not left
 /// in its socket to bring the name back (with a fresh ttl) after the goodbye.
+///
+/// The lister lists until it has the name. Its first listing waits 255 ms for the
+/// answers to its query (`a_fresh_listing_waits_for_a_late_answer` pins that), and on a
+/// loaded machine the owner can answer later: traced at load 19, an answer due at most
+/// 173 ms after the query went out at 252 ms (the owner's thread woken late), and one
+/// run at load 15-25 found its first listing empty. A later answer is heard all the
+/// same, by the loop or the next listing; what this test is about comes after it.
 #[test]
 fn a_name_gone_by_goodbye_stays_gone_for_a_process_that_listed_it() {
     if !require_netns() {
@@ -302,12 +309,13 @@ fn a_name_gone_by_goodbye_stays_gone_for_a_process_that_listed_it() {
     let mut owner = Repl::start(&host, "owner");
     owner.advertise("leaving");
     let addr_staying = owner.advertise("staying");
-    // past the advert burst, so that the listing asks and is answered
-    std::thread::sleep(secs(2.5));
+    // started after the owner's first adverts went out: it hears the names by the
+    // answers to its query (its first listing asks), or by the next adverts
     let mut lister = Repl::start(&host, "lister");
-    let all = lister.discover_all();
-    assert!(names(&all).contains(&"leaving"), "{all:?}");
-    // the query's repeats and their answers (well within a second)
+    let listed = lister.time_until_listed("leaving", secs(5.0));
+    eprintln!("a fresh process listed the name after {listed:?}");
+    listed.expect("a fresh process did not list a name advertised on its host within 5 s");
+    // the query's repeats (310 and 930 ms after it) and their answers (within 155 ms)
     std::thread::sleep(secs(2.0));
     let (kind, _) = owner.run_expect(
         "unadvertise\tleaving",
