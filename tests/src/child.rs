@@ -226,9 +226,20 @@ impl ChildGuard {
     }
 
     /// Stops the child (SIGSTOP) until [`ChildGuard::resume`]: what is sent to it
-    /// meanwhile waits in its sockets.
+    /// meanwhile waits in its sockets. Returns once every thread of it has stopped
+    /// (a signal is delivered after `kill` returns: a thread about to wake could
+    /// still read what is sent just after); an error if that takes over 10 s.
     pub fn pause(&mut self) -> io::Result<()> {
-        self.signal(rustix::process::Signal::STOP)
+        self.signal(rustix::process::Signal::STOP)?;
+        let tasks = format!("/proc/{}/task", self.child.id());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !all_stopped(&tasks)? {
+            if Instant::now() >= deadline {
+                return Err(io::Error::other("not stopped 10 s after SIGSTOP"));
+            }
+            thread::sleep(Duration::from_millis(1));
+        }
+        Ok(())
     }
 
     /// Lets a child stopped by [`ChildGuard::pause`] run again (SIGCONT).
@@ -252,6 +263,23 @@ impl ChildGuard {
         }
         let _ = self.child.wait();
     }
+}
+
+/// Whether every thread listed in `tasks` (`/proc/PID/task`) is stopped, or gone.
+fn all_stopped(tasks: &str) -> io::Result<bool> {
+    for task in std::fs::read_dir(tasks)? {
+        let Ok(stat) = std::fs::read_to_string(task?.path().join("stat")) else {
+            continue; // the thread has ended
+        };
+        // The state follows the thread's name, which is in parentheses.
+        let state = stat
+            .rsplit_once(") ")
+            .and_then(|(_, rest)| rest.chars().next());
+        if !matches!(state, Some('T' | 't' | 'Z' | 'X')) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 impl Drop for ChildGuard {

@@ -505,6 +505,16 @@ const BATCH_SLOT: usize = 512;
 /// answers, on the other sockets, are always read at once.
 const ADVERT_BATCH: StdDuration = StdDuration::from_millis(100);
 
+/// The order the sockets are read in, by the loop and by a listing
+/// (`catch_up`), when several have datagrams waiting (a process that was
+/// not scheduled for a while): this process's own port first. A peer
+/// answers a query for every name there, and may say goodbye just after
+/// (on 9997 and, as a ttl-0 advert, on 9999): an answer read after that
+/// goodbye would bring the name back for its whole ttl. Each shared port
+/// carries a peer's goodbye after its earlier datagrams there, so between
+/// those two the order does not matter.
+const READ_ORDER: [Token; 3] = [PRIVATE, EXT, BEACON];
+
 /// The background loop: feed datagrams in, sleep until the next deadline.
 fn run(node: &Discovery, mut poll: Poll, mut readers: Readers) {
     let mut events = Events::with_capacity(64);
@@ -551,10 +561,10 @@ fn run(node: &Discovery, mut poll: Poll, mut readers: Readers) {
                 *r = true;
             }
         }
-        for (token, _) in [BEACON, EXT, PRIVATE]
+        // In the order `catch_up` reads them: see READ_ORDER.
+        for token in READ_ORDER
             .into_iter()
-            .zip(readable)
-            .filter(|(_, r)| *r)
+            .filter(|t| readable.get(t.0).copied().unwrap_or(false))
         {
             let socket = match token {
                 BEACON => readers.beacon.as_ref(),
@@ -612,15 +622,21 @@ impl Batch {
     }
 }
 
-/// Reads up to [`BATCH`] datagrams with `recv_from` and handles them under
-/// one lock. Returns whether the socket is drained (a read would block):
-/// edge-triggered, it must be read until then.
+/// Reads up to [`BATCH`] datagrams with `recv_from` and handles them, all
+/// under one lock. Returns whether the socket is drained (a read would
+/// block): edge-triggered, it must be read until then.
+///
+/// The lock is taken before reading: the loop and a listing's thread both
+/// read the sockets, and a batch one of them has read must not wait for
+/// the lock while the other handles datagrams that came after it (an
+/// answer overtaken by the goodbye sent after it: see [`READ_ORDER`]).
 fn receive(
     node: &Discovery,
     recv_from: impl Fn(&mut [u8]) -> io::Result<(usize, SocketAddr)>,
     batch: &mut Batch,
 ) -> bool {
     batch.received.clear();
+    let mut state = lock(node);
     let mut drained = false;
     for _ in 0..BATCH {
         // A read that fails fills no slot: the next datagram takes it, so
@@ -644,7 +660,6 @@ fn receive(
         }
     }
     if !batch.received.is_empty() {
-        let mut state = lock(node);
         let now = node.now();
         let mut previous: Option<(&[u8], SocketAddr)> = None;
         for (slot, &(len, source)) in batch.slots.iter().zip(&batch.received) {
@@ -907,11 +922,11 @@ impl Discovery {
     /// time). Both threads may read a socket: each datagram reaches one.
     fn catch_up(&self) {
         let mut batch = Batch::new();
-        let sockets = [
-            Some(&self.sockets.private),
-            self.sockets.ext.as_ref(),
-            self.sockets.beacon.as_ref(),
-        ];
+        let sockets = READ_ORDER.map(|token| match token {
+            PRIVATE => Some(&self.sockets.private),
+            EXT => self.sockets.ext.as_ref(),
+            _ => self.sockets.beacon.as_ref(),
+        });
         for socket in sockets.into_iter().flatten() {
             // Never block here (a duplicate handle may not share the mode
             // on every OS); if it cannot be made non-blocking, leave it to

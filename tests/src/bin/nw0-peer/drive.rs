@@ -196,9 +196,25 @@ impl Repl {
     /// Asks `discover_all` every 50 ms until `name` is gone from this node's table
     /// (or `limit` passes); how long that took.
     pub fn time_until_gone(&mut self, name: &str, limit: Duration) -> Option<Duration> {
+        self.time_until_listed_is(name, false, limit)
+    }
+
+    /// Asks `discover_all` every 50 ms until `name` is listed (or `limit` passes); how
+    /// long that took. Only the first listing of a process asks the network; the later
+    /// ones list what came since: answers to that query, or adverts.
+    pub fn time_until_listed(&mut self, name: &str, limit: Duration) -> Option<Duration> {
+        self.time_until_listed_is(name, true, limit)
+    }
+
+    fn time_until_listed_is(
+        &mut self,
+        name: &str,
+        listed: bool,
+        limit: Duration,
+    ) -> Option<Duration> {
         let start = Instant::now();
         while start.elapsed() < limit {
-            if !self.discover_all().iter().any(|(n, _)| n == name) {
+            if self.discover_all().iter().any(|(n, _)| n == name) == listed {
                 return Some(start.elapsed());
             }
             std::thread::sleep(Duration::from_millis(50));
