@@ -141,18 +141,13 @@ pub fn decode<'a, T: Deserialize<'a>>(
         Format::Postcard => decode_postcard(payload),
         Format::Json => {
             check_depth(payload)?;
-            let (value, used) =
+            // serde_json_core reads trailing whitespace itself and calls
+            // anything else after the value TrailingCharacters.
+            let (value, _) =
                 serde_json_core::from_slice_escaped(payload, scratch).map_err(|e| match e {
                     serde_json_core::de::Error::TrailingCharacters => PayloadError::TrailingData,
                     _ => PayloadError::Malformed,
                 })?;
-            let rest = payload.get(used..).unwrap_or_default();
-            if rest
-                .iter()
-                .any(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
-            {
-                return Err(PayloadError::TrailingData);
-            }
             Ok(value)
         }
     }
@@ -495,6 +490,51 @@ mod tests {
         );
     }
 
+    /// The depth check follows strings and escapes exactly: brackets in a
+    /// string (after an escaped quote too) do not count, a string with an
+    /// escape ends where it ends, and closed lists no longer count.
+    #[test]
+    fn depth_counts_open_brackets_outside_strings() {
+        let mut scratch = [0u8; 64];
+        let siblings = format!("[{}[]]", "[],".repeat(MAX_DEPTH * 2));
+        assert_eq!(check_depth(siblings.as_bytes()), Ok(()));
+        let escaped_quote = format!("\"\\\"{}\"", "[".repeat(MAX_DEPTH + 1));
+        assert_eq!(check_depth(escaped_quote.as_bytes()), Ok(()));
+        assert!(decode::<String<64>>(escaped_quote.as_bytes(), &mut scratch).is_ok());
+        let after_an_escape = format!("[\"\\n\",{}", "[".repeat(MAX_DEPTH));
+        assert_eq!(
+            check_depth(after_an_escape.as_bytes()),
+            Err(PayloadError::TooDeep)
+        );
+        let at_the_limit = format!("{}{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
+        assert_eq!(check_depth(at_the_limit.as_bytes()), Ok(()));
+    }
+
+    #[test]
+    fn postcard_too_long_for_the_buffer_is_buffer_full() {
+        let hit = Hit {
+            target: 1,
+            score: 1_000_000,
+            who: "robot".try_into().unwrap(),
+        };
+        assert_eq!(
+            encode(&hit, Format::Postcard, &mut [0u8; 4]),
+            Err(PayloadError::BufferFull)
+        );
+        assert_eq!(
+            encode(&hit, Format::Postcard, &mut []),
+            Err(PayloadError::BufferFull)
+        );
+    }
+
+    #[test]
+    fn an_error_reply_says_what_and_how_much() {
+        assert_eq!(
+            ErrorReply::too_large(300, 256).to_string(),
+            "message too large: 300 bytes, and it takes at most 256"
+        );
+    }
+
     #[test]
     fn bytes_as_base64_like_python() {
         // Python: base64.b64encode(b"\x00\xffhi").decode("ascii") == "AP9oaQ=="
@@ -505,6 +545,13 @@ mod tests {
         assert_eq!(&back.0[..], b"\x00\xffhi");
         assert!(decode::<Base64Buf<8>>(b"\"not base64!\"", &mut []).is_err());
         assert!(decode::<Base64Buf<2>>(b"\"AP9oaQ==\"", &mut []).is_err());
+        // Bytes that fill the buffer exactly fit, padding and all.
+        let exact = Base64Buf::<4>::from_text("AP9oaQ==").unwrap();
+        assert_eq!(&exact.0[..], b"\x00\xffhi");
+        assert_eq!(
+            Base64Buf::<3>::from_text("AP9oaQ=="),
+            Err(PayloadError::BadBase64)
+        );
     }
 
     proptest::proptest! {
