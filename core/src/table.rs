@@ -402,6 +402,23 @@ mod tests {
         assert!(t.is_empty());
     }
 
+    /// `name_hash` is FNV-1a as documented (the published test vectors), not
+    /// just any hash that happens to keep lookups working.
+    #[test]
+    fn name_hash_is_fnv_1a() {
+        assert_eq!(name_hash(""), 0x811c_9dc5);
+        assert_eq!(name_hash("a"), 0xe40c_292c);
+        assert_eq!(name_hash("foobar"), 0xbf9c_f968);
+    }
+
+    #[test]
+    fn a_table_with_an_entry_is_not_empty() {
+        let mut t = AdvertTable::<Fixed<2>>::new();
+        assert!(t.is_empty());
+        t.insert("a", addr(1), None);
+        assert!(!t.is_empty());
+    }
+
     #[test]
     fn full_table_evicts_soonest_expiring() {
         let mut t = AdvertTable::<Fixed<2>>::new();
