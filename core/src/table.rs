@@ -440,6 +440,15 @@ mod tests {
             Inserted::Evicted(e) => assert_eq!(e.name, "c"),
             other => panic!("{other:?}"),
         }
+        // The soonest wherever it is stored: first here, with later ones after it.
+        let mut t = AdvertTable::<Fixed<3>>::new();
+        t.insert("x", addr(1), at(100));
+        t.insert("y", addr(2), at(500));
+        t.insert("z", addr(3), at(300));
+        match t.insert("w", addr(4), at(400)) {
+            Inserted::Evicted(e) => assert_eq!(e.name, "x"),
+            other => panic!("{other:?}"),
+        }
         let mut zero = AdvertTable::<Fixed<0>>::new();
         assert!(matches!(
             zero.insert("x", addr(1), None),
