@@ -812,6 +812,10 @@ impl Discovery {
         python: &PythonLookups<'_>,
     ) -> Option<Address> {
         let deadline = wait.deadline(StdInstant::now());
+        // Our discovery sockets are open by now (`Discovery::start`): an
+        // advert sent from here on is heard, or answers our query. Tests wait
+        // for this line before starting the program they look for.
+        debug!("looking for '{name}' for {}", wait.describe());
         let found = if self.hears_adverts() {
             self.find(name, deadline)
         } else {
