@@ -203,6 +203,27 @@ fn two_clients_or_two_servers_refuse_each_other() {
     }
 }
 
+/// WELCOME is what a server sends: a server handed one (by a peer whose
+/// greeting, like libzmq's, did not say it was a server) names the real
+/// fault, two servers, rather than a frame out of place.
+#[test]
+fn a_server_handed_a_welcome_says_both_are_servers() {
+    let k = class("blue whale");
+    let (mut c, mut s) = (
+        seeded(client(k, Role::Req), 1),
+        seeded(server(k, Role::Rep), 2),
+    );
+    let client_greeting = drain(&mut c);
+    carry(&mut s, &mut c).unwrap(); // the server's greeting: the client says HELLO
+    feed(&mut s, &client_greeting).unwrap();
+    carry(&mut c, &mut s).unwrap(); // HELLO: the server answers WELCOME
+    let welcome = drain(&mut s);
+    let mut other = seeded(server(k, Role::Rep), 3);
+    drain(&mut other);
+    feed(&mut other, &client_greeting).unwrap();
+    assert_eq!(feed(&mut other, &welcome), Err(ZmtpError::RoleMismatch));
+}
+
 /// After the handshake every frame must be a MESSAGE box: altered, replayed
 /// or plain frames close the connection.
 #[test]
