@@ -153,6 +153,31 @@ mod tests {
         );
     }
 
+    /// Python prefers 192.168.* (both first octets), not every address
+    /// that starts with 192 or has 168 second.
+    #[test]
+    fn only_192_168_is_preferred_among_private_ranges() {
+        let mut v = [
+            iface("eth0", [10, 168, 0, 5]),
+            iface("eth1", [192, 0, 2, 7]),
+            iface("wlan0", [192, 168, 1, 9]),
+        ];
+        v.sort_by_key(|i| preference(i, None));
+        assert_eq!(v[0].name, "wlan0");
+    }
+
+    /// The list never holds loopback, which every host has (in a namespace
+    /// with only loopback up, it is empty), nor an address nobody can reach.
+    #[test]
+    fn the_list_leaves_out_loopback_and_unusable_addresses() {
+        for i in list() {
+            assert!(
+                !i.ip.is_loopback() && !i.ip.is_link_local() && !i.ip.is_unspecified(),
+                "{i:?}"
+            );
+        }
+    }
+
     #[cfg(not(windows))]
     #[test]
     fn default_route_from_proc_net_route() {
