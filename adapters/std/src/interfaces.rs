@@ -96,8 +96,16 @@ fn preference(i: &HostInterface, default: Option<&str>) -> (bool, bool, bool, u3
 
 /// Up IPv4 interfaces other than loopback, preferred first.
 pub(crate) fn list() -> Vec<HostInterface> {
-    let mut found: Vec<HostInterface> = if_addrs::get_if_addrs()
-        .unwrap_or_default()
+    let found = if_addrs::get_if_addrs().unwrap_or_default();
+    let default = default_route_interface().ok().flatten();
+    usable(found, default.as_deref())
+}
+
+/// Of the interfaces the system lists, the up IPv4 ones other than loopback
+/// with an address others can reach (not link-local, not 0.0.0.0), preferred
+/// first, one per address.
+fn usable(found: Vec<if_addrs::Interface>, default: Option<&str>) -> Vec<HostInterface> {
+    let mut usable: Vec<HostInterface> = found
         .into_iter()
         .filter(|i| !i.is_loopback() && i.is_oper_up())
         .filter_map(|i| match i.addr {
@@ -111,10 +119,9 @@ pub(crate) fn list() -> Vec<HostInterface> {
             _ => None,
         })
         .collect();
-    let default = default_route_interface().ok().flatten();
-    found.sort_by_key(|i| preference(i, default.as_deref()));
-    found.dedup_by_key(|i| i.ip);
-    found
+    usable.sort_by_key(|i| preference(i, default));
+    usable.dedup_by_key(|i| i.ip);
+    usable
 }
 
 #[cfg(test)]
@@ -175,6 +182,68 @@ mod tests {
                 !i.ip.is_loopback() && !i.ip.is_link_local() && !i.ip.is_unspecified(),
                 "{i:?}"
             );
+        }
+    }
+
+    fn system(name: &str, ip: [u8; 4], up: bool) -> if_addrs::Interface {
+        if_addrs::Interface {
+            name: name.into(),
+            addr: if_addrs::IfAddr::V4(if_addrs::Ifv4Addr {
+                ip: ip.into(),
+                netmask: [255, 255, 255, 0].into(),
+                prefixlen: 24,
+                broadcast: None,
+            }),
+            index: None,
+            oper_status: if up {
+                if_addrs::IfOperStatus::Up
+            } else {
+                if_addrs::IfOperStatus::Down
+            },
+            is_p2p: false,
+            #[cfg(windows)]
+            adapter_name: String::new(),
+        }
+    }
+
+    /// Of what the system lists: not loopback, not a down interface, not a
+    /// link-local or unspecified address; each address once; the default
+    /// route's interface first.
+    #[test]
+    fn only_up_addresses_others_can_reach_are_used() {
+        let found = vec![
+            system("lo", [127, 0, 0, 1], true),
+            system("wlan0", [192, 168, 1, 9], true),
+            system("eth1", [10, 0, 1, 5], false),
+            system("usb0", [169, 254, 3, 4], true),
+            system("tun0", [0, 0, 0, 0], true),
+            system("eth0", [10, 0, 0, 5], true),
+            system("eth0", [10, 0, 0, 5], true),
+        ];
+        let used: Vec<(String, Ipv4Addr)> = usable(found, Some("eth0"))
+            .into_iter()
+            .map(|i| (i.name, i.ip))
+            .collect();
+        assert_eq!(
+            used,
+            [
+                ("eth0".to_string(), Ipv4Addr::new(10, 0, 0, 5)),
+                ("wlan0".to_string(), Ipv4Addr::new(192, 168, 1, 9)),
+            ]
+        );
+    }
+
+    /// The default route's interface, where there is one, is an interface of
+    /// this host (in a namespace with only loopback there is none).
+    #[test]
+    fn the_default_route_names_an_interface_of_this_host() {
+        if let Ok(Some(name)) = default_route_interface() {
+            let names: Vec<String> = if_addrs::get_if_addrs()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|i| i.name)
+                .collect();
+            assert!(names.contains(&name), "{name:?} not in {names:?}");
         }
     }
 
