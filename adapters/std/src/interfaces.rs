@@ -96,8 +96,16 @@ fn preference(i: &HostInterface, default: Option<&str>) -> (bool, bool, bool, u3
 
 /// Up IPv4 interfaces other than loopback, preferred first.
 pub(crate) fn list() -> Vec<HostInterface> {
-    let mut found: Vec<HostInterface> = if_addrs::get_if_addrs()
-        .unwrap_or_default()
+    let found = if_addrs::get_if_addrs().unwrap_or_default();
+    let default = default_route_interface().ok().flatten();
+    usable(found, default.as_deref())
+}
+
+/// Of the interfaces the system lists, the up IPv4 ones other than loopback
+/// with an address others can reach (not link-local, not 0.0.0.0), preferred
+/// first, one per address.
+fn usable(found: Vec<if_addrs::Interface>, default: Option<&str>) -> Vec<HostInterface> {
+    let mut usable: Vec<HostInterface> = found
         .into_iter()
         .filter(|i| !i.is_loopback() && i.is_oper_up())
         .filter_map(|i| match i.addr {
@@ -111,10 +119,9 @@ pub(crate) fn list() -> Vec<HostInterface> {
             _ => None,
         })
         .collect();
-    let default = default_route_interface().ok().flatten();
-    found.sort_by_key(|i| preference(i, default.as_deref()));
-    found.dedup_by_key(|i| i.ip);
-    found
+    usable.sort_by_key(|i| preference(i, default));
+    usable.dedup_by_key(|i| i.ip);
+    usable
 }
 
 #[cfg(test)]
@@ -151,6 +158,97 @@ mod tests {
             v[0].name, "eth0",
             "the default route's interface is preferred"
         );
+    }
+
+    /// Python prefers 192.168.* (both first octets), not every address
+    /// that starts with 192 or has 168 second.
+    #[test]
+    fn only_192_168_is_preferred_among_private_ranges() {
+        let mut v = [
+            iface("eth0", [10, 168, 0, 5]),
+            iface("eth1", [192, 0, 2, 7]),
+            iface("wlan0", [192, 168, 1, 9]),
+        ];
+        v.sort_by_key(|i| preference(i, None));
+        assert_eq!(v[0].name, "wlan0");
+    }
+
+    /// The list never holds loopback, which every host has (in a namespace
+    /// with only loopback up, it is empty), nor an address nobody can reach.
+    #[test]
+    fn the_list_leaves_out_loopback_and_unusable_addresses() {
+        for i in list() {
+            assert!(
+                !i.ip.is_loopback() && !i.ip.is_link_local() && !i.ip.is_unspecified(),
+                "{i:?}"
+            );
+        }
+    }
+
+    fn system(name: &str, ip: [u8; 4], up: bool) -> if_addrs::Interface {
+        if_addrs::Interface {
+            name: name.into(),
+            addr: if_addrs::IfAddr::V4(if_addrs::Ifv4Addr {
+                ip: ip.into(),
+                netmask: [255, 255, 255, 0].into(),
+                prefixlen: 24,
+                broadcast: None,
+            }),
+            index: None,
+            oper_status: if up {
+                if_addrs::IfOperStatus::Up
+            } else {
+                if_addrs::IfOperStatus::Down
+            },
+            is_p2p: false,
+            #[cfg(windows)]
+            adapter_name: String::new(),
+        }
+    }
+
+    /// Of what the system lists: not loopback, not a down interface, not a
+    /// link-local or unspecified address; each address once; the default
+    /// route's interface first.
+    #[test]
+    fn only_up_addresses_others_can_reach_are_used() {
+        let found = vec![
+            system("lo", [127, 0, 0, 1], true),
+            system("wlan0", [192, 168, 1, 9], true),
+            system("eth1", [10, 0, 1, 5], false),
+            system("usb0", [169, 254, 3, 4], true),
+            system("tun0", [0, 0, 0, 0], true),
+            system("eth0", [10, 0, 0, 5], true),
+            system("eth0", [10, 0, 0, 5], true),
+        ];
+        let used: Vec<(String, Ipv4Addr)> = usable(found, Some("eth0"))
+            .into_iter()
+            .map(|i| (i.name, i.ip))
+            .collect();
+        assert_eq!(
+            used,
+            [
+                ("eth0".to_string(), Ipv4Addr::new(10, 0, 0, 5)),
+                ("wlan0".to_string(), Ipv4Addr::new(192, 168, 1, 9)),
+            ]
+        );
+    }
+
+    /// The default route's interface, where there is one, is an interface of
+    /// this host (in a namespace with only loopback there is none). On Linux
+    /// every device is in /sys/class/net, even one without an address.
+    #[test]
+    fn the_default_route_names_an_interface_of_this_host() {
+        if let Ok(Some(name)) = default_route_interface() {
+            let names: Vec<String> = if_addrs::get_if_addrs()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|i| i.name)
+                .collect();
+            let device = cfg!(target_os = "linux")
+                && !name.is_empty()
+                && std::path::Path::new("/sys/class/net").join(&name).exists();
+            assert!(device || names.contains(&name), "{name:?} not in {names:?}");
+        }
     }
 
     #[cfg(not(windows))]

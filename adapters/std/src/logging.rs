@@ -36,14 +36,61 @@ impl Log for Stderr {
 /// nothing.)
 pub(crate) fn init() {
     if log::set_boxed_logger(Box::new(Stderr)).is_ok() {
-        let level = match std::env::var("NW0_LOG").as_deref() {
-            Ok("debug") => LevelFilter::Debug,
-            Ok("trace") => LevelFilter::Trace,
-            Ok("info") => LevelFilter::Info,
-            Ok("off") => LevelFilter::Off,
-            Ok("error") => LevelFilter::Error,
-            _ => LevelFilter::Warn,
-        };
-        log::set_max_level(level);
+        log::set_max_level(level(std::env::var("NW0_LOG").ok().as_deref()));
+    }
+}
+
+/// What `NW0_LOG` asks for: warnings and errors unless it names another level.
+fn level(nw0_log: Option<&str>) -> LevelFilter {
+    match nw0_log {
+        Some("debug") => LevelFilter::Debug,
+        Some("trace") => LevelFilter::Trace,
+        Some("info") => LevelFilter::Info,
+        Some("off") => LevelFilter::Off,
+        Some("error") => LevelFilter::Error,
+        _ => LevelFilter::Warn,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use log::Level;
+
+    use super::*;
+
+    #[test]
+    fn nw0_log_names_a_level_and_anything_else_means_warnings() {
+        for (setting, wanted) in [
+            (Some("debug"), LevelFilter::Debug),
+            (Some("trace"), LevelFilter::Trace),
+            (Some("info"), LevelFilter::Info),
+            (Some("off"), LevelFilter::Off),
+            (Some("error"), LevelFilter::Error),
+            (Some("warn"), LevelFilter::Warn),
+            (Some("DEBUG"), LevelFilter::Warn),
+            (None, LevelFilter::Warn),
+        ] {
+            assert_eq!(level(setting), wanted, "{setting:?}");
+        }
+    }
+
+    /// Once networkzero has run, its logger passes what `NW0_LOG` asks for
+    /// (warnings when it is unset) and nothing more. No other logger is
+    /// installed in this crate's tests, so the first `init` installs ours.
+    #[test]
+    fn the_logger_passes_the_levels_nw0_log_asks_for() {
+        init();
+        let wanted = level(std::env::var("NW0_LOG").ok().as_deref());
+        assert_eq!(log::max_level(), wanted);
+        for l in [
+            Level::Error,
+            Level::Warn,
+            Level::Info,
+            Level::Debug,
+            Level::Trace,
+        ] {
+            let metadata = Metadata::builder().level(l).build();
+            assert_eq!(Stderr.enabled(&metadata), l <= wanted, "{l}");
+        }
     }
 }

@@ -316,9 +316,37 @@ garbage
         let socket = private_udp().unwrap();
         let port = socket.local_addr().unwrap().as_socket().unwrap().port();
         let holders = udp_port_holders(port).unwrap();
+        // This process, and no other: a process is named only when one of
+        // its descriptors is that socket, not for having descriptors.
         assert!(
-            holders.iter().any(|h| h.pid == std::process::id()),
+            !holders.is_empty() && holders.iter().all(|h| h.pid == std::process::id()),
             "{holders:?}"
         );
+    }
+
+    /// Discovery reads on past a failed receive only when the failure was
+    /// about one datagram (a reset from an ICMP port unreachable, and on
+    /// Windows a datagram too long); any other failure ends the read.
+    #[test]
+    fn only_a_reset_or_on_windows_a_long_datagram_concerns_one_datagram() {
+        assert!(is_about_one_datagram(&io::Error::from(
+            io::ErrorKind::ConnectionReset
+        )));
+        assert!(!is_about_one_datagram(&io::Error::from(
+            io::ErrorKind::WouldBlock
+        )));
+        assert_eq!(
+            is_about_one_datagram(&io::Error::from_raw_os_error(10040)),
+            cfg!(windows)
+        );
+    }
+
+    /// On Linux the system always says its range for outgoing connections
+    /// (its default is 32768–60999), so a listening port avoids it.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn linux_says_its_outgoing_range() {
+        let range = outgoing_range().expect("/proc/sys/net/ipv4/ip_local_port_range");
+        assert!(range.start() <= range.end(), "{range:?}");
     }
 }

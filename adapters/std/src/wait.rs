@@ -177,7 +177,8 @@ mod tests {
             assert!(wait.checked().is_ok());
             let (checked, duration) = wait.checked_with_duration().unwrap();
             assert_eq!(checked.duration(), Ok(duration), "one wait: {wait:?}");
-            let _ = wait.deadline(Instant::now());
+            let start = Instant::now();
+            assert_eq!(wait.deadline(start), meaning.map(|d| start + d), "{wait:?}");
             let _ = wait.describe();
         }
         let nan = Wait::from(f64::NAN);
@@ -196,6 +197,30 @@ mod tests {
         assert!(Instant::now().checked_add(LONGEST).is_some());
         assert_eq!(Wait::from(1e20).describe(), "ever");
         assert_eq!(Wait::from(-2).checked(), Ok(Wait::Seconds(0.0)));
+    }
+
+    /// "Longer than a century is for ever" is what the docs promise: a wait
+    /// of 99 years keeps its end, one of 101 years has none. (The tests above
+    /// measure from `LONGEST` itself, so they hold whatever it is.)
+    #[test]
+    fn a_century_is_the_longest_wait_with_an_end() {
+        let year = 365.0 * 24.0 * 60.0 * 60.0;
+        for seconds in [5.0, 99.0 * year] {
+            assert_eq!(Wait::from(seconds).checked(), Ok(Wait::Seconds(seconds)));
+        }
+        assert_eq!(Wait::from(101.0 * year).checked(), Ok(Wait::Forever));
+    }
+
+    /// What a message loop has left: nothing for ever, zero once the deadline
+    /// is past, and at most the whole wait before it.
+    #[test]
+    fn the_time_left_counts_down_to_the_deadline() {
+        assert_eq!(remaining(None), None);
+        let start = Instant::now();
+        assert_eq!(remaining(Some(start)), Some(Duration::ZERO));
+        let hour = Duration::from_secs(3600);
+        let left = remaining(Some(start + hour)).unwrap();
+        assert!(left > Duration::ZERO && left <= hour, "{left:?}");
     }
 
     #[test]
