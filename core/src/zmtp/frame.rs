@@ -341,7 +341,8 @@ mod tests {
     }
 
     /// A frame's size is known before it is written (`frame_len`, a
-    /// frame's `buffer_len`): both are what `encode_frame` writes, on either
+    /// frame's `buffer_len`): both are what `encode_frame` (and a frame's
+    /// `emit`) writes, on either
     /// side of the short header's 255 bytes; and a body of exactly the
     /// reader's limit is taken.
     #[test]
@@ -358,6 +359,9 @@ mod tests {
                 body,
             };
             assert_eq!(frame.buffer_len(), written, "{n}");
+            let mut emitted = [0u8; 9 + 300];
+            assert_eq!(frame.emit(&mut emitted), Ok(written), "{n}");
+            assert_eq!(emitted[..written], out[..written], "{n}");
             let limit = u64::try_from(n).unwrap();
             assert_eq!(
                 Frame::parse(out.get(..written).unwrap(), limit),
