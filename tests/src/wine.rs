@@ -220,11 +220,21 @@ impl Wine {
             ChildGuard::spawn(&mut server)
                 .unwrap_or_else(|e| panic!("start wineserver in {}: {e}", host.name)),
         );
-        let booted = Ran::wait_for(
-            ChildGuard::spawn(wine.in_host(WINE).arg("wineboot"))
-                .unwrap_or_else(|e| panic!("wineboot in {}: {e}", host.name)),
-            Duration::from_secs(120),
-        );
+        let boot = || {
+            Ran::wait_for(
+                ChildGuard::spawn(wine.in_host(WINE).arg("wineboot"))
+                    .unwrap_or_else(|e| panic!("wineboot in {}: {e}", host.name)),
+                Duration::from_secs(120),
+            )
+        };
+        // Wine's own start-up, not ours: once in a CI run (2026-12-01) wineboot
+        // exited 1 with nothing on stdout or stderr, and the same suite then passed
+        // 3 of 3. It gets one more try; a second failure is a real one.
+        let mut booted = boot();
+        if booted.code != Some(0) {
+            eprintln!("wineboot failed once ({booted:?}); trying again");
+            booted = boot();
+        }
         assert_eq!(booted.code, Some(0), "wineboot: {booted:#?}");
         wine
     }
