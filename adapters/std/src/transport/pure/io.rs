@@ -1766,6 +1766,24 @@ mod tests {
         .expect("a driver")
     }
 
+    /// A SUB socket's cell that no call holds and the I/O thread does not
+    /// list: its connect is due an hour on, so turning it opens no TCP
+    /// socket, and it has no timer.
+    fn idle_cell(io: &Io, id: usize) -> Cell {
+        let endpoint = SocketAddr::from(([127, 0, 0, 1], 9));
+        let later = io.hub.core_now() + CoreDuration::from_secs(3600);
+        let driver = Driver::new(&io.registry, id, Kind::Sub, endpoint, later, None).unwrap();
+        Cell {
+            id,
+            driver: Mutex::new(driver),
+            busy: AtomicBool::new(false),
+            missed: AtomicBool::new(false),
+            kicked: AtomicBool::new(false),
+            timer: AtomicU64::new(u64::MAX),
+            ready: Condvar::new(),
+        }
+    }
+
     #[test]
     fn a_socket_left_unwatched_is_watched_again_after_watch_again() {
         let io = Poll::new().unwrap();
@@ -1798,22 +1816,10 @@ mod tests {
     #[test]
     fn the_rest_of_a_read_waits_for_the_next_call_or_the_io_thread() {
         let io = start().expect("an I/O thread");
-        let endpoint = SocketAddr::from(([127, 0, 0, 1], 9));
         let now = io.hub.core_now();
-        // Not in the hub's list: the I/O thread never turns it. Its connect
-        // is due an hour on, so no call here turns it either (nor opens a
-        // TCP socket).
-        let later = now + CoreDuration::from_secs(3600);
-        let driver = Driver::new(&io.registry, 4242, Kind::Sub, endpoint, later, None).unwrap();
-        let cell = Cell {
-            id: 4242,
-            driver: Mutex::new(driver),
-            busy: AtomicBool::new(false),
-            missed: AtomicBool::new(false),
-            kicked: AtomicBool::new(false),
-            timer: AtomicU64::new(u64::MAX),
-            ready: Condvar::new(),
-        };
+        // Not in the hub's list: the I/O thread never turns it, and its
+        // connect is due an hour on, so no call here turns it either.
+        let cell = idle_cell(&io, 4242);
         let took_last = |comes_back: bool, unwatched: bool| {
             let mut call = Call::new(&cell, &io);
             call.comes_back = comes_back;
@@ -1852,19 +1858,9 @@ mod tests {
     #[test]
     fn a_kicked_socket_is_listed_once_until_the_io_thread_takes_it() {
         let io = start().expect("an I/O thread");
-        let endpoint = SocketAddr::from(([127, 0, 0, 1], 9));
-        // Its connect is due an hour on: turning it opens no TCP socket.
-        let later = io.hub.core_now() + CoreDuration::from_secs(3600);
-        let driver = Driver::new(&io.registry, 4343, Kind::Sub, endpoint, later, None).unwrap();
-        let cell = Arc::new(Cell {
-            id: 4343,
-            driver: Mutex::new(driver),
-            busy: AtomicBool::new(true), // a call has it: the thread only takes the kick
-            missed: AtomicBool::new(false),
-            kicked: AtomicBool::new(false),
-            timer: AtomicU64::new(u64::MAX),
-            ready: Condvar::new(),
-        });
+        let cell = Arc::new(idle_cell(&io, 4343));
+        // A call has it: the thread only takes the kick.
+        cell.busy.store(true, Ordering::SeqCst);
         lock(&io.hub.sockets).insert(4343, Arc::downgrade(&cell));
         // As if a wake-up were on its way: the kicks do not wake the
         // thread (nothing else does: it has no other socket, no timer).
@@ -1900,19 +1896,7 @@ mod tests {
     #[test]
     fn what_is_there_is_taken_without_reading_the_deadline() {
         let io = start().expect("an I/O thread");
-        let endpoint = SocketAddr::from(([127, 0, 0, 1], 9));
-        // Its connect is due an hour on: turning it opens no TCP socket.
-        let later = io.hub.core_now() + CoreDuration::from_secs(3600);
-        let driver = Driver::new(&io.registry, 4444, Kind::Sub, endpoint, later, None).unwrap();
-        let cell = Cell {
-            id: 4444,
-            driver: Mutex::new(driver),
-            busy: AtomicBool::new(false),
-            missed: AtomicBool::new(false),
-            kicked: AtomicBool::new(false),
-            timer: AtomicU64::new(u64::MAX),
-            ready: Condvar::new(),
-        };
+        let cell = idle_cell(&io, 4444);
         let asked = std::cell::Cell::new(0);
         let past = Instant::now();
         let deadline = || {
