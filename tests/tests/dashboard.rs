@@ -766,6 +766,27 @@ fn open_watch(at: SocketAddr, address: &str) -> (TcpStream, String) {
     (s, said)
 }
 
+/// Opens a stream again and again (`open` gives what it said), `pause` apart,
+/// until one says `wanted`: a place freed once the server noticed a page
+/// left. Fails with `what` if none does `within`.
+fn open_again_until(
+    within: Duration,
+    pause: Duration,
+    mut open: impl FnMut() -> String,
+    wanted: &str,
+    what: &str,
+) {
+    let deadline = Instant::now() + within;
+    loop {
+        let said = open();
+        if said.contains(wanted) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{what}: {said}");
+        std::thread::sleep(pause);
+    }
+}
+
 /// At most 8 publishers are watched at once; a watch ends when its page
 /// goes, and then another can start.
 #[test]
@@ -808,18 +829,13 @@ fn watches_are_bounded_and_end_with_their_page() {
         );
         // One page goes: its watch ends (at its next keep-alive) and frees a place.
         drop(watching.pop());
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            let (_s, said) = open_watch(at, "127.0.0.1:9");
-            if said.contains("event: news") {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the watch did not end with its page: {said}"
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        open_again_until(
+            Duration::from_secs(15),
+            Duration::from_millis(200),
+            || open_watch(at, "127.0.0.1:9").1,
+            "event: news",
+            "the watch did not end with its page",
+        );
     });
 }
 
@@ -852,18 +868,13 @@ fn live_lists_are_bounded_and_a_page_that_left_frees_its_place() {
         assert!(status_line(&said).contains("503"), "a 17th page: {said}");
         // Nothing is advertised: only keep-alives can find that the pages left.
         drop(pages);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let (_s, said) = open_feed(at);
-            if said.contains("event: names") {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the pages that left kept their places: {said}"
-            );
-            std::thread::sleep(Duration::from_millis(500));
-        }
+        open_again_until(
+            Duration::from_secs(30),
+            Duration::from_millis(500),
+            || open_feed(at).1,
+            "event: names",
+            "the pages that left kept their places",
+        );
     });
 }
 
