@@ -337,12 +337,10 @@ fn one_host_publish_and_watch() {
         .expect_no_stdout("other prefix");
 
     // With --count the publisher ends by itself, after giving a watcher its items.
-    // Its first item waits for the subscribers already joining, but only until
-    // one has subscribed (`FIRST_NEWS_WAIT`): a second watcher whose connection
-    // retry came later missed it (under load `watch --count 2` then got one
-    // item only). So this watcher is the only one joining: it starts first, the
-    // publisher once it is looking for the name (it then hears the first
-    // advert), and the other watcher once the first item has arrived.
+    // Its first item waits for the watchers already looking (messaging's
+    // `every_subscriber_already_waiting_gets_the_first_item`): this one starts
+    // first, the publisher once it is looking for the name (it then hears the
+    // first advert), and the other watcher once the first item has arrived.
     let mut watcher = ChildGuard::spawn(
         nw0_command(&host, &["watch", "once", "--count", "2", "--wait", "5"])
             .env("NW0_LOG", "debug"),

@@ -460,6 +460,54 @@ fn ack_sent_just_before_exit_is_delivered() {
     );
 }
 
+/// Several subscribers already waiting when a publisher starts all get its first item,
+/// not only the first to subscribe: each retries its connection every 100 ms at its own
+/// moment, and the first item waits until all of them have had time to come
+/// (`FIRST_NEWS_JOIN`). A class waiting for a teacher's first item mostly missed it
+/// when the item went as soon as one subscriber had joined.
+#[test]
+fn every_subscriber_already_waiting_gets_the_first_item() {
+    if !require_netns() {
+        return;
+    }
+    let host = Host::isolated();
+    const WATCHERS: usize = 5;
+    for round in 0..3 {
+        let at = format!("127.0.0.1:{}", 46100 + round);
+        let mut watchers: Vec<_> = (0..WATCHERS)
+            .map(|_| spawn(&host, &["watch", &at, "", "1", "10"]))
+            .collect();
+        for w in &mut watchers {
+            w.expect_line(|l| l.starts_with("WATCHING"), secs(10.0))
+                .unwrap();
+        }
+        let (lines, code, stderr) =
+            drive::run(&host, &["publish", &at, "t", "1", "1", "0"], secs(10.0));
+        assert_eq!(
+            code,
+            Some(0),
+            "the publisher exits by itself: {lines:?} {stderr}"
+        );
+        let missed: Vec<(usize, String)> = watchers
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(i, w)| {
+                match w.expect_line(
+                    |l| l.starts_with("NEWS") || l.starts_with("NONEWS"),
+                    secs(10.0),
+                ) {
+                    Ok(line) if line.starts_with("NEWS") => None,
+                    other => Some((i, format!("{other:?}"))),
+                }
+            })
+            .collect();
+        assert!(
+            missed.is_empty(),
+            "round {round}: watchers missed the publisher's only item: {missed:?}"
+        );
+    }
+}
+
 /// A subscriber already waiting when a publisher starts gets the publisher's first item:
 /// the first `publish_news` waits until the subscriber (retrying its connection) has
 /// subscribed — an observed event, not a fixed sleep. And it gets the last items,

@@ -1381,9 +1381,9 @@ fn slow_subscriber_does_not_grow_the_publishers_memory() {
         slow.items
     );
     // Every item from the one it joined at to the last. It joins while the publisher
-    // starts (libzmq reconnects every 100 ms), and the first item waits only for
-    // subscribers already connected (here the stalled one may win that race): items
-    // published before it joined are not news it could get (49 here once).
+    // starts (libzmq reconnects every 100 ms); the first item waits for subscribers
+    // already retrying (`FIRST_NEWS_JOIN`), but one descheduled past that misses
+    // what was published before it joined (49 items here once, before that wait).
     assert!(
         fast.first <= ITEMS / 100 && fast.top == ITEMS && fast.gapless(),
         "the fast subscriber did not get every item from the first 1 % of the stream on: {fast:?}"

@@ -401,6 +401,9 @@ fn watch(args: &[String]) -> Outcome {
     let prefix = arg(args, 2, "PREFIX")?;
     let count: u64 = num(args, 3, "COUNT")?;
     let wait: f64 = num(args, 4, "WAIT_S")?;
+    // Its first wait starts connecting: a test starts a publisher after this
+    // to have a subscriber already waiting.
+    say(format!("WATCHING {address}"));
     for _ in 0..count {
         match nw0::wait_for_news(address, prefix, wait)? {
             Some((topic, data)) => say(format!("NEWS {}", compact(&nw0::json!([topic, data])))),

@@ -23,6 +23,7 @@
 //! socket for the address is not the one: the calls know nothing of the
 //! runtime.
 
+mod first_news;
 mod news;
 mod payload;
 
@@ -43,9 +44,7 @@ use serde_json::Value;
 use crate::address::{Address, ToAddress};
 use crate::error::{Error, Result};
 use crate::interfaces::{self, HostInterface};
-use crate::transport::{
-    Deadline, Role, Running, Socket, Subscribers, Transport, TransportSocket, MAX_MESSAGE,
-};
+use crate::transport::{Deadline, Role, Running, Socket, Transport, TransportSocket, MAX_MESSAGE};
 use crate::wait::Wait;
 use news::{same_bytes, Backlog};
 use payload::{decode, encode_in, shown, to_payload_in, Unreadables};
@@ -58,14 +57,6 @@ pub const COMMAND_ACK: &str = "ack";
 
 /// How long [`crate::send_command`] waits for its acknowledgement.
 pub const COMMAND_WAIT_S: f64 = 5.0;
-
-/// The longest the first `publish_news` on an address waits for programs
-/// already waiting for its news: they try to connect every 100 ms (libzmq,
-/// Python) to 200 ms (networkzero's pure-Rust transport), and news sent
-/// before a subscriber has connected is dropped. The wait ends sooner, as
-/// soon as a subscriber has subscribed and no other connection is still
-/// joining (see [`first_news_waits`]).
-pub const FIRST_NEWS_WAIT: Duration = Duration::from_millis(300);
 
 /// The longest the exit hook waits for replies and news queued before exit
 /// to be written out.
@@ -453,36 +444,16 @@ pub(crate) fn publish_news(
     let mut guard = lock(&entry);
     let payload = to_payload_in(&data, guard.socket.buffer())?;
     if fresh {
-        first_news_waits(&mut guard.socket, Instant::now() + FIRST_NEWS_WAIT);
+        let socket = &mut guard.socket;
+        first_news::waits(
+            |seen, until| socket.subscribers(seen, until),
+            Instant::now,
+            Instant::now(),
+        );
     }
     guard.published += 1;
     let n = guard.published;
     guard.socket.publish(n, topic, payload, address)
-}
-
-/// Before a new publisher's first item: waits until programs already
-/// waiting for its news have subscribed, or until `deadline`. News sent
-/// before a subscriber has connected is dropped, and those programs retry
-/// their connection every 100–200 ms. The wait ends as soon as one
-/// subscriber has subscribed and no other accepted connection is still
-/// joining; with no subscriber at all it lasts until the deadline. (A
-/// second subscriber whose retry falls after the first one has subscribed
-/// can miss the first items.)
-fn first_news_waits(socket: &mut Socket, deadline: Instant) {
-    let mut seen = Subscribers::default();
-    // Each pass sees a change or reaches the deadline; a change is a
-    // connection, so this is bounded by the deadline too.
-    loop {
-        let now = socket.subscribers(seen, deadline);
-        if now.ready_for_news() {
-            return;
-        }
-        if Instant::now() >= deadline {
-            debug!("publishing the first item after {FIRST_NEWS_WAIT:?} with {now:?}");
-            return;
-        }
-        seen = now;
-    }
 }
 
 /// [`crate::wait_for_news`] and [`crate::wait_for_news_as`]: the next item

@@ -145,10 +145,12 @@ pub(crate) struct Subscribers {
 }
 
 impl Subscribers {
-    /// Whether a new publisher's first item can go: one subscriber has
-    /// subscribed and no other accepted connection is still joining (it
-    /// would miss the item). With no subscriber at all the first item waits
-    /// for its deadline instead.
+    /// Whether a new publisher's first item can go as far as its
+    /// connections tell: one subscriber has subscribed and no other
+    /// accepted connection is still joining (it would miss the item). The
+    /// message calls also wait until every subscriber already retrying has
+    /// had time to come (`messaging::FIRST_NEWS_JOIN`); with no subscriber
+    /// at all the first item waits for its deadline instead.
     pub(crate) fn ready_for_news(self) -> bool {
         self.joined > 0 && self.joining == 0
     }
