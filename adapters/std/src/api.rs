@@ -332,8 +332,8 @@ pub fn wait_for_command_as<T: DeserializeOwned>(
 /// news at `address` on topics that start with their prefix. News published
 /// before a subscriber connects is not seen by it, so the first call on an
 /// address waits for programs already waiting for its news: they retry
-/// their connection every 100 ms, each at its own moment, so it waits
-/// 0.2 s for them all to have subscribed (longer, up to 0.3 s, for one
+/// their connection every 100-200 ms, each at its own moment, so it waits
+/// 0.25 s for them all to have subscribed (longer, up to 0.3 s, for one
 /// still connecting then), and 0.3 s when none comes. A
 /// subscriber that has 1000 items waiting (the high-water mark) misses the
 /// newest; over libzmq, which counts what a subscriber has taken only every

@@ -13,9 +13,10 @@ use crate::{Duration, Instant};
 
 /// Wait between a dialled connection ending (or failing to start) and the
 /// next attempt, for every socket: 100 ms, libzmq's `ZMQ_RECONNECT_IVL`,
-/// with no back-off (libzmq's default). It is what Python networkzero peers
-/// do, so a restarted service is found again as fast from a Rust program or
-/// a board as from Python; a refused attempt costs one SYN and one RST on
+/// with no back-off (libzmq's default; libzmq, and so Python networkzero,
+/// adds a random 0-100 ms to each wait, which nothing here needs). A
+/// restarted service is found again at least as fast from a Rust program
+/// or a board as from Python; a refused attempt costs one SYN and one RST on
 /// the LAN, which even a Pico W's radio does not notice; and a publisher's
 /// subscribers are back within one interval.
 pub const RECONNECT: Duration = Duration::from_millis(100);
