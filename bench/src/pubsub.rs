@@ -262,7 +262,7 @@ impl Subscriber {
 /// them per item). By thread, because on two cores how the work splits
 /// across threads says as much as its sum (a thread that sleeps on a lock
 /// shows as slices).
-fn sched() -> Vec<(String, [f64; 3])> {
+fn sched() -> Vec<(String, [f64; 4])> {
     let mut threads = Vec::new();
     if std::env::var_os("NW0_BENCH_SCHED").is_none() {
         return threads;
@@ -274,9 +274,17 @@ fn sched() -> Vec<(String, [f64; 3])> {
     {
         let s = std::fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
         let name = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
-        let mut t = [0.0; 3];
+        let mut t = [0.0; 4];
         for (x, v) in t.iter_mut().zip(s.split_whitespace()) {
             *x = v.parse::<f64>().unwrap_or(0.0);
+        }
+        // Of the slices, those the thread ended itself (a wait).
+        let status = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
+        if let Some(v) = status
+            .lines()
+            .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+        {
+            t[3] = v.trim().parse().unwrap_or(0.0);
         }
         let id = task.file_name().to_string_lossy().into_owned();
         threads.push((format!("{}/{id}", name.trim()), t));
@@ -286,8 +294,9 @@ fn sched() -> Vec<(String, [f64; 3])> {
 
 /// With `NW0_BENCH_SCHED` set: what [`sched`] counted since `t0`, per item,
 /// on stderr (a publisher child's goes to the bench's stderr too): the
-/// process's sum, then each thread that ran since (CPU µs and slices).
-fn sched_say(who: &str, kind: &str, t0: Vec<(String, [f64; 3])>, items: u64) {
+/// process's sum, then each thread that ran since (CPU µs, slices, and of
+/// those the waits: the slices it ended itself rather than was preempted).
+fn sched_say(who: &str, kind: &str, t0: Vec<(String, [f64; 4])>, items: u64) {
     if std::env::var_os("NW0_BENCH_SCHED").is_none() {
         return;
     }
@@ -298,16 +307,17 @@ fn sched_say(who: &str, kind: &str, t0: Vec<(String, [f64; 3])>, items: u64) {
         let before = t0
             .iter()
             .find(|(n, _)| *n == name)
-            .map_or([0.0; 3], |x| x.1);
+            .map_or([0.0; 4], |x| x.1);
         let d: Vec<f64> = t.iter().zip(before).map(|(a, b)| a - b).collect();
         for (s, x) in sum.iter_mut().zip(&d) {
             *s += x;
         }
         if d.get(2).is_some_and(|s| *s > 0.0) {
             each.push_str(&format!(
-                " | {name} cpu {:.2} slices {:.3}",
+                " | {name} cpu {:.2} slices {:.3} (waits {:.3})",
                 d[0] / 1e3 / per,
-                d[2] / per
+                d[2] / per,
+                d[3] / per
             ));
         }
     }
