@@ -18,7 +18,9 @@
 //! - the I/O thread ([`Io`], owned by the runtime), between calls: it
 //!   watches every socket's `Poll` and timers, takes new connections and
 //!   subscriptions, answers heartbeats, reconnects, and writes what a call
-//!   left unwritten. It leaves a socket alone while a call has it.
+//!   left unwritten. It leaves a socket alone while a call has it. On
+//!   Linux it runs as batch work ([`batch_work`]): woken by a call, it does
+//!   not take that call's core from it.
 //!
 //! Memory follows use: a connection's buffers start at a kilobyte and grow
 //! with what its peer sends, up to [`MAX_MESSAGE`] (the core's
