@@ -257,12 +257,15 @@ impl Subscriber {
 }
 
 /// This process's threads' CPU time and run-queue wait (ns) and time slices,
-/// summed from their `schedstat`: counts that do not depend on the machine's
-/// load as the rates do (`NW0_BENCH_SCHED=1` prints them per item).
-fn sched() -> [f64; 3] {
-    let mut t = [0.0; 3];
+/// from their `schedstat`, by thread (id and name): counts that do not
+/// depend on the machine's load as the rates do (`NW0_BENCH_SCHED=1` prints
+/// them per item). By thread, because on two cores how the work splits
+/// across threads says as much as its sum (a thread that sleeps on a lock
+/// shows as slices).
+fn sched() -> Vec<(String, [f64; 4])> {
+    let mut threads = Vec::new();
     if std::env::var_os("NW0_BENCH_SCHED").is_none() {
-        return t;
+        return threads;
     }
     for task in std::fs::read_dir("/proc/self/task")
         .into_iter()
@@ -270,25 +273,60 @@ fn sched() -> [f64; 3] {
         .flatten()
     {
         let s = std::fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
+        let name = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        let mut t = [0.0; 4];
         for (x, v) in t.iter_mut().zip(s.split_whitespace()) {
-            *x += v.parse::<f64>().unwrap_or(0.0);
+            *x = v.parse::<f64>().unwrap_or(0.0);
         }
+        // Of the slices, those the thread ended itself (a wait).
+        let status = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
+        if let Some(v) = status
+            .lines()
+            .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+        {
+            t[3] = v.trim().parse().unwrap_or(0.0);
+        }
+        let id = task.file_name().to_string_lossy().into_owned();
+        threads.push((format!("{}/{id}", name.trim()), t));
     }
-    t
+    threads
 }
 
 /// With `NW0_BENCH_SCHED` set: what [`sched`] counted since `t0`, per item,
-/// on stderr (a publisher child's goes to the bench's stderr too).
-fn sched_say(who: &str, kind: &str, t0: [f64; 3], items: u64) {
-    if std::env::var_os("NW0_BENCH_SCHED").is_some() {
-        let t = sched();
-        eprintln!(
-            "SCHED {who} {kind} cpu {:.2} wait {:.2} µs/item, slices {:.3}/item",
-            (t[0] - t0[0]) / 1e3 / items as f64,
-            (t[1] - t0[1]) / 1e3 / items as f64,
-            (t[2] - t0[2]) / items as f64
-        );
+/// on stderr (a publisher child's goes to the bench's stderr too): the
+/// process's sum, then each thread that ran since (CPU µs, slices, and of
+/// those the waits: the slices it ended itself rather than was preempted).
+fn sched_say(who: &str, kind: &str, t0: Vec<(String, [f64; 4])>, items: u64) {
+    if std::env::var_os("NW0_BENCH_SCHED").is_none() {
+        return;
     }
+    let per = items.max(1) as f64;
+    let mut sum = [0.0; 3];
+    let mut each = String::new();
+    for (name, t) in sched() {
+        let before = t0
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map_or([0.0; 4], |x| x.1);
+        let d: Vec<f64> = t.iter().zip(before).map(|(a, b)| a - b).collect();
+        for (s, x) in sum.iter_mut().zip(&d) {
+            *s += x;
+        }
+        if d.get(2).is_some_and(|s| *s > 0.0) {
+            each.push_str(&format!(
+                " | {name} cpu {:.2} slices {:.3} (waits {:.3})",
+                d[0] / 1e3 / per,
+                d[2] / per,
+                d[3] / per
+            ));
+        }
+    }
+    eprintln!(
+        "SCHED {who} {kind} cpu {:.2} wait {:.2} µs/item, slices {:.3}/item{each}",
+        sum[0] / 1e3 / per,
+        sum[1] / 1e3 / per,
+        sum[2] / per
+    );
 }
 
 /// With `NW0_BENCH_SCHED` set: where a subscriber's time went, window by
