@@ -211,8 +211,14 @@ struct Hub {
 
 impl Hub {
     fn core_now(&self) -> CoreInstant {
+        self.core_at(Instant::now())
+    }
+
+    /// The engine's time at the clock reading `clock`.
+    fn core_at(&self, clock: Instant) -> CoreInstant {
         CoreInstant::from_millis(
-            u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX),
+            u64::try_from(clock.saturating_duration_since(self.epoch).as_millis())
+                .unwrap_or(u64::MAX),
         )
     }
 
@@ -540,7 +546,12 @@ impl<'a> Call<'a> {
                 self.done_waiting(&mut d, self.io.hub.core_now());
                 return Some(r);
             }
-            let now = self.io.hub.core_now();
+            // One clock reading for the engine's `now`, the deadline and
+            // the wait's timeout, unless a turn runs in between (then it is
+            // read again): a round trip's wait measured two readings, ~40
+            // instructions each and a `rdtscp` on a virtual machine.
+            let mut clock = Instant::now();
+            let now = self.io.hub.core_at(clock);
             // Settled and no timer due: a turn would move nothing.
             let mut timer = None;
             let quiet = d.settled && {
@@ -556,6 +567,7 @@ impl<'a> Call<'a> {
                     return Some(r);
                 }
                 timer = d.set.poll_timeout();
+                clock = Instant::now();
             }
             let timer = timer.map(|t| self.io.hub.to_std(t));
             let deadline = deadline();
@@ -563,10 +575,7 @@ impl<'a> Call<'a> {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
-            // One reading for the deadline and the wait's timeout (none
-            // for a wait with no end).
-            let clock = wake.map(|_| Instant::now());
-            if deadline.zip(clock).is_some_and(|(d, c)| c >= d) {
+            if deadline.is_some_and(|d| clock >= d) {
                 self.done_waiting(&mut d, now);
                 return None;
             }
@@ -577,7 +586,7 @@ impl<'a> Call<'a> {
                 d.catch_up(self.cell.missed.swap(false, Ordering::SeqCst));
                 continue;
             }
-            d = self.wait(d, wake.zip(clock));
+            d = self.wait(d, wake.map(|w| (w, clock)));
         }
     }
 
