@@ -14,7 +14,14 @@
 //!   I/O thread stops watching a socket a call waits on, and watches it
 //!   again only once no call has come for [`WATCH_AGAIN`], so a loop of
 //!   calls costs the system calls a plain blocking socket would, plus one
-//!   `epoll_wait` per wait;
+//!   `epoll_wait` per wait, and a REQ one more per request (a look, with no
+//!   wait, for what came since its last call: see [`Socket::request`]).
+//!   Measured on Linux, per round trip of `send_message` against
+//!   `wait_for_message` + `send_reply`: the REQ makes `epoll_wait` (no
+//!   wait), `sendto`, `epoll_wait`, `recvfrom`; the REP `epoll_wait`,
+//!   `recvfrom`, `sendto`; no `epoll_ctl`, no `futex`, no clock system call
+//!   (a plain TCP ping-pong of the same bytes: `write`, `read`; and `read`,
+//!   `read`, `write`);
 //! - the I/O thread ([`Io`], owned by the runtime), between calls: it
 //!   watches every socket's `Poll` and timers, takes new connections and
 //!   subscriptions, answers heartbeats, reconnects, and writes what a call
