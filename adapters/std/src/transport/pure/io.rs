@@ -661,8 +661,15 @@ impl<'a> Call<'a> {
     /// telling the I/O thread if that is earlier than it knows.
     fn after(&self, d: &mut Driver, now: CoreInstant) {
         // Only if the I/O thread saw something: a look at the own `Poll`
-        // on every call would cost a system call each.
-        if self.cell.missed.swap(false, Ordering::SeqCst) && d.catch_up(true) {
+        // on every call would cost a system call each. Read before it is
+        // cleared: a swap is a locked instruction even when the flag is
+        // down, as it is on almost every call (only whoever holds the
+        // driver's lock clears it, so a flag seen up is still up for the
+        // swap).
+        if self.cell.missed.load(Ordering::SeqCst)
+            && self.cell.missed.swap(false, Ordering::SeqCst)
+            && d.catch_up(true)
+        {
             d.turn(now);
         }
         // Asked once (it looks at every connection), again only if a turn
@@ -690,7 +697,13 @@ impl<'a> Call<'a> {
         }
         d.watch_if_due(now);
         let t = d.next_deadline(timeout).map_or(u64::MAX, |t| t.as_millis());
-        self.cell.timer.store(t, Ordering::SeqCst);
+        // Stored only when it changed (a sequentially consistent store is
+        // a locked `xchg` on x86): a loop of calls moves it once per
+        // millisecond of `watch_at`, not once per call. Only whoever has
+        // the driver's lock stores it, so the value read is current.
+        if self.cell.timer.load(Ordering::SeqCst) != t {
+            self.cell.timer.store(t, Ordering::SeqCst);
+        }
     }
 }
 
