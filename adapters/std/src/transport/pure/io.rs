@@ -1849,6 +1849,36 @@ mod tests {
         }
     }
 
+    /// The engine's time is whole milliseconds since the hub's epoch, at a
+    /// clock reading a call made ([`Hub::core_at`], which a wait uses for
+    /// its deadline too) or now ([`Hub::core_now`]); [`Hub::to_std`]
+    /// maps back, a millisecond late rather than early.
+    #[test]
+    fn the_engines_time_is_milliseconds_since_the_hubs_epoch() {
+        let epoch = Instant::now()
+            .checked_sub(Duration::from_secs(2))
+            .expect("a monotonic clock two seconds past its start");
+        let hub = Hub {
+            sockets: Mutex::new(HashMap::new()),
+            kicks: Mutex::new(Vec::new()),
+            wake_pending: AtomicBool::new(false),
+            next_timer: AtomicU64::new(u64::MAX),
+            epoch,
+            next_id: AtomicU64::new(0),
+        };
+        assert_eq!(hub.core_at(epoch), CoreInstant::ZERO);
+        let reading = epoch + Duration::from_micros(1_500_999);
+        assert_eq!(hub.core_at(reading), CoreInstant::from_millis(1500));
+        let before = epoch.checked_sub(Duration::from_millis(1)).unwrap_or(epoch);
+        assert_eq!(hub.core_at(before), CoreInstant::ZERO, "never before 0");
+        // The epoch is two seconds past: no clock reading now is earlier.
+        assert!(hub.core_now() >= CoreInstant::from_millis(2000));
+        assert_eq!(
+            hub.to_std(CoreInstant::from_millis(1500)),
+            epoch + Duration::from_millis(1501)
+        );
+    }
+
     #[test]
     fn a_socket_left_unwatched_is_watched_again_after_watch_again() {
         let io = Poll::new().unwrap();
