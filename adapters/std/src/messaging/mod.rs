@@ -268,10 +268,15 @@ fn lock(entry: &Shared) -> MutexGuard<'_, Entry> {
 /// [`crate::send_message`]: what `read` makes of the reply's bytes; a REQ
 /// that got no reply is reset. The reply's buffers then go back to the
 /// socket, for the next reply.
+///
+/// `message` is taken, not borrowed, so that it is dropped once its bytes
+/// are sent and before the wait for the reply: freeing it (a `Value`'s map
+/// and strings, ~640 instructions for a small object) then overlaps the
+/// peer's work instead of delaying the caller after the reply came.
 fn request<R>(
     open: Open<'_>,
     address: Address,
-    message: &impl ToMessage,
+    message: impl ToMessage,
     wait: impl Into<Wait>,
     read: impl FnOnce(&[u8]) -> R,
 ) -> Result<Option<R>> {
@@ -280,8 +285,11 @@ fn request<R>(
     deadline.get(); // counted from the call, not from the first empty read
     let (entry, _) = socket(open, address, Role::Request)?;
     let mut guard = lock(&entry);
-    let payload = to_payload_in(message, guard.socket.buffer())?;
-    let reply = if guard.socket.request(payload, &mut deadline, address)? {
+    let payload = to_payload_in(&message, guard.socket.buffer())?;
+    let format = message.format();
+    let sent = guard.socket.request(payload, &mut deadline, address)?;
+    drop(message);
+    let reply = if sent {
         guard.socket.receive(&mut deadline, address)?
     } else {
         None
@@ -289,7 +297,7 @@ fn request<R>(
     let Some(reply) = reply else {
         drop(guard);
         open()?.reset(address, Role::Request);
-        let postcard = match message.format() {
+        let postcard = match format {
             Format::Postcard => {
                 " (it was postcard: a Python program, or one that reads only JSON, cannot read that)"
             }
@@ -344,7 +352,7 @@ pub(crate) fn send_message<T: DeserializeOwned>(
             None
         }
     };
-    Ok(request(open, address, &message, wait, read)?.flatten())
+    Ok(request(open, address, message, wait, read)?.flatten())
 }
 
 /// [`crate::wait_for_message`] and [`crate::wait_for_message_as`]: the next
@@ -547,7 +555,7 @@ pub(crate) fn send_command(
             false
         }
     };
-    Ok(request(open, address, &command, wait, read)?.unwrap_or(false))
+    Ok(request(open, address, command, wait, read)?.unwrap_or(false))
 }
 
 /// [`crate::wait_for_command`] and [`crate::wait_for_command_as`]: a

@@ -14,7 +14,14 @@
 //!   I/O thread stops watching a socket a call waits on, and watches it
 //!   again only once no call has come for [`WATCH_AGAIN`], so a loop of
 //!   calls costs the system calls a plain blocking socket would, plus one
-//!   `epoll_wait` per wait;
+//!   `epoll_wait` per wait, and a REQ one more per request (a look, with no
+//!   wait, for what came since its last call: see [`Socket::request`]).
+//!   Measured on Linux, per round trip of `send_message` against
+//!   `wait_for_message` + `send_reply`: the REQ makes `epoll_wait` (no
+//!   wait), `sendto`, `epoll_wait`, `recvfrom`; the REP `epoll_wait`,
+//!   `recvfrom`, `sendto`; no `epoll_ctl`, no `futex`, no clock system call
+//!   (a plain TCP ping-pong of the same bytes: `write`, `read`; and `read`,
+//!   `read`, `write`);
 //! - the I/O thread ([`Io`], owned by the runtime), between calls: it
 //!   watches every socket's `Poll` and timers, takes new connections and
 //!   subscriptions, answers heartbeats, reconnects, and writes what a call
@@ -211,8 +218,14 @@ struct Hub {
 
 impl Hub {
     fn core_now(&self) -> CoreInstant {
+        self.core_at(Instant::now())
+    }
+
+    /// The engine's time at the clock reading `clock`.
+    fn core_at(&self, clock: Instant) -> CoreInstant {
         CoreInstant::from_millis(
-            u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX),
+            u64::try_from(clock.saturating_duration_since(self.epoch).as_millis())
+                .unwrap_or(u64::MAX),
         )
     }
 
@@ -540,7 +553,12 @@ impl<'a> Call<'a> {
                 self.done_waiting(&mut d, self.io.hub.core_now());
                 return Some(r);
             }
-            let now = self.io.hub.core_now();
+            // One clock reading for the engine's `now`, the deadline and
+            // the wait's timeout, unless a turn runs in between (then it is
+            // read again): a round trip's wait measured two readings, ~40
+            // instructions each and a `rdtscp` on a virtual machine.
+            let mut clock = Instant::now();
+            let now = self.io.hub.core_at(clock);
             // Settled and no timer due: a turn would move nothing.
             let mut timer = None;
             let quiet = d.settled && {
@@ -556,6 +574,7 @@ impl<'a> Call<'a> {
                     return Some(r);
                 }
                 timer = d.set.poll_timeout();
+                clock = Instant::now();
             }
             let timer = timer.map(|t| self.io.hub.to_std(t));
             let deadline = deadline();
@@ -563,10 +582,7 @@ impl<'a> Call<'a> {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
-            // One reading for the deadline and the wait's timeout (none
-            // for a wait with no end).
-            let clock = wake.map(|_| Instant::now());
-            if deadline.zip(clock).is_some_and(|(d, c)| c >= d) {
+            if deadline.is_some_and(|d| clock >= d) {
                 self.done_waiting(&mut d, now);
                 return None;
             }
@@ -577,7 +593,7 @@ impl<'a> Call<'a> {
                 d.catch_up(self.cell.missed.swap(false, Ordering::SeqCst));
                 continue;
             }
-            d = self.wait(d, wake.zip(clock));
+            d = self.wait(d, wake.map(|w| (w, clock)));
         }
     }
 
@@ -645,8 +661,15 @@ impl<'a> Call<'a> {
     /// telling the I/O thread if that is earlier than it knows.
     fn after(&self, d: &mut Driver, now: CoreInstant) {
         // Only if the I/O thread saw something: a look at the own `Poll`
-        // on every call would cost a system call each.
-        if self.cell.missed.swap(false, Ordering::SeqCst) && d.catch_up(true) {
+        // on every call would cost a system call each. Read before it is
+        // cleared: a swap is a locked instruction even when the flag is
+        // down, as it is on almost every call (only whoever holds the
+        // driver's lock clears it, so a flag seen up is still up for the
+        // swap).
+        if self.cell.missed.load(Ordering::SeqCst)
+            && self.cell.missed.swap(false, Ordering::SeqCst)
+            && d.catch_up(true)
+        {
             d.turn(now);
         }
         // Asked once (it looks at every connection), again only if a turn
@@ -674,7 +697,13 @@ impl<'a> Call<'a> {
         }
         d.watch_if_due(now);
         let t = d.next_deadline(timeout).map_or(u64::MAX, |t| t.as_millis());
-        self.cell.timer.store(t, Ordering::SeqCst);
+        // Stored only when it changed (a sequentially consistent store is
+        // a locked `xchg` on x86): a loop of calls moves it once per
+        // millisecond of `watch_at`, not once per call. Only whoever has
+        // the driver's lock stores it, so the value read is current.
+        if self.cell.timer.load(Ordering::SeqCst) != t {
+            self.cell.timer.store(t, Ordering::SeqCst);
+        }
     }
 }
 
@@ -1818,6 +1847,36 @@ mod tests {
             timer: AtomicU64::new(u64::MAX),
             ready: Condvar::new(),
         }
+    }
+
+    /// The engine's time is whole milliseconds since the hub's epoch, at a
+    /// clock reading a call made ([`Hub::core_at`], which a wait uses for
+    /// its deadline too) or now ([`Hub::core_now`]); [`Hub::to_std`]
+    /// maps back, a millisecond late rather than early.
+    #[test]
+    fn the_engines_time_is_milliseconds_since_the_hubs_epoch() {
+        let epoch = Instant::now()
+            .checked_sub(Duration::from_secs(2))
+            .expect("a monotonic clock two seconds past its start");
+        let hub = Hub {
+            sockets: Mutex::new(HashMap::new()),
+            kicks: Mutex::new(Vec::new()),
+            wake_pending: AtomicBool::new(false),
+            next_timer: AtomicU64::new(u64::MAX),
+            epoch,
+            next_id: AtomicU64::new(0),
+        };
+        assert_eq!(hub.core_at(epoch), CoreInstant::ZERO);
+        let reading = epoch + Duration::from_micros(1_500_999);
+        assert_eq!(hub.core_at(reading), CoreInstant::from_millis(1500));
+        let before = epoch.checked_sub(Duration::from_millis(1)).unwrap_or(epoch);
+        assert_eq!(hub.core_at(before), CoreInstant::ZERO, "never before 0");
+        // The epoch is two seconds past: no clock reading now is earlier.
+        assert!(hub.core_now() >= CoreInstant::from_millis(2000));
+        assert_eq!(
+            hub.to_std(CoreInstant::from_millis(1500)),
+            epoch + Duration::from_millis(1501)
+        );
     }
 
     #[test]
