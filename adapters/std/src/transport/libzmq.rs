@@ -117,6 +117,14 @@ fn is_mechanism_mismatch(number: u16, value: u32) -> bool {
     number == zmq::SocketEvent::HANDSHAKE_FAILED_PROTOCOL.to_raw() && value == MECHANISM_MISMATCH
 }
 
+/// Whether a publisher's wait for its subscribers ends, with `left` of
+/// it: at once when they differ from what the caller has `seen` (the first
+/// news item goes as soon as its subscriber has joined, not at the end of
+/// its wait), else at the deadline.
+fn wait_is_over(now: Subscribers, seen: Subscribers, left: Duration) -> bool {
+    now != seen || left.is_zero()
+}
+
 /// A libzmq socket's file descriptor, as `zmq::Socket::get_fd` gives it
 /// (the `zmq` crate does not export its name for it).
 #[cfg(unix)]
@@ -595,7 +603,7 @@ impl TransportSocket for Socket {
             let Some(monitor) = &self.monitor else {
                 return now;
             };
-            if now != seen || left.is_zero() {
+            if wait_is_over(now, seen, left) {
                 return now;
             }
             let ms = i64::try_from(left.as_millis()).unwrap_or(i64::MAX).max(1);
@@ -680,6 +688,21 @@ mod tests {
         assert_eq!(receive_timeout(Some(Duration::from_micros(2_500))), 3);
         assert_eq!(receive_timeout(Some(Duration::from_secs(4))), 4_000);
         assert_eq!(receive_timeout(Some(Duration::MAX)), i32::MAX);
+    }
+
+    /// A wait for subscribers ends on a change, at once, or at its deadline.
+    #[test]
+    fn a_wait_for_subscribers_ends_on_a_change_or_at_its_deadline() {
+        let none = Subscribers::default();
+        let one = Subscribers {
+            joining: 1,
+            joined: 0,
+        };
+        let second = Duration::from_secs(1);
+        assert!(wait_is_over(one, none, second), "a change, with time left");
+        assert!(wait_is_over(none, one, second), "a subscriber left");
+        assert!(!wait_is_over(one, one, second), "no change, time left");
+        assert!(wait_is_over(one, one, Duration::ZERO), "no time left");
     }
 
     /// A socket of this kind that neither listens nor connects (no network).
