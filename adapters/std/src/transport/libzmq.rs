@@ -815,14 +815,15 @@ mod tests {
         assert_eq!(next(&mut publisher, joined), none, "the subscriber left");
     }
 
-    /// A CURVE client's greeting (ZMTP 3.0: signature, version 3.0, the
-    /// mechanism, as-server 0, filler), as a keyed program sends it.
-    fn curve_greeting() -> [u8; 64] {
+    /// A CURVE greeting (ZMTP 3.0: signature, version 3.0, the mechanism,
+    /// as-server, filler), as a keyed program sends it.
+    fn curve_greeting(as_server: bool) -> [u8; 64] {
         let mut greeting = [0u8; 64];
         greeting[0] = 0xff;
         greeting[9] = 0x7f;
         greeting[10] = 3;
         greeting[12..17].copy_from_slice(b"CURVE");
+        greeting[32] = u8::from(as_server);
         greeting
     }
 
@@ -830,11 +831,30 @@ mod tests {
     /// ended the connection: by then it has posted the refusal (and the
     /// connection's coming and going) to the socket's monitor.
     fn refused_by(at: SocketAddr) {
+        let peer = std::net::TcpStream::connect(at).expect("connect");
+        speak_curve_until_refused(peer, false);
+    }
+
+    /// Takes the one connection `listener` gets (10 s at most) and answers
+    /// it as a keyed server would, until libzmq (NULL) gives it up.
+    fn refuse_as_keyed_server(listener: std::net::TcpListener) {
+        let (taken, took) = mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = taken.send(listener.accept());
+        });
+        let (peer, _) = took
+            .recv_timeout(Duration::from_secs(10))
+            .expect("libzmq connects")
+            .expect("accept");
+        speak_curve_until_refused(peer, true);
+    }
+
+    /// Sends a CURVE greeting and reads until the peer ends the connection.
+    fn speak_curve_until_refused(mut peer: std::net::TcpStream, as_server: bool) {
         use std::io::{Read, Write};
-        let mut peer = std::net::TcpStream::connect(at).expect("connect");
         peer.set_read_timeout(Some(Duration::from_secs(10)))
             .expect("read timeout");
-        peer.write_all(&curve_greeting())
+        peer.write_all(&curve_greeting(as_server))
             .expect("send the greeting");
         let mut buffer = [0u8; 256];
         for _ in 0..100 {
@@ -867,5 +887,55 @@ mod tests {
             .expect("news to nobody goes nowhere");
         assert!(publisher.told_refusal, "the publisher told the refusal");
         assert_eq!(publisher.connections, 0, "the refused peer came and went");
+    }
+
+    /// A request is queued while its connection stands; once a keyed
+    /// server refused the handshake, libzmq drops the connection for good,
+    /// and the request gives up at its deadline (false) instead of
+    /// blocking in libzmq for ever.
+    #[test]
+    fn a_request_is_queued_and_gives_up_once_a_keyed_server_refused() {
+        use crate::wait::Wait;
+        let context = Context::start().expect("a libzmq context");
+        let open = |listener: &std::net::TcpListener| {
+            let at = listener.local_addr().expect("its address");
+            Socket::open(
+                &context,
+                Role::Request,
+                at,
+                1 << 16,
+                Address::from(at),
+                None,
+            )
+            .expect("a REQ socket")
+        };
+        let wait = || Deadline::new(Wait::from(Duration::from_millis(200)));
+        let quiet = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
+        let mut queued = open(&quiet);
+        let address = queued.address;
+        let sent = queued.request(b"\"hi\"".to_vec(), &mut wait(), address);
+        assert!(
+            sent.expect("no error"),
+            "a request to a connection is queued"
+        );
+
+        let keyed = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
+        let mut refused = open(&keyed);
+        refuse_as_keyed_server(keyed);
+        // libzmq ends the connection in a few commands to the socket: each
+        // signals its descriptor, and ZMQ_EVENTS takes them in, until the
+        // socket has nothing to send to (no POLLOUT; 100 waits of 100 ms
+        // at most).
+        let fd = refused.socket.get_fd().expect("its descriptor");
+        for _ in 0..100 {
+            let events = refused.socket.get_events().expect("its events");
+            if !events.contains(zmq::POLLOUT) {
+                break;
+            }
+            let _ = zmq::poll(&mut [zmq::PollItem::from_fd(fd, zmq::POLLIN)], 100);
+        }
+        let address = refused.address;
+        let sent = refused.request(b"\"hi\"".to_vec(), &mut wait(), address);
+        assert!(!sent.expect("no error"), "nothing to send to");
     }
 }
