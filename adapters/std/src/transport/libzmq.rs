@@ -117,6 +117,14 @@ fn is_mechanism_mismatch(number: u16, value: u32) -> bool {
     number == zmq::SocketEvent::HANDSHAKE_FAILED_PROTOCOL.to_raw() && value == MECHANISM_MISMATCH
 }
 
+/// Whether a publisher's wait for its subscribers ends, with `left` of
+/// it: at once when they differ from what the caller has `seen` (the first
+/// news item goes as soon as its subscriber has joined, not at the end of
+/// its wait), else at the deadline.
+fn wait_is_over(now: Subscribers, seen: Subscribers, left: Duration) -> bool {
+    now != seen || left.is_zero()
+}
+
 /// A libzmq socket's file descriptor, as `zmq::Socket::get_fd` gives it
 /// (the `zmq` crate does not export its name for it).
 #[cfg(unix)]
@@ -595,7 +603,7 @@ impl TransportSocket for Socket {
             let Some(monitor) = &self.monitor else {
                 return now;
             };
-            if now != seen || left.is_zero() {
+            if wait_is_over(now, seen, left) {
                 return now;
             }
             let ms = i64::try_from(left.as_millis()).unwrap_or(i64::MAX).max(1);
@@ -628,5 +636,306 @@ impl TransportSocket for Socket {
         if spawned.is_ok() {
             let _ = ended.recv_timeout(deadline.saturating_duration_since(Instant::now()));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// libzmq 4.3's monitor message: the event's number (u16) and value
+    /// (u32), little-endian, in its first frame; a frame too short is no
+    /// event rather than a panic.
+    #[test]
+    fn a_monitor_event_is_read_from_its_first_frame() {
+        let message = |first: &[u8]| vec![first.to_vec(), b"tcp://127.0.0.1:5555".to_vec()];
+        assert_eq!(
+            event(&message(&[0x00, 0x20, 0x02, 0x00, 0x00, 0x11])),
+            Some((0x2000, MECHANISM_MISMATCH))
+        );
+        assert_eq!(
+            event(&message(&[0x20, 0x00, 0x07, 0x00, 0x00, 0x00])),
+            Some((zmq::SocketEvent::ACCEPTED.to_raw(), 7))
+        );
+        assert_eq!(event(&message(&[0x20, 0x00, 0x07, 0x00, 0x00])), None);
+        assert_eq!(event(&message(&[0x20])), None);
+        assert_eq!(event(&[]), None);
+    }
+
+    /// Only a handshake refused over the mechanism (CURVE against NULL)
+    /// means "wants a class key": not another protocol error, nor another
+    /// event with the same value.
+    #[test]
+    fn only_a_handshake_failed_over_the_mechanism_is_a_mismatch() {
+        let failed = zmq::SocketEvent::HANDSHAKE_FAILED_PROTOCOL.to_raw();
+        assert_eq!(failed, 0x2000);
+        assert!(is_mechanism_mismatch(failed, MECHANISM_MISMATCH));
+        // ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC: a CURVE peer with another key.
+        assert!(!is_mechanism_mismatch(failed, 0x1100_0001));
+        let accepted = zmq::SocketEvent::ACCEPTED.to_raw();
+        assert!(!is_mechanism_mismatch(accepted, MECHANISM_MISMATCH));
+        assert!(!is_mechanism_mismatch(accepted, 0));
+    }
+
+    /// libzmq's receive timeout is whole milliseconds: the time left is
+    /// rounded up (waking early costs another pass), capped at i32::MAX,
+    /// and no deadline is -1, for ever.
+    #[test]
+    fn the_time_left_is_whole_milliseconds_rounded_up() {
+        assert_eq!(receive_timeout(None), -1);
+        assert_eq!(receive_timeout(Some(Duration::ZERO)), 0);
+        assert_eq!(receive_timeout(Some(Duration::from_nanos(1))), 1);
+        assert_eq!(receive_timeout(Some(Duration::from_micros(2_500))), 3);
+        assert_eq!(receive_timeout(Some(Duration::from_secs(4))), 4_000);
+        assert_eq!(receive_timeout(Some(Duration::MAX)), i32::MAX);
+    }
+
+    /// A wait for subscribers ends on a change, at once, or at its deadline.
+    #[test]
+    fn a_wait_for_subscribers_ends_on_a_change_or_at_its_deadline() {
+        let none = Subscribers::default();
+        let one = Subscribers {
+            joining: 1,
+            joined: 0,
+        };
+        let second = Duration::from_secs(1);
+        assert!(wait_is_over(one, none, second), "a change, with time left");
+        assert!(wait_is_over(none, one, second), "a subscriber left");
+        assert!(!wait_is_over(one, one, second), "no change, time left");
+        assert!(wait_is_over(one, one, Duration::ZERO), "no time left");
+    }
+
+    /// A socket of this kind that neither listens nor connects (no network).
+    fn unbound(context: &Context, kind: zmq::SocketType) -> Socket {
+        Socket {
+            socket: context.context.socket(kind).expect("a libzmq socket"),
+            monitor: None,
+            monitor_fd: None,
+            told_refusal: false,
+            address: Address::from(SocketAddr::from(([127, 0, 0, 1], 5555))),
+            connections: 0,
+            subscriptions: 0,
+            spare: Spare::default(),
+            receive_timeout: -1,
+            monitor_due: Instant::now(),
+        }
+    }
+
+    /// A connection counts as joined once a subscription notice came (any
+    /// connection's: notices do not say whose), and as joining until then.
+    #[test]
+    fn connections_count_as_joined_as_far_as_subscriptions_came() {
+        let context = Context::start().expect("a libzmq context");
+        let mut publisher = unbound(&context, zmq::XPUB);
+        for (connections, subscriptions, joining, joined) in [
+            (0, 0, 0, 0),
+            (3, 0, 3, 0),
+            (3, 1, 2, 1),
+            (3, 3, 0, 3),
+            (2, 5, 0, 2),
+        ] {
+            publisher.connections = connections;
+            publisher.subscriptions = subscriptions;
+            assert_eq!(
+                Socket::subscribers(&publisher),
+                Subscribers { joining, joined },
+                "{connections} connections, {subscriptions} subscriptions"
+            );
+        }
+    }
+
+    /// XPUB hands over each subscription (1 then the prefix) and the end of
+    /// one (0 then the prefix): only the first kind counts, and none is
+    /// read when the caller says there is none to read. (inproc: a SUB's
+    /// notices are in the pipe when its setsockopt returns, and a
+    /// non-blocking read takes in the connection first.)
+    #[test]
+    fn only_subscription_notices_count() {
+        let context = Context::start().expect("a libzmq context");
+        let mut publisher = unbound(&context, zmq::XPUB);
+        let endpoint = "inproc://only-subscription-notices-count";
+        publisher.socket.bind(endpoint).expect("bind inproc");
+        let subscriber = context.context.socket(zmq::SUB).expect("a SUB");
+        subscriber.connect(endpoint).expect("connect inproc");
+        subscriber.set_subscribe(b"x").expect("subscribe");
+        subscriber.set_unsubscribe(b"x").expect("unsubscribe");
+        subscriber.set_subscribe(b"y").expect("subscribe");
+        publisher.read_notices(false, false);
+        assert_eq!(publisher.subscriptions, 0, "read though told none wait");
+        publisher.read_notices(true, false);
+        assert_eq!(publisher.subscriptions, 2, "x and y, not x's end");
+    }
+
+    /// A publishing socket on 127.0.0.1 (a free port), its address.
+    fn listening(context: &Context, role: Role) -> (Socket, SocketAddr) {
+        let port = crate::address::free_port().expect("a free port");
+        let at = SocketAddr::from(([127, 0, 0, 1], port));
+        let socket = Socket::open(context, role, at, 1 << 16, Address::from(at), None)
+            .expect("a listening socket");
+        (socket, at)
+    }
+
+    /// The subscribers once they differ from `seen` (10 s at most: the
+    /// change is an event on the monitor, a notice on the socket).
+    fn next(publisher: &mut Socket, seen: Subscribers) -> Subscribers {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        TransportSocket::subscribers(publisher, seen, deadline)
+    }
+
+    /// A publisher counts a subscriber's connection as it comes (joining),
+    /// its subscription (joined), and its going: what the first news item
+    /// waits for. (Opens sockets: run inside /work/shared/sealed.)
+    #[test]
+    fn a_publisher_sees_a_subscriber_come_subscribe_and_go() {
+        let context = Context::start().expect("a libzmq context");
+        let (mut publisher, at) = listening(&context, Role::Publish);
+        let none = Subscribers::default();
+        let peers = zmq::Context::new();
+        let subscriber = peers.socket(zmq::SUB).expect("a SUB");
+        subscriber.set_linger(0).expect("linger");
+        subscriber.connect(&format!("tcp://{at}")).expect("connect");
+        let joining = next(&mut publisher, none);
+        assert_eq!(
+            joining,
+            Subscribers {
+                joining: 1,
+                joined: 0
+            }
+        );
+        subscriber.set_subscribe(b"weather").expect("subscribe");
+        let joined = next(&mut publisher, joining);
+        assert_eq!(
+            joined,
+            Subscribers {
+                joining: 0,
+                joined: 1
+            }
+        );
+        drop(subscriber);
+        assert_eq!(next(&mut publisher, joined), none, "the subscriber left");
+    }
+
+    /// A CURVE greeting (ZMTP 3.0: signature, version 3.0, the mechanism,
+    /// as-server, filler), as a keyed program sends it.
+    fn curve_greeting(as_server: bool) -> [u8; 64] {
+        let mut greeting = [0u8; 64];
+        greeting[0] = 0xff;
+        greeting[9] = 0x7f;
+        greeting[10] = 3;
+        greeting[12..17].copy_from_slice(b"CURVE");
+        greeting[32] = u8::from(as_server);
+        greeting
+    }
+
+    /// Connects to `at`, speaks CURVE, and reads until libzmq (NULL) has
+    /// ended the connection: by then it has posted the refusal (and the
+    /// connection's coming and going) to the socket's monitor.
+    fn refused_by(at: SocketAddr) {
+        let peer = std::net::TcpStream::connect(at).expect("connect");
+        speak_curve_until_refused(peer, false);
+    }
+
+    /// Takes the one connection `listener` gets (10 s at most) and answers
+    /// it as a keyed server would, until libzmq (NULL) gives it up.
+    fn refuse_as_keyed_server(listener: std::net::TcpListener) {
+        let (taken, took) = mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = taken.send(listener.accept());
+        });
+        let (peer, _) = took
+            .recv_timeout(Duration::from_secs(10))
+            .expect("libzmq connects")
+            .expect("accept");
+        speak_curve_until_refused(peer, true);
+    }
+
+    /// Sends a CURVE greeting and reads until the peer ends the connection.
+    fn speak_curve_until_refused(mut peer: std::net::TcpStream, as_server: bool) {
+        use std::io::{Read, Write};
+        peer.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("read timeout");
+        peer.write_all(&curve_greeting(as_server))
+            .expect("send the greeting");
+        let mut buffer = [0u8; 256];
+        for _ in 0..100 {
+            match peer.read(&mut buffer) {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+        panic!("libzmq did not end a CURVE peer's connection");
+    }
+
+    /// A keyed peer refused by a listening socket (no class key here): the
+    /// monitor's event is found, once, by a replying socket's `refused`,
+    /// and a publishing socket reads its monitor as it publishes (the first
+    /// item reads it) and tells the refusal.
+    #[test]
+    fn a_listener_finds_a_keyed_peer_refused() {
+        let context = Context::start().expect("a libzmq context");
+        let (replier, at) = listening(&context, Role::Reply);
+        assert!(!replier.refused(), "nobody came yet");
+        refused_by(at);
+        assert!(replier.refused(), "the keyed peer was refused");
+        assert!(!replier.refused(), "told once");
+
+        let (mut publisher, at) = listening(&context, Role::Publish);
+        refused_by(at);
+        let address = publisher.address;
+        publisher
+            .publish(0, "weather", b"\"sunny\"".to_vec(), address)
+            .expect("news to nobody goes nowhere");
+        assert!(publisher.told_refusal, "the publisher told the refusal");
+        assert_eq!(publisher.connections, 0, "the refused peer came and went");
+    }
+
+    /// A request is queued while its connection stands; once a keyed
+    /// server refused the handshake, libzmq drops the connection for good,
+    /// and the request gives up at its deadline (false) instead of
+    /// blocking in libzmq for ever.
+    #[test]
+    fn a_request_is_queued_and_gives_up_once_a_keyed_server_refused() {
+        use crate::wait::Wait;
+        let context = Context::start().expect("a libzmq context");
+        let open = |listener: &std::net::TcpListener| {
+            let at = listener.local_addr().expect("its address");
+            Socket::open(
+                &context,
+                Role::Request,
+                at,
+                1 << 16,
+                Address::from(at),
+                None,
+            )
+            .expect("a REQ socket")
+        };
+        let wait = || Deadline::new(Wait::from(Duration::from_millis(200)));
+        let quiet = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
+        let mut queued = open(&quiet);
+        let address = queued.address;
+        let sent = queued.request(b"\"hi\"".to_vec(), &mut wait(), address);
+        assert!(
+            sent.expect("no error"),
+            "a request to a connection is queued"
+        );
+
+        let keyed = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
+        let mut refused = open(&keyed);
+        refuse_as_keyed_server(keyed);
+        // libzmq ends the connection in a few commands to the socket: each
+        // signals its descriptor, and ZMQ_EVENTS takes them in, until the
+        // socket has nothing to send to (no POLLOUT; 100 waits of 100 ms
+        // at most).
+        let fd = refused.socket.get_fd().expect("its descriptor");
+        for _ in 0..100 {
+            let events = refused.socket.get_events().expect("its events");
+            if !events.contains(zmq::POLLOUT) {
+                break;
+            }
+            let _ = zmq::poll(&mut [zmq::PollItem::from_fd(fd, zmq::POLLIN)], 100);
+        }
+        let address = refused.address;
+        let sent = refused.request(b"\"hi\"".to_vec(), &mut wait(), address);
+        assert!(!sent.expect("no error"), "nothing to send to");
     }
 }
