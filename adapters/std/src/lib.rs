@@ -97,8 +97,9 @@
 //! calling the same function in a loop is cheap.
 //!
 //! Nothing waits by a guessed time. The first `publish_news` on an address
-//! waits until programs already waiting for its news have subscribed (at
-//! most 0.3 s when none come). When the program ends, a hook says goodbye
+//! waits until programs already waiting for its news have subscribed (each
+//! retries every 0.1-0.2 s, so 0.25 s; at most 0.3 s when none come). When
+//! the program ends, a hook says goodbye
 //! for its names and flushes what it sent just before (at most 1 s, ending
 //! as soon as everything is written): an ack sent as the last thing in
 //! `main` arrives.
