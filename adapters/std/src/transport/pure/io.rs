@@ -217,6 +217,18 @@ struct Hub {
 }
 
 impl Hub {
+    /// A hub with no sockets, its engine time counted from `epoch`.
+    fn new(epoch: Instant) -> Hub {
+        Hub {
+            sockets: Mutex::new(HashMap::new()),
+            kicks: Mutex::new(Vec::new()),
+            wake_pending: AtomicBool::new(false),
+            next_timer: AtomicU64::new(u64::MAX),
+            epoch,
+            next_id: AtomicU64::new(0),
+        }
+    }
+
     fn core_now(&self) -> CoreInstant {
         self.core_at(Instant::now())
     }
@@ -253,14 +265,7 @@ pub(crate) fn start() -> io::Result<Arc<Io>> {
         .registry()
         .try_clone()
         .map_err(|e| fail("starting the I/O thread", e))?;
-    let hub = Arc::new(Hub {
-        sockets: Mutex::new(HashMap::new()),
-        kicks: Mutex::new(Vec::new()),
-        wake_pending: AtomicBool::new(false),
-        next_timer: AtomicU64::new(u64::MAX),
-        epoch: Instant::now(),
-        next_id: AtomicU64::new(0),
-    });
+    let hub = Arc::new(Hub::new(Instant::now()));
     let thread_hub = Arc::clone(&hub);
     let thread = thread::Builder::new()
         .name("networkzero-io".into())
@@ -1831,6 +1836,19 @@ mod tests {
         .expect("a driver")
     }
 
+    /// Waits until the I/O thread has lowered `flag`, giving it the core
+    /// each pass; whether it did (20 s and ten million passes at most).
+    fn cleared_by_the_io_thread(flag: &AtomicBool) -> bool {
+        let give_up = Instant::now() + Duration::from_secs(20);
+        for _ in 0..10_000_000 {
+            if !flag.load(Ordering::SeqCst) || Instant::now() > give_up {
+                break;
+            }
+            thread::yield_now();
+        }
+        !flag.load(Ordering::SeqCst)
+    }
+
     /// A SUB socket's cell that no call holds and the I/O thread does not
     /// list: its connect is due an hour on, so turning it opens no TCP
     /// socket, and it has no timer.
@@ -1858,14 +1876,7 @@ mod tests {
         let epoch = Instant::now()
             .checked_sub(Duration::from_secs(2))
             .expect("a monotonic clock two seconds past its start");
-        let hub = Hub {
-            sockets: Mutex::new(HashMap::new()),
-            kicks: Mutex::new(Vec::new()),
-            wake_pending: AtomicBool::new(false),
-            next_timer: AtomicU64::new(u64::MAX),
-            epoch,
-            next_id: AtomicU64::new(0),
-        };
+        let hub = Hub::new(epoch);
         assert_eq!(hub.core_at(epoch), CoreInstant::ZERO);
         let reading = epoch + Duration::from_micros(1_500_999);
         assert_eq!(hub.core_at(reading), CoreInstant::from_millis(1500));
@@ -1966,16 +1977,8 @@ mod tests {
         assert!(cell.kicked.load(Ordering::SeqCst));
         io.hub.wake_pending.store(false, Ordering::SeqCst);
         io.wake();
-        // Bounded by count and time; each pass waits for the I/O thread.
-        let give_up = Instant::now() + Duration::from_secs(20);
-        for _ in 0..10_000_000 {
-            if !cell.kicked.load(Ordering::SeqCst) || Instant::now() > give_up {
-                break;
-            }
-            thread::yield_now();
-        }
         assert!(
-            !cell.kicked.load(Ordering::SeqCst),
+            cleared_by_the_io_thread(&cell.kicked),
             "the I/O thread took the kick: the socket can be kicked again"
         );
         assert!(lock(&io.hub.kicks).is_empty());
@@ -1992,18 +1995,10 @@ mod tests {
     fn the_io_thread_is_batch_work() {
         let io = start().expect("an I/O thread");
         // Its first wake-up is cleared after its first poll, which comes
-        // after `batch_work`. Bounded by count and time; each pass waits
-        // for the I/O thread.
+        // after `batch_work`.
         io.wake();
-        let give_up = Instant::now() + Duration::from_secs(20);
-        for _ in 0..10_000_000 {
-            if !io.hub.wake_pending.load(Ordering::SeqCst) || Instant::now() > give_up {
-                break;
-            }
-            thread::yield_now();
-        }
         assert!(
-            !io.hub.wake_pending.load(Ordering::SeqCst),
+            cleared_by_the_io_thread(&io.hub.wake_pending),
             "the thread ran"
         );
         // Every I/O thread of this test process is named the same (other
