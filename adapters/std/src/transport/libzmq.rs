@@ -642,6 +642,7 @@ impl TransportSocket for Socket {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use networkzero_core::zmtp::{Greeting, GreetingRepr, Mechanism, GREETING_LEN};
 
     /// libzmq 4.3's monitor message: the event's number (u16) and value
     /// (u32), little-endian, in its first frame; a frame too short is no
@@ -817,13 +818,15 @@ mod tests {
 
     /// A CURVE greeting (ZMTP 3.0: signature, version 3.0, the mechanism,
     /// as-server, filler), as a keyed program sends it.
-    fn curve_greeting(as_server: bool) -> [u8; 64] {
-        let mut greeting = [0u8; 64];
-        greeting[0] = 0xff;
-        greeting[9] = 0x7f;
-        greeting[10] = 3;
-        greeting[12..17].copy_from_slice(b"CURVE");
-        greeting[32] = u8::from(as_server);
+    fn curve_greeting(as_server: bool) -> [u8; GREETING_LEN] {
+        let mut greeting = [0u8; GREETING_LEN];
+        let repr = GreetingRepr {
+            major: 3,
+            minor: 0,
+            mechanism: Mechanism::Curve,
+            as_server,
+        };
+        repr.emit(&mut Greeting::new_unchecked(&mut greeting[..]));
         greeting
     }
 
