@@ -460,6 +460,21 @@ fn ack_sent_just_before_exit_is_delivered() {
     );
 }
 
+/// `n` nw0-peer watchers of all news at `at` (`items` each, 10 s patience), each
+/// already in its first wait (it said WATCHING, then starts connecting) before this
+/// returns: subscribers "already waiting" for a publisher started next.
+fn watching(host: &Host, at: &str, items: usize, n: usize) -> Vec<ChildGuard> {
+    let items = items.to_string();
+    let mut watchers: Vec<_> = (0..n)
+        .map(|_| spawn(host, &["watch", at, "", &items, "10"]))
+        .collect();
+    for w in &mut watchers {
+        w.expect_line(|l| l.starts_with("WATCHING"), secs(10.0))
+            .unwrap();
+    }
+    watchers
+}
+
 /// Several subscribers already waiting when a publisher starts all get its first item,
 /// not only the first to subscribe: each retries its connection every 100 ms at its own
 /// moment, and the first item waits until all of them have had time to come
@@ -474,13 +489,7 @@ fn every_subscriber_already_waiting_gets_the_first_item() {
     const WATCHERS: usize = 5;
     for round in 0..3 {
         let at = format!("127.0.0.1:{}", 46100 + round);
-        let mut watchers: Vec<_> = (0..WATCHERS)
-            .map(|_| spawn(&host, &["watch", &at, "", "1", "10"]))
-            .collect();
-        for w in &mut watchers {
-            w.expect_line(|l| l.starts_with("WATCHING"), secs(10.0))
-                .unwrap();
-        }
+        let mut watchers = watching(&host, &at, 1, WATCHERS);
         let (lines, code, stderr) =
             drive::run(&host, &["publish", &at, "t", "1", "1", "0"], secs(10.0));
         assert_eq!(
@@ -522,10 +531,7 @@ fn first_and_last_news_reach_a_subscriber_already_waiting() {
     const ITEMS: usize = 20;
     for round in 0..3 {
         let at = format!("127.0.0.1:{}", 46000 + round);
-        let mut watcher = spawn(&host, &["watch", &at, "", &ITEMS.to_string(), "10"]);
-        // Let the watcher start and retry its connection to nobody for a while: it is
-        // "already waiting" (setup, not a timed assertion).
-        std::thread::sleep(secs(0.5));
+        let mut watcher = watching(&host, &at, ITEMS, 1).pop().expect("one watcher");
         let (lines, code, stderr) = drive::run(
             &host,
             &["publish", &at, "t", "1", &ITEMS.to_string(), "0"],
