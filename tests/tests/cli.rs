@@ -269,6 +269,35 @@ fn one_host_advertise_echo_send_discover_ls_command() {
     assert_eq!(status.code(), Some(130), "{}", echo.stderr());
 }
 
+/// An advertised port stays this program's from the advert on, though it
+/// listens only at its first wait or news item: another program starting
+/// beside it can neither be given that port nor listen on it. (Two
+/// programs starting together once both advertised one port, and the
+/// second's first publish failed: CI saw it.)
+#[test]
+fn an_advertised_port_is_held_before_the_program_listens() {
+    if !require_netns() {
+        return;
+    }
+    let host = Host::isolated();
+    let t = Duration::from_secs(20);
+    let mut quiet = spawn_nw0(&host, &["advertise", "quiet"]);
+    let address = address_line(&mut quiet);
+    run_nw0(
+        &host,
+        &["advertise", "taker", "--address", &address, "--echo"],
+        t,
+    )
+    .expect_code(
+        1,
+        "the port of an advert that does not listen yet is in use",
+    );
+    // The advert itself still stands.
+    run_nw0(&host, &["discover", "quiet"], t)
+        .expect_code(0, "discover")
+        .expect_stdout(&[&address], "discover");
+}
+
 #[test]
 fn one_host_command_to_rust_wait_for_command() {
     if !require_netns() {

@@ -224,15 +224,24 @@ fn main_ip(host: HostSpec<'_>, text: &str) -> Result<IpAddr> {
 /// A port from the dynamic range that nothing on this host listens on now,
 /// outside the range the system gives outgoing connections where it can
 /// ([`ports::listening_range`]): nobody's `connect` takes it before we listen.
+/// It is let go at once: another program may take it before this one
+/// listens there ([`free_listener`] keeps it).
 pub(crate) fn free_port() -> Result<u16> {
+    free_listener().map(|(port, _)| port)
+}
+
+/// A free port as [`free_port`] finds it, with the socket listening there
+/// (on every interface, as our transports listen): held, no other program
+/// finds the port free ([`ports::HeldPorts`]).
+pub(crate) fn free_listener() -> Result<(u16, std::net::TcpListener)> {
     let range = ports::listening_range(DYNAMIC_PORTS, ports::outgoing_range());
     let start = RandomState::new().hash_one(std::process::id());
     for i in 0..200u32 {
         let port = candidate(&range, start, i);
         // Listening as our transports will: on Windows that also finds a
         // port another program holds on one address only.
-        if ports::tcp_listener(SocketAddr::from((Ipv4Addr::UNSPECIFIED, port))).is_ok() {
-            return Ok(port);
+        if let Ok(listener) = ports::tcp_listener(SocketAddr::from((Ipv4Addr::UNSPECIFIED, port))) {
+            return Ok((port, listener));
         }
     }
     Err(Error::network(

@@ -21,7 +21,9 @@ fn messaging() -> Result<Arc<Messaging>> {
 /// Advertises `name` on a free port of this computer and returns the
 /// address to listen on (for [`wait_for_message`], [`publish_news`]…).
 /// Other programs find it with [`discover`]. Names are unadvertised when
-/// the program exits.
+/// the program exits. The port is this program's from the advert on, even
+/// before it listens there: no other program is given it, and a program
+/// that connects early is answered once this one waits for messages.
 ///
 /// ```no_run
 /// let address = networkzero::advertise("hello")?;
@@ -29,7 +31,8 @@ fn messaging() -> Result<Arc<Messaging>> {
 /// # Ok::<(), networkzero::Error>(())
 /// ```
 pub fn advertise(name: &str) -> Result<Address> {
-    runtime::get().discovery()?.advertise(name)
+    let runtime = runtime::get();
+    runtime.discovery()?.advertise(name, runtime.held_ports())
 }
 
 /// Advertises `name` at an address you choose: text like `"8080"`,

@@ -34,7 +34,7 @@ use networkzero_core::Instant;
 use crate::address::{self, Address};
 use crate::error::{Error, Result};
 use crate::interfaces;
-use crate::ports;
+use crate::ports::{self, HeldPorts};
 use crate::wait::{self, Wait};
 use socket2::Socket;
 
@@ -689,10 +689,14 @@ fn receive(
 
 impl Discovery {
     /// Advertises `name` on a free port of this computer; the address to
-    /// listen on.
-    pub(crate) fn advertise(&self, name: &str) -> Result<Address> {
-        let port = address::free_port()?;
-        self.advertise_socket(name, SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)))
+    /// listen on. The port stays held in `held` until a socket listens
+    /// there: no other program finds it free meanwhile.
+    pub(crate) fn advertise(&self, name: &str, held: &HeldPorts) -> Result<Address> {
+        let (port, listener) = address::free_listener()?;
+        let advertised =
+            self.advertise_socket(name, SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)))?;
+        held.hold(port, listener);
+        Ok(advertised)
     }
 
     /// Advertises `name` at an address the program chose.

@@ -7,6 +7,7 @@
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::ops::RangeInclusive;
+use std::sync::{Mutex, MutexGuard};
 
 use socket2::{Domain, Protocol, Socket, Type};
 
@@ -91,6 +92,56 @@ pub(crate) fn tcp_listener(address: SocketAddr) -> io::Result<std::net::TcpListe
     socket.bind(&address.into())?;
     socket.listen(1024)?;
     Ok(socket.into())
+}
+
+/// How many free ports a program holds at once ([`HeldPorts`]): the names
+/// one process can advertise (the beacon's table holds 64).
+pub(crate) const MAX_HELD: usize = 64;
+
+/// The free ports this program picked for its adverts, each still held by
+/// the listening socket that found it free, until a transport listens there
+/// and takes that socket over ([`HeldPorts::take`]).
+///
+/// A port let go once found free is free for every other program's search
+/// too: two programs starting together on one computer advertised the same
+/// port (about once in 4 500 pairs on Linux), and the second one's bind, at
+/// its first use, failed (CI saw it). Held, the port is not free to anyone
+/// else's search, and a peer that connects before the transport listens
+/// waits in the socket's backlog instead of being refused.
+///
+/// Owned by the runtime. At most [`MAX_HELD`]: beyond, the oldest is let go.
+pub(crate) struct HeldPorts {
+    held: Mutex<Vec<(u16, std::net::TcpListener)>>,
+}
+
+impl HeldPorts {
+    pub(crate) const fn new() -> HeldPorts {
+        HeldPorts {
+            held: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Vec<(u16, std::net::TcpListener)>> {
+        // A panic elsewhere must not lose the table.
+        self.held.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Keeps `listener`, which listens on `port`, until [`HeldPorts::take`].
+    pub(crate) fn hold(&self, port: u16, listener: std::net::TcpListener) {
+        let mut held = self.lock();
+        if held.len() >= MAX_HELD {
+            let (oldest, _) = held.remove(0);
+            log::debug!("letting port {oldest} go: {MAX_HELD} ports are held");
+        }
+        held.push((port, listener));
+    }
+
+    /// The listener held for `port`, if any: the transport listens with it.
+    pub(crate) fn take(&self, port: u16) -> Option<std::net::TcpListener> {
+        let mut held = self.lock();
+        let i = held.iter().position(|(p, _)| *p == port)?;
+        Some(held.remove(i).1)
+    }
 }
 
 /// A program holding a port: its process id, and its name when the system
@@ -252,6 +303,34 @@ pub(crate) fn outgoing_range() -> Option<RangeInclusive<u16>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A held port is given to the first socket that asks for it, once; past
+    /// [`MAX_HELD`] the oldest is let go (a program advertising in a loop
+    /// holds no more than its names). (Opens sockets on 127.0.0.1: run
+    /// inside /work/shared/sealed.)
+    #[test]
+    fn held_ports_are_taken_once_and_the_oldest_let_go_past_the_most() {
+        let held = HeldPorts::new();
+        let listen = || {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
+            (l.local_addr().expect("its address").port(), l)
+        };
+        let ports: Vec<u16> = (0..=MAX_HELD)
+            .map(|_| {
+                let (port, l) = listen();
+                held.hold(port, l);
+                port
+            })
+            .collect();
+        assert!(held.take(ports[0]).is_none(), "the oldest was let go");
+        let newest = held.take(ports[MAX_HELD]).expect("the newest is held");
+        assert_eq!(
+            newest.local_addr().expect("its address").port(),
+            ports[MAX_HELD]
+        );
+        assert!(held.take(ports[MAX_HELD]).is_none(), "taken once");
+        assert!(held.take(ports[1]).is_some(), "the second oldest stayed");
+    }
 
     #[test]
     fn listening_ports_avoid_the_outgoing_range() {

@@ -67,7 +67,14 @@ fn serve(discovery: &Discovery, transport: &Running) {
     // (the owner's connection ending); a port that is taken but refuses
     // connections twice in a row (not an RPC server) ends it.
     while transport.is_running() && refused < 2 {
-        match Socket::open(transport, Role::Reply, ENDPOINT, MAX_REQUEST, address, None) {
+        match Socket::open(
+            transport,
+            Role::Reply,
+            ENDPOINT.into(),
+            MAX_REQUEST,
+            address,
+            None,
+        ) {
             Ok(socket) => {
                 refused = 0;
                 serve_on(socket, discovery, address);
@@ -250,7 +257,7 @@ fn ask(transport: &Running, request: Value, wait: Duration) -> Option<Value> {
     let mut socket = Socket::open(
         transport,
         Role::Request,
-        ENDPOINT,
+        ENDPOINT.into(),
         1024 * 1024,
         address,
         None,

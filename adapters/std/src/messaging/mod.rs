@@ -44,7 +44,10 @@ use serde_json::Value;
 use crate::address::{Address, ToAddress};
 use crate::error::{Error, Result};
 use crate::interfaces::{self, HostInterface};
-use crate::transport::{Deadline, Role, Running, Socket, Transport, TransportSocket, MAX_MESSAGE};
+use crate::ports::HeldPorts;
+use crate::transport::{
+    Deadline, Endpoint, Role, Running, Socket, Transport, TransportSocket, MAX_MESSAGE,
+};
 use crate::wait::Wait;
 use news::{same_bytes, Backlog};
 use payload::{decode, encode_in, shown, to_payload_in, Unreadables};
@@ -68,6 +71,9 @@ pub(crate) struct Messaging {
     cache: Mutex<HashMap<(Role, Address), Shared>>,
     /// The class's keys: every socket made while set speaks CURVE.
     class: Mutex<Option<&'static ClassKeys>>,
+    /// The runtime's advertised ports: a socket listening on one takes
+    /// over the listener that holds it.
+    held: &'static HeldPorts,
 }
 
 /// The way a call reaches the runtime's [`Messaging`] (starting it if need be).
@@ -94,11 +100,15 @@ type Shared = Arc<Mutex<Entry>>;
 impl Messaging {
     /// Starts the transport; no socket yet. With `class` keys every
     /// socket speaks CURVE.
-    pub(crate) fn start(class: Option<&'static ClassKeys>) -> Result<Messaging> {
+    pub(crate) fn start(
+        class: Option<&'static ClassKeys>,
+        held: &'static HeldPorts,
+    ) -> Result<Messaging> {
         Ok(Messaging {
             transport: Arc::new(Running::start()?),
             cache: Mutex::new(HashMap::new()),
             class: Mutex::new(class),
+            held,
         })
     }
 
@@ -225,9 +235,13 @@ impl Messaging {
             }
             // Listen on every interface: adverts give each subnet the address
             // of its own interface, and 127.0.0.1 works with no network at all.
-            SocketAddr::new(IpAddr::from([0, 0, 0, 0]), address.port())
+            // An advertised port is held for us already: listen with that.
+            Endpoint {
+                at: SocketAddr::new(IpAddr::from([0, 0, 0, 0]), address.port()),
+                held: self.held.take(address.port()),
+            }
         } else {
-            address.socket_addr()
+            Endpoint::from(address.socket_addr())
         };
         let class = *self.class.lock().unwrap_or_else(|e| e.into_inner());
         let socket = Socket::open(
@@ -611,7 +625,7 @@ mod tests {
     /// only if its poll fails.) No socket is made: nothing listens.
     #[test]
     fn a_started_transport_runs_until_the_exit_flush_ends_it() {
-        let messaging = Messaging::start(None).expect("the transport starts");
+        let messaging = Messaging::start(None, &HELD).expect("the transport starts");
         assert!(messaging.is_running(), "just started");
         messaging.flush_at_exit();
         #[cfg(all(feature = "libzmq", not(feature = "pure-rust")))]
@@ -619,6 +633,47 @@ mod tests {
             !messaging.is_running(),
             "the exit flush ended libzmq's context"
         );
+    }
+
+    /// The tests' advertised ports (the runtime's own in a program).
+    static HELD: HeldPorts = HeldPorts::new();
+
+    /// A socket listening on an advertised port takes over the listener
+    /// that held it: the port is never free for another program between
+    /// the advert and the socket, and a peer that connected meanwhile (its
+    /// connection waiting in the held listener's backlog) is served, not
+    /// cut off. (Opens sockets: run inside /work/shared/sealed.)
+    #[test]
+    fn a_socket_on_an_advertised_port_listens_with_the_held_listener() {
+        use std::io::Read;
+        let messaging = Messaging::start(None, &HELD).expect("the transport starts");
+        let (port, listener) = crate::address::free_listener().expect("a free port");
+        HELD.hold(port, listener);
+        let anywhere = SocketAddr::from(([0, 0, 0, 0], port));
+        assert!(
+            crate::ports::tcp_listener(anywhere).is_err(),
+            "held: nobody else can listen on {port}"
+        );
+        let at = SocketAddr::from(([127, 0, 0, 1], port));
+        let mut early = std::net::TcpStream::connect(at).expect("connects to the held port");
+        early
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("a read timeout");
+        let address = Address::from(at);
+        let (_socket, new) = messaging
+            .cached_or_new(address, Role::Reply)
+            .expect("listens on the held port");
+        assert!(new);
+        assert!(HELD.take(port).is_none(), "taken over by the socket");
+        assert!(crate::ports::tcp_listener(anywhere).is_err(), "still ours");
+        // The early peer is accepted: the socket greets it (ZMTP's
+        // signature starts with 0xFF). A listener let go and bound anew
+        // would have reset its connection instead.
+        let mut first = [0u8; 1];
+        early
+            .read_exact(&mut first)
+            .expect("greeted on the connection made before the socket listened");
+        assert_eq!(first[0], 0xFF);
     }
 
     #[test]

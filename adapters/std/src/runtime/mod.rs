@@ -24,6 +24,7 @@ use networkzero_core::zmtp::curve::ClassKeys;
 use crate::discovery::{Discovery, PythonLookups};
 use crate::error::{Error, Result};
 use crate::messaging::Messaging;
+use crate::ports::HeldPorts;
 use crate::python_beacon;
 
 /// The runtime: one per process, its parts started on first use.
@@ -37,6 +38,8 @@ pub(crate) struct Runtime {
     exiting: AtomicBool,
     /// The class's CURVE keys ([`Runtime::class_keys`]).
     class: Mutex<Class>,
+    /// The ports advertised and not yet listened on ([`HeldPorts`]).
+    held: HeldPorts,
 }
 
 /// The class key as messaging uses it: derived once per passphrase and
@@ -79,6 +82,7 @@ static RUNTIME: Runtime = Runtime {
         keys: None,
         made: Vec::new(),
     }),
+    held: HeldPorts::new(),
 };
 
 /// The process's runtime.
@@ -130,11 +134,16 @@ impl Runtime {
             warn!("networkzero's transport had stopped; starting it again with fresh sockets");
         }
         // A failed start leaves the slot empty: the next call tries again.
-        let messaging = Arc::new(Messaging::start(self.class_keys())?);
+        let messaging = Arc::new(Messaging::start(self.class_keys(), self.held_ports())?);
         *slot = Some(Arc::clone(&messaging));
         drop(slot);
         self.install_exit_hooks();
         Ok(messaging)
+    }
+
+    /// The ports this program advertised and has not listened on yet.
+    pub(crate) fn held_ports(&self) -> &'static HeldPorts {
+        &get().held
     }
 
     /// The class's CURVE keys, if this program has a class key

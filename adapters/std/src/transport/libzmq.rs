@@ -1,7 +1,6 @@
 //! The libzmq transport (the default `libzmq` feature): each step of the
 //! message calls on a `zmq` crate socket.
 
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -9,7 +8,8 @@ use std::time::{Duration, Instant};
 use super::refusal::{self, Refusal};
 use super::spare::Spare;
 use super::{
-    Deadline, Received, Role, Subscribers, Transport, TransportSocket, NEWS_HIGH_WATER_MARK,
+    Deadline, Endpoint, Received, Role, Subscribers, Transport, TransportSocket,
+    NEWS_HIGH_WATER_MARK,
 };
 use networkzero_core::zmtp::curve::ClassKeys;
 use networkzero_core::zmtp::ZmtpError;
@@ -85,6 +85,48 @@ fn zmq_error(doing: &str, address: Address, e: zmq::Error) -> Error {
         ),
         other => Error::network(format!("{doing} {address}"), other),
     }
+}
+
+/// Binds `socket` to `endpoint`: with the listener already held for its
+/// port (`crate::ports::HeldPorts`), libzmq takes that socket over
+/// (ZMQ_USE_FD), so the port is never free between the search that held it
+/// and this bind, and a peer already waiting in its backlog is accepted.
+fn listen(
+    socket: &mut zmq::Socket,
+    endpoint: &str,
+    held: Option<std::net::TcpListener>,
+) -> zmq::Result<()> {
+    #[cfg(unix)]
+    if let Some(listener) = held {
+        use std::os::fd::{AsRawFd, IntoRawFd};
+        let fd: std::os::raw::c_int = listener.as_raw_fd();
+        // SAFETY: `socket` is a live libzmq socket; ZMQ_USE_FD reads one
+        // `int` from `fd`, which outlives the call.
+        #[allow(unsafe_code)]
+        let rc = unsafe {
+            zmq_sys::zmq_setsockopt(
+                socket.as_mut_ptr(),
+                zmq_sys::ZMQ_USE_FD as std::os::raw::c_int,
+                std::ptr::from_ref(&fd).cast(),
+                std::mem::size_of::<std::os::raw::c_int>(),
+            )
+        };
+        if rc != 0 {
+            // SAFETY: reads libzmq's error number for this thread.
+            #[allow(unsafe_code)]
+            return Err(zmq::Error::from_raw(unsafe { zmq_sys::zmq_errno() }));
+        }
+        socket.bind(endpoint)?;
+        // Bound: libzmq's listener owns the descriptor and closes it with
+        // the socket. (A failed bind never reached the listener: ours
+        // closes it then.)
+        let _owned_by_libzmq = listener.into_raw_fd();
+        return Ok(());
+    }
+    // Windows: ZMQ_USE_FD takes an `int`, not a SOCKET; let the port go
+    // just before binding it.
+    drop(held);
+    socket.bind(endpoint)
 }
 
 /// The monitor events a publishing socket watches: its connections are
@@ -403,7 +445,7 @@ impl TransportSocket for Socket {
     fn open(
         context: &Context,
         role: Role,
-        endpoint: SocketAddr,
+        endpoint: Endpoint,
         max_message: usize,
         address: Address,
         class: Option<&'static ClassKeys>,
@@ -477,11 +519,10 @@ impl TransportSocket for Socket {
         // handshake once and then gives the connection up for good, so an
         // event before the monitor started would be lost, and with it the
         // "wants a class key" warning (CI saw that under load).
-        let endpoint = format!("tcp://{endpoint}");
+        let Endpoint { at, held } = endpoint;
+        let endpoint = format!("tcp://{at}");
         if role.binds() {
-            socket
-                .socket
-                .bind(&endpoint)
+            listen(&mut socket.socket, &endpoint, held)
                 .map_err(|e| zmq_error("listening on", address, e))?;
         } else {
             socket
@@ -643,6 +684,7 @@ impl TransportSocket for Socket {
 mod tests {
     use super::*;
     use networkzero_core::zmtp::{Greeting, GreetingRepr, Mechanism, GREETING_LEN};
+    use std::net::SocketAddr;
 
     /// libzmq 4.3's monitor message: the event's number (u16) and value
     /// (u32), little-endian, in its first frame; a frame too short is no
@@ -771,7 +813,7 @@ mod tests {
     fn listening(context: &Context, role: Role) -> (Socket, SocketAddr) {
         let port = crate::address::free_port().expect("a free port");
         let at = SocketAddr::from(([127, 0, 0, 1], port));
-        let socket = Socket::open(context, role, at, 1 << 16, Address::from(at), None)
+        let socket = Socket::open(context, role, at.into(), 1 << 16, Address::from(at), None)
             .expect("a listening socket");
         (socket, at)
     }
@@ -905,7 +947,7 @@ mod tests {
             Socket::open(
                 &context,
                 Role::Request,
-                at,
+                at.into(),
                 1 << 16,
                 Address::from(at),
                 None,

@@ -74,6 +74,21 @@ impl Role {
     }
 }
 
+/// Where a socket listens or connects. A listener may come with the socket
+/// already listening on that port (`crate::ports::HeldPorts`: the program
+/// advertised it), which the transport takes over instead of binding anew.
+#[derive(Debug)]
+pub(crate) struct Endpoint {
+    pub(crate) at: SocketAddr,
+    pub(crate) held: Option<std::net::TcpListener>,
+}
+
+impl From<SocketAddr> for Endpoint {
+    fn from(at: SocketAddr) -> Endpoint {
+        Endpoint { at, held: None }
+    }
+}
+
 /// A deadline read from the clock only when a call has to wait: taking what
 /// is already queued costs no clock reading (libzmq's REQ and SUB read it
 /// once per receive, to give libzmq the time left). On a virtual machine a
@@ -174,14 +189,15 @@ pub(crate) trait TransportSocket: Sized + Send + 'static {
     /// The transport these sockets belong to.
     type Transport: Transport;
 
-    /// Listens (REP, PUB) on `endpoint` or connects (REQ, SUB) to it, taking
-    /// messages of up to `max_message` bytes. With a class's keys every
+    /// Listens (REP, PUB) on `endpoint` (with its held listener, if it has
+    /// one) or connects (REQ, SUB) to it, taking messages of up to
+    /// `max_message` bytes. With a class's keys every
     /// connection is CURVE (listening: as the server, connecting: as the
     /// client); without, NULL (what Python networkzero speaks).
     fn open(
         transport: &Self::Transport,
         role: Role,
-        endpoint: SocketAddr,
+        endpoint: Endpoint,
         max_message: usize,
         address: Address,
         class: Option<&'static ClassKeys>,

@@ -9,13 +9,14 @@
 //! the same ZMTP on the wire. The pure transport's I/O thread starts only
 //! when the first keyed socket opens.
 
-use std::net::SocketAddr;
 use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
 
 use networkzero_core::zmtp::curve::ClassKeys;
 
-use super::{libzmq, pure, Deadline, Received, Role, Subscribers, Transport, TransportSocket};
+use super::{
+    libzmq, pure, Deadline, Endpoint, Received, Role, Subscribers, Transport, TransportSocket,
+};
 use crate::address::Address;
 use crate::error::{Error, Result};
 
@@ -83,7 +84,7 @@ impl TransportSocket for Socket {
     fn open(
         transport: &Both,
         role: Role,
-        endpoint: SocketAddr,
+        endpoint: Endpoint,
         max_message: usize,
         address: Address,
         class: Option<&'static ClassKeys>,

@@ -58,7 +58,7 @@ use networkzero_core::{Duration as CoreDuration, Instant as CoreInstant};
 use super::keyed::Keyed;
 use crate::transport::refusal::Refusal;
 use crate::transport::spare::Spare;
-use crate::transport::Subscribers;
+use crate::transport::{Endpoint, Subscribers};
 use networkzero_core::zmtp::curve::ClassKeys;
 
 /// Largest incoming message, all parts together (as the libzmq build's
@@ -336,7 +336,7 @@ impl Socket {
     pub(crate) fn open(
         io: &Arc<Io>,
         kind: Kind,
-        addr: SocketAddr,
+        addr: Endpoint,
         class: Option<&'static ClassKeys>,
     ) -> io::Result<Socket> {
         let id = usize::try_from(io.hub.next_id.fetch_add(1, Ordering::Relaxed))
@@ -826,7 +826,7 @@ impl Driver {
         io_registry: &Registry,
         id: usize,
         kind: Kind,
-        endpoint: SocketAddr,
+        endpoint: Endpoint,
         now: CoreInstant,
         class: Option<&'static ClassKeys>,
     ) -> io::Result<Driver> {
@@ -849,7 +849,7 @@ impl Driver {
             set,
             sock,
             kind,
-            endpoint,
+            endpoint: endpoint.at,
             own,
             registry,
             io_registry: io_registry.try_clone()?,
@@ -873,7 +873,10 @@ impl Driver {
         };
         if kind.listens() {
             // Windows' listeners are exclusive: see `ports::tcp_listener`.
-            let std_listener = crate::ports::tcp_listener(endpoint)?;
+            let std_listener = match endpoint.held {
+                Some(held) => held,
+                None => crate::ports::tcp_listener(endpoint.at)?,
+            };
             std_listener.set_nonblocking(true)?;
             let mut listener = TcpListener::from_std(std_listener);
             let token = d.token(LISTENER);
@@ -1829,7 +1832,7 @@ mod tests {
             io.registry(),
             7,
             Kind::Req,
-            endpoint,
+            endpoint.into(),
             CoreInstant::ZERO,
             None,
         )
@@ -1855,7 +1858,8 @@ mod tests {
     fn idle_cell(io: &Io, id: usize) -> Cell {
         let endpoint = SocketAddr::from(([127, 0, 0, 1], 9));
         let later = io.hub.core_now() + CoreDuration::from_secs(3600);
-        let driver = Driver::new(&io.registry, id, Kind::Sub, endpoint, later, None).unwrap();
+        let driver =
+            Driver::new(&io.registry, id, Kind::Sub, endpoint.into(), later, None).unwrap();
         Cell {
             id,
             driver: Mutex::new(driver),

@@ -12,10 +12,11 @@
 mod io;
 mod keyed;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
-use super::{Deadline, Received, Role, Subscribers, Transport, TransportSocket, MAX_MESSAGE};
+use super::{
+    Deadline, Endpoint, Received, Role, Subscribers, Transport, TransportSocket, MAX_MESSAGE,
+};
 use crate::address::Address;
 use crate::error::{Error, Result};
 use io::Kind;
@@ -69,7 +70,7 @@ impl TransportSocket for Socket {
     fn open(
         transport: &Io,
         role: Role,
-        endpoint: SocketAddr,
+        endpoint: Endpoint,
         _max_message: usize,
         address: Address,
         class: Option<&'static ClassKeys>,
