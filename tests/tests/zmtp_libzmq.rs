@@ -71,6 +71,10 @@ fn zmq_echo_rep(
     cfg: impl FnOnce(&zmq::Socket),
 ) -> (SocketAddr, thread::JoinHandle<usize>) {
     let (rep, addr) = zmq_bind(ctx, zmq::REP);
+    // The thread closes the socket once it has answered: with zmq_bind's
+    // linger of 0 libzmq would drop a reply still being written (a 1 MiB one
+    // under load: CI saw the connection end mid-reply). Its last reply goes.
+    rep.set_linger(10_000).unwrap();
     cfg(&rep);
     let h = thread::spawn(move || {
         let mut served = 0;
