@@ -383,21 +383,7 @@ impl Socket {
     /// REQ: sends a request (it waits in the socket until a peer is
     /// connected, as libzmq's does).
     pub(crate) fn request(&self, payload: Vec<u8>) -> io::Result<()> {
-        Call::new(&self.cell, &self.io).run(|d, now| {
-            // Unwatched since the last call, nobody has looked at the
-            // socket's sources: what came meanwhile (its server ended, say)
-            // is taken in first, so the request waits for the next
-            // connection rather than going into one that has ended.
-            if d.unwatched && d.look() {
-                d.turn(now);
-            }
-            // The reply is the next call's (`next`).
-            d.unwatch();
-            d.watch_later(now);
-            d.request = Some(payload);
-            d.send_request();
-            d.turn(now);
-        });
+        Call::new(&self.cell, &self.io).run(|d, now| d.request(payload, now));
         Ok(())
     }
 
@@ -1756,6 +1742,23 @@ impl Driver {
         told
     }
 
+    /// REQ: sends a request ([`Socket::request`]).
+    fn request(&mut self, payload: Vec<u8>, now: CoreInstant) {
+        // Unwatched since the last call, nobody has looked at the socket's
+        // sources: what came meanwhile (its server ended, say) is taken in
+        // first, so the request waits for the next connection rather than
+        // going into one that has ended.
+        if self.unwatched && self.look() {
+            self.turn(now);
+        }
+        // The reply is the next call's (`next`).
+        self.unwatch();
+        self.watch_later(now);
+        self.request = Some(payload);
+        self.send_request();
+        self.turn(now);
+    }
+
     /// REQ: hands the waiting request to a connected peer, if one can take it.
     fn send_request(&mut self) {
         let Some(request) = self.request.as_ref() else {
@@ -2245,5 +2248,185 @@ mod tests {
             "deadline passed"
         );
         assert!(asked.get() > 0, "nothing there: the deadline is asked for");
+    }
+
+    /// A REP socket on a loopback port of its own, and that port's address.
+    fn rep_socket(io: &Arc<Io>) -> (Socket, SocketAddr) {
+        let held = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+        let at = held.local_addr().expect("its address");
+        let endpoint = Endpoint {
+            at,
+            held: Some(held),
+        };
+        let rep = Socket::open(io, Kind::Rep, endpoint, None).expect("a REP socket");
+        (rep, at)
+    }
+
+    /// A deadline far enough on for any step of these tests on a loaded
+    /// machine: only a broken path reaches it.
+    fn in_20s() -> Instant {
+        Instant::now() + Duration::from_secs(20)
+    }
+
+    /// One request from `req`, answered by `rep` with the same bytes: the
+    /// reply's parts.
+    fn round_trip(req: &Socket, rep: &Socket, text: &[u8]) -> Vec<Vec<u8>> {
+        let by = in_20s();
+        req.request(text.to_vec()).expect("sent");
+        let m = rep.next(|| Some(by)).expect("the request came");
+        rep.reply(m.from, m.parts.concat()).expect("answered");
+        req.next(|| Some(by)).expect("the reply came").parts
+    }
+
+    /// Whether a call has waited in the read of the socket's only
+    /// connection (its descriptor was made blocking for that).
+    fn waited_in_read(s: &Socket) -> bool {
+        let d = lock(&s.cell.driver);
+        d.only_connection()
+            .and_then(|i| d.streams.get(i))
+            .and_then(Option::as_ref)
+            .is_some_and(|s| s.blocking)
+    }
+
+    /// A REQ waiting for its reply, and a REP waiting for its one client's
+    /// request, wait in that connection's read (Linux): one system call
+    /// where a wait on the socket's `Poll` and the read after it are two.
+    /// (The REP's read is used only within [`LOOK_EVERY`] of its last
+    /// wait on the `Poll`: a round trip slower than that waits there, so
+    /// a few are allowed.)
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[test]
+    fn a_wait_for_a_message_on_one_connection_waits_in_its_read() {
+        let io = start().expect("an I/O thread");
+        let (rep, at) = rep_socket(&io);
+        let req = Socket::open(&io, Kind::Req, at.into(), None).expect("a REQ socket");
+        assert_eq!(round_trip(&req, &rep, b"one"), vec![b"one".to_vec()]);
+        assert_eq!(round_trip(&req, &rep, b"two"), vec![b"two".to_vec()]);
+        assert!(waited_in_read(&req), "the REQ waited on its Poll");
+        let rep_did = (0..200u8).any(|n| {
+            assert_eq!(round_trip(&req, &rep, &[n]), vec![vec![n]]);
+            waited_in_read(&rep)
+        });
+        assert!(rep_did, "the REP waited on its Poll in 200 round trips");
+    }
+
+    /// A wait in a connection's read ends at the call's deadline (the
+    /// read's timeout): a REQ whose request gets no reply returns.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[test]
+    fn a_wait_in_a_read_ends_at_its_deadline() {
+        let io = start().expect("an I/O thread");
+        let (rep, at) = rep_socket(&io);
+        let req = Socket::open(&io, Kind::Req, at.into(), None).expect("a REQ socket");
+        assert_eq!(round_trip(&req, &rep, b"one"), vec![b"one".to_vec()]);
+        req.request(b"never answered".to_vec()).expect("sent");
+        let (told, heard) = std::sync::mpsc::channel();
+        // In a thread of its own: a wait that never ends fails the test
+        // rather than hanging it.
+        thread::spawn(move || {
+            let by = Instant::now() + Duration::from_millis(100);
+            let got = req.next(|| Some(by));
+            let _ = told.send((got.is_none(), waited_in_read(&req)));
+        });
+        let (nothing, in_read) = heard
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the wait ended");
+        assert!(nothing, "no reply came");
+        assert!(in_read, "the REQ waited on its Poll");
+        drop(rep);
+    }
+
+    /// A REP whose one client is idle waits in that client's read, yet a
+    /// second client is taken (the read's timeout is [`LOOK_EVERY`] from
+    /// the REP's last look at its listener): its request is answered.
+    #[test]
+    fn a_rep_waiting_on_its_one_client_still_takes_a_second_client() {
+        let io = start().expect("an I/O thread");
+        let (rep, at) = rep_socket(&io);
+        let first = Socket::open(&io, Kind::Req, at.into(), None).expect("a REQ socket");
+        assert_eq!(round_trip(&first, &rep, b"one"), vec![b"one".to_vec()]);
+        let (told, heard) = std::sync::mpsc::channel();
+        // Waits for ever (no deadline to end a read that never looks up):
+        // in a thread of its own, so a REP that never takes the second
+        // client fails the test rather than hanging it.
+        thread::spawn(move || {
+            let m = rep.next(|| None);
+            if let Some(m) = &m {
+                let _ = rep.reply(m.from, b"answer".to_vec());
+            }
+            let _ = told.send(m.map(|m| m.parts));
+            rep
+        });
+        let second = Socket::open(&io, Kind::Req, at.into(), None).expect("a second REQ");
+        second.request(b"two".to_vec()).expect("sent");
+        let got = heard
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the REP took the second client's request");
+        assert_eq!(got, Some(vec![b"two".to_vec()]));
+        let by = in_20s();
+        let reply = second.next(|| Some(by)).map(|m| m.parts);
+        assert_eq!(reply, Some(vec![b"answer".to_vec()]));
+        drop(first);
+    }
+
+    /// A REQ's request after its server ended (between its calls, the
+    /// connection's end not yet taken in) is not sent into the ended
+    /// connection: the look before it (a read of the connection, see
+    /// [`Driver::look`]) takes the end in, and the request waits for the
+    /// next connection.
+    #[test]
+    fn a_request_after_its_server_ended_waits_for_the_next_connection() {
+        let io = start().expect("an I/O thread");
+        let (rep, at) = rep_socket(&io);
+        // Driven here alone: no I/O thread takes the connection's end in.
+        let stand_in = Poll::new().expect("a Poll");
+        let now = || io.hub.core_now();
+        let mut d = Driver::new(stand_in.registry(), 7, Kind::Req, at.into(), now(), None)
+            .expect("a REQ driver");
+        let server = thread::spawn(move || {
+            let by = in_20s();
+            let m = rep.next(|| Some(by)).expect("the request came");
+            rep.reply(m.from, b"reply".to_vec()).expect("answered");
+            rep
+        });
+        d.request(b"one".to_vec(), now());
+        let give_up = in_20s();
+        for _ in 0..100_000 {
+            if !d.inbox.is_empty() || Instant::now() > give_up {
+                break;
+            }
+            d.wait_own(Some(Duration::from_millis(50)));
+            d.turn(now());
+        }
+        let reply = d.inbox.pop_front().map(|m| m.parts);
+        assert_eq!(reply, Some(vec![b"reply".to_vec()]));
+        // The server ends; its connection's end reaches the REQ's socket
+        // (seen without taking it in).
+        drop(server.join().expect("the server's thread"));
+        let i = d.only_connection().expect("the REQ's connection");
+        let ended = |d: &Driver| {
+            let mut byte = [0u8; 1];
+            d.streams
+                .get(i)
+                .and_then(Option::as_ref)
+                .is_some_and(|s| matches!(sys::read_now(&s.tcp, &mut byte), Ok(0)))
+        };
+        let give_up = in_20s();
+        for _ in 0..10_000_000 {
+            if ended(&d) || Instant::now() > give_up {
+                break;
+            }
+            thread::yield_now();
+        }
+        assert!(ended(&d), "the connection's end came");
+        d.request(b"two".to_vec(), now());
+        assert!(
+            d.request.is_some(),
+            "the request went into the ended connection"
+        );
+        assert!(
+            d.only_connection().is_none(),
+            "the ended connection is gone"
+        );
     }
 }
