@@ -1097,21 +1097,18 @@ impl Driver {
     /// Takes in what came for the socket since a call last looked (a REQ
     /// before its request: its server may have ended meanwhile); whether a
     /// turn should follow. A socket whose one source is a connection (no
-    /// listener) has that connection read: its read reports what `own`
-    /// would (bytes, the connection's end, an error), and `own` may still
-    /// list readiness a wait in that read already took
-    /// ([`Driver::wait_in_read`]), which would cost a read more. Otherwise
-    /// `own` says.
-    fn look(&mut self) -> bool {
+    /// listener) has that connection read, and only that (a turn follows
+    /// if it moved): its read reports what `own` would (bytes, the
+    /// connection's end, an error), and `own` may still list readiness a
+    /// wait in that read already took ([`Driver::wait_in_read`]), which
+    /// would cost a read more. Otherwise `own` says.
+    fn look(&mut self, now: CoreInstant) -> bool {
         if self.listener.is_none() {
-            if let Some(s) = self
-                .only_connection()
-                .and_then(|i| self.streams.get_mut(i))
-                .and_then(Option::as_mut)
-            {
-                s.readable = true;
-                self.settled = false;
-                return true;
+            if let Some(i) = self.only_connection() {
+                if let Some(s) = self.streams.get_mut(i).and_then(Option::as_mut) {
+                    s.readable = true;
+                }
+                return self.read(i, now);
             }
         }
         self.poll_own()
@@ -1748,7 +1745,7 @@ impl Driver {
         // sources: what came meanwhile (its server ended, say) is taken in
         // first, so the request waits for the next connection rather than
         // going into one that has ended.
-        if self.unwatched && self.look() {
+        if self.unwatched && self.look(now) {
             self.turn(now);
         }
         // The reply is the next call's (`next`).
