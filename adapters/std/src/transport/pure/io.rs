@@ -2276,13 +2276,15 @@ mod tests {
     }
 
     /// Whether a call has waited in the read of the socket's only
-    /// connection (its descriptor was made blocking for that).
+    /// connection: its descriptor is in blocking mode (asked of the
+    /// kernel) with a receive timeout set.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
     fn waited_in_read(s: &Socket) -> bool {
         let d = lock(&s.cell.driver);
         d.only_connection()
             .and_then(|i| d.streams.get(i))
             .and_then(Option::as_ref)
-            .is_some_and(|s| s.blocking)
+            .is_some_and(|s| s.read_timeout > 0 && sys::is_blocking(&s.tcp))
     }
 
     /// A REQ waiting for its reply, and a REP waiting for its one client's
@@ -2425,5 +2427,53 @@ mod tests {
             d.only_connection().is_none(),
             "the ended connection is gone"
         );
+    }
+
+    /// A socket's "one connection" (what a wait may read, and what a REQ's
+    /// look reads) is a connection that is up: none while there is none,
+    /// and not one still connecting.
+    #[test]
+    fn only_a_connection_that_is_up_is_the_one_connection() {
+        // Takes the TCP connection and says nothing.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+        let at = listener.local_addr().expect("its address");
+        let stand_in = Poll::new().expect("a Poll");
+        let now = CoreInstant::ZERO;
+        let mut d = Driver::new(stand_in.registry(), 7, Kind::Req, at.into(), now, None)
+            .expect("a REQ driver");
+        assert_eq!(d.only_connection(), None, "no connection yet");
+        d.turn(now);
+        let index = d.streams.iter().position(Option::is_some);
+        assert!(index.is_some(), "the turn connected");
+        let set_connecting = |d: &mut Driver, connecting: bool| {
+            for s in d.streams.iter_mut().flatten() {
+                s.connecting = connecting;
+            }
+        };
+        // As a connect still under way leaves it (loopback's completes at
+        // once).
+        set_connecting(&mut d, true);
+        assert_eq!(d.only_connection(), None, "still connecting");
+        set_connecting(&mut d, false);
+        assert_eq!(d.only_connection(), index);
+        drop(listener);
+    }
+
+    /// A wait in a read sets the longest power of two of milliseconds
+    /// within its time left (so a shrinking wait sets it again only when
+    /// that halves), for ever as none, and no timeout at all under a
+    /// millisecond (the call waits on its `Poll`, which takes finer ones).
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[test]
+    fn a_reads_timeout_is_the_longest_power_of_two_milliseconds_within_the_wait() {
+        let ms = |ms| read_timeout(Some(Duration::from_millis(ms)));
+        assert_eq!(read_timeout(None), Some(0), "for ever");
+        assert_eq!(read_timeout(Some(Duration::from_micros(999))), None);
+        assert_eq!(read_timeout(Some(Duration::ZERO)), None);
+        assert_eq!(ms(1), Some(1));
+        assert_eq!(ms(3), Some(2));
+        assert_eq!(ms(25), Some(16));
+        assert_eq!(ms(5000), Some(4096));
+        assert_eq!(ms(u64::MAX / 2), Some(MAX_READ_TIMEOUT));
     }
 }

@@ -88,6 +88,17 @@ pub(super) fn set_blocking(tcp: &TcpStream) -> io::Result<()> {
     }
 }
 
+/// Whether `tcp`'s descriptor is in blocking mode (for tests: the kernel's
+/// word, not the transport's).
+#[cfg(all(test, any(target_os = "linux", target_os = "android")))]
+pub(super) fn is_blocking(tcp: &TcpStream) -> bool {
+    let fd = std::os::unix::io::AsRawFd::as_raw_fd(tcp);
+    // SAFETY: F_GETFL takes no argument; `fd` is an open socket `tcp` owns.
+    #[allow(unsafe_code)]
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    flags >= 0 && flags & libc::O_NONBLOCK == 0
+}
+
 /// Sets how long a read of `tcp` in blocking mode waits, in milliseconds
 /// (0: for ever).
 #[cfg(any(target_os = "linux", target_os = "android"))]
