@@ -777,9 +777,11 @@ struct Stream {
     /// Its descriptor is in blocking mode (Linux: a call waited in its
     /// read, [`Driver::wait_in_read`]); every other read and write says
     /// not to wait ([`sys`]), so this changes nothing for them.
+    #[cfg_attr(not(any(target_os = "linux", target_os = "android")), allow(dead_code))]
     blocking: bool,
     /// The receive timeout its descriptor has, in milliseconds (0: none,
     /// the kernel's default): set again only when a wait needs another.
+    #[cfg_attr(not(any(target_os = "linux", target_os = "android")), allow(dead_code))]
     read_timeout: u64,
 }
 
@@ -804,6 +806,7 @@ impl Stream {
 
 /// How a wait in a connection's read went ([`Driver::wait_in_read`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(not(any(target_os = "linux", target_os = "android")), allow(dead_code))]
 enum ReadWait {
     /// Not possible (other sources to watch, output to write, ...): the
     /// call waits on the socket's own `Poll`.
