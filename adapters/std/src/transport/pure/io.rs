@@ -13,15 +13,21 @@
 //!   no other thread (on Unix; elsewhere it waits for the I/O thread). The
 //!   I/O thread stops watching a socket a call waits on, and watches it
 //!   again only once no call has come for [`WATCH_AGAIN`], so a loop of
-//!   calls costs the system calls a plain blocking socket would, plus one
-//!   `epoll_wait` per wait, and a REQ one more per request (a look, with no
-//!   wait, for what came since its last call: see [`Socket::request`]).
+//!   calls costs the system calls a plain blocking socket would. A call
+//!   that waits for a message on one connection (a REQ's reply, a REP's
+//!   request from its one client, news from one publisher) waits in that
+//!   connection's read, blocking with a timeout ([`Driver::wait_in_read`],
+//!   Linux), not on the `Poll` and then in a read; a REQ also reads its
+//!   connection, without waiting, before each request, for what came since
+//!   its last call (see [`Socket::request`]).
 //!   Measured on Linux, per round trip of `send_message` against
-//!   `wait_for_message` + `send_reply`: the REQ makes `epoll_wait` (no
-//!   wait), `sendto`, `epoll_wait`, `recvfrom`; the REP `epoll_wait`,
-//!   `recvfrom`, `sendto`; no `epoll_ctl`, no `futex`, no clock system call
-//!   (a plain TCP ping-pong of the same bytes: `write`, `read`; and `read`,
-//!   `read`, `write`);
+//!   `wait_for_message` + `send_reply`: the REQ makes `recvfrom` (nothing
+//!   there), `sendto`, `recvfrom` (waits); the REP `recvfrom` (waits),
+//!   `sendto`, and every [`LOOK_EVERY`] an `epoll_wait` for a new peer; no
+//!   `epoll_ctl`, no `futex`, no clock system call, and a `setsockopt` only
+//!   when a wait's timeout halves (a plain TCP ping-pong of the same bytes:
+//!   `write`, `read`; and `read`, `write`). Elsewhere a call waits on the
+//!   `Poll` and then reads;
 //! - the I/O thread ([`Io`], owned by the runtime), between calls: it
 //!   watches every socket's `Poll` and timers, takes new connections and
 //!   subscriptions, answers heartbeats, reconnects, and writes what a call
@@ -41,7 +47,7 @@
 //! the engine, every loop is bounded.
 
 use std::collections::{HashMap, VecDeque};
-use std::io::{self, ErrorKind, Read, Write};
+use std::io::{self, ErrorKind};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
@@ -56,6 +62,7 @@ use networkzero_core::zmtp::Role;
 use networkzero_core::{Duration as CoreDuration, Instant as CoreInstant};
 
 use super::keyed::Keyed;
+use super::sys;
 use crate::transport::refusal::Refusal;
 use crate::transport::spare::Spare;
 use crate::transport::{Endpoint, Subscribers};
@@ -129,6 +136,18 @@ const WATCH_AGAIN: CoreDuration = CoreDuration::from_millis(25);
 /// Longest a REP's reply waits to be handed to the kernel before `reply`
 /// returns, so a program that exits right after replying gets it out.
 const REPLY_FLUSH: Duration = Duration::from_secs(1);
+
+/// Longest a listening socket's call waits in its one connection's read
+/// ([`Driver::wait_in_read`]) since it last looked at all its sources
+/// (its own `Poll`): a second peer's connection is taken at most this
+/// late while the first keeps the socket busy.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const LOOK_EVERY: CoreDuration = CoreDuration::from_millis(25);
+
+/// Longest receive timeout a wait in a connection's read sets (ms, a power
+/// of two: see [`read_timeout`]); a longer wait reads again.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const MAX_READ_TIMEOUT: u64 = 1 << 22;
 
 const WAKER: Token = Token(usize::MAX);
 /// A socket's listener, in its own `Poll`.
@@ -364,21 +383,7 @@ impl Socket {
     /// REQ: sends a request (it waits in the socket until a peer is
     /// connected, as libzmq's does).
     pub(crate) fn request(&self, payload: Vec<u8>) -> io::Result<()> {
-        Call::new(&self.cell, &self.io).run(|d, now| {
-            // Unwatched since the last call, nobody has looked at the
-            // socket's sources: what came meanwhile (its server ended, say)
-            // is taken in first, so the request waits for the next
-            // connection rather than going into one that has ended.
-            if d.unwatched && d.poll_own() {
-                d.turn(now);
-            }
-            // The reply is the next call's (`next`).
-            d.unwatch();
-            d.watch_later(now);
-            d.request = Some(payload);
-            d.send_request();
-            d.turn(now);
-        });
+        Call::new(&self.cell, &self.io).run(|d, now| d.request(payload, now));
         Ok(())
     }
 
@@ -467,6 +472,7 @@ impl Socket {
     pub(crate) fn next(&self, deadline: impl FnMut() -> Option<Instant>) -> Option<Incoming> {
         let mut call = Call::new(&self.cell, &self.io);
         call.comes_back = true;
+        call.reads = true;
         call.until(deadline, |d| d.inbox.pop_front())
     }
 
@@ -517,6 +523,11 @@ struct Call<'a> {
     /// for the next one (a loop of `wait_for_news`, say): work its turn
     /// left is that next call's (see [`Call::after`]).
     comes_back: bool,
+    /// The call waits for a message: it may wait in its one connection's
+    /// read ([`Driver::wait_in_read`]) rather than on `own`, until that
+    /// read once times out (the socket is idle: waiting on `own` then
+    /// wakes for nothing but what comes).
+    reads: bool,
 }
 
 impl<'a> Call<'a> {
@@ -526,6 +537,7 @@ impl<'a> Call<'a> {
             cell,
             io,
             comes_back: false,
+            reads: false,
         }
     }
 
@@ -598,7 +610,7 @@ impl<'a> Call<'a> {
                 d.catch_up(self.cell.missed.swap(false, Ordering::SeqCst));
                 continue;
             }
-            d = self.wait(d, wake.map(|w| (w, clock)));
+            d = self.wait(d, wake.map(|w| (w, clock)), now);
         }
     }
 
@@ -620,15 +632,31 @@ impl<'a> Call<'a> {
     }
 
     /// Waits for the socket's sources until `until` (and the clock's
-    /// reading then), or for ever.
+    /// reading then), or for ever; `now` is the engine's time at that
+    /// reading. A call that waits for a message on one connection waits in
+    /// its read ([`Driver::wait_in_read`]).
     #[cfg(unix)]
     fn wait(
-        &self,
+        &mut self,
         mut d: MutexGuard<'a, Driver>,
         until: Option<(Instant, Instant)>,
+        now: CoreInstant,
     ) -> MutexGuard<'a, Driver> {
         let timeout = until.map(|(t, clock)| t.saturating_duration_since(clock));
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        if self.reads {
+            match d.wait_in_read(timeout, now) {
+                ReadWait::Unused => {}
+                ReadWait::Came => return d,
+                ReadWait::TimedOut => {
+                    self.reads = false;
+                    return d;
+                }
+            }
+        }
         d.wait_own(timeout);
+        // Every source looked at (from `now` on, at the latest).
+        d.looked = now;
         d
     }
 
@@ -636,9 +664,10 @@ impl<'a> Call<'a> {
     /// then), or for ever (no waiting on the socket's own sources here).
     #[cfg(not(unix))]
     fn wait(
-        &self,
+        &mut self,
         mut d: MutexGuard<'a, Driver>,
         until: Option<(Instant, Instant)>,
+        _now: CoreInstant,
     ) -> MutexGuard<'a, Driver> {
         // What the I/O thread saw for this socket while the call had it
         // (edge-triggered: not reported again): the caller's loop turns it.
@@ -745,6 +774,15 @@ struct Stream {
     peer: SocketAddr,
     readable: bool,
     writable: bool,
+    /// Its descriptor is in blocking mode (Linux: a call waited in its
+    /// read, [`Driver::wait_in_read`]); every other read and write says
+    /// not to wait ([`sys`]), so this changes nothing for them.
+    #[cfg_attr(not(any(target_os = "linux", target_os = "android")), allow(dead_code))]
+    blocking: bool,
+    /// The receive timeout its descriptor has, in milliseconds (0: none,
+    /// the kernel's default): set again only when a wait needs another.
+    #[cfg_attr(not(any(target_os = "linux", target_os = "android")), allow(dead_code))]
+    read_timeout: u64,
 }
 
 impl Stream {
@@ -760,8 +798,23 @@ impl Stream {
             peer,
             readable: true,
             writable: true,
+            blocking: false,
+            read_timeout: 0,
         }
     }
+}
+
+/// How a wait in a connection's read went ([`Driver::wait_in_read`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(not(any(target_os = "linux", target_os = "android")), allow(dead_code))]
+enum ReadWait {
+    /// Not possible (other sources to watch, output to write, ...): the
+    /// call waits on the socket's own `Poll`.
+    Unused,
+    /// Bytes, the connection's end or an error came: a turn takes them.
+    Came,
+    /// The read's timeout came first.
+    TimedOut,
 }
 
 /// One socket's state: its core socket set, its TCP sockets, and the
@@ -782,6 +835,11 @@ struct Driver {
     /// The I/O thread does not watch `own` now (see [`Driver::unwatch`]).
     #[cfg_attr(not(unix), allow(dead_code))]
     unwatched: bool,
+    /// When a call last looked at every source in `own` (at most this
+    /// late): a listening socket's wait in one connection's read lasts at
+    /// most [`LOOK_EVERY`] from then.
+    #[cfg_attr(not(any(target_os = "linux", target_os = "android")), allow(dead_code))]
+    looked: CoreInstant,
     /// When the I/O thread watches `own` again if no call has come
     /// ([`WATCH_AGAIN`]); `None` while it watches, or while messages wait in
     /// the inbox (the caller comes back for those, and until it does there
@@ -854,6 +912,7 @@ impl Driver {
             registry,
             io_registry: io_registry.try_clone()?,
             unwatched: false,
+            looked: now,
             watch_at: None,
             id,
             listener: None,
@@ -1022,6 +1081,112 @@ impl Driver {
         let any = !self.events.is_empty();
         self.take_events();
         any
+    }
+
+    /// The index of the socket's only connection, if it has exactly one
+    /// and it is up (not still connecting).
+    fn only_connection(&self) -> Option<usize> {
+        let mut open = self
+            .streams
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.as_ref().map(|s| (i, s)));
+        match (open.next(), open.next()) {
+            (Some((i, s)), None) if !s.connecting => Some(i),
+            _ => None,
+        }
+    }
+
+    /// Takes in what came for the socket since a call last looked (a REQ
+    /// before its request: its server may have ended meanwhile); whether a
+    /// turn should follow. A socket whose one source is a connection (no
+    /// listener) has that connection read, and only that (a turn follows
+    /// if it moved): its read reports what `own` would (bytes, the
+    /// connection's end, an error), and `own` may still list readiness a
+    /// wait in that read already took ([`Driver::wait_in_read`]), which
+    /// would cost a read more. Otherwise `own` says.
+    fn look(&mut self, now: CoreInstant) -> bool {
+        if self.listener.is_none() {
+            if let Some(i) = self.only_connection() {
+                if let Some(s) = self.streams.get_mut(i).and_then(Option::as_mut) {
+                    s.readable = true;
+                }
+                return self.read(i, now);
+            }
+        }
+        self.poll_own()
+    }
+
+    /// Waits for the next bytes of the socket's one connection in a
+    /// blocking read of it, until `timeout` (`None`: for ever): one system
+    /// call where a wait on `own` and the read after it are two. Used when
+    /// that read is all a wait on `own` could report: one connection, up,
+    /// nothing of its input left to take, no output waiting for room, and
+    /// no listener, or one looked at within [`LOOK_EVERY`] (the read's
+    /// timeout ends there, then the call looks at `own`: a second peer is
+    /// taken at most that late). The I/O thread does not read the
+    /// connection meanwhile: the call holds the driver, and the socket
+    /// stays unwatched as after a wait on `own`. Timers (heartbeats,
+    /// reconnects) are in `timeout`, as for a wait on `own`.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    fn wait_in_read(&mut self, timeout: Option<Duration>, now: CoreInstant) -> ReadWait {
+        let mut timeout = timeout;
+        if self.listener.is_some() {
+            let left = (self.looked + LOOK_EVERY).saturating_since(now);
+            let left = Duration::from_millis(left.as_millis());
+            timeout = Some(timeout.map_or(left, |t| t.min(left)));
+        }
+        let Some(ms) = read_timeout(timeout) else {
+            return ReadWait::Unused;
+        };
+        let Some(i) = self.only_connection() else {
+            return ReadWait::Unused;
+        };
+        if !self.set.output(i).is_empty() || !self.set.wants_input(i) || self.inbox_full() {
+            return ReadWait::Unused;
+        }
+        self.unwatch();
+        let Some(s) = self.streams.get_mut(i).and_then(Option::as_mut) else {
+            return ReadWait::Unused;
+        };
+        if s.start < s.end {
+            return ReadWait::Unused;
+        }
+        if !s.blocking {
+            if let Err(e) = sys::set_blocking(&s.tcp) {
+                debug!("networkzero I/O: a blocking read: {e}");
+                return ReadWait::Unused;
+            }
+            s.blocking = true;
+        }
+        if s.read_timeout != ms {
+            if let Err(e) = sys::set_read_timeout(&s.tcp, ms) {
+                debug!("networkzero I/O: a read's timeout: {e}");
+                return ReadWait::Unused;
+            }
+            s.read_timeout = ms;
+        }
+        if s.input.len() < READ_CHUNK {
+            s.input.resize(READ_CHUNK, 0);
+        }
+        match sys::read_waiting(&s.tcp, &mut s.input) {
+            Ok(n) => {
+                s.start = 0;
+                s.end = n;
+                // Less than asked for: the kernel had no more (as in
+                // `read`). Nothing (the connection's end): the turn's read
+                // finds that end again and ends the connection.
+                s.readable = n == 0 || n == s.input.len();
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                return ReadWait::TimedOut;
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => return ReadWait::TimedOut,
+            // The turn's read meets it again and ends the connection.
+            Err(_) => s.readable = true,
+        }
+        self.settled = false;
+        ReadWait::Came
     }
 
     /// Records what the last poll of `own` reported (straight from the
@@ -1332,7 +1497,7 @@ impl Driver {
                 }
                 return moved;
             }
-            match s.tcp.write(out) {
+            match sys::write_now(&s.tcp, out) {
                 Ok(0) => {
                     self.lost(i, now, &"closed");
                     return true;
@@ -1437,7 +1602,7 @@ impl Driver {
             if s.input.len() < READ_CHUNK {
                 s.input.resize(READ_CHUNK, 0);
             }
-            match s.tcp.read(&mut s.input) {
+            match sys::read_now(&s.tcp, &mut s.input) {
                 Ok(0) => {
                     s.readable = false;
                     self.closed_in_handshake(i);
@@ -1577,6 +1742,23 @@ impl Driver {
         told
     }
 
+    /// REQ: sends a request ([`Socket::request`]).
+    fn request(&mut self, payload: Vec<u8>, now: CoreInstant) {
+        // Unwatched since the last call, nobody has looked at the socket's
+        // sources: what came meanwhile (its server ended, say) is taken in
+        // first, so the request waits for the next connection rather than
+        // going into one that has ended.
+        if self.unwatched && self.look(now) {
+            self.turn(now);
+        }
+        // The reply is the next call's (`next`).
+        self.unwatch();
+        self.watch_later(now);
+        self.request = Some(payload);
+        self.send_request();
+        self.turn(now);
+    }
+
     /// REQ: hands the waiting request to a connected peer, if one can take it.
     fn send_request(&mut self) {
         let Some(request) = self.request.as_ref() else {
@@ -1623,6 +1805,23 @@ impl Driver {
             joined,
         }
     }
+}
+
+/// The receive timeout, in milliseconds (0: none), a wait in a connection's
+/// read of at most `timeout` (`None`: for ever) sets: the longest power of
+/// two not over it, so a loop of waits whose time left shrinks sets it
+/// again only when that halves (a system call each time), and wakes early
+/// by less than half its wait (the call then waits again). `None` under a
+/// millisecond: the call waits on `own`, which takes finer timeouts.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn read_timeout(timeout: Option<Duration>) -> Option<u64> {
+    let Some(t) = timeout else {
+        return Some(0);
+    };
+    let ms = u64::try_from(t.as_millis())
+        .unwrap_or(u64::MAX)
+        .min(MAX_READ_TIMEOUT);
+    (ms > 0).then(|| 1 << ms.ilog2())
 }
 
 /// What an event says of its source: (readable, writable). A closed side
@@ -2049,5 +2248,235 @@ mod tests {
             "deadline passed"
         );
         assert!(asked.get() > 0, "nothing there: the deadline is asked for");
+    }
+
+    /// A REP socket on a loopback port of its own, and that port's address.
+    fn rep_socket(io: &Arc<Io>) -> (Socket, SocketAddr) {
+        let held = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+        let at = held.local_addr().expect("its address");
+        let endpoint = Endpoint {
+            at,
+            held: Some(held),
+        };
+        let rep = Socket::open(io, Kind::Rep, endpoint, None).expect("a REP socket");
+        (rep, at)
+    }
+
+    /// A deadline far enough on for any step of these tests on a loaded
+    /// machine: only a broken path reaches it.
+    fn in_20s() -> Instant {
+        Instant::now() + Duration::from_secs(20)
+    }
+
+    /// One request from `req`, answered by `rep` with the same bytes: the
+    /// reply's parts.
+    fn round_trip(req: &Socket, rep: &Socket, text: &[u8]) -> Vec<Vec<u8>> {
+        let by = in_20s();
+        req.request(text.to_vec()).expect("sent");
+        let m = rep.next(|| Some(by)).expect("the request came");
+        rep.reply(m.from, m.parts.concat()).expect("answered");
+        req.next(|| Some(by)).expect("the reply came").parts
+    }
+
+    /// Whether a call has waited in the read of the socket's only
+    /// connection: its descriptor is in blocking mode (asked of the
+    /// kernel) with a receive timeout set.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    fn waited_in_read(s: &Socket) -> bool {
+        let d = lock(&s.cell.driver);
+        d.only_connection()
+            .and_then(|i| d.streams.get(i))
+            .and_then(Option::as_ref)
+            .is_some_and(|s| s.read_timeout > 0 && sys::is_blocking(&s.tcp))
+    }
+
+    /// A REQ waiting for its reply, and a REP waiting for its one client's
+    /// request, wait in that connection's read (Linux): one system call
+    /// where a wait on the socket's `Poll` and the read after it are two.
+    /// (The REP's read is used only within [`LOOK_EVERY`] of its last
+    /// wait on the `Poll`: a round trip slower than that waits there, so
+    /// a few are allowed.)
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[test]
+    fn a_wait_for_a_message_on_one_connection_waits_in_its_read() {
+        let io = start().expect("an I/O thread");
+        let (rep, at) = rep_socket(&io);
+        let req = Socket::open(&io, Kind::Req, at.into(), None).expect("a REQ socket");
+        assert_eq!(round_trip(&req, &rep, b"one"), vec![b"one".to_vec()]);
+        assert_eq!(round_trip(&req, &rep, b"two"), vec![b"two".to_vec()]);
+        assert!(waited_in_read(&req), "the REQ waited on its Poll");
+        let rep_did = (0..200u8).any(|n| {
+            assert_eq!(round_trip(&req, &rep, &[n]), vec![vec![n]]);
+            waited_in_read(&rep)
+        });
+        assert!(rep_did, "the REP waited on its Poll in 200 round trips");
+    }
+
+    /// A wait in a connection's read ends at the call's deadline (the
+    /// read's timeout): a REQ whose request gets no reply returns.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[test]
+    fn a_wait_in_a_read_ends_at_its_deadline() {
+        let io = start().expect("an I/O thread");
+        let (rep, at) = rep_socket(&io);
+        let req = Socket::open(&io, Kind::Req, at.into(), None).expect("a REQ socket");
+        assert_eq!(round_trip(&req, &rep, b"one"), vec![b"one".to_vec()]);
+        req.request(b"never answered".to_vec()).expect("sent");
+        let (told, heard) = std::sync::mpsc::channel();
+        // In a thread of its own: a wait that never ends fails the test
+        // rather than hanging it.
+        thread::spawn(move || {
+            let by = Instant::now() + Duration::from_millis(100);
+            let got = req.next(|| Some(by));
+            let _ = told.send((got.is_none(), waited_in_read(&req)));
+        });
+        let (nothing, in_read) = heard
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the wait ended");
+        assert!(nothing, "no reply came");
+        assert!(in_read, "the REQ waited on its Poll");
+        drop(rep);
+    }
+
+    /// A REP whose one client is idle waits in that client's read, yet a
+    /// second client is taken (the read's timeout is [`LOOK_EVERY`] from
+    /// the REP's last look at its listener): its request is answered.
+    #[test]
+    fn a_rep_waiting_on_its_one_client_still_takes_a_second_client() {
+        let io = start().expect("an I/O thread");
+        let (rep, at) = rep_socket(&io);
+        let first = Socket::open(&io, Kind::Req, at.into(), None).expect("a REQ socket");
+        assert_eq!(round_trip(&first, &rep, b"one"), vec![b"one".to_vec()]);
+        let (told, heard) = std::sync::mpsc::channel();
+        // Waits for ever (no deadline to end a read that never looks up):
+        // in a thread of its own, so a REP that never takes the second
+        // client fails the test rather than hanging it.
+        thread::spawn(move || {
+            let m = rep.next(|| None);
+            if let Some(m) = &m {
+                let _ = rep.reply(m.from, b"answer".to_vec());
+            }
+            let _ = told.send(m.map(|m| m.parts));
+            rep
+        });
+        let second = Socket::open(&io, Kind::Req, at.into(), None).expect("a second REQ");
+        second.request(b"two".to_vec()).expect("sent");
+        let got = heard
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the REP took the second client's request");
+        assert_eq!(got, Some(vec![b"two".to_vec()]));
+        let by = in_20s();
+        let reply = second.next(|| Some(by)).map(|m| m.parts);
+        assert_eq!(reply, Some(vec![b"answer".to_vec()]));
+        drop(first);
+    }
+
+    /// A REQ's request after its server ended (between its calls, the
+    /// connection's end not yet taken in) is not sent into the ended
+    /// connection: the look before it (a read of the connection, see
+    /// [`Driver::look`]) takes the end in, and the request waits for the
+    /// next connection.
+    #[test]
+    fn a_request_after_its_server_ended_waits_for_the_next_connection() {
+        let io = start().expect("an I/O thread");
+        let (rep, at) = rep_socket(&io);
+        // Driven here alone: no I/O thread takes the connection's end in.
+        let stand_in = Poll::new().expect("a Poll");
+        let now = || io.hub.core_now();
+        let mut d = Driver::new(stand_in.registry(), 7, Kind::Req, at.into(), now(), None)
+            .expect("a REQ driver");
+        let server = thread::spawn(move || {
+            let by = in_20s();
+            let m = rep.next(|| Some(by)).expect("the request came");
+            rep.reply(m.from, b"reply".to_vec()).expect("answered");
+            rep
+        });
+        d.request(b"one".to_vec(), now());
+        let give_up = in_20s();
+        for _ in 0..100_000 {
+            if !d.inbox.is_empty() || Instant::now() > give_up {
+                break;
+            }
+            d.wait_own(Some(Duration::from_millis(50)));
+            d.turn(now());
+        }
+        let reply = d.inbox.pop_front().map(|m| m.parts);
+        assert_eq!(reply, Some(vec![b"reply".to_vec()]));
+        // The server ends; its connection's end reaches the REQ's socket
+        // (seen without taking it in).
+        drop(server.join().expect("the server's thread"));
+        let i = d.only_connection().expect("the REQ's connection");
+        let ended = |d: &Driver| {
+            let mut byte = [0u8; 1];
+            d.streams
+                .get(i)
+                .and_then(Option::as_ref)
+                .is_some_and(|s| matches!(sys::read_now(&s.tcp, &mut byte), Ok(0)))
+        };
+        let give_up = in_20s();
+        for _ in 0..10_000_000 {
+            if ended(&d) || Instant::now() > give_up {
+                break;
+            }
+            thread::yield_now();
+        }
+        assert!(ended(&d), "the connection's end came");
+        d.request(b"two".to_vec(), now());
+        assert!(
+            d.request.is_some(),
+            "the request went into the ended connection"
+        );
+        assert!(
+            d.only_connection().is_none(),
+            "the ended connection is gone"
+        );
+    }
+
+    /// A socket's "one connection" (what a wait may read, and what a REQ's
+    /// look reads) is a connection that is up: none while there is none,
+    /// and not one still connecting.
+    #[test]
+    fn only_a_connection_that_is_up_is_the_one_connection() {
+        // Takes the TCP connection and says nothing.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+        let at = listener.local_addr().expect("its address");
+        let stand_in = Poll::new().expect("a Poll");
+        let now = CoreInstant::ZERO;
+        let mut d = Driver::new(stand_in.registry(), 7, Kind::Req, at.into(), now, None)
+            .expect("a REQ driver");
+        assert_eq!(d.only_connection(), None, "no connection yet");
+        d.turn(now);
+        let index = d.streams.iter().position(Option::is_some);
+        assert!(index.is_some(), "the turn connected");
+        let set_connecting = |d: &mut Driver, connecting: bool| {
+            for s in d.streams.iter_mut().flatten() {
+                s.connecting = connecting;
+            }
+        };
+        // As a connect still under way leaves it (loopback's completes at
+        // once).
+        set_connecting(&mut d, true);
+        assert_eq!(d.only_connection(), None, "still connecting");
+        set_connecting(&mut d, false);
+        assert_eq!(d.only_connection(), index);
+        drop(listener);
+    }
+
+    /// A wait in a read sets the longest power of two of milliseconds
+    /// within its time left (so a shrinking wait sets it again only when
+    /// that halves), for ever as none, and no timeout at all under a
+    /// millisecond (the call waits on its `Poll`, which takes finer ones).
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[test]
+    fn a_reads_timeout_is_the_longest_power_of_two_milliseconds_within_the_wait() {
+        let ms = |ms| read_timeout(Some(Duration::from_millis(ms)));
+        assert_eq!(read_timeout(None), Some(0), "for ever");
+        assert_eq!(read_timeout(Some(Duration::from_micros(999))), None);
+        assert_eq!(read_timeout(Some(Duration::ZERO)), None);
+        assert_eq!(ms(1), Some(1));
+        assert_eq!(ms(3), Some(2));
+        assert_eq!(ms(25), Some(16));
+        assert_eq!(ms(5000), Some(4096));
+        assert_eq!(ms(u64::MAX / 2), Some(MAX_READ_TIMEOUT));
     }
 }

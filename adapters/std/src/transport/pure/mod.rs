@@ -11,6 +11,7 @@
 
 mod io;
 mod keyed;
+mod sys;
 
 use std::sync::Arc;
 
