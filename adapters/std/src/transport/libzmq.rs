@@ -567,7 +567,11 @@ impl TransportSocket for Socket {
     ) -> Result<bool> {
         loop {
             match self.socket.send(payload.as_slice(), zmq::DONTWAIT) {
-                Ok(()) => return Ok(true),
+                Ok(()) => {
+                    // Copied into libzmq's message: ours to write again.
+                    self.spare.keep_buffer(payload);
+                    return Ok(true);
+                }
                 Err(zmq::Error::EAGAIN) => {}
                 Err(e) => return Err(zmq_error("sending to", address, e)),
             }
@@ -623,6 +627,16 @@ impl TransportSocket for Socket {
         self.spare.keep(parts);
     }
 
+    /// A buffer kept from a request or news item sent (libzmq copied it
+    /// into its message), or from a message read: publishing then
+    /// allocates nothing per item, where a new buffer cost ~80
+    /// instructions to make room in, and its free. (A reply's buffer goes
+    /// to libzmq, which frees it.)
+    #[inline]
+    fn buffer(&mut self) -> Vec<u8> {
+        self.spare.buffer()
+    }
+
     #[inline]
     fn reply(&mut self, _to: LastSender, payload: Vec<u8>, address: Address) -> Result<()> {
         self.socket
@@ -643,9 +657,13 @@ impl TransportSocket for Socket {
             }
             self.read_notices(events.map_or(true, |e| e.contains(zmq::POLLIN)), monitor);
         }
-        self.socket
+        let sent = self
+            .socket
             .send_multipart([topic.as_bytes(), payload.as_slice()], 0)
-            .map_err(|e| zmq_error("publishing on", address, e))
+            .map_err(|e| zmq_error("publishing on", address, e));
+        // Copied into libzmq's messages: the next item is written into it.
+        self.spare.keep_buffer(payload);
+        sent
     }
 
     #[inline]
@@ -799,6 +817,25 @@ mod tests {
             }
         }
         panic!("the queue never emptied");
+    }
+
+    /// A news item's payload is copied into libzmq's message, so its buffer
+    /// is written into again for the next item (empty): publishing
+    /// allocates nothing per item. (No subscriber: the item goes nowhere.)
+    #[test]
+    fn a_published_payload_is_the_next_items_buffer() {
+        let context = Context::start().expect("a libzmq context");
+        let mut publisher = unbound(&context, zmq::XPUB);
+        let address = publisher.address;
+        let mut payload = publisher.buffer();
+        payload.extend_from_slice(br#"{"i": 1}"#);
+        let at = payload.as_ptr();
+        publisher
+            .publish(1, "data", payload, address)
+            .expect("news to nobody goes nowhere");
+        let next = publisher.buffer();
+        assert!(next.is_empty(), "no old bytes");
+        assert_eq!(next.as_ptr(), at, "the same allocation");
     }
 
     /// A wait for subscribers ends on a change, at once, or at its deadline.

@@ -228,9 +228,9 @@ pub(crate) trait TransportSocket: Sized + Send + 'static {
     /// transports copy the next messages' parts into them (`spare.rs`).
     fn recycle(&mut self, parts: Vec<Vec<u8>>);
     /// A buffer to write the next payload into (it may hold old bytes).
-    /// A transport that copies what it sends (the pure one) keeps sent
-    /// payloads for this; libzmq takes a payload without a copy and frees
-    /// it itself, so it gets a new one.
+    /// A transport that copies what it sends keeps sent payloads for this
+    /// (the pure one, every payload; libzmq, requests and news: it takes a
+    /// reply without a copy and frees it itself).
     fn buffer(&mut self) -> Vec<u8> {
         Vec::new()
     }
