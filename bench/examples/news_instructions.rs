@@ -31,6 +31,26 @@ const PATIENCE: Duration = Duration::from_secs(60);
 /// As the bench's raw publisher: reads libzmq's drain notices this often.
 const READ_CREDIT_EVERY: u64 = 32;
 
+/// Every thread of this process and its time on a CPU so far, ns (from
+/// `/proc/self/task`): libzmq's I/O threads' share shows only there.
+fn threads_ns() -> Vec<(String, u64)> {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return Vec::new();
+    };
+    let mut all: Vec<(String, u64)> = tasks
+        .filter_map(|t| {
+            let dir = t.ok()?.path();
+            let name = std::fs::read_to_string(dir.join("comm")).ok()?;
+            let stat = std::fs::read_to_string(dir.join("schedstat")).ok()?;
+            let id = dir.file_name()?.to_string_lossy().into_owned();
+            let ns = stat.split_whitespace().next()?.parse().ok()?;
+            Some((format!("{}/{id}", name.trim()), ns))
+        })
+        .collect();
+    all.sort();
+    all
+}
+
 /// This thread's time on a CPU so far, ns (its `schedstat`; 0 if unread).
 fn cpu_ns() -> u64 {
     std::fs::read_to_string("/proc/thread-self/schedstat")
@@ -182,9 +202,18 @@ fn main() {
     // Ticks sent before `go` was read may still be queued: skipped as
     // items of another topic would be.
     let t0 = cpu_ns();
+    let all0 = threads_ns();
     let got = subscribing(&s, items, &ack_tx);
     let ns = cpu_ns() - t0;
     eprintln!("sub {:.3} us/item", ns as f64 / 1000.0 / items as f64);
+    // Every thread over the subscriber's data phase (the publisher's ends
+    // within it, give or take its last window).
+    for (name, after) in threads_ns() {
+        if let Some((_, before)) = all0.iter().find(|(n, _)| *n == name) {
+            let per_item = (after - before) as f64 / 1000.0 / items as f64;
+            eprintln!("  {name} {per_item:.3} us/item");
+        }
+    }
     let _ = publisher.join();
     println!(
         "{} received {got} of {items}",
