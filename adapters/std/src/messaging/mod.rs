@@ -167,7 +167,7 @@ thread_local! {
 }
 
 /// The socket this thread last used for `address` in `role`, if still cached.
-#[inline]
+#[inline(always)]
 fn recent(address: Address, role: Role) -> Option<Shared> {
     RECENT
         .try_with(|r| match &r.borrow()[role as usize] {
@@ -194,7 +194,7 @@ fn is_local(ip: IpAddr, interfaces: impl FnOnce() -> Vec<HostInterface>) -> bool
 /// whether it was just made. Inlined into the calls: a loop that publishes
 /// or waits finds its socket in [`RECENT`] (this shortcut measured 10 % of
 /// a `publish_news` as a function call) without reaching the runtime.
-#[inline]
+#[inline(always)]
 fn socket(open: Open<'_>, address: Address, role: Role) -> Result<(Shared, bool)> {
     match recent(address, role) {
         Some(entry) => Ok((entry, false)),

@@ -48,8 +48,19 @@ pub(crate) fn data(parts: &[Vec<u8>]) -> &[u8] {
 }
 
 impl Backlog {
-    /// The oldest kept item on a topic that starts with `prefix`.
+    /// The oldest kept item on a topic that starts with `prefix`. Inlined
+    /// to the empty check, the usual case: a news loop on one prefix
+    /// keeps nothing, and calling for that cost ~20 instructions an item.
+    #[inline]
     pub(crate) fn take(&mut self, prefix: &str) -> Option<Item> {
+        if self.items.is_empty() {
+            return None;
+        }
+        self.take_kept(prefix)
+    }
+
+    #[inline(never)]
+    fn take_kept(&mut self, prefix: &str) -> Option<Item> {
         let i = self.items.iter().position(|(t, _)| has_prefix(t, prefix))?;
         self.items.remove(i)
     }

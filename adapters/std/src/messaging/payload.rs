@@ -144,6 +144,7 @@ fn to_postcard(message: &(impl Serialize + ?Sized), into: Vec<u8>) -> Result<Vec
     within_limit(bytes)
 }
 
+#[inline]
 fn within_limit(bytes: Vec<u8>) -> Result<Vec<u8>> {
     if bytes.len() as i64 > MAX_MESSAGE {
         return Err(Error::BadMessage {

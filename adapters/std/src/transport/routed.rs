@@ -118,6 +118,7 @@ impl TransportSocket for Socket {
         }
     }
 
+    #[inline]
     fn receive(
         &mut self,
         deadline: &mut Deadline,
@@ -129,6 +130,7 @@ impl TransportSocket for Socket {
         })
     }
 
+    #[inline]
     fn recycle(&mut self, parts: Vec<Vec<u8>>) {
         match self {
             Socket::Zmq(s) => s.recycle(parts),
@@ -136,6 +138,7 @@ impl TransportSocket for Socket {
         }
     }
 
+    #[inline]
     fn buffer(&mut self) -> Vec<u8> {
         match self {
             Socket::Zmq(s) => s.buffer(),
@@ -155,6 +158,7 @@ impl TransportSocket for Socket {
         }
     }
 
+    #[inline]
     fn publish(&mut self, n: u64, topic: &str, payload: Vec<u8>, address: Address) -> Result<()> {
         match self {
             Socket::Zmq(s) => s.publish(n, topic, payload, address),
