@@ -218,3 +218,28 @@ impl Runtime {
         (discovery, messaging)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each passphrase gets its own keys, made once: setting it again reuses
+    /// the set leaked for it (one leak per distinct passphrase), another
+    /// passphrase never gets that set, and an empty one means no key.
+    #[test]
+    fn each_passphrase_gets_its_own_keys_made_once() {
+        let mut class = Class {
+            read_env: true,
+            keys: None,
+            made: Vec::new(),
+        };
+        assert!(class.keys_for("").is_none(), "empty: no class key");
+        let alpha = class.keys_for("alpha").expect("keys for alpha");
+        let beta = class.keys_for("beta").expect("keys for beta");
+        assert!(*alpha == ClassKeys::from_passphrase("alpha"));
+        assert!(*beta == ClassKeys::from_passphrase("beta"), "not alpha's");
+        let again = class.keys_for("alpha").expect("keys for alpha");
+        assert!(std::ptr::eq(alpha, again), "alpha's set, reused");
+        assert_eq!(class.made.len(), 2, "one set per passphrase");
+    }
+}
