@@ -201,6 +201,54 @@ fn rpc_reset_forgets_what_python_s_does() {
     assert_eq!(list(&later), ["reset/elsewhere", "rpc/rust"], "{later}");
 }
 
+/// The Rust program serving the RPC exits: another one on the computer, which waited
+/// its turn holding a connection to the first, takes the port over, so a Python program
+/// started later still advertises through the RPC. (Without the wait, the second gives
+/// up on the port while the first holds it, and nobody serves Python any more.)
+#[test]
+fn a_second_rust_program_takes_the_rpc_over_when_the_first_exits() {
+    let Some(lan) = require_python_lan(1) else {
+        return;
+    };
+    let host = &lan.hosts[0];
+    let advertiser = |name: &str| {
+        py::python_script(
+            host,
+            &format!("print('ADDRESS', nw0.advertise('{name}'), flush=True)\ntime.sleep(30)\n"),
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn python")
+    };
+    let mut first = Repl::start(host, "first");
+    first.advertise("rpc/first");
+    let mut early = ChildGuard::new(advertiser("rpc/early"));
+    assert_ne!(
+        expect(&mut early, "ADDRESS", secs(20.0)),
+        "None",
+        "the first program serves the RPC"
+    );
+    let mut second = Repl::start(host, "second");
+    second.advertise("rpc/second");
+    assert!(second.discover("rpc/early", 3.0).is_some());
+    first.close();
+    assert!(
+        first
+            .child
+            .wait_timeout(secs(10.0))
+            .expect("wait")
+            .is_some(),
+        "the first program exits when its stdin closes"
+    );
+    let mut late = ChildGuard::new(advertiser("rpc/late"));
+    assert_ne!(
+        expect(&mut late, "ADDRESS", secs(20.0)),
+        "None",
+        "the second program serves the RPC now"
+    );
+}
+
 /// A Rust program stopped with Ctrl-C says goodbye with a ttl-0 advert to UDP 9999
 /// too: a Python program polling `discover_all()` on another host sees its name go
 /// within 1 s (it used to stay 20 s), and its beacon neither dies nor prints a

@@ -351,6 +351,42 @@ mod tests {
         );
     }
 
+    /// The RPC's port, 127.0.0.1:9998 (so one test, in steps: opens sockets,
+    /// run inside /work/shared/sealed). Held by a program that does not
+    /// listen there, no owner will ever go: `serve` tries the port twice and
+    /// returns, where retrying would spin for the program's life (a mutant
+    /// that retries hangs here). Then `wait_for_owner_to_go` is false at once
+    /// where nothing listens, and true once the owner's connection ends.
+    #[test]
+    fn a_server_waits_for_an_owner_that_listens_and_gives_up_on_one_that_does_not() {
+        use std::io::Write;
+        let squatter = socket2::Socket::new(
+            socket2::Domain::IPV4,
+            socket2::Type::STREAM,
+            Some(socket2::Protocol::TCP),
+        )
+        .expect("a socket");
+        squatter
+            .bind(&ENDPOINT.into())
+            .expect("9998 is free in this namespace");
+        let (discovery, _thread) = Discovery::start().expect("discovery");
+        let transport = Running::start().expect("a transport");
+        serve(&discovery, &transport);
+        drop(squatter);
+
+        assert!(
+            !wait_for_owner_to_go(),
+            "nothing listens: nobody to wait for"
+        );
+        let owner = std::net::TcpListener::bind(ENDPOINT).expect("9998 is free again");
+        let leaving = thread::spawn(move || {
+            let (mut connection, _) = owner.accept().expect("the waiter connects");
+            connection.write_all(b"a greeting").expect("sent");
+        });
+        assert!(wait_for_owner_to_go(), "the owner's connection ended");
+        leaving.join().expect("the owner's thread");
+    }
+
     #[test]
     fn discover_waits_at_most_5_s() {
         for (request, wait) in [
