@@ -69,7 +69,8 @@ fn python_beside_rust(host: &Host, code: &str) -> (Repl, ChildGuard) {
 /// `advertise` carries the `ttl_s` a Python program gives (a number, or None: `null`,
 /// never expires); `fail_if_exists` refuses a name already advertised here, and only
 /// such a name; an unknown action gets an answer (a Python beacon thread would die on
-/// it); `discover` waits as long as asked for a name not heard yet.
+/// it), and so does a request far longer than a name; `discover` waits as long as
+/// asked for a name not heard yet.
 #[test]
 fn rpc_advertise_honours_ttl_and_fail_if_exists() {
     let Some(lan) = require_python_lan(2) else {
@@ -82,6 +83,7 @@ fn rpc_advertise_honours_ttl_and_fail_if_exists() {
          print('AGAIN', nw0.advertise('ttl/five', fail_if_exists=True), flush=True)\n\
          print('FRESH', nw0.advertise('ttl/fresh', fail_if_exists=True), flush=True)\n\
          print('UNKNOWN', json.dumps(nw0.discovery._rpc('fly', 1, 2)), flush=True)\n\
+         print('LONG', json.dumps(nw0.discovery._rpc('discover', 'x' * 4000, 0)), flush=True)\n\
          print('STILL', nw0.discover('rpc/rust', 5), flush=True)\n\
          print('ASKING', flush=True)\n\
          print('LATE', nw0.discovery._rpc('discover', 'late/rust', 15, wait_for_s=20), flush=True)\n\
@@ -96,6 +98,11 @@ fn rpc_advertise_honours_ttl_and_fail_if_exists() {
         "fail_if_exists with a name nobody advertises"
     );
     assert_eq!(expect(&mut python, "UNKNOWN", secs(10.0)), "null");
+    assert_eq!(
+        expect(&mut python, "LONG", secs(10.0)),
+        "null",
+        "a request of 4 000 bytes is answered (MAX_REQUEST)"
+    );
     assert_ne!(
         expect(&mut python, "STILL", secs(10.0)),
         "None",

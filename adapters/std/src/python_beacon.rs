@@ -357,6 +357,7 @@ mod tests {
     /// returns, where retrying would spin for the program's life (a mutant
     /// that retries hangs here). Then `wait_for_owner_to_go` is false at once
     /// where nothing listens, and true once the owner's connection ends.
+    /// Last, `ask` takes a long answer from a beacon there.
     #[test]
     fn a_server_waits_for_an_owner_that_listens_and_gives_up_on_one_that_does_not() {
         use std::io::Write;
@@ -385,6 +386,35 @@ mod tests {
         });
         assert!(wait_for_owner_to_go(), "the owner's connection ended");
         leaving.join().expect("the owner's thread");
+
+        // A Python beacon's answer longer than a few names (`discover_all`
+        // on a busy computer): `ask` takes it whole.
+        let long = Value::String("x".repeat(4000));
+        let address = Address::from(ENDPOINT);
+        let mut beacon = Socket::open(
+            &transport,
+            Role::Reply,
+            ENDPOINT.into(),
+            MAX_REQUEST,
+            address,
+            None,
+        )
+        .expect("a beacon on 9998");
+        let answer = long.clone();
+        let answering = thread::spawn(move || {
+            let request = beacon
+                .receive(&mut Deadline::new(Wait::Forever), address)
+                .expect("a request")
+                .expect("no deadline");
+            let bytes = serde_json::to_vec(&answer).expect("JSON");
+            beacon.reply(request.from, bytes, address).expect("replied");
+            beacon
+        });
+        assert_eq!(
+            ask(&transport, json!(["discover_all"]), Duration::from_secs(10)),
+            Some(long)
+        );
+        drop(answering.join().expect("the beacon's thread"));
     }
 
     #[test]
