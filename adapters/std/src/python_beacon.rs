@@ -345,6 +345,10 @@ mod tests {
             assert!(Request::parse(format!("[\"{action}\"]").as_bytes()).is_some());
         }
         assert_eq!(
+            Request::parse(b"[\"unadvertise\", \"x\"]"),
+            Some(Request::Unadvertise("x".into()))
+        );
+        assert_eq!(
             Request::parse(b"[\"fly\", 1]"),
             None,
             "unknown: a null reply"
