@@ -252,12 +252,22 @@ fn answer(discovery: &Discovery, request: &[u8]) -> Value {
 /// Asks the Python beacon on this computer, on a fresh socket, waiting up
 /// to `wait`; `None` if it does not answer.
 fn ask(transport: &Running, request: Value, wait: Duration) -> Option<Value> {
+    ask_at(transport, ENDPOINT, request, wait)
+}
+
+/// [`ask`] of a beacon RPC at `endpoint` (a test's, on a port of its own).
+fn ask_at(
+    transport: &Running,
+    endpoint: SocketAddr,
+    request: Value,
+    wait: Duration,
+) -> Option<Value> {
     let request = serde_json::to_vec(&request).ok()?;
-    let address = Address::from(ENDPOINT);
+    let address = Address::from(endpoint);
     let mut socket = Socket::open(
         transport,
         Role::Request,
-        ENDPOINT.into(),
+        endpoint.into(),
         1024 * 1024,
         address,
         None,
@@ -361,7 +371,7 @@ mod tests {
     /// returns, where retrying would spin for the program's life (a mutant
     /// that retries hangs here). Then `wait_for_owner_to_go` is false at once
     /// where nothing listens, and true once the owner's connection ends.
-    /// Last, `ask` takes a long answer from a beacon there.
+    /// Last, `ask` takes a long answer from a beacon (on another port).
     #[test]
     fn a_server_waits_for_an_owner_that_listens_and_gives_up_on_one_that_does_not() {
         use std::io::Write;
@@ -387,18 +397,29 @@ mod tests {
         let leaving = thread::spawn(move || {
             let (mut connection, _) = owner.accept().expect("the waiter connects");
             connection.write_all(b"a greeting").expect("sent");
+            // Reset, not closed: a closed connection would keep 9998 in
+            // TIME_WAIT for a minute, and the next run's squatter (which
+            // binds without SO_REUSEADDR) could not bind it.
+            socket2::SockRef::from(&connection)
+                .set_linger(Some(Duration::ZERO))
+                .expect("no linger");
         });
         assert!(wait_for_owner_to_go(), "the owner's connection ended");
         leaving.join().expect("the owner's thread");
 
         // A Python beacon's answer longer than a few names (`discover_all`
-        // on a busy computer): `ask` takes it whole.
+        // on a busy computer): `ask` takes it whole. (On a port of its own,
+        // for the same reason.)
         let long = Value::String("x".repeat(4000));
-        let address = Address::from(ENDPOINT);
+        let at = SocketAddr::from((
+            Ipv4Addr::LOCALHOST,
+            crate::address::free_port().expect("a free port"),
+        ));
+        let address = Address::from(at);
         let mut beacon = Socket::open(
             &transport,
             Role::Reply,
-            ENDPOINT.into(),
+            at.into(),
             MAX_REQUEST,
             address,
             None,
@@ -415,7 +436,12 @@ mod tests {
             beacon
         });
         assert_eq!(
-            ask(&transport, json!(["discover_all"]), Duration::from_secs(10)),
+            ask_at(
+                &transport,
+                at,
+                json!(["discover_all"]),
+                Duration::from_secs(10)
+            ),
             Some(long)
         );
         drop(answering.join().expect("the beacon's thread"));
