@@ -368,10 +368,10 @@ mod tests {
     /// The RPC's port, 127.0.0.1:9998 (so one test, in steps: opens sockets,
     /// run inside /work/shared/sealed). Held by a program that does not
     /// listen there, no owner will ever go: `serve` tries the port twice and
-    /// returns, where retrying would spin for the program's life (a mutant
-    /// that retries hangs here). Then `wait_for_owner_to_go` is false at once
-    /// where nothing listens, and true once the owner's connection ends.
-    /// Last, `ask` takes a long answer from a beacon (on another port).
+    /// returns, where retrying would spin for the program's life. Then
+    /// `wait_for_owner_to_go` is false at once where nothing listens, and
+    /// true once the owner's connection ends. Last, `ask` takes a long
+    /// answer from a beacon (on another port).
     #[test]
     fn a_server_waits_for_an_owner_that_listens_and_gives_up_on_one_that_does_not() {
         use std::io::Write;
@@ -385,8 +385,18 @@ mod tests {
             .bind(&ENDPOINT.into())
             .expect("9998 is free in this namespace");
         let (discovery, _thread) = Discovery::start().expect("discovery");
-        let transport = Running::start().expect("a transport");
-        serve(&discovery, &transport);
+        let transport = std::sync::Arc::new(Running::start().expect("a transport"));
+        let (done, gave_up) = std::sync::mpsc::channel();
+        let serving = (discovery, std::sync::Arc::clone(&transport));
+        thread::spawn(move || {
+            serve(&serving.0, &serving.1);
+            let _ = done.send(());
+        });
+        // Bounded, so that a serve that retries fails the test, not hangs it.
+        assert!(
+            gave_up.recv_timeout(Duration::from_secs(60)).is_ok(),
+            "serve gives up on a port that no RPC server holds"
+        );
         drop(squatter);
 
         assert!(
