@@ -90,7 +90,7 @@ static RUNTIME: Runtime = Runtime {
 /// stopped). One that still serves, or waits its turn, is left alone: a
 /// second would only wait on the first.
 fn wants_rpc_server(thread: Option<&JoinHandle<()>>) -> bool {
-    !thread.is_some_and(|t| !t.is_finished())
+    thread.is_none_or(|t| t.is_finished())
 }
 
 /// The process's runtime.
