@@ -32,7 +32,8 @@
 #       with the discovery and messaging suites: rebuild, nw0, the suites; an unviable one
 #       a second); adapters/std/src/discovery.rs has ~145 mutants. Narrow it with
 #       `-- --re NAME`; more files: `-- --file PATH`. Suites with Python peers (cli)
-#       need the venv tests/run.sh makes. For the pure-Rust transport:
+#       need the venv tests/run.sh makes (or NW0_PY_VENV=DIR, another tree's, read-only).
+#       For the pure-Rust transport:
 #       `-- --features networkzero/pure-rust`.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -162,15 +163,17 @@ std)
   # It is built with the profile cargo-mutants builds with, and that target/ is copied
   # to cargo-mutants' scratch tree (--copy-target): the first mutant then rebuilds only
   # our crates, not every dependency (~15 min here).
+  # the Python peers' venv: $NW0_PY_VENV (e.g. another tree's, used read-only), else ours
+  venv="${NW0_PY_VENV:-$ROOT/target/py-venv}"
   say "the unmutated tree first: cargo test --profile mutants -p networkzero -p nw0-tests ${cargo_test_args[*]} ${feature_args[*]}"
   cargo build --profile mutants --workspace --bins "${feature_args[@]}"
-  in_ns env NW0_PY_VENV="$ROOT/target/py-venv" \
+  in_ns env NW0_PY_VENV="$venv" \
     cargo test --profile mutants -p networkzero -p nw0-tests "${feature_args[@]}" "${cargo_test_args[@]}" ||
     { loud "the suites fail without any mutant: fix that first"; exit 1; }
   mutants_test_args=()
   for a in "${cargo_test_args[@]}"; do mutants_test_args+=("--cargo-test-arg=$a"); done
   # --timeout: a test run includes the rebuild of nw0 by the first test (NW0_BUILD_BINS)
-  in_ns env NW0_BUILD_BINS=1 NW0_BUILD_FEATURES="$features" NW0_PY_VENV="$ROOT/target/py-venv" \
+  in_ns env NW0_BUILD_BINS=1 NW0_BUILD_FEATURES="$features" NW0_PY_VENV="$venv" \
     cargo mutants -p networkzero --test-package networkzero --test-package nw0-tests \
       --baseline skip --timeout 1200 --copy-target=true --file "$file" "${mutants_test_args[@]}" \
       -o target/mutants-std "$@"

@@ -69,7 +69,8 @@ fn python_beside_rust(host: &Host, code: &str) -> (Repl, ChildGuard) {
 /// `advertise` carries the `ttl_s` a Python program gives (a number, or None: `null`,
 /// never expires); `fail_if_exists` refuses a name already advertised here, and only
 /// such a name; an unknown action gets an answer (a Python beacon thread would die on
-/// it); `discover` waits as long as asked for a name not heard yet.
+/// it), and so does a request far longer than a name; `discover` waits as long as
+/// asked for a name not heard yet.
 #[test]
 fn rpc_advertise_honours_ttl_and_fail_if_exists() {
     let Some(lan) = require_python_lan(2) else {
@@ -82,6 +83,7 @@ fn rpc_advertise_honours_ttl_and_fail_if_exists() {
          print('AGAIN', nw0.advertise('ttl/five', fail_if_exists=True), flush=True)\n\
          print('FRESH', nw0.advertise('ttl/fresh', fail_if_exists=True), flush=True)\n\
          print('UNKNOWN', json.dumps(nw0.discovery._rpc('fly', 1, 2)), flush=True)\n\
+         print('LONG', json.dumps(nw0.discovery._rpc('discover', 'x' * 4000, 0)), flush=True)\n\
          print('STILL', nw0.discover('rpc/rust', 5), flush=True)\n\
          print('ASKING', flush=True)\n\
          print('LATE', nw0.discovery._rpc('discover', 'late/rust', 15, wait_for_s=20), flush=True)\n\
@@ -96,6 +98,11 @@ fn rpc_advertise_honours_ttl_and_fail_if_exists() {
         "fail_if_exists with a name nobody advertises"
     );
     assert_eq!(expect(&mut python, "UNKNOWN", secs(10.0)), "null");
+    assert_eq!(
+        expect(&mut python, "LONG", secs(10.0)),
+        "null",
+        "a request of 4 000 bytes is answered (MAX_REQUEST)"
+    );
     assert_ne!(
         expect(&mut python, "STILL", secs(10.0)),
         "None",
@@ -199,6 +206,54 @@ fn rpc_reset_forgets_what_python_s_does() {
     );
     let later = expect(&mut python, "LATER", secs(10.0));
     assert_eq!(list(&later), ["reset/elsewhere", "rpc/rust"], "{later}");
+}
+
+/// The Rust program serving the RPC exits: another one on the computer, which waited
+/// its turn holding a connection to the first, takes the port over, so a Python program
+/// started later still advertises through the RPC. (Without the wait, the second gives
+/// up on the port while the first holds it, and nobody serves Python any more.)
+#[test]
+fn a_second_rust_program_takes_the_rpc_over_when_the_first_exits() {
+    let Some(lan) = require_python_lan(1) else {
+        return;
+    };
+    let host = &lan.hosts[0];
+    let advertiser = |name: &str| {
+        py::python_script(
+            host,
+            &format!("print('ADDRESS', nw0.advertise('{name}'), flush=True)\ntime.sleep(30)\n"),
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn python")
+    };
+    let mut first = Repl::start(host, "first");
+    first.advertise("rpc/first");
+    let mut early = ChildGuard::new(advertiser("rpc/early"));
+    assert_ne!(
+        expect(&mut early, "ADDRESS", secs(20.0)),
+        "None",
+        "the first program serves the RPC"
+    );
+    let mut second = Repl::start(host, "second");
+    second.advertise("rpc/second");
+    assert!(second.discover("rpc/early", 3.0).is_some());
+    first.close();
+    assert!(
+        first
+            .child
+            .wait_timeout(secs(10.0))
+            .expect("wait")
+            .is_some(),
+        "the first program exits when its stdin closes"
+    );
+    let mut late = ChildGuard::new(advertiser("rpc/late"));
+    assert_ne!(
+        expect(&mut late, "ADDRESS", secs(20.0)),
+        "None",
+        "the second program serves the RPC now"
+    );
 }
 
 /// A Rust program stopped with Ctrl-C says goodbye with a ttl-0 advert to UDP 9999

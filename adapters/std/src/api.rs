@@ -149,8 +149,14 @@ pub fn discover_group_with(
     let prefix = format!("{group}{separator}");
     Ok(discover_all()?
         .into_iter()
-        .filter(|(name, _)| name.starts_with(&prefix) && !exclude.contains(&name.as_str()))
+        .filter(|(name, _)| in_group(name, &prefix, exclude))
         .collect())
+}
+
+/// Whether `name` is in the group whose names start with `prefix`
+/// (`"chat/"`) and is not one of those left out (a program's own name).
+fn in_group(name: &str, prefix: &str, exclude: &[&str]) -> bool {
+    name.starts_with(prefix) && !exclude.contains(&name)
 }
 
 /// Sends `message` to the service at `address` and waits up to `wait` for
@@ -399,4 +405,21 @@ pub fn wait_for_news_as<T: DeserializeOwned>(
     wait: impl Into<Wait>,
 ) -> Result<Option<(String, T)>> {
     messaging::wait_for_news(&messaging, address, prefix, wait)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// discover_group_with's choice: the group's names (not another group
+    /// sharing its first letters), less the ones left out, such as the
+    /// chat example's own name.
+    #[test]
+    fn a_group_is_the_names_with_its_prefix_less_those_left_out() {
+        let me = ["chat/alice"];
+        assert!(in_group("chat/bob", "chat/", &me));
+        assert!(!in_group("chat/alice", "chat/", &me), "left out");
+        assert!(!in_group("chatter/bob", "chat/", &me), "another group");
+        assert!(!in_group("quiz/bob", "chat/", &me), "another group");
+    }
 }

@@ -387,6 +387,21 @@ mod tests {
         assert_eq!(w.names().count(), 2);
     }
 
+    /// A name that never expires (a Python program's `ttl_s=None`) is a
+    /// change when it first appears, like any other: a new row starts as
+    /// not alive, so that hearing it makes it so.
+    #[test]
+    fn a_name_that_never_expires_appears_too() {
+        let mut w = watch();
+        let forever = Look {
+            count: 1,
+            names: vec![("ever".to_string(), at(1), None)],
+            left: Vec::new(),
+        };
+        let c = w.apply(forever, Instant::now());
+        assert_eq!(updated(&c), [("ever", Status::Alive)]);
+    }
+
     #[test]
     fn a_departure_not_recorded_counts_as_expired() {
         let mut w = watch();

@@ -252,12 +252,22 @@ fn answer(discovery: &Discovery, request: &[u8]) -> Value {
 /// Asks the Python beacon on this computer, on a fresh socket, waiting up
 /// to `wait`; `None` if it does not answer.
 fn ask(transport: &Running, request: Value, wait: Duration) -> Option<Value> {
+    ask_at(transport, ENDPOINT, request, wait)
+}
+
+/// [`ask`] of a beacon RPC at `endpoint` (a test's, on a port of its own).
+fn ask_at(
+    transport: &Running,
+    endpoint: SocketAddr,
+    request: Value,
+    wait: Duration,
+) -> Option<Value> {
     let request = serde_json::to_vec(&request).ok()?;
-    let address = Address::from(ENDPOINT);
+    let address = Address::from(endpoint);
     let mut socket = Socket::open(
         transport,
         Role::Request,
-        ENDPOINT.into(),
+        endpoint.into(),
         1024 * 1024,
         address,
         None,
@@ -345,10 +355,106 @@ mod tests {
             assert!(Request::parse(format!("[\"{action}\"]").as_bytes()).is_some());
         }
         assert_eq!(
+            Request::parse(b"[\"unadvertise\", \"x\"]"),
+            Some(Request::Unadvertise("x".into()))
+        );
+        assert_eq!(
             Request::parse(b"[\"fly\", 1]"),
             None,
             "unknown: a null reply"
         );
+    }
+
+    /// The RPC's port, 127.0.0.1:9998 (so one test, in steps: opens sockets,
+    /// run inside /work/shared/sealed). Held by a program that does not
+    /// listen there, no owner will ever go: `serve` tries the port twice and
+    /// returns, where retrying would spin for the program's life. Then
+    /// `wait_for_owner_to_go` is false at once where nothing listens, and
+    /// true once the owner's connection ends. Last, `ask` takes a long
+    /// answer from a beacon (on another port).
+    #[test]
+    fn a_server_waits_for_an_owner_that_listens_and_gives_up_on_one_that_does_not() {
+        use std::io::Write;
+        let squatter = socket2::Socket::new(
+            socket2::Domain::IPV4,
+            socket2::Type::STREAM,
+            Some(socket2::Protocol::TCP),
+        )
+        .expect("a socket");
+        squatter
+            .bind(&ENDPOINT.into())
+            .expect("9998 is free in this namespace");
+        let (discovery, _thread) = Discovery::start().expect("discovery");
+        let transport = std::sync::Arc::new(Running::start().expect("a transport"));
+        let (done, gave_up) = std::sync::mpsc::channel();
+        let serving = (discovery, std::sync::Arc::clone(&transport));
+        thread::spawn(move || {
+            serve(&serving.0, &serving.1);
+            let _ = done.send(());
+        });
+        // Bounded, so that a serve that retries fails the test, not hangs it.
+        assert!(
+            gave_up.recv_timeout(Duration::from_secs(60)).is_ok(),
+            "serve gives up on a port that no RPC server holds"
+        );
+        drop(squatter);
+
+        assert!(
+            !wait_for_owner_to_go(),
+            "nothing listens: nobody to wait for"
+        );
+        let owner = std::net::TcpListener::bind(ENDPOINT).expect("9998 is free again");
+        let leaving = thread::spawn(move || {
+            let (mut connection, _) = owner.accept().expect("the waiter connects");
+            connection.write_all(b"a greeting").expect("sent");
+            // Reset, not closed: a closed connection would keep 9998 in
+            // TIME_WAIT for a minute, and the next run's squatter (which
+            // binds without SO_REUSEADDR) could not bind it.
+            socket2::SockRef::from(&connection)
+                .set_linger(Some(Duration::ZERO))
+                .expect("no linger");
+        });
+        assert!(wait_for_owner_to_go(), "the owner's connection ended");
+        leaving.join().expect("the owner's thread");
+
+        // A Python beacon's answer longer than a few names (`discover_all`
+        // on a busy computer): `ask` takes it whole. (On a port of its own,
+        // for the same reason.)
+        let long = Value::String("x".repeat(4000));
+        let at = SocketAddr::from((
+            Ipv4Addr::LOCALHOST,
+            crate::address::free_port().expect("a free port"),
+        ));
+        let address = Address::from(at);
+        let mut beacon = Socket::open(
+            &transport,
+            Role::Reply,
+            at.into(),
+            MAX_REQUEST,
+            address,
+            None,
+        )
+        .expect("a beacon on 9998");
+        let answer = long.clone();
+        let answering = thread::spawn(move || {
+            let request = beacon
+                .receive(&mut Deadline::new(Wait::Forever), address)
+                .expect("a request")
+                .expect("no deadline");
+            let bytes = serde_json::to_vec(&answer).expect("JSON");
+            beacon.reply(request.from, bytes, address).expect("replied");
+            beacon
+        });
+        assert_eq!(
+            ask_at(
+                &transport,
+                at,
+                json!(["discover_all"]),
+                Duration::from_secs(10)
+            ),
+            Some(long)
+        );
+        drop(answering.join().expect("the beacon's thread"));
     }
 
     #[test]

@@ -85,6 +85,14 @@ static RUNTIME: Runtime = Runtime {
     held: HeldPorts::new(),
 };
 
+/// Whether the Python RPC server must be started (again): never started,
+/// or its thread has ended (it gave up on the port, or its transport
+/// stopped). One that still serves, or waits its turn, is left alone: a
+/// second would only wait on the first.
+fn wants_rpc_server(thread: Option<&JoinHandle<()>>) -> bool {
+    thread.is_none_or(|t| t.is_finished())
+}
+
 /// The process's runtime.
 pub(crate) fn get() -> &'static Runtime {
     &RUNTIME
@@ -183,7 +191,7 @@ impl Runtime {
             }
         };
         let mut slot = lock(&self.python_rpc);
-        if slot.as_ref().is_some_and(|t| !t.is_finished()) {
+        if !wants_rpc_server(slot.as_ref()) {
             return;
         }
         *slot = python_beacon::serve_in_background(
@@ -216,5 +224,50 @@ impl Runtime {
         let discovery = lock(&self.discovery).as_ref().map(|(d, _)| Arc::clone(d));
         let messaging = lock(&self.messaging).clone();
         (discovery, messaging)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each passphrase gets its own keys, made once: setting it again reuses
+    /// the set leaked for it (one leak per distinct passphrase), another
+    /// passphrase never gets that set, and an empty one means no key.
+    #[test]
+    fn each_passphrase_gets_its_own_keys_made_once() {
+        let mut class = Class {
+            read_env: true,
+            keys: None,
+            made: Vec::new(),
+        };
+        assert!(class.keys_for("").is_none(), "empty: no class key");
+        let alpha = class.keys_for("alpha").expect("keys for alpha");
+        let beta = class.keys_for("beta").expect("keys for beta");
+        assert!(*alpha == ClassKeys::from_passphrase("alpha"));
+        assert!(*beta == ClassKeys::from_passphrase("beta"), "not alpha's");
+        let again = class.keys_for("alpha").expect("keys for alpha");
+        assert!(std::ptr::eq(alpha, again), "alpha's set, reused");
+        assert_eq!(class.made.len(), 2, "one set per passphrase");
+    }
+
+    /// A discovery started again (its thread had died) starts the Python
+    /// RPC server again only if the last one has ended: a server that gave
+    /// up is not lost for good, and one still serving gets no twin.
+    #[test]
+    fn the_rpc_server_starts_again_only_once_the_last_one_ended() {
+        assert!(wants_rpc_server(None), "never started");
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let serving = std::thread::spawn(move || {
+            let _ = stopped.recv();
+        });
+        assert!(!wants_rpc_server(Some(&serving)), "still serving");
+        drop(stop);
+        // The thread returns at once; is_finished turns true a moment later.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !serving.is_finished() && std::time::Instant::now() < deadline {
+            std::thread::yield_now();
+        }
+        assert!(wants_rpc_server(Some(&serving)), "ended");
     }
 }
