@@ -434,7 +434,7 @@ mod tests {
             address,
             None,
         )
-        .expect("a beacon on 9998");
+        .expect("a beacon on a port of its own");
         let answer = long.clone();
         let answering = thread::spawn(move || {
             let request = beacon
