@@ -2262,6 +2262,16 @@ mod tests {
         (rep, at)
     }
 
+    /// A REP on a loopback port and a REQ connected to it, after one round
+    /// trip: the connection is up on both sides; and the REP's address.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    fn connected_pair(io: &Arc<Io>) -> (Socket, Socket, SocketAddr) {
+        let (rep, at) = rep_socket(io);
+        let req = Socket::open(io, Kind::Req, at.into(), None).expect("a REQ socket");
+        assert_eq!(round_trip(&req, &rep, b"one"), vec![b"one".to_vec()]);
+        (rep, req, at)
+    }
+
     /// A deadline far enough on for any step of these tests on a loaded
     /// machine: only a broken path reaches it.
     fn in_20s() -> Instant {
@@ -2300,9 +2310,7 @@ mod tests {
     #[test]
     fn a_wait_for_a_message_on_one_connection_waits_in_its_read() {
         let io = start().expect("an I/O thread");
-        let (rep, at) = rep_socket(&io);
-        let req = Socket::open(&io, Kind::Req, at.into(), None).expect("a REQ socket");
-        assert_eq!(round_trip(&req, &rep, b"one"), vec![b"one".to_vec()]);
+        let (rep, req, _) = connected_pair(&io);
         assert_eq!(round_trip(&req, &rep, b"two"), vec![b"two".to_vec()]);
         assert!(waited_in_read(&req), "the REQ waited on its Poll");
         let rep_did = (0..200u8).any(|n| {
@@ -2318,9 +2326,7 @@ mod tests {
     #[test]
     fn a_wait_in_a_read_ends_at_its_deadline() {
         let io = start().expect("an I/O thread");
-        let (rep, at) = rep_socket(&io);
-        let req = Socket::open(&io, Kind::Req, at.into(), None).expect("a REQ socket");
-        assert_eq!(round_trip(&req, &rep, b"one"), vec![b"one".to_vec()]);
+        let (rep, req, _) = connected_pair(&io);
         req.request(b"never answered".to_vec()).expect("sent");
         let (told, heard) = std::sync::mpsc::channel();
         // In a thread of its own: a wait that never ends fails the test
@@ -2344,9 +2350,7 @@ mod tests {
     #[test]
     fn a_rep_waiting_on_its_one_client_still_takes_a_second_client() {
         let io = start().expect("an I/O thread");
-        let (rep, at) = rep_socket(&io);
-        let first = Socket::open(&io, Kind::Req, at.into(), None).expect("a REQ socket");
-        assert_eq!(round_trip(&first, &rep, b"one"), vec![b"one".to_vec()]);
+        let (rep, first, at) = connected_pair(&io);
         let (told, heard) = std::sync::mpsc::channel();
         // Waits for ever (no deadline to end a read that never looks up):
         // in a thread of its own, so a REP that never takes the second
