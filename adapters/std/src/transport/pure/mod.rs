@@ -169,3 +169,125 @@ impl TransportSocket for Socket {
         drop(sockets);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::SocketAddr;
+    use std::time::Duration;
+
+    /// A socket of `role` on (or to) `at`, through the transport's calls.
+    fn open(io: &Io, role: Role, endpoint: Endpoint) -> Socket {
+        let address = Address::from(endpoint.at);
+        Socket::open(io, role, endpoint, MAX_MESSAGE as usize, address, None).expect("a socket")
+    }
+
+    /// A REP listening on a loopback port of its own, and that address.
+    fn listening(io: &Io, role: Role) -> (Socket, SocketAddr) {
+        let held = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+        let at = held.local_addr().expect("its address");
+        let endpoint = Endpoint {
+            at,
+            held: Some(held),
+        };
+        (open(io, role, endpoint), at)
+    }
+
+    /// A deadline far enough on for any step on a loaded machine.
+    fn in_20s() -> Instant {
+        Instant::now() + Duration::from_secs(20)
+    }
+
+    /// `publisher`'s subscribers once they are `want`: each wait ends when
+    /// they change or at the deadline (20 s).
+    fn subscribers_become(publisher: &mut Socket, want: Subscribers) -> Subscribers {
+        let by = in_20s();
+        let mut seen = Subscribers::default();
+        for _ in 0..100 {
+            seen = publisher.subscribers(seen, by);
+            if seen == want || Instant::now() >= by {
+                break;
+            }
+        }
+        seen
+    }
+
+    /// A publisher counts a connection that has not subscribed as joining
+    /// (the first news item waits for it: it would miss the item) and one
+    /// that has as joined; a wait for them ends when they change.
+    #[test]
+    fn a_publisher_counts_connections_joining_and_subscribers_joined() {
+        let io = Io::start().expect("an I/O thread");
+        let (mut publisher, at) = listening(&io, Role::Publish);
+        // A TCP connection that says nothing: joining for ever.
+        let _silent = std::net::TcpStream::connect(at).expect("a connection");
+        let one_joining = Subscribers {
+            joining: 1,
+            joined: 0,
+        };
+        assert_eq!(subscribers_become(&mut publisher, one_joining), one_joining);
+        let mut subscriber = open(&io, Role::Subscribe, at.into());
+        subscriber
+            .subscribe(b"", Address::from(at))
+            .expect("subscribed");
+        let and_one_joined = Subscribers {
+            joining: 1,
+            joined: 1,
+        };
+        assert_eq!(
+            subscribers_become(&mut publisher, and_one_joined),
+            and_one_joined
+        );
+        drop(subscriber);
+        assert_eq!(subscribers_become(&mut publisher, one_joining), one_joining);
+    }
+
+    /// What a publisher or a subscriber is given is bounded as the engine
+    /// bounds what it takes: a topic and payload of [`MAX_MESSAGE`] bytes
+    /// together go, one byte more is refused with a `BadMessage` (not sent,
+    /// nor an error of the network); a prefix of [`MAX_PREFIX`] bytes is
+    /// taken, one more refused.
+    #[test]
+    fn news_and_prefixes_up_to_their_limits_go_and_one_byte_more_is_refused() {
+        let io = Io::start().expect("an I/O thread");
+        let (mut publisher, at) = listening(&io, Role::Publish);
+        let address = Address::from(at);
+        let most = MAX_MESSAGE as usize;
+        let fits = publisher.publish(1, "t", vec![7; most - 1], address);
+        assert!(fits.is_ok(), "{fits:?}");
+        for (topic, payload) in [("t", most), ("", most + 1), ("tt", most - 1)] {
+            let over = publisher.publish(2, topic, vec![7; payload], address);
+            assert!(
+                matches!(over, Err(Error::BadMessage { .. })),
+                "{} bytes of topic and {payload} of payload: {over:?}",
+                topic.len()
+            );
+        }
+        let mut subscriber = open(&io, Role::Subscribe, at.into());
+        let longest = subscriber.subscribe(&[b'p'; MAX_PREFIX], address);
+        assert!(longest.is_ok(), "{longest:?}");
+        let over = subscriber.subscribe(&[b'p'; MAX_PREFIX + 1], address);
+        assert!(matches!(over, Err(Error::BadMessage { .. })), "{over:?}");
+    }
+
+    /// A message's buffers given back ([`TransportSocket::recycle`]) come
+    /// out again, emptied, as the buffer for the next payload
+    /// ([`TransportSocket::buffer`]): a loop of calls allocates nothing.
+    #[test]
+    fn a_recycled_buffer_is_the_next_payloads_buffer_and_empty() {
+        let io = Io::start().expect("an I/O thread");
+        let (mut rep, _) = listening(&io, Role::Reply);
+        // The socket has no peer and no timer: the I/O thread does not
+        // take it, so neither call finds it held. Bounded anyway: a call
+        // that finds it held gives a new buffer and frees the old.
+        let reused = (0..1000).any(|_| {
+            let mut part = Vec::with_capacity(1000);
+            part.extend_from_slice(b"a message read");
+            rep.recycle(vec![part]);
+            let buffer = rep.buffer();
+            assert!(buffer.is_empty(), "a payload's buffer starts empty");
+            buffer.capacity() >= 1000
+        });
+        assert!(reused, "the recycled buffer never came back");
+    }
+}
