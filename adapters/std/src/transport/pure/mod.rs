@@ -270,6 +270,44 @@ mod tests {
         assert!(matches!(over, Err(Error::BadMessage { .. })), "{over:?}");
     }
 
+    /// News goes to a subscriber whole and in order, only what matches its
+    /// prefix: items under a write's batch (left to the I/O thread, which
+    /// the publisher kicks), one of several reads' worth, and the last one
+    /// with nothing published after it (written by the I/O thread alone).
+    #[test]
+    fn news_reaches_a_subscriber_whole_in_order_and_only_what_it_asked_for() {
+        let io = Io::start().expect("an I/O thread");
+        let (mut publisher, at) = listening(&io, Role::Publish);
+        let address = Address::from(at);
+        let mut subscriber = open(&io, Role::Subscribe, at.into());
+        subscriber.subscribe(b"a", address).expect("subscribed");
+        let joined = Subscribers {
+            joining: 0,
+            joined: 1,
+        };
+        assert_eq!(subscribers_become(&mut publisher, joined), joined);
+        let large: Vec<u8> = (0..200_000u32).map(|n| n as u8).collect();
+        let items: [(&str, &[u8]); 4] = [
+            ("a1", b"first"),
+            ("b", b"not asked for"),
+            ("a2", &large),
+            ("a3", b"last"),
+        ];
+        for (n, (topic, payload)) in (1..).zip(items) {
+            publisher
+                .publish(n, topic, payload.to_vec(), address)
+                .expect("published");
+        }
+        let mut deadline = Deadline::within(Some(Duration::from_secs(20)));
+        for (topic, payload) in items.into_iter().filter(|(t, _)| t.starts_with('a')) {
+            let got = subscriber
+                .receive(&mut deadline, address)
+                .expect("a receive")
+                .unwrap_or_else(|| panic!("{topic} never came"));
+            assert_eq!(got.parts, vec![topic.as_bytes().to_vec(), payload.to_vec()]);
+        }
+    }
+
     /// A message's buffers given back ([`TransportSocket::recycle`]) come
     /// out again, emptied, as the buffer for the next payload
     /// ([`TransportSocket::buffer`]): a loop of calls allocates nothing.
