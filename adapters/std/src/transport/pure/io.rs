@@ -1227,9 +1227,7 @@ impl Driver {
         let mut accepts = ACCEPTS_PER_TURN;
         for _ in 0..ROUNDS {
             if !self.round(now, &mut accepts) {
-                // A full inbox stops reading with input left: taking a
-                // message from it is a change no readiness event reports.
-                self.settled = !self.inbox_full();
+                self.end_turn(accepts);
                 return;
             }
             if self.inbox.len() > had || stop() {
@@ -1243,11 +1241,23 @@ impl Driver {
                     !self.round(now, &mut accepts),
                     "a round moved after has_work said none would"
                 );
-                self.settled = !self.inbox_full();
+                self.end_turn(accepts);
                 return;
             }
         }
         self.unfinished = self.work_left();
+    }
+
+    /// A turn ends because a round moved nothing or the next would not,
+    /// with `accepts` left of its budget. Settled, unless the budget ran
+    /// out with the listener still ready: connections wait that no
+    /// readiness event reports again (edge-triggered), so the turn is
+    /// unfinished and the next one comes without waiting. A full inbox
+    /// stops reading with input left: taking a message from it is a change
+    /// no readiness event reports, so it is not settled either.
+    fn end_turn(&mut self, accepts: usize) {
+        self.unfinished = accepts == 0 && self.listener.is_some() && self.listener_ready;
+        self.settled = !self.unfinished && !self.inbox_full();
     }
 
     /// One round of [`Driver::turn_until`]: takes connections, finishes
@@ -2434,6 +2444,38 @@ mod tests {
             d.only_connection().is_none(),
             "the ended connection is gone"
         );
+    }
+
+    /// A listener takes at most [`ACCEPTS_PER_TURN`] new connections a
+    /// turn (a flood of them keeps a good peer's message waiting for a few
+    /// accepts, not for as many as keep coming), says work is left, and
+    /// takes the rest in the next turn.
+    #[test]
+    fn a_turn_takes_at_most_accepts_per_turn_connections() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+        let at = listener.local_addr().expect("its address");
+        let endpoint = Endpoint {
+            at,
+            held: Some(listener),
+        };
+        let stand_in = Poll::new().expect("a Poll");
+        let now = CoreInstant::ZERO;
+        let mut d = Driver::new(stand_in.registry(), 7, Kind::Rep, endpoint, now, None)
+            .expect("a REP driver");
+        let flood = ACCEPTS_PER_TURN + 4;
+        // Each connect completes in the kernel's backlog: all are there to
+        // take before the first turn.
+        let clients: Vec<_> = (0..flood)
+            .map(|_| std::net::TcpStream::connect(at).expect("a connection"))
+            .collect();
+        let taken = |d: &Driver| d.streams.iter().flatten().count();
+        d.turn(now);
+        assert_eq!(taken(&d), ACCEPTS_PER_TURN, "one turn's accepts");
+        assert!(d.unfinished, "more to take: work is left");
+        assert!(!d.settled, "a call turns it again before it waits");
+        d.turn(now);
+        assert_eq!(taken(&d), flood, "the rest in the next turn");
+        drop(clients);
     }
 
     /// A socket's "one connection" (what a wait may read, and what a REQ's
