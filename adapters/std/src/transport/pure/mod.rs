@@ -306,6 +306,56 @@ mod tests {
                 .unwrap_or_else(|| panic!("{topic} never came"));
             assert_eq!(got.parts, vec![topic.as_bytes().to_vec(), payload.to_vec()]);
         }
+        assert!(publisher.0.flush(in_20s()), "all of it was written");
+    }
+
+    /// A subscriber by hand on a TCP connection to `at`: a ZMTP 3.0 NULL
+    /// greeting, READY as a SUB and a subscription to everything, then
+    /// nothing: it never reads what it is sent.
+    fn deaf_subscriber(at: SocketAddr) -> std::net::TcpStream {
+        use std::io::Write;
+        let mut greeting = vec![0xFF, 0, 0, 0, 0, 0, 0, 0, 1, 0x7F, 3, 0];
+        greeting.extend_from_slice(b"NULL");
+        greeting.resize(64, 0);
+        let mut ready = vec![0x04, 25, 5];
+        ready.extend_from_slice(b"READY");
+        ready.push(11);
+        ready.extend_from_slice(b"Socket-Type");
+        ready.extend_from_slice(&3u32.to_be_bytes());
+        ready.extend_from_slice(b"SUB");
+        let subscribe = [0x00, 1, 1];
+        let mut tcp = std::net::TcpStream::connect(at).expect("a connection");
+        for bytes in [&greeting[..], &ready, &subscribe] {
+            tcp.write_all(bytes).expect("written");
+        }
+        tcp
+    }
+
+    /// A flush waits until what the socket queued is handed to the kernel,
+    /// and says whether it was: true once written, false at its deadline
+    /// when a subscriber that does not read leaves news unwritten.
+    #[test]
+    fn a_flush_says_whether_what_was_queued_is_written() {
+        let io = Io::start().expect("an I/O thread");
+        let (mut publisher, at) = listening(&io, Role::Publish);
+        let address = Address::from(at);
+        assert!(publisher.0.flush(in_20s()), "nothing queued: written");
+        let deaf = deaf_subscriber(at);
+        let joined = Subscribers {
+            joining: 0,
+            joined: 1,
+        };
+        assert_eq!(subscribers_become(&mut publisher, joined), joined);
+        // Far more than the kernel's buffers take (a few MiB on loopback),
+        // and under the high-water mark: the rest stays queued.
+        for n in 1..=400 {
+            publisher
+                .publish(n, "t", vec![0; 64 * 1024], address)
+                .expect("published");
+        }
+        let soon = Instant::now() + Duration::from_millis(100);
+        assert!(!publisher.0.flush(soon), "a deaf subscriber read it all");
+        drop(deaf);
     }
 
     /// A message's buffers given back ([`TransportSocket::recycle`]) come
