@@ -2446,6 +2446,23 @@ mod tests {
         );
     }
 
+    /// A socket is in the I/O thread's list while it is open and gone from
+    /// it once dropped: a program that opens sockets again and again (a
+    /// reset after a lost reply) does not grow the list, and the I/O thread
+    /// stops looking at a closed one.
+    #[test]
+    fn a_dropped_socket_leaves_the_io_threads_list() {
+        let io = start().expect("an I/O thread");
+        let (rep, _) = rep_socket(&io);
+        let id = rep.cell.id;
+        assert!(lock(&io.hub.sockets).contains_key(&id), "listed while open");
+        drop(rep);
+        assert!(
+            !lock(&io.hub.sockets).contains_key(&id),
+            "gone once dropped"
+        );
+    }
+
     /// A listener takes at most [`ACCEPTS_PER_TURN`] new connections a
     /// turn (a flood of them keeps a good peer's message waiting for a few
     /// accepts, not for as many as keep coming), says work is left, and
