@@ -2463,6 +2463,52 @@ mod tests {
         );
     }
 
+    /// Turns `s` until `done` says so (20 s and a million passes at most);
+    /// whether it did.
+    fn turned_until(s: &Socket, done: impl Fn(&Driver) -> bool) -> bool {
+        let give_up = in_20s();
+        for _ in 0..1_000_000 {
+            let mut d = lock(&s.cell.driver);
+            d.turn(s.io.hub.core_now());
+            if done(&d) {
+                return true;
+            }
+            drop(d);
+            if Instant::now() > give_up {
+                break;
+            }
+            thread::yield_now();
+        }
+        false
+    }
+
+    /// A REP drops the requests of a client that has gone (the reply
+    /// would go nowhere) and keeps every other client's.
+    #[test]
+    fn a_gone_clients_request_leaves_the_reps_inbox_and_others_stay() {
+        let io = start().expect("an I/O thread");
+        let (rep, first, at) = connected_pair(&io);
+        let second = Socket::open(&io, Kind::Req, at.into(), None).expect("a second REQ");
+        assert_eq!(round_trip(&second, &rep, b"two"), vec![b"two".to_vec()]);
+        first.request(b"from the first".to_vec()).expect("sent");
+        second.request(b"from the second".to_vec()).expect("sent");
+        assert!(
+            turned_until(&rep, |d| d.inbox.len() == 2),
+            "both requests came"
+        );
+        drop(first);
+        assert!(
+            turned_until(&rep, |d| d.streams.iter().flatten().count() == 1),
+            "the first client's end came"
+        );
+        let waiting: Vec<_> = lock(&rep.cell.driver)
+            .inbox
+            .iter()
+            .map(|m| m.parts.concat())
+            .collect();
+        assert_eq!(waiting, vec![b"from the second".to_vec()]);
+    }
+
     /// A listener takes at most [`ACCEPTS_PER_TURN`] new connections a
     /// turn (a flood of them keeps a good peer's message waiting for a few
     /// accepts, not for as many as keep coming), says work is left, and
