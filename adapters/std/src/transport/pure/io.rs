@@ -2201,6 +2201,36 @@ mod tests {
         lock(&io.hub.sockets).remove(&4343);
     }
 
+    /// A call that leaves its socket with a deadline earlier than the I/O
+    /// thread's next one wakes that thread, which then waits for it: a
+    /// thread asleep with no timer would otherwise run the socket's
+    /// timers (heartbeats, reconnects, a turn at `watch_at`) never.
+    #[test]
+    fn a_call_that_leaves_an_earlier_deadline_wakes_the_io_thread() {
+        let io = start().expect("an I/O thread");
+        // Asleep with no socket and no timer.
+        assert_eq!(io.hub.next_timer.load(Ordering::SeqCst), u64::MAX);
+        let cell = Arc::new(idle_cell(&io, 4545));
+        lock(&io.hub.sockets).insert(4545, Arc::downgrade(&cell));
+        // The call stores the socket's deadline (its connect, an hour on).
+        Call::new(&cell, &io).run(|_, _| ());
+        let deadline = cell.timer.load(Ordering::SeqCst);
+        assert!(deadline < u64::MAX, "the socket has a deadline");
+        let give_up = in_20s();
+        for _ in 0..10_000_000 {
+            if io.hub.next_timer.load(Ordering::SeqCst) == deadline || Instant::now() > give_up {
+                break;
+            }
+            thread::yield_now();
+        }
+        assert_eq!(
+            io.hub.next_timer.load(Ordering::SeqCst),
+            deadline,
+            "the I/O thread waits for the socket's deadline"
+        );
+        lock(&io.hub.sockets).remove(&4545);
+    }
+
     /// The I/O thread runs as batch work (Linux): woken by a publisher, it
     /// does not preempt it (see [`batch_work`]).
     #[cfg(target_os = "linux")]
