@@ -270,6 +270,32 @@ mod tests {
         assert!(matches!(over, Err(Error::BadMessage { .. })), "{over:?}");
     }
 
+    /// A subscriber started before its publisher (nothing listens yet:
+    /// its connect is refused) joins once the publisher listens, with no
+    /// call of its own meanwhile: the I/O thread runs its reconnect timer.
+    #[test]
+    fn a_subscriber_started_first_joins_a_later_publisher_between_calls() {
+        let io = Io::start().expect("an I/O thread");
+        let free = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+        let at = free.local_addr().expect("its address");
+        drop(free);
+        let mut subscriber = open(&io, Role::Subscribe, at.into());
+        subscriber
+            .subscribe(b"", Address::from(at))
+            .expect("subscribed");
+        let held = std::net::TcpListener::bind(at).expect("the port again");
+        let endpoint = Endpoint {
+            at,
+            held: Some(held),
+        };
+        let mut publisher = open(&io, Role::Publish, endpoint);
+        let joined = Subscribers {
+            joining: 0,
+            joined: 1,
+        };
+        assert_eq!(subscribers_become(&mut publisher, joined), joined);
+    }
+
     /// News goes to a subscriber whole and in order, only what matches its
     /// prefix: items under a write's batch (left to the I/O thread, which
     /// the publisher kicks), one of several reads' worth, and the last one
