@@ -381,7 +381,24 @@ mod tests {
         }
         let soon = Instant::now() + Duration::from_millis(100);
         assert!(!publisher.0.flush(soon), "a deaf subscriber read it all");
-        drop(deaf);
+        // Now it reads: the kernel takes the rest as room comes (the
+        // socket waits to be writable), and the flush says it was written.
+        let reader = std::thread::spawn(move || {
+            use std::io::Read;
+            let mut deaf = deaf;
+            deaf.set_read_timeout(Some(Duration::from_secs(20)))
+                .expect("a read timeout");
+            let mut buffer = vec![0; 64 * 1024];
+            // To the publisher's end, or 20 s of silence (bounded).
+            for _ in 0..100_000 {
+                if matches!(deaf.read(&mut buffer), Ok(0) | Err(_)) {
+                    break;
+                }
+            }
+        });
+        assert!(publisher.0.flush(in_20s()), "the rest was written");
+        drop(publisher);
+        reader.join().expect("the reader");
     }
 
     /// A message's buffers given back ([`TransportSocket::recycle`]) come
