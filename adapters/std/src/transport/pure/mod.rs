@@ -242,6 +242,32 @@ mod tests {
         assert_eq!(subscribers_become(&mut publisher, one_joining), one_joining);
     }
 
+    /// An address this computer does not have is `NotLocal`, a port
+    /// another program holds `PortInUse`, anything else a network error:
+    /// what the message calls tell a beginner.
+    #[test]
+    fn a_failure_to_listen_or_connect_keeps_its_kind() {
+        use std::io::{Error as IoError, ErrorKind};
+        let address = Address::from(SocketAddr::from(([10, 200, 0, 9], 5555)));
+        let not_here = io_error(
+            "listening on",
+            address,
+            IoError::from(ErrorKind::AddrNotAvailable),
+        );
+        assert!(matches!(not_here, Error::NotLocal { .. }), "{not_here:?}");
+        let held = io_error("listening on", address, IoError::from(ErrorKind::AddrInUse));
+        assert!(matches!(held, Error::PortInUse { .. }), "{held:?}");
+        let refused = io_error(
+            "connecting to",
+            address,
+            IoError::from(ErrorKind::ConnectionRefused),
+        );
+        assert!(
+            !matches!(refused, Error::NotLocal { .. } | Error::PortInUse { .. }),
+            "{refused:?}"
+        );
+    }
+
     /// What a publisher or a subscriber is given is bounded as the engine
     /// bounds what it takes: a topic and payload of [`MAX_MESSAGE`] bytes
     /// together go, one byte more is refused with a `BadMessage` (not sent,
