@@ -1227,9 +1227,7 @@ impl Driver {
         let mut accepts = ACCEPTS_PER_TURN;
         for _ in 0..ROUNDS {
             if !self.round(now, &mut accepts) {
-                // A full inbox stops reading with input left: taking a
-                // message from it is a change no readiness event reports.
-                self.settled = !self.inbox_full();
+                self.end_turn(accepts);
                 return;
             }
             if self.inbox.len() > had || stop() {
@@ -1243,11 +1241,23 @@ impl Driver {
                     !self.round(now, &mut accepts),
                     "a round moved after has_work said none would"
                 );
-                self.settled = !self.inbox_full();
+                self.end_turn(accepts);
                 return;
             }
         }
         self.unfinished = self.work_left();
+    }
+
+    /// A turn ends because a round moved nothing or the next would not,
+    /// with `accepts` left of its budget. Settled, unless the budget ran
+    /// out with the listener still ready: connections wait that no
+    /// readiness event reports again (edge-triggered), so the turn is
+    /// unfinished and the next one comes without waiting. A full inbox
+    /// stops reading with input left: taking a message from it is a change
+    /// no readiness event reports, so it is not settled either.
+    fn end_turn(&mut self, accepts: usize) {
+        self.unfinished = accepts == 0 && self.listener.is_some() && self.listener_ready;
+        self.settled = !self.unfinished && !self.inbox_full();
     }
 
     /// One round of [`Driver::turn_until`]: takes connections, finishes
@@ -2191,6 +2201,36 @@ mod tests {
         lock(&io.hub.sockets).remove(&4343);
     }
 
+    /// A call that leaves its socket with a deadline earlier than the I/O
+    /// thread's next one wakes that thread, which then waits for it: a
+    /// thread asleep with no timer would otherwise run the socket's
+    /// timers (heartbeats, reconnects, a turn at `watch_at`) never.
+    #[test]
+    fn a_call_that_leaves_an_earlier_deadline_wakes_the_io_thread() {
+        let io = start().expect("an I/O thread");
+        // Asleep with no socket and no timer.
+        assert_eq!(io.hub.next_timer.load(Ordering::SeqCst), u64::MAX);
+        let cell = Arc::new(idle_cell(&io, 4545));
+        lock(&io.hub.sockets).insert(4545, Arc::downgrade(&cell));
+        // The call stores the socket's deadline (its connect, an hour on).
+        Call::new(&cell, &io).run(|_, _| ());
+        let deadline = cell.timer.load(Ordering::SeqCst);
+        assert!(deadline < u64::MAX, "the socket has a deadline");
+        let give_up = in_20s();
+        for _ in 0..10_000_000 {
+            if io.hub.next_timer.load(Ordering::SeqCst) == deadline || Instant::now() > give_up {
+                break;
+            }
+            thread::yield_now();
+        }
+        assert_eq!(
+            io.hub.next_timer.load(Ordering::SeqCst),
+            deadline,
+            "the I/O thread waits for the socket's deadline"
+        );
+        lock(&io.hub.sockets).remove(&4545);
+    }
+
     /// The I/O thread runs as batch work (Linux): woken by a publisher, it
     /// does not preempt it (see [`batch_work`]).
     #[cfg(target_os = "linux")]
@@ -2434,6 +2474,101 @@ mod tests {
             d.only_connection().is_none(),
             "the ended connection is gone"
         );
+    }
+
+    /// A socket is in the I/O thread's list while it is open and gone from
+    /// it once dropped: a program that opens sockets again and again (a
+    /// reset after a lost reply) does not grow the list, and the I/O thread
+    /// stops looking at a closed one.
+    #[test]
+    fn a_dropped_socket_leaves_the_io_threads_list() {
+        let io = start().expect("an I/O thread");
+        let (rep, _) = rep_socket(&io);
+        let id = rep.cell.id;
+        assert!(lock(&io.hub.sockets).contains_key(&id), "listed while open");
+        drop(rep);
+        assert!(
+            !lock(&io.hub.sockets).contains_key(&id),
+            "gone once dropped"
+        );
+    }
+
+    /// Turns `s` until `done` says so (20 s and a million passes at most);
+    /// whether it did.
+    fn turned_until(s: &Socket, done: impl Fn(&Driver) -> bool) -> bool {
+        let give_up = in_20s();
+        for _ in 0..1_000_000 {
+            let mut d = lock(&s.cell.driver);
+            d.turn(s.io.hub.core_now());
+            if done(&d) {
+                return true;
+            }
+            drop(d);
+            if Instant::now() > give_up {
+                break;
+            }
+            thread::yield_now();
+        }
+        false
+    }
+
+    /// A REP drops the requests of a client that has gone (the reply
+    /// would go nowhere) and keeps every other client's.
+    #[test]
+    fn a_gone_clients_request_leaves_the_reps_inbox_and_others_stay() {
+        let io = start().expect("an I/O thread");
+        let (rep, first, at) = connected_pair(&io);
+        let second = Socket::open(&io, Kind::Req, at.into(), None).expect("a second REQ");
+        assert_eq!(round_trip(&second, &rep, b"two"), vec![b"two".to_vec()]);
+        first.request(b"from the first".to_vec()).expect("sent");
+        second.request(b"from the second".to_vec()).expect("sent");
+        assert!(
+            turned_until(&rep, |d| d.inbox.len() == 2),
+            "both requests came"
+        );
+        drop(first);
+        assert!(
+            turned_until(&rep, |d| d.streams.iter().flatten().count() == 1),
+            "the first client's end came"
+        );
+        let waiting: Vec<_> = lock(&rep.cell.driver)
+            .inbox
+            .iter()
+            .map(|m| m.parts.concat())
+            .collect();
+        assert_eq!(waiting, vec![b"from the second".to_vec()]);
+    }
+
+    /// A listener takes at most [`ACCEPTS_PER_TURN`] new connections a
+    /// turn (a flood of them keeps a good peer's message waiting for a few
+    /// accepts, not for as many as keep coming), says work is left, and
+    /// takes the rest in the next turn.
+    #[test]
+    fn a_turn_takes_at_most_accepts_per_turn_connections() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+        let at = listener.local_addr().expect("its address");
+        let endpoint = Endpoint {
+            at,
+            held: Some(listener),
+        };
+        let stand_in = Poll::new().expect("a Poll");
+        let now = CoreInstant::ZERO;
+        let mut d = Driver::new(stand_in.registry(), 7, Kind::Rep, endpoint, now, None)
+            .expect("a REP driver");
+        let flood = ACCEPTS_PER_TURN + 4;
+        // Each connect completes in the kernel's backlog: all are there to
+        // take before the first turn.
+        let clients: Vec<_> = (0..flood)
+            .map(|_| std::net::TcpStream::connect(at).expect("a connection"))
+            .collect();
+        let taken = |d: &Driver| d.streams.iter().flatten().count();
+        d.turn(now);
+        assert_eq!(taken(&d), ACCEPTS_PER_TURN, "one turn's accepts");
+        assert!(d.unfinished, "more to take: work is left");
+        assert!(!d.settled, "a call turns it again before it waits");
+        d.turn(now);
+        assert_eq!(taken(&d), flood, "the rest in the next turn");
+        drop(clients);
     }
 
     /// A socket's "one connection" (what a wait may read, and what a REQ's

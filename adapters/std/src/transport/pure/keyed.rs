@@ -69,3 +69,55 @@ impl Keyed {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use networkzero_core::zmtp::ZmtpError;
+    use std::net::Ipv4Addr;
+    use std::sync::OnceLock;
+
+    fn class() -> &'static ClassKeys {
+        static KEYS: OnceLock<ClassKeys> = OnceLock::new();
+        KEYS.get_or_init(|| ClassKeys::from_passphrase("keyed unit test"))
+    }
+
+    /// Unkeyed, a connection is NULL; keyed, a listener's are the class
+    /// server's CURVE and a dialler's the class client's, each with a seed
+    /// of its own (CURVE's transient keys must never repeat).
+    #[test]
+    fn a_keyed_socket_makes_curve_connections_each_with_a_fresh_seed() {
+        let plain = Keyed::new(None);
+        assert!(!plain.is_keyed());
+        assert!(matches!(plain.secure(true), Ok(None)));
+        let keyed = Keyed::new(Some(class()));
+        assert!(keyed.is_keyed());
+        let server = keyed.secure(true).expect("a seed").expect("CURVE");
+        assert!(matches!(server.security, Security::CurveServer(_)));
+        let client = keyed.secure(false).expect("a seed").expect("CURVE");
+        assert!(matches!(client.security, Security::CurveClient(_)));
+        assert_ne!(server.seed, client.seed, "each connection its own seed");
+    }
+
+    /// A refusal the key explains is told once per peer, and the peers
+    /// remembered for that are at most [`MAX_WARNED`]; one it does not
+    /// explain is not remembered.
+    #[test]
+    fn a_refused_peer_is_told_once_and_at_most_max_warned_are_remembered() {
+        let mut keyed = Keyed::new(None);
+        let mismatch = Refusal::Failed(ZmtpError::MechanismMismatch);
+        let peer = IpAddr::from(Ipv4Addr::new(10, 200, 0, 1));
+        keyed.refused(Kind::Rep, peer, peer, mismatch);
+        keyed.refused(Kind::Rep, peer, peer, mismatch);
+        assert_eq!(keyed.warned.len(), 1, "remembered once");
+        // An unkeyed dialler ended by its peer: not the key's doing.
+        let other = IpAddr::from(Ipv4Addr::new(10, 200, 0, 2));
+        keyed.refused(Kind::Req, other, other, Refusal::Closed);
+        assert!(!keyed.warned.contains(&other), "not explained, not told");
+        for n in 0..(MAX_WARNED as u32 + 10) {
+            let ip = IpAddr::from(Ipv4Addr::from(0x0a01_0000 + n));
+            keyed.refused(Kind::Rep, ip, ip, mismatch);
+        }
+        assert_eq!(keyed.warned.len(), MAX_WARNED, "bounded");
+    }
+}
