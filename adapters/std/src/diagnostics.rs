@@ -402,6 +402,19 @@ mod tests {
         assert_eq!(updated(&c), [("ever", Status::Alive)]);
     }
 
+    /// The name `transport` gives is the transport messages travel by (tests
+    /// that tell the two transports' warnings apart read it).
+    #[test]
+    fn the_transport_named_is_the_one_in_use() {
+        let running = std::any::type_name::<crate::transport::Running>();
+        let module = match transport() {
+            "libzmq" => "::transport::routed::",
+            "pure-rust" => "::transport::pure::",
+            other => panic!("no transport is called {other:?}"),
+        };
+        assert!(running.contains(module), "{running} runs");
+    }
+
     #[test]
     fn a_departure_not_recorded_counts_as_expired() {
         let mut w = watch();
