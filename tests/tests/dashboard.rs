@@ -740,11 +740,14 @@ fn get(at: SocketAddr, path: &str) -> TcpStream {
 }
 
 /// Reads an answer until `enough` says so of what has come (checked before each
-/// read), the dashboard closes it, or nothing comes for 10 s; returns what came.
+/// read), the dashboard closes it, nothing comes for 10 s, or 30 s have gone (a
+/// stream's keep-alives would otherwise keep a wait for what never comes going
+/// for ever); returns what came.
 fn read_until(s: &mut TcpStream, enough: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
     let mut got = Vec::new();
     let mut chunk = [0u8; 4096];
-    while !enough(&String::from_utf8_lossy(&got)) {
+    while !enough(&String::from_utf8_lossy(&got)) && Instant::now() < deadline {
         match s.read(&mut chunk) {
             Ok(0) | Err(_) => break,
             Ok(n) => got.extend_from_slice(&chunk[..n]),
