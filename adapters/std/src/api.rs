@@ -422,4 +422,23 @@ mod tests {
         assert!(!in_group("chatter/bob", "chat/", &me), "another group");
         assert!(!in_group("quiz/bob", "chat/", &me), "another group");
     }
+
+    /// A command read as the caller's type, and acknowledged (no suite calls
+    /// wait_for_command_as: the examples' turntable reads plain JSON). Over
+    /// loopback with the runtime's transport: the lib tests run in a private
+    /// network namespace.
+    #[test]
+    fn a_command_is_read_as_its_type_and_acknowledged() {
+        #[derive(serde::Deserialize, Debug, PartialEq)]
+        #[serde(rename_all = "lowercase")]
+        enum Drive {
+            Forward,
+        }
+        let at = format!("127.0.0.1:{}", crate::address::free_port().unwrap());
+        let to = at.clone();
+        let sender = std::thread::spawn(move || send_command_within(&to, "forward", 30));
+        let command = wait_for_command_as::<Drive>(&at, 30).expect("waits");
+        assert_eq!(command, Some(Drive::Forward));
+        assert!(sender.join().unwrap().expect("sends"), "acknowledged");
+    }
 }

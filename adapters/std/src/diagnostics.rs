@@ -145,14 +145,7 @@ pub fn hears_adverts() -> Result<bool> {
 
 /// Starts watching every name on the network (and discovery, if not started).
 pub fn watch_names() -> Result<NameWatch> {
-    let discovery = runtime::get().discovery()?;
-    discovery.set_watched(true);
-    Ok(NameWatch {
-        discovery: Some(discovery),
-        seen: None,
-        looks: 0,
-        names: BTreeMap::new(),
-    })
+    Ok(NameWatch::of(runtime::get().discovery()?))
 }
 
 impl NameWatch {
@@ -164,21 +157,39 @@ impl NameWatch {
     /// call), and returns what changed since the last call: on the first
     /// call, every name.
     pub fn changes(&mut self, wait: Duration) -> Result<Vec<NameChange>> {
-        let discovery = runtime::get().discovery()?;
+        Ok(self.changes_in(&runtime::get().discovery()?, wait))
+    }
+
+    /// A watch of `discovery` (counted in as its watcher).
+    fn of(discovery: Arc<Discovery>) -> NameWatch {
+        discovery.set_watched(true);
+        NameWatch {
+            discovery: Some(discovery),
+            seen: None,
+            looks: 0,
+            names: BTreeMap::new(),
+        }
+    }
+
+    /// [`Self::changes`] in `discovery`, the runtime's now: apart, so that
+    /// a unit test can give it a discovery of its own (the runtime's would
+    /// also serve Python's beacon RPC on TCP 9998, which python_beacon's
+    /// unit test binds).
+    fn changes_in(&mut self, discovery: &Arc<Discovery>, wait: Duration) -> Vec<NameChange> {
         if !self
             .discovery
             .as_ref()
-            .is_some_and(|d| Arc::ptr_eq(d, &discovery))
+            .is_some_and(|d| Arc::ptr_eq(d, discovery))
         {
             if let Some(old) = self.discovery.take() {
                 old.set_watched(false);
             }
             discovery.set_watched(true);
-            self.discovery = Some(Arc::clone(&discovery));
+            self.discovery = Some(Arc::clone(discovery));
             self.seen = None;
         }
         let look = discovery.look(self.seen, wait);
-        Ok(self.apply(look, Instant::now()))
+        self.apply(look, Instant::now())
     }
 
     /// Every name as of the last [`Self::changes`], sorted by name.
@@ -400,6 +411,71 @@ mod tests {
         };
         let c = w.apply(forever, Instant::now());
         assert_eq!(updated(&c), [("ever", Status::Alive)]);
+    }
+
+    /// The name `transport` gives is the transport messages travel by (tests
+    /// that tell the two transports' warnings apart read it).
+    #[test]
+    fn the_transport_named_is_the_one_in_use() {
+        let running = std::any::type_name::<crate::transport::Running>();
+        let module = match transport() {
+            "libzmq" => "::transport::routed::",
+            "pure-rust" => "::transport::pure::",
+            other => panic!("no transport is called {other:?}"),
+        };
+        assert!(running.contains(module), "{running} runs");
+    }
+
+    /// The watch of a running discovery (the test's own, whose thread runs
+    /// until the test process ends): a Python program's name appears alive,
+    /// and after its goodbye shows as said goodbye, not expired. The watch
+    /// stays counted in between two looks, so a departure is kept for its
+    /// next one (were it counted out and in again at each look, discovery
+    /// would drop it). Dropped, the watch counts itself out, and discovery
+    /// keeps no departures for it (it kept them for nobody).
+    #[test]
+    fn a_watch_keeps_goodbyes_between_looks_and_lets_go_when_dropped() {
+        let (discovery, _thread) = Discovery::start().expect("discovery starts");
+        let mut watch = NameWatch::of(Arc::clone(&discovery));
+        let name = "diagnostics/watched";
+        // The name's first status that `wanted` takes, as the watch shows
+        // it; `None` if none came within 30 s.
+        let first = |watch: &mut NameWatch, wanted: fn(Status) -> bool| {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while Instant::now() < deadline {
+                let changes = watch.changes_in(&discovery, Duration::from_secs(1));
+                let found = changes.into_iter().find_map(|c| match c {
+                    NameChange::Updated(h) if h.name == name && wanted(h.status) => Some(h.status),
+                    _ => None,
+                });
+                if found.is_some() {
+                    return found;
+                }
+            }
+            None
+        };
+        // A Python program's advert, then its goodbye (ttl 0), to every
+        // process of this host (the lib tests run in a private namespace).
+        let python = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        python.set_broadcast(true).unwrap();
+        let advert = |ttl: u32| {
+            let datagram = format!("[\"{name}\", \"10.200.0.1:7001\", {ttl}]");
+            let everyone = (Ipv4Addr::new(127, 255, 255, 255), 9999);
+            python.send_to(datagram.as_bytes(), everyone).unwrap();
+        };
+        advert(20);
+        let alive = first(&mut watch, |s| s == Status::Alive);
+        assert_eq!(alive, Some(Status::Alive), "heard");
+        advert(0);
+        let gone = first(&mut watch, |s| s != Status::Alive);
+        assert_eq!(gone, Some(Status::Goodbye), "left");
+        assert!(
+            !discovery.look(None, Duration::ZERO).left.is_empty(),
+            "kept while watched"
+        );
+        drop(watch);
+        let left = discovery.look(None, Duration::ZERO).left;
+        assert!(left.is_empty(), "kept for a watch that went: {left:?}");
     }
 
     #[test]
