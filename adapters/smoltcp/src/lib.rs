@@ -1207,4 +1207,25 @@ mod tests {
         assert!(net.run_until(|net| net.hosts[0].node.peers(robot) == 0));
         ask_robot(&mut net, 1);
     }
+    /// A peer that resets its connection (a board rebooting, a killed
+    /// program: no FIN) frees its slot too.
+    #[test]
+    fn a_reset_connection_frees_its_slot_for_the_next_peer() {
+        let mut net = Net::new(2);
+        let robot = serve_robot(&mut net, 1); // one peer at a time
+        let raw = net.add_raw();
+        {
+            let Raw {
+                set, tcp, iface, ..
+            } = &mut net.raws[raw];
+            let socket = set.get_mut::<tcp::Socket>(*tcp);
+            socket
+                .connect(iface.context(), (ip(1), 5555), 40001)
+                .unwrap();
+        }
+        assert!(net.run_until(|net| net.raws[raw].socket().may_send()));
+        net.raws[raw].socket().abort();
+        ask_robot(&mut net, 1);
+        assert_eq!(net.hosts[0].node.peers(robot), 1);
+    }
 }
