@@ -803,6 +803,8 @@ mod tests {
         iface: Interface,
         port: Port,
         seen: Vec<Seen>,
+        /// Switched off: no longer turned (a board without power).
+        off: bool,
     }
 
     impl Host {
@@ -824,11 +826,15 @@ mod tests {
                 iface,
                 port,
                 seen: Vec::new(),
+                off: false,
             }
         }
 
         /// One turn of the firmware loop: poll, then drain the events.
         fn turn(&mut self, now: Instant) {
+            if self.off {
+                return;
+            }
             self.sockets.poll(
                 &mut self.node,
                 &mut self.iface,
@@ -956,8 +962,13 @@ mod tests {
 
         /// Turns every host and raw peer, then moves the clock one
         /// [`STEP`], until `done` (true) or [`ROUNDS`] turns (false).
-        fn run_until(&mut self, mut done: impl FnMut(&mut Net) -> bool) -> bool {
-            for _ in 0..ROUNDS {
+        fn run_until(&mut self, done: impl FnMut(&mut Net) -> bool) -> bool {
+            self.run_for(ROUNDS, done)
+        }
+
+        /// [`Self::run_until`] with another bound.
+        fn run_for(&mut self, rounds: usize, mut done: impl FnMut(&mut Net) -> bool) -> bool {
+            for _ in 0..rounds {
                 for host in &mut self.hosts {
                     host.turn(self.now);
                 }
@@ -1053,21 +1064,25 @@ mod tests {
         net.run(50);
         assert_eq!(got(&net), items);
     }
-    /// What no networkzero peer sends: not ZMTP at all, and a valid
-    /// greeting followed by a frame claiming 2^64-1 bytes.
-    fn garbage() -> [Vec<u8>; 2] {
-        let mut huge = std::vec![0xFF, 0, 0, 0, 0, 0, 0, 0, 1, 0x7F, 3, 0];
-        huge.extend_from_slice(b"NULL");
-        huge.resize(64, 0);
-        huge.push(0x06); // a long command frame
+    /// What no networkzero peer sends, each after what a peer may send
+    /// first: not ZMTP at all; and after a valid ZMTP 3.0 NULL greeting, a
+    /// command frame claiming 2^64-1 bytes.
+    fn garbage() -> [(Vec<u8>, Vec<u8>); 2] {
+        let mut greeting = std::vec![0xFF, 0, 0, 0, 0, 0, 0, 0, 1, 0x7F, 3, 0];
+        greeting.extend_from_slice(b"NULL");
+        greeting.resize(64, 0);
+        let mut huge = std::vec![0x06]; // a long command frame
         huge.extend_from_slice(&u64::MAX.to_be_bytes());
         huge.resize(huge.len() + 64, b'x');
-        [b"GET / HTTP/1.0\r\n\r\n".to_vec(), huge]
+        [
+            (Vec::new(), b"GET / HTTP/1.0\r\n\r\n".to_vec()),
+            (greeting, huge),
+        ]
     }
 
     #[test]
     fn a_peer_sending_garbage_is_dropped_while_another_is_served() {
-        for bytes in garbage() {
+        for (fine, bad) in garbage() {
             let mut net = Net::new(2);
             serve_robot(&mut net, 2);
             let client = ask_robot(&mut net, 1);
@@ -1081,14 +1096,19 @@ mod tests {
                     .connect(iface.context(), (ip(1), 5555), 40000)
                     .unwrap();
             }
-            assert!(net.run_until(|net| net.raws[raw].socket().may_send()));
-            assert_eq!(net.raws[raw].socket().send_slice(&bytes), Ok(bytes.len()));
-            // A ends that connection (FIN or RST): nothing more will come.
-            let closed = net.run_until(|net| {
+            let ended = |net: &mut Net| {
                 let state = net.raws[raw].socket().state();
                 state == tcp::State::CloseWait || state == tcp::State::Closed
-            });
-            assert!(closed);
+            };
+            assert!(net.run_until(|net| net.raws[raw].socket().may_send()));
+            // What may come first keeps the connection (for a second): it
+            // is what follows that ends it.
+            assert_eq!(net.raws[raw].socket().send_slice(&fine), Ok(fine.len()));
+            net.run(200);
+            assert!(!ended(&mut net));
+            assert_eq!(net.raws[raw].socket().send_slice(&bad), Ok(bad.len()));
+            // A ends that connection (FIN or RST).
+            assert!(net.run_until(ended));
             // B's connection was left alone: a second request is answered.
             net.hosts[1].node.send(client, b"\"left\"").unwrap();
             assert!(net.run_until(|net| net.hosts[1].replies(client).len() == 2));
@@ -1208,24 +1228,117 @@ mod tests {
         ask_robot(&mut net, 1);
     }
     /// A peer that resets its connection (a board rebooting, a killed
-    /// program: no FIN) frees its slot too.
+    /// program: no FIN), and one that only says it is done sending (FIN)
+    /// and stays, both free their slot for the next peer.
     #[test]
-    fn a_reset_connection_frees_its_slot_for_the_next_peer() {
-        let mut net = Net::new(2);
-        let robot = serve_robot(&mut net, 1); // one peer at a time
-        let raw = net.add_raw();
-        {
-            let Raw {
-                set, tcp, iface, ..
-            } = &mut net.raws[raw];
-            let socket = set.get_mut::<tcp::Socket>(*tcp);
-            socket
-                .connect(iface.context(), (ip(1), 5555), 40001)
-                .unwrap();
+    fn a_reset_or_finished_connection_frees_its_slot_for_the_next_peer() {
+        for reset in [true, false] {
+            let mut net = Net::new(2);
+            let robot = serve_robot(&mut net, 1); // one peer at a time
+            let raw = net.add_raw();
+            {
+                let Raw {
+                    set, tcp, iface, ..
+                } = &mut net.raws[raw];
+                let socket = set.get_mut::<tcp::Socket>(*tcp);
+                socket
+                    .connect(iface.context(), (ip(1), 5555), 40001)
+                    .unwrap();
+            }
+            assert!(net.run_until(|net| net.raws[raw].socket().may_send()));
+            if reset {
+                net.raws[raw].socket().abort();
+            } else {
+                net.raws[raw].socket().close();
+            }
+            ask_robot(&mut net, 1);
+            assert_eq!(net.hosts[0].node.peers(robot), 1, "reset: {reset}");
         }
-        assert!(net.run_until(|net| net.raws[raw].socket().may_send()));
-        net.raws[raw].socket().abort();
-        ask_robot(&mut net, 1);
-        assert_eq!(net.hosts[0].node.peers(robot), 1);
+    }
+
+    /// A requester refused at first (nothing listens yet) keeps trying,
+    /// and is served once the service starts.
+    #[test]
+    fn a_refused_requester_connects_once_the_service_starts() {
+        let mut net = Net::new(2);
+        let t = net.t();
+        let a: SocketAddr = (ip(1), 5555).into();
+        let client = net.hosts[1].node.requester(a, t).unwrap();
+        net.run(100); // refused, again and again (RST)
+        assert!(!net.hosts[1].connected(client));
+        serve_robot(&mut net, 1);
+        assert!(net.run_until(|net| net.hosts[1].connected(client)));
+        net.hosts[1].node.send(client, b"\"right\"").unwrap();
+        assert!(net.run_until(|net| !net.hosts[1].replies(client).is_empty()));
+    }
+
+    /// Each connection goes out of its own local port, counting up from
+    /// `Config::port_seed` and wrapping from 65535 to 49152, so two
+    /// connections never share a four-tuple.
+    #[test]
+    fn connections_take_consecutive_local_ports_from_the_seed() {
+        let mut net = Net::new(2);
+        net.hosts[1].sockets.next_port = u16::MAX - 1;
+        serve_robot(&mut net, 3);
+        let t = net.t();
+        let clients: Vec<ClientId> = (0..3)
+            .map(|_| net.hosts[1].node.requester("robot", t).unwrap())
+            .collect();
+        assert!(net.run_until(|net| clients.iter().all(|&c| net.hosts[1].connected(c))));
+        let host = &net.hosts[1];
+        let mut ports: Vec<u16> = host
+            .sockets
+            .tcp
+            .iter()
+            .filter_map(|&h| host.set.get::<tcp::Socket>(h).local_endpoint())
+            .map(|e| e.port)
+            .collect();
+        ports.sort_unstable();
+        assert_eq!(ports, [EPHEMERAL_FIRST, u16::MAX - 1, u16::MAX]);
+        // and the seed chooses the first
+        let config = |port_seed| Config {
+            query_port: 49999,
+            port_seed,
+        };
+        let node: Box<Node<SLOTS>> = Box::new(Node::new(beacon::Config::default()));
+        for (seed, first) in [(0, 49152), (7, 49159), (16382, 65534), (16383, 49152)] {
+            let storage = Box::leak(Box::new(Storage::<SLOTS>::new()));
+            let entries = Box::leak(Box::new([SocketStorage::EMPTY; Sockets::<SLOTS>::COUNT]));
+            let mut set = SocketSet::new(&mut entries[..]);
+            let sockets = Sockets::new(storage, &mut set, &node, config(seed)).unwrap();
+            assert_eq!(sockets.next_port, first, "seed {seed}");
+        }
+    }
+
+    /// The node's clock is smoltcp's: a name whose server goes silent lapses
+    /// after its ttl (20 s), and not long before.
+    #[test]
+    fn a_silent_servers_name_lapses_after_its_ttl() {
+        let mut net = Net::new(2);
+        serve_robot(&mut net, 1);
+        let t = net.t();
+        net.hosts[1].node.discover("robot", t);
+        let a: SocketAddr = (ip(1), 5555).into();
+        let found = Seen::Discovered(String::from("robot"), a);
+        assert!(net.run_until(|net| net.hosts[1].seen.contains(&found)));
+        net.hosts[0].off = true;
+        let off_at = net.now;
+        let lost = |seen: &Seen| matches!(seen, Seen::Other(s) if s.starts_with("Lost"));
+        assert!(net.run_for(2 * ROUNDS, |net| net.hosts[1].seen.iter().any(lost)));
+        let after = net.now - off_at;
+        assert!(
+            after > Duration::from_secs(16) && after <= Duration::from_secs(22),
+            "lost {after} after its server went silent"
+        );
+        assert_eq!(net.hosts[1].node.lookup("robot", net.t()), None);
+    }
+
+    #[test]
+    fn an_interfaces_address_in_both_forms() {
+        let hub = Rc::new(RefCell::new(Hub::default()));
+        let (iface, _port) = interface(&hub, 9, Instant::ZERO);
+        assert_eq!(ipv4_of(&iface), Some(ip(9)));
+        assert_eq!(ip_address(IpAddr::V4(ip(9))), Some(IpAddress::Ipv4(ip(9))));
+        assert_eq!(ip_address("::1".parse().unwrap()), None);
     }
 }
