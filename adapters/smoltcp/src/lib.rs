@@ -1167,30 +1167,55 @@ mod tests {
         assert_eq!(ports, [9999, 9997, 49999]);
     }
 
-    /// The firmware sleeps until `poll_at`: a loop that wakes only then
-    /// (the clock jumps to the earliest host's) still discovers, connects
-    /// and gets a reply, and never sleeps past the advert interval.
+    /// The firmware sleeps until `poll_at` (and, here, frames wake
+    /// nobody): a loop that wakes only then, the clock jumping to the
+    /// earliest host's, still discovers, connects, gets a reply and a burst
+    /// of news. The application's commands are made after a turn and go out
+    /// at the next wake, which `poll_at` must make at once (output waits);
+    /// news items are read one a turn (each waits to be polled), so the
+    /// rest must make it at once too (input waits). An advertising node
+    /// never sleeps past the advert interval.
     #[test]
     fn waking_only_at_poll_at_is_enough() {
         let mut net = Net::new(2);
         serve_robot(&mut net, 2);
         let t = net.t();
+        let news = net.hosts[0].node.publish_on("news", 5556, 1, t).unwrap();
         let client = net.hosts[1].node.requester("robot", t).unwrap();
+        let subscriber = net.hosts[1].node.subscriber("news", b"", t).unwrap();
         let interval = beacon::Config::default().advert_interval;
         let interval = Duration::from_millis(interval.as_millis());
+        let items: Vec<Vec<u8>> = (0..20).map(|i| std::format!("{i}").into_bytes()).collect();
+        let got = |net: &Net| -> Vec<Vec<u8>> {
+            net.hosts[1]
+                .seen
+                .iter()
+                .filter_map(|s| match s {
+                    Seen::News(c, _, data) if *c == subscriber => Some(data.clone()),
+                    _ => None,
+                })
+                .collect()
+        };
         let mut sent = false;
-        let mut done = false;
+        let mut published_at = None;
+        let mut wakes = 0;
         for _ in 0..ROUNDS {
+            wakes += 1;
             for host in &mut net.hosts {
                 host.turn(net.now);
             }
             if !sent && net.hosts[1].connected(client) {
                 net.hosts[1].node.send(client, b"\"stop\"").unwrap();
                 sent = true;
-                continue; // queued: poll again at once, as after any command
             }
-            if !net.hosts[1].replies(client).is_empty() {
-                done = true;
+            let replied = !net.hosts[1].replies(client).is_empty();
+            if replied && published_at.is_none() && net.hosts[1].connected(subscriber) {
+                for item in &items {
+                    assert_eq!(net.hosts[0].node.publish(news, b"n", item), Ok(1));
+                }
+                published_at = Some(net.now);
+            }
+            if got(&net).len() == items.len() {
                 break;
             }
             let now = net.now;
@@ -1208,8 +1233,12 @@ mod tests {
             }
             net.now = net.now.max(wake.unwrap());
         }
-        assert!(done, "no reply when woken only at poll_at");
         assert_eq!(net.hosts[1].replies(client), [&br#"ack "stop""#[..]]);
+        assert_eq!(got(&net), items, "after {wakes} wakes");
+        // All within one advert interval: no item waited for a wake that
+        // only an advert would have brought.
+        let took = net.now - published_at.unwrap();
+        assert!(took < interval, "the burst took {took}");
     }
 
     #[test]
