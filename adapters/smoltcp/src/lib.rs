@@ -1218,20 +1218,7 @@ mod tests {
             if got(&net).len() == items.len() {
                 break;
             }
-            let now = net.now;
-            let mut wake: Option<Instant> = None;
-            for (i, host) in net.hosts.iter_mut().enumerate() {
-                let at = host
-                    .poll_at(now)
-                    .expect("a node with a name has a deadline");
-                // A advertises: it must wake for each advert. B waits for
-                // its discovered name to lapse, later.
-                if i == 0 {
-                    assert!(at <= now + interval, "{at} is past {now} + {interval}");
-                }
-                wake = Some(wake.map_or(at, |w| w.min(at)));
-            }
-            net.now = net.now.max(wake.unwrap());
+            sleep_until_poll_at(&mut net, interval);
         }
         assert_eq!(net.hosts[1].replies(client), [&br#"ack "stop""#[..]]);
         assert_eq!(got(&net), items, "after {wakes} wakes");
@@ -1239,6 +1226,39 @@ mod tests {
         // only an advert would have brought.
         let took = net.now - published_at.unwrap();
         assert!(took < interval, "the burst took {took}");
+        // With nothing left to do, the pair sleeps: within a few wakes the
+        // clock reaches A's next advert (a poll_at that said "at once" for
+        // an idle connection or a listening socket would spin here).
+        let done_at = net.now;
+        for _ in 0..20 {
+            for host in &mut net.hosts {
+                host.turn(net.now);
+            }
+            sleep_until_poll_at(&mut net, interval);
+        }
+        assert!(
+            net.now >= done_at + interval / 2,
+            "still awake at {} after the work was done at {done_at}",
+            net.now
+        );
+    }
+
+    /// Moves the clock to the earliest host's `poll_at`, as a board's sleep
+    /// would; A (host 0) advertises, so it must wake for each advert (B
+    /// only waits for its discovered names to lapse, later).
+    fn sleep_until_poll_at(net: &mut Net, interval: Duration) {
+        let now = net.now;
+        let mut wake: Option<Instant> = None;
+        for (i, host) in net.hosts.iter_mut().enumerate() {
+            let at = host
+                .poll_at(now)
+                .expect("a node with a name has a deadline");
+            if i == 0 {
+                assert!(at <= now + interval, "{at} is past {now} + {interval}");
+            }
+            wake = Some(wake.map_or(at, |w| w.min(at)));
+        }
+        net.now = net.now.max(wake.unwrap());
     }
 
     #[test]
@@ -1298,6 +1318,27 @@ mod tests {
         serve_robot(&mut net, 1);
         assert!(net.run_until(|net| net.hosts[1].connected(client)));
         net.hosts[1].node.send(client, b"\"right\"").unwrap();
+        assert!(net.run_until(|net| !net.hosts[1].replies(client).is_empty()));
+    }
+
+    /// A connect smoltcp refuses at once (no address yet: DHCP not done)
+    /// is told to the node as a closed connection, so it tries again and
+    /// connects once the board has its address.
+    #[test]
+    fn a_connect_refused_for_want_of_an_address_is_tried_again() {
+        let mut net = Net::new(2);
+        serve_robot(&mut net, 1);
+        net.hosts[1].iface.update_ip_addrs(|addrs| addrs.clear());
+        let t = net.t();
+        let a: SocketAddr = (ip(1), 5555).into();
+        let client = net.hosts[1].node.requester(a, t).unwrap();
+        net.run(100);
+        assert!(!net.hosts[1].connected(client));
+        net.hosts[1].iface.update_ip_addrs(|addrs| {
+            addrs.push(IpCidr::new(ip(2).into(), 24)).unwrap();
+        });
+        assert!(net.run_until(|net| net.hosts[1].connected(client)));
+        net.hosts[1].node.send(client, b"\"left\"").unwrap();
         assert!(net.run_until(|net| !net.hosts[1].replies(client).is_empty()));
     }
 
