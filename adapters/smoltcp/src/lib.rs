@@ -651,3 +651,764 @@ pub fn ip_address(ip: IpAddr) -> Option<IpAddress> {
         IpAddr::V6(_) => None,
     }
 }
+
+/// The adapter driven as firmware drives it, in memory: an Ethernet hub of
+/// bounded queues, smoltcp interfaces on 10.200.14.0/24 (nothing leaves the
+/// process), a [`Node`] and [`Sockets`] per host, and a clock the test moves.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::boxed::Box;
+    use std::cell::RefCell;
+    use std::collections::VecDeque;
+    use std::rc::Rc;
+    use std::string::String;
+    use std::vec::Vec;
+
+    use networkzero_core::node::{ClientId, Event, RequestId, ServiceId};
+    use smoltcp::iface::{self, SocketStorage};
+    use smoltcp::phy::{self, DeviceCapabilities, Medium};
+    use smoltcp::time::Duration;
+    use smoltcp::wire::{EthernetAddress, EthernetFrame, EthernetProtocol, Ipv4Packet};
+
+    /// Frames each port's receive queue holds; a full queue drops, as a
+    /// NIC's ring does.
+    const QUEUE: usize = 64;
+    /// TCP slots of each test node.
+    const SLOTS: usize = 4;
+    /// One turn of the test clock.
+    const STEP: Duration = Duration::from_millis(5);
+    /// Turns a test waits at most (20 s of test time).
+    const ROUNDS: usize = 4000;
+
+    // ---- the wire ------------------------------------------------------------
+
+    /// An Ethernet hub: a frame one port sends lands in every other port's
+    /// receive queue. `log` keeps every frame sent, for tests that look at
+    /// the wire.
+    #[derive(Default)]
+    struct Hub {
+        queues: Vec<VecDeque<Vec<u8>>>,
+        log: Vec<Vec<u8>>,
+    }
+
+    /// One host's network card on the hub.
+    struct Port {
+        hub: Rc<RefCell<Hub>>,
+        index: usize,
+    }
+
+    struct Rx(Vec<u8>);
+
+    struct Tx {
+        hub: Rc<RefCell<Hub>>,
+        from: usize,
+    }
+
+    impl phy::RxToken for Rx {
+        fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
+            f(&self.0)
+        }
+    }
+
+    impl phy::TxToken for Tx {
+        fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
+            let mut frame = std::vec![0; len];
+            let r = f(&mut frame);
+            let mut hub = self.hub.borrow_mut();
+            for (i, queue) in hub.queues.iter_mut().enumerate() {
+                if i != self.from && queue.len() < QUEUE {
+                    queue.push_back(frame.clone());
+                }
+            }
+            hub.log.push(frame);
+            r
+        }
+    }
+
+    impl phy::Device for Port {
+        type RxToken<'a> = Rx;
+        type TxToken<'a> = Tx;
+
+        fn receive(&mut self, _: Instant) -> Option<(Rx, Tx)> {
+            let frame = self.hub.borrow_mut().queues[self.index].pop_front()?;
+            Some((Rx(frame), self.tx()))
+        }
+
+        fn transmit(&mut self, _: Instant) -> Option<Tx> {
+            Some(self.tx())
+        }
+
+        fn capabilities(&self) -> DeviceCapabilities {
+            let mut caps = DeviceCapabilities::default();
+            caps.medium = Medium::Ethernet;
+            caps.max_transmission_unit = 1514;
+            caps
+        }
+    }
+
+    impl Port {
+        fn tx(&self) -> Tx {
+            Tx {
+                hub: self.hub.clone(),
+                from: self.index,
+            }
+        }
+    }
+
+    fn ip(n: u8) -> Ipv4Addr {
+        Ipv4Addr::new(10, 200, 14, n)
+    }
+
+    /// Host `n`'s interface on the hub: 10.200.14.n/24.
+    fn interface(hub: &Rc<RefCell<Hub>>, n: u8, now: Instant) -> (Interface, Port) {
+        let index = {
+            let mut hub = hub.borrow_mut();
+            hub.queues.push(VecDeque::new());
+            hub.queues.len() - 1
+        };
+        let mut port = Port {
+            hub: hub.clone(),
+            index,
+        };
+        let mut config = iface::Config::new(EthernetAddress([2, 0, 0, 0, 14, n]).into());
+        config.random_seed = u64::from(n);
+        let mut iface = Interface::new(config, &mut port, now);
+        iface.update_ip_addrs(|addrs| {
+            addrs.push(IpCidr::new(ip(n).into(), 24)).unwrap();
+        });
+        (iface, port)
+    }
+
+    // ---- hosts ---------------------------------------------------------------
+
+    /// What a host's application saw, owned.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    enum Seen {
+        Discovered(String, SocketAddr),
+        Connected(ClientId),
+        Disconnected(ClientId),
+        Request(Vec<u8>),
+        Reply(ClientId, Vec<u8>),
+        News(ClientId, Vec<u8>, Vec<u8>),
+        Other(String),
+    }
+
+    /// A board: node, sockets, interface, card. It answers every request
+    /// with `ack ` and the request.
+    struct Host {
+        node: Box<Node<SLOTS>>,
+        sockets: Sockets<SLOTS>,
+        set: SocketSet<'static>,
+        iface: Interface,
+        port: Port,
+        seen: Vec<Seen>,
+        /// Switched off: no longer turned (a board without power).
+        off: bool,
+    }
+
+    impl Host {
+        fn new(hub: &Rc<RefCell<Hub>>, n: u8, now: Instant) -> Self {
+            let (iface, port) = interface(hub, n, now);
+            let node: Box<Node<SLOTS>> = Box::new(Node::new(beacon::Config::default()));
+            let storage = Box::leak(Box::new(Storage::<SLOTS>::new()));
+            let entries = Box::leak(Box::new([SocketStorage::EMPTY; Sockets::<SLOTS>::COUNT]));
+            let mut set = SocketSet::new(&mut entries[..]);
+            let config = Config {
+                query_port: 49999,
+                port_seed: u16::from(n) * 100,
+            };
+            let sockets = Sockets::new(storage, &mut set, &node, config).unwrap();
+            Host {
+                node,
+                sockets,
+                set,
+                iface,
+                port,
+                seen: Vec::new(),
+                off: false,
+            }
+        }
+
+        /// One turn of the firmware loop: poll, then drain the events.
+        fn turn(&mut self, now: Instant) {
+            if self.off {
+                return;
+            }
+            self.sockets.poll(
+                &mut self.node,
+                &mut self.iface,
+                &mut self.port,
+                &mut self.set,
+                now,
+            );
+            while let Some(event) = self.node.poll_event() {
+                let (seen, request) = own(event);
+                if let (Some(request), Seen::Request(data)) = (request, &seen) {
+                    let mut answer = b"ack ".to_vec();
+                    answer.extend_from_slice(data);
+                    self.node.reply(request, &answer).unwrap();
+                }
+                self.seen.push(seen);
+            }
+        }
+
+        fn poll_at(&mut self, now: Instant) -> Option<Instant> {
+            self.sockets
+                .poll_at(&self.node, &mut self.iface, &self.set, now)
+        }
+
+        fn replies(&self, client: ClientId) -> Vec<&[u8]> {
+            self.seen
+                .iter()
+                .filter_map(|s| match s {
+                    Seen::Reply(c, data) if *c == client => Some(&data[..]),
+                    _ => None,
+                })
+                .collect()
+        }
+
+        fn connected(&self, client: ClientId) -> bool {
+            self.seen.contains(&Seen::Connected(client))
+        }
+    }
+
+    fn own(event: Event<'_>) -> (Seen, Option<RequestId>) {
+        let seen = match event {
+            Event::Discovered { name, address } => {
+                Seen::Discovered(String::from(name.as_str()), address)
+            }
+            Event::Connected { client } => Seen::Connected(client),
+            Event::Disconnected { client } => Seen::Disconnected(client),
+            Event::Request { request, data, .. } => {
+                return (Seen::Request(data.to_vec()), Some(request))
+            }
+            Event::Reply { client, data, .. } => Seen::Reply(client, data.to_vec()),
+            Event::News {
+                client,
+                topic,
+                data,
+            } => Seen::News(client, topic.to_vec(), data.to_vec()),
+            other => Seen::Other(std::format!("{other:?}")),
+        };
+        (seen, None)
+    }
+
+    /// A peer that is not a node: one raw smoltcp TCP socket on its own
+    /// interface, for bytes no networkzero peer would send.
+    struct Raw {
+        set: SocketSet<'static>,
+        tcp: SocketHandle,
+        iface: Interface,
+        port: Port,
+    }
+
+    impl Raw {
+        fn new(hub: &Rc<RefCell<Hub>>, n: u8, now: Instant) -> Self {
+            let (iface, port) = interface(hub, n, now);
+            let entries = Box::leak(Box::new([SocketStorage::EMPTY; 1]));
+            let mut set = SocketSet::new(&mut entries[..]);
+            let rx = Box::leak(Box::new([0u8; 1024]));
+            let tx = Box::leak(Box::new([0u8; 1024]));
+            let tcp = add_tcp(&mut set, &mut rx[..], &mut tx[..]);
+            Raw {
+                set,
+                tcp,
+                iface,
+                port,
+            }
+        }
+
+        fn socket(&mut self) -> &mut tcp::Socket<'static> {
+            self.set.get_mut::<tcp::Socket>(self.tcp)
+        }
+
+        fn turn(&mut self, now: Instant) {
+            let _ = self.iface.poll(now, &mut self.port, &mut self.set);
+        }
+    }
+
+    /// Hosts and raw peers on one hub, and the clock.
+    struct Net {
+        hub: Rc<RefCell<Hub>>,
+        hosts: Vec<Host>,
+        raws: Vec<Raw>,
+        now: Instant,
+    }
+
+    impl Net {
+        /// `hosts` nodes at 10.200.14.1, .2, ...
+        fn new(hosts: u8) -> Self {
+            let hub = Rc::new(RefCell::new(Hub::default()));
+            let now = Instant::from_secs(1);
+            let hosts = (1..=hosts).map(|n| Host::new(&hub, n, now)).collect();
+            Net {
+                hub,
+                hosts,
+                raws: Vec::new(),
+                now,
+            }
+        }
+
+        fn add_raw(&mut self) -> usize {
+            let n = u8::try_from(100 + self.raws.len()).unwrap();
+            self.raws.push(Raw::new(&self.hub, n, self.now));
+            self.raws.len() - 1
+        }
+
+        fn t(&self) -> CoreInstant {
+            core_instant(self.now)
+        }
+
+        /// Turns every host and raw peer, then moves the clock one
+        /// [`STEP`], until `done` (true) or [`ROUNDS`] turns (false).
+        fn run_until(&mut self, done: impl FnMut(&mut Net) -> bool) -> bool {
+            self.run_for(ROUNDS, done)
+        }
+
+        /// [`Self::run_until`] with another bound.
+        fn run_for(&mut self, rounds: usize, mut done: impl FnMut(&mut Net) -> bool) -> bool {
+            for _ in 0..rounds {
+                for host in &mut self.hosts {
+                    host.turn(self.now);
+                }
+                for raw in &mut self.raws {
+                    raw.turn(self.now);
+                }
+                if done(self) {
+                    return true;
+                }
+                self.now += STEP;
+            }
+            false
+        }
+
+        fn run(&mut self, rounds: usize) {
+            let mut left = rounds;
+            self.run_until(|_| {
+                left -= 1;
+                left == 0
+            });
+        }
+    }
+
+    /// Host `asker` opens a requester to `robot`, sends it `"forward"` and
+    /// waits for the answer; returns the requester.
+    fn ask_robot(net: &mut Net, asker: usize) -> ClientId {
+        let t = net.t();
+        net.hosts[asker].seen.clear(); // client ids are reused
+        let client = net.hosts[asker].node.requester("robot", t).unwrap();
+        assert!(net.run_until(|net| net.hosts[asker].connected(client)));
+        net.hosts[asker].node.send(client, br#""forward""#).unwrap();
+        assert!(net.run_until(|net| !net.hosts[asker].replies(client).is_empty()));
+        assert_eq!(net.hosts[asker].replies(client), [&br#"ack "forward""#[..]]);
+        client
+    }
+
+    /// A (host 0) serves `robot` on TCP 5555 for `peers` peers at once.
+    fn serve_robot(net: &mut Net, peers: usize) -> ServiceId {
+        let t = net.t();
+        net.hosts[0].node.serve("robot", 5555, peers, t).unwrap()
+    }
+
+    // ---- what a board's user cares about ----------------------------------
+
+    #[test]
+    fn discovers_a_served_name_and_gets_its_reply() {
+        let mut net = Net::new(2);
+        serve_robot(&mut net, 2);
+        let client = ask_robot(&mut net, 1);
+        let a: SocketAddr = (ip(1), 5555).into();
+        assert!(net.hosts[1]
+            .seen
+            .contains(&Seen::Discovered(String::from("robot"), a)));
+        let requests: Vec<_> = net.hosts[0]
+            .seen
+            .iter()
+            .filter(|s| matches!(s, Seen::Request(_)))
+            .collect();
+        assert_eq!(requests, [&Seen::Request(br#""forward""#.to_vec())]);
+        assert_eq!(net.hosts[1].replies(client), [&br#"ack "forward""#[..]]);
+        assert_eq!(net.hosts[1].node.lookup("robot", net.t()), Some(a));
+    }
+    #[test]
+    fn news_reaches_a_subscriber_in_order() {
+        let mut net = Net::new(2);
+        let t = net.t();
+        let news = net.hosts[0].node.publish_on("news", 5556, 2, t).unwrap();
+        let client = net.hosts[1].node.subscriber("news", b"", t).unwrap();
+        assert!(net
+            .run_until(|net| net.hosts[1].connected(client) && net.hosts[0].node.peers(news) == 1));
+        // The subscription travels after the handshake: let it arrive.
+        net.run(50);
+        let items: Vec<Vec<u8>> = (0..20).map(|i| std::format!("{i}").into_bytes()).collect();
+        for (i, item) in items.iter().enumerate() {
+            assert_eq!(net.hosts[0].node.publish(news, b"n", item), Ok(1));
+            if i % 3 == 0 {
+                net.run(1);
+            }
+        }
+        let got = |net: &Net| -> Vec<Vec<u8>> {
+            net.hosts[1]
+                .seen
+                .iter()
+                .filter_map(|s| match s {
+                    Seen::News(c, topic, data) if *c == client && topic == b"n" => {
+                        Some(data.clone())
+                    }
+                    _ => None,
+                })
+                .collect()
+        };
+        assert!(net.run_until(|net| got(net).len() >= items.len()));
+        net.run(50);
+        assert_eq!(got(&net), items);
+    }
+    /// What no networkzero peer sends, each after what a peer may send
+    /// first: not ZMTP at all; and after a valid ZMTP 3.0 NULL greeting, a
+    /// command frame claiming 2^64-1 bytes.
+    fn garbage() -> [(Vec<u8>, Vec<u8>); 2] {
+        let mut greeting = std::vec![0xFF, 0, 0, 0, 0, 0, 0, 0, 1, 0x7F, 3, 0];
+        greeting.extend_from_slice(b"NULL");
+        greeting.resize(64, 0);
+        let mut huge = std::vec![0x06]; // a long command frame
+        huge.extend_from_slice(&u64::MAX.to_be_bytes());
+        huge.resize(huge.len() + 64, b'x');
+        [
+            (Vec::new(), b"GET / HTTP/1.0\r\n\r\n".to_vec()),
+            (greeting, huge),
+        ]
+    }
+
+    #[test]
+    fn a_peer_sending_garbage_is_dropped_while_another_is_served() {
+        for (fine, bad) in garbage() {
+            let mut net = Net::new(2);
+            serve_robot(&mut net, 2);
+            let client = ask_robot(&mut net, 1);
+            let raw = net.add_raw();
+            {
+                let Raw {
+                    set, tcp, iface, ..
+                } = &mut net.raws[raw];
+                let socket = set.get_mut::<tcp::Socket>(*tcp);
+                socket
+                    .connect(iface.context(), (ip(1), 5555), 40000)
+                    .unwrap();
+            }
+            let ended = |net: &mut Net| {
+                let state = net.raws[raw].socket().state();
+                state == tcp::State::CloseWait || state == tcp::State::Closed
+            };
+            assert!(net.run_until(|net| net.raws[raw].socket().may_send()));
+            // What may come first keeps the connection (for a second): it
+            // is what follows that ends it.
+            assert_eq!(net.raws[raw].socket().send_slice(&fine), Ok(fine.len()));
+            net.run(200);
+            assert!(!ended(&mut net));
+            assert_eq!(net.raws[raw].socket().send_slice(&bad), Ok(bad.len()));
+            // A ends that connection (FIN or RST).
+            assert!(net.run_until(ended));
+            // B's connection was left alone: a second request is answered.
+            net.hosts[1].node.send(client, b"\"left\"").unwrap();
+            assert!(net.run_until(|net| net.hosts[1].replies(client).len() == 2));
+            assert_eq!(net.hosts[1].replies(client)[1], br#"ack "left""#);
+            assert!(!net.hosts[1].seen.contains(&Seen::Disconnected(client)));
+        }
+    }
+
+    // ---- what the adapter itself decides ------------------------------------
+
+    #[test]
+    fn nothing_addressed_to_loopback_goes_on_the_wire() {
+        let mut net = Net::new(2);
+        // With a route off the LAN (B answers ARP for it), smoltcp would
+        // send a datagram for 127.255.255.255 out: only the adapter stops it.
+        net.hosts[0]
+            .iface
+            .routes_mut()
+            .add_default_ipv4_route(ip(2))
+            .unwrap();
+        serve_robot(&mut net, 2);
+        net.run(1000); // 5 s: the first advert and two repeats
+        let log = &net.hub.borrow().log;
+        let destinations: Vec<Ipv4Addr> = log
+            .iter()
+            .filter_map(|frame| {
+                let eth = EthernetFrame::new_checked(&frame[..]).ok()?;
+                if eth.ethertype() != EthernetProtocol::Ipv4 {
+                    return None;
+                }
+                Some(Ipv4Packet::new_checked(eth.payload()).ok()?.dst_addr())
+            })
+            .collect();
+        assert!(destinations.contains(&Ipv4Addr::new(10, 200, 14, 255)));
+        assert!(
+            !destinations.iter().any(Ipv4Addr::is_loopback),
+            "{destinations:?}"
+        );
+    }
+
+    #[test]
+    fn the_sockets_fill_a_set_of_count_entries() {
+        assert_eq!(Sockets::<1>::COUNT, 4);
+        assert_eq!(Sockets::<SLOTS>::COUNT, UDP_SOCKETS + SLOTS);
+        let node: Box<Node<SLOTS>> = Box::new(Node::new(beacon::Config::default()));
+        let storage = Box::leak(Box::new(Storage::<SLOTS>::new()));
+        let entries = Box::leak(Box::new([SocketStorage::EMPTY; Sockets::<SLOTS>::COUNT]));
+        let mut set = SocketSet::new(&mut entries[..]);
+        let sockets = Sockets::new(storage, &mut set, &node, Config::default()).unwrap();
+        assert_eq!(set.iter().count(), Sockets::<SLOTS>::COUNT);
+        let ports: Vec<_> = sockets
+            .udp
+            .iter()
+            .map(|&h| set.get::<udp::Socket>(h).endpoint().port)
+            .collect();
+        assert_eq!(ports, [9999, 9997, 49999]);
+    }
+
+    /// The firmware sleeps until `poll_at` (and, here, frames wake
+    /// nobody): a loop that wakes only then, the clock jumping to the
+    /// earliest host's, still discovers, connects, gets a reply and a burst
+    /// of news. The application's commands are made after a turn and go out
+    /// at the next wake, which `poll_at` must make at once (output waits);
+    /// news items are read one a turn (each waits to be polled), so the
+    /// rest must make it at once too (input waits). An advertising node
+    /// never sleeps past the advert interval.
+    #[test]
+    fn waking_only_at_poll_at_is_enough() {
+        let mut net = Net::new(2);
+        serve_robot(&mut net, 2);
+        let t = net.t();
+        let news = net.hosts[0].node.publish_on("news", 5556, 1, t).unwrap();
+        let client = net.hosts[1].node.requester("robot", t).unwrap();
+        let subscriber = net.hosts[1].node.subscriber("news", b"", t).unwrap();
+        let interval = beacon::Config::default().advert_interval;
+        let interval = Duration::from_millis(interval.as_millis());
+        let items: Vec<Vec<u8>> = (0..20).map(|i| std::format!("{i}").into_bytes()).collect();
+        let got = |net: &Net| -> Vec<Vec<u8>> {
+            net.hosts[1]
+                .seen
+                .iter()
+                .filter_map(|s| match s {
+                    Seen::News(c, _, data) if *c == subscriber => Some(data.clone()),
+                    _ => None,
+                })
+                .collect()
+        };
+        let mut sent = false;
+        let mut published_at = None;
+        let mut wakes = 0;
+        for _ in 0..ROUNDS {
+            wakes += 1;
+            for host in &mut net.hosts {
+                host.turn(net.now);
+            }
+            if !sent && net.hosts[1].connected(client) {
+                net.hosts[1].node.send(client, b"\"stop\"").unwrap();
+                sent = true;
+            }
+            let replied = !net.hosts[1].replies(client).is_empty();
+            if replied && published_at.is_none() && net.hosts[1].connected(subscriber) {
+                for item in &items {
+                    assert_eq!(net.hosts[0].node.publish(news, b"n", item), Ok(1));
+                }
+                published_at = Some(net.now);
+            }
+            if got(&net).len() == items.len() {
+                break;
+            }
+            sleep_until_poll_at(&mut net, interval);
+        }
+        assert_eq!(net.hosts[1].replies(client), [&br#"ack "stop""#[..]]);
+        assert_eq!(got(&net), items, "after {wakes} wakes");
+        // All within one advert interval: no item waited for a wake that
+        // only an advert would have brought.
+        let took = net.now - published_at.unwrap();
+        assert!(took < interval, "the burst took {took}");
+        // With nothing left to do, the pair sleeps: within a few wakes the
+        // clock reaches A's next advert (a poll_at that said "at once" for
+        // an idle connection or a listening socket would spin here).
+        let done_at = net.now;
+        for _ in 0..20 {
+            for host in &mut net.hosts {
+                host.turn(net.now);
+            }
+            sleep_until_poll_at(&mut net, interval);
+        }
+        assert!(
+            net.now >= done_at + interval / 2,
+            "still awake at {} after the work was done at {done_at}",
+            net.now
+        );
+    }
+
+    /// Moves the clock to the earliest host's `poll_at`, as a board's sleep
+    /// would; A (host 0) advertises, so it must wake for each advert (B
+    /// only waits for its discovered names to lapse, later).
+    fn sleep_until_poll_at(net: &mut Net, interval: Duration) {
+        let now = net.now;
+        let mut wake: Option<Instant> = None;
+        for (i, host) in net.hosts.iter_mut().enumerate() {
+            let at = host
+                .poll_at(now)
+                .expect("a node with a name has a deadline");
+            if i == 0 {
+                assert!(at <= now + interval, "{at} is past {now} + {interval}");
+            }
+            wake = Some(wake.map_or(at, |w| w.min(at)));
+        }
+        net.now = net.now.max(wake.unwrap());
+    }
+
+    #[test]
+    fn a_closed_connection_frees_its_slot_for_the_next_peer() {
+        let mut net = Net::new(3);
+        let robot = serve_robot(&mut net, 1); // one peer at a time
+        let first = ask_robot(&mut net, 1);
+        assert_eq!(net.hosts[0].node.peers(robot), 1);
+        assert!(net.hosts[1].node.close(first));
+        assert!(net.run_until(|net| net.hosts[0].node.peers(robot) == 0));
+        let second = ask_robot(&mut net, 2);
+        assert_eq!(net.hosts[0].node.peers(robot), 1);
+        // and once more, the first host again
+        assert!(net.hosts[2].node.close(second));
+        assert!(net.run_until(|net| net.hosts[0].node.peers(robot) == 0));
+        ask_robot(&mut net, 1);
+    }
+    /// A peer that resets its connection (a board rebooting, a killed
+    /// program: no FIN), and one that only says it is done sending (FIN)
+    /// and stays, both free their slot for the next peer.
+    #[test]
+    fn a_reset_or_finished_connection_frees_its_slot_for_the_next_peer() {
+        for reset in [true, false] {
+            let mut net = Net::new(2);
+            let robot = serve_robot(&mut net, 1); // one peer at a time
+            let raw = net.add_raw();
+            {
+                let Raw {
+                    set, tcp, iface, ..
+                } = &mut net.raws[raw];
+                let socket = set.get_mut::<tcp::Socket>(*tcp);
+                socket
+                    .connect(iface.context(), (ip(1), 5555), 40001)
+                    .unwrap();
+            }
+            assert!(net.run_until(|net| net.raws[raw].socket().may_send()));
+            if reset {
+                net.raws[raw].socket().abort();
+            } else {
+                net.raws[raw].socket().close();
+            }
+            ask_robot(&mut net, 1);
+            assert_eq!(net.hosts[0].node.peers(robot), 1, "reset: {reset}");
+        }
+    }
+
+    /// A requester refused at first (nothing listens yet) keeps trying,
+    /// and is served once the service starts.
+    #[test]
+    fn a_refused_requester_connects_once_the_service_starts() {
+        let mut net = Net::new(2);
+        let t = net.t();
+        let a: SocketAddr = (ip(1), 5555).into();
+        let client = net.hosts[1].node.requester(a, t).unwrap();
+        net.run(100); // refused, again and again (RST)
+        assert!(!net.hosts[1].connected(client));
+        serve_robot(&mut net, 1);
+        assert!(net.run_until(|net| net.hosts[1].connected(client)));
+        net.hosts[1].node.send(client, b"\"right\"").unwrap();
+        assert!(net.run_until(|net| !net.hosts[1].replies(client).is_empty()));
+    }
+
+    /// A connect smoltcp refuses at once (no address yet: DHCP not done)
+    /// is told to the node as a closed connection, so it tries again and
+    /// connects once the board has its address.
+    #[test]
+    fn a_connect_refused_for_want_of_an_address_is_tried_again() {
+        let mut net = Net::new(2);
+        serve_robot(&mut net, 1);
+        net.hosts[1].iface.update_ip_addrs(|addrs| addrs.clear());
+        let t = net.t();
+        let a: SocketAddr = (ip(1), 5555).into();
+        let client = net.hosts[1].node.requester(a, t).unwrap();
+        net.run(100);
+        assert!(!net.hosts[1].connected(client));
+        net.hosts[1].iface.update_ip_addrs(|addrs| {
+            addrs.push(IpCidr::new(ip(2).into(), 24)).unwrap();
+        });
+        assert!(net.run_until(|net| net.hosts[1].connected(client)));
+        net.hosts[1].node.send(client, b"\"left\"").unwrap();
+        assert!(net.run_until(|net| !net.hosts[1].replies(client).is_empty()));
+    }
+
+    /// Each connection goes out of its own local port, counting up from
+    /// `Config::port_seed` and wrapping from 65535 to 49152, so two
+    /// connections never share a four-tuple.
+    #[test]
+    fn connections_take_consecutive_local_ports_from_the_seed() {
+        let mut net = Net::new(2);
+        net.hosts[1].sockets.next_port = u16::MAX - 1;
+        serve_robot(&mut net, 3);
+        let t = net.t();
+        let clients: Vec<ClientId> = (0..3)
+            .map(|_| net.hosts[1].node.requester("robot", t).unwrap())
+            .collect();
+        assert!(net.run_until(|net| clients.iter().all(|&c| net.hosts[1].connected(c))));
+        let host = &net.hosts[1];
+        let mut ports: Vec<u16> = host
+            .sockets
+            .tcp
+            .iter()
+            .filter_map(|&h| host.set.get::<tcp::Socket>(h).local_endpoint())
+            .map(|e| e.port)
+            .collect();
+        ports.sort_unstable();
+        assert_eq!(ports, [EPHEMERAL_FIRST, u16::MAX - 1, u16::MAX]);
+        // and the seed chooses the first
+        let config = |port_seed| Config {
+            query_port: 49999,
+            port_seed,
+        };
+        let node: Box<Node<SLOTS>> = Box::new(Node::new(beacon::Config::default()));
+        for (seed, first) in [(0, 49152), (7, 49159), (16382, 65534), (16383, 49152)] {
+            let storage = Box::leak(Box::new(Storage::<SLOTS>::new()));
+            let entries = Box::leak(Box::new([SocketStorage::EMPTY; Sockets::<SLOTS>::COUNT]));
+            let mut set = SocketSet::new(&mut entries[..]);
+            let sockets = Sockets::new(storage, &mut set, &node, config(seed)).unwrap();
+            assert_eq!(sockets.next_port, first, "seed {seed}");
+        }
+    }
+
+    /// The node's clock is smoltcp's: a name whose server goes silent lapses
+    /// after its ttl (20 s), and not long before.
+    #[test]
+    fn a_silent_servers_name_lapses_after_its_ttl() {
+        let mut net = Net::new(2);
+        serve_robot(&mut net, 1);
+        let t = net.t();
+        net.hosts[1].node.discover("robot", t);
+        let a: SocketAddr = (ip(1), 5555).into();
+        let found = Seen::Discovered(String::from("robot"), a);
+        assert!(net.run_until(|net| net.hosts[1].seen.contains(&found)));
+        net.hosts[0].off = true;
+        let off_at = net.now;
+        let lost = |seen: &Seen| matches!(seen, Seen::Other(s) if s.starts_with("Lost"));
+        assert!(net.run_for(2 * ROUNDS, |net| net.hosts[1].seen.iter().any(lost)));
+        let after = net.now - off_at;
+        assert!(
+            after > Duration::from_secs(16) && after <= Duration::from_secs(22),
+            "lost {after} after its server went silent"
+        );
+        assert_eq!(net.hosts[1].node.lookup("robot", net.t()), None);
+    }
+
+    #[test]
+    fn an_interfaces_address_in_both_forms() {
+        let hub = Rc::new(RefCell::new(Hub::default()));
+        let (iface, _port) = interface(&hub, 9, Instant::ZERO);
+        assert_eq!(ipv4_of(&iface), Some(ip(9)));
+        assert_eq!(ip_address(IpAddr::V4(ip(9))), Some(IpAddress::Ipv4(ip(9))));
+        assert_eq!(ip_address("::1".parse().unwrap()), None);
+    }
+}
