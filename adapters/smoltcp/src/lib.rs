@@ -992,15 +992,21 @@ mod tests {
         }
     }
 
+    /// Host `asker`'s requester `client` connects, sends `request` and
+    /// gets a reply (each step within `Net::run_until`'s bound).
+    fn connect_and_ask(net: &mut Net, asker: usize, client: ClientId, request: &[u8]) {
+        assert!(net.run_until(|net| net.hosts[asker].connected(client)));
+        net.hosts[asker].node.send(client, request).unwrap();
+        assert!(net.run_until(|net| !net.hosts[asker].replies(client).is_empty()));
+    }
+
     /// Host `asker` opens a requester to `robot`, sends it `"forward"` and
     /// waits for the answer; returns the requester.
     fn ask_robot(net: &mut Net, asker: usize) -> ClientId {
         let t = net.t();
         net.hosts[asker].seen.clear(); // client ids are reused
         let client = net.hosts[asker].node.requester("robot", t).unwrap();
-        assert!(net.run_until(|net| net.hosts[asker].connected(client)));
-        net.hosts[asker].node.send(client, br#""forward""#).unwrap();
-        assert!(net.run_until(|net| !net.hosts[asker].replies(client).is_empty()));
+        connect_and_ask(net, asker, client, br#""forward""#);
         assert_eq!(net.hosts[asker].replies(client), [&br#"ack "forward""#[..]]);
         client
     }
@@ -1316,9 +1322,7 @@ mod tests {
         net.run(100); // refused, again and again (RST)
         assert!(!net.hosts[1].connected(client));
         serve_robot(&mut net, 1);
-        assert!(net.run_until(|net| net.hosts[1].connected(client)));
-        net.hosts[1].node.send(client, b"\"right\"").unwrap();
-        assert!(net.run_until(|net| !net.hosts[1].replies(client).is_empty()));
+        connect_and_ask(&mut net, 1, client, b"\"right\"");
     }
 
     /// A connect smoltcp refuses at once (no address yet: DHCP not done)
@@ -1337,9 +1341,7 @@ mod tests {
         net.hosts[1].iface.update_ip_addrs(|addrs| {
             addrs.push(IpCidr::new(ip(2).into(), 24)).unwrap();
         });
-        assert!(net.run_until(|net| net.hosts[1].connected(client)));
-        net.hosts[1].node.send(client, b"\"left\"").unwrap();
-        assert!(net.run_until(|net| !net.hosts[1].replies(client).is_empty()));
+        connect_and_ask(&mut net, 1, client, b"\"left\"");
     }
 
     /// Each connection goes out of its own local port, counting up from
